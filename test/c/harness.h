@@ -60,15 +60,16 @@ void fault_reset(void);
  * Runs BODY once per allocation it makes, failing allocation 1, then 2, ... until a run
  * completes without the fault firing. BODY must return an int rc into `rc_var`, release
  * whatever it allocated on both paths, and treat rc == PLEXUS_ENOMEM as the only
- * acceptable error. Checks no leak after each run.
+ * acceptable error. Checks that each run leaks nothing.
  */
-#define FOR_EACH_FAULT(rc_var, BODY)                                                   \
+#define FOR_EACH_FAULT(rc_var, ...)                                                    \
     do {                                                                               \
+        long live0_ = fault_live();                                                    \
         for (long n_ = 1; n_ < 100000; n_++) {                                         \
             fault_fail_at(n_);                                                         \
-            BODY;                                                                      \
+            __VA_ARGS__;                                                                    \
             int fired_ = fault_fired();                                                \
-            CHECK(fault_live() == 0);                                                  \
+            CHECK(fault_live() == live0_);                                             \
             if (fired_)                                                                \
                 CHECK((rc_var) == PLEXUS_ENOMEM);                                      \
             else {                                                                     \

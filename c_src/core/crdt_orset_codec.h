@@ -1,0 +1,121 @@
+/*
+ * OR-Set codec internals shared by validate, merge and apply (not a public header).
+ *
+ * A state is read in two steps: orset_parse_header() validates and decodes the causal
+ * context (actors, version vector, dot cloud) into arrays, because every element's
+ * dots are checked against it; then orset_read_entry() validates and returns one
+ * element at a time, so merge and apply check their inputs in the same single pass
+ * that produces their output.
+ */
+#ifndef PLEXUS_CRDT_ORSET_CODEC_H
+#define PLEXUS_CRDT_ORSET_CODEC_H
+
+#include "plexus/crdt.h"
+
+#define ORSET_NO_ACTOR UINT32_MAX
+
+typedef struct orset_dot {
+    uint32_t actor; /* index into the actor table of the state it belongs to */
+    uint64_t ctr;
+} orset_dot;
+
+typedef struct orset_ctx {
+    size_t n_actors;
+    plexus_bytes *actors; /* points into the state bytes */
+    uint64_t *vv;
+    size_t n_cloud;
+    orset_dot *cloud; /* ascending by (actor, ctr) */
+    size_t n_elems;
+    const uint8_t *elems; /* first byte of the first element entry */
+    const uint8_t *end;
+    const plexus_alloc *a;
+} orset_ctx;
+
+typedef struct orset_entry {
+    const uint8_t *elem;
+    size_t elen;
+    size_t ndots;
+    const uint8_t *dots;     /* ndots validated (actor, ctr) varint pairs */
+    const uint8_t *dots_end; /* also the end of the whole entry */
+} orset_entry;
+
+/* Validates the header and context of s; on success c owns arrays (orset_ctx_free). */
+int orset_parse_header(const uint8_t *s, size_t n, const plexus_alloc *a, orset_ctx *c);
+void orset_ctx_free(orset_ctx *c);
+
+/*
+ * Reads and validates the entry at *pos: element order against prev (NULL for the
+ * first), dot order, actor range and coverage by c's context. Advances *pos.
+ */
+int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry *prev,
+                     orset_entry *e);
+
+/*
+ * Reads a varint from bytes a validator already accepted (so it is minimal and ends
+ * before the end of the input). The shift guard only keeps a misuse from being UB.
+ */
+static inline uint64_t orset_trusted_varint(const uint8_t **pos)
+{
+    const uint8_t *p = *pos;
+    uint64_t x = 0;
+    unsigned shift = 0;
+    uint8_t byte;
+    do {
+        byte = *p++;
+        x |= (uint64_t)(byte & 0x7f) << shift;
+        shift += 7;
+    } while ((byte & 0x80) && shift < 64);
+    *pos = p;
+    return x;
+}
+
+/* Reads one dot of an entry that orset_read_entry already validated. */
+static inline void orset_next_dot(const uint8_t **pos, orset_dot *d)
+{
+    d->actor = (uint32_t)orset_trusted_varint(pos);
+    d->ctr = orset_trusted_varint(pos);
+}
+
+/* True if the context of c has seen dot (actor, ctr); actor is an index of c. */
+int orset_covers(const orset_ctx *c, uint32_t actor, uint64_t ctr);
+
+/* Validates the whole element section after orset_parse_header. */
+int orset_check_elems(const orset_ctx *c);
+
+/* ---- writers (append to a plexus_buf that has room reserved by the caller) */
+
+static inline void put_varint(plexus_buf *b, uint64_t v)
+{
+    b->len += plexus_varint_write(b->p + b->len, v);
+}
+
+static inline void put_bytes(plexus_buf *b, const uint8_t *p, size_t n)
+{
+    put_varint(b, n);
+    if (n) __builtin_memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+/*
+ * Writes the state header and context: actors with vv, then the cloud. Entries of
+ * `cloud` must be canonical (ascending, each beyond vv + 1).
+ */
+int orset_write_context(plexus_buf *out, size_t n_actors, const plexus_bytes *actors,
+                        const uint64_t *vv, size_t n_cloud, const orset_dot *cloud);
+
+/*
+ * Element counts precede the elements but are known only after writing them:
+ * orset_begin_elems leaves room for the largest varint, orset_end_elems writes the
+ * count there and closes the gap.
+ */
+int orset_begin_elems(plexus_buf *out, size_t *mark);
+void orset_end_elems(plexus_buf *out, size_t mark, size_t count);
+
+/*
+ * Canonicalises a context: sorts and de-duplicates cloud dots, drops those the
+ * vector covers and folds runs that continue the vector into it. Returns the new
+ * cloud length; vv is updated in place.
+ */
+size_t orset_fold_cloud(uint64_t *vv, orset_dot *cloud, size_t n_cloud);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * OR-Set merge (crdt_format.md, "Semantics"; Almeida et al. 2018, §5 join of causal
+ * contexts and dot stores).
+ *
+ * Two states merge in one pass over both element lists, which are sorted, so the
+ * cost is linear in their size. Each side's actor indices are remapped into the
+ * merged actor table; the remap is monotonic (both tables and the union are sorted),
+ * so dot lists stay sorted after remapping. When both tables equal the union (the
+ * usual case once replicas have synced) an element whose dots are byte-identical on
+ * both sides is copied as is.
+ *
+ * k states merge by folding pairwise.
+ */
+#include <string.h>
+
+#include "crdt_orset_codec.h"
+
+typedef struct side {
+    orset_ctx c;
+    uint32_t *map;  /* own actor index -> merged index */
+    uint32_t *back; /* merged index -> own index, or ORSET_NO_ACTOR */
+    int identity;   /* map is the identity and covers every merged actor */
+} side;
+
+typedef struct merge_state {
+    side x, y;
+    size_t n_actors;
+    plexus_bytes *actors;
+    uint64_t *vv;
+    orset_dot *cloud;
+    size_t n_cloud;
+    orset_dot *scratch; /* kept dots of one element */
+    size_t scratch_cap;
+    void *block;
+    const plexus_alloc *a;
+} merge_state;
+
+static void merge_state_free(merge_state *m)
+{
+    const plexus_alloc *a = m->a;
+    a->free(a->ctx, m->block);
+    a->free(a->ctx, m->scratch);
+    orset_ctx_free(&m->x.c);
+    orset_ctx_free(&m->y.c);
+}
+
+/* Builds the union actor table, both remaps and the merged context. */
+static int merge_contexts(merge_state *m)
+{
+    orset_ctx *cx = &m->x.c, *cy = &m->y.c;
+    size_t nx = cx->n_actors, ny = cy->n_actors, max = nx + ny;
+    size_t bytes = max * (sizeof(plexus_bytes) + sizeof(uint64_t) + 2 * sizeof(uint32_t)) +
+                   (nx + ny) * sizeof(uint32_t) + (cx->n_cloud + cy->n_cloud) * sizeof(orset_dot);
+    m->block = m->a->malloc(m->a->ctx, bytes ? bytes : 1);
+    if (!m->block) return PLEXUS_ENOMEM;
+    /* Carve the block: 8-byte members first keeps every array aligned. */
+    m->vv = m->block;
+    m->cloud = (orset_dot *)(m->vv + max);
+    m->actors = (plexus_bytes *)(m->cloud + cx->n_cloud + cy->n_cloud);
+    m->x.map = (uint32_t *)(m->actors + max);
+    m->y.map = m->x.map + nx;
+    m->x.back = m->y.map + ny;
+    m->y.back = m->x.back + max;
+
+    size_t i = 0, j = 0, k = 0;
+    while (i < nx || j < ny) {
+        int cmp = i == nx ? 1
+                  : j == ny
+                      ? -1
+                      : plexus_bytes_cmp(cx->actors[i].p, cx->actors[i].n, cy->actors[j].p,
+                                         cy->actors[j].n);
+        m->x.back[k] = m->y.back[k] = ORSET_NO_ACTOR;
+        uint64_t v = 0;
+        if (cmp <= 0) {
+            m->actors[k] = cx->actors[i];
+            m->x.map[i] = (uint32_t)k;
+            m->x.back[k] = (uint32_t)i;
+            v = cx->vv[i++];
+        }
+        if (cmp >= 0) {
+            m->actors[k] = cy->actors[j];
+            m->y.map[j] = (uint32_t)k;
+            m->y.back[k] = (uint32_t)j;
+            if (cy->vv[j] > v) v = cy->vv[j];
+            j++;
+        }
+        m->vv[k++] = v;
+    }
+    m->n_actors = k;
+    m->x.identity = nx == k;
+    m->y.identity = ny == k;
+
+    size_t n = 0;
+    for (i = 0; i < cx->n_cloud; i++)
+        m->cloud[n++] = (orset_dot){m->x.map[cx->cloud[i].actor], cx->cloud[i].ctr};
+    for (i = 0; i < cy->n_cloud; i++)
+        m->cloud[n++] = (orset_dot){m->y.map[cy->cloud[i].actor], cy->cloud[i].ctr};
+    m->n_cloud = orset_fold_cloud(m->vv, m->cloud, n);
+    return PLEXUS_OK;
+}
+
+/* Has the other side's context seen the dot (merged actor index)? */
+static int other_covers(const side *other, const orset_dot *d)
+{
+    uint32_t own = other->back[d->actor];
+    return own != ORSET_NO_ACTOR && orset_covers(&other->c, own, d->ctr);
+}
+
+static int grow_scratch(merge_state *m, size_t need)
+{
+    if (need <= m->scratch_cap) return PLEXUS_OK;
+    size_t cap = m->scratch_cap ? m->scratch_cap : 16;
+    while (cap < need) cap *= 2;
+    void *p = m->a->realloc(m->a->ctx, m->scratch, cap * sizeof(orset_dot));
+    if (!p) return PLEXUS_ENOMEM;
+    m->scratch = p;
+    m->scratch_cap = cap;
+    return PLEXUS_OK;
+}
+
+/* Writes an element with the kept dots in m->scratch; skips it if none are kept. */
+static int write_kept(merge_state *m, plexus_buf *out, const orset_entry *e, size_t kept,
+                      size_t *count)
+{
+    if (kept == 0) return PLEXUS_OK;
+    int rc = plexus_buf_reserve(out, e->elen + 2 * PLEXUS_VARINT_MAX +
+                                         kept * 2 * PLEXUS_VARINT_MAX);
+    if (rc) return rc;
+    put_bytes(out, e->elem, e->elen);
+    put_varint(out, kept);
+    for (size_t i = 0; i < kept; i++) {
+        put_varint(out, m->scratch[i].actor);
+        put_varint(out, m->scratch[i].ctr);
+    }
+    (*count)++;
+    return PLEXUS_OK;
+}
+
+static int copy_entry(plexus_buf *out, const orset_entry *e, size_t *count)
+{
+    size_t n = (size_t)(e->dots_end - e->dots);
+    int rc = plexus_buf_reserve(out, e->elen + 2 * PLEXUS_VARINT_MAX + n);
+    if (rc) return rc;
+    put_bytes(out, e->elem, e->elen);
+    put_varint(out, e->ndots);
+    memcpy(out->p + out->len, e->dots, n);
+    out->len += n;
+    (*count)++;
+    return PLEXUS_OK;
+}
+
+/* An element only one side has: keep the dots the other side has not seen. */
+static int merge_one_side(merge_state *m, plexus_buf *out, const side *own, const side *other,
+                          const orset_entry *e, size_t *count)
+{
+    int rc = grow_scratch(m, e->ndots);
+    if (rc) return rc;
+    const uint8_t *p = e->dots;
+    size_t kept = 0;
+    for (size_t i = 0; i < e->ndots; i++) {
+        orset_dot d;
+        orset_next_dot(&p, &d);
+        d.actor = own->map[d.actor];
+        if (!other_covers(other, &d)) m->scratch[kept++] = d;
+    }
+    if (kept == e->ndots && own->identity) return copy_entry(out, e, count);
+    return write_kept(m, out, e, kept, count);
+}
+
+/* An element both sides have: common dots stay, others stay if unseen by the other. */
+static int merge_both(merge_state *m, plexus_buf *out, const orset_entry *ex,
+                      const orset_entry *ey, size_t *count)
+{
+    size_t nbx = (size_t)(ex->dots_end - ex->dots), nby = (size_t)(ey->dots_end - ey->dots);
+    if (m->x.identity && m->y.identity && nbx == nby && ex->ndots == ey->ndots &&
+        memcmp(ex->dots, ey->dots, nbx) == 0)
+        return copy_entry(out, ex, count);
+
+    int rc = grow_scratch(m, ex->ndots + ey->ndots);
+    if (rc) return rc;
+    const uint8_t *px = ex->dots, *py = ey->dots;
+    size_t ix = 0, iy = 0, kept = 0;
+    orset_dot dx = {0, 0}, dy = {0, 0};
+    if (ix < ex->ndots) orset_next_dot(&px, &dx), dx.actor = m->x.map[dx.actor];
+    if (iy < ey->ndots) orset_next_dot(&py, &dy), dy.actor = m->y.map[dy.actor];
+    while (ix < ex->ndots || iy < ey->ndots) {
+        int cmp;
+        if (ix == ex->ndots)
+            cmp = 1;
+        else if (iy == ey->ndots)
+            cmp = -1;
+        else if (dx.actor != dy.actor)
+            cmp = dx.actor < dy.actor ? -1 : 1;
+        else
+            cmp = dx.ctr < dy.ctr ? -1 : (dx.ctr > dy.ctr ? 1 : 0);
+        if (cmp == 0) {
+            m->scratch[kept++] = dx;
+        } else if (cmp < 0) {
+            if (!other_covers(&m->y, &dx)) m->scratch[kept++] = dx;
+        } else {
+            if (!other_covers(&m->x, &dy)) m->scratch[kept++] = dy;
+        }
+        if (cmp <= 0 && ++ix < ex->ndots) orset_next_dot(&px, &dx), dx.actor = m->x.map[dx.actor];
+        if (cmp >= 0 && ++iy < ey->ndots) orset_next_dot(&py, &dy), dy.actor = m->y.map[dy.actor];
+    }
+    return write_kept(m, out, ex, kept, count);
+}
+
+static int merge_elems(merge_state *m, plexus_buf *out, size_t *count)
+{
+    const orset_ctx *cx = &m->x.c, *cy = &m->y.c;
+    const uint8_t *px = cx->elems, *py = cy->elems;
+    size_t lx = cx->n_elems, ly = cy->n_elems;
+    orset_entry ex, ey, prevx, prevy;
+    int hx = 0, hy = 0, rc = PLEXUS_OK, firstx = 1, firsty = 1;
+
+#define NEXT(side_c, p, l, e, prev, h, first)                                          \
+    do {                                                                                   \
+        if (!(first)) prev = e;                                                            \
+        h = 0;                                                                             \
+        if (l) {                                                                           \
+            rc = orset_read_entry(side_c, &p, (first) ? NULL : &prev, &e);                 \
+            if (rc) return rc;                                                             \
+            l--;                                                                           \
+            h = 1;                                                                         \
+            first = 0;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+    NEXT(cx, px, lx, ex, prevx, hx, firstx);
+    NEXT(cy, py, ly, ey, prevy, hy, firsty);
+    while (hx || hy) {
+        int cmp = !hy ? -1 : !hx ? 1 : plexus_bytes_cmp(ex.elem, ex.elen, ey.elem, ey.elen);
+        if (cmp < 0)
+            rc = merge_one_side(m, out, &m->x, &m->y, &ex, count);
+        else if (cmp > 0)
+            rc = merge_one_side(m, out, &m->y, &m->x, &ey, count);
+        else
+            rc = merge_both(m, out, &ex, &ey, count);
+        if (rc) return rc;
+        if (cmp <= 0) NEXT(cx, px, lx, ex, prevx, hx, firstx);
+        if (cmp >= 0) NEXT(cy, py, ly, ey, prevy, hy, firsty);
+    }
+#undef NEXT
+    if (px != cx->end || py != cy->end) return PLEXUS_ETRAILING;
+    return PLEXUS_OK;
+}
+
+static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_buf *out)
+{
+    merge_state m;
+    memset(&m, 0, sizeof m);
+    m.a = a;
+    size_t start = out->len, mark = 0, count = 0;
+    int rc = orset_parse_header(x.p, x.n, a, &m.x.c);
+    if (!rc) rc = orset_parse_header(y.p, y.n, a, &m.y.c);
+    if (!rc) rc = merge_contexts(&m);
+    if (!rc) rc = orset_write_context(out, m.n_actors, m.actors, m.vv, m.n_cloud, m.cloud);
+    if (!rc) rc = orset_begin_elems(out, &mark);
+    if (!rc) rc = merge_elems(&m, out, &count);
+    if (!rc)
+        orset_end_elems(out, mark, count);
+    else
+        out->len = start;
+    merge_state_free(&m);
+    return rc;
+}
+
+int plexus_orset_merge(const plexus_bytes *states, size_t k, const plexus_alloc *a,
+                       plexus_buf *out)
+{
+    if (k == 0) return PLEXUS_EINVAL;
+    if (k == 1) {
+        int rc = plexus_orset_validate(states[0].p, states[0].n, a, NULL);
+        return rc ? rc : plexus_buf_put(out, states[0].p, states[0].n);
+    }
+    if (k == 2) return merge2(states[0], states[1], a, out);
+
+    /* Fold: acc = s0 + s1, then acc + s2, ... through two scratch buffers. */
+    plexus_buf acc, next;
+    plexus_buf_init(&acc, a);
+    plexus_buf_init(&next, a);
+    int rc = merge2(states[0], states[1], a, &acc);
+    for (size_t i = 2; !rc && i < k; i++) {
+        next.len = 0;
+        plexus_bytes cur = {acc.p, acc.len};
+        rc = merge2(cur, states[i], a, i + 1 == k ? out : &next);
+        if (!rc && i + 1 < k) {
+            plexus_buf t = acc;
+            acc = next;
+            next = t;
+        }
+    }
+    plexus_buf_free(&acc);
+    plexus_buf_free(&next);
+    return rc;
+}
