@@ -229,45 +229,29 @@ static int apply_group(apply_state *s, plexus_buf *out, size_t first, size_t las
 static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta, size_t *count,
                 size_t *bad_op)
 {
-    const orset_ctx *c = &s->c;
-    const uint8_t *pos = c->elems;
-    size_t left = c->n_elems, oi = 0;
-    orset_entry e, prev;
-    int have = 0, first = 1, rc;
-    if (left) {
-        if ((rc = orset_read_entry(c, &pos, NULL, &e))) return rc;
-        have = 1;
-        left--;
-        first = 0;
-    }
-    while (have || oi < s->n_ops) {
-        int cmp = !have ? 1
+    orset_cursor k;
+    size_t oi = 0;
+    int rc = orset_cursor_start(&k, &s->c);
+    while (!rc && (k.has || oi < s->n_ops)) {
+        int cmp = !k.has            ? 1
                   : oi == s->n_ops ? -1
-                                   : plexus_bytes_cmp(e.elem, e.elen, s->ops[oi].p, s->ops[oi].n);
+                                   : plexus_bytes_cmp(k.cur.elem, k.cur.elen, s->ops[oi].p,
+                                                      s->ops[oi].n);
         if (cmp < 0) {
-            rc = copy_entry(s, out, &e);
+            rc = copy_entry(s, out, &k.cur);
+            (*count)++;
         } else {
             size_t end = oi + 1;
             while (end < s->n_ops &&
                    plexus_bytes_cmp(s->ops[oi].p, s->ops[oi].n, s->ops[end].p, s->ops[end].n) == 0)
                 end++;
-            rc = apply_group(s, out, oi, end, cmp == 0 ? &e : NULL, flags, want_delta, count,
+            rc = apply_group(s, out, oi, end, cmp == 0 ? &k.cur : NULL, flags, want_delta, count,
                              bad_op);
             oi = end;
         }
-        if (rc) return rc;
-        if (cmp <= 0) {
-            (*count) += cmp < 0;
-            have = 0;
-            if (left) {
-                prev = e;
-                if ((rc = orset_read_entry(c, &pos, first ? NULL : &prev, &e))) return rc;
-                have = 1;
-                left--;
-            }
-        }
+        if (!rc && cmp <= 0) rc = orset_cursor_next(&k);
     }
-    return pos == c->end ? PLEXUS_OK : PLEXUS_ETRAILING;
+    return rc;
 }
 
 /* The delta: added elements with their new dots; context = new + replaced dots. */

@@ -181,16 +181,35 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
     return PLEXUS_OK;
 }
 
+int orset_cursor_next(orset_cursor *k)
+{
+    if (!k->left) {
+        k->has = 0;
+        return k->pos == k->c->end ? PLEXUS_OK : PLEXUS_ETRAILING;
+    }
+    orset_entry prev = k->cur;
+    int rc = orset_read_entry(k->c, &k->pos, k->has ? &prev : NULL, &k->cur);
+    if (rc) return rc;
+    k->has = 1;
+    k->left--;
+    return PLEXUS_OK;
+}
+
+int orset_cursor_start(orset_cursor *k, const orset_ctx *c)
+{
+    memset(k, 0, sizeof *k);
+    k->c = c;
+    k->pos = c->elems;
+    k->left = c->n_elems;
+    return orset_cursor_next(k);
+}
+
 int orset_check_elems(const orset_ctx *c)
 {
-    const uint8_t *pos = c->elems;
-    orset_entry prev, cur;
-    for (size_t i = 0; i < c->n_elems; i++) {
-        int rc = orset_read_entry(c, &pos, i ? &prev : NULL, &cur);
-        if (rc) return rc;
-        prev = cur;
-    }
-    return pos == c->end ? PLEXUS_OK : PLEXUS_ETRAILING;
+    orset_cursor k;
+    int rc = orset_cursor_start(&k, c);
+    while (!rc && k.has) rc = orset_cursor_next(&k);
+    return rc;
 }
 
 int plexus_orset_validate(const uint8_t *s, size_t n, const plexus_alloc *a,

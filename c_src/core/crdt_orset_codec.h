@@ -79,6 +79,22 @@ static inline void orset_next_dot(const uint8_t **pos, orset_dot *d)
 /* True if the context of c has seen dot (actor, ctr); actor is an index of c. */
 int orset_covers(const orset_ctx *c, uint32_t actor, uint64_t ctr);
 
+/*
+ * A validating cursor over the element section: orset_cursor_next reads the next
+ * entry (checked against the previous one) into `cur` and sets `has`, or clears `has`
+ * at the end, where it also checks that no bytes trail.
+ */
+typedef struct orset_cursor {
+    const orset_ctx *c;
+    const uint8_t *pos;
+    size_t left;
+    orset_entry cur;
+    int has;
+} orset_cursor;
+
+int orset_cursor_start(orset_cursor *k, const orset_ctx *c);
+int orset_cursor_next(orset_cursor *k);
+
 /* Validates the whole element section after orset_parse_header. */
 int orset_check_elems(const orset_ctx *c);
 

@@ -208,42 +208,23 @@ static int merge_both(merge_state *m, plexus_buf *out, const orset_entry *ex,
 
 static int merge_elems(merge_state *m, plexus_buf *out, size_t *count)
 {
-    const orset_ctx *cx = &m->x.c, *cy = &m->y.c;
-    const uint8_t *px = cx->elems, *py = cy->elems;
-    size_t lx = cx->n_elems, ly = cy->n_elems;
-    orset_entry ex, ey, prevx, prevy;
-    int hx = 0, hy = 0, rc = PLEXUS_OK, firstx = 1, firsty = 1;
-
-#define NEXT(side_c, p, l, e, prev, h, first)                                          \
-    do {                                                                                   \
-        if (!(first)) prev = e;                                                            \
-        h = 0;                                                                             \
-        if (l) {                                                                           \
-            rc = orset_read_entry(side_c, &p, (first) ? NULL : &prev, &e);                 \
-            if (rc) return rc;                                                             \
-            l--;                                                                           \
-            h = 1;                                                                         \
-            first = 0;                                                                     \
-        }                                                                                  \
-    } while (0)
-
-    NEXT(cx, px, lx, ex, prevx, hx, firstx);
-    NEXT(cy, py, ly, ey, prevy, hy, firsty);
-    while (hx || hy) {
-        int cmp = !hy ? -1 : !hx ? 1 : plexus_bytes_cmp(ex.elem, ex.elen, ey.elem, ey.elen);
+    orset_cursor kx, ky;
+    int rc = orset_cursor_start(&kx, &m->x.c);
+    if (!rc) rc = orset_cursor_start(&ky, &m->y.c);
+    while (!rc && (kx.has || ky.has)) {
+        int cmp = !ky.has   ? -1
+                  : !kx.has ? 1
+                            : plexus_bytes_cmp(kx.cur.elem, kx.cur.elen, ky.cur.elem, ky.cur.elen);
         if (cmp < 0)
-            rc = merge_one_side(m, out, &m->x, &m->y, &ex, count);
+            rc = merge_one_side(m, out, &m->x, &m->y, &kx.cur, count);
         else if (cmp > 0)
-            rc = merge_one_side(m, out, &m->y, &m->x, &ey, count);
+            rc = merge_one_side(m, out, &m->y, &m->x, &ky.cur, count);
         else
-            rc = merge_both(m, out, &ex, &ey, count);
-        if (rc) return rc;
-        if (cmp <= 0) NEXT(cx, px, lx, ex, prevx, hx, firstx);
-        if (cmp >= 0) NEXT(cy, py, ly, ey, prevy, hy, firsty);
+            rc = merge_both(m, out, &kx.cur, &ky.cur, count);
+        if (!rc && cmp <= 0) rc = orset_cursor_next(&kx);
+        if (!rc && cmp >= 0) rc = orset_cursor_next(&ky);
     }
-#undef NEXT
-    if (px != cx->end || py != cy->end) return PLEXUS_ETRAILING;
-    return PLEXUS_OK;
+    return rc;
 }
 
 static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_buf *out)

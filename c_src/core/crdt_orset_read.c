@@ -21,15 +21,10 @@ int plexus_orset_member(const uint8_t *s, size_t n, plexus_bytes elem, const ple
     orset_ctx c;
     int rc = orset_parse_header(s, n, a, &c);
     if (rc) return rc;
-    const uint8_t *pos = c.elems;
-    orset_entry prev, cur;
+    orset_cursor k;
     *found = 0;
-    for (size_t i = 0; !rc && i < c.n_elems; i++) {
-        rc = orset_read_entry(&c, &pos, i ? &prev : NULL, &cur);
-        if (!rc && plexus_bytes_cmp(cur.elem, cur.elen, elem.p, elem.n) == 0) *found = 1;
-        prev = cur;
-    }
-    if (!rc && pos != c.end) rc = PLEXUS_ETRAILING;
+    for (rc = orset_cursor_start(&k, &c); !rc && k.has; rc = orset_cursor_next(&k))
+        if (plexus_bytes_cmp(k.cur.elem, k.cur.elen, elem.p, elem.n) == 0) *found = 1;
     if (rc) *found = 0;
     orset_ctx_free(&c);
     return rc;
