@@ -235,8 +235,7 @@ static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta,
     while (!rc && (k.has || oi < s->n_ops)) {
         int cmp = !k.has            ? 1
                   : oi == s->n_ops ? -1
-                                   : plexus_bytes_cmp(k.cur.elem, k.cur.elen, s->ops[oi].p,
-                                                      s->ops[oi].n);
+                                   : orset_cmp(k.cur.elem, k.cur.elen, s->ops[oi].p, s->ops[oi].n);
         if (cmp < 0) {
             rc = copy_entry(s, out, &k.cur);
             (*count)++;
@@ -285,7 +284,7 @@ static int write_delta(apply_state *s, plexus_buf *delta)
 
     size_t mark = 0;
     rc = orset_write_context(delta, k, actors, vv, n_cloud, s->ctx_dots);
-    if (!rc) rc = orset_begin_elems(delta, &mark);
+    if (!rc) rc = orset_begin_elems(delta, s->n_added_done, &mark);
     for (size_t i = 0; !rc && i < s->n_added_done; i++) {
         const added_elem *ad = &s->added[i];
         rc = plexus_buf_reserve(delta, ad->n + 4 * PLEXUS_VARINT_MAX);
@@ -295,7 +294,7 @@ static int write_delta(apply_state *s, plexus_buf *delta)
         put_varint(delta, k ? dmap[s->self] : 0);
         put_varint(delta, ad->ctr);
     }
-    if (!rc) orset_end_elems(delta, mark, s->n_added_done);
+    if (!rc) orset_end_elems(delta, mark, s->n_added_done, s->n_added_done);
     s->a->free(s->a->ctx, block);
     return rc;
 }
@@ -321,9 +320,10 @@ int plexus_orset_apply(const uint8_t *st, size_t n, const plexus_orset_op *ops, 
         if (!s.added) rc = PLEXUS_ENOMEM;
     }
     if (!rc) rc = orset_write_context(out, s.n_actors, s.actors, s.vv, s.n_cloud, s.cloud);
-    if (!rc) rc = orset_begin_elems(out, &mark);
+    size_t max_count = s.c.n_elems + s.n_added;
+    if (!rc) rc = orset_begin_elems(out, max_count, &mark);
     if (!rc) rc = walk(&s, out, flags, delta != NULL, &count, bad_op);
-    if (!rc) orset_end_elems(out, mark, count);
+    if (!rc) orset_end_elems(out, mark, max_count, count);
     if (!rc && delta) rc = write_delta(&s, delta);
     if (rc) {
         out->len = out_start;

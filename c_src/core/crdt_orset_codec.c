@@ -18,7 +18,7 @@
 static int read_bytes(const uint8_t **pos, const uint8_t *end, plexus_bytes *out)
 {
     uint64_t len;
-    int rc = plexus_varint_read(pos, end, &len);
+    int rc = orset_varint(pos, end, &len);
     if (rc) return rc;
     if (len == 0) return PLEXUS_EORDER;
     if (len > PLEXUS_MAX_BYTES_LEN) return PLEXUS_ETOOBIG;
@@ -32,7 +32,7 @@ static int read_bytes(const uint8_t **pos, const uint8_t *end, plexus_bytes *out
 static int read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry, size_t *count)
 {
     uint64_t v;
-    int rc = plexus_varint_read(pos, end, &v);
+    int rc = orset_varint(pos, end, &v);
     if (rc) return rc;
     if (v > (uint64_t)(end - *pos) / min_entry) return PLEXUS_ECOUNT;
     *count = (size_t)v;
@@ -49,10 +49,10 @@ static int dot_cmp(const orset_dot *x, const orset_dot *y)
 static int read_dot(const uint8_t **pos, const uint8_t *end, size_t n_actors, orset_dot *d)
 {
     uint64_t actor;
-    int rc = plexus_varint_read(pos, end, &actor);
+    int rc = orset_varint(pos, end, &actor);
     if (rc) return rc;
     if (actor >= n_actors) return PLEXUS_EACTOR;
-    rc = plexus_varint_read(pos, end, &d->ctr);
+    rc = orset_varint(pos, end, &d->ctr);
     if (rc) return rc;
     if (d->ctr == 0) return PLEXUS_EDOT;
     d->actor = (uint32_t)actor;
@@ -137,9 +137,8 @@ int orset_parse_header(const uint8_t *s, size_t n, const plexus_alloc *a, orset_
     return PLEXUS_OK;
 }
 
-int orset_covers(const orset_ctx *c, uint32_t actor, uint64_t ctr)
+int orset_cloud_has(const orset_ctx *c, uint32_t actor, uint64_t ctr)
 {
-    if (ctr <= c->vv[actor]) return 1;
     size_t lo = 0, hi = c->n_cloud;
     orset_dot key = {actor, ctr};
     while (lo < hi) {
@@ -158,9 +157,10 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
                      orset_entry *e)
 {
     plexus_bytes elem;
+    e->raw = *pos;
     int rc = read_bytes(pos, c->end, &elem);
     if (rc) return rc;
-    if (prev && plexus_bytes_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0)
+    if (prev && orset_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0)
         return PLEXUS_EORDER;
     e->elem = elem.p;
     e->elen = elem.n;
@@ -257,23 +257,26 @@ int orset_write_context(plexus_buf *out, size_t n_actors, const plexus_bytes *ac
     return PLEXUS_OK;
 }
 
-int orset_begin_elems(plexus_buf *out, size_t *mark)
+int orset_begin_elems(plexus_buf *out, size_t max_count, size_t *mark)
 {
-    int rc = plexus_buf_reserve(out, PLEXUS_VARINT_MAX);
+    size_t room = plexus_varint_len(max_count);
+    int rc = plexus_buf_reserve(out, room);
     if (rc) return rc;
     *mark = out->len;
-    out->len += PLEXUS_VARINT_MAX;
+    out->len += room;
     return PLEXUS_OK;
 }
 
-void orset_end_elems(plexus_buf *out, size_t mark, size_t count)
+void orset_end_elems(plexus_buf *out, size_t mark, size_t max_count, size_t count)
 {
     uint8_t tmp[PLEXUS_VARINT_MAX];
-    size_t k = plexus_varint_write(tmp, count);
-    size_t body = mark + PLEXUS_VARINT_MAX;
-    memmove(out->p + mark + k, out->p + body, out->len - body);
+    size_t k = plexus_varint_write(tmp, count), room = plexus_varint_len(max_count);
+    if (k != room) {
+        size_t body = mark + room;
+        memmove(out->p + mark + k, out->p + body, out->len - body);
+        out->len -= room - k;
+    }
     memcpy(out->p + mark, tmp, k);
-    out->len -= PLEXUS_VARINT_MAX - k;
 }
 
 static int dot_qsort_cmp(const void *x, const void *y) { return dot_cmp(x, y); }

@@ -14,6 +14,30 @@
 
 #define ORSET_NO_ACTOR UINT32_MAX
 
+/*
+ * Bytewise order (plexus_bytes_cmp) inlined for the hot loops: elements are mostly a
+ * few bytes (a small integer term is 2 to 5), where a libc memcmp call costs more
+ * than the comparison.
+ */
+static inline int orset_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn;
+    if (n > 16) return plexus_bytes_cmp(a, an, b, bn);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return an < bn ? -1 : (an > bn ? 1 : 0);
+}
+
+/* plexus_varint_read with the one-byte case inlined (most counts and indices). */
+static inline int orset_varint(const uint8_t **pos, const uint8_t *end, uint64_t *v)
+{
+    if (*pos < end && **pos < 0x80) {
+        *v = *(*pos)++;
+        return PLEXUS_OK;
+    }
+    return plexus_varint_read(pos, end, v);
+}
+
 typedef struct orset_dot {
     uint32_t actor; /* index into the actor table of the state it belongs to */
     uint64_t ctr;
@@ -32,6 +56,7 @@ typedef struct orset_ctx {
 } orset_ctx;
 
 typedef struct orset_entry {
+    const uint8_t *raw; /* first byte of the entry (its length varint) */
     const uint8_t *elem;
     size_t elen;
     size_t ndots;
@@ -76,8 +101,14 @@ static inline void orset_next_dot(const uint8_t **pos, orset_dot *d)
     d->ctr = orset_trusted_varint(pos);
 }
 
+/* True if the dot cloud of c holds (actor, ctr). */
+int orset_cloud_has(const orset_ctx *c, uint32_t actor, uint64_t ctr);
+
 /* True if the context of c has seen dot (actor, ctr); actor is an index of c. */
-int orset_covers(const orset_ctx *c, uint32_t actor, uint64_t ctr);
+static inline int orset_covers(const orset_ctx *c, uint32_t actor, uint64_t ctr)
+{
+    return ctr <= c->vv[actor] || (c->n_cloud && orset_cloud_has(c, actor, ctr));
+}
 
 /*
  * A validating cursor over the element section: orset_cursor_next reads the next
@@ -121,11 +152,11 @@ int orset_write_context(plexus_buf *out, size_t n_actors, const plexus_bytes *ac
 
 /*
  * Element counts precede the elements but are known only after writing them:
- * orset_begin_elems leaves room for the largest varint, orset_end_elems writes the
- * count there and closes the gap.
+ * orset_begin_elems leaves room for the varint of `max_count`, orset_end_elems writes
+ * the count there and closes the gap (no move when the count needs as many bytes).
  */
-int orset_begin_elems(plexus_buf *out, size_t *mark);
-void orset_end_elems(plexus_buf *out, size_t mark, size_t count);
+int orset_begin_elems(plexus_buf *out, size_t max_count, size_t *mark);
+void orset_end_elems(plexus_buf *out, size_t mark, size_t max_count, size_t count);
 
 /*
  * Canonicalises a context: sorts and de-duplicates cloud dots, drops those the

@@ -5,9 +5,9 @@
  * Two states merge in one pass over both element lists, which are sorted, so the
  * cost is linear in their size. Each side's actor indices are remapped into the
  * merged actor table; the remap is monotonic (both tables and the union are sorted),
- * so dot lists stay sorted after remapping. When both tables equal the union (the
- * usual case once replicas have synced) an element whose dots are byte-identical on
- * both sides is copied as is.
+ * so dot lists stay sorted after remapping. When both sides' indices are already
+ * the merged ones (the usual case: actors are few and long-lived) an element whose
+ * dots are byte-identical on both sides is copied as is.
  *
  * k states merge by folding pairwise.
  */
@@ -19,7 +19,7 @@ typedef struct side {
     orset_ctx c;
     uint32_t *map;  /* own actor index -> merged index */
     uint32_t *back; /* merged index -> own index, or ORSET_NO_ACTOR */
-    int identity;   /* map is the identity and covers every merged actor */
+    int identity;   /* map[i] == i: own dots can be copied without renumbering */
 } side;
 
 typedef struct merge_state {
@@ -87,8 +87,10 @@ static int merge_contexts(merge_state *m)
         m->vv[k++] = v;
     }
     m->n_actors = k;
-    m->x.identity = nx == k;
-    m->y.identity = ny == k;
+    m->x.identity = 1;
+    for (i = 0; i < nx; i++) m->x.identity &= m->x.map[i] == i;
+    m->y.identity = 1;
+    for (j = 0; j < ny; j++) m->y.identity &= m->y.map[j] == j;
 
     size_t n = 0;
     for (i = 0; i < cx->n_cloud; i++)
@@ -136,14 +138,13 @@ static int write_kept(merge_state *m, plexus_buf *out, const orset_entry *e, siz
     return PLEXUS_OK;
 }
 
+/* Copies an entry whose dot indices are already the merged ones: one memcpy. */
 static int copy_entry(plexus_buf *out, const orset_entry *e, size_t *count)
 {
-    size_t n = (size_t)(e->dots_end - e->dots);
-    int rc = plexus_buf_reserve(out, e->elen + 2 * PLEXUS_VARINT_MAX + n);
+    size_t n = (size_t)(e->dots_end - e->raw);
+    int rc = plexus_buf_reserve(out, n);
     if (rc) return rc;
-    put_bytes(out, e->elem, e->elen);
-    put_varint(out, e->ndots);
-    memcpy(out->p + out->len, e->dots, n);
+    memcpy(out->p + out->len, e->raw, n);
     out->len += n;
     (*count)++;
     return PLEXUS_OK;
@@ -214,7 +215,7 @@ static int merge_elems(merge_state *m, plexus_buf *out, size_t *count)
     while (!rc && (kx.has || ky.has)) {
         int cmp = !ky.has   ? -1
                   : !kx.has ? 1
-                            : plexus_bytes_cmp(kx.cur.elem, kx.cur.elen, ky.cur.elem, ky.cur.elen);
+                            : orset_cmp(kx.cur.elem, kx.cur.elen, ky.cur.elem, ky.cur.elen);
         if (cmp < 0)
             rc = merge_one_side(m, out, &m->x, &m->y, &kx.cur, count);
         else if (cmp > 0)
@@ -237,10 +238,11 @@ static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_
     if (!rc) rc = orset_parse_header(y.p, y.n, a, &m.y.c);
     if (!rc) rc = merge_contexts(&m);
     if (!rc) rc = orset_write_context(out, m.n_actors, m.actors, m.vv, m.n_cloud, m.cloud);
-    if (!rc) rc = orset_begin_elems(out, &mark);
+    size_t max_count = m.x.c.n_elems + m.y.c.n_elems;
+    if (!rc) rc = orset_begin_elems(out, max_count, &mark);
     if (!rc) rc = merge_elems(&m, out, &count);
     if (!rc)
-        orset_end_elems(out, mark, count);
+        orset_end_elems(out, mark, max_count, count);
     else
         out->len = start;
     merge_state_free(&m);

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Runs every test stage of `make test` (after the Makefile has built the C pieces)
+# and ends with one closing line "total: N passed, N failed" summing the stages.
+# Each stage's own runner line (EUnit, Common Test, the C harness) is printed too.
+# Exit status is non-zero when any stage failed or printed no count.
+set -u
+cd "$(dirname "$0")/.."
+
+FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-15}
+LOG_DIR=build/test-logs
+mkdir -p "$LOG_DIR"
+total_pass=0
+total_fail=0
+failed_stages=()
+
+add() { # add PASSED FAILED STAGE
+    total_pass=$((total_pass + $1))
+    total_fail=$((total_fail + $2))
+    if [ "$2" -gt 0 ]; then failed_stages+=("$3"); fi
+}
+
+# "name: N passed, M failed" lines (C harness, simulator)
+count_plain() { # LOG STAGE RC
+    local p f
+    p=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$1" | awk '{s+=$1} END {print s+0}')
+    f=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$1" | awk '{s+=$3} END {print s+0}')
+    if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi # a stage that counted nothing failed
+    add "$p" "$f" "$2"
+}
+
+# EUnit / rebar3 ct closing lines
+count_rebar() { # LOG STAGE RC
+    local p=0 f=0 line
+    if line=$(grep -Eo 'All [0-9]+ tests passed' "$1" | tail -1) && [ -n "$line" ]; then
+        p=$(echo "$line" | grep -Eo '[0-9]+')
+    fi
+    if line=$(grep -Eo 'Failed: [0-9]+\. +Skipped: [0-9]+\. +Passed: [0-9]+' "$1" | tail -1) && [ -n "$line" ]; then
+        f=$(echo "$line" | awk '{print $2+0}')
+        p=$(echo "$line" | awk '{print $6+0}')
+    fi
+    if line=$(grep -Eo 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$1" | tail -1) && [ -n "$line" ]; then
+        f=$(echo "$line" | awk '{print $2+0}')
+        p=$(echo "$line" | awk '{print $5+0}')
+    fi
+    if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "$p" "$f" "$2"
+}
+
+stage() { # stage NAME COUNTER COMMAND...
+    local name=$1 counter=$2
+    shift 2
+    local log="$LOG_DIR/$name.log"
+    echo "== $name"
+    local start=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$?
+    grep -E 'passed|failed|FAIL|Failed|All [0-9]+ tests|TEST COMPLETE|ERROR|error:' "$log" | tail -15
+    "$counter" "$log" "$name" "$rc"
+    echo "   ($((SECONDS - start)) s, rc $rc, log $log)"
+}
+
+run_all() { # run each binary given, non-zero if any failed
+    local rc=0 t
+    for t in "$@"; do "$t" || rc=1; done
+    return $rc
+}
+
+valgrind_all() {
+    local rc=0 t
+    for t in "$@"; do
+        valgrind -q --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            "$t" || rc=1
+    done
+    return $rc
+}
+
+fuzz_smoke() {
+    local rc=0 f n dir
+    for f in build/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        n=$(basename "$f")
+        dir=$(mktemp -d)
+        if "$f" -max_total_time="$FUZZ_SMOKE_SECONDS" -print_final_stats=1 "$dir" \
+            "test/fuzz/seeds/$n" >"$LOG_DIR/$n.log" 2>&1; then
+            echo "$n: 1 passed, 0 failed ($(grep -Eo 'Done [0-9]+ runs' "$LOG_DIR/$n.log"))"
+        else
+            echo "$n: 0 passed, 1 failed (see $LOG_DIR/$n.log)"
+            rc=1
+        fi
+        rm -rf "$dir"
+    done
+    return $rc
+}
+
+sim_runs() { # the default simulator run, then proof that the checker catches a planted bug
+    local sim=$1 rc=0
+    "$sim" || rc=1
+    if "$sim" --plant-bug forget-vote --seeds 1000 --expect-caught; then
+        echo "planted-bug check: 1 passed, 0 failed"
+    else
+        echo "planted-bug check: 0 passed, 1 failed"
+        rc=1
+    fi
+    return $rc
+}
+
+dialyzer_stage() {
+    if rebar3 dialyzer; then echo "dialyzer: 1 passed, 0 failed"; else echo "dialyzer: 0 passed, 1 failed"; return 1; fi
+}
+
+mapfile -t plain_tests < <(ls build/test/plain/test_* 2>/dev/null)
+mapfile -t san_tests < <(ls build/test/san/test_* 2>/dev/null)
+
+stage c-unit count_plain run_all "${plain_tests[@]}"
+stage c-unit-asan-ubsan count_plain run_all "${san_tests[@]}"
+stage c-unit-valgrind count_plain valgrind_all "${plain_tests[@]}"
+if [ -x build/test/plain/plexus_sim ]; then
+    stage election-sim count_plain sim_runs build/test/plain/plexus_sim
+fi
+if [ -x build/test/san/plexus_sim ]; then
+    stage election-sim-asan count_plain build/test/san/plexus_sim --seeds 200
+fi
+stage fuzz-smoke count_plain fuzz_smoke
+stage eunit-proper count_rebar rebar3 eunit
+stage common-test count_rebar rebar3 ct
+stage dialyzer count_plain dialyzer_stage
+
+echo
+if [ ${#failed_stages[@]} -gt 0 ]; then echo "failed stages: ${failed_stages[*]}"; fi
+echo "total: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
