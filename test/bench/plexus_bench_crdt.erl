@@ -1,0 +1,150 @@
+%% @doc CRDT benchmark for `make bench' (issue 2 figures), side by side in one run.
+%%
+%% OR-Set merge at 1k, 10k, 100k and 1M elements per side (90% shared; each side
+%% removes a distinct 5% and adds a unique 5%): the NIF, the plain-Erlang reference
+%% model (test/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
+%% arrays, build/bench/bench_floor, which also reports the core merge without the
+%% NIF). Then add/remove throughput, bytes per element and long_schedule events seen
+%% by erlang:system_monitor during the whole run. Figures are per input element
+%% (2N for a merge of two N-element sets). Targets are printed beside the figures;
+%% nothing here asserts on time.
+-module(plexus_bench_crdt).
+
+-export([main/0, main/1]).
+
+-define(SIZES, [1000, 10000, 100000, 1000000]).
+
+-spec main() -> no_return().
+main() -> main(?SIZES).
+
+-spec main([pos_integer()]) -> no_return().
+main(Sizes) ->
+    Monitor = start_long_schedule_monitor(),
+    io:format("~n== OR-Set merge, ns per input element (lower is better)~n"),
+    io:format("~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
+              ["elements", "nif", "c-core", "c-floor", "erl-model", "model/nif", "nif/floor",
+               "bytes/el"]),
+    Rows = [merge_row(N) || N <- Sizes],
+    io:format("targets: nif <= 15 ns at 100k; model/nif >= 20; bytes/el <= 12~n"),
+    ops_section(),
+    LongSchedules = stop_long_schedule_monitor(Monitor),
+    io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
+              [LongSchedules]),
+    summary(Rows, LongSchedules),
+    erlang:halt(0).
+
+%% ------------------------------------------------------------------ merge
+
+replicas(N) ->
+    U = max(1, N div 20),
+    Base = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), a),
+    A = plexus_orset:apply(Base, [{remove_all, lists:seq(1, U)},
+                                  {add_all, lists:seq(N + 1, N + U)}], a),
+    B = plexus_orset:apply(Base, [{remove_all, lists:seq(U + 1, 2 * U)},
+                                  {add_all, lists:seq(N + U + 1, N + 2 * U)}], b),
+    {Base, A, B, U}.
+
+model_replicas(N, U) ->
+    M = plexus_orset_model,
+    Base = M:add_all(lists:seq(1, N), a, M:new()),
+    Side = fun(Removes, Adds, Actor) ->
+                   S1 = lists:foldl(fun(E, S) -> M:remove(E, S) end, Base, Removes),
+                   M:add_all(Adds, Actor, S1)
+           end,
+    {Side(lists:seq(1, U), lists:seq(N + 1, N + U), a),
+     Side(lists:seq(U + 1, 2 * U), lists:seq(N + U + 1, N + 2 * U), b)}.
+
+merge_row(N) ->
+    {Base, A, B, U} = replicas(N),
+    %% Both removals were seen by the other side's context (they removed base dots),
+    %% so the union keeps N - 2U shared elements plus 2U unique adds: N.
+    N = plexus_orset:size(plexus_orset:merge(A, B)),
+    NifNs = per_element(fun() -> plexus_orset:merge(A, B) end, 2 * N),
+    {MA, MB} = model_replicas(N, U),
+    ModelNs = per_element(fun() -> plexus_orset_model:merge(MA, MB) end, 2 * N),
+    {FloorNs, CoreNs} = c_floor(N),
+    BytesPerEl = byte_size(Base) / N,
+    io:format("~10b ~10.2f ~10.2f ~10.2f ~10.1f ~12.1f ~12.1f ~10.2f~n",
+              [N, NifNs, CoreNs, FloorNs, ModelNs, ModelNs / NifNs, NifNs / FloorNs, BytesPerEl]),
+    #{n => N, nif => NifNs, model => ModelNs, floor => FloorNs, bytes => BytesPerEl}.
+
+%% Runs F repeatedly for at least ~300 ms (at least once) and returns ns per element.
+per_element(F, Elements) ->
+    _ = F(), % warm up
+    T0 = erlang:monotonic_time(nanosecond),
+    Reps = repeat(F, T0, 0),
+    T1 = erlang:monotonic_time(nanosecond),
+    (T1 - T0) / Reps / Elements.
+
+repeat(F, T0, Done) ->
+    _ = F(),
+    case erlang:monotonic_time(nanosecond) - T0 > 300000000 of
+        true -> Done + 1;
+        false -> repeat(F, T0, Done + 1)
+    end.
+
+c_floor(N) ->
+    Out = os:cmd("build/bench/bench_floor " ++ integer_to_list(N) ++ " 2>/dev/null"),
+    case string:lexemes(string:trim(Out), " ") of
+        ["floor", _, Floor, "core", _, Core | _] -> {list_to_float(Floor), list_to_float(Core)};
+        _ -> error({bench_floor_output, Out})
+    end.
+
+%% ------------------------------------------------------------------ ops
+
+ops_section() ->
+    io:format("~n== OR-Set mutations (ops per second, higher is better)~n"),
+    S100k = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, 100000), a),
+    Batch = lists:seq(200001, 210000),
+    BatchNs = per_element(fun() -> plexus_orset:add_all(S100k, Batch, b) end, length(Batch)),
+    io:format("batched add_all of 10k into a 100k set:    ~12.0f ops/s  (target >= 1,000,000)~n",
+              [1.0e9 / BatchNs]),
+    RmNs = per_element(fun() -> plexus_orset:remove_all(S100k, lists:seq(1, 10000)) end, 10000),
+    io:format("batched remove_all of 10k from a 100k set: ~12.0f ops/s~n", [1.0e9 / RmNs]),
+    io:format("single add (each copies the state), by set size:~n"),
+    [single_add_row(N) || N <- [10, 100, 1000, 10000, 100000]],
+    io:format("single adds cost one state copy each: cheap while the state is a few KB,~n"
+              "use add_all/apply for bulk work on larger sets.~n"),
+    ok.
+
+single_add_row(N) ->
+    S = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), a),
+    Ns = per_element(fun() -> add_loop(S, 100) end, 100),
+    io:format("   ~7b elements (~8b bytes): ~12.0f ops/s  ~10.0f ns/op~n",
+              [N, byte_size(S), 1.0e9 / Ns, Ns]).
+
+add_loop(S, 0) -> S;
+add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
+
+%% ------------------------------------------------------------------ scheduling
+
+start_long_schedule_monitor() ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        erlang:system_monitor(self(), [{long_schedule, 10}]),
+                        Self ! ready,
+                        count_long_schedules(0)
+                end),
+    receive ready -> Pid end.
+
+count_long_schedules(K) ->
+    receive
+        {monitor, _, long_schedule, Info} ->
+            io:format("  long_schedule: ~p~n", [Info]),
+            count_long_schedules(K + 1);
+        {stop, From} -> From ! {long_schedules, K}
+    end.
+
+stop_long_schedule_monitor(Pid) ->
+    Pid ! {stop, self()},
+    receive {long_schedules, K} -> K end.
+
+summary(Rows, LongSchedules) ->
+    #{nif := Nif, model := Model, bytes := Bytes} =
+        case [R || R = #{n := 100000} <- Rows] of
+            [R100k] -> R100k;
+            [] -> lists:last(Rows)
+        end,
+    io:format("~nsummary at 100k (or the largest size run): nif ~.2f ns/el (target <= 15), ~.1fx faster than the Erlang model "
+              "(target >= 20), ~.2f bytes/el (target <= 12), long_schedule ~b (target 0)~n",
+              [Nif, Model / max(Nif, 1.0e-9), Bytes, LongSchedules]).

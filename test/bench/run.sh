@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, side by side, printing ratios. Figures only: nothing
+# here fails on time (these machines are noisy); compare columns within one run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export ERL_EPMD_ADDRESS=127.0.0.1
+make --no-print-directory build/bench/bench_floor >/dev/null
+rebar3 compile >/dev/null
+mkdir -p build/bench
+erlc -o build/bench test/bench/*.erl test/plexus_orset_model.erl
+ebin=_build/default/lib/plexus/ebin
+echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
+erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
