@@ -110,6 +110,16 @@ dialyzer_stage() {
     if rebar3 dialyzer; then echo "dialyzer: 1 passed, 0 failed"; else echo "dialyzer: 0 passed, 1 failed"; return 1; fi
 }
 
+# Distribution tests need epmd. Start one on loopback if none runs, stop it at the end.
+export ERL_EPMD_ADDRESS=127.0.0.1
+epmd_pid=""
+if ! epmd -names >/dev/null 2>&1; then
+    epmd -address 127.0.0.1 >/dev/null 2>&1 &
+    epmd_pid=$!
+    trap '[ -n "$epmd_pid" ] && kill "$epmd_pid" 2>/dev/null' EXIT
+    for _ in $(seq 50); do epmd -names >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
 mapfile -t plain_tests < <(ls build/test/plain/test_* 2>/dev/null)
 mapfile -t san_tests < <(ls build/test/san/test_* 2>/dev/null)
 
@@ -124,7 +134,7 @@ if [ -x build/test/san/plexus_sim ]; then
 fi
 stage fuzz-smoke count_plain fuzz_smoke
 stage eunit-proper count_rebar rebar3 eunit
-stage common-test count_rebar rebar3 ct
+stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 stage dialyzer count_plain dialyzer_stage
 
 echo

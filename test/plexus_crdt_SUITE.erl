@@ -1,0 +1,134 @@
+%% @doc CRDT states across real BEAM nodes (OTP `peer', 127.0.0.1 only).
+%%
+%% States are plain binaries, so they travel over distribution, to disk and back, and
+%% every node merges them to the same bytes. Deltas are delivered out of order, twice
+%% or not at all, then a digest-driven anti-entropy round repairs the losses.
+-module(plexus_crdt_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([states_cross_nodes/1, deltas_shuffled_then_anti_entropy/1, lww_across_nodes/1,
+         state_survives_disk/1]).
+
+all() ->
+    [states_cross_nodes, deltas_shuffled_then_anti_entropy, lww_across_nodes,
+     state_survives_disk].
+
+init_per_suite(Config) ->
+    ok = ensure_distributed(),
+    Ebin = filename:dirname(code:which(plexus_orset)),
+    Peers = [start_peer(Name, Ebin) || Name <- [crdt_a, crdt_b, crdt_c]],
+    [{peers, Peers} | Config].
+
+end_per_suite(Config) ->
+    [peer:stop(P) || {P, _} <- ?config(peers, Config)],
+    ok.
+
+nodes_of(Config) -> [N || {_, N} <- ?config(peers, Config)].
+
+%% Each node builds a state; every node merges all of them to identical bytes.
+states_cross_nodes(Config) ->
+    Nodes = nodes_of(Config),
+    States = [erpc:call(N, fun() ->
+                                   S = plexus_orset:add_all(plexus_orset:new(),
+                                                            [node(), {n, I} || I <- lists:seq(1, 50)]),
+                                   plexus_orset:remove(S, {n, 7})
+                           end) || N <- Nodes],
+    Merged = [erpc:call(N, plexus_orset, merge, [States]) || N <- Nodes],
+    [M | _] = Merged,
+    ?assert(lists:all(fun(X) -> X =:= M end, Merged)),
+    Digests = lists:usort([erpc:call(N, plexus_orset, digest, [M]) || N <- Nodes]),
+    ?assertEqual(1, length(Digests)),
+    Value = plexus_orset:to_list(M),
+    %% add wins: {n, 7} was removed on each node but added concurrently by the others
+    ?assert(lists:member({n, 7}, Value)),
+    [?assert(lists:member(N, Value)) || N <- Nodes],
+    ok.
+
+%% Random delivery: every delta goes to every other node in a shuffled order, some
+%% twice, some never; then one anti-entropy round (digest compare, full state on
+%% mismatch) makes every replica equal to the merge of everything.
+deltas_shuffled_then_anti_entropy(Config) ->
+    Nodes = nodes_of(Config),
+    rand:seed(exsss, {7, 11, 13}),
+    Deltas = lists:append(
+               [erpc:call(N, fun() -> make_deltas(40) end) || N <- Nodes]),
+    %% What each node ends up receiving: a shuffled, lossy, duplicating stream.
+    Deliveries = [{N, shuffle(lossy_dup(Deltas))} || N <- Nodes],
+    Replicas = [{N, erpc:call(N, fun() -> lists:foldl(fun(D, S) -> plexus_orset:merge(S, D) end,
+                                                       plexus_orset:new(), Ds) end)}
+                || {N, Ds} <- Deliveries],
+    Full = plexus_orset:merge(Deltas),
+    %% anti-entropy: compare digests with the full state, repair where they differ
+    Repaired = [case erpc:call(N, plexus_orset, digest, [S]) =:= plexus_orset:digest(Full) of
+                    true -> S;
+                    false -> erpc:call(N, plexus_orset, merge, [S, Full])
+                end || {N, S} <- Replicas],
+    [?assertEqual(Full, R) || R <- Repaired],
+    ok.
+
+make_deltas(K) ->
+    {_, Deltas} =
+        lists:foldl(fun(I, {S, Acc}) ->
+                            Op = case rand:uniform(3) of
+                                     3 -> {remove, {e, rand:uniform(20)}};
+                                     _ -> {add, {e, rand:uniform(20)}}
+                                 end,
+                            {S1, D} = plexus_orset:apply_delta(S, [Op]),
+                            {S1, [D | Acc]}
+                    end, {plexus_orset:new(), []}, lists:seq(1, K)),
+    Deltas.
+
+lossy_dup(Ds) ->
+    lists:append([case rand:uniform(10) of
+                      1 -> [];       % lost
+                      2 -> [D, D];   % duplicated
+                      _ -> [D]
+                  end || D <- Ds]).
+
+shuffle(L) -> [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
+
+%% LWW: concurrent writes on three nodes; every node picks the same winner.
+lww_across_nodes(Config) ->
+    Nodes = nodes_of(Config),
+    Regs = [erpc:call(N, fun() -> plexus_lww:update(plexus_lww:new(start), {written_by, node()}) end)
+            || N <- Nodes],
+    Winners = lists:usort([erpc:call(N, plexus_lww, merge, [Regs]) || N <- Nodes]),
+    ?assertEqual(1, length(Winners)),
+    [W] = Winners,
+    ?assertMatch({written_by, _}, plexus_lww:value(W)),
+    %% a later local write wins over everything merged so far
+    Later = erpc:call(hd(Nodes), fun() -> plexus_lww:update(plexus_lww:merge(Regs), last) end),
+    ?assertEqual(last, plexus_lww:value(plexus_lww:merge([Later | Regs]))),
+    ok.
+
+%% A state written to disk on one node is read back and validated on another.
+state_survives_disk(Config) ->
+    [A, B | _] = nodes_of(Config),
+    File = filename:join(?config(priv_dir, Config), "set.bin"),
+    S = erpc:call(A, fun() -> plexus_orset:add_all(plexus_orset:new(), lists:seq(1, 1000)) end),
+    ok = erpc:call(A, file, write_file, [File, plexus_orset:to_binary(S)]),
+    {ok, Bin} = erpc:call(B, file, read_file, [File]),
+    {ok, S2} = erpc:call(B, plexus_orset, from_binary, [Bin]),
+    ?assertEqual(1000, erpc:call(B, plexus_orset, size, [S2])),
+    ?assert(plexus_orset:equal(S, S2)),
+    ok.
+
+%% ------------------------------------------------------------------ helpers
+
+ensure_distributed() ->
+    case node() of
+        nonode@nohost ->
+            os:putenv("ERL_EPMD_ADDRESS", "127.0.0.1"),
+            {ok, _} = net_kernel:start(['plexus_ct@127.0.0.1', longnames]),
+            ok;
+        _ -> ok
+    end.
+
+start_peer(Name, Ebin) ->
+    {ok, P, N} = peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
+                                   args => ["-pa", Ebin, "-kernel", "inet_dist_use_interface",
+                                            "{127,0,0,1}"]}),
+    {P, N}.
