@@ -133,7 +133,7 @@ if [ -x build/test/san/plexus_sim ]; then
     stage election-sim-asan count_plain build/test/san/plexus_sim --seeds 200
 fi
 stage fuzz-smoke count_plain fuzz_smoke
-stage eunit-proper count_rebar rebar3 eunit
+stage eunit-proper count_rebar rebar3 eunit --dir=test
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 stage dialyzer count_plain dialyzer_stage
 

@@ -40,6 +40,7 @@ typedef struct apply_state {
     uint64_t next_ctr;
     size_t n_added;
     int remapped; /* an actor was inserted: old dots need rewriting */
+    size_t first_bad; /* smallest list index of a failing strict remove, or SIZE_MAX */
     /* delta bookkeeping */
     added_elem *added;
     size_t n_added_done;
@@ -187,8 +188,7 @@ static int copy_entry(apply_state *s, plexus_buf *out, const orset_entry *e)
 
 /* Replays one element's ops (ops[first..last)) against its entry, if any. */
 static int apply_group(apply_state *s, plexus_buf *out, size_t first, size_t last,
-                       const orset_entry *entry, unsigned flags, int want_delta, size_t *count,
-                       size_t *bad_op)
+                       const orset_entry *entry, unsigned flags, int want_delta, size_t *count)
 {
     int present = entry != NULL, added = 0;
     for (size_t i = first; i < last; i++) {
@@ -196,8 +196,10 @@ static int apply_group(apply_state *s, plexus_buf *out, size_t first, size_t las
             present = added = 1;
         } else {
             if (!present && (flags & PLEXUS_APPLY_STRICT)) {
-                *bad_op = s->ops[i].idx;
-                return PLEXUS_ENOTPRESENT;
+                /* Keep walking: the op to report is the first in list order, and the
+                 * walk visits elements in byte order. */
+                if (s->ops[i].idx < s->first_bad) s->first_bad = s->ops[i].idx;
+                return PLEXUS_OK;
             }
             present = added = 0;
         }
@@ -226,8 +228,7 @@ static int apply_group(apply_state *s, plexus_buf *out, size_t first, size_t las
     return PLEXUS_OK;
 }
 
-static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta, size_t *count,
-                size_t *bad_op)
+static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta, size_t *count)
 {
     orset_cursor k;
     size_t oi = 0;
@@ -244,8 +245,7 @@ static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta,
             while (end < s->n_ops &&
                    plexus_bytes_cmp(s->ops[oi].p, s->ops[oi].n, s->ops[end].p, s->ops[end].n) == 0)
                 end++;
-            rc = apply_group(s, out, oi, end, cmp == 0 ? &k.cur : NULL, flags, want_delta, count,
-                             bad_op);
+            rc = apply_group(s, out, oi, end, cmp == 0 ? &k.cur : NULL, flags, want_delta, count);
             oi = end;
         }
         if (!rc && cmp <= 0) rc = orset_cursor_next(&k);
@@ -322,7 +322,12 @@ int plexus_orset_apply(const uint8_t *st, size_t n, const plexus_orset_op *ops, 
     if (!rc) rc = orset_write_context(out, s.n_actors, s.actors, s.vv, s.n_cloud, s.cloud);
     size_t max_count = s.c.n_elems + s.n_added;
     if (!rc) rc = orset_begin_elems(out, max_count, &mark);
-    if (!rc) rc = walk(&s, out, flags, delta != NULL, &count, bad_op);
+    s.first_bad = SIZE_MAX;
+    if (!rc) rc = walk(&s, out, flags, delta != NULL, &count);
+    if (!rc && s.first_bad != SIZE_MAX) {
+        *bad_op = s.first_bad;
+        rc = PLEXUS_ENOTPRESENT;
+    }
     if (!rc) orset_end_elems(out, mark, max_count, count);
     if (!rc && delta) rc = write_delta(&s, delta);
     if (rc) {

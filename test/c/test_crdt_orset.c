@@ -135,6 +135,15 @@ static void test_batch_replays_in_order(void)
     CHECK_EQ_INT(bad_op, 2);
     CHECK_EQ_INT(out.len, 0);
     plexus_buf_free(&out);
+    /* the first failing op in list order, not in element order */
+    plexus_orset_op two_bad[] = {{PLEXUS_OP_ADD, B("m")}, {PLEXUS_OP_REMOVE, B("z")},
+                                 {PLEXUS_OP_REMOVE, B("a")}};
+    plexus_buf_init(&out, &test_alloc);
+    CHECK_EQ_INT(plexus_orset_apply(s.p, s.n, two_bad, 3, B("A"), PLEXUS_APPLY_STRICT,
+                                    &test_alloc, &out, NULL, &bad_op),
+                 PLEXUS_ENOTPRESENT);
+    CHECK_EQ_INT(bad_op, 1);
+    plexus_buf_free(&out);
     drop(&s);
 }
 

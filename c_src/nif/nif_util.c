@@ -1,0 +1,164 @@
+/*
+ * Shared NIF helpers; see nif_util.h.
+ */
+#include "nif/nif_util.h"
+
+#include <string.h>
+
+#include "plexus/crdt.h"
+
+/* ---------------------------------------------------------------- allocator */
+
+static void *ea_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return enif_alloc(n ? n : 1);
+}
+
+static void *ea_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    if (!p) return enif_alloc(n ? n : 1); /* realloc(NULL, n) is malloc */
+    return enif_realloc(p, n ? n : 1);
+}
+
+static void ea_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p) enif_free(p);
+}
+
+const plexus_alloc nif_alloc = {ea_malloc, ea_realloc, ea_free, NULL};
+
+/* ---------------------------------------------------------------- priv data */
+
+nif_priv *nif_priv_new(ErlNifEnv *env)
+{
+    nif_priv *priv = enif_alloc(sizeof *priv);
+    if (!priv) return NULL;
+    memset(priv, 0, sizeof *priv);
+    priv->atom_ok = enif_make_atom(env, "ok");
+    priv->atom_error = enif_make_atom(env, "error");
+    priv->atom_true = enif_make_atom(env, "true");
+    priv->atom_false = enif_make_atom(env, "false");
+    priv->atom_add = enif_make_atom(env, "add");
+    priv->atom_remove = enif_make_atom(env, "remove");
+    priv->atom_ops = enif_make_atom(env, "ops");
+    priv->atom_state = enif_make_atom(env, "state");
+    priv->atom_delta = enif_make_atom(env, "delta");
+    priv->atom_strict = enif_make_atom(env, "strict");
+    priv->atom_value = enif_make_atom(env, "value");
+    priv->atom_timestamp = enif_make_atom(env, "timestamp");
+    priv->atom_actor = enif_make_atom(env, "actor");
+    priv->atom_bad_term = enif_make_atom(env, "bad_term");
+    priv->atom_not_present = enif_make_atom(env, "not_present");
+    for (int i = 0; i < NIF_N_ERRORS; i++)
+        priv->err_atoms[i] = enif_make_atom(env, plexus_errname(-i));
+    atomic_init(&priv->hlc_last, 0);
+    atomic_init(&priv->dirty_threshold, PLEXUS_DIRTY_THRESHOLD_BYTES);
+    return priv;
+}
+
+void nif_priv_free(nif_priv *priv)
+{
+    if (priv) enif_free(priv);
+}
+
+/* ---------------------------------------------------------------- terms */
+
+ERL_NIF_TERM nif_error_atom(ErlNifEnv *env, ERL_NIF_TERM reason)
+{
+    return enif_make_tuple2(env, nif_priv_get(env)->atom_error, reason);
+}
+
+ERL_NIF_TERM nif_error(ErlNifEnv *env, int err)
+{
+    nif_priv *priv = nif_priv_get(env);
+    /* Codes outside the table cannot come from the core; map them to invalid_argument
+     * rather than making an atom. */
+    int i = (err <= 0 && err >= PLEXUS_ERROR_MIN) ? -err : -PLEXUS_EINVAL;
+    return enif_make_tuple2(env, priv->atom_error, priv->err_atoms[i]);
+}
+
+int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out)
+{
+    ErlNifBinary bin;
+    if (!enif_inspect_binary(env, t, &bin)) return 0;
+    out->p = bin.data;
+    out->n = bin.size;
+    return 1;
+}
+
+int nif_get_term_bytes(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out)
+{
+    ErlNifBinary bin;
+    if (!enif_inspect_binary(env, t, &bin)) return 0;
+    if (bin.size < 2 || bin.data[0] != 131) return 0;
+    out->p = bin.data + 1;
+    out->n = bin.size - 1;
+    return 1;
+}
+
+int nif_decode_term(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF_TERM *out)
+{
+    static const uint8_t version = 131;
+    int rc;
+    scratch->len = 0;
+    if ((rc = plexus_buf_put(scratch, &version, 1))) return rc;
+    if ((rc = plexus_buf_put(scratch, b.p, b.n))) return rc;
+    /* Not ERL_NIF_BIN2TERM_SAFE: elements are arbitrary terms, and a state merged from
+     * another node may hold atoms this node has not seen yet. Only reads of elements
+     * (to_list, value, actor) decode terms; validation and merges never do. */
+    size_t used = enif_binary_to_term(env, scratch->p, scratch->len, out, 0);
+    if (used == 0 || used != scratch->len) return NIF_BAD_TERM;
+    return PLEXUS_OK;
+}
+
+int nif_make_binary(ErlNifEnv *env, const plexus_buf *buf, ERL_NIF_TERM *out)
+{
+    ErlNifBinary bin;
+    if (!enif_alloc_binary(buf->len, &bin)) return 0;
+    if (buf->len) memcpy(bin.data, buf->p, buf->len);
+    *out = enif_make_binary(env, &bin);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- scheduling */
+
+int nif_should_go_dirty(ErlNifEnv *env, uint64_t weight)
+{
+    nif_priv *priv = nif_priv_get(env);
+    if (enif_thread_type() != ERL_NIF_THR_NORMAL_SCHEDULER) return 0;
+    return weight >= atomic_load_explicit(&priv->dirty_threshold, memory_order_relaxed);
+}
+
+ERL_NIF_TERM nif_go_dirty(ErlNifEnv *env, const char *name, nif_fun fn, int argc,
+                          const ERL_NIF_TERM argv[])
+{
+    return enif_schedule_nif(env, name, ERL_NIF_DIRTY_JOB_CPU_BOUND, fn, argc, argv);
+}
+
+ERL_NIF_TERM nif_set_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    nif_priv *priv = nif_priv_get(env);
+    ErlNifUInt64 bytes;
+    if (argc != 1 || !enif_get_uint64(env, argv[0], &bytes)) return enif_make_badarg(env);
+    uint64_t old = atomic_exchange(&priv->dirty_threshold, bytes);
+    return enif_make_uint64(env, old);
+}
+
+/* ---------------------------------------------------------------- any state */
+
+ERL_NIF_TERM nif_state_digest(ErlNifEnv *env, plexus_bytes s, int type)
+{
+    ErlNifBinary bin;
+    int rc;
+    if ((rc = plexus_crdt_type(s.p, s.n)) < 0) return nif_error(env, rc);
+    if (rc != type) return nif_error(env, PLEXUS_ETYPE);
+    if (!enif_alloc_binary(PLEXUS_DIGEST_BYTES, &bin)) return nif_error(env, PLEXUS_ENOMEM);
+    if ((rc = plexus_crdt_digest(s.p, s.n, &nif_alloc, bin.data))) {
+        enif_release_binary(&bin);
+        return nif_error(env, rc);
+    }
+    return enif_make_binary(env, &bin);
+}

@@ -1,0 +1,82 @@
+/*
+ * plexus_nif.so: load / upgrade / unload and the function table, nothing else (the
+ * NIFs live in one file per area: nif_orset.c, nif_lww.c; helpers in nif_util.c).
+ *
+ * Every NIF starts on a normal scheduler and moves itself to a dirty CPU scheduler with
+ * enif_schedule_nif when its input outweighs the measured threshold (nif_util.h), so
+ * the table has no dirty flags.
+ */
+#include <erl_nif.h>
+#include <sodium.h>
+
+#include "nif/nif_health.h"
+#include "nif/nif_lww.h"
+#include "nif/nif_orset.h"
+#include "nif/nif_util.h"
+
+static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
+{
+    (void)load_info;
+    if (sodium_init() < 0) return 1; /* digests need libsodium */
+    if (nif_health_load(env)) return 1; /* the plexus_health resource type */
+    nif_priv *priv = nif_priv_new(env);
+    if (!priv) return 1;
+    *priv_data = priv;
+    return 0;
+}
+
+/* A new version of the module: fresh atoms and struct, but the HLC and the threshold
+ * carry over, so timestamps stay monotonic across a code upgrade. The old struct is
+ * freed by the old library's unload. */
+static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data,
+                   ERL_NIF_TERM load_info)
+{
+    (void)load_info;
+    if (sodium_init() < 0) return 1;
+    if (nif_health_load(env)) return 1; /* takes over the plexus_health type */
+    nif_priv *priv = nif_priv_new(env);
+    if (!priv) return 1;
+    nif_priv *old = *old_priv_data;
+    if (old) {
+        atomic_store(&priv->hlc_last, atomic_load(&old->hlc_last));
+        atomic_store(&priv->dirty_threshold, atomic_load(&old->dirty_threshold));
+    }
+    *priv_data = priv;
+    return 0;
+}
+
+static void unload(ErlNifEnv *env, void *priv_data)
+{
+    (void)env;
+    nif_priv_free(priv_data);
+}
+
+static ErlNifFunc nif_funcs[] = {
+    {"orset_new", 0, nif_orset_new, 0},
+    {"orset_apply", 5, nif_orset_apply, 0},
+    {"orset_merge", 1, nif_orset_merge, 0},
+    {"orset_member", 2, nif_orset_member, 0},
+    {"orset_to_list", 1, nif_orset_to_list, 0},
+    {"orset_size", 1, nif_orset_size, 0},
+    {"orset_validate", 1, nif_orset_validate, 0},
+    {"orset_digest", 1, nif_orset_digest, 0},
+    {"lww_new", 2, nif_lww_new, 0},
+    {"lww_update", 3, nif_lww_update, 0},
+    {"lww_update_ts", 4, nif_lww_update_ts, 0},
+    {"lww_read", 2, nif_lww_read, 0},
+    {"lww_merge", 1, nif_lww_merge, 0},
+    {"lww_validate", 1, nif_lww_validate, 0},
+    {"lww_digest", 1, nif_lww_digest, 0},
+    {"hlc_now", 0, nif_hlc_now, 0},
+    {"set_dirty_threshold", 1, nif_set_dirty_threshold, 0},
+    {"health_new", 3, nif_health_new, 0},
+    {"health_up", 3, nif_health_up, 0},
+    {"health_answer", 4, nif_health_answer, 0},
+    {"health_down", 4, nif_health_down, 0},
+    {"health_tick", 2, nif_health_tick, 0},
+    {"health_remove", 2, nif_health_remove, 0},
+    {"health_get", 2, nif_health_get, 0},
+    {"health_list", 1, nif_health_list, 0},
+};
+
+ERL_NIF_INIT(plexus_nif, nif_funcs, load, NULL, upgrade, unload)

@@ -1,0 +1,260 @@
+%% EUnit tests of plexus_lww: construction, reads, updates (HLC and explicit
+%% timestamps, riak_dt-style ops), merge order and tie breaks, HLC monotonicity when
+%% the wall clock is behind observed timestamps, equal/digest, type errors.
+-module(plexus_lww_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(L, plexus_lww).
+-define(MAX_TS, 18446744073709551615).
+
+%% Wall-clock milliseconds as an HLC timestamp (48 bits of ms, 16 logical).
+hlc(Ms) -> Ms bsl 16.
+
+now_hlc() -> hlc(erlang:system_time(millisecond)).
+
+new_test() ->
+    R = ?L:new(hello),
+    ?assert(is_binary(R)),
+    ?assertEqual(hello, ?L:value(R)),
+    ?assertEqual(node(), ?L:actor(R)),
+    ?assertEqual({ok, R}, ?L:from_binary(R)),
+    ?assertEqual(R, ?L:to_binary(R)),
+    R2 = ?L:new({complex, [1, 2.5, <<"x">>, #{a => 1}]}, {actor, 7}),
+    ?assertEqual({complex, [1, 2.5, <<"x">>, #{a => 1}]}, ?L:value(R2)),
+    ?assertEqual({actor, 7}, ?L:actor(R2)).
+
+timestamp_is_hlc_of_wall_clock_test() ->
+    Before = now_hlc(),
+    Ts = ?L:timestamp(?L:new(v)),
+    %% Never behind the wall clock; ahead of it by at most the skew bound (one hour,
+    %% reached when earlier tests observed future timestamps) plus logical ticks.
+    ?assert(Ts >= Before),
+    ?assert(Ts =< now_hlc() + hlc(3600 * 1000 + 1000)).
+
+new_is_monotonic_test() ->
+    Ts = [?L:timestamp(?L:new(I)) || I <- lists:seq(1, 1000)],
+    ?assertEqual(Ts, lists:usort(Ts)),
+    Cs = [?L:clock() || _ <- lists:seq(1, 1000)],
+    ?assertEqual(Cs, lists:usort(Cs)),
+    ?assert(hd(Cs) > lists:last(Ts)).
+
+update_test() ->
+    R1 = ?L:new(a, other),
+    R2 = ?L:update(R1, b),
+    ?assertEqual(b, ?L:value(R2)),
+    ?assertEqual(node(), ?L:actor(R2)),
+    ?assert(?L:timestamp(R2) > ?L:timestamp(R1)),
+    ?assertEqual(R2, ?L:merge(R1, R2)),
+    ?assertEqual(R2, ?L:merge(R2, R1)).
+
+local_update_wins_over_future_state_test() ->
+    %% A register from a node whose clock runs 30 minutes ahead (as if our wall clock
+    %% went back): updating it locally must still win (the HLC takes
+    %% max(node clock, register ts) + 1).
+    Future = now_hlc() + hlc(1800 * 1000),
+    R1 = ?L:update(?L:new(x), far, Future),
+    ?assertEqual(Future, ?L:timestamp(R1)),
+    R2 = ?L:update(R1, near),
+    ?assert(?L:timestamp(R2) > Future),
+    ?assertEqual(R2, ?L:merge(R1, R2)),
+    %% And the node clock observed it: fresh registers come after it too.
+    ?assert(?L:timestamp(?L:new(later)) > Future),
+    ?assert(?L:clock() > Future).
+
+clock_observes_merge_test() ->
+    Future = now_hlc() + hlc(2400 * 1000),
+    Local = ?L:new(local),
+    %% A remote register made by hand (no observation on this node).
+    <<131, ActorBytes/binary>> = plexus_nif:encode(remote),
+    <<131, ValueBytes/binary>> = plexus_nif:encode(v),
+    Remote = <<1, $L, Future:64, (byte_size(ActorBytes)), ActorBytes/binary,
+               (byte_size(ValueBytes)), ValueBytes/binary>>,
+    ?assertEqual({ok, Remote}, ?L:from_binary(Remote)),
+    ?assert(?L:clock() < Future),
+    ?assertEqual(Remote, ?L:merge(Local, Remote)),
+    ?assert(?L:clock() > Future).
+
+update_explicit_ts_test() ->
+    R0 = ?L:new(a),
+    T0 = ?L:timestamp(R0),
+    %% Older timestamp: no-op, the very same binary comes back.
+    ?assertEqual(R0, ?L:update(R0, old, T0 - 1)),
+    ?assertEqual(R0, ?L:update(R0, old, 0)),
+    %% Newer timestamp wins.
+    R1 = ?L:update(R0, newer, T0 + 1),
+    ?assertEqual(newer, ?L:value(R1)),
+    ?assertEqual(T0 + 1, ?L:timestamp(R1)),
+    ?assertEqual(node(), ?L:actor(R1)),
+    ?assertEqual(R1, ?L:update(R1, older, T0)),
+    %% The whole range.
+    RMax = ?L:update(R0, max, ?MAX_TS),
+    ?assertEqual(?MAX_TS, ?L:timestamp(RMax)),
+    ?assertEqual(max, ?L:value(RMax)).
+
+far_future_not_observed_test() ->
+    %% Beyond the skew bound (one hour ahead): merges fine, local update of it still
+    %% wins, but the node clock does not jump there.
+    Far = now_hlc() + hlc(3 * 3600 * 1000),
+    {ok, R} = ?L:update({assign, far, Far}, remote, ?L:new(x)),
+    ?assertEqual(Far, ?L:timestamp(R)),
+    ?assertEqual(R, ?L:merge(?L:new(y), R)),
+    ?assert(?L:clock() < Far),
+    R2 = ?L:update(R, mine),
+    ?assertEqual(Far + 1, ?L:timestamp(R2)),
+    ?assertEqual(R2, ?L:merge(R, R2)),
+    ?assert(?L:clock() < Far),
+    ?assert(?L:timestamp(?L:new(z)) < Far).
+
+update_at_max_ts_test() ->
+    RMax = ?L:update({assign, top, ?MAX_TS}, zzz, ?L:new(x)),
+    {ok, R} = RMax,
+    %% Nothing can follow 2^64-1: a local update cannot win, so it says so.
+    ?assertEqual({error, overflow}, ?L:update(R, next)),
+    ?assertEqual({error, overflow}, ?L:update({assign, next}, me, R)),
+    %% The node clock was not dragged to the end of time.
+    ?assert(?L:clock() < ?MAX_TS),
+    ?assert(?L:timestamp(?L:new(fresh)) < ?MAX_TS).
+
+tie_break_test() ->
+    Ts = now_hlc(),
+    R0 = ?L:new(seed),
+    A = ?L:update({assign, v, Ts}, a, R0),
+    B = ?L:update({assign, v, Ts}, b, R0),
+    {ok, RA} = A,
+    {ok, RB} = B,
+    %% Same timestamp: the greater actor (external format bytes) wins, both orders.
+    Winner = case plexus_nif:encode(a) < plexus_nif:encode(b) of
+                 true -> RB;
+                 false -> RA
+             end,
+    ?assertEqual(Winner, ?L:merge(RA, RB)),
+    ?assertEqual(Winner, ?L:merge(RB, RA)),
+    %% Same timestamp and actor: the greater value wins.
+    {ok, V1} = ?L:update({assign, 1, Ts}, a, R0),
+    {ok, V2} = ?L:update({assign, 2, Ts}, a, R0),
+    ?assertEqual(V2, ?L:merge(V1, V2)),
+    ?assertEqual(V2, ?L:merge(V2, V1)),
+    %% update/3 with an explicit ts merges: a tie on ts and actor keeps the greater
+    %% value, whichever side it is on.
+    ?assertEqual({ok, V2}, ?L:update({assign, 1, Ts}, a, V2)),
+    ?assertEqual({ok, V2}, ?L:update({assign, 2, Ts}, a, V1)).
+
+merge_returns_input_binary_test() ->
+    A = ?L:new(a),
+    B = ?L:new(<<0:(100 * 8)>>),
+    M = ?L:merge(A, B),
+    ?assertEqual(B, M),
+    %% No copy: a sub-binary of a larger (off-heap) binary comes back as itself
+    %% (it must be over 64 bytes, or binary:part/3 copies it).
+    Big = <<0:8000, B/binary, 0>>,
+    Sub = binary:part(Big, 1000, byte_size(B)),
+    ?assertEqual(byte_size(Big), binary:referenced_byte_size(Sub)),
+    ?assertEqual(Sub, ?L:merge(A, Sub)),
+    ?assertEqual(binary:referenced_byte_size(Big),
+                 binary:referenced_byte_size(?L:merge(A, Sub))).
+
+merge_n_way_test() ->
+    Regs = [?L:new(I) || I <- lists:seq(1, 20)],
+    Last = lists:last(Regs),
+    ?assertEqual(Last, ?L:merge(Regs)),
+    ?assertEqual(Last, ?L:merge(lists:reverse(Regs))),
+    ?assertEqual(hd(Regs), ?L:merge([hd(Regs)])),
+    ?assertError(badarg, ?L:merge([])).
+
+merge_laws_test() ->
+    [A, B, C] = [?L:new(I, {n, I}) || I <- [1, 2, 3]],
+    ?assertEqual(?L:merge(A, B), ?L:merge(B, A)),
+    ?assertEqual(?L:merge(A, ?L:merge(B, C)), ?L:merge(?L:merge(A, B), C)),
+    ?assertEqual(A, ?L:merge(A, A)).
+
+riak_update_test() ->
+    R0 = ?L:new(a),
+    {ok, R1} = ?L:update({assign, b}, me, R0),
+    ?assertEqual(b, ?L:value(R1)),
+    ?assertEqual(me, ?L:actor(R1)),
+    ?assert(?L:timestamp(R1) > ?L:timestamp(R0)),
+    T = ?L:timestamp(R1),
+    {ok, R2} = ?L:update({assign, c, T + 5}, you, R1),
+    ?assertEqual({c, you, T + 5}, {?L:value(R2), ?L:actor(R2), ?L:timestamp(R2)}),
+    ?assertEqual({ok, R2}, ?L:update({assign, d, T}, you, R2)),
+    ?assertError(badarg, ?L:update({bogus, 1}, me, R0)),
+    ?assertError(badarg, ?L:update({assign, 1, -1}, me, R0)),
+    ?assertError(badarg, ?L:update({assign, 1, ?MAX_TS + 1}, me, R0)),
+    ?assertError(badarg, ?L:update({assign, 1, 1.0}, me, R0)),
+    ?assertError(badarg, ?L:update({assign, 1}, me, not_a_reg)).
+
+equal_digest_test() ->
+    A = ?L:new(a),
+    B = ?L:new(b),
+    ?assert(?L:equal(A, binary:copy(A))),
+    ?assertNot(?L:equal(A, B)),
+    ?assertEqual(?L:digest(A), ?L:digest(binary:copy(A))),
+    ?assertNotEqual(?L:digest(A), ?L:digest(B)),
+    ?assertMatch(<<_:256>>, ?L:digest(A)),
+    Bad = <<A/binary, 1>>,
+    ?assertEqual({error, trailing_bytes}, ?L:equal(A, Bad)),
+    ?assertEqual({error, trailing_bytes}, ?L:digest(Bad)),
+    ?assertError(badarg, ?L:equal(A, 1)).
+
+bad_input_test() ->
+    R = ?L:new(value),
+    Set = plexus_orset:new(),
+    ?assertEqual({error, wrong_type}, ?L:from_binary(Set)),
+    ?assertEqual({error, wrong_type}, ?L:value(Set)),
+    ?assertEqual({error, wrong_type}, ?L:merge(R, Set)),
+    ?assertEqual({error, wrong_type}, ?L:digest(Set)),
+    ?assertMatch({error, _}, ?L:from_binary(<<>>)),
+    ?assertMatch({error, _}, ?L:update(<<1, $L>>, v)),
+    ?assertMatch({error, _}, ?L:update(<<1, $L>>, v, 5)),
+    ?assertMatch({error, _}, ?L:timestamp(<<2, $L, 0:64>>)),
+    ?assertMatch({error, _}, ?L:actor(binary:part(R, 0, byte_size(R) - 1))),
+    ?assertEqual({error, trailing_bytes}, ?L:to_binary(<<R/binary, 0>>)),
+    [?assertMatch({error, _}, ?L:from_binary(binary:part(R, 0, N)))
+     || N <- lists:seq(0, byte_size(R) - 1)].
+
+bad_term_bytes_test() ->
+    %% A well-formed register whose value bytes are not one external term.
+    Ts = 1,
+    Actor = plexus_nif:encode(a),
+    <<131, ActorBytes/binary>> = Actor,
+    Reg = <<1, $L, Ts:64, (byte_size(ActorBytes)), ActorBytes/binary, 3, 255, 255, 255>>,
+    ?assertEqual({ok, Reg}, ?L:from_binary(Reg)),
+    ?assertEqual({error, bad_term}, ?L:value(Reg)),
+    ?assertEqual(a, ?L:actor(Reg)),
+    %% Bytes of a term followed by junk: not exactly one term.
+    <<131, One/binary>> = plexus_nif:encode(1),
+    Reg2 = <<1, $L, Ts:64, (byte_size(ActorBytes)), ActorBytes/binary,
+             (byte_size(One) + 1), One/binary, 0>>,
+    ?assertEqual({error, bad_term}, ?L:value(Reg2)).
+
+badarg_test() ->
+    ?assertError(badarg, ?L:value(1)),
+    ?assertError(badarg, ?L:timestamp([])),
+    ?assertError(badarg, ?L:actor(self())),
+    ?assertError(badarg, ?L:update(atom, v)),
+    ?assertError(badarg, ?L:update(atom, v, 1)),
+    ?assertError(badarg, ?L:update(?L:new(a), v, -5)),
+    ?assertError(badarg, ?L:update(?L:new(a), v, not_int)),
+    ?assertError(badarg, ?L:merge(?L:new(a), b)),
+    ?assertError(badarg, ?L:merge(not_a_list)),
+    ?assertError(badarg, ?L:merge([?L:new(a) | ?L:new(b)])),
+    ?assertError(badarg, ?L:from_binary(x)),
+    ?assertError(badarg, ?L:to_binary(x)),
+    ?assertError(badarg, ?L:digest(x)),
+    ?assertError(badarg, plexus_nif:lww_read(?L:new(a), other)),
+    ?assertError(badarg, plexus_nif:lww_new(<<"not ext">>, plexus_nif:encode(a))).
+
+dirty_and_inline_agree_test() ->
+    Reg = ?L:new(<<0:(200 * 1024 * 8)>>, big),
+    Run = fun() ->
+        T = ?L:timestamp(Reg),
+        [?L:value(Reg), ?L:actor(Reg), ?L:digest(Reg), ?L:from_binary(Reg),
+         ?L:merge(Reg, ?L:update(Reg, x, T - 1)), ?L:update(Reg, <<1>>, T + 1)]
+    end,
+    Old = plexus_nif:set_dirty_threshold(0),
+    Dirty = try Run() after plexus_nif:set_dirty_threshold(Old) end,
+    _ = plexus_nif:set_dirty_threshold(1 bsl 62),
+    Inline = try Run() after plexus_nif:set_dirty_threshold(Old) end,
+    ?assertEqual(Dirty, Inline),
+    ?assertEqual(Dirty, Run()).

@@ -1,0 +1,155 @@
+%% PropEr properties of plexus_lww: merge is commutative, associative and idempotent
+%% and picks the greatest (timestamp, actor bytes, value bytes); from_binary/to_binary
+%% round-trip; a local update wins over the register it updates; replicas converge
+%% under random delivery order, duplication and loss followed by anti-entropy, to the
+%% greatest write.
+%%
+%% Registers are built by hand from small timestamps (0..20, so ties are frequent and
+%% the node clock is not moved ahead of the wall clock by observing them).
+-module(prop_plexus_lww).
+
+-include_lib("proper/include/proper.hrl").
+-include_lib("eunit/include/eunit.hrl").
+
+%% The Debian build of PropEr 1.2 calls erlang:get_stacktrace/0 (gone in OTP 23+) when
+%% a property raises, which hides the real error: properties run their body through
+%% this, which prints the exception and fails the property instead.
+-define(SAFE(Body),
+        try
+            Body
+        catch
+            Class:Reason:Stack ->
+                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
+                false
+        end).
+
+-define(L, plexus_lww).
+-define(OPTS, [{numtests, 300}, {max_size, 60}, {to_file, user}]).
+
+proper_test_() ->
+    Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
+             prop_merge_is_max, prop_roundtrip, prop_update_wins, prop_converge],
+    [{atom_to_list(P),
+      {timeout, 120,
+       ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
+     || P <- Props].
+
+%% ---------------------------------------------------------------- generators
+
+value() -> oneof([range(0, 5), elements([a, b, <<"v">>, {x, 1}, 2.5])]).
+actor() -> elements([n1, n2, n3, {n, 4}]).
+ts() -> range(0, 20).
+
+write() -> {ts(), actor(), value()}.
+
+reg() -> ?LET(W, write(), make(W)).
+
+%% A register in the format of crdt_format.md, made without the node clock.
+make({Ts, Actor, Value}) ->
+    <<131, A/binary>> = plexus_nif:encode(Actor),
+    <<131, V/binary>> = plexus_nif:encode(Value),
+    <<1, $L, Ts:64, (varint(byte_size(A)))/binary, A/binary,
+      (varint(byte_size(V)))/binary, V/binary>>.
+
+varint(N) when N < 128 -> <<N>>;
+varint(N) -> <<1:1, (N band 127):7, (varint(N bsr 7))/binary>>.
+
+%% The merge order of the format: timestamp, then actor bytes, then value bytes.
+key({Ts, Actor, Value}) -> {Ts, plexus_nif:encode(Actor), plexus_nif:encode(Value)}.
+
+%% ---------------------------------------------------------------- laws
+
+prop_merge_commutative() ->
+    ?FORALL({A, B}, {reg(), reg()}, ?SAFE(?L:merge(A, B) =:= ?L:merge(B, A))).
+
+prop_merge_associative() ->
+    ?FORALL({A, B, C}, {reg(), reg(), reg()},
+            ?SAFE(begin
+                L = ?L:merge(?L:merge(A, B), C),
+                L =:= ?L:merge(A, ?L:merge(B, C)) andalso L =:= ?L:merge([C, B, A])
+            end)).
+
+prop_merge_idempotent() ->
+    ?FORALL({A, B}, {reg(), reg()},
+            ?SAFE(begin
+                AB = ?L:merge(A, B),
+                ?L:merge(A, A) =:= A andalso ?L:merge(AB, B) =:= AB andalso ?L:merge([A]) =:= A
+            end)).
+
+prop_merge_is_max() ->
+    ?FORALL(Writes, non_empty(list(write())),
+            ?SAFE(begin
+                {Ts, Actor, Value} = Max = lists:last(lists:sort(fun(X, Y) -> key(X) =< key(Y) end,
+                                                                 Writes)),
+                M = ?L:merge([make(W) || W <- Writes]),
+                M =:= make(Max) andalso ?L:value(M) =:= Value andalso ?L:actor(M) =:= Actor
+                    andalso ?L:timestamp(M) =:= Ts
+            end)).
+
+prop_roundtrip() ->
+    ?FORALL(W, write(),
+            ?SAFE(begin
+                R = make(W),
+                {ok, R2} = ?L:from_binary(?L:to_binary(R)),
+                R2 =:= R andalso ?L:equal(R, R2) andalso ?L:digest(R) =:= ?L:digest(R2)
+            end)).
+
+prop_update_wins() ->
+    ?FORALL({W, V, A}, {write(), value(), actor()},
+            ?SAFE(begin
+                R = make(W),
+                U = ?L:update(R, V),
+                {ok, U2} = ?L:update({assign, V}, A, R),
+                ?L:merge(R, U) =:= U andalso ?L:merge(U, R) =:= U
+                    andalso ?L:value(U) =:= V andalso ?L:timestamp(U) > ?L:timestamp(R)
+                    andalso ?L:merge(R, U2) =:= U2 andalso ?L:actor(U2) =:= A
+            end)).
+
+%% ---------------------------------------------------------------- convergence
+
+cmd() ->
+    frequency([{3, {write, range(1, 3), write()}},
+               {2, {local, range(1, 3), value()}},
+               {4, {deliver, nat()}},
+               {1, {duplicate, nat()}},
+               {1, {drop, nat()}}]).
+
+prop_converge() ->
+    ?FORALL(Cmds, list(cmd()),
+            ?SAFE(begin
+                Init = {{make({0, n0, 0}), make({0, n0, 0}), make({0, n0, 0})}, [], []},
+                {Reps, Net, Written} = lists:foldl(fun step/2, Init, Cmds),
+                Reps1 = lists:foldl(fun deliver/2, Reps, Net),
+                Reps2 = lists:foldl(fun({F, T}, Acc) -> deliver({T, element(F, Acc)}, Acc) end,
+                                    Reps1, [{1, 2}, {2, 3}, {3, 1}, {1, 2}]),
+                [R1, R2, R3] = tuple_to_list(Reps2),
+                %% The winner is the greatest write of all (or the initial register).
+                Expected = ?L:merge([make({0, n0, 0}) | Written]),
+                R1 =:= R2 andalso R2 =:= R3 andalso R1 =:= Expected
+            end)).
+
+step({write, R, W}, {Reps, Net, Written}) ->
+    Reg = make(W),
+    S = ?L:merge(element(R, Reps), Reg),
+    {setelement(R, Reps, S), Net ++ [{To, S} || To <- [1, 2, 3], To =/= R], [Reg | Written]};
+step({local, R, V}, {Reps, Net, Written}) ->
+    S = ?L:update(element(R, Reps), V),
+    {setelement(R, Reps, S), Net ++ [{To, S} || To <- [1, 2, 3], To =/= R], [S | Written]};
+step({_, _}, {_, [], _} = Acc) ->
+    Acc;
+step({deliver, N}, {Reps, Net, Written}) ->
+    {Msg, Rest} = take(N, Net),
+    {deliver(Msg, Reps), Rest, Written};
+step({duplicate, N}, {Reps, Net, Written}) ->
+    {Msg, _} = take(N, Net),
+    {deliver(Msg, Reps), Net, Written};
+step({drop, N}, {Reps, Net, Written}) ->
+    {_, Rest} = take(N, Net),
+    {Reps, Rest, Written}.
+
+take(N, List) ->
+    {Before, [Msg | After]} = lists:split(N rem length(List), List),
+    {Msg, Before ++ After}.
+
+deliver({To, Reg}, Reps) ->
+    setelement(To, Reps, ?L:merge(element(To, Reps), Reg)).

@@ -1,0 +1,323 @@
+%% PropEr properties of plexus_orset (DESIGN.md §1 "Laws"): merge is commutative,
+%% associative and idempotent; from_binary(to_binary(S)) round-trips; replicas converge
+%% under random delivery order, duplication and loss followed by anti-entropy;
+%% concurrent add and remove: add wins; a single replica agrees with the sequential
+%% specification (a `sets' model); and the NIF agrees with the Erlang ORSWOT reference
+%% model (plexus_orset_model) under the same ops and merges.
+%%
+%% Run from EUnit (rebar3's proper plugin cannot be fetched offline): proper_test_/0.
+-module(prop_plexus_orset).
+
+-include_lib("proper/include/proper.hrl").
+-include_lib("eunit/include/eunit.hrl").
+
+%% The Debian build of PropEr 1.2 calls erlang:get_stacktrace/0 (gone in OTP 23+) when
+%% a property raises, which hides the real error: properties run their body through
+%% this, which prints the exception and fails the property instead.
+-define(SAFE(Body),
+        try
+            Body
+        catch
+            Class:Reason:Stack ->
+                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
+                false
+        end).
+
+-define(S, plexus_orset).
+-define(OPTS, [{numtests, 300}, {max_size, 60}, {to_file, user}]).
+-define(ACTORS, {n1, n2, n3}).
+
+%% ---------------------------------------------------------------- EUnit wrapper
+
+proper_test_() ->
+    Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
+             prop_roundtrip, prop_converge, prop_add_wins, prop_sequential_spec,
+             prop_model_agreement],
+    [{atom_to_list(P),
+      {timeout, 120,
+       ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
+     || P <- Props].
+
+%% ---------------------------------------------------------------- generators
+
+%% A small domain, so that ops collide on the same elements often.
+elem() ->
+    oneof([range(0, 7), elements([a, b, c]), {t, range(0, 2)},
+           elements([<<>>, <<"x">>, <<"yz">>]), elements([1.5, -2.0, 1 bsl 80])]).
+
+op() ->
+    frequency([{4, {add, elem()}}, {3, {remove, elem()}},
+               {1, {add_all, list(elem())}}, {1, {remove_all, list(elem())}}]).
+
+ops() -> non_empty(list(op())).
+
+replica() -> range(1, 3).
+
+%% Steps of a 3-replica history: local batches (full or delta form, the delta then
+%% merged into another replica) and full-state merges.
+step() ->
+    frequency([{5, {mutate, replica(), ops()}},
+               {2, {delta, replica(), ops(), replica()}},
+               {2, {merge, replica(), replica()}}]).
+
+history() -> list(step()).
+
+actor(R) -> element(R, ?ACTORS).
+
+%% Runs a history; returns every state it made (replicas and deltas): the pool the
+%% law properties pick from. Deltas merged out of causal order give states with a
+%% dot cloud.
+pool(History) ->
+    Init = {?S:new(), ?S:new(), ?S:new()},
+    {Reps, Deltas} = lists:foldl(fun run_step/2, {Init, []}, History),
+    [?S:new() | tuple_to_list(Reps) ++ Deltas].
+
+run_step({mutate, R, Ops}, {Reps, Ds}) ->
+    {setelement(R, Reps, ?S:apply(element(R, Reps), Ops, actor(R))), Ds};
+run_step({delta, R, Ops, To}, {Reps, Ds}) ->
+    {S, D} = ?S:apply_delta(element(R, Reps), Ops, actor(R)),
+    Reps1 = setelement(R, Reps, S),
+    {setelement(To, Reps1, ?S:merge(element(To, Reps1), D)), [D | Ds]};
+run_step({merge, From, To}, {Reps, Ds}) ->
+    {setelement(To, Reps, ?S:merge(element(To, Reps), element(From, Reps))), Ds}.
+
+pick(Pool, I) -> lists:nth(1 + I rem length(Pool), Pool).
+
+%% Three states from one history's pool.
+three_states() ->
+    ?LET({H, I, J, K}, {history(), nat(), nat(), nat()},
+         begin
+             Pool = pool(H),
+             {pick(Pool, I), pick(Pool, J), pick(Pool, K)}
+         end).
+
+%% ---------------------------------------------------------------- laws
+
+prop_merge_commutative() ->
+    ?FORALL({A, B, _}, three_states(),
+            ?SAFE(?S:merge(A, B) =:= ?S:merge(B, A))).
+
+prop_merge_associative() ->
+    ?FORALL({A, B, C}, three_states(),
+            ?SAFE(begin
+                L = ?S:merge(?S:merge(A, B), C),
+                L =:= ?S:merge(A, ?S:merge(B, C)) andalso L =:= ?S:merge([A, B, C])
+                    andalso L =:= ?S:merge([C, A, B])
+            end)).
+
+prop_merge_idempotent() ->
+    ?FORALL({A, B, _}, three_states(),
+            ?SAFE(begin
+                AB = ?S:merge(A, B),
+                ?S:merge(A, A) =:= A andalso ?S:merge(AB, B) =:= AB
+                    andalso ?S:merge(AB, A) =:= AB andalso ?S:merge([A]) =:= A
+            end)).
+
+prop_roundtrip() ->
+    ?FORALL({A, _, _}, three_states(),
+            ?SAFE(begin
+                Bin = ?S:to_binary(A),
+                {ok, A2} = ?S:from_binary(Bin),
+                A2 =:= A andalso ?S:equal(A, A2) andalso ?S:digest(A) =:= ?S:digest(A2)
+                    andalso ?S:to_list(A2) =:= ?S:to_list(A)
+            end)).
+
+%% ---------------------------------------------------------------- convergence
+
+%% Network commands: a replica mutates (sending its full state or the delta to both
+%% other replicas), or a message in flight is delivered, delivered twice or lost.
+net_cmd() ->
+    frequency([{4, {update, replica(), ops(), elements([full, delta])}},
+               {4, {deliver, nat()}},
+               {1, {duplicate, nat()}},
+               {1, {drop, nat()}}]).
+
+prop_converge() ->
+    ?FORALL({Cmds, Order}, {list(net_cmd()), list(nat())},
+            ?SAFE(begin
+                Init = {{?S:new(), ?S:new(), ?S:new()}, [], false},
+                {Reps, Net, Lost} = lists:foldl(fun net_step/2, Init, Cmds),
+                %% Deliver everything still in flight, in a random order.
+                Reps1 = deliver_all(Reps, shuffle(Net, Order)),
+                Vals = [?S:to_list(S) || S <- tuple_to_list(Reps1)],
+                %% Without loss, delivery alone converges (deltas out of order too).
+                NoLoss = Lost orelse all_same(tuple_to_list(Reps1)),
+                %% Anti-entropy: full states around the ring once and a half.
+                Reps2 = anti_entropy(Reps1),
+                ?WHENFAIL(io:format(user, "values before anti-entropy: ~p~n", [Vals]),
+                          NoLoss andalso all_same(tuple_to_list(Reps2)))
+            end)).
+
+net_step({update, R, Ops, Mode}, {Reps, Net, Lost}) ->
+    S0 = element(R, Reps),
+    {S, Payload} = case Mode of
+                       full -> S1 = ?S:apply(S0, Ops, actor(R)), {S1, S1};
+                       delta -> ?S:apply_delta(S0, Ops, actor(R))
+                   end,
+    Msgs = [{To, Payload} || To <- [1, 2, 3], To =/= R],
+    {setelement(R, Reps, S), Net ++ Msgs, Lost};
+net_step({deliver, _}, {_, [], _} = Acc) ->
+    Acc;
+net_step({deliver, N}, {Reps, Net, Lost}) ->
+    {Msg, Rest} = take(N, Net),
+    {deliver(Msg, Reps), Rest, Lost};
+net_step({duplicate, _}, {_, [], _} = Acc) ->
+    Acc;
+net_step({duplicate, N}, {Reps, Net, Lost}) ->
+    {Msg, _} = take(N, Net),
+    {deliver(Msg, Reps), Net, Lost};
+net_step({drop, _}, {_, [], _} = Acc) ->
+    Acc;
+net_step({drop, N}, {Reps, Net, _}) ->
+    {_, Rest} = take(N, Net),
+    {Reps, Rest, true}.
+
+take(N, List) ->
+    I = N rem length(List),
+    {Before, [Msg | After]} = lists:split(I, List),
+    {Msg, Before ++ After}.
+
+deliver({To, Payload}, Reps) ->
+    setelement(To, Reps, ?S:merge(element(To, Reps), Payload)).
+
+deliver_all(Reps, Msgs) -> lists:foldl(fun deliver/2, Reps, Msgs).
+
+shuffle(List, Order) ->
+    Keyed = lists:zip(lists:sublist(Order ++ lists:duplicate(length(List), 0), length(List)),
+                      lists:seq(1, length(List))),
+    [lists:nth(I, List) || {_, I} <- lists:sort(Keyed)].
+
+anti_entropy(Reps) ->
+    lists:foldl(fun({From, To}, Acc) -> deliver({To, element(From, Acc)}, Acc) end,
+                Reps, [{1, 2}, {2, 3}, {3, 1}, {1, 2}]).
+
+all_same([A | Rest]) -> lists:all(fun(B) -> B =:= A end, Rest).
+
+%% ---------------------------------------------------------------- add wins
+
+prop_add_wins() ->
+    ?FORALL({H, E, OpsA, OpsB, UseDelta}, {history(), elem(), list(op()), list(op()), bool()},
+            ?SAFE(begin
+                [_, Base | _] = pool(H),
+                %% Replica A removes E concurrently with replica B re-adding it;
+                %% each also runs other ops first (which may touch E too).
+                OpA = OpsA ++ [{remove, E}],
+                OpB = OpsB ++ [{add, E}],
+                M = case UseDelta of
+                        false ->
+                            ?S:merge(?S:apply(Base, OpA, n1), ?S:apply(Base, OpB, n2));
+                        true ->
+                            {_, DA} = ?S:apply_delta(Base, OpA, n1),
+                            {_, DB} = ?S:apply_delta(Base, OpB, n2),
+                            ?S:merge([DB, Base, DA])
+                    end,
+                ?S:member(M, E)
+            end)).
+
+%% ---------------------------------------------------------------- sequential spec
+
+%% How one batch is applied: all the ways the API offers must agree with the spec.
+how() -> elements([batch, single, delta, update]).
+
+prop_sequential_spec() ->
+    ?FORALL(Batches, list({ops(), how()}),
+            ?SAFE(begin
+                {S, Spec} = lists:foldl(fun seq_step/2, {?S:new(), sets:new()}, Batches),
+                Expected = lists:sort(sets:to_list(Spec)),
+                ?WHENFAIL(io:format(user, "nif ~p~nspec ~p~n", [?S:to_list(S), Expected]),
+                          lists:sort(?S:to_list(S)) =:= Expected
+                              andalso ?S:size(S) =:= length(Expected)
+                              andalso lists:all(fun(E) -> ?S:member(S, E) end, Expected))
+            end)).
+
+seq_step({Ops, How}, {S, Spec}) ->
+    Flat = flatten(Ops),
+    Spec1 = lists:foldl(fun spec_op/2, Spec, Flat),
+    case How of
+        batch ->
+            {?S:apply(S, Ops, n1), Spec1};
+        single ->
+            {lists:foldl(fun({add, E}, Acc) -> ?S:add(Acc, E, n1);
+                            ({remove, E}, Acc) -> ?S:remove(Acc, E, n1)
+                         end, S, Flat), Spec1};
+        delta ->
+            {S1, D} = ?S:apply_delta(S, Ops, n1),
+            S1 = ?S:merge(S, D),
+            {S1, Spec1};
+        update ->
+            %% riak_dt semantics: a remove of an element absent at that point fails
+            %% the whole op, and the error names the first such remove in sequence.
+            Got = ?S:update({update, Ops}, n1, S),
+            case {first_absent(Flat, Spec), Got} of
+                {none, {ok, S1}} ->
+                    {S1, Spec1};
+                {{absent, E}, {error, {precondition, {not_present, E}}}} ->
+                    {S, Spec};
+                {Expected, _} ->
+                    erlang:error({update_precondition, Ops, {expected, Expected}, {got, Got}})
+            end
+    end.
+
+spec_op({add, E}, Spec) -> sets:add_element(E, Spec);
+spec_op({remove, E}, Spec) -> sets:del_element(E, Spec).
+
+%% The first remove, in sequence, of an element absent at that point.
+first_absent([{add, X} | T], Spec) -> first_absent(T, sets:add_element(X, Spec));
+first_absent([{remove, X} | T], Spec) ->
+    case sets:is_element(X, Spec) of
+        true -> first_absent(T, sets:del_element(X, Spec));
+        false -> {absent, X}
+    end;
+first_absent([], _) -> none.
+
+flatten(Ops) ->
+    lists:flatmap(fun({add_all, Es}) -> [{add, E} || E <- Es];
+                     ({remove_all, Es}) -> [{remove, E} || E <- Es];
+                     (Op) -> [Op]
+                  end, Ops).
+
+%% ---------------------------------------------------------------- model agreement
+
+model_step() ->
+    frequency([{5, {mutate, replica(), ops()}},
+               {3, {merge, replica(), replica()}}]).
+
+prop_model_agreement() ->
+    ?FORALL(Steps, list(model_step()),
+            ?SAFE(begin
+                Nif0 = {?S:new(), ?S:new(), ?S:new()},
+                M0 = plexus_orset_model:new(),
+                Model0 = {M0, M0, M0},
+                {_, _, Ok} = lists:foldl(fun model_step/2, {Nif0, Model0, true}, Steps),
+                Ok
+            end)).
+
+model_step(_, {_, _, false} = Acc) ->
+    Acc;
+model_step({mutate, R, Ops}, {Nif, Model, true}) ->
+    Nif1 = setelement(R, Nif, ?S:apply(element(R, Nif), Ops, actor(R))),
+    M = lists:foldl(fun(Op, Acc) -> model_op(Op, actor(R), Acc) end, element(R, Model), Ops),
+    Model1 = setelement(R, Model, M),
+    {Nif1, Model1, agree(Nif1, Model1)};
+model_step({merge, From, To}, {Nif, Model, true}) ->
+    Nif1 = setelement(To, Nif, ?S:merge(element(To, Nif), element(From, Nif))),
+    Model1 = setelement(To, Model, plexus_orset_model:merge(element(To, Model),
+                                                            element(From, Model))),
+    {Nif1, Model1, agree(Nif1, Model1)}.
+
+model_op({add, E}, A, M) -> plexus_orset_model:add(E, A, M);
+model_op({remove, E}, _, M) -> plexus_orset_model:remove(E, M);
+model_op({add_all, Es}, A, M) -> plexus_orset_model:add_all(Es, A, M);
+model_op({remove_all, Es}, _, M) -> plexus_orset_model:remove_all(Es, M).
+
+agree(Nif, Model) ->
+    lists:all(fun(R) ->
+                      N = element(R, Nif),
+                      M = element(R, Model),
+                      V = plexus_orset_model:value(M),
+                      Same = lists:sort(?S:to_list(N)) =:= V
+                          andalso ?S:size(N) =:= plexus_orset_model:size(M),
+                      Same orelse io:format(user, "replica ~p: nif ~p model ~p~n",
+                                            [R, lists:sort(?S:to_list(N)), V]),
+                      Same
+              end, [1, 2, 3]).
