@@ -25,7 +25,10 @@ static int find_peer(const plexus_election *e, uint64_t id)
 }
 
 /* A strict majority of the voters: self plus peers. */
-static size_t quorum(const plexus_election *e) { return (e->n_peers + 1) / 2 + 1; }
+static size_t quorum(const plexus_election *e)
+{
+    return (e->n_peers + 1) / 2 + 1;
+}
 
 /* Queue a message. A full outbox means the driver skipped draining; dropping is safe
  * because Raft already tolerates lost messages. */
@@ -46,7 +49,8 @@ static void emit(plexus_election *e, plexus_election_msg_type type, uint64_t to,
 
 static void broadcast(plexus_election *e, plexus_election_msg_type type, uint64_t term)
 {
-    for (size_t i = 0; i < e->n_peers; i++) emit(e, type, e->peers[i].id, term, false);
+    for (size_t i = 0; i < e->n_peers; i++)
+        emit(e, type, e->peers[i].id, term, false);
 }
 
 /* §5.2: each round draws a fresh timeout from [min, max) so that split votes rarely
@@ -85,7 +89,8 @@ static bool can_campaign(const plexus_election *e)
 
 static void clear_votes(plexus_election *e)
 {
-    for (size_t i = 0; i < e->n_peers; i++) e->peers[i].vote = VOTE_NONE;
+    for (size_t i = 0; i < e->n_peers; i++)
+        e->peers[i].vote = VOTE_NONE;
 }
 
 static void become_follower(plexus_election *e, uint64_t term, uint64_t leader)
@@ -129,7 +134,8 @@ static void become_leader(plexus_election *e)
     e->role = PLEXUS_ELECTION_LEADER;
     e->leader = e->cfg.id;
     reset_timers(e);
-    for (size_t i = 0; i < e->n_peers; i++) e->peers[i].recent_active = false;
+    for (size_t i = 0; i < e->n_peers; i++)
+        e->peers[i].recent_active = false;
     broadcast(e, PLEXUS_ELECTION_MSG_HEARTBEAT, e->term);
 }
 
@@ -170,8 +176,7 @@ static void campaign(plexus_election *e, bool pre)
 /* Called whenever a vote arrives or the quorum changes. */
 static void recount(plexus_election *e)
 {
-    if (e->role != PLEXUS_ELECTION_PRE_CANDIDATE && e->role != PLEXUS_ELECTION_CANDIDATE)
-        return;
+    if (e->role != PLEXUS_ELECTION_PRE_CANDIDATE && e->role != PLEXUS_ELECTION_CANDIDATE) return;
     switch (tally(e)) {
     case TALLY_WON:
         if (e->role == PLEXUS_ELECTION_PRE_CANDIDATE)
@@ -199,7 +204,8 @@ static void record_vote(plexus_election *e, size_t i, bool granted)
 static bool quorum_active(const plexus_election *e)
 {
     size_t active = 1; /* self */
-    for (size_t i = 0; i < e->n_peers; i++) active += e->peers[i].recent_active;
+    for (size_t i = 0; i < e->n_peers; i++)
+        active += e->peers[i].recent_active;
     return active >= quorum(e);
 }
 
@@ -214,7 +220,8 @@ static void tick_leader(plexus_election *e)
             become_follower(e, e->term, 0);
             return;
         }
-        for (size_t i = 0; i < e->n_peers; i++) e->peers[i].recent_active = false;
+        for (size_t i = 0; i < e->n_peers; i++)
+            e->peers[i].recent_active = false;
     }
     if (e->heartbeat_elapsed >= e->cfg.heartbeat_ticks) {
         e->heartbeat_elapsed = 0;
@@ -494,8 +501,8 @@ void plexus_election_get_ready(const plexus_election *e, plexus_election_ready *
     rd->msgs = e->outbox;
     rd->n_msgs = e->n_out;
     rd->hard_state = (plexus_election_hard_state){e->term, e->voted_for};
-    rd->hard_state_changed = e->term != e->reported_hard.term ||
-                             e->voted_for != e->reported_hard.voted_for;
+    rd->hard_state_changed =
+        e->term != e->reported_hard.term || e->voted_for != e->reported_hard.voted_for;
     rd->role = e->role;
     rd->leader = e->leader;
     rd->soft_state_changed = e->role != e->reported_role || e->leader != e->reported_leader;
@@ -511,12 +518,35 @@ void plexus_election_advance(plexus_election *e)
 
 /* ---------------------------------------------------------------- queries */
 
-plexus_election_role plexus_election_get_role(const plexus_election *e) { return e->role; }
-uint64_t plexus_election_term(const plexus_election *e) { return e->term; }
-uint64_t plexus_election_leader(const plexus_election *e) { return e->leader; }
-size_t plexus_election_peer_count(const plexus_election *e) { return e->n_peers; }
-size_t plexus_election_quorum(const plexus_election *e) { return quorum(e); }
-uint32_t plexus_election_sit_out_left(const plexus_election *e) { return e->sit_out_left; }
+plexus_election_role plexus_election_get_role(const plexus_election *e)
+{
+    return e->role;
+}
+
+uint64_t plexus_election_term(const plexus_election *e)
+{
+    return e->term;
+}
+
+uint64_t plexus_election_leader(const plexus_election *e)
+{
+    return e->leader;
+}
+
+size_t plexus_election_peer_count(const plexus_election *e)
+{
+    return e->n_peers;
+}
+
+size_t plexus_election_quorum(const plexus_election *e)
+{
+    return quorum(e);
+}
+
+uint32_t plexus_election_sit_out_left(const plexus_election *e)
+{
+    return e->sit_out_left;
+}
 
 plexus_election_hard_state plexus_election_get_hard_state(const plexus_election *e)
 {
@@ -530,7 +560,8 @@ const plexus_election_stats *plexus_election_get_stats(const plexus_election *e)
 
 size_t plexus_election_peers(const plexus_election *e, uint64_t *out, size_t cap)
 {
-    for (size_t i = 0; i < e->n_peers && i < cap; i++) out[i] = e->peers[i].id;
+    for (size_t i = 0; i < e->n_peers && i < cap; i++)
+        out[i] = e->peers[i].id;
     return e->n_peers;
 }
 

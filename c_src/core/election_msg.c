@@ -29,8 +29,7 @@ bool plexus_election_msg_valid(const plexus_election_msg *m)
     return m->term <= PLEXUS_ELECTION_TERM_MAX;
 }
 
-int plexus_election_msg_encode(const plexus_election_msg *m, uint8_t *out, size_t cap,
-                               size_t *len)
+int plexus_election_msg_encode(const plexus_election_msg *m, uint8_t *out, size_t cap, size_t *len)
 {
     if (!plexus_election_msg_valid(m)) return PLEXUS_EINVAL;
     size_t need = HEADER_LEN + plexus_varint_len(m->cluster_id) + plexus_varint_len(m->from) +

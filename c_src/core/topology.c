@@ -31,14 +31,13 @@ static size_t most_senior(const plexus_topology_member *m, size_t n, size_t skip
     size_t best = PLEXUS_TOPOLOGY_NONE;
     for (size_t i = 0; i < n; i++) {
         if (i == skip || (skip_promoted && m[i].promoted)) continue;
-        if (best == PLEXUS_TOPOLOGY_NONE || plexus_topology_compare(&m[i], &m[best]) < 0)
-            best = i;
+        if (best == PLEXUS_TOPOLOGY_NONE || plexus_topology_compare(&m[i], &m[best]) < 0) best = i;
     }
     return best;
 }
 
-int plexus_topology_assign(const plexus_topology_member *members, size_t n,
-                           size_t quorum_size, plexus_topology_role *roles, size_t *commander)
+int plexus_topology_assign(const plexus_topology_member *members, size_t n, size_t quorum_size,
+                           plexus_topology_role *roles, size_t *commander)
 {
     if (n > PLEXUS_TOPOLOGY_MAX_NODES) return PLEXUS_ETOOBIG;
     if (n > 0 && (members == NULL || roles == NULL)) return PLEXUS_EINVAL;
