@@ -28,14 +28,42 @@ static inline int orset_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_
     return an < bn ? -1 : (an > bn ? 1 : 0);
 }
 
-/* plexus_varint_read with the one-byte case inlined (most counts and indices). */
+/*
+ * plexus_varint_read with the one- to three-byte cases inlined: indices and counts
+ * are one byte, counters of up to 2^21 three. Same checks (minimal form).
+ */
 static inline int orset_varint(const uint8_t **pos, const uint8_t *end, uint64_t *v)
 {
-    if (*pos < end && **pos < 0x80) {
-        *v = *(*pos)++;
-        return PLEXUS_OK;
+    const uint8_t *p = *pos;
+    if (end - p >= 3) {
+        uint64_t b0 = p[0], b1 = p[1], b2 = p[2];
+        if (b0 < 0x80) {
+            *v = b0;
+            *pos = p + 1;
+            return PLEXUS_OK;
+        }
+        if (b1 < 0x80) {
+            if (!b1) return PLEXUS_EVARINT;
+            *v = (b0 & 0x7f) | b1 << 7;
+            *pos = p + 2;
+            return PLEXUS_OK;
+        }
+        if (b2 < 0x80) {
+            if (!b2) return PLEXUS_EVARINT;
+            *v = (b0 & 0x7f) | (b1 & 0x7f) << 7 | b2 << 14;
+            *pos = p + 3;
+            return PLEXUS_OK;
+        }
     }
     return plexus_varint_read(pos, end, v);
+}
+
+/* Equality of two short byte runs (a few dots) without a libc call. */
+static inline int orset_same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
 }
 
 typedef struct orset_dot {

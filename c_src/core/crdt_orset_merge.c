@@ -174,7 +174,7 @@ static int merge_both(merge_state *m, plexus_buf *out, const orset_entry *ex,
 {
     size_t nbx = (size_t)(ex->dots_end - ex->dots), nby = (size_t)(ey->dots_end - ey->dots);
     if (m->x.identity && m->y.identity && nbx == nby && ex->ndots == ey->ndots &&
-        memcmp(ex->dots, ey->dots, nbx) == 0)
+        orset_same_bytes(ex->dots, ey->dots, nbx))
         return copy_entry(out, ex, count);
 
     int rc = grow_scratch(m, ex->ndots + ey->ndots);
@@ -237,6 +237,9 @@ static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_
     int rc = orset_parse_header(x.p, x.n, a, &m.x.c);
     if (!rc) rc = orset_parse_header(y.p, y.n, a, &m.y.c);
     if (!rc) rc = merge_contexts(&m);
+    /* Replicas that merge are mostly alike, so the result is about the larger input:
+     * reserve that plus a margin, growing only for sets that differ a lot. */
+    if (!rc) rc = plexus_buf_reserve(out, (x.n > y.n ? x.n : y.n) + (x.n < y.n ? x.n : y.n) / 8);
     if (!rc) rc = orset_write_context(out, m.n_actors, m.actors, m.vv, m.n_cloud, m.cloud);
     size_t max_count = m.x.c.n_elems + m.y.c.n_elems;
     if (!rc) rc = orset_begin_elems(out, max_count, &mark);

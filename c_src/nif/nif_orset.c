@@ -123,13 +123,14 @@ ERL_NIF_TERM nif_orset_apply(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     plexus_bytes s, actor;
     plexus_orset_op *ops = NULL;
     size_t n_ops = 0, bad_op = 0;
-    plexus_buf out, delta;
+    nif_outbuf out;
+    plexus_buf delta;
     ERL_NIF_TERM result, set_term, delta_term;
     int kind, want_delta = 0, rc;
     unsigned flags = 0;
     uint64_t weight;
 
-    plexus_buf_init(&out, &nif_alloc);
+    nif_outbuf_init(&out);
     plexus_buf_init(&delta, &nif_alloc);
     if (argc != 5 || !nif_get_state(env, argv[0], &s)) goto bad_arg;
     if (enif_is_identical(argv[1], priv->atom_add))
@@ -163,7 +164,7 @@ ERL_NIF_TERM nif_orset_apply(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     if (nif_should_go_dirty(env, weight)) goto go_dirty;
 
-    rc = plexus_orset_apply(s.p, s.n, ops, n_ops, actor, flags, &nif_alloc, &out,
+    rc = plexus_orset_apply(s.p, s.n, ops, n_ops, actor, flags, &nif_alloc, &out.buf,
                             want_delta ? &delta : NULL, &bad_op);
     if (rc == PLEXUS_ENOTPRESENT && (flags & PLEXUS_APPLY_STRICT)) {
         result = enif_make_tuple3(env, priv->atom_error, priv->atom_not_present,
@@ -171,7 +172,7 @@ ERL_NIF_TERM nif_orset_apply(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         goto done;
     }
     if (rc) goto err;
-    if (!nif_make_binary(env, &out, &set_term)) {
+    if (!nif_outbuf_term(env, &out, &set_term)) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
@@ -196,7 +197,7 @@ err:
     result = nif_error(env, rc);
 done:
     nif_alloc.free(nif_alloc.ctx, ops);
-    plexus_buf_free(&out);
+    nif_outbuf_free(&out);
     plexus_buf_free(&delta);
     return result;
 }
@@ -206,12 +207,12 @@ ERL_NIF_TERM nif_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 {
     plexus_bytes *states = NULL;
     size_t k = 0, cap = 0;
-    plexus_buf out;
+    nif_outbuf out;
     ERL_NIF_TERM result, head, tail;
     uint64_t weight = 0;
     int rc;
 
-    plexus_buf_init(&out, &nif_alloc);
+    nif_outbuf_init(&out);
     if (argc != 1) goto bad_arg;
     tail = argv[0];
     while (enif_get_list_cell(env, tail, &head, &tail)) {
@@ -227,8 +228,8 @@ ERL_NIF_TERM nif_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     if (!enif_is_empty_list(env, tail) || k == 0) goto bad_arg;
 
-    if ((rc = plexus_orset_merge(states, k, &nif_alloc, &out))) goto err;
-    if (!nif_make_binary(env, &out, &result)) {
+    if ((rc = plexus_orset_merge(states, k, &nif_alloc, &out.buf))) goto err;
+    if (!nif_outbuf_term(env, &out, &result)) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
@@ -244,7 +245,7 @@ err:
     result = nif_error(env, rc);
 done:
     nif_alloc.free(nif_alloc.ctx, states);
-    plexus_buf_free(&out);
+    nif_outbuf_free(&out);
     return result;
 }
 

@@ -123,6 +123,52 @@ int nif_make_binary(ErlNifEnv *env, const plexus_buf *buf, ERL_NIF_TERM *out)
     return 1;
 }
 
+static void *outbuf_realloc(void *ctx, void *p, size_t n)
+{
+    nif_outbuf *o = ctx;
+    (void)p;
+    if (!o->live) {
+        if (!enif_alloc_binary(n, &o->bin)) return NULL;
+        o->live = 1;
+    } else if (!enif_realloc_binary(&o->bin, n)) {
+        return NULL;
+    }
+    return o->bin.data;
+}
+
+static void *outbuf_malloc(void *ctx, size_t n) { return outbuf_realloc(ctx, NULL, n); }
+
+static void outbuf_release(void *ctx, void *p)
+{
+    nif_outbuf *o = ctx;
+    (void)p;
+    if (o->live) enif_release_binary(&o->bin);
+    o->live = 0;
+}
+
+void nif_outbuf_init(nif_outbuf *o)
+{
+    memset(o, 0, sizeof *o);
+    o->alloc = (plexus_alloc){outbuf_malloc, outbuf_realloc, outbuf_release, o};
+    plexus_buf_init(&o->buf, &o->alloc);
+}
+
+int nif_outbuf_term(ErlNifEnv *env, nif_outbuf *o, ERL_NIF_TERM *out)
+{
+    if (!o->live) { /* nothing written: an empty binary */
+        if (!enif_alloc_binary(0, &o->bin)) return 0;
+        o->live = 1;
+    }
+    /* Shrink to the bytes written; the capacity was only an estimate. */
+    if (o->bin.size != o->buf.len && !enif_realloc_binary(&o->bin, o->buf.len)) return 0;
+    *out = enif_make_binary(env, &o->bin); /* the term owns the binary now */
+    o->live = 0;
+    plexus_buf_init(&o->buf, &o->alloc);
+    return 1;
+}
+
+void nif_outbuf_free(nif_outbuf *o) { plexus_buf_free(&o->buf); }
+
 /* ---------------------------------------------------------------- scheduling */
 
 int nif_should_go_dirty(ErlNifEnv *env, uint64_t weight)

@@ -13,8 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The core links statically into the NIF library, the C node and the tests, so its
+ * symbols stay hidden: nothing outside needs them, and hidden calls inside the NIF
+ * library skip the PLT and can be inlined across files by LTO (measured: about 20%
+ * of a merge). ERL_NIF_INIT exports the NIF entry point itself.
+ */
 #if defined(__GNUC__)
-#define PLEXUS_API __attribute__((visibility("default")))
+#define PLEXUS_API __attribute__((visibility("hidden")))
 #define PLEXUS_MUST_CHECK __attribute__((warn_unused_result))
 #else
 #define PLEXUS_API
