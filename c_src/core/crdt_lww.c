@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "crdt_field.h"
 #include "plexus/crdt.h"
 
 #define HLC_LOGICAL_BITS 16
@@ -29,20 +30,6 @@ uint64_t plexus_hlc_next(uint64_t last, uint64_t wall_ms)
     return wall > after ? wall : after;
 }
 
-static int read_field(const uint8_t **pos, const uint8_t *end, plexus_bytes *out)
-{
-    uint64_t len;
-    int rc = plexus_varint_read(pos, end, &len);
-    if (rc) return rc;
-    if (len == 0) return PLEXUS_EORDER;
-    if (len > PLEXUS_MAX_BYTES_LEN) return PLEXUS_ETOOBIG;
-    if (len > (uint64_t)(end - *pos)) return PLEXUS_ETRUNCATED;
-    out->p = *pos;
-    out->n = (size_t)len;
-    *pos += len;
-    return PLEXUS_OK;
-}
-
 int plexus_lww_decode(const uint8_t *s, size_t n, plexus_lww_view *v)
 {
     if (n < 2) return PLEXUS_ETRUNCATED;
@@ -52,8 +39,8 @@ int plexus_lww_decode(const uint8_t *s, size_t n, plexus_lww_view *v)
     uint64_t ts = 0;
     for (int i = 0; i < 8; i++) ts = ts << 8 | s[2 + i];
     const uint8_t *pos = s + 10, *end = s + n;
-    int rc = read_field(&pos, end, &v->actor);
-    if (!rc) rc = read_field(&pos, end, &v->value);
+    int rc = crdt_read_field(&pos, end, &v->actor);
+    if (!rc) rc = crdt_read_field(&pos, end, &v->value);
     if (!rc && pos != end) rc = PLEXUS_ETRAILING;
     if (rc) return rc;
     v->ts = ts;

@@ -8,26 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crdt_field.h"
 #include "crdt_orset_codec.h"
 
 /* Smallest encodings, used to bound counts by the bytes left. */
 #define MIN_ACTOR_BYTES 3 /* len, 1 byte, vv */
 #define MIN_DOT_BYTES 2   /* actor index, counter */
 #define MIN_ENTRY_BYTES 5 /* len, 1 byte, ndots, one dot */
-
-static int read_bytes(const uint8_t **pos, const uint8_t *end, plexus_bytes *out)
-{
-    uint64_t len;
-    int rc = orset_varint(pos, end, &len);
-    if (rc) return rc;
-    if (len == 0) return PLEXUS_EORDER;
-    if (len > PLEXUS_MAX_BYTES_LEN) return PLEXUS_ETOOBIG;
-    if (len > (uint64_t)(end - *pos)) return PLEXUS_ETRUNCATED;
-    out->p = *pos;
-    out->n = (size_t)len;
-    *pos += len;
-    return PLEXUS_OK;
-}
 
 static int read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry, size_t *count)
 {
@@ -80,7 +67,7 @@ static int parse_actors(orset_ctx *c, const uint8_t **pos)
     c->actors = block;
     c->vv = (uint64_t *)(c->actors + c->n_actors);
     for (size_t i = 0; i < c->n_actors; i++) {
-        rc = read_bytes(pos, c->end, &c->actors[i]);
+        rc = crdt_read_field(pos, c->end, &c->actors[i]);
         if (rc) return rc;
         if (i && plexus_bytes_cmp(c->actors[i - 1].p, c->actors[i - 1].n, c->actors[i].p,
                                   c->actors[i].n) >= 0)
@@ -158,7 +145,7 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
 {
     plexus_bytes elem;
     e->raw = *pos;
-    int rc = read_bytes(pos, c->end, &elem);
+    int rc = crdt_read_field(pos, c->end, &elem);
     if (rc) return rc;
     if (prev && orset_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0)
         return PLEXUS_EORDER;
