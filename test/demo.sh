@@ -9,5 +9,5 @@ mkdir -p build/demo
 erlc -o build/demo test/demo/*.erl
 ebin=$(ls -d _build/default/lib/plexus/ebin)
 exec erl -noshell -name "plexus_demo_$$@127.0.0.1" \
-    -kernel inet_dist_use_interface '{127,0,0,1}' \
+    -kernel inet_dist_use_interface '{127,0,0,1}' -kernel prevent_overlapping_partitions false \
     -pa "$ebin" -pa build/demo -eval 'plexus_demo:main()'

@@ -27,8 +27,10 @@ main() ->
     erlang:halt(Code).
 
 start_nodes(Ebin) ->
+    %% prevent_overlapping_partitions off: the demo stops nodes on purpose.
     Args = lists:append([["-pa", D] || D <- Ebin]) ++
-        ["-kernel", "inet_dist_use_interface", "{127,0,0,1}"],
+        ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+         "-kernel", "prevent_overlapping_partitions", "false"],
     [begin
          {ok, P, N} = peer:start_link(#{name => Name, host => "127.0.0.1", longnames => true,
                                         args => Args}),
@@ -70,7 +72,7 @@ show(Title, Nodes) ->
     Reports = [receive {report, N, Set, Reg, Digest, Dropped} -> {N, Set, Reg, Digest, Dropped}
                after 5000 -> error({no_report, N}) end || N <- Nodes],
     io:format("~n-- ~s~n", [Title]),
-    [io:format("~-22s set(~2b) ~p~n~22s lww      ~p~n~22s digest   ~s  (deltas dropped: ~b)~n",
+    [io:format("~-22s set(~2b) ~0p~n~22s lww      ~0p~n~22s digest   ~s  (deltas dropped: ~b)~n",
                [atom_to_list(N), length(Set), Set, "", Reg, "", short(Digest), Dropped])
      || {N, Set, Reg, Digest, Dropped} <- Reports],
     Reports.
