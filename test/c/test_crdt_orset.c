@@ -447,6 +447,20 @@ static void test_fault_injection_apply_merge(void)
         plexus_orset_iter it;
         rc = plexus_orset_iter_init(&it, s.p, s.n, &test_alloc);
     });
+    FOR_EACH_FAULT(rc, {
+        plexus_orset_info info;
+        rc = plexus_orset_validate(s.p, s.n, &test_alloc, &info);
+    });
+    FOR_EACH_FAULT(rc, {
+        uint8_t d[PLEXUS_DIGEST_BYTES];
+        rc = plexus_crdt_digest(s.p, s.n, &test_alloc, d);
+    });
+    FOR_EACH_FAULT(rc, {
+        plexus_buf out;
+        plexus_buf_init(&out, &test_alloc);
+        rc = plexus_orset_new(&out);
+        plexus_buf_free(&out);
+    });
     drop(&s);
     drop(&t);
 }
