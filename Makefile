@@ -19,8 +19,8 @@ ERL ?= erl
 REBAR3 ?= rebar3
 
 DEB_PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
-	erlang-dialyzer erlang-proper erlang-tools rebar3 libsodium-dev libjansson-dev \
-	clang libclang-rt-14-dev valgrind pkg-config
+	erlang-dialyzer erlang-proper erlang-proper-dev erlang-tools rebar3 libsodium-dev libjansson-dev \
+	clang libclang-rt-14-dev valgrind pkg-config dnsmasq-base
 
 # ERTS and erl_interface locations come from erl itself (STYLE.md habit 11). Only
 # asked when erl exists, so `make deps` works on a bare machine.
@@ -47,6 +47,11 @@ FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 NIF_OBJ := $(NIF_SRC:%.c=build/obj/%.o)
+# The C node (c_src/cnode/, issue 4): core objects + ei (static) + libsodium + jansson.
+CNODE_OBJ := $(CNODE_SRC:%.c=build/obj/%.o)
+CNODE := $(if $(CNODE_SRC),priv/plexus_cnode)
+EI_CFLAGS := -I$(EI_DIR)/include -D_REENTRANT
+CNODE_LIBS := $(EI_DIR)/lib/libei.a -lsodium -ljansson -lpthread
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 
 CTESTS := $(CTEST_SRC:test/c/%.c=build/test/plain/%)
@@ -60,13 +65,17 @@ FUZZERS := $(FUZZ_SRC:test/fuzz/%.c=build/fuzz/%)
 
 all: nif
 
-nif: priv/plexus_nif.so
+nif: priv/plexus_nif.so $(CNODE)
 
 # ---------------------------------------------------------------- objects
 
 build/obj/c_src/nif/%.o: c_src/nif/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(NIF_CFLAGS) -MMD -MP -c $< -o $@
+
+build/obj/c_src/cnode/%.o: c_src/cnode/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(EI_CFLAGS) -MMD -MP -c $< -o $@
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,6 +90,20 @@ build/san/%.o: %.c
 priv/plexus_nif.so: $(CORE_OBJ) $(NIF_OBJ)
 	@mkdir -p priv
 	$(CC) $(CFLAGS_OPT) -shared -o $@ $^ $(LIBS)
+
+priv/plexus_cnode: $(CORE_OBJ) $(CNODE_OBJ)
+	@mkdir -p priv
+	$(CC) $(CFLAGS_OPT) -o $@ $^ $(CNODE_LIBS)
+
+# Lightweight ei test nodes for the C node's benchmark and valgrind cycles.
+build/test/plexus_ei_peers: test/bench/ei_peers.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(EI_CFLAGS) -o $@ $< $(CNODE_LIBS)
+
+# A gossip and registry counterpart (same core codecs) for the C node's valgrind run.
+build/test/plexus_disco_peer: test/bench/disco_peer.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) -o $@ $< $(CORE_OBJ) $(LIBS)
 
 # ---------------------------------------------------------------- C tests
 
@@ -114,6 +137,12 @@ build/fuzz/%: test/fuzz/%.c $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LIBS)
 
+# The ei message decoder of the C node needs ei's headers and library.
+build/fuzz/fuzz_cnode_msg: test/fuzz/fuzz_cnode_msg.c c_src/cnode/msg.c c_src/cnode/msg.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BASE_CFLAGS) $(EI_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  c_src/cnode/msg.c $(EI_DIR)/lib/libei.a -lpthread
+
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do \
@@ -135,11 +164,12 @@ deps:
 	fi
 
 test: deps
-	@$(MAKE) --no-print-directory nif c-build $(CTESTS_SAN) $(SIM_SAN) $(FUZZERS)
+	@$(MAKE) --no-print-directory nif c-build $(CTESTS_SAN) $(SIM_SAN) $(FUZZERS) $(CNODE) \
+	  $(if $(CNODE),build/test/plexus_ei_peers build/test/plexus_disco_peer)
 	@bash test/run_tests.sh
 
 eunit: deps nif
-	$(REBAR3) eunit
+	$(REBAR3) eunit --dir=test
 
 ct: deps nif
 	$(REBAR3) ct

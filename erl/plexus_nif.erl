@@ -39,6 +39,47 @@
     health_list/1
 ]).
 
+%% Election state machine and topology rule (c_src/nif/nif_election.c), used by
+%% plexus_election.
+-export([
+    election_new/1,
+    election_tick/1,
+    election_step/2,
+    election_peer_down/2,
+    election_forget_leader/2,
+    election_campaign/1,
+    election_add_peer/2,
+    election_remove_peer/2,
+    election_info/1,
+    election_msg_encode/1,
+    election_msg_decode/1,
+    topology_assign/2
+]).
+
+%% Discovery: sealed gossip beacons (c_src/nif/nif_beacon.c) and the TTL registry
+%% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
+%% plexus_discovery_registry.
+-export([
+    beacon_new/5,
+    beacon_seal/5,
+    beacon_open/3,
+    beacon_stats/1,
+    beacon_forget/2,
+    registry_new/1,
+    registry_handle/3,
+    registry_sample/3,
+    registry_view/2,
+    registry_lookup/3,
+    registry_evict/2,
+    registry_stats/1,
+    registry_encode_announce/7,
+    registry_encode_query/2,
+    registry_encode_bye/4,
+    registry_decode/1,
+    registry_keypair/0,
+    registry_public_key/1
+]).
+
 -export_type([reason/0, state/0]).
 
 %% Reasons for a malformed state: plexus_errname() of the core's PLEXUS_E* codes,
@@ -169,3 +210,116 @@ health_get(_H, _Node) -> ?NOT_LOADED.
 
 -spec health_list(reference()) -> [map()].
 health_list(_H) -> ?NOT_LOADED.
+
+%% ------------------------------------------------------------------ election
+%% Ready = {[{ToId, Bin}], {Term, VotedFor} | unchanged, {Role, LeaderId} | unchanged};
+%% see plexus_election for the types.
+
+-spec election_new(map()) -> {ok, reference()} | {error, atom()}.
+election_new(_Config) -> ?NOT_LOADED.
+
+-spec election_tick(reference()) -> tuple().
+election_tick(_E) -> ?NOT_LOADED.
+
+-spec election_step(reference(), binary()) -> tuple() | {error, atom()}.
+election_step(_E, _Bin) -> ?NOT_LOADED.
+
+-spec election_peer_down(reference(), pos_integer()) -> tuple() | {error, atom()}.
+election_peer_down(_E, _Id) -> ?NOT_LOADED.
+
+-spec election_forget_leader(reference(), pos_integer()) -> tuple() | {error, atom()}.
+election_forget_leader(_E, _Id) -> ?NOT_LOADED.
+
+-spec election_campaign(reference()) -> tuple() | {error, atom()}.
+election_campaign(_E) -> ?NOT_LOADED.
+
+-spec election_add_peer(reference(), pos_integer()) -> tuple() | {error, atom()}.
+election_add_peer(_E, _Id) -> ?NOT_LOADED.
+
+-spec election_remove_peer(reference(), pos_integer()) -> tuple() | {error, atom()}.
+election_remove_peer(_E, _Id) -> ?NOT_LOADED.
+
+-spec election_info(reference()) -> map().
+election_info(_E) -> ?NOT_LOADED.
+
+-spec election_msg_encode(map()) -> binary() | {error, atom()}.
+election_msg_encode(_Msg) -> ?NOT_LOADED.
+
+-spec election_msg_decode(binary()) -> {ok, map()} | {error, atom()}.
+election_msg_decode(_Bin) -> ?NOT_LOADED.
+
+-spec topology_assign([{binary(), non_neg_integer(), boolean()}], non_neg_integer()) ->
+    {ok, [atom()], binary() | none} | {error, atom()}.
+topology_assign(_Members, _Quorum) -> ?NOT_LOADED.
+
+%% ------------------------------------------------------------------ discovery
+%% Beacons: see c_src/nif/nif_beacon.h. Registry: see c_src/nif/nif_registry.h.
+%% Names, addresses and metadata are binaries; nothing from the network is an atom.
+
+-type disco_meta() :: #{binary() => binary()}.
+-type registry_entry() :: #{peer := binary(), addrs := [binary()], metadata := disco_meta(),
+                            ttl_ms := non_neg_integer()}.
+
+-spec beacon_new(binary(), binary(), non_neg_integer(), boolean(), non_neg_integer()) ->
+    reference() | {error, atom()}.
+beacon_new(_Secret, _ClusterId, _Epoch, _AcceptPrevious, _MaxSenders) -> ?NOT_LOADED.
+
+-spec beacon_seal(reference(), binary(), pos_integer(), pos_integer(), disco_meta()) ->
+    binary() | {error, atom()}.
+beacon_seal(_Ref, _Name, _Incarnation, _Sequence, _Meta) -> ?NOT_LOADED.
+
+-spec beacon_open(reference(), binary(), non_neg_integer()) ->
+    {ok, {binary(), pos_integer(), pos_integer(), non_neg_integer(), disco_meta()}}
+    | {error, atom()}.
+beacon_open(_Ref, _Bin, _NowMs) -> ?NOT_LOADED.
+
+-spec beacon_stats(reference()) -> #{atom() => non_neg_integer()}.
+beacon_stats(_Ref) -> ?NOT_LOADED.
+
+-spec beacon_forget(reference(), binary()) -> ok | {error, not_found}.
+beacon_forget(_Ref, _Name) -> ?NOT_LOADED.
+
+-spec registry_new(map()) -> reference() | {error, atom()}.
+registry_new(_Opts) -> ?NOT_LOADED.
+
+-spec registry_handle(reference(), binary(), non_neg_integer()) ->
+    {tuple() | queried, binary()} | {error, atom()}.
+registry_handle(_Ref, _Datagram, _NowMs) -> ?NOT_LOADED.
+
+-spec registry_sample(reference(), non_neg_integer(), non_neg_integer()) ->
+    [registry_entry()] | {error, atom()}.
+registry_sample(_Ref, _N, _NowMs) -> ?NOT_LOADED.
+
+-spec registry_view(reference(), non_neg_integer()) -> [registry_entry()] | {error, atom()}.
+registry_view(_Ref, _NowMs) -> ?NOT_LOADED.
+
+-spec registry_lookup(reference(), binary(), non_neg_integer()) ->
+    {ok, registry_entry()} | {error, atom()}.
+registry_lookup(_Ref, _Peer, _NowMs) -> ?NOT_LOADED.
+
+-spec registry_evict(reference(), non_neg_integer()) -> non_neg_integer().
+registry_evict(_Ref, _NowMs) -> ?NOT_LOADED.
+
+-spec registry_stats(reference()) -> #{atom() => non_neg_integer()}.
+registry_stats(_Ref) -> ?NOT_LOADED.
+
+-spec registry_encode_announce(non_neg_integer(), binary(), [binary()], disco_meta(),
+                               non_neg_integer(), non_neg_integer(), binary()) ->
+    binary() | {error, atom()}.
+registry_encode_announce(_ReqId, _Peer, _Addrs, _Meta, _TtlMs, _IssuedMs, _Seed) -> ?NOT_LOADED.
+
+-spec registry_encode_query(non_neg_integer(), pos_integer()) -> binary() | {error, atom()}.
+registry_encode_query(_ReqId, _Max) -> ?NOT_LOADED.
+
+-spec registry_encode_bye(non_neg_integer(), binary(), non_neg_integer(), binary()) ->
+    binary() | {error, atom()}.
+registry_encode_bye(_ReqId, _Peer, _IssuedMs, _Seed) -> ?NOT_LOADED.
+
+-spec registry_decode(binary()) -> {ok, map()} | {error, atom()}.
+registry_decode(_Bin) -> ?NOT_LOADED.
+
+-spec registry_keypair() -> {<<_:256>>, <<_:256>>}.
+registry_keypair() -> ?NOT_LOADED.
+
+-spec registry_public_key(<<_:256>>) -> <<_:256>>.
+registry_public_key(_Seed) -> ?NOT_LOADED.

@@ -13,6 +13,12 @@ hlc(Ms) -> Ms bsl 16.
 
 now_hlc() -> hlc(erlang:system_time(millisecond)).
 
+%% "The future" for a test: ahead of both the wall clock and the node-wide HLC, which
+%% earlier tests may have moved forward (the clock is node state, shared by all tests).
+%% Offsets stay well inside the one-hour skew bound so that observing them still
+%% advances the clock.
+future(Ms) -> max(now_hlc(), ?L:clock()) + hlc(Ms).
+
 new_test() ->
     R = ?L:new(hello),
     ?assert(is_binary(R)),
@@ -52,7 +58,7 @@ local_update_wins_over_future_state_test() ->
     %% A register from a node whose clock runs 30 minutes ahead (as if our wall clock
     %% went back): updating it locally must still win (the HLC takes
     %% max(node clock, register ts) + 1).
-    Future = now_hlc() + hlc(1800 * 1000),
+    Future = future(5 * 60 * 1000),
     R1 = ?L:update(?L:new(x), far, Future),
     ?assertEqual(Future, ?L:timestamp(R1)),
     R2 = ?L:update(R1, near),
@@ -63,7 +69,7 @@ local_update_wins_over_future_state_test() ->
     ?assert(?L:clock() > Future).
 
 clock_observes_merge_test() ->
-    Future = now_hlc() + hlc(2400 * 1000),
+    Future = future(6 * 60 * 1000),
     Local = ?L:new(local),
     %% A remote register made by hand (no observation on this node).
     <<131, ActorBytes/binary>> = plexus_nif:encode(remote),

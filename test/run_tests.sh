@@ -133,6 +133,9 @@ if [ -x build/test/san/plexus_sim ]; then
     stage election-sim-asan count_plain build/test/san/plexus_sim --seeds 200
 fi
 stage fuzz-smoke count_plain fuzz_smoke
+if [ -x priv/plexus_cnode ]; then # the C node: 100 kill/restart cycles under valgrind
+    stage cnode-valgrind count_plain bash test/cnode_valgrind.sh 100
+fi
 stage eunit-proper count_rebar rebar3 eunit --dir=test
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 stage dialyzer count_plain dialyzer_stage

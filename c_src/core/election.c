@@ -410,6 +410,15 @@ int plexus_election_peer_down(plexus_election *e, uint64_t peer)
     return PLEXUS_OK;
 }
 
+/* peer_down without the campaign (see election.h): a driver staggers the campaigns. */
+int plexus_election_forget_leader(plexus_election *e, uint64_t peer)
+{
+    if (peer == 0 || peer == e->cfg.id) return PLEXUS_EINVAL;
+    if (find_peer(e, peer) < 0) return PLEXUS_ENOTFOUND;
+    if (e->role == PLEXUS_ELECTION_FOLLOWER && e->leader == peer) e->leader = 0;
+    return PLEXUS_OK;
+}
+
 int plexus_election_campaign(plexus_election *e)
 {
     if (e->role == PLEXUS_ELECTION_LEADER || !can_campaign(e)) return PLEXUS_ESTATE;

@@ -9,9 +9,12 @@
 #include <erl_nif.h>
 #include <sodium.h>
 
+#include "nif/nif_election.h"
+#include "nif/nif_beacon.h"
 #include "nif/nif_health.h"
 #include "nif/nif_lww.h"
 #include "nif/nif_orset.h"
+#include "nif/nif_registry.h"
 #include "nif/nif_util.h"
 
 static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
@@ -19,6 +22,8 @@ static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
     (void)load_info;
     if (sodium_init() < 0) return 1; /* digests need libsodium */
     if (nif_health_load(env)) return 1; /* the plexus_health resource type */
+    if (nif_beacon_load(env) || nif_registry_load(env)) return 1; /* discovery types */
+    if (nif_election_load(env)) return 1; /* the plexus_election resource type */
     nif_priv *priv = nif_priv_new(env);
     if (!priv) return 1;
     *priv_data = priv;
@@ -34,6 +39,8 @@ static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data,
     (void)load_info;
     if (sodium_init() < 0) return 1;
     if (nif_health_load(env)) return 1; /* takes over the plexus_health type */
+    if (nif_beacon_load(env) || nif_registry_load(env)) return 1; /* discovery types */
+    if (nif_election_load(env)) return 1; /* takes over the plexus_election type */
     nif_priv *priv = nif_priv_new(env);
     if (!priv) return 1;
     nif_priv *old = *old_priv_data;
@@ -77,6 +84,36 @@ static ErlNifFunc nif_funcs[] = {
     {"health_remove", 2, nif_health_remove, 0},
     {"health_get", 2, nif_health_get, 0},
     {"health_list", 1, nif_health_list, 0},
+    {"election_new", 1, nif_election_new, 0},
+    {"election_tick", 1, nif_election_tick, 0},
+    {"election_step", 2, nif_election_step, 0},
+    {"election_peer_down", 2, nif_election_peer_down, 0},
+    {"election_forget_leader", 2, nif_election_forget_leader, 0},
+    {"election_campaign", 1, nif_election_campaign, 0},
+    {"election_add_peer", 2, nif_election_add_peer, 0},
+    {"election_remove_peer", 2, nif_election_remove_peer, 0},
+    {"election_info", 1, nif_election_info, 0},
+    {"election_msg_encode", 1, nif_election_msg_encode, 0},
+    {"election_msg_decode", 1, nif_election_msg_decode, 0},
+    {"topology_assign", 2, nif_topology_assign, 0},
+    {"beacon_new", 5, nif_beacon_new, 0},
+    {"beacon_seal", 5, nif_beacon_seal, 0},
+    {"beacon_open", 3, nif_beacon_open, 0},
+    {"beacon_stats", 1, nif_beacon_stats, 0},
+    {"beacon_forget", 2, nif_beacon_forget, 0},
+    {"registry_new", 1, nif_registry_new, 0},
+    {"registry_handle", 3, nif_registry_handle, 0},
+    {"registry_sample", 3, nif_registry_sample, 0},
+    {"registry_view", 2, nif_registry_view, 0},
+    {"registry_lookup", 3, nif_registry_lookup, 0},
+    {"registry_evict", 2, nif_registry_evict, 0},
+    {"registry_stats", 1, nif_registry_stats, 0},
+    {"registry_encode_announce", 7, nif_registry_encode_announce, 0},
+    {"registry_encode_query", 2, nif_registry_encode_query, 0},
+    {"registry_encode_bye", 4, nif_registry_encode_bye, 0},
+    {"registry_decode", 1, nif_registry_decode, 0},
+    {"registry_keypair", 0, nif_registry_keypair, 0},
+    {"registry_public_key", 1, nif_registry_public_key, 0},
 };
 
 ERL_NIF_INIT(plexus_nif, nif_funcs, load, NULL, upgrade, unload)

@@ -220,6 +220,15 @@ PLEXUS_API int plexus_election_step(plexus_election *e, const plexus_election_ms
  * for self or 0. */
 PLEXUS_API int plexus_election_peer_down(plexus_election *e, uint64_t peer);
 
+/* The connection to `peer` closed, without the fast path's campaign: if `peer` was
+ * this follower's leader, forget it (ending its lease, so this node grants other
+ * nodes' pre-votes) and do nothing else. For drivers that stagger the fast path: every
+ * survivor forgets the dead leader at once, one campaigns at once, the others only if
+ * no leader appeared after a delay, so the survivors do not all stand in the same term
+ * and split the vote. Same errors as plexus_election_peer_down. (Additive helper, used
+ * by erl/plexus_leader.erl.) */
+PLEXUS_API int plexus_election_forget_leader(plexus_election *e, uint64_t peer);
+
 /* Start a (pre-)election now, as on a timeout. PLEXUS_ESTATE if leader or sitting out. */
 PLEXUS_API int plexus_election_campaign(plexus_election *e);
 

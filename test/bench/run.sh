@@ -11,3 +11,11 @@ erlc -o build/bench test/bench/*.erl test/plexus_orset_model.erl
 ebin=_build/default/lib/plexus/ebin
 echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
+# Election: 5 local nodes; ELECTION_TRIALS (50) failovers, ELECTION_STEADY_S (300) s steady.
+erlc -pa "$ebin" -o build/bench test/plexus_test_cluster.erl test/plexus_leader_probe.erl
+erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_election:main()'
+bash test/bench/cnode_bench.sh
+# Discovery: gossip convergence (5 and 20 in-VM endpoints on loopback), registry
+# announce throughput and memory at 100,000 entries.
+erlc -pa "$ebin" -o build/bench test/bench/plexus_bench_discovery.erl
+erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_discovery:main()'

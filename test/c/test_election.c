@@ -813,6 +813,43 @@ static void test_peer_down_fast_path(void)
     CHECK_EQ_INT(plexus_election_term(&v.node[1]), 2);
 }
 
+/* The staggered fast path (plexus_election_forget_leader, used by plexus_leader):
+ * every survivor forgets the dead leader without campaigning; the one that campaigns
+ * first is granted by all the others and wins in one round, no tick and no split vote. */
+static void test_forget_leader_staggered(void)
+{
+    net w;
+    net_init(&w, 5, true, true);
+    CHECK_EQ_INT(plexus_election_campaign(&w.node[0]), PLEXUS_OK);
+    pump(&w);
+    CHECK_EQ_INT(leader_of(&w), 0);
+    uint64_t term = plexus_election_term(&w.node[0]);
+
+    CHECK_EQ_INT(plexus_election_forget_leader(&w.node[1], 9), PLEXUS_ENOTFOUND);
+    CHECK_EQ_INT(plexus_election_forget_leader(&w.node[1], 2), PLEXUS_EINVAL);
+    CHECK_EQ_INT(plexus_election_forget_leader(&w.node[1], 0), PLEXUS_EINVAL);
+    CHECK_EQ_INT(plexus_election_forget_leader(&w.node[1], 3), PLEXUS_OK); /* not the leader */
+    CHECK(!plexus_election_has_ready(&w.node[1]));
+    /* the leader itself is not affected */
+    CHECK_EQ_INT(plexus_election_forget_leader(&w.node[0], 2), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_election_get_role(&w.node[0]), PLEXUS_ELECTION_LEADER);
+
+    isolate(&w, 0, true); /* the leader's node dies; every survivor hears of it */
+    for (size_t i = 1; i < 5; i++) {
+        CHECK_EQ_INT(plexus_election_forget_leader(&w.node[i], 1), PLEXUS_OK);
+        CHECK_EQ_INT(plexus_election_get_role(&w.node[i]), PLEXUS_ELECTION_FOLLOWER);
+        CHECK_EQ_INT(plexus_election_leader(&w.node[i]), 0);
+        CHECK_EQ_INT(plexus_election_get_stats(&w.node[i])->pre_votes, 0);
+    }
+    pump(&w); /* nothing to send: only soft state changed */
+    CHECK_EQ_INT(plexus_election_campaign(&w.node[3]), PLEXUS_OK);
+    pump(&w);
+    CHECK_EQ_INT(leader_of(&w), 3);
+    CHECK_EQ_INT(plexus_election_term(&w.node[3]), term + 1);
+    for (size_t i = 1; i < 5; i++)
+        CHECK_EQ_INT(plexus_election_leader(&w.node[i]), 4);
+}
+
 /* ---------------------------------------------------------------- wire codec */
 
 static size_t enc(const plexus_election_msg *m, uint8_t *buf)
@@ -941,6 +978,7 @@ int main(void)
     RUN(test_restart_without_hard_state_sits_out);
     RUN(test_restart_with_hard_state_keeps_vote);
     RUN(test_peer_down_fast_path);
+    RUN(test_forget_leader_staggered);
     RUN(test_codec_roundtrip);
     RUN(test_decoder_rejects_truncation_and_garbage);
     return harness_finish("test_election");

@@ -1,0 +1,208 @@
+/*
+ * Sealed gossip beacon NIFs; see nif_beacon.h. Shape of every NIF (STYLE.md habit 5):
+ * arity/type checks -> decode -> core call (under the resource mutex) -> encode, with
+ * the goto ladder where there is anything to unwind.
+ */
+#include "nif/nif_beacon.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "nif/nif_disco.h"
+#include "nif/nif_util.h"
+#include "plexus/beacon.h"
+
+typedef struct beacon_res {
+    ErlNifMutex *lock;
+    plexus_beacon *b; /* freed (keys wiped) in the destructor only */
+} beacon_res;
+
+/* Made once at load (habit 6); never from input. */
+static struct {
+    ErlNifResourceType *type;
+    ERL_NIF_TERM ok, not_found;
+    ERL_NIF_TERM k_sealed, k_accepted, k_malformed, k_auth_failed, k_replayed, k_table_full,
+        k_senders;
+} A;
+
+static void beacon_dtor(ErlNifEnv *env, void *obj)
+{
+    (void)env;
+    beacon_res *r = obj;
+    plexus_beacon_free(r->b);
+    if (r->lock) enif_mutex_destroy(r->lock);
+}
+
+int nif_beacon_load(ErlNifEnv *env)
+{
+    A.type = enif_open_resource_type(env, NULL, "plexus_beacon", beacon_dtor,
+                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    if (!A.type) return 1;
+    A.ok = enif_make_atom(env, "ok");
+    A.not_found = enif_make_atom(env, "not_found");
+    A.k_sealed = enif_make_atom(env, "sealed");
+    A.k_accepted = enif_make_atom(env, "accepted");
+    A.k_malformed = enif_make_atom(env, "malformed");
+    A.k_auth_failed = enif_make_atom(env, "auth_failed");
+    A.k_replayed = enif_make_atom(env, "replayed");
+    A.k_table_full = enif_make_atom(env, "table_full");
+    A.k_senders = enif_make_atom(env, "senders");
+    return 0;
+}
+
+static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, beacon_res **out)
+{
+    return enif_get_resource(env, t, A.type, (void **)out) && (*out)->b;
+}
+
+static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
+{
+    ErlNifUInt64 v;
+    if (!enif_get_uint64(env, t, &v)) return 0;
+    *out = v;
+    return 1;
+}
+
+/* beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders) */
+ERL_NIF_TERM nif_beacon_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    nif_priv *priv = nif_priv_get(env);
+    ErlNifBinary secret, cluster;
+    unsigned epoch, max_senders;
+    plexus_beacon *b = NULL;
+    ErlNifMutex *lock = NULL;
+    beacon_res *r;
+    ERL_NIF_TERM ret;
+    int rc, prev;
+
+    if (argc != 5 || !enif_inspect_binary(env, argv[0], &secret) ||
+        !enif_inspect_binary(env, argv[1], &cluster) || !enif_get_uint(env, argv[2], &epoch) ||
+        !enif_get_uint(env, argv[4], &max_senders))
+        goto bad_arg;
+    if (enif_is_identical(argv[3], priv->atom_true))
+        prev = 1;
+    else if (enif_is_identical(argv[3], priv->atom_false))
+        prev = 0;
+    else
+        goto bad_arg;
+    plexus_beacon_config cfg = {0};
+    cfg.secret = secret.data;
+    cfg.secret_len = secret.size;
+    cfg.cluster_id = cluster.data;
+    cfg.cluster_id_len = cluster.size;
+    cfg.epoch = epoch;
+    cfg.accept_previous_epoch = prev;
+    cfg.max_senders = max_senders;
+    cfg.secret_alloc = &nif_secret_alloc;
+    if ((rc = plexus_beacon_new(&cfg, &nif_alloc, &b))) goto err;
+    if (!(lock = enif_mutex_create("plexus_beacon"))) {
+        rc = PLEXUS_ENOMEM;
+        goto err;
+    }
+    if (!(r = enif_alloc_resource(A.type, sizeof *r))) {
+        rc = PLEXUS_ENOMEM;
+        goto err;
+    }
+    memset(r, 0, sizeof *r);
+    r->lock = lock;
+    r->b = b;
+    ret = enif_make_resource(env, r);
+    enif_release_resource(r);
+    return ret;
+
+bad_arg:
+    return enif_make_badarg(env);
+err:
+    if (lock) enif_mutex_destroy(lock);
+    plexus_beacon_free(b);
+    return nif_error(env, rc);
+}
+
+/* beacon_seal(Ref, NameBin, Incarnation, Sequence, MetaMap) -> Bin | {error, R} */
+ERL_NIF_TERM nif_beacon_seal(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    beacon_res *r;
+    ErlNifBinary name, out;
+    plexus_beacon_msg m;
+    uint8_t nonce[PLEXUS_BEACON_NONCE];
+    size_t len = 0;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    if (argc != 5 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &name) ||
+        !get_u64(env, argv[2], &m.incarnation) || !get_u64(env, argv[3], &m.sequence) ||
+        !nif_disco_get_meta(env, argv[4], &m.meta))
+        return enif_make_badarg(env);
+    m.name = (plexus_bytes){name.data, name.size};
+    if (!enif_alloc_binary(PLEXUS_BEACON_MAX, &out)) return nif_error(env, PLEXUS_ENOMEM);
+    randombytes_buf(nonce, sizeof nonce);
+    enif_mutex_lock(r->lock);
+    rc = plexus_beacon_seal(r->b, &m, nonce, out.data, out.size, &len);
+    enif_mutex_unlock(r->lock);
+    if (rc || !enif_realloc_binary(&out, len)) {
+        enif_release_binary(&out);
+        return nif_error(env, rc ? rc : PLEXUS_ENOMEM);
+    }
+    return enif_make_binary(env, &out);
+}
+
+/* beacon_open(Ref, Bin, NowMs) -> {ok, {Name, Inc, Seq, Epoch, Meta}} | {error, R} */
+ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    beacon_res *r;
+    ErlNifBinary in;
+    uint64_t now;
+    plexus_beacon_msg m;
+    ERL_NIF_TERM name, meta, ret;
+    int rc;
+
+    if (argc != 3 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
+        !get_u64(env, argv[2], &now))
+        return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    rc = plexus_beacon_open(r->b, in.data, in.size, now, &m);
+    /* m points into the codec's scratch: build the terms before unlocking */
+    if (rc == PLEXUS_OK) {
+        if (!nif_disco_make_bin(env, m.name, &name) || !nif_disco_make_meta(env, &m.meta, &meta))
+            rc = PLEXUS_ENOMEM;
+    }
+    enif_mutex_unlock(r->lock);
+    if (rc) return nif_error(env, rc);
+    ret = enif_make_tuple5(env, name, enif_make_uint64(env, m.incarnation),
+                           enif_make_uint64(env, m.sequence), enif_make_uint(env, m.epoch), meta);
+    return enif_make_tuple2(env, A.ok, ret);
+}
+
+/* beacon_stats(Ref) -> map */
+ERL_NIF_TERM nif_beacon_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    beacon_res *r;
+    plexus_beacon_counters c;
+    ERL_NIF_TERM map;
+    if (argc != 1 || !get_res(env, argv[0], &r)) return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    plexus_beacon_get_counters(r->b, &c);
+    enif_mutex_unlock(r->lock);
+    ERL_NIF_TERM keys[] = {A.k_sealed,   A.k_accepted,   A.k_malformed, A.k_auth_failed,
+                           A.k_replayed, A.k_table_full, A.k_senders};
+    ERL_NIF_TERM vals[] = {enif_make_uint64(env, c.sealed),    enif_make_uint64(env, c.accepted),
+                           enif_make_uint64(env, c.malformed), enif_make_uint64(env, c.auth_failed),
+                           enif_make_uint64(env, c.replayed),  enif_make_uint64(env, c.table_full),
+                           enif_make_uint64(env, c.senders)};
+    if (!enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof *keys, &map))
+        return enif_make_badarg(env); /* cannot happen: distinct keys */
+    return map;
+}
+
+/* beacon_forget(Ref, NameBin) -> ok | {error, not_found} */
+ERL_NIF_TERM nif_beacon_forget(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    beacon_res *r;
+    ErlNifBinary name;
+    if (argc != 2 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &name))
+        return enif_make_badarg(env);
+    enif_mutex_lock(r->lock);
+    int rc = plexus_beacon_forget(r->b, name.data, name.size);
+    enif_mutex_unlock(r->lock);
+    return rc ? nif_error_atom(env, A.not_found) : A.ok;
+}

@@ -1,0 +1,24 @@
+/*
+ * Helpers shared by the discovery NIFs (nif_beacon.c, nif_registry.c): metadata maps
+ * between Erlang (#{binary() => binary()}) and the core, and an allocator over
+ * sodium_malloc for key material.
+ */
+#ifndef PLEXUS_NIF_DISCO_H
+#define PLEXUS_NIF_DISCO_H
+
+#include <erl_nif.h>
+
+#include "plexus/disco.h"
+
+/* Secret memory: sodium_malloc / sodium_free (guard pages, mlock, wiped on free). */
+extern const plexus_alloc nif_secret_alloc;
+
+/* A map of binaries -> sorted plexus_disco_meta borrowing the binaries. 0 = not a map
+ * of binaries within the bounds of disco.h (badarg). */
+int nif_disco_get_meta(ErlNifEnv *env, ERL_NIF_TERM t, plexus_disco_meta *out);
+/* plexus_disco_meta -> a map of new binaries; 0 on allocation failure. */
+int nif_disco_make_meta(ErlNifEnv *env, const plexus_disco_meta *m, ERL_NIF_TERM *out);
+/* A new binary holding a copy of b; 0 on allocation failure. */
+int nif_disco_make_bin(ErlNifEnv *env, plexus_bytes b, ERL_NIF_TERM *out);
+
+#endif

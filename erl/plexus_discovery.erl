@@ -1,0 +1,860 @@
+%% @doc The discovery facade (DESIGN.md §5; seeds: Gleam `distribute' discovery, Raxol
+%% Discovery): one place to ask "who are my peers, and are they healthy?", whatever
+%% finds them.
+%%
+%% A `plexus_discovery' server runs one adapter (`plexus_discovery_adapter'): `beam'
+%% (the default: connected nodes), `epmd', `dns', `gossip', `kubernetes', `tailscale',
+%% `registry', `cnode', a module of your own, or `none' (single-node mode: no peers,
+%% always `up'). It keeps the peer set, tells subscribers about every change, and
+%% tracks health.
+%%
+%% <b>Peers</b> are `#{id := PeerId, metadata := #{binary() => binary()}}' with PeerId a
+%% binary `<<"name@host">>': nothing from the network becomes an atom here unless
+%% `connect => true' needs one to connect.
+%%
+%% <b>Events</b>: `{peer_up, Peer, Meta}', `{peer_update, Peer, Meta}' (metadata
+%% changed) and `{peer_down, Peer, Reason}', where Meta is the peer's metadata. A fun
+%% subscriber is called with the event (in a process of its own, so a slow or crashing
+%% fun never blocks the server or other subscribers); a pid subscriber receives
+%% `{plexus_discovery, Event}'.
+%%
+%% <b>Gap-free subscriptions</b>: `subscribe_snapshot/1,2' returns the current peers and
+%% registers the subscriber in one step of the server, and every later change reaches
+%% it in order, exactly once (`subscribe/1,2' is the same without the snapshot).
+%%
+%% <b>Connecting</b>: with `connect => true' every discovered peer whose id is a node
+%% name is connected (`net_kernel:connect_node/1' in a helper process, never in the
+%% server), and a peer that stays discovered but whose connection drops is reconnected
+%% with exponential backoff (200 ms doubling to 5 s) until it is back or no longer
+%% discovered. (libcluster leaves a dropped node alone until its list changes.)
+%%
+%% <b>Health</b>: `up' while syncs succeed; `{degraded, Error}' after one or two
+%% failures in a row; `{down, Error}' after three. Failed syncs never drop peers.
+%%
+%% <b>Options</b> (all optional): `name' (registered name, default `plexus_discovery'),
+%% `adapter' (default `beam', see `default_adapter_name/0'), `sync_interval_ms' (5000),
+%% `sync_timeout_ms' (5000), `telemetry_prefix' (`[plexus, discovery]'), `seed_peers'
+%% (`[]': node names the adapter may use to bootstrap), `custom' (`#{}': adapter
+%% options, see each adapter module), `connect' (`false').
+%%
+%% <b>Telemetry</b> (only when the `telemetry' application is loaded): events
+%% `Prefix ++ [sync]' (measurements `#{duration_ms, peers}', metadata
+%% `#{adapter, result}'), `Prefix ++ [peer_up | peer_update | peer_down]'
+%% (`#{count => 1}', `#{peer => PeerId}').
+-module(plexus_discovery).
+-behaviour(gen_server).
+
+-export([child_spec/1, start_link/0, start_link/1, stop/0, stop/1, default_adapter_name/0]).
+-export([subscribe/1, subscribe/2, subscribe_snapshot/1, subscribe_snapshot/2,
+         unsubscribe/1, unsubscribe/2, snapshot/0, snapshot/1, lookup/1, lookup/2,
+         health/0, health/1, health_info/0, health_info/1, sync_now/0, sync_now/1]).
+-export([is_transient_error/1, is_permanent_error/1, adapter_module/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, format_status/2]).
+
+-export_type([peer/0, peer_id/0, event/0, error/0, health/0, health_info/0, options/0,
+              sub_id/0, server/0]).
+
+-type peer_id() :: binary().
+-type metadata() :: #{binary() => binary()}.
+-type peer() :: #{id := peer_id(), metadata := metadata()}.
+-type event() :: {peer_up, peer(), metadata()}
+               | {peer_update, peer(), metadata()}
+               | {peer_down, peer(), Reason :: term()}.
+-type error() :: {start_failed, term()}
+               | {stop_failed, term()}
+               | {shutdown_timeout, non_neg_integer()}
+               | {sync_failed, term()}
+               | {peer_not_found, peer_id()}
+               | {invalid_configuration, term()}
+               | {timeout, non_neg_integer()}
+               | {subscription_failed, term()}.
+-type health() :: up | {degraded, error()} | {down, error()}.
+-type health_info() :: #{status := up | degraded | down,
+                         last_sync_time_ms := non_neg_integer() | undefined,
+                         last_error := error() | undefined,
+                         known_peers_count := non_neg_integer(),
+                         adapter := module() | none,
+                         adapter_info := map()}.
+-type adapter() :: beam | epmd | dns | gossip | kubernetes | tailscale | registry | cnode
+                 | none | module().
+-type options() :: #{name => atom(),
+                     adapter => adapter(),
+                     sync_interval_ms => pos_integer(),
+                     sync_timeout_ms => pos_integer(),
+                     telemetry_prefix => [atom()],
+                     seed_peers => [peer_id() | node()],
+                     custom => map(),
+                     connect => boolean()}.
+-type sub_id() :: reference().
+-type server() :: atom() | pid().
+
+-define(DEFAULT, plexus_discovery).
+-define(CALL_TIMEOUT, 15000).
+-define(BACKOFF_MIN, 200).
+-define(BACKOFF_MAX, 5000).
+-define(RECONNECT_TICK, 200).
+-define(DOWN_AFTER_FAILURES, 3).
+-define(MAX_PEERS, 100000).
+
+%% Sync workers report by their exit reason, on purpose.
+-dialyzer({nowarn_function, [start_sync/1, run_sync_bounded/3]}).
+
+-record(sub, {kind :: pid | 'fun', pid :: pid(), mref :: reference()}).
+-record(sync, {pid :: pid(), mref :: reference(), timer :: reference(),
+               gen :: non_neg_integer(), start :: integer()}).
+-record(st, {name :: atom(),
+             mod :: module() | none,
+             astate :: term(),
+             opts :: map(),
+             peers = #{} :: #{peer_id() => {peer(), non_neg_integer()}},
+             gen = 0 :: non_neg_integer(),
+             subs = #{} :: #{sub_id() => #sub{}},
+             sync :: #sync{} | undefined,
+             sync_timer :: reference() | undefined,
+             failures = 0 :: non_neg_integer(),
+             last_sync :: non_neg_integer() | undefined,
+             last_error :: error() | undefined,
+             telemetry = false :: boolean(),
+             %% connect => true: peer => {NextAttemptMonotonicMs, BackoffMs}
+             connect = false :: boolean(),
+             backoff = #{} :: #{peer_id() => {integer(), pos_integer()}},
+             connecting = #{} :: #{pid() => peer_id()},
+             reconnect_timer :: reference() | undefined}).
+
+%% ------------------------------------------------------------------ API
+
+%% @doc A supervisor child spec; the child id is the server's name.
+-spec child_spec(options()) -> supervisor:child_spec().
+child_spec(Opts) ->
+    Name = maps:get(name, Opts, ?DEFAULT),
+    #{id => Name, start => {?MODULE, start_link, [Opts]}, restart => permanent,
+      shutdown => 5000, type => worker, modules => [?MODULE]}.
+
+%% @doc Starts the default server (`beam' adapter, registered as `plexus_discovery').
+-spec start_link() -> {ok, pid()} | {error, error() | term()}.
+start_link() ->
+    start_link(#{}).
+
+%% @doc Starts a server. `{error, {invalid_configuration, R}}' for bad options,
+%% `{error, {start_failed, R}}' when the adapter cannot start.
+-spec start_link(options()) -> {ok, pid()} | {error, error() | term()}.
+start_link(Opts) when is_map(Opts) ->
+    case validate(Opts) of
+        {ok, O} ->
+            case gen_server:start_link({local, maps:get(name, O)}, ?MODULE, O, []) of
+                {error, {already_started, _}} = E -> E;
+                Other -> Other
+            end;
+        {error, _} = E ->
+            E
+    end;
+start_link(Opts) when is_list(Opts) ->
+    start_link(maps:from_list(Opts));
+start_link(_) ->
+    {error, {invalid_configuration, options_not_a_map}}.
+
+%% @doc Stops the default server.
+-spec stop() -> ok | {error, error()}.
+stop() -> stop(?DEFAULT).
+
+%% @doc Stops a server: `{error, {stop_failed, not_running}}' when there is none,
+%% `{error, {shutdown_timeout, Ms}}' when it does not stop in time.
+-spec stop(server()) -> ok | {error, error()}.
+stop(Server) ->
+    Ms = 10000,
+    try gen_server:stop(Server, normal, Ms)
+    catch
+        exit:noproc -> {error, {stop_failed, not_running}};
+        exit:timeout -> {error, {shutdown_timeout, Ms}};
+        exit:Reason -> {error, {stop_failed, Reason}}
+    end.
+
+%% @doc The adapter used when none is given: `beam'.
+-spec default_adapter_name() -> beam.
+default_adapter_name() -> beam.
+
+%% @doc Subscribes a fun (called with each event) or a pid (sent
+%% `{plexus_discovery, Event}') to the default server.
+-spec subscribe(fun((event()) -> term()) | pid()) -> {ok, sub_id()} | {error, error()}.
+subscribe(Sub) -> subscribe(?DEFAULT, Sub).
+
+%% @doc Subscribes to the given server.
+-spec subscribe(server(), fun((event()) -> term()) | pid()) -> {ok, sub_id()} | {error, error()}.
+subscribe(Server, Sub) when is_function(Sub, 1); is_pid(Sub) ->
+    case call(Server, {subscribe, Sub, false}) of
+        {ok, Id, _} -> {ok, Id};
+        Other -> Other
+    end;
+subscribe(_Server, _Sub) ->
+    erlang:error(badarg).
+
+%% @doc Takes a snapshot and subscribes atomically: the snapshot plus the events that
+%% follow describe every change exactly once, in order.
+-spec subscribe_snapshot(fun((event()) -> term()) | pid()) ->
+    {ok, sub_id(), [peer()]} | {error, error()}.
+subscribe_snapshot(Sub) -> subscribe_snapshot(?DEFAULT, Sub).
+
+-spec subscribe_snapshot(server(), fun((event()) -> term()) | pid()) ->
+    {ok, sub_id(), [peer()]} | {error, error()}.
+subscribe_snapshot(Server, Sub) when is_function(Sub, 1); is_pid(Sub) ->
+    call(Server, {subscribe, Sub, true});
+subscribe_snapshot(_Server, _Sub) ->
+    erlang:error(badarg).
+
+%% @doc Removes a subscription (`ok' also when it is already gone).
+-spec unsubscribe(sub_id()) -> ok | {error, error()}.
+unsubscribe(Id) -> unsubscribe(?DEFAULT, Id).
+
+-spec unsubscribe(server(), sub_id()) -> ok | {error, error()}.
+unsubscribe(Server, Id) when is_reference(Id) ->
+    call(Server, {unsubscribe, Id});
+unsubscribe(_Server, _Id) ->
+    erlang:error(badarg).
+
+%% @doc The peers known now, sorted by id.
+-spec snapshot() -> {ok, [peer()]} | {error, error()}.
+snapshot() -> snapshot(?DEFAULT).
+
+-spec snapshot(server()) -> {ok, [peer()]} | {error, error()}.
+snapshot(Server) -> call(Server, snapshot).
+
+%% @doc One peer by id (a binary; an atom node name is accepted too).
+-spec lookup(peer_id() | node()) -> {ok, peer()} | {error, {peer_not_found, peer_id()}}.
+lookup(Id) -> lookup(?DEFAULT, Id).
+
+-spec lookup(server(), peer_id() | node()) ->
+    {ok, peer()} | {error, {peer_not_found, peer_id()} | error()}.
+lookup(Server, Id) when is_atom(Id) -> lookup(Server, atom_to_binary(Id, utf8));
+lookup(Server, Id) when is_binary(Id) -> call(Server, {lookup, Id});
+lookup(_Server, _Id) -> erlang:error(badarg).
+
+%% @doc `up | {degraded, Error} | {down, Error}'.
+-spec health() -> health().
+health() -> health(?DEFAULT).
+
+-spec health(server()) -> health().
+health(Server) ->
+    case call(Server, health) of
+        {error, E} -> {down, E};
+        H -> H
+    end.
+
+%% @doc `#{status, last_sync_time_ms, last_error, known_peers_count, adapter,
+%% adapter_info}'; `last_sync_time_ms' is the system time of the last successful sync.
+-spec health_info() -> health_info() | {error, error()}.
+health_info() -> health_info(?DEFAULT).
+
+-spec health_info(server()) -> health_info() | {error, error()}.
+health_info(Server) -> call(Server, health_info).
+
+%% @doc Runs a sync now and waits for it (tests, operators): `ok' or the sync's error.
+-spec sync_now() -> ok | {error, error()}.
+sync_now() -> sync_now(?DEFAULT).
+
+-spec sync_now(server()) -> ok | {error, error()}.
+sync_now(Server) -> call(Server, sync_now).
+
+%% @doc True for errors worth retrying: `sync_failed', `timeout', `shutdown_timeout'.
+-spec is_transient_error(term()) -> boolean().
+is_transient_error({sync_failed, _}) -> true;
+is_transient_error({timeout, _}) -> true;
+is_transient_error({shutdown_timeout, _}) -> true;
+is_transient_error(_) -> false.
+
+%% @doc True for errors that retrying will not fix: `start_failed', `stop_failed',
+%% `invalid_configuration', `peer_not_found', `subscription_failed'. Every error of
+%% `error()' is exactly one of transient or permanent.
+-spec is_permanent_error(term()) -> boolean().
+is_permanent_error({start_failed, _}) -> true;
+is_permanent_error({stop_failed, _}) -> true;
+is_permanent_error({invalid_configuration, _}) -> true;
+is_permanent_error({peer_not_found, _}) -> true;
+is_permanent_error({subscription_failed, _}) -> true;
+is_permanent_error(_) -> false.
+
+%% @doc The module behind an adapter name (`none' for single-node mode).
+-spec adapter_module(adapter()) -> {ok, module() | none} | {error, error()}.
+adapter_module(none) -> {ok, none};
+adapter_module(beam) -> {ok, plexus_discovery_beam};
+adapter_module(epmd) -> {ok, plexus_discovery_epmd};
+adapter_module(dns) -> {ok, plexus_discovery_dns};
+adapter_module(gossip) -> {ok, plexus_discovery_gossip};
+adapter_module(kubernetes) -> {ok, plexus_discovery_kubernetes};
+adapter_module(tailscale) -> {ok, plexus_discovery_tailscale};
+adapter_module(registry) -> {ok, plexus_discovery_registry};
+adapter_module(cnode) -> {ok, plexus_discovery_cnode};
+adapter_module(Mod) when is_atom(Mod) ->
+    case code:ensure_loaded(Mod) of
+        {module, Mod} ->
+            case erlang:function_exported(Mod, init, 1) of
+                true -> {ok, Mod};
+                false -> {error, {invalid_configuration, {not_an_adapter, Mod}}}
+            end;
+        _ ->
+            {error, {invalid_configuration, {unknown_adapter, Mod}}}
+    end;
+adapter_module(Other) ->
+    {error, {invalid_configuration, {bad_adapter, Other}}}.
+
+%% ------------------------------------------------------------------ options
+
+-define(KEYS, [name, adapter, sync_interval_ms, sync_timeout_ms, telemetry_prefix,
+               seed_peers, custom, connect]).
+
+validate(Opts) ->
+    Defaults = #{name => ?DEFAULT, adapter => default_adapter_name(), sync_interval_ms => 5000,
+                 sync_timeout_ms => 5000, telemetry_prefix => [plexus, discovery],
+                 seed_peers => [], custom => #{}, connect => false},
+    case [K || K <- maps:keys(Opts), not lists:member(K, ?KEYS)] of
+        [K | _] -> {error, {invalid_configuration, {unknown_option, K}}};
+        [] -> check(maps:to_list(maps:merge(Defaults, Opts)), maps:merge(Defaults, Opts))
+    end.
+
+check([], O) ->
+    {ok, O};
+check([{name, N} | T], O) when is_atom(N), N =/= undefined -> check(T, O);
+check([{adapter, A} | T], O) when is_atom(A) ->
+    case adapter_module(A) of
+        {ok, _} -> check(T, O);
+        {error, _} = E -> E
+    end;
+check([{sync_interval_ms, I} | T], O) when is_integer(I), I > 0 -> check(T, O);
+check([{sync_timeout_ms, I} | T], O) when is_integer(I), I > 0 -> check(T, O);
+check([{telemetry_prefix, P} | T], O) when is_list(P) ->
+    case lists:all(fun is_atom/1, P) of
+        true -> check(T, O);
+        false -> {error, {invalid_configuration, {telemetry_prefix, P}}}
+    end;
+check([{seed_peers, L} | T], O) when is_list(L) ->
+    try [to_id(X) || X <- L] of
+        Ids -> check(T, O#{seed_peers := Ids})
+    catch _:_ -> {error, {invalid_configuration, {seed_peers, L}}}
+    end;
+check([{custom, C} | T], O) when is_map(C) -> check(T, O);
+check([{connect, B} | T], O) when is_boolean(B) -> check(T, O);
+check([{K, V} | _], _) ->
+    {error, {invalid_configuration, {K, V}}}.
+
+to_id(A) when is_atom(A) -> atom_to_binary(A, utf8);
+to_id(B) when is_binary(B), byte_size(B) > 0 -> B;
+to_id(L) when is_list(L) -> list_to_binary(L).
+
+call(Server, Req) ->
+    %% sync_now waits for the sync, which its own sync_timeout_ms bounds
+    Timeout = case Req of sync_now -> infinity; _ -> ?CALL_TIMEOUT end,
+    try gen_server:call(Server, Req, Timeout)
+    catch
+        exit:{noproc, _} -> {error, {sync_failed, not_running}};
+        exit:{timeout, _} -> {error, {timeout, ?CALL_TIMEOUT}};
+        exit:{Reason, _} -> {error, {sync_failed, Reason}}
+    end.
+
+%% ------------------------------------------------------------------ gen_server
+
+%% @private
+init(O) ->
+    process_flag(trap_exit, true),
+    {ok, Mod} = adapter_module(maps:get(adapter, O)),
+    Telemetry = telemetry_loaded(),
+    S0 = #st{name = maps:get(name, O), mod = Mod, opts = O, telemetry = Telemetry,
+             connect = maps:get(connect, O)},
+    Config = #{name => S0#st.name, seed_peers => maps:get(seed_peers, O),
+               custom => maps:get(custom, O), sync_interval_ms => maps:get(sync_interval_ms, O),
+               sync_timeout_ms => maps:get(sync_timeout_ms, O)},
+    Init = case Mod of
+               none -> {ok, undefined};
+               _ -> try Mod:init(Config)
+                    catch C:R:St -> {error, {C, R, strip_args(St)}}
+                    end
+           end,
+    case Init of
+        {ok, AState} ->
+            case S0#st.connect of
+                true -> ok = net_kernel:monitor_nodes(true);
+                false -> ok
+            end,
+            S1 = S0#st{astate = AState},
+            {ok, start_sync(S1)};
+        {error, Reason} ->
+            {stop, {start_failed, Reason}};
+        Other ->
+            {stop, {start_failed, {bad_init_return, Other}}}
+    end.
+
+%% @private
+handle_call({subscribe, Sub, WithSnapshot}, _From, S) ->
+    case add_sub(Sub, S) of
+        {ok, Id, S1} ->
+            Snap = case WithSnapshot of
+                       true -> peer_list(S1);
+                       false -> []
+                   end,
+            {reply, {ok, Id, Snap}, S1};
+        {error, _} = E ->
+            {reply, E, S}
+    end;
+handle_call({unsubscribe, Id}, _From, S) ->
+    {reply, ok, drop_sub(Id, S)};
+handle_call(snapshot, _From, S) ->
+    {reply, {ok, peer_list(S)}, S};
+handle_call({lookup, Id}, _From, S) ->
+    case maps:find(Id, S#st.peers) of
+        {ok, {Peer, _}} -> {reply, {ok, Peer}, S};
+        error -> {reply, {error, {peer_not_found, Id}}, S}
+    end;
+handle_call(health, _From, S) ->
+    {reply, health_of(S), S};
+handle_call(health_info, _From, S) ->
+    Status = case health_of(S) of
+                 up -> up;
+                 {degraded, _} -> degraded;
+                 {down, _} -> down
+             end,
+    Info = #{status => Status, last_sync_time_ms => S#st.last_sync,
+             last_error => S#st.last_error, known_peers_count => map_size(S#st.peers),
+             adapter => S#st.mod, adapter_info => adapter_info(S)},
+    {reply, Info, S};
+handle_call(sync_now, _From, #st{mod = none} = S) ->
+    {reply, ok, S};
+handle_call(sync_now, _From, #st{mod = Mod} = S) ->
+    case erlang:function_exported(Mod, sync, 1) of
+        false ->
+            {reply, ok, S};
+        true ->
+            S1 = cancel_sync(S),
+            Timeout = maps:get(sync_timeout_ms, S#st.opts),
+            Start = erlang:monotonic_time(millisecond),
+            Gen0 = S1#st.gen,
+            Result = run_sync_bounded(Mod, S1#st.astate, Timeout),
+            S2 = sync_done(Result, Gen0, Start, S1),
+            Reply = case Result of
+                        {ok, _} -> ok;
+                        {error, {timeout, _} = E} -> {error, E};
+                        {error, R} -> {error, {sync_failed, R}}
+                    end,
+            {reply, Reply, S2}
+    end;
+handle_call(_Req, _From, S) ->
+    {reply, {error, {invalid_configuration, unknown_call}}, S}.
+
+%% @private
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+%% @private
+handle_info(sync_tick, S) ->
+    {noreply, start_sync(S#st{sync_timer = undefined})};
+handle_info({'DOWN', MRef, process, _Pid, Result}, #st{sync = #sync{mref = MRef} = Y} = S) ->
+    _ = erlang:cancel_timer(Y#sync.timer),
+    R = case Result of
+            {sync_result, X} -> X;
+            Other -> {error, {sync_crashed, Other}}
+        end,
+    S1 = sync_done(R, Y#sync.gen, Y#sync.start, S#st{sync = undefined}),
+    {noreply, schedule_sync(S1)};
+handle_info({sync_timeout, MRef}, #st{sync = #sync{mref = MRef, pid = Pid}} = S) ->
+    exit(Pid, kill),
+    erlang:demonitor(MRef, [flush]),
+    Ms = maps:get(sync_timeout_ms, S#st.opts),
+    S1 = sync_failed({timeout, Ms}, S#st{sync = undefined}),
+    {noreply, schedule_sync(S1)};
+handle_info({sync_timeout, _}, S) ->
+    {noreply, S};
+handle_info({'DOWN', MRef, process, _Pid, _} = Msg, S) ->
+    case sub_by(#sub.mref, MRef, S) of
+        {ok, Id} -> {noreply, drop_sub(Id, S)};
+        error -> to_adapter(Msg, S)  %% a monitor of the adapter's own
+    end;
+handle_info({'EXIT', Pid, _Reason} = Msg, S) ->
+    %% a fun subscriber's dispatcher (linked), a connect helper, or the adapter's
+    case maps:take(Pid, S#st.connecting) of
+        {Id, Rest} ->
+            {noreply, connect_result(Id, false, S#st{connecting = Rest})};
+        error ->
+            case sub_by(#sub.pid, Pid, S) of
+                {ok, Id} -> {noreply, drop_sub(Id, S)};
+                error -> to_adapter(Msg, S)
+            end
+    end;
+handle_info({connected, Pid, Id, Ok}, S) ->
+    unlink(Pid),
+    receive {'EXIT', Pid, _} -> ok after 0 -> ok end,
+    {noreply, connect_result(Id, Ok, S#st{connecting = maps:remove(Pid, S#st.connecting)})};
+handle_info(reconnect_tick, S) ->
+    {noreply, reconnect(S#st{reconnect_timer = undefined})};
+handle_info({nodedown, Node}, #st{connect = true} = S) ->
+    %% our own monitor (connect => true): a discovered peer dropped: retry soon
+    Id = atom_to_binary(Node, utf8),
+    case maps:is_key(Id, S#st.peers) of
+        true -> {noreply, arm_reconnect(S#st{backoff = (S#st.backoff)#{Id => {now_ms(), ?BACKOFF_MIN}}})};
+        false -> {noreply, S}
+    end;
+handle_info({nodeup, _Node}, #st{connect = true} = S) ->
+    {noreply, S};
+handle_info(Msg, S) ->
+    to_adapter(Msg, S).
+
+to_adapter(_Msg, #st{mod = none} = S) ->
+    {noreply, S};
+to_adapter(Msg, #st{mod = Mod} = S) ->
+    case erlang:function_exported(Mod, handle_info, 2) of
+        true -> {noreply, adapter_result(safe_handle_info(Mod, Msg, S#st.astate), S)};
+        false -> {noreply, S}
+    end.
+
+%% @private
+terminate(Reason, #st{mod = Mod, astate = A} = S) ->
+    _ = cancel_sync(S),
+    [begin unlink(P), exit(P, kill) end || #sub{kind = 'fun', pid = P} <- maps:values(S#st.subs)],
+    [exit(P, kill) || P <- maps:keys(S#st.connecting)],
+    case Mod =/= none andalso erlang:function_exported(Mod, terminate, 2) of
+        true -> catch Mod:terminate(Reason, A);
+        false -> ok
+    end,
+    ok.
+
+%% @private
+%% Crash reports and sys:get_status/1 never show secrets: the adapter options are
+%% redacted and the adapter state is replaced by what its info/1 reports.
+format_status(_Opt, [_PDict, #st{} = S]) ->
+    Custom = maps:map(fun(K, _) when K =:= secret; K =:= sign_seed; K =:= token -> redacted;
+                         (_, V) -> V
+                      end, maps:get(custom, S#st.opts, #{})),
+    [{data, [{"State", S#st{opts = (S#st.opts)#{custom => Custom},
+                            astate = {adapter_info, adapter_info(S)}}}]}];
+format_status(_Opt, [_PDict, Other]) ->
+    [{data, [{"State", Other}]}].
+
+%% ------------------------------------------------------------------ adapter plumbing
+
+safe_handle_info(Mod, Msg, A) ->
+    try Mod:handle_info(Msg, A)
+    catch C:R:St ->
+            %% arities only: the arguments hold the adapter state (maybe a key)
+            logger:warning("plexus_discovery: ~p:handle_info crashed: ~p:~p ~p",
+                           [Mod, C, R, strip_args(St)]),
+            {error, {adapter_crashed, R}, A}
+    end.
+
+strip_args(Stack) ->
+    [case F of
+         {M, Fn, Args, Loc} when is_list(Args) -> {M, Fn, length(Args), Loc};
+         Other -> Other
+     end || F <- Stack].
+
+adapter_result({ok, A}, S) ->
+    S#st{astate = A};
+adapter_result({changes, Changes, A}, S) when is_list(Changes) ->
+    S1 = lists:foldl(fun apply_change/2, S#st{astate = A}, Changes),
+    S1#st{last_sync = erlang:system_time(millisecond)};
+adapter_result({peers, Peers, A}, S) when is_list(Peers) ->
+    %% a complete list pushed by the adapter counts as a successful sync
+    S1 = diff(Peers, S#st.gen, S#st{astate = A}),
+    S1#st{failures = 0, last_sync = erlang:system_time(millisecond)};
+adapter_result({error, Reason, A}, S) ->
+    sync_failed({sync_failed, Reason}, S#st{astate = A});
+adapter_result(Other, S) ->
+    logger:warning("plexus_discovery: bad adapter return ~p", [Other]),
+    S.
+
+adapter_info(#st{mod = none}) ->
+    #{};
+adapter_info(#st{mod = Mod, astate = A}) ->
+    case erlang:function_exported(Mod, info, 1) of
+        true -> try Mod:info(A) catch _:_ -> #{} end;
+        false -> #{}
+    end.
+
+%% The worker process: its exit reason carries the result back.
+start_sync(#st{mod = none} = S) ->
+    S;
+start_sync(#st{sync = #sync{}} = S) ->
+    S;
+start_sync(#st{mod = Mod, astate = A, opts = O} = S) ->
+    case erlang:function_exported(Mod, sync, 1) of
+        false ->
+            S;
+        true ->
+            {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
+            Timer = erlang:send_after(maps:get(sync_timeout_ms, O), self(), {sync_timeout, MRef}),
+            S#st{sync = #sync{pid = Pid, mref = MRef, timer = Timer, gen = S#st.gen,
+                              start = erlang:monotonic_time(millisecond)}}
+    end.
+
+run_sync(Mod, A) ->
+    try Mod:sync(A) of
+        {ok, L} when is_list(L) -> {ok, L};
+        {error, R} -> {error, R};
+        Other -> {error, {bad_sync_return, Other}}
+    catch C:R -> {error, {C, R}}
+    end.
+
+%% sync_now: the same worker, waited for here.
+run_sync_bounded(Mod, A, Timeout) ->
+    {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
+    receive
+        {'DOWN', MRef, process, Pid, {sync_result, R}} -> R;
+        {'DOWN', MRef, process, Pid, Other} -> {error, {sync_crashed, Other}}
+    after Timeout ->
+            exit(Pid, kill),
+            erlang:demonitor(MRef, [flush]),
+            {error, {timeout, Timeout}}
+    end.
+
+cancel_sync(#st{sync = undefined} = S) ->
+    S;
+cancel_sync(#st{sync = #sync{pid = Pid, mref = MRef, timer = T}} = S) ->
+    _ = erlang:cancel_timer(T),
+    exit(Pid, kill),
+    erlang:demonitor(MRef, [flush]),
+    S#st{sync = undefined}.
+
+schedule_sync(#st{sync_timer = undefined, opts = O} = S) ->
+    S#st{sync_timer = erlang:send_after(maps:get(sync_interval_ms, O), self(), sync_tick)};
+schedule_sync(S) ->
+    S.
+
+sync_done({ok, Peers}, Gen0, Start, S) ->
+    S1 = diff(Peers, Gen0, S),
+    telemetry(S, [sync], #{duration_ms => erlang:monotonic_time(millisecond) - Start,
+                           peers => map_size(S1#st.peers)},
+              #{adapter => S#st.mod, result => ok}),
+    S1#st{failures = 0, last_sync = erlang:system_time(millisecond)};
+sync_done({error, {timeout, _} = E}, _Gen0, _Start, S) ->
+    sync_failed(E, S);
+sync_done({error, Reason}, _Gen0, _Start, S) ->
+    sync_failed({sync_failed, Reason}, S).
+
+sync_failed(Error, S) ->
+    telemetry(S, [sync], #{duration_ms => 0, peers => map_size(S#st.peers)},
+              #{adapter => S#st.mod, result => Error}),
+    logger:debug("plexus_discovery ~p: ~p", [S#st.name, Error]),
+    S#st{failures = S#st.failures + 1, last_error = Error}.
+
+health_of(#st{failures = 0}) -> up;
+health_of(#st{failures = N, last_error = E}) when N < ?DOWN_AFTER_FAILURES -> {degraded, E};
+health_of(#st{last_error = E}) -> {down, E}.
+
+%% ------------------------------------------------------------------ the peer set
+
+peer_list(S) ->
+    [P || {_, {P, _}} <- lists:sort(maps:to_list(S#st.peers))].
+
+%% A complete list from a sync (started when the generation was Gen0) or an adapter.
+%% Peers changed by a push after the sync started are left as the push made them.
+diff(Peers0, Gen0, S) ->
+    Valid = valid_peers(Peers0),
+    New = maps:from_list([{Id, P} || #{id := Id} = P <- Valid]),
+    S1 = maps:fold(fun(Id, P, Acc) ->
+                           case maps:find(Id, Acc#st.peers) of
+                               {ok, {_, G}} when G > Gen0 -> Acc;
+                               _ -> apply_change({up, P}, Acc)
+                           end
+                   end, S, New),
+    maps:fold(fun(Id, {_, G}, Acc) ->
+                      case maps:is_key(Id, New) orelse G > Gen0 of
+                          true -> Acc;
+                          false -> apply_change({down, Id, gone}, Acc)
+                      end
+              end, S1, S1#st.peers).
+
+valid_peers(L) ->
+    lists:filtermap(fun(P) -> case valid_peer(P) of
+                                  {ok, V} -> {true, V};
+                                  error -> false
+                              end
+                    end, L).
+
+valid_peer(#{id := Id} = P) when is_binary(Id), byte_size(Id) > 0, byte_size(Id) =< 255 ->
+    Meta = maps:get(metadata, P, #{}),
+    case is_map(Meta) andalso
+        lists:all(fun({K, V}) -> is_binary(K) andalso is_binary(V) end, maps:to_list(Meta)) of
+        true -> {ok, #{id => Id, metadata => Meta}};
+        false -> error
+    end;
+valid_peer(_) ->
+    error.
+
+apply_change({up, P0}, S) ->
+    case valid_peer(P0) of
+        error ->
+            S;
+        {ok, #{id := Id, metadata := Meta} = P} ->
+            case maps:find(Id, S#st.peers) of
+                {ok, {P, _}} ->
+                    S;
+                {ok, _} ->
+                    S1 = bump(Id, P, S),
+                    notify({peer_update, P, Meta}, S1);
+                error when map_size(S#st.peers) >= ?MAX_PEERS ->
+                    S;
+                error ->
+                    S1 = bump(Id, P, S),
+                    S2 = notify({peer_up, P, Meta}, S1),
+                    maybe_connect(Id, S2)
+            end
+    end;
+apply_change({down, Id, Reason}, S) when is_binary(Id) ->
+    case maps:take(Id, S#st.peers) of
+        {{P, _}, Rest} ->
+            S1 = S#st{peers = Rest, gen = S#st.gen + 1,
+                      backoff = maps:remove(Id, S#st.backoff)},
+            notify({peer_down, P, Reason}, S1);
+        error ->
+            S
+    end;
+apply_change(_Bad, S) ->
+    S.
+
+bump(Id, P, S) ->
+    G = S#st.gen + 1,
+    S#st{peers = (S#st.peers)#{Id => {P, G}}, gen = G}.
+
+%% ------------------------------------------------------------------ subscribers
+
+add_sub(Pid, S) when is_pid(Pid) ->
+    case is_process_alive_anywhere(Pid) of
+        true ->
+            Id = make_ref(),
+            MRef = erlang:monitor(process, Pid),
+            {ok, Id, S#st{subs = (S#st.subs)#{Id => #sub{kind = pid, pid = Pid, mref = MRef}}}};
+        false ->
+            {error, {subscription_failed, noproc}}
+    end;
+add_sub(Fun, S) when is_function(Fun, 1) ->
+    Id = make_ref(),
+    Name = S#st.name,
+    Pid = spawn_link(fun() -> dispatch_loop(Name, Fun) end),
+    MRef = erlang:monitor(process, Pid),
+    {ok, Id, S#st{subs = (S#st.subs)#{Id => #sub{kind = 'fun', pid = Pid, mref = MRef}}}}.
+
+is_process_alive_anywhere(Pid) when node(Pid) =:= node() -> is_process_alive(Pid);
+is_process_alive_anywhere(_) -> true. %% remote: the monitor tells us if it is gone
+
+dispatch_loop(Name, Fun) ->
+    receive
+        {event, E} ->
+            try Fun(E)
+            catch C:R:St ->
+                    logger:warning("plexus_discovery ~p: subscriber fun crashed: ~p:~p ~p",
+                                   [Name, C, R, St])
+            end,
+            dispatch_loop(Name, Fun);
+        stop ->
+            ok
+    end.
+
+drop_sub(Id, S) ->
+    case maps:take(Id, S#st.subs) of
+        {#sub{kind = K, pid = Pid, mref = MRef}, Rest} ->
+            erlang:demonitor(MRef, [flush]),
+            case K of
+                'fun' -> unlink(Pid), Pid ! stop;
+                pid -> ok
+            end,
+            S#st{subs = Rest};
+        error ->
+            S
+    end.
+
+sub_by(Field, Value, S) ->
+    case [Id || {Id, Sub} <- maps:to_list(S#st.subs), element(Field, Sub) =:= Value] of
+        [Id | _] -> {ok, Id};
+        [] -> error
+    end.
+
+notify(Event, S) ->
+    maps:foreach(fun(_Id, #sub{kind = pid, pid = Pid}) -> Pid ! {plexus_discovery, Event};
+                    (_Id, #sub{kind = 'fun', pid = Pid}) -> Pid ! {event, Event}
+                 end, S#st.subs),
+    {Name, Peer} = case Event of
+                       {peer_up, #{id := I}, _} -> {peer_up, I};
+                       {peer_update, #{id := I}, _} -> {peer_update, I};
+                       {peer_down, #{id := I}, _} -> {peer_down, I}
+                   end,
+    telemetry(S, [Name], #{count => 1}, #{peer => Peer}),
+    S.
+
+%% ------------------------------------------------------------------ connect => true
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+node_of(Id) ->
+    %% Only well-formed node names become atoms, and only to connect.
+    case binary:split(Id, <<"@">>, [global]) of
+        [Name, Host] when Name =/= <<>>, Host =/= <<>>, byte_size(Id) =< 255 ->
+            {ok, binary_to_atom(Id, utf8)};
+        _ ->
+            error
+    end.
+
+maybe_connect(_Id, #st{connect = false} = S) ->
+    S;
+maybe_connect(Id, S) ->
+    arm_reconnect(S#st{backoff = (S#st.backoff)#{Id => {now_ms(), ?BACKOFF_MIN}}}).
+
+arm_reconnect(#st{reconnect_timer = undefined} = S) ->
+    S#st{reconnect_timer = erlang:send_after(0, self(), reconnect_tick)};
+arm_reconnect(S) ->
+    S.
+
+%% Each tick: every discovered peer that is a node, not us, not connected, not being
+%% connected and due by its backoff gets one attempt in a helper process.
+reconnect(#st{connect = false} = S) ->
+    S;
+reconnect(S) ->
+    Now = now_ms(),
+    Connected = [atom_to_binary(N, utf8) || N <- [node() | nodes(connected)]],
+    Busy = maps:values(S#st.connecting),
+    S1 = maps:fold(
+           fun(Id, _, Acc) ->
+                   case lists:member(Id, Connected) orelse lists:member(Id, Busy) of
+                       true ->
+                           Acc#st{backoff = maps:remove(Id, Acc#st.backoff)};
+                       false ->
+                           {Due, B} = maps:get(Id, Acc#st.backoff, {Now, ?BACKOFF_MIN}),
+                           case Due =< Now of
+                               true -> attempt(Id, B, Now, Acc);
+                               false -> Acc#st{backoff = (Acc#st.backoff)#{Id => {Due, B}}}
+                           end
+                   end
+           end, S, S#st.peers),
+    case map_size(S1#st.backoff) + map_size(S1#st.connecting) of
+        0 -> S1;
+        _ -> S1#st{reconnect_timer = erlang:send_after(?RECONNECT_TICK, self(), reconnect_tick)}
+    end.
+
+attempt(Id, B, Now, S) ->
+    case node_of(Id) of
+        {ok, Node} ->
+            Self = self(),
+            Pid = spawn_link(fun() ->
+                                     Ok = net_kernel:connect_node(Node) =:= true,
+                                     Self ! {connected, self(), Id, Ok}
+                             end),
+            Next = min(B * 2, ?BACKOFF_MAX),
+            S#st{connecting = (S#st.connecting)#{Pid => Id},
+                 backoff = (S#st.backoff)#{Id => {Now + B, Next}}};
+        error ->
+            S#st{backoff = maps:remove(Id, S#st.backoff)}
+    end.
+
+connect_result(Id, true, S) ->
+    S#st{backoff = maps:remove(Id, S#st.backoff)};
+connect_result(_Id, false, S) ->
+    arm_reconnect(S).
+
+%% ------------------------------------------------------------------ telemetry
+
+telemetry_loaded() ->
+    lists:keymember(telemetry, 1, application:loaded_applications()) andalso
+        code:ensure_loaded(telemetry) =:= {module, telemetry} andalso
+        erlang:function_exported(telemetry, execute, 3).
+
+telemetry(#st{telemetry = false}, _Event, _M, _Meta) ->
+    ok;
+telemetry(#st{telemetry = true, opts = O}, Event, Measurements, Meta) ->
+    Mod = telemetry,
+    _ = (catch erlang:apply(Mod, execute,
+                            [maps:get(telemetry_prefix, O) ++ Event, Measurements, Meta])),
+    ok.

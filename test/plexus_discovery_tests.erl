@@ -1,0 +1,278 @@
+%% @doc EUnit for the discovery facade with an in-test adapter (this module): options
+%% and their validation, error classification, sync diffing (up, update, down),
+%% push changes, gap-free exactly-once subscriptions, subscriber isolation, health
+%% transitions (degraded, down, back up), sync timeouts, single-node mode, and that
+%% secrets never show in the server's status.
+-module(plexus_discovery_tests).
+-behaviour(plexus_discovery_adapter).
+
+-include_lib("eunit/include/eunit.hrl").
+
+%% the adapter callbacks
+-export([init/1, sync/1, handle_info/2, terminate/2, info/1]).
+
+%% ------------------------------------------------------------------ test adapter
+%% The peer list lives in an ETS table owned by the test; sync reads it (slowly when
+%% asked to), pushes come as {fake, Changes} messages.
+
+init(#{custom := #{table := T} = C}) ->
+    case maps:get(fail_init, C, false) of
+        true -> {error, refused_by_test};
+        false -> {ok, #{table => T}}
+    end.
+
+sync(#{table := T}) ->
+    case ets:lookup(T, mode) of
+        [{mode, {error, R}}] -> {error, R};
+        [{mode, {sleep, Ms}}] -> timer:sleep(Ms), {ok, peers(T)};
+        [{mode, crash}] -> error(boom);
+        _ -> {ok, peers(T)}
+    end.
+
+handle_info({fake, Changes}, S) -> {changes, Changes, S};
+handle_info({fake_peers, Peers}, S) -> {peers, Peers, S};
+handle_info({fake_error, R}, S) -> {error, R, S};
+handle_info(fake_crash, _S) -> error(crash_in_handle_info);
+handle_info(_, S) -> {ok, S}.
+
+terminate(_, #{table := T}) -> ets:insert(T, {terminated, true}).
+
+info(_) -> #{fake => true}.
+
+peers(T) -> [P || {{peer, _}, P} <- ets:tab2list(T)].
+
+%% ------------------------------------------------------------------ helpers
+
+table() ->
+    T = ets:new(fake, [public, set]),
+    T.
+
+put_peer(T, Id, Meta) -> ets:insert(T, {{peer, Id}, #{id => Id, metadata => Meta}}).
+del_peer(T, Id) -> ets:delete(T, {peer, Id}).
+
+start(T) -> start(T, #{}).
+start(T, Extra) ->
+    Name = list_to_atom("disco_eunit_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, Pid} = plexus_discovery:start_link(
+                  maps:merge(#{name => Name, adapter => ?MODULE, sync_interval_ms => 3600000,
+                               custom => #{table => T, secret => <<"do not show me">>}},
+                             Extra)),
+    unlink(Pid),
+    Name.
+
+events(Ms) -> plexus_disco_fixture:collect_events(Ms, []).
+
+ids(Name) ->
+    {ok, Ps} = plexus_discovery:snapshot(Name),
+    [Id || #{id := Id} <- Ps].
+
+%% ------------------------------------------------------------------ tests
+
+defaults_test() ->
+    ?assertEqual(beam, plexus_discovery:default_adapter_name()),
+    #{id := plexus_discovery, start := {plexus_discovery, start_link, [#{}]}} =
+        plexus_discovery:child_spec(#{}),
+    #{id := other} = plexus_discovery:child_spec(#{name => other}),
+    {ok, plexus_discovery_gossip} = plexus_discovery:adapter_module(gossip),
+    {ok, none} = plexus_discovery:adapter_module(none).
+
+invalid_options_test_() ->
+    [?_assertMatch({error, {invalid_configuration, _}}, plexus_discovery:start_link(O))
+     || O <- [#{bogus => 1}, #{adapter => no_such_module_x}, #{adapter => lists},
+              #{sync_interval_ms => 0}, #{sync_timeout_ms => -1}, #{connect => maybe},
+              #{telemetry_prefix => [<<"x">>]}, #{seed_peers => [1]}, #{custom => []},
+              #{name => "x"}, not_a_map]].
+
+errors_test() ->
+    Transient = [{sync_failed, x}, {timeout, 5}, {shutdown_timeout, 5}],
+    Permanent = [{start_failed, x}, {stop_failed, x}, {invalid_configuration, x},
+                 {peer_not_found, <<"p">>}, {subscription_failed, x}],
+    [?assert(plexus_discovery:is_transient_error(E) andalso not plexus_discovery:is_permanent_error(E))
+     || E <- Transient],
+    [?assert(plexus_discovery:is_permanent_error(E) andalso not plexus_discovery:is_transient_error(E))
+     || E <- Permanent],
+    ?assertNot(plexus_discovery:is_transient_error(other)),
+    ?assertNot(plexus_discovery:is_permanent_error(other)).
+
+start_failed_test() ->
+    process_flag(trap_exit, true),
+    T = table(),
+    ?assertEqual({error, {start_failed, refused_by_test}},
+                 plexus_discovery:start_link(#{name => sf, adapter => ?MODULE,
+                                               custom => #{table => T, fail_init => true}})),
+    receive {'EXIT', _, _} -> ok after 1000 -> ok end,
+    process_flag(trap_exit, false).
+
+sync_diff_test() ->
+    T = table(),
+    put_peer(T, <<"a@h">>, #{<<"v">> => <<"1">>}),
+    N = start(T),
+    ok = plexus_discovery:sync_now(N),
+    {ok, _, [#{id := <<"a@h">>}]} = plexus_discovery:subscribe_snapshot(N, self()),
+    put_peer(T, <<"b@h">>, #{}),
+    put_peer(T, <<"a@h">>, #{<<"v">> => <<"2">>}),
+    ok = plexus_discovery:sync_now(N),
+    del_peer(T, <<"b@h">>),
+    ok = plexus_discovery:sync_now(N),
+    ok = plexus_discovery:sync_now(N), %% no change: no event
+    Evs = events(100),
+    ?assertEqual(lists:sort([{peer_update, <<"a@h">>}, {peer_up, <<"b@h">>}, {peer_down, <<"b@h">>}]),
+                 lists:sort([{K, Id} || {K, #{id := Id}, _} <- Evs])),
+    [{peer_down, _, gone}] = [E || {peer_down, _, _} = E <- Evs],
+    {ok, #{metadata := #{<<"v">> := <<"2">>}}} = plexus_discovery:lookup(N, 'a@h'),
+    {error, {peer_not_found, <<"zz@h">>}} = plexus_discovery:lookup(N, <<"zz@h">>),
+    ok = plexus_discovery:stop(N),
+    [{terminated, true}] = ets:lookup(T, terminated).
+
+push_and_invalid_peers_test() ->
+    T = table(),
+    N = start(T),
+    {ok, _} = plexus_discovery:subscribe(N, self()),
+    N ! {fake, [{up, #{id => <<"p@h">>, metadata => #{}}},
+                {up, #{id => not_binary, metadata => #{}}},
+                {up, #{id => <<"q@h">>, metadata => #{atom => <<"x">>}}},
+                {up, #{id => <<>>, metadata => #{}}},
+                garbage,
+                {down, <<"nobody@h">>, why},
+                {up, #{id => <<"p@h">>, metadata => #{}}}]},
+    N ! {fake_peers, [#{id => <<"r@h">>, metadata => #{}}]},
+    N ! fake_crash,
+    Evs = events(150),
+    ?assertEqual([{peer_up, <<"p@h">>}, {peer_up, <<"r@h">>}, {peer_down, <<"p@h">>}],
+                 [{K, Id} || {K, #{id := Id}, _} <- Evs]),
+    ?assertEqual([<<"r@h">>], ids(N)),
+    %% the crash in handle_info counted as a failure, the server lives on
+    {degraded, {sync_failed, {adapter_crashed, crash_in_handle_info}}} = plexus_discovery:health(N),
+    ok = plexus_discovery:stop(N).
+
+%% Subscribing in the middle of a stream of changes: the snapshot plus the events
+%% after it reproduce the final state exactly, each change once.
+gap_free_test() ->
+    T = table(),
+    N = start(T),
+    Pusher = spawn(fun() ->
+                           [begin
+                                Id = <<"n", (integer_to_binary(I))/binary, "@h">>,
+                                N ! {fake, [{up, #{id => Id, metadata => #{}}}]},
+                                case I rem 3 of
+                                    0 -> N ! {fake, [{down, Id, bye}]};
+                                    _ -> ok
+                                end
+                            end || I <- lists:seq(1, 3000)]
+                   end),
+    timer:sleep(5),
+    {ok, _, Snap} = plexus_discovery:subscribe_snapshot(N, self()),
+    Mon = erlang:monitor(process, Pusher),
+    receive {'DOWN', Mon, _, _, _} -> ok end,
+    _ = plexus_discovery:snapshot(N), %% every push before this is processed
+    Evs = events(100),
+    Final = lists:foldl(fun({peer_up, #{id := Id}, _}, S) ->
+                                ?assertNot(sets:is_element(Id, S)), sets:add_element(Id, S);
+                           ({peer_down, #{id := Id}, _}, S) ->
+                                ?assert(sets:is_element(Id, S)), sets:del_element(Id, S)
+                        end, sets:from_list([Id || #{id := Id} <- Snap]), Evs),
+    ?assertEqual(lists:sort(ids(N)), lists:sort(sets:to_list(Final))),
+    ?assertEqual(2000, length(ids(N))),
+    ok = plexus_discovery:stop(N).
+
+fun_subscriber_isolation_test() ->
+    T = table(),
+    N = start(T),
+    Self = self(),
+    {ok, _} = plexus_discovery:subscribe(N, fun(_) -> exit(crash) end),
+    {ok, _} = plexus_discovery:subscribe(N, fun(_) -> timer:sleep(2000) end),
+    {ok, S3} = plexus_discovery:subscribe(N, fun(E) -> Self ! {got, E} end),
+    N ! {fake, [{up, #{id => <<"x@h">>, metadata => #{}}}]},
+    receive {got, {peer_up, #{id := <<"x@h">>}, _}} -> ok after 1000 -> error(no_event) end,
+    %% the server is not blocked by the slow subscriber
+    {ok, [_]} = plexus_discovery:snapshot(N),
+    ok = plexus_discovery:unsubscribe(N, S3),
+    N ! {fake, [{down, <<"x@h">>, bye}]},
+    receive {got, _} -> error(after_unsubscribe) after 100 -> ok end,
+    ?assertError(badarg, plexus_discovery:subscribe(N, not_a_subscriber)),
+    ?assertError(badarg, plexus_discovery:unsubscribe(N, not_a_ref)),
+    ok = plexus_discovery:stop(N).
+
+dead_pid_subscriber_removed_test() ->
+    T = table(),
+    N = start(T),
+    P = spawn(fun() -> receive stop -> ok end end),
+    {ok, _} = plexus_discovery:subscribe(N, P),
+    P ! stop,
+    timer:sleep(50),
+    N ! {fake, [{up, #{id => <<"x@h">>, metadata => #{}}}]},
+    {ok, [_]} = plexus_discovery:snapshot(N),
+    ok = plexus_discovery:stop(N).
+
+health_transitions_test() ->
+    T = table(),
+    put_peer(T, <<"a@h">>, #{}),
+    N = start(T),
+    ok = plexus_discovery:sync_now(N),
+    up = plexus_discovery:health(N),
+    ets:insert(T, {mode, {error, dns_down}}),
+    {error, {sync_failed, dns_down}} = plexus_discovery:sync_now(N),
+    {degraded, {sync_failed, dns_down}} = plexus_discovery:health(N),
+    {error, _} = plexus_discovery:sync_now(N),
+    {error, _} = plexus_discovery:sync_now(N),
+    {down, {sync_failed, dns_down}} = plexus_discovery:health(N),
+    ?assertEqual([<<"a@h">>], ids(N)), %% failures lose no peer
+    #{status := down, last_error := {sync_failed, dns_down}, known_peers_count := 1,
+      adapter := ?MODULE, adapter_info := #{fake := true}} = plexus_discovery:health_info(N),
+    ets:insert(T, {mode, crash}),
+    {error, {sync_failed, _}} = plexus_discovery:sync_now(N),
+    ets:insert(T, {mode, {sleep, 500}}),
+    N2 = start(T, #{sync_timeout_ms => 50}),
+    {error, {timeout, 50}} = plexus_discovery:sync_now(N2),
+    ?assert(plexus_discovery:is_transient_error({timeout, 50})),
+    ets:insert(T, {mode, ok}),
+    ok = plexus_discovery:sync_now(N),
+    #{status := up, last_sync_time_ms := Ms} = plexus_discovery:health_info(N),
+    ?assert(is_integer(Ms)),
+    ok = plexus_discovery:stop(N),
+    ok = plexus_discovery:stop(N2).
+
+periodic_sync_and_timeout_test() ->
+    T = table(),
+    ets:insert(T, {mode, {sleep, 300}}),
+    N = start(T, #{sync_interval_ms => 20, sync_timeout_ms => 30}),
+    ok = plexus_disco_fixture:wait(fun() -> plexus_discovery:health(N) =:= {down, {timeout, 30}} end,
+                                   3000),
+    ets:insert(T, {mode, ok}),
+    put_peer(T, <<"late@h">>, #{}),
+    ok = plexus_disco_fixture:wait(fun() -> ids(N) =:= [<<"late@h">>] end, 3000),
+    ok = plexus_disco_fixture:wait(fun() -> plexus_discovery:health(N) =:= up end, 3000),
+    ok = plexus_discovery:stop(N).
+
+single_node_test() ->
+    {ok, P} = plexus_discovery:start_link(#{name => disco_single, adapter => none}),
+    unlink(P),
+    {ok, []} = plexus_discovery:snapshot(disco_single),
+    up = plexus_discovery:health(disco_single),
+    ok = plexus_discovery:sync_now(disco_single),
+    #{known_peers_count := 0, adapter := none} = plexus_discovery:health_info(disco_single),
+    ok = plexus_discovery:stop(disco_single),
+    {error, {stop_failed, not_running}} = plexus_discovery:stop(disco_single),
+    {down, _} = plexus_discovery:health(disco_single),
+    {error, _} = plexus_discovery:snapshot(disco_single).
+
+default_beam_adapter_test() ->
+    %% the default server: beam adapter, works on a non-distributed node too
+    {ok, P} = plexus_discovery:start_link(),
+    unlink(P),
+    {ok, Peers} = plexus_discovery:snapshot(),
+    ?assertEqual(length(nodes()), length(Peers)),
+    up = plexus_discovery:health(),
+    {ok, _} = plexus_discovery:subscribe(self()),
+    {ok, _, _} = plexus_discovery:subscribe_snapshot(self()),
+    #{adapter := plexus_discovery_beam} = plexus_discovery:health_info(),
+    ok = plexus_discovery:sync_now(),
+    {error, {peer_not_found, _}} = plexus_discovery:lookup(<<"nobody@nowhere">>),
+    ok = plexus_discovery:stop().
+
+secrets_not_in_status_test() ->
+    T = table(),
+    N = start(T),
+    Status = lists:flatten(io_lib:format("~p", [sys:get_status(N)])),
+    ?assertEqual(nomatch, string:find(Status, "do not show me")),
+    ok = plexus_discovery:stop(N).

@@ -1,0 +1,365 @@
+%% @doc EUnit tests of `plexus_leader' on one node (the multi-node behaviour is in
+%% plexus_leader_SUITE). Peers on other nodes are played by injecting the messages
+%% their processes would send, with pids that name those (absent) nodes; what this
+%% process sends back to them is dropped by distribution.
+-module(plexus_leader_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(L, plexus_leader).
+-define(P2, 'p2@h').
+-define(P3, 'p3@h').
+%% Slow timers: the node never campaigns on its own during a test.
+-define(SLOW, #{election_timeout_min => 5000, election_timeout_max => 10000,
+                heartbeat_interval => 1000}).
+
+%% ------------------------------------------------------------------ helpers
+
+tmp_dir() ->
+    D = filename:join(["/tmp", "plexus_leader_tests." ++ os:getpid(),
+                       integer_to_list(erlang:unique_integer([positive]))]),
+    ok = filelib:ensure_path(D),
+    D.
+
+start(Name, Opts) -> start(Name, Opts, #{}).
+start(Name, Opts, Args) ->
+    {ok, Pid} = ?L:start(Name, plexus_leader_probe, Args, maps:merge(#{data_dir => tmp_dir()}, Opts)),
+    Pid.
+
+stop(Name) ->
+    case whereis(Name) of
+        undefined -> ok;
+        _ -> ?L:stop(Name)
+    end.
+
+events(Name) -> [E || {_, E} <- gen_server:call(Name, events)].
+
+%% A pid of a process on `Node' (NEW_PID_EXT), for a peer that is not really there.
+fake_pid(Node) ->
+    N = atom_to_binary(Node, utf8),
+    binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, 7:32, 0:32, 1:32>>).
+
+%% Delivers what the process `Name' on `From' would have sent.
+inject(Name, From, Payload) ->
+    inject(Name, Name, From, Payload).
+inject(Name, Cluster, From, Payload) ->
+    Name ! {'$plexus_leader', plexus_election:cluster_key(Cluster), fake_pid(From), Payload},
+    _ = sys:get_state(Name),                      % processed
+    ok.
+
+wire(Name, Type, From, Term) ->
+    plexus_election:encode_msg(#{type => Type, reject => false,
+                                 cluster_id => plexus_election:cluster_key(Name),
+                                 from => plexus_election:node_id(From),
+                                 to => plexus_election:node_id(node()), term => Term}).
+
+%% The error paths below make gen_server log crash reports; keep the output readable.
+silence() ->
+    #{level := L} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, none),
+    L.
+
+restore(L) -> logger:set_primary_config(level, L).
+
+quiet(F) ->
+    L = silence(),
+    try F() after restore(L) end.
+
+wait_for(F) -> wait_for(F, 200).
+wait_for(F, 0) -> F();
+wait_for(F, N) ->
+    case F() of
+        true -> true;
+        _ -> timer:sleep(10), wait_for(F, N - 1)
+    end.
+
+%% ------------------------------------------------------------------ one node alone
+
+single_node_leads_test() ->
+    Pid = start(el_single, #{}),
+    ?assert(wait_for(fun() -> ?L:is_leader(el_single) end)),
+    ?assertEqual(Pid, ?L:leader(el_single)),
+    ?assertEqual(1, ?L:term(el_single)),
+    ?assertEqual([], ?L:peers(el_single)),
+    ?assertEqual(0, ?L:peer_count(el_single)),
+    ?assertEqual([], ?L:bootstrap(el_single)),
+    ?assertEqual(el_single, ?L:cluster_id(el_single)),
+    ?assertEqual([{term, 0, 1}, {leader, Pid}], events(el_single)),
+    #{role := leader, term := 1, voted_for := Self, leader := Pid, quorum := 1,
+      hard_state_file := File, timing := #{election_timeout_min := 150, priority := high}} =
+        ?L:info(el_single),
+    ?assertEqual(node(), Self),
+    ?assertEqual({ok, {1, plexus_election:node_id(node())}}, ?L:read_hard_state(File)),
+    %% the API takes the pid or {Name, node()} too
+    ?assert(?L:is_leader(Pid)),
+    ?assert(?L:is_leader({el_single, node()})),
+    stop(el_single).
+
+restart_resumes_term_test() ->
+    Dir = tmp_dir(),
+    _ = start(el_restart, #{data_dir => Dir}),
+    ?assert(wait_for(fun() -> ?L:is_leader(el_restart) end)),
+    stop(el_restart),
+    _ = start(el_restart, #{data_dir => Dir}),
+    ?assert(wait_for(fun() -> ?L:is_leader(el_restart) end)),
+    ?assertEqual(2, ?L:term(el_restart)),
+    ?assertEqual({term, 1, 2}, hd(events(el_restart))),
+    stop(el_restart).
+
+hard_state_file_test() ->
+    F = ?L:hard_state_file("/d", my_name, 5),
+    ?assertEqual(filename:join(["/d", "plexus_leader", atom_to_list(node()),
+                                "my_name-0000000000000005.hs"]), F),
+    %% odd names stay inside their directory
+    ?assertEqual("a%2Fb-0000000000000005.hs",
+                 filename:basename(?L:hard_state_file("/d", 'a/b', 5))),
+    ?assertEqual("%C3%A9t%C3%A9-0000000000000005.hs",
+                 filename:basename(?L:hard_state_file("/d", 'été', 5))),
+    ?assertEqual({ok, {0, 0}}, ?L:read_hard_state("/nonexistent/plexus/x.hs")).
+
+binary_data_dir_test() ->
+    Dir = list_to_binary(tmp_dir()),
+    {ok, _} = ?L:start(el_bindir, plexus_leader_probe, #{}, #{data_dir => Dir}),
+    ?assert(wait_for(fun() -> ?L:is_leader(el_bindir) end)),
+    #{hard_state_file := File} = ?L:info(el_bindir),
+    ?assert(is_binary(File)),
+    ?assertMatch({ok, {1, _}}, ?L:read_hard_state(File)),
+    stop(el_bindir).
+
+corrupt_hard_state_refuses_to_start_test() ->
+    quiet(fun corrupt_hard_state_refuses_to_start/0).
+
+corrupt_hard_state_refuses_to_start() ->
+    process_flag(trap_exit, true),
+    Dir = tmp_dir(),
+    File = ?L:hard_state_file(Dir, el_corrupt, el_corrupt),
+    ok = filelib:ensure_dir(File),
+    ok = file:write_file(File, <<"PXHS", 1, 0:64, 0:64, 0:32>>),      % bad CRC
+    ?assertEqual({error, {hard_state, File, corrupt}},
+                 ?L:start(el_corrupt, plexus_leader_probe, #{}, #{data_dir => Dir})),
+    ok = file:write_file(File, <<"short">>),
+    ?assertEqual({error, {hard_state, File, corrupt}},
+                 ?L:start(el_corrupt, plexus_leader_probe, #{}, #{data_dir => Dir})),
+    %% a data_dir under a regular file
+    ?assertMatch({error, {hard_state, _, enotdir}},
+                 ?L:start(el_corrupt, plexus_leader_probe, #{},
+                          #{data_dir => filename:join(File, "sub")})).
+
+%% ------------------------------------------------------------------ with peers
+
+%% Raft's promise across a restart: a node that voted for p2 in term 5, restarted from
+%% its file, still refuses p3 in term 5 (the file is read at start).
+vote_survives_restart_test() ->
+    Dir = tmp_dir(),
+    Opts = ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
+    _ = start(el_vote, Opts),
+    ok = inject(el_vote, ?P2, wire(el_vote, vote, ?P2, 5)),
+    ?assertMatch(#{term := 5, voted_for := ?P2}, ?L:info(el_vote)),
+    stop(el_vote),
+    _ = start(el_vote, Opts),
+    ?assertMatch(#{term := 5, voted_for := ?P2}, ?L:info(el_vote)),
+    ok = inject(el_vote, ?P3, wire(el_vote, vote, ?P3, 5)),
+    ?assertMatch(#{term := 5, voted_for := ?P2}, ?L:info(el_vote)),
+    %% a later term frees the vote
+    ok = inject(el_vote, ?P3, wire(el_vote, vote, ?P3, 6)),
+    ?assertMatch(#{term := 6, voted_for := ?P3}, ?L:info(el_vote)),
+    stop(el_vote).
+
+follower_callbacks_test() ->
+    _ = start(el_follow, ?SLOW#{bootstrap => [?P2, ?P3]}),
+    Leader = fake_pid(?P2),
+    ok = inject(el_follow, ?P2, wire(el_follow, heartbeat, ?P2, 7)),
+    ?assertEqual([{peer_joined, {el_follow, ?P2}}, {term, 0, 7}, {follower, Leader}],
+                 events(el_follow)),
+    ?assertEqual(Leader, ?L:leader(el_follow)),
+    ?assertNot(?L:is_leader(el_follow)),
+    ?assertMatch(#{leader_node := ?P2, role := follower, present := [{el_follow, ?P2}]},
+                 ?L:info(el_follow)),
+    %% the leader's process says goodbye: left, leaderless (the fast path campaigns)
+    ok = inject(el_follow, ?P2, down),
+    ?assertEqual([{peer_left, {el_follow, ?P2}}, {follower, undefined}],
+                 lists:nthtail(3, events(el_follow))),
+    ?assertEqual(undefined, ?L:leader(el_follow)),
+    ?assertMatch(#{stats := #{pre_votes := 1, fast_campaigns := 1}}, ?L:info(el_follow)),
+    stop(el_follow).
+
+silent_peer_is_reported_left_test() ->
+    _ = start(el_silent, ?SLOW#{bootstrap => [?P2, ?P3], peer_timeout => 100}),
+    ok = inject(el_silent, ?P3, alive),
+    ?assertEqual([{peer_joined, {el_silent, ?P3}}], events(el_silent)),
+    ?assert(wait_for(fun() -> lists:member({peer_left, {el_silent, ?P3}}, events(el_silent)) end)),
+    %% still a voter: 3 voters, quorum 2
+    ?assertEqual(2, ?L:peer_count(el_silent)),
+    ?assertEqual(2, maps:get(quorum, ?L:info(el_silent))),
+    stop(el_silent).
+
+other_cluster_is_ignored_test() ->
+    _ = start(el_foreign, ?SLOW#{bootstrap => [?P2]}),
+    ok = inject(el_foreign, other_cluster, ?P2, wire(el_foreign, heartbeat, ?P2, 3)),
+    ?assertMatch(#{term := 0, stats := #{foreign := 1}}, ?L:info(el_foreign)),
+    ?assertEqual([], events(el_foreign)),
+    %% unknown sender, right cluster: counted by the machine, no callback
+    ok = inject(el_foreign, 'stranger@h', wire(el_foreign, heartbeat, 'stranger@h', 3)),
+    ?assertMatch(#{term := 0, stats := #{unknown_peer := 1}}, ?L:info(el_foreign)),
+    ?assertEqual([], events(el_foreign)),
+    stop(el_foreign).
+
+%% The hard state cannot be written: the process stops before it sends anything.
+write_failure_stops_test() ->
+    quiet(fun write_failure_stops/0).
+
+write_failure_stops() ->
+    process_flag(trap_exit, true),
+    Dir = tmp_dir(),
+    Pid = start(el_wfail, ?SLOW#{data_dir => Dir, bootstrap => [?P2]}),
+    Ref = monitor(process, Pid),
+    #{hard_state_file := File} = ?L:info(el_wfail),
+    NodeDir = filename:dirname(File),
+    ok = file:del_dir_r(NodeDir),
+    ok = file:write_file(NodeDir, <<"not a directory">>),
+    el_wfail ! {'$plexus_leader', plexus_election:cluster_key(el_wfail), fake_pid(?P2),
+                wire(el_wfail, heartbeat, ?P2, 3)},
+    receive {'DOWN', Ref, process, Pid, Reason} ->
+            ?assertMatch({hard_state_write_failed, _, enotdir}, Reason)
+    after 5000 -> error(still_running)
+    end.
+
+%% ------------------------------------------------------------------ membership API
+
+join_leave_test() ->
+    _ = start(el_join, ?SLOW#{bootstrap => [?P2]}),
+    ?assertEqual(2, maps:get(quorum, ?L:info(el_join))),
+    ?assertEqual(ok, ?L:join(el_join, {el_join, ?P3})),
+    ?assert(?L:has_peer(el_join, ?P3)),
+    ?assert(?L:has_peer(el_join, {el_join, ?P3})),
+    ?assert(?L:has_peer(el_join, fake_pid(?P3))),
+    ?assertEqual([{el_join, ?P2}, {el_join, ?P3}], ?L:peers(el_join)),
+    ?assertEqual(2, maps:get(quorum, ?L:info(el_join))),           % 3 voters
+    ?assertEqual({error, already_member}, ?L:join(el_join, ?P3)),
+    ?assertEqual({error, self}, ?L:join(el_join, node())),
+    ?assertEqual(ok, ?L:leave(el_join, ?P3)),
+    ?assertNot(?L:has_peer(el_join, ?P3)),
+    ?assertEqual({error, not_found}, ?L:leave(el_join, ?P3)),
+    ?assertError(badarg, ?L:has_peer(el_join, 123)),
+    ?assertError(badarg, ?L:join(el_join, "p4@h")),
+    %% a join request from a stranger adds it and the members it lists
+    ok = inject(el_join, 'p5@h', {join, ['p5@h', 'p6@h', node()]}),
+    ?assertEqual([{el_join, ?P2}, {el_join, 'p5@h'}, {el_join, 'p6@h'}], ?L:peers(el_join)),
+    %% a member tells us to add / remove one
+    ok = inject(el_join, ?P2, {member_add, 'p7@h'}),
+    ok = inject(el_join, ?P2, {member_remove, 'p5@h'}),
+    ?assertEqual([{el_join, ?P2}, {el_join, 'p6@h'}, {el_join, 'p7@h'}], ?L:peers(el_join)),
+    %% anything else from a member is ignored
+    ok = inject(el_join, ?P2, {garbage, 1}),
+    ?assertEqual(3, ?L:peer_count(el_join)),
+    stop(el_join).
+
+api_inside_callbacks_test() ->
+    _ = start(el_inside, ?SLOW#{bootstrap => [?P2]}),
+    %% handle_call of the callback module calls the API on its own process: no deadlock
+    ?assertEqual(false, gen_server:call(el_inside, {api, is_leader, [el_inside]})),
+    ?assertEqual([{el_inside, ?P2}], gen_server:call(el_inside, {api, peers, [el_inside]})),
+    ?assertEqual(0, gen_server:call(el_inside, {api, term, [el_inside]})),
+    ?assertEqual(undefined, gen_server:call(el_inside, {api, leader, [el_inside]})),
+    ?assertEqual(ok, gen_server:call(el_inside, {api, broadcast, [el_inside, hello]})),
+    ?assertEqual(ok, gen_server:call(el_inside, {api, broadcast_bootstrap, [el_inside, hi]})),
+    ?assertEqual([{el_inside, ?P2}], gen_server:call(el_inside, {api, bootstrap, [el_inside]})),
+    ?assertEqual(el_inside, gen_server:call(el_inside, {api, cluster_id, [el_inside]})),
+    ?assertEqual(ok, gen_server:call(el_inside, {api, join, [el_inside, ?P3]})),   % queued
+    ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
+    %% and from outside
+    ?assertEqual(ok, ?L:broadcast(el_inside, hello)),
+    ?assertEqual(ok, ?L:broadcast_bootstrap(el_inside, hello)),
+    stop(el_inside).
+
+user_messages_test() ->
+    quiet(fun user_messages/0).
+
+user_messages() ->
+    process_flag(trap_exit, true),
+    Pid = start(el_user, ?SLOW),
+    ?assertEqual({echo, ping}, gen_server:call(el_user, ping)),
+    ?assertEqual({error, {unknown_call, nonsense}},
+                 gen_server:call(el_user, {'$plexus_leader', nonsense})),
+    el_user ! something,
+    _ = sys:get_state(el_user),
+    ?assertEqual([{info, something}], events(el_user)),
+    gen_server:cast(el_user, ignored_without_handle_cast),
+    Ref = monitor(process, Pid),
+    catch gen_server:call(el_user, crash_return),
+    receive {'DOWN', Ref, process, Pid, R} -> ?assertEqual({bad_return_value, nonsense}, R)
+    after 5000 -> error(still_running)
+    end.
+
+minimal_module_test() ->
+    quiet(fun minimal_module/0).
+
+minimal_module() ->
+    {ok, Pid} = ?L:start(el_min, plexus_leader_minimal, state, #{data_dir => tmp_dir()}),
+    ?assert(wait_for(fun() -> ?L:is_leader(el_min) end)),
+    ?assertEqual({error, {unknown_call, hello}}, gen_server:call(el_min, hello)),
+    el_min ! whatever,
+    ?assertEqual(Pid, ?L:leader(el_min)),
+    stop(el_min).
+
+callback_stop_test() ->
+    quiet(fun callback_stop/0).
+
+callback_stop() ->
+    process_flag(trap_exit, true),
+    {ok, Pid} = ?L:start(el_cbstop, plexus_leader_probe, #{stop_on => handle_become_leader},
+                         #{data_dir => tmp_dir()}),
+    Ref = monitor(process, Pid),
+    receive {'DOWN', Ref, process, Pid, R} -> ?assertEqual(probe_stop, R)
+    after 5000 -> error(still_running)
+    end.
+
+init_results_test() ->
+    quiet(fun init_results/0).
+
+init_results() ->
+    process_flag(trap_exit, true),
+    D = #{data_dir => tmp_dir()},
+    ?assertEqual({error, refused}, ?L:start(el_init, plexus_leader_probe, refuse, D)),
+    ?assertEqual({error, {bad_return_value, {nonsense}}},
+                 ?L:start(el_init, plexus_leader_probe, bad_return, D)).
+
+bad_options_test_() ->
+    {setup, fun silence/0, fun restore/1, bad_options()}.
+
+bad_options() ->
+    S = fun(Opts) -> ?L:start(el_opts, plexus_leader_probe, #{}, Opts) end,
+    D = tmp_dir(),
+    Bad = fun(What) -> {error, {invalid_configuration, What}} end,
+    [?_assertMatch({error, {invalid_configuration, {timing, _}}},
+                   S(#{data_dir => D, election_timeout_min => 300})),
+     ?_assertMatch({error, {invalid_configuration, {timing, _}}},
+                   S(#{data_dir => D, heartbeat_interval => 150})),
+     ?_assertEqual(Bad({election_timeout_min, 0}), S(#{data_dir => D, election_timeout_min => 0})),
+     ?_assertEqual(Bad({tick_ms, x}), S(#{data_dir => D, tick_ms => x})),
+     ?_assertEqual(Bad({pre_vote, 1}), S(#{data_dir => D, pre_vote => 1})),
+     ?_assertEqual(Bad({check_quorum, yes}), S([{data_dir, D}, {check_quorum, yes}])),
+     ?_assertEqual(Bad({priority, max}), S(#{data_dir => D, priority => max})),
+     ?_assertEqual(Bad({bootstrap, {other, 'a@h'}}),
+                   S(#{data_dir => D, bootstrap => [{other, 'a@h'}]})),
+     ?_assertEqual(Bad({bootstrap, nodes}), S(#{data_dir => D, bootstrap => nodes})),
+     ?_assertEqual(Bad({data_dir, 42}), S(#{data_dir => 42})),
+     ?_assertEqual(Bad({opts, 42}), S(42)),
+     ?_assertEqual(Bad({bootstrap, full}),
+                   S(#{data_dir => D, bootstrap => [list_to_atom("n" ++ integer_to_list(I) ++ "@h")
+                                                    || I <- lists:seq(1, 64)]})),
+     ?_assertEqual({error, {bad_module, no_such_module_here, nofile}},
+                   ?L:start(el_opts, no_such_module_here, [], #{data_dir => D})),
+     ?_assertError(function_clause, ?L:start("name", plexus_leader_probe, #{}, #{}))].
+
+child_spec_test() ->
+    Spec = ?L:child_spec({el_cs, plexus_leader_probe, #{}, #{}}),
+    ?assertMatch(#{id := {plexus_leader, el_cs},
+                   start := {plexus_leader, start_link, [el_cs, plexus_leader_probe, #{}, #{}]}},
+                 Spec),
+    ?assertEqual(Spec, ?L:child_spec(#{name => el_cs, module => plexus_leader_probe,
+                                       args => #{}, opts => #{}})).
+
+%% Last (EUnit runs a module's tests in order): remove this run's data directories.
+zz_cleanup_test() ->
+    ok = file:del_dir_r(filename:join("/tmp", "plexus_leader_tests." ++ os:getpid())).

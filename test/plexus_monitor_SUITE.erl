@@ -1,0 +1,68 @@
+%% @doc plexus_monitor with its own in-VM pings (source beam) against real BEAM nodes
+%% started as OS processes on loopback: node_up, RTT history, SIGSTOP -> suspect ->
+%% (SIGCONT) healthy, kill -9 -> node_down, and the list functions.
+-module(plexus_monitor_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
+-export([beam_source/1]).
+
+suite() -> [{timetrap, {seconds, 60}}].
+
+all() -> [beam_source].
+
+init_per_suite(Config) ->
+    _ = plexus_test_nodes:ensure_distributed("plexus_monitor_ct"),
+    {Cookie, Old} = plexus_test_nodes:private_cookie(),
+    [{cookie, Cookie}, {old_cookie, Old} | Config].
+
+end_per_suite(Config) ->
+    plexus_test_nodes:restore_cookie(?config(old_cookie, Config)).
+
+beam_source(Config) ->
+    {ok, Mon} = plexus_monitor:start_link(#{ping_interval_ms => 100, suspect_after_ms => 500,
+                                            down_after_ms => 5000}),
+    unlink(Mon),
+    ok = plexus_monitor:subscribe(),
+    A = plexus_test_nodes:start_node("mon_a", ?config(cookie, Config)),
+    B = plexus_test_nodes:start_node("mon_b", ?config(cookie, Config)),
+    {NA, _, PidA} = A,
+    {NB, _, PidB} = B,
+    try
+        [receive {plexus_event, {node_up, N}} -> ok after 5000 -> error({no_node_up, N}) end
+         || N <- [NA, NB]],
+        ok = plexus_test_nodes:wait_until(
+               fun() -> {ok, #{samples := S}} = plexus_monitor:get_health(NA), S >= 3 end, 5000),
+        {ok, HA} = plexus_monitor:get_health(NA),
+        ?assertMatch(#{node := NA, status := healthy}, HA),
+        ?assert(maps:get(rtt_p99_us, HA) >= maps:get(rtt_p50_us, HA)),
+        ?assertEqual({ok, HA#{}}, {ok, HA}),
+        ?assert(lists:member(NA, plexus_monitor:list_healthy())),
+        ?assert(lists:any(fun(#{node := N}) -> N =:= NB end, plexus_monitor:list_all())),
+        %% frozen: suspect after 500 ms without answers, healthy again once resumed
+        T0 = erlang:monotonic_time(millisecond),
+        plexus_test_nodes:os_kill(PidA, "STOP"),
+        receive {plexus_event, {status_change, NA, healthy, suspect}} -> ok
+        after 3000 -> plexus_test_nodes:os_kill(PidA, "CONT"), error(no_suspect)
+        end,
+        Ts = erlang:monotonic_time(millisecond) - T0,
+        ct:pal("SIGSTOP -> suspect in ~b ms (threshold 500, ping 100)", [Ts]),
+        ?assert(Ts >= 400),
+        ?assertEqual([NA], plexus_monitor:list_suspect()),
+        plexus_test_nodes:os_kill(PidA, "CONT"),
+        receive {plexus_event, {status_change, NA, suspect, healthy}} -> ok
+        after 3000 -> error(no_healthy)
+        end,
+        %% killed: node_down as soon as the connection closes
+        T1 = erlang:monotonic_time(millisecond),
+        plexus_test_nodes:os_kill(PidB, "KILL"),
+        receive {plexus_event, {node_down, NB}} -> ok after 5000 -> error(no_node_down) end,
+        ct:pal("kill -9 -> node_down in ~b ms", [erlang:monotonic_time(millisecond) - T1]),
+        ?assertMatch({ok, #{status := down}}, plexus_monitor:get_health(NB))
+    after
+        plexus_test_nodes:stop_node(A),
+        plexus_test_nodes:stop_node(B),
+        plexus_monitor:stop()
+    end.
