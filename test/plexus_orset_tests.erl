@@ -486,6 +486,25 @@ long_schedule_1m(Mode) ->
             ?assertNotEqual([], Inline)
     end.
 
+%% Many small merges in a loop stay inline (each ~30 us); each must charge the
+%% scheduler its cost, or the loop runs thousands of them in one time slice (a
+%% ~20 ms long_schedule per slice before nif_charge existed).
+small_inline_merges_yield_test_() ->
+    {timeout, 120, fun() ->
+        A = ?S:add_all(?S:new(), lists:seq(1, 1000), a),
+        B = ?S:add_all(?S:new(), lists:seq(500, 1500), b),
+        Work = fun() -> merge_loop(A, B, 20000) end,
+        ?assertEqual([], case long_schedules(Work) of
+                             [] -> [];
+                             _ -> long_schedules(Work) % one rerun, as above
+                         end)
+    end}.
+
+merge_loop(_, _, 0) -> ok;
+merge_loop(A, B, K) ->
+    <<1, $S, _/binary>> = ?S:merge(A, B),
+    merge_loop(A, B, K - 1).
+
 %% Runs Work in a new process under a long_schedule (10 ms) system monitor; the
 %% events about that process.
 long_schedules(Work) ->

@@ -173,6 +173,7 @@ ERL_NIF_TERM nif_lww_read(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         result = nif_go_dirty(env, "lww_read", nif_lww_read, argc, argv);
         goto done;
     }
+    nif_charge(env, reg.n);
 
     if ((rc = plexus_lww_decode(reg.p, reg.n, &view))) goto err;
     if (field == 2) {
@@ -229,6 +230,7 @@ ERL_NIF_TERM nif_lww_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         result = nif_go_dirty(env, "lww_merge", nif_lww_merge, argc, argv);
         goto done;
     }
+    nif_charge(env, weight);
 
     if ((rc = plexus_lww_merge(regs, k, &winner))) goto err;
     if ((rc = plexus_lww_decode(regs[winner].p, regs[winner].n, &view))) goto err;

@@ -163,6 +163,7 @@ ERL_NIF_TERM nif_orset_apply(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         goto err;
     }
     if (nif_should_go_dirty(env, weight)) goto go_dirty;
+    nif_charge(env, weight);
 
     rc = plexus_orset_apply(s.p, s.n, ops, n_ops, actor, flags, &nif_alloc, &out.buf,
                             want_delta ? &delta : NULL, &bad_op);
@@ -228,6 +229,7 @@ ERL_NIF_TERM nif_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     }
     if (!enif_is_empty_list(env, tail) || k == 0) goto bad_arg;
 
+    nif_charge(env, weight);
     if ((rc = plexus_orset_merge(states, k, &nif_alloc, &out.buf))) goto err;
     if (!nif_outbuf_term(env, &out, &result)) {
         rc = PLEXUS_ENOMEM;
@@ -260,6 +262,7 @@ ERL_NIF_TERM nif_orset_member(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         return enif_make_badarg(env);
     if (nif_should_go_dirty(env, (uint64_t)s.n + elem.n))
         return nif_go_dirty(env, "orset_member", nif_orset_member, argc, argv);
+    nif_charge(env, (uint64_t)s.n + elem.n);
     if ((rc = plexus_orset_member(s.p, s.n, elem, &nif_alloc, &found))) return nif_error(env, rc);
     return found ? priv->atom_true : priv->atom_false;
 }
@@ -282,6 +285,7 @@ ERL_NIF_TERM nif_orset_to_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     plexus_buf_init(&scratch, &nif_alloc);
     if (argc != 1 || !nif_get_state(env, argv[0], &s)) goto bad_arg;
     if (nif_should_go_dirty(env, s.n)) goto go_dirty;
+    nif_charge(env, s.n);
 
     if ((rc = plexus_orset_iter_init(&it, s.p, s.n, &nif_alloc))) goto err;
     while (plexus_orset_iter_next(&it, &elem)) {
@@ -324,6 +328,7 @@ ERL_NIF_TERM nif_orset_size(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     if (argc != 1 || !nif_get_state(env, argv[0], &s)) return enif_make_badarg(env);
     if (nif_should_go_dirty(env, s.n))
         return nif_go_dirty(env, "orset_size", nif_orset_size, argc, argv);
+    nif_charge(env, s.n);
     if ((rc = plexus_orset_validate(s.p, s.n, &nif_alloc, &info))) return nif_error(env, rc);
     return enif_make_uint64(env, info.n_elems);
 }
@@ -337,6 +342,7 @@ ERL_NIF_TERM nif_orset_validate(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     if (argc != 1 || !nif_get_state(env, argv[0], &s)) return enif_make_badarg(env);
     if (nif_should_go_dirty(env, s.n))
         return nif_go_dirty(env, "orset_validate", nif_orset_validate, argc, argv);
+    nif_charge(env, s.n);
     if ((rc = plexus_orset_validate(s.p, s.n, &nif_alloc, NULL))) return nif_error(env, rc);
     return nif_priv_get(env)->atom_ok;
 }
@@ -349,5 +355,6 @@ ERL_NIF_TERM nif_orset_digest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     if (argc != 1 || !nif_get_state(env, argv[0], &s)) return enif_make_badarg(env);
     if (nif_should_go_dirty(env, s.n))
         return nif_go_dirty(env, "orset_digest", nif_orset_digest, argc, argv);
+    nif_charge(env, s.n);
     return nif_state_digest(env, s, PLEXUS_TYPE_ORSET);
 }

@@ -171,6 +171,16 @@ void nif_outbuf_free(nif_outbuf *o) { plexus_buf_free(&o->buf); }
 
 /* ---------------------------------------------------------------- scheduling */
 
+/* Bytes of input weight per percent of a 1 ms timeslice: 1 ms / 7 ns per byte / 100. */
+#define NIF_BYTES_PER_PERCENT 1400u
+
+void nif_charge(ErlNifEnv *env, uint64_t weight)
+{
+    if (enif_thread_type() != ERL_NIF_THR_NORMAL_SCHEDULER) return;
+    uint64_t pct = 1 + weight / NIF_BYTES_PER_PERCENT;
+    (void)enif_consume_timeslice(env, pct > 100 ? 100 : (int)pct);
+}
+
 int nif_should_go_dirty(ErlNifEnv *env, uint64_t weight)
 {
     nif_priv *priv = nif_priv_get(env);

@@ -126,6 +126,15 @@ int nif_outbuf_term(ErlNifEnv *env, nif_outbuf *o, ERL_NIF_TERM *out);
 void nif_outbuf_free(nif_outbuf *o);
 
 /*
+ * Tells the scheduler what an inline call cost (enif_consume_timeslice), estimated from
+ * its weight at the costliest measured rate (~7 ns per byte, to_list): without it a
+ * NIF call counts as one reduction, and a process looping over 30 us merges runs ~650
+ * of them (about 20 ms, seen as long_schedule) before it is scheduled out. Call once
+ * per call, on the inline path only.
+ */
+void nif_charge(ErlNifEnv *env, uint64_t weight);
+
+/*
  * Dirty dispatch (STYLE.md habit 8). nif_should_go_dirty says whether a call weighing
  * `weight` bytes that runs on a normal scheduler must move; nif_go_dirty re-schedules
  * `fn` with the same arguments on a dirty CPU scheduler, where the same code runs

@@ -110,8 +110,8 @@ ops_section() ->
 single_add_row(N) ->
     S = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), a),
     Ns = per_element(fun() -> add_loop(S, 100) end, 100),
-    io:format("   ~7b elements (~8b bytes): ~12b ops/s  ~10.0f ns/op~n",
-              [N, byte_size(S), 1.0e9 / Ns, Ns]).
+    io:format("   ~7b elements (~8b bytes): ~12b ops/s  ~10b ns/op~n",
+              [N, byte_size(S), round(1.0e9 / Ns), round(Ns)]).
 
 add_loop(S, 0) -> S;
 add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
