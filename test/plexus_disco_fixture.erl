@@ -67,18 +67,7 @@ free_tcp_port() ->
 
 %% Polls Fun until it returns true, at most Ms: ok | timeout.
 wait(Fun, Ms) ->
-    Deadline = erlang:monotonic_time(millisecond) + Ms,
-    wait_loop(Fun, Deadline).
-
-wait_loop(Fun, Deadline) ->
-    case catch Fun() of
-        true -> ok;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> timeout;
-                false -> timer:sleep(25), wait_loop(Fun, Deadline)
-            end
-    end.
+    plexus_test_nodes:wait_until(Fun, Ms).
 
 flush() ->
     receive _ -> flush() after 0 -> ok end.

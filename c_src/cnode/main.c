@@ -48,14 +48,20 @@ uint64_t cn_wall_ms(void)
     return clock_ms(CLOCK_REALTIME);
 }
 
+/* Every diagnostic goes to stderr with one prefix; stdout carries only JSON lines. */
+static void vlog(const char *fmt, va_list ap)
+{
+    fputs("plexus_cnode: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cn_log(const cnode *cn, const char *fmt, ...)
 {
     (void)cn;
     va_list ap;
     va_start(ap, fmt);
-    fputs("plexus_cnode: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
@@ -64,9 +70,7 @@ void cn_debug(const cnode *cn, const char *fmt, ...)
     if (!cn->cfg.verbose) return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("plexus_cnode: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
