@@ -32,6 +32,7 @@ tmp=$(mktemp -d)
 COOKIE=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s' "$COOKIE" >"$tmp/cookie"
 chmod 400 "$tmp/cookie"
+mkdir -p "$tmp/home" && cp "$tmp/cookie" "$tmp/home/.erlang.cookie" # BEAM nodes read it from $HOME, not argv
 tag=vg$$
 beam_pid=""
 peers_pid=""
@@ -45,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_beam() {
-    erl -noshell -name "${tag}_beam@127.0.0.1" -setcookie "$COOKIE" \
+    HOME="$tmp/home" erl -noshell -name "${tag}_beam@127.0.0.1" \
         -kernel inet_dist_use_interface '{127,0,0,1}' </dev/null >/dev/null 2>&1 &
     beam_pid=$!
 }
@@ -154,7 +155,7 @@ for i in $(seq 1 300); do grep -q '"event":"ready"' "$tmp/out2" && break; sleep 
 rport=$(grep -o '"registry_port":[0-9]*' "$tmp/out2" | grep -o '[0-9]*$')
 [ -n "$rport" ]
 check "ready with gossip_port and registry_port under valgrind" $?
-erl -noshell -name "${tag}_ask@127.0.0.1" -setcookie "$COOKIE" \
+HOME="$tmp/home" erl -noshell -name "${tag}_ask@127.0.0.1" \
     -kernel inet_dist_use_interface '{127,0,0,1}' -eval "
     CN = '$CN2', Call = fun(R) -> gen_server:call({plexus_cnode, CN}, R, 20000) end,
     {plexus_cnode, CN} ! {subscribe, self(), [discovery]},

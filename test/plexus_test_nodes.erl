@@ -51,7 +51,9 @@ start_node(Name, Cookie) -> start_node(Name, Cookie, []).
 start_node(Name, Cookie, Extra) ->
     Erl = os:find_executable("erl"),
     Node = list_to_atom(Name ++ "@" ++ ?HOST),
-    Args = ["-noshell", "-name", atom_to_list(Node), "-setcookie", atom_to_list(Cookie),
+    %% The cookie reaches the node through $HOME/.erlang.cookie, never argv.
+    Home = cookie_home(Cookie),
+    Args = ["-noshell", "-name", atom_to_list(Node),
             "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
             "-kernel", "prevent_overlapping_partitions", "false",
             %% stdin closes when this VM dies: the node halts, so none outlives a run
@@ -64,12 +66,33 @@ start_node(Name, Cookie, Extra) ->
     Owner = spawn(fun() ->
                           Port = open_port({spawn_executable, Erl},
                                            [{args, Args}, exit_status, stderr_to_stdout,
-                                            {line, 4096}, {env, [{"ERL_EPMD_ADDRESS", ?HOST}]}]),
+                                            {line, 4096},
+                                            {env, [{"ERL_EPMD_ADDRESS", ?HOST}, {"HOME", Home}]}]),
                           own(Port)
                   end),
     ok = wait_until(fun() -> net_adm:ping(Node) =:= pong end, 15000),
     OsPid = list_to_integer(rpc:call(Node, os, getpid, [])),
     {Node, Owner, OsPid}.
+
+%% A private home directory whose .erlang.cookie (mode 0400) holds Cookie.
+cookie_home(Cookie) ->
+    Dir = filename:join(tmp_dir(), "plexus_test_home_" ++ os:getpid() ++ "_" ++
+                            integer_to_list(erlang:phash2(Cookie))),
+    File = filename:join(Dir, ".erlang.cookie"),
+    case file:read_file(File) of
+        {ok, _} -> ok;
+        _ ->
+            ok = filelib:ensure_dir(File),
+            ok = file:write_file(File, atom_to_list(Cookie)),
+            ok = file:change_mode(File, 8#400)
+    end,
+    Dir.
+
+tmp_dir() ->
+    case os:getenv("TMPDIR") of
+        false -> "/tmp";
+        T -> T
+    end.
 
 own(Port) ->
     receive
