@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include "cnode/msg.h"
+#include "plexus/system_alloc.h" /* the heap the C node hands the core */
 #include "plexus/beacon.h"
 #include "plexus/disco.h"
 #include "plexus/health.h"
@@ -206,7 +207,6 @@ void cn_config_free(cn_config *cfg);
 void cn_usage(FILE *f);
 
 /* The allocator the core gets (main.c): plain malloc. */
-extern const plexus_alloc cn_heap;
 
 /* ---------------------------------------------------------------- peer.c */
 peer *cn_peer_find(cnode *cn, const char *name, size_t len);

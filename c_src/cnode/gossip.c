@@ -235,7 +235,7 @@ int cn_gossip_start(cnode *cn)
     struct cn_gossip *g = calloc(1, sizeof *g);
     if (!g) return CN_EXIT_FAILURE;
     g->fd = -1;
-    plexus_buf_init(&g->scratch, &cn_heap);
+    plexus_buf_init(&g->scratch, plexus_system_alloc());
     cn->gossip = g;
     if (build_meta(cn, &g->meta) != 0 || targets(cn, g) != 0) return CN_EXIT_USAGE;
     uint8_t *secret;
@@ -252,7 +252,7 @@ int cn_gossip_start(cnode *cn)
     bc.accept_previous_epoch = c->gossip_accept_prev;
     bc.max_senders = c->gossip_max_senders;
     bc.secret_alloc = &secret_alloc;
-    rc = plexus_beacon_new(&bc, &cn_heap, &g->codec);
+    rc = plexus_beacon_new(&bc, plexus_system_alloc(), &g->codec);
     sodium_free(secret); /* zeroed: only the derived keys stay, in sodium memory */
     if (rc) {
         cn_log(cn, "gossip: cannot make the beacon codec: %s", plexus_strerror(rc));

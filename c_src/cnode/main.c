@@ -140,23 +140,6 @@ static int setup(cnode *cn)
     return 0;
 }
 
-static void *a_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return malloc(n ? n : 1);
-}
-static void *a_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return realloc(p, n ? n : 1);
-}
-static void a_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-const plexus_alloc cn_heap = {a_malloc, a_realloc, a_free, NULL};
-
 int main(int argc, char **argv)
 {
     static cnode cn; /* zeroed; big (ei_x_buff, tables) and lives for the whole run */
@@ -192,7 +175,8 @@ int main(int argc, char **argv)
     if (rc) goto out;
     plexus_health_config hc = {cn.cfg.ping_interval_ms, cn.cfg.suspect_after_ms,
                                cn.cfg.down_after_ms};
-    if (plexus_health_new(&hc, &cn_heap, &cn.health) != PLEXUS_OK || ei_x_new(&cn.x) < 0) {
+    if (plexus_health_new(&hc, plexus_system_alloc(), &cn.health) != PLEXUS_OK ||
+        ei_x_new(&cn.x) < 0) {
         rc = CN_EXIT_FAILURE;
         goto out;
     }

@@ -55,7 +55,7 @@ int cn_registry_start(cnode *cn)
     struct cn_registry *r = calloc(1, sizeof *r);
     if (!r) return CN_EXIT_FAILURE;
     r->fd = -1;
-    plexus_buf_init(&r->reply, &cn_heap);
+    plexus_buf_init(&r->reply, plexus_system_alloc());
     cn->registry = r;
 
     uint8_t(*trusted)[PLEXUS_REGISTRY_PK_BYTES] = NULL;
@@ -84,7 +84,7 @@ int cn_registry_start(cnode *cn)
     rc.trusted_keys = (const uint8_t(*)[PLEXUS_REGISTRY_PK_BYTES])trusted;
     rc.n_trusted = c->n_registry_trusted;
     randombytes_buf(rc.hash_key, sizeof rc.hash_key); /* SipHash key: floods stay O(1) */
-    int e = plexus_registry_new(&rc, &cn_heap, &r->table);
+    int e = plexus_registry_new(&rc, plexus_system_alloc(), &r->table);
     free(trusted); /* copied by the core */
     sodium_memzero(rc.hash_key, sizeof rc.hash_key);
     if (e) {

@@ -11,12 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "plexus/system_alloc.h"
 #include "plexus/crdt.h"
-
-static void *b_malloc(void *c, size_t n) { return (void)c, malloc(n); }
-static void *b_realloc(void *c, void *p, size_t n) { return (void)c, realloc(p, n); }
-static void b_free(void *c, void *p) { (void)c, free(p); }
-static const plexus_alloc sys = {b_malloc, b_realloc, b_free, NULL};
 
 static double now_ns(void)
 {
@@ -25,7 +21,8 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static size_t union_sorted(const uint64_t *a, size_t an, const uint64_t *b, size_t bn, uint64_t *out)
+static size_t union_sorted(const uint64_t *a, size_t an, const uint64_t *b, size_t bn,
+                           uint64_t *out)
 {
     size_t i = 0, j = 0, k = 0;
     while (i < an && j < bn) {
@@ -34,8 +31,10 @@ static size_t union_sorted(const uint64_t *a, size_t an, const uint64_t *b, size
         i += x <= y;
         j += y <= x;
     }
-    while (i < an) out[k++] = a[i++];
-    while (j < bn) out[k++] = b[j++];
+    while (i < an)
+        out[k++] = a[i++];
+    while (j < bn)
+        out[k++] = b[j++];
     return k;
 }
 
@@ -60,9 +59,9 @@ static plexus_buf apply_ints(const uint8_t *s, size_t n, const uint32_t *ids, co
         ops[i] = (plexus_orset_op){kinds[i], {scratch + 5 * i, len}};
     }
     plexus_buf out;
-    plexus_buf_init(&out, &sys);
+    plexus_buf_init(&out, plexus_system_alloc());
     if (plexus_orset_apply(s, n, ops, k, (plexus_bytes){(const uint8_t *)actor, strlen(actor)}, 0,
-                           &sys, &out, NULL, NULL))
+                           plexus_system_alloc(), &out, NULL, NULL))
         abort();
     free(ops);
     return out;
@@ -70,6 +69,7 @@ static plexus_buf apply_ints(const uint8_t *s, size_t n, const uint32_t *ids, co
 
 static void bench(size_t n)
 {
+    const plexus_alloc *sys = plexus_system_alloc();
     size_t shared = n * 9 / 10, uniq = n - shared;
     /* floor: sorted u64 keys; side A = shared + A-unique, side B = shared + B-unique */
     uint64_t *a = malloc(n * 8), *b = malloc(n * 8), *o = malloc(2 * n * 8);
@@ -80,16 +80,18 @@ static void bench(size_t n)
     int reps = (int)(20000000 / n) + 1;
     size_t sink = 0;
     double t0 = now_ns();
-    for (int r = 0; r < reps; r++) sink += union_sorted(a, n, b, n, o);
+    for (int r = 0; r < reps; r++)
+        sink += union_sorted(a, n, b, n, o);
     double floor_ns = (now_ns() - t0) / reps / (2.0 * n);
 
     /* core: build the two OR-Set replicas the same way as the NIF benchmark */
     uint32_t *ids = malloc((n + uniq) * sizeof *ids);
     int *kinds = malloc((n + uniq) * sizeof *kinds);
     uint8_t *scratch = malloc(5 * (n + uniq));
-    for (size_t i = 0; i < n; i++) ids[i] = (uint32_t)i, kinds[i] = PLEXUS_OP_ADD;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (uint32_t)i, kinds[i] = PLEXUS_OP_ADD;
     plexus_buf empty;
-    plexus_buf_init(&empty, &sys);
+    plexus_buf_init(&empty, sys);
     if (plexus_orset_new(&empty)) abort();
     plexus_buf base = apply_ints(empty.p, empty.len, ids, kinds, n, "a", scratch);
     plexus_buf sides[2];
@@ -110,8 +112,8 @@ static void bench(size_t n)
     t0 = now_ns();
     for (int r = 0; r < creps; r++) {
         plexus_buf out;
-        plexus_buf_init(&out, &sys);
-        if (plexus_orset_merge(in, 2, &sys, &out)) abort();
+        plexus_buf_init(&out, sys);
+        if (plexus_orset_merge(in, 2, sys, &out)) abort();
         sink += out.len;
         plexus_buf_free(&out);
     }
@@ -126,10 +128,12 @@ static void bench(size_t n)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) bench((size_t)strtoull(argv[i], NULL, 10));
+    for (int i = 1; i < argc; i++)
+        bench((size_t)strtoull(argv[i], NULL, 10));
     if (argc == 1) {
         size_t sizes[] = {1000, 10000, 100000, 1000000};
-        for (size_t i = 0; i < 4; i++) bench(sizes[i]);
+        for (size_t i = 0; i < 4; i++)
+            bench(sizes[i]);
     }
     return 0;
 }

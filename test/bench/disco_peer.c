@@ -28,25 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plexus/system_alloc.h"
 #include "plexus/beacon.h"
 #include "plexus/registry.h"
-
-static void *h_malloc(void *c, size_t n)
-{
-    (void)c;
-    return malloc(n ? n : 1);
-}
-static void *h_realloc(void *c, void *p, size_t n)
-{
-    (void)c;
-    return realloc(p, n ? n : 1);
-}
-static void h_free(void *c, void *p)
-{
-    (void)c;
-    free(p);
-}
-static const plexus_alloc heap = {h_malloc, h_realloc, h_free, NULL};
 
 static uint64_t now_ms(clockid_t id)
 {
@@ -119,7 +103,7 @@ int main(int argc, char **argv)
     bc.cluster_id_len = strlen(cluster);
     plexus_beacon *b = NULL;
     int gfd = udp((uint16_t)gport), rfd = udp(0);
-    if (plexus_beacon_new(&bc, &heap, &b) != PLEXUS_OK || gfd < 0 || rfd < 0) {
+    if (plexus_beacon_new(&bc, plexus_system_alloc(), &b) != PLEXUS_OK || gfd < 0 || rfd < 0) {
         fprintf(stderr, "disco-peer: cannot start (%s)\n", strerror(errno));
         return 1;
     }
@@ -127,7 +111,7 @@ int main(int argc, char **argv)
     uint8_t beacon[PLEXUS_BEACON_MAX], prev[PLEXUS_BEACON_MAX], junk[200], in[65536];
     size_t blen = 0, plen = 0;
     plexus_buf out;
-    plexus_buf_init(&out, &heap);
+    plexus_buf_init(&out, plexus_system_alloc());
     char peer[64], old_peer[64] = "";
     uint64_t end = now_ms(CLOCK_MONOTONIC) + (uint64_t)seconds * 1000u;
     for (int round = 0; now_ms(CLOCK_MONOTONIC) < end; round++) {

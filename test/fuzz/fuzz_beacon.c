@@ -14,29 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plexus/system_alloc.h"
 #include "plexus/beacon.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char SECRET[] = "plexus fuzz secret 0123456789";
 static const char CLUSTER[] = "fuzz";
-
-static void *m_malloc(void *c, size_t n)
-{
-    (void)c;
-    return malloc(n ? n : 1);
-}
-static void *m_realloc(void *c, void *p, size_t n)
-{
-    (void)c;
-    return realloc(p, n ? n : 1);
-}
-static void m_free(void *c, void *p)
-{
-    (void)c;
-    free(p);
-}
-static const plexus_alloc A = {m_malloc, m_realloc, m_free, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -54,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.epoch = 1;
     cfg.max_senders = 4;
     plexus_beacon *b = NULL;
-    if (plexus_beacon_new(&cfg, &A, &b) != PLEXUS_OK) abort();
+    if (plexus_beacon_new(&cfg, plexus_system_alloc(), &b) != PLEXUS_OK) abort();
 
     uint8_t wire[PLEXUS_BEACON_MAX + 64];
     const uint8_t *in = data + 1;

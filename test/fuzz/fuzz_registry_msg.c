@@ -13,26 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plexus/system_alloc.h"
 #include "plexus/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void *m_malloc(void *c, size_t n)
-{
-    (void)c;
-    return malloc(n ? n : 1);
-}
-static void *m_realloc(void *c, void *p, size_t n)
-{
-    (void)c;
-    return realloc(p, n ? n : 1);
-}
-static void m_free(void *c, void *p)
-{
-    (void)c;
-    free(p);
-}
-static const plexus_alloc A = {m_malloc, m_realloc, m_free, NULL};
 
 static uint64_t rnd(void *ctx)
 {
@@ -44,7 +28,7 @@ static uint64_t rnd(void *ctx)
 static void reencode(const uint8_t *data, size_t size, const plexus_registry_msg *m)
 {
     plexus_buf b;
-    plexus_buf_init(&b, &A);
+    plexus_buf_init(&b, plexus_system_alloc());
     int rc = PLEXUS_EINVAL;
     switch (m->type) {
     case PLEXUS_REGISTRY_ANNOUNCE:
@@ -98,9 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     plexus_registry_config cfg = {0};
     cfg.max_entries = 8;
     plexus_registry *r = NULL;
-    if (plexus_registry_new(&cfg, &A, &r) != PLEXUS_OK) abort();
+    if (plexus_registry_new(&cfg, plexus_system_alloc(), &r) != PLEXUS_OK) abort();
     plexus_buf reply;
-    plexus_buf_init(&reply, &A);
+    plexus_buf_init(&reply, plexus_system_alloc());
     uint64_t rng = 1, now = 1700000000000ULL;
     size_t pos = 0;
     while (pos < size) {
