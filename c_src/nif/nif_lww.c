@@ -213,6 +213,11 @@ ERL_NIF_TERM nif_lww_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     int rc;
 
     if (argc != 1 || !enif_get_list_length(env, argv[0], &k) || k == 0) goto bad_arg;
+    /* Every cell weighs at least NIF_CELL_WEIGHT: a long list moves before it is copied. */
+    if (nif_should_go_dirty(env, (uint64_t)k * NIF_CELL_WEIGHT)) {
+        result = nif_go_dirty(env, "lww_merge", nif_lww_merge, argc, argv);
+        goto done;
+    }
     regs = enif_alloc(k * sizeof *regs);
     terms = enif_alloc(k * sizeof *terms);
     if (!regs || !terms) {
