@@ -69,6 +69,7 @@ typedef struct cn_config {
     uint32_t tick_timeout_ms, connect_timeout_ms, discovery_interval_ms;
     uint32_t max_backoff_ms, forget_after_ms;
     int connectors;
+    uint32_t max_subscribers; /* --max-subscribers (server.c) */
     int json, verbose, wait_for_seeds, epmd_scan, rpc_scan, stdin_eof;
     /* --gossip (gossip.c); the arrays below are malloc'd with room for argc entries */
     int gossip;
@@ -121,6 +122,7 @@ typedef struct peer {
     /* framing */
     unsigned char *rbuf;
     size_t rlen, rcap;
+    uint64_t skip; /* bytes left of an oversized packet being skipped unread */
     unsigned char *wbuf;
     size_t wlen, woff, wcap;
     int epoll_out;
@@ -131,14 +133,12 @@ typedef struct peer {
     uint64_t slot_sent_us[CN_PING_SLOTS];
 } peer;
 
-typedef struct subscriber {
-    erlang_pid pid;
-    erlang_ref mon;
-    int answers;
-    int discovery; /* asked for gossip and registry events */
-} subscriber;
+/* Subscribers of the registered process (server.c, core subs.c). */
+#define CN_MAX_SUBSCRIBERS_DEFAULT 65536u
+#define CN_MAX_SUBSCRIBERS_CAP (1u << 24)
 
 struct cn_pool;
+struct cn_server;
 struct cn_gossip;
 struct cn_registry;
 
@@ -171,14 +171,14 @@ typedef struct cnode {
     plexus_health *health;
     peer **peers;
     size_t n_peers, cap_peers;
-    subscriber *subs;
-    size_t n_subs, cap_subs;
+    struct cn_server *server; /* subscribers; made on the first subscribe */
     uint64_t next_ping_ms, next_discovery_ms;
     size_t rpc_rr;
     uint32_t ref_seq;
     ei_x_buff x; /* scratch for outgoing packets (loop thread only) */
     /* counters */
     uint64_t packets, malformed, ignored, events;
+    uint64_t oversize; /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
     /* start-up: first results of the seeds */
     size_t seeds_reported;
     int seed_ok, seed_handshake_failed;
@@ -227,7 +227,7 @@ int cn_peer_send(cnode *cn, peer *p, ei_x_buff *x, uint64_t now);
 void cn_peer_ping_all(cnode *cn, uint64_t now);
 void cn_peer_reap(cnode *cn, uint64_t now);
 void cn_peer_check_ticks(cnode *cn, uint64_t now);
-/* Makes one of our references: kind 1 ping, 2 rpc, 3 monitor. */
+/* Makes one of our references: kind 1 ping, 2 rpc, 4 subscriber liveness check. */
 void cn_make_ref(cnode *cn, erlang_ref *ref, unsigned kind, uint32_t seq);
 int cn_ref_is_ours(const cnode *cn, const erlang_ref *ref, unsigned *kind, uint32_t *seq);
 /* The detector's events go through here: output + subscribers. */
@@ -289,6 +289,10 @@ int cn_node_name_ok(const char *name, size_t len);
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now);
 void cn_server_event(cnode *cn, const plexus_health_event *ev);
 void cn_server_answer(cnode *cn, const peer *p, uint32_t rtt_us);
+/* Starts the due subscriber liveness checks; lowers *next to the next one. */
+void cn_server_tick(cnode *cn, uint64_t now, uint64_t *next);
+/* The answer to a liveness check (a ref of kind 4) from p. */
+void cn_server_check_reply(cnode *cn, const peer *p, const char *term, int len);
 /* A peer went away: drop its node's subscribers. */
 void cn_server_peer_gone(cnode *cn, const peer *p);
 void cn_server_free(cnode *cn);

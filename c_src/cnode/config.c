@@ -50,6 +50,7 @@ void cn_usage(FILE *f)
           "  --max-backoff-ms N         10000 (reconnect backoff ceiling)\n"
           "  --forget-after-ms N        3 x discovery interval\n"
           "  --connectors N             4 (connector threads)\n"
+          "  --max-subscribers N        65536 (more are refused: not_subscribed)\n"
           "  --no-epmd-scan             do not learn nodes from epmd names\n"
           "  --no-rpc-scan              do not learn nodes from erlang:nodes/0\n"
           "  --wait-for-seeds           keep retrying when no seed answers at start\n"
@@ -219,7 +220,8 @@ enum {
     O_R_MAX,
     O_R_DEFAULT_TTL,
     O_R_MIN_TTL,
-    O_R_MAX_TTL
+    O_R_MAX_TTL,
+    O_MAX_SUBS
 };
 
 int cn_config_parse(cn_config *cfg, int argc, char **argv)
@@ -240,6 +242,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
         {"max-backoff-ms", required_argument, 0, O_BACKOFF},
         {"forget-after-ms", required_argument, 0, O_FORGET},
         {"connectors", required_argument, 0, O_CONNECTORS},
+        {"max-subscribers", required_argument, 0, O_MAX_SUBS},
         {"no-epmd-scan", no_argument, 0, O_NO_EPMD},
         {"no-rpc-scan", no_argument, 0, O_NO_RPC},
         {"wait-for-seeds", no_argument, 0, O_WAIT},
@@ -286,6 +289,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
     cfg->discovery_interval_ms = 5000;
     cfg->max_backoff_ms = 10000;
     cfg->connectors = 4;
+    cfg->max_subscribers = CN_MAX_SUBSCRIBERS_DEFAULT;
     cfg->epmd_scan = 1;
     cfg->rpc_scan = 1;
     cfg->gossip_cluster_id = "plexus";
@@ -368,6 +372,14 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
                 bad = 1;
             }
             cfg->connectors = (int)connectors;
+            break;
+        case O_MAX_SUBS:
+            bad = parse_u32(optarg, &cfg->max_subscribers, "--max-subscribers");
+            if (!bad && (cfg->max_subscribers == 0 || cfg->max_subscribers > CN_MAX_SUBSCRIBERS_CAP)) {
+                fprintf(stderr, "plexus_cnode: --max-subscribers from 1 to %u\n",
+                        CN_MAX_SUBSCRIBERS_CAP);
+                bad = 1;
+            }
             break;
         case O_NO_EPMD:
             cfg->epmd_scan = 0;

@@ -121,6 +121,7 @@ int cn_loop_run(cnode *cn)
         plexus_health_tick(cn->health, now, cn_health_emit, cn);
         cn_gossip_tick(cn, now, &next);
         cn_registry_tick(cn, now, &next);
+        cn_server_tick(cn, now, &next);
         cn_peer_reap(cn, now);
         if (cn->stop) break;
         uint64_t hd = plexus_health_next_deadline(cn->health);

@@ -308,8 +308,10 @@ static int classify(const char *buf, int index, int end, cn_msg *out)
             int n;
             if (get_type(buf, i) == ERL_NIL_EXT) {
                 n = 0;
-            } else if (ei_decode_list_header(buf, &i, &n) < 0) {
-                return 0;
+            } else if (get_type(buf, i) != ERL_LIST_EXT ||
+                       ei_decode_list_header(buf, &i, &n) < 0) {
+                out->bad_opts = 1; /* the pid gets {not_subscribed, _, badarg} */
+                n = 0;
             }
             for (int k = 0; k < n; k++) {
                 if (is_atom(buf, i, "answers")) out->answers = 1;
@@ -352,14 +354,16 @@ static int classify(const char *buf, int index, int end, cn_msg *out)
             if (ei_decode_tuple_header(buf, &j, &a3) != 0) a3 = 0;
             if (a3 == 2 && is_atom(buf, j, "health")) {
                 if (ei_skip_term(buf, &j) < 0) return -1;
-                if (get_name(buf, &j, out->node, sizeof out->node, &out->node_len) == 0)
-                    out->call = CN_CALL_HEALTH;
+                out->call = get_name(buf, &j, out->node, sizeof out->node, &out->node_len) == 0
+                                ? CN_CALL_HEALTH
+                                : CN_CALL_BADARG;
             } else if (a3 == 2 && is_atom(buf, j, "is_auth")) {
                 out->call = CN_CALL_IS_AUTH;
             } else if (a3 == 2 && is_atom(buf, j, "registry_view")) {
                 unsigned long max;
                 if (ei_skip_term(buf, &j) < 0) return -1;
                 int t = get_type(buf, j);
+                out->call = CN_CALL_BADARG;
                 if ((t == ERL_SMALL_INTEGER_EXT || t == ERL_INTEGER_EXT) &&
                     ei_decode_ulong(buf, &j, &max) == 0 && max > 0) {
                     out->call = CN_CALL_REGISTRY_VIEW;
@@ -369,6 +373,35 @@ static int classify(const char *buf, int index, int end, cn_msg *out)
         }
         return 0;
     }
+    return 0;
+}
+
+/*
+ * A message term that fails the check may still be a gen_server call whose request
+ * this node cannot read ({'$gen_call', {Pid, Tag}, fun ...}): when the call envelope
+ * and the reply-to check out, it becomes CN_CALL_BADARG so the caller gets an answer
+ * instead of a timeout. The request is the last thing in the packet, so nothing after
+ * it needs finding. 0 if salvaged, -1 if not.
+ */
+static int salvage_call(const char *buf, size_t len, int start, cn_msg *out)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    int i = start;
+    if (i < 0 || (size_t)i + 2 > len || b[i] != ERL_SMALL_TUPLE_EXT || b[i + 1] != 3) return -1;
+    i += 2;
+    int j = i;
+    if (cn_term_check(buf, len, &j) || !is_atom(buf, i, "$gen_call")) return -1;
+    i = j;
+    int arity;
+    if (cn_term_check(buf, len, &j)) return -1; /* {Pid, Tag} */
+    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity != 2) return -1;
+    if (get_type(buf, i) != ERL_PID_EXT && get_type(buf, i) != ERL_NEW_PID_EXT) return -1;
+    if (ei_decode_pid(buf, &i, &out->pid) < 0) return -1;
+    out->tag = buf + i;
+    out->tag_len = j - i;
+    if ((size_t)j >= len) return -1; /* no request at all */
+    out->kind = CN_MSG_CALL;
+    out->call = CN_CALL_BADARG;
     return 0;
 }
 
@@ -385,7 +418,7 @@ int cn_msg_decode(const char *buf, size_t len, cn_msg *out)
     if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity < 1) return -1;
     if (ei_decode_long(buf, &i, &op) < 0) return -1;
     out->op = (int)op;
-    int has_msg = 0;
+    int has_msg = 0, has_payload = 0;
     switch (op) {
     case CN_OP_SEND:           /* {2, Unused, ToPid} */
     case CN_OP_SEND_TT:        /* {12, Unused, ToPid, Token} */
@@ -395,23 +428,29 @@ int cn_msg_decode(const char *buf, size_t len, cn_msg *out)
     case CN_OP_SEND_SENDER_TT: /* {23, FromPid, ToPid, Token} */
         has_msg = 1;
         break;
-    case CN_OP_MONITOR_P_EXIT: /* {21, FromProc, ToPid, Ref, Reason} */
-        if (arity != 5) return -1;
-        if (ei_skip_term(buf, &i) < 0 || ei_skip_term(buf, &i) < 0) return -1;
-        if (get_type(buf, i) != ERL_NEW_REFERENCE_EXT &&
-            get_type(buf, i) != ERL_NEWER_REFERENCE_EXT)
-            return -1;
-        if (ei_decode_ref(buf, &i, &out->ref) < 0) return -1;
-        out->kind = CN_MSG_MONITOR_EXIT;
+    case CN_OP_PAYLOAD_EXIT:             /* 24..28: an exit or monitor signal whose */
+    case CN_OP_PAYLOAD_EXIT_TT:          /* reason follows the control term; */
+    case CN_OP_PAYLOAD_EXIT2:            /* 29, 30: spawn requests, their argument */
+    case CN_OP_PAYLOAD_EXIT2_TT:         /* list; 33, 34: sends to an alias (this */
+    case CN_OP_PAYLOAD_MONITOR_P_EXIT:   /* node makes none). Checked, then ignored. */
+    case CN_OP_SPAWN_REQUEST:
+    case CN_OP_SPAWN_REQUEST_TT:
+    case CN_OP_ALIAS_SEND:
+    case CN_OP_ALIAS_SEND_TT:
+        has_payload = 1;
         break;
-    default: /* links, monitors of us, exits, spawn requests, ...: nothing to do */
+    default: /* links, monitors of us, exits, ...: nothing to do */
         break;
     }
-    if (!has_msg) return (size_t)after_ctl == len ? 0 : -1;
-    int msg;
+    if (!has_msg && !has_payload) return (size_t)after_ctl == len ? 0 : -1;
+    int msg = -1;
     index = after_ctl;
-    if (versioned_term(buf, len, &index, &msg)) return -1;
+    if (versioned_term(buf, len, &index, &msg)) {
+        if (has_msg) return salvage_call(buf, len, msg, out);
+        return -1;
+    }
     if ((size_t)index != len) return -1; /* trailing bytes */
+    if (has_payload) return 0;
     return classify(buf, msg, index, out);
 }
 
@@ -429,6 +468,28 @@ int cn_msg_atom_list(const char *term, int len, void (*fn)(void *, const char *,
             get_atom(term, &i, name, sizeof name) == 0) {
             size_t nl = strlen(name);
             if (nl > 0 && nl <= CN_NODE_MAX) fn(ctx, name, nl);
+        } else if (ei_skip_term(term, &i) < 0) {
+            return -1;
+        }
+        if (i > len) return -1;
+    }
+    return 0;
+}
+
+int cn_msg_partition_pids(const char *term, int len, void (*fn)(void *, const erlang_pid *),
+                          void *ctx)
+{
+    int i = 0, arity, n;
+    if (len <= 0 || ei_decode_tuple_header(term, &i, &arity) < 0 || arity != 2) return -1;
+    if (ei_skip_term(term, &i) < 0 || i >= len) return -1; /* the living */
+    if (get_type(term, i) == ERL_NIL_EXT) return 0;
+    if (get_type(term, i) != ERL_LIST_EXT || ei_decode_list_header(term, &i, &n) < 0) return -1;
+    for (int k = 0; k < n; k++) {
+        int t = get_type(term, i);
+        if (t == ERL_PID_EXT || t == ERL_NEW_PID_EXT) {
+            erlang_pid pid;
+            if (ei_decode_pid(term, &i, &pid) < 0) return -1;
+            fn(ctx, &pid);
         } else if (ei_skip_term(term, &i) < 0) {
             return -1;
         }
@@ -467,15 +528,6 @@ int cn_packet_send(ei_x_buff *x, const erlang_pid *to)
         ei_x_encode_atom(x, "") < 0 || ei_x_encode_pid(x, to) < 0)
         return -1;
     return ei_x_encode_version(x);
-}
-
-int cn_packet_monitor(ei_x_buff *x, int op, const erlang_pid *from, const erlang_pid *to,
-                      const erlang_ref *ref)
-{
-    if (start(x) < 0 || ei_x_encode_tuple_header(x, 4) < 0 || ei_x_encode_long(x, op) < 0 ||
-        ei_x_encode_pid(x, from) < 0 || ei_x_encode_pid(x, to) < 0 || ei_x_encode_ref(x, ref) < 0)
-        return -1;
-    return 0;
 }
 
 int cn_packet_finish(ei_x_buff *x)

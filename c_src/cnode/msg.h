@@ -25,7 +25,10 @@
 #include <stdint.h>
 
 #define CN_REG_NAME "plexus_cnode"
-#define CN_MAX_PACKET (8u << 20) /* larger packets close the connection */
+/* Larger packets are skipped unread (counted, logged); the connection stays up. The
+ * largest packets worth reading are rpc answers: erlang:nodes/0 of a big cluster and
+ * the subscriber liveness checks (server.c), well under 1 MB each. */
+#define CN_MAX_PACKET (8u << 20)
 #define CN_MAX_DEPTH 64
 #define CN_NODE_MAX 255 /* bytes of "name@host" we accept */
 
@@ -35,11 +38,17 @@ enum {
     CN_OP_REG_SEND = 6,
     CN_OP_SEND_TT = 12,
     CN_OP_REG_SEND_TT = 16,
-    CN_OP_MONITOR_P = 19,
-    CN_OP_DEMONITOR_P = 20,
-    CN_OP_MONITOR_P_EXIT = 21,
     CN_OP_SEND_SENDER = 22,
-    CN_OP_SEND_SENDER_TT = 23
+    CN_OP_SEND_SENDER_TT = 23,
+    CN_OP_PAYLOAD_EXIT = 24,
+    CN_OP_PAYLOAD_EXIT_TT = 25,
+    CN_OP_PAYLOAD_EXIT2 = 26,
+    CN_OP_PAYLOAD_EXIT2_TT = 27,
+    CN_OP_PAYLOAD_MONITOR_P_EXIT = 28,
+    CN_OP_SPAWN_REQUEST = 29,
+    CN_OP_SPAWN_REQUEST_TT = 30,
+    CN_OP_ALIAS_SEND = 33,
+    CN_OP_ALIAS_SEND_TT = 34
 };
 
 typedef enum cn_msg_kind {
@@ -47,8 +56,7 @@ typedef enum cn_msg_kind {
     CN_MSG_REPLY,       /* {Ref, Term}: an answer to one of our calls */
     CN_MSG_SUBSCRIBE,   /* {subscribe, Pid} | {subscribe, Pid, Opts} */
     CN_MSG_UNSUBSCRIBE, /* {unsubscribe, Pid} */
-    CN_MSG_CALL,        /* {'$gen_call', {Pid, Tag}, Request} */
-    CN_MSG_MONITOR_EXIT /* a process we monitor (a subscriber) exited */
+    CN_MSG_CALL         /* {'$gen_call', {Pid, Tag}, Request} */
 } cn_msg_kind;
 
 typedef enum cn_call_kind {
@@ -58,7 +66,9 @@ typedef enum cn_call_kind {
     CN_CALL_STATS,         /* stats */
     CN_CALL_IS_AUTH,       /* {is_auth, Node} (net_adm:ping to our net_kernel): yes */
     CN_CALL_REGISTRY_VIEW, /* registry_view | {registry_view, Max} (Max in max) */
-    CN_CALL_GOSSIP_PEERS   /* gossip_peers */
+    CN_CALL_GOSSIP_PEERS,  /* gossip_peers */
+    CN_CALL_BADARG         /* a known request with a bad argument, or a request term this
+                            * node cannot read (a fun, ...): answered {error, badarg} */
 } cn_call_kind;
 
 typedef struct cn_msg {
@@ -67,7 +77,8 @@ typedef struct cn_msg {
     erlang_pid pid;   /* subscriber or caller */
     int answers;      /* subscribe option `answers` given */
     int discovery;    /* subscribe option `discovery` given (gossip and registry events) */
-    erlang_ref ref;   /* REPLY: the tag; MONITOR_EXIT: the monitor ref */
+    int bad_opts;     /* SUBSCRIBE: Opts is not a list: refused with badarg */
+    erlang_ref ref;   /* REPLY: the tag */
     const char *term; /* REPLY: the reply term (no version byte) */
     int term_len;
     const char *tag; /* CALL: the tag term, re-sent as is */
@@ -92,6 +103,12 @@ int cn_msg_decode(const char *buf, size_t len, cn_msg *out);
 int cn_msg_atom_list(const char *term, int len, void (*fn)(void *ctx, const char *name, size_t n),
                      void *ctx);
 
+/* Walks a checked REPLY term {Living, [Pid]} (the answer of lists:partition/2 to the
+ * subscriber liveness check, server.c): calls fn for each pid of the second list; -1
+ * if the term has another shape ({badrpc, _}, ...). */
+int cn_msg_partition_pids(const char *term, int len,
+                          void (*fn)(void *ctx, const erlang_pid *pid), void *ctx);
+
 /* The reply term is the atom `yes`. */
 int cn_msg_is_yes(const char *term, int len);
 
@@ -102,8 +119,6 @@ int cn_msg_is_yes(const char *term, int len);
  */
 int cn_packet_reg_send(ei_x_buff *x, const erlang_pid *from, const char *to_name);
 int cn_packet_send(ei_x_buff *x, const erlang_pid *to);
-int cn_packet_monitor(ei_x_buff *x, int op, const erlang_pid *from, const erlang_pid *to,
-                      const erlang_ref *ref);
 /* Writes the length prefix; -1 if the packet is too large. */
 int cn_packet_finish(ei_x_buff *x);
 

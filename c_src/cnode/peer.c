@@ -76,6 +76,7 @@ static void free_bufs(peer *p)
     free(p->wbuf);
     p->rbuf = p->wbuf = NULL;
     p->rlen = p->rcap = p->wlen = p->woff = p->wcap = 0;
+    p->skip = 0;
 }
 
 void cn_peer_remove(cnode *cn, peer *p)
@@ -405,6 +406,8 @@ static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t l
             cn_server_answer(cn, p, rtt_us);
         } else if (kind == 2) {
             cn_discovery_rpc_reply(cn, m.term, m.term_len, now);
+        } else if (kind == 4) {
+            cn_server_check_reply(cn, p, m.term, m.term_len);
         } else {
             cn->ignored++;
         }
@@ -417,11 +420,19 @@ static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t l
     cn_server_handle(cn, p, &m, now);
 }
 
-/* Parses every complete packet in rbuf; returns -1 when the peer was closed. */
+/* Parses every complete packet in rbuf; returns -1 when the peer was closed. An
+ * oversized packet is skipped unread (p->skip counts down what is left of it): it is
+ * the sender's mistake, not a sign the node is gone, so the connection, the node's
+ * health and its subscribers stay. */
 static int parse(cnode *cn, peer *p, uint64_t now)
 {
     size_t off = 0;
-    while (p->rlen - off >= 4) {
+    if (p->skip) {
+        size_t n = p->rlen < p->skip ? p->rlen : (size_t)p->skip;
+        off = n;
+        p->skip -= n;
+    }
+    while (!p->skip && p->rlen - off >= 4) {
         uint32_t n = be32(p->rbuf + off);
         if (n == 0) { /* tick: answer in kind */
             off += 4;
@@ -430,11 +441,14 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (n > CN_MAX_PACKET) {
-            cn_log(cn, "%s sent a packet of %u bytes (limit %u): closing", p->name, n,
+            cn_log(cn, "%s sent a packet of %u bytes (limit %u): skipped", p->name, n,
                    CN_MAX_PACKET);
-            cn->malformed++;
-            cn_peer_close(cn, p, PLEXUS_HEALTH_R_ERROR, now);
-            return -1;
+            cn->oversize++;
+            off += 4;
+            size_t here = p->rlen - off < n ? p->rlen - off : n;
+            off += here;
+            p->skip = n - here;
+            continue;
         }
         if (p->rlen - off - 4 < n) break;
         handle_packet(cn, p, p->rbuf + off + 4, n, now);
@@ -453,7 +467,7 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
     for (int rounds = 0; rounds < 64; rounds++) { /* bounded: let other peers run */
         if (p->rcap - p->rlen < 4096) {
             size_t want = p->rlen + 4096;
-            if (p->rlen >= 4) {
+            if (p->rlen >= 4 && !p->skip) {
                 size_t need = 4 + (size_t)be32(p->rbuf);
                 if (need <= CN_MAX_PACKET + 4 && need > want) want = need;
             }

@@ -1,8 +1,10 @@
 /*
  * The registered process `plexus_cnode`: what Erlang code can ask the C node.
  *
- *   {subscribe, Pid} | {subscribe, Pid, [answers]}  ->  Pid ! {plexus_cnode, {subscribed, Self}}
- *   {unsubscribe, Pid}                              ->  Pid ! {plexus_cnode, {unsubscribed, Self}}
+ *   {subscribe, Pid} | {subscribe, Pid, Opts}  ->  Pid ! {plexus_cnode, {subscribed, Self}}
+ *       or Pid ! {plexus_cnode, {not_subscribed, Self, too_many_subscribers | badarg}}
+ *       (Opts a list of answers | discovery; unknown atoms are ignored)
+ *   {unsubscribe, Pid}                         ->  Pid ! {plexus_cnode, {unsubscribed, Self}}
  *   gen_server:call({plexus_cnode, Node}, snapshot)     -> {ok, [Health]}
  *   gen_server:call({plexus_cnode, Node}, {health, N})  -> {ok, Health} | {error, not_found}
  *   gen_server:call({plexus_cnode, Node}, stats)        -> {ok, #{...counters}}
@@ -12,6 +14,8 @@
  *   gen_server:call({plexus_cnode, Node}, registry_view | {registry_view, Max})
  *       -> {ok, [#{peer, addrs, metadata, ttl_ms}]} | {error, not_enabled}
  *   net_adm:ping(Node)  ({is_auth, _} to net_kernel)    -> pong
+ * Every call with a usable reply-to gets an answer: {error, badarg} for a known request
+ * with a bad argument or a request this node cannot read, {error, unknown_call} else.
  *
  * Subscribers that give the option `discovery` also get the gossip and registry events
  * {plexus_cnode, {Kind, NodeBin, Info}}, Kind gossip_peer_up | gossip_peer_update |
@@ -24,13 +28,83 @@
  * with ts (ms since the epoch) and, as they apply, reason, rtt_us, silent_ms. Node names
  * are binaries: the receiver decides whether to make atoms of them.
  *
- * A subscriber is monitored (MONITOR_P), so its exit or its node's disconnection
- * removes it.
+ * Subscribers are dropped when they unsubscribe, when the connection to their node
+ * goes down, and when they exit. Exits cannot come as monitor signals: erts sends
+ * MONITOR_P_EXIT only to peers that announce DFLAG_DIST_MONITOR_NAME, which ei does
+ * not, and a link would kill every subscriber that does not trap exits whenever this
+ * node restarts. So the node asks instead: every CHECK_INTERVAL_MS it sends the next
+ * CHECK_BATCH subscribers (round robin over the table), grouped by node, to that
+ * node's rpc server,
+ *   {'$gen_call', {Self, Ref}, {call, lists, partition,
+ *                               [fun erlang:is_process_alive/1, [Pid]], user}}
+ * and drops the pids of the second list of the answer {Living, Dead}. An exited
+ * subscriber is gone within about (subscribers / CHECK_BATCH + 1) intervals. Only pids
+ * of connected nodes are taken (a pid elsewhere could never be told anything), and at
+ * most --max-subscribers (default 65,536). The table (core subs.c) is hashed by pid and
+ * holds about 40 bytes per subscriber; it shrinks back as they go.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cnode/cnode.h"
+#include "plexus/subs.h"
+
+#define CHECK_INTERVAL_MS 1000
+#define CHECK_BATCH 4096 /* pids per round: about 150 KB asked, a few ms of work */
+#define CHECK_NODES 64   /* distinct nodes per round; the rest wait for the next */
+#define REF_CHECK 4      /* cn_make_ref kind of a liveness check */
+
+enum { SUB_ANSWERS = 1, SUB_DISCOVERY = 2 };
+
+typedef struct cn_server {
+    plexus_subs *subs;
+    size_t cursor; /* where the next liveness round starts */
+    uint64_t next_check_ms;
+    peer **slot_peer; /* fan-out scratch: the peer of each node slot, or UNRESOLVED */
+    size_t slot_cap;
+    uint64_t refused_full, refused_unconnected, refused_badarg, dropped_exited,
+        dropped_nodedown, checks, check_errors;
+} cn_server;
+
+static peer unresolved_mark;
+#define UNRESOLVED (&unresolved_mark)
+
+static cn_server *server(cnode *cn)
+{
+    if (cn->server) return cn->server;
+    cn_server *sv = calloc(1, sizeof *sv);
+    if (!sv) return NULL;
+    uint8_t key[PLEXUS_SUBS_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    size_t max = cn->cfg.max_subscribers ? cn->cfg.max_subscribers : CN_MAX_SUBSCRIBERS_DEFAULT;
+    if (plexus_subs_new(plexus_system_alloc(), max, key, &sv->subs) != PLEXUS_OK) {
+        free(sv);
+        return NULL;
+    }
+    sodium_memzero(key, sizeof key);
+    cn->server = sv;
+    return sv;
+}
+
+/* A pid as the table keys it: its node and num, serial, creation. */
+static void pid_id(const erlang_pid *pid, uint8_t *id)
+{
+    uint32_t w[3] = {pid->num, pid->serial, pid->creation};
+    memcpy(id, w, sizeof w);
+}
+
+static void sub_pid(const plexus_sub *s, erlang_pid *pid)
+{
+    uint32_t w[3];
+    memcpy(w, s->id, sizeof w);
+    memset(pid, 0, sizeof *pid);
+    memcpy(pid->node, s->node, s->node_len);
+    pid->node[s->node_len] = 0;
+    pid->num = w[0];
+    pid->serial = w[1];
+    pid->creation = w[2];
+}
 
 static peer *pid_peer(cnode *cn, const erlang_pid *pid)
 {
@@ -38,38 +112,19 @@ static peer *pid_peer(cnode *cn, const erlang_pid *pid)
     return p && p->state == PS_UP ? p : NULL;
 }
 
-static int find_sub(cnode *cn, const erlang_pid *pid)
-{
-    for (size_t i = 0; i < cn->n_subs; i++)
-        if (ei_cmp_pids(&cn->subs[i].pid, (erlang_pid *)pid) == 0) return (int)i;
-    return -1;
-}
-
-static void drop_sub(cnode *cn, size_t i)
-{
-    cn->subs[i] = cn->subs[--cn->n_subs];
-}
-
-/* {plexus_cnode, {Tag, SelfNodeBin}} to pid */
-static void notify(cnode *cn, const erlang_pid *pid, const char *tag, uint64_t now)
+/* {plexus_cnode, {Tag, SelfNodeBin}} or, with a reason, {..., {Tag, SelfNodeBin, Reason}} */
+static void notify(cnode *cn, const erlang_pid *pid, const char *tag, const char *reason,
+                   uint64_t now)
 {
     peer *p = pid_peer(cn, pid);
     if (!p) return;
     ei_x_buff *x = &cn->x;
     if (cn_packet_send(x, pid) < 0 || ei_x_encode_tuple_header(x, 2) < 0 ||
-        ei_x_encode_atom(x, CN_REG_NAME) < 0 || ei_x_encode_tuple_header(x, 2) < 0 ||
+        ei_x_encode_atom(x, CN_REG_NAME) < 0 || ei_x_encode_tuple_header(x, reason ? 3 : 2) < 0 ||
         ei_x_encode_atom(x, tag) < 0 ||
-        ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0)
+        ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0 ||
+        (reason && ei_x_encode_atom(x, reason) < 0))
         return;
-    (void)cn_peer_send(cn, p, x, now);
-}
-
-static void monitor(cnode *cn, int op, const erlang_pid *pid, const erlang_ref *ref, uint64_t now)
-{
-    peer *p = pid_peer(cn, pid);
-    if (!p) return;
-    ei_x_buff *x = &cn->x;
-    if (cn_packet_monitor(x, op, ei_self(cn->ec), pid, ref) < 0) return;
     (void)cn_peer_send(cn, p, x, now);
 }
 
@@ -150,17 +205,43 @@ static int encode_registry_stats(const cnode *cn, ei_x_buff *x)
     return encode_counters(x, k, v, (int)(sizeof v / sizeof *v));
 }
 
+static int encode_sub_stats(const cnode *cn, ei_x_buff *x)
+{
+    const cn_server *sv = cn->server;
+    static const cn_server zero;
+    if (!sv) sv = &zero;
+    static const char *const k[] = {"count",           "max",          "nodes",
+                                    "bytes",           "refused_full", "refused_unconnected",
+                                    "refused_badarg",  "dropped_exited", "dropped_nodedown",
+                                    "checks",          "check_errors"};
+    const uint64_t v[] = {sv->subs ? plexus_subs_count(sv->subs) : 0,
+                          sv->subs ? plexus_subs_max(sv->subs) : cn->cfg.max_subscribers,
+                          sv->subs ? plexus_subs_nodes(sv->subs) : 0,
+                          sv->subs ? plexus_subs_bytes(sv->subs) : 0,
+                          sv->refused_full,
+                          sv->refused_unconnected,
+                          sv->refused_badarg,
+                          sv->dropped_exited,
+                          sv->dropped_nodedown,
+                          sv->checks,
+                          sv->check_errors};
+    return encode_counters(x, k, v, (int)(sizeof v / sizeof *v));
+}
+
 static int encode_stats(cnode *cn, ei_x_buff *x)
 {
     size_t up = 0;
     for (size_t i = 0; i < cn->n_peers; i++)
         up += cn->peers[i]->state == PS_UP;
     int extra = (cn->gossip != NULL) + (cn->registry != NULL);
-    if (ei_x_encode_map_header(x, 8 + extra) < 0 || ei_x_encode_atom(x, "node") < 0 ||
+    if (ei_x_encode_map_header(x, 10 + extra) < 0 || ei_x_encode_atom(x, "node") < 0 ||
         ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0 ||
         ei_x_encode_atom(x, "peers") < 0 || ei_x_encode_ulong(x, cn->n_peers) < 0 ||
         ei_x_encode_atom(x, "connected") < 0 || ei_x_encode_ulong(x, up) < 0 ||
-        ei_x_encode_atom(x, "subscribers") < 0 || ei_x_encode_ulong(x, cn->n_subs) < 0 ||
+        ei_x_encode_atom(x, "subscribers") < 0 ||
+        ei_x_encode_ulong(x, cn->server ? plexus_subs_count(cn->server->subs) : 0) < 0 ||
+        ei_x_encode_atom(x, "subscriber_table") < 0 || encode_sub_stats(cn, x) < 0 ||
+        ei_x_encode_atom(x, "oversize") < 0 || ei_x_encode_ulonglong(x, cn->oversize) < 0 ||
         ei_x_encode_atom(x, "packets") < 0 || ei_x_encode_ulonglong(x, cn->packets) < 0 ||
         ei_x_encode_atom(x, "malformed") < 0 || ei_x_encode_ulonglong(x, cn->malformed) < 0 ||
         ei_x_encode_atom(x, "ignored") < 0 || ei_x_encode_ulonglong(x, cn->ignored) < 0 ||
@@ -229,7 +310,7 @@ static void reply(cnode *cn, const cn_msg *m, uint64_t now)
     }
     default:
         rc = ei_x_encode_tuple_header(x, 2) < 0 || ei_x_encode_atom(x, "error") < 0 ||
-                     ei_x_encode_atom(x, "unknown_call") < 0
+                     ei_x_encode_atom(x, m->call == CN_CALL_BADARG ? "badarg" : "unknown_call") < 0
                  ? -1
                  : 0;
     }
@@ -237,49 +318,61 @@ static void reply(cnode *cn, const cn_msg *m, uint64_t now)
     (void)cn_peer_send(cn, p, x, now);
 }
 
+static void subscribe(cnode *cn, const cn_msg *m, uint64_t now)
+{
+    cn_server *sv = server(cn);
+    if (!pid_peer(cn, &m->pid)) { /* its node is not connected: nobody to tell */
+        if (sv) sv->refused_unconnected++;
+        return;
+    }
+    if (!sv) {
+        notify(cn, &m->pid, "not_subscribed", "out_of_memory", now);
+        return;
+    }
+    if (m->bad_opts) {
+        sv->refused_badarg++;
+        notify(cn, &m->pid, "not_subscribed", "badarg", now);
+        return;
+    }
+    uint8_t id[PLEXUS_SUBS_ID_BYTES];
+    pid_id(&m->pid, id);
+    uint32_t flags = (m->answers ? SUB_ANSWERS : 0) | (m->discovery ? SUB_DISCOVERY : 0);
+    int added;
+    int rc = plexus_subs_put(sv->subs, (const uint8_t *)m->pid.node, strlen(m->pid.node), id,
+                             flags, &added);
+    if (rc == PLEXUS_EFULL) {
+        if (sv->refused_full++ == 0)
+            cn_log(cn, "subscriber table full (%zu, --max-subscribers): refusing more",
+                   plexus_subs_max(sv->subs));
+        notify(cn, &m->pid, "not_subscribed", "too_many_subscribers", now);
+        return;
+    }
+    if (rc != PLEXUS_OK) {
+        notify(cn, &m->pid, "not_subscribed", rc == PLEXUS_ENOMEM ? "out_of_memory" : "badarg",
+               now);
+        return;
+    }
+    notify(cn, &m->pid, "subscribed", NULL, now);
+}
+
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now)
 {
     (void)from;
     switch (m->kind) {
-    case CN_MSG_SUBSCRIBE: {
-        int i = find_sub(cn, &m->pid);
-        if (i >= 0) {
-            cn->subs[i].answers = m->answers;
-            cn->subs[i].discovery = m->discovery;
-        } else {
-            if (cn->n_subs == cn->cap_subs) {
-                size_t cap = cn->cap_subs ? cn->cap_subs * 2 : 8;
-                subscriber *ns = realloc(cn->subs, cap * sizeof *ns);
-                if (!ns) return;
-                cn->subs = ns;
-                cn->cap_subs = cap;
-            }
-            subscriber *s = &cn->subs[cn->n_subs++];
-            memset(s, 0, sizeof *s);
-            s->pid = m->pid;
-            s->answers = m->answers;
-            s->discovery = m->discovery;
-            cn_make_ref(cn, &s->mon, 3, ++cn->ref_seq);
-            monitor(cn, CN_OP_MONITOR_P, &s->pid, &s->mon, now);
-        }
-        notify(cn, &m->pid, "subscribed", now);
+    case CN_MSG_SUBSCRIBE:
+        subscribe(cn, m, now);
         break;
-    }
-    case CN_MSG_UNSUBSCRIBE: {
-        int i = find_sub(cn, &m->pid);
-        if (i >= 0) {
-            monitor(cn, CN_OP_DEMONITOR_P, &cn->subs[i].pid, &cn->subs[i].mon, now);
-            drop_sub(cn, (size_t)i);
+    case CN_MSG_UNSUBSCRIBE:
+        if (cn->server) {
+            uint8_t id[PLEXUS_SUBS_ID_BYTES];
+            pid_id(&m->pid, id);
+            (void)plexus_subs_remove(cn->server->subs, (const uint8_t *)m->pid.node,
+                                     strlen(m->pid.node), id);
         }
-        notify(cn, &m->pid, "unsubscribed", now);
+        notify(cn, &m->pid, "unsubscribed", NULL, now);
         break;
-    }
     case CN_MSG_CALL:
         reply(cn, m, now);
-        break;
-    case CN_MSG_MONITOR_EXIT:
-        for (size_t i = cn->n_subs; i-- > 0;)
-            if (ei_cmp_refs(&cn->subs[i].mon, (erlang_ref *)&m->ref) == 0) drop_sub(cn, i);
         break;
     default:
         cn->ignored++;
@@ -312,36 +405,76 @@ static int encode_event(cnode *cn, ei_x_buff *x, const char *kind, const char *n
     return 0;
 }
 
-void cn_server_event(cnode *cn, const plexus_health_event *ev)
+/*
+ * Calls send(cn, p, pid, ctx) for every subscriber with all of want_flags whose node is
+ * connected; each node's peer is looked up once per fan-out, not once per subscriber.
+ */
+static void fan_out(cnode *cn, uint32_t want_flags,
+                    int (*encode)(cnode *, ei_x_buff *, const void *), const void *ctx)
 {
+    cn_server *sv = cn->server;
+    if (!sv || !plexus_subs_count(sv->subs)) return;
     uint64_t now = cn_now_ms();
-    for (size_t i = 0; i < cn->n_subs; i++) {
-        subscriber *s = &cn->subs[i];
-        peer *p = pid_peer(cn, &s->pid);
-        if (!p) continue;
+    size_t n = plexus_subs_count(sv->subs);
+    for (size_t k = 0; k < sv->slot_cap; k++)
+        sv->slot_peer[k] = UNRESOLVED;
+    for (size_t i = 0; i < n; i++) {
+        plexus_sub s;
+        if (plexus_subs_get(sv->subs, i, &s) != PLEXUS_OK) break;
+        if ((s.flags & want_flags) != want_flags) continue;
+        if (s.node_ix >= sv->slot_cap) {
+            size_t cap = sv->slot_cap ? sv->slot_cap : 8;
+            while (cap <= s.node_ix)
+                cap *= 2;
+            peer **np = realloc(sv->slot_peer, cap * sizeof *np);
+            if (!np) return;
+            for (size_t k = sv->slot_cap; k < cap; k++)
+                np[k] = UNRESOLVED;
+            sv->slot_peer = np;
+            sv->slot_cap = cap;
+        }
+        peer *p = sv->slot_peer[s.node_ix];
+        if (p == UNRESOLVED) {
+            p = cn_peer_find(cn, (const char *)s.node, s.node_len);
+            if (p && p->state != PS_UP) p = NULL;
+            sv->slot_peer[s.node_ix] = p;
+        }
+        if (!p || p->broken) continue;
+        erlang_pid pid;
+        sub_pid(&s, &pid);
         ei_x_buff *x = &cn->x;
-        if (cn_packet_send(x, &s->pid) < 0 ||
-            encode_event(cn, x, plexus_health_event_name(ev->kind), (const char *)ev->node,
-                         ev->node_len, ev, 0) < 0)
-            continue;
+        if (cn_packet_send(x, &pid) < 0 || encode(cn, x, ctx) < 0) continue;
         (void)cn_peer_send(cn, p, x, now);
     }
 }
 
+static int encode_health_event(cnode *cn, ei_x_buff *x, const void *ctx)
+{
+    const plexus_health_event *ev = ctx;
+    return encode_event(cn, x, plexus_health_event_name(ev->kind), (const char *)ev->node,
+                        ev->node_len, ev, 0);
+}
+
+void cn_server_event(cnode *cn, const plexus_health_event *ev)
+{
+    fan_out(cn, 0, encode_health_event, ev);
+}
+
+typedef struct answer_ctx {
+    const peer *from;
+    uint32_t rtt_us;
+} answer_ctx;
+
+static int encode_answer(cnode *cn, ei_x_buff *x, const void *ctx)
+{
+    const answer_ctx *a = ctx;
+    return encode_event(cn, x, "answer", a->from->name, a->from->name_len, NULL, a->rtt_us);
+}
+
 void cn_server_answer(cnode *cn, const peer *from, uint32_t rtt_us)
 {
-    uint64_t now = cn_now_ms();
-    for (size_t i = 0; i < cn->n_subs; i++) {
-        subscriber *s = &cn->subs[i];
-        if (!s->answers) continue;
-        peer *p = pid_peer(cn, &s->pid);
-        if (!p) continue;
-        ei_x_buff *x = &cn->x;
-        if (cn_packet_send(x, &s->pid) < 0 ||
-            encode_event(cn, x, "answer", from->name, from->name_len, NULL, rtt_us) < 0)
-            continue;
-        (void)cn_peer_send(cn, p, x, now);
-    }
+    answer_ctx a = {from, rtt_us};
+    fan_out(cn, SUB_ANSWERS, encode_answer, &a);
 }
 
 static int encode_disco(ei_x_buff *x, const cn_disco_event *ev)
@@ -380,29 +513,144 @@ static int encode_disco(ei_x_buff *x, const cn_disco_event *ev)
     return 0;
 }
 
+static int encode_disco_cb(cnode *cn, ei_x_buff *x, const void *ctx)
+{
+    (void)cn;
+    return encode_disco(x, ctx);
+}
+
 void cn_server_disco(cnode *cn, const cn_disco_event *ev)
 {
-    uint64_t now = cn_now_ms();
-    for (size_t i = 0; i < cn->n_subs; i++) {
-        subscriber *s = &cn->subs[i];
-        if (!s->discovery) continue;
-        peer *p = pid_peer(cn, &s->pid);
-        if (!p) continue;
-        ei_x_buff *x = &cn->x;
-        if (cn_packet_send(x, &s->pid) < 0 || encode_disco(x, ev) < 0) continue;
-        (void)cn_peer_send(cn, p, x, now);
-    }
+    fan_out(cn, SUB_DISCOVERY, encode_disco_cb, ev);
 }
 
 void cn_server_peer_gone(cnode *cn, const peer *p)
 {
-    for (size_t i = cn->n_subs; i-- > 0;)
-        if (strcmp(cn->subs[i].pid.node, p->name) == 0) drop_sub(cn, i);
+    if (!cn->server) return;
+    cn->server->dropped_nodedown +=
+        plexus_subs_remove_node(cn->server->subs, (const uint8_t *)p->name, p->name_len);
+}
+
+/* ---------------------------------------------------------------- liveness checks */
+
+/* One rpc to p's node: lists:partition(fun erlang:is_process_alive/1, Pids) for the
+ * subscribers of node slot ix among entries [from, from + n) (indices modulo count). */
+static void send_check(cnode *cn, peer *p, uint32_t ix, size_t from, size_t n, size_t members,
+                       uint64_t now)
+{
+    cn_server *sv = cn->server;
+    size_t count = plexus_subs_count(sv->subs);
+    erlang_ref ref;
+    cn_make_ref(cn, &ref, REF_CHECK, ++cn->ref_seq);
+    ei_x_buff *x = &cn->x;
+    static const char fun_tag = ERL_EXPORT_EXT;
+    if (cn_packet_reg_send(x, ei_self(cn->ec), "rex") < 0 || ei_x_encode_tuple_header(x, 3) < 0 ||
+        ei_x_encode_atom(x, "$gen_call") < 0 || ei_x_encode_tuple_header(x, 2) < 0 ||
+        ei_x_encode_pid(x, ei_self(cn->ec)) < 0 || ei_x_encode_ref(x, &ref) < 0 ||
+        ei_x_encode_tuple_header(x, 5) < 0 || ei_x_encode_atom(x, "call") < 0 ||
+        ei_x_encode_atom(x, "lists") < 0 || ei_x_encode_atom(x, "partition") < 0 ||
+        ei_x_encode_list_header(x, 2) < 0 || ei_x_append_buf(x, &fun_tag, 1) < 0 ||
+        ei_x_encode_atom(x, "erlang") < 0 || ei_x_encode_atom(x, "is_process_alive") < 0 ||
+        ei_x_encode_long(x, 1) < 0 || ei_x_encode_list_header(x, (long)members) < 0)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        plexus_sub s;
+        if (plexus_subs_get(sv->subs, (from + k) % count, &s) != PLEXUS_OK) return;
+        if (s.node_ix != ix) continue;
+        erlang_pid pid;
+        sub_pid(&s, &pid);
+        if (ei_x_encode_pid(x, &pid) < 0) return;
+    }
+    if (ei_x_encode_empty_list(x) < 0 || ei_x_encode_empty_list(x) < 0 ||
+        ei_x_encode_atom(x, "user") < 0)
+        return;
+    sv->checks++;
+    (void)cn_peer_send(cn, p, x, now);
+}
+
+void cn_server_tick(cnode *cn, uint64_t now, uint64_t *next)
+{
+    cn_server *sv = cn->server;
+    if (!sv) return;
+    size_t count = plexus_subs_count(sv->subs);
+    if (!count) return;
+    if (now < sv->next_check_ms) {
+        if (sv->next_check_ms < *next) *next = sv->next_check_ms;
+        return;
+    }
+    sv->next_check_ms = now + CHECK_INTERVAL_MS;
+    if (sv->next_check_ms < *next) *next = sv->next_check_ms;
+    size_t from = sv->cursor % count;
+    size_t n = count < CHECK_BATCH ? count : CHECK_BATCH;
+    /* the distinct nodes of the window and their members in it; the window ends
+     * early when a node past CHECK_NODES shows up */
+    uint32_t nodes[CHECK_NODES];
+    size_t members[CHECK_NODES];
+    size_t n_nodes = 0, k;
+    for (k = 0; k < n; k++) {
+        plexus_sub s;
+        if (plexus_subs_get(sv->subs, (from + k) % count, &s) != PLEXUS_OK) break;
+        size_t j;
+        for (j = 0; j < n_nodes && nodes[j] != s.node_ix; j++) {
+        }
+        if (j == n_nodes) {
+            if (n_nodes == CHECK_NODES) break;
+            nodes[n_nodes] = s.node_ix;
+            members[n_nodes++] = 0;
+        }
+        members[j]++;
+    }
+    n = k;
+    for (size_t j = 0; j < n_nodes; j++) {
+        plexus_sub s;
+        /* the node's name: from any member in the window */
+        for (k = 0; k < n; k++)
+            if (plexus_subs_get(sv->subs, (from + k) % count, &s) == PLEXUS_OK &&
+                s.node_ix == nodes[j])
+                break;
+        peer *p = cn_peer_find(cn, (const char *)s.node, s.node_len);
+        if (p && p->state == PS_UP && !p->broken)
+            send_check(cn, p, nodes[j], from, n, members[j], now);
+    }
+    sv->cursor = (from + n) % count;
+}
+
+typedef struct dead_ctx {
+    cnode *cn;
+    const peer *from;
+} dead_ctx;
+
+static void drop_dead(void *ctx, const erlang_pid *pid)
+{
+    dead_ctx *d = ctx;
+    cn_server *sv = d->cn->server;
+    /* a node speaks for its own processes only */
+    if (strlen(pid->node) != d->from->name_len ||
+        memcmp(pid->node, d->from->name, d->from->name_len) != 0)
+        return;
+    uint8_t id[PLEXUS_SUBS_ID_BYTES];
+    pid_id(pid, id);
+    if (plexus_subs_remove(sv->subs, (const uint8_t *)pid->node, d->from->name_len, id) ==
+        PLEXUS_OK)
+        sv->dropped_exited++;
+}
+
+void cn_server_check_reply(cnode *cn, const peer *p, const char *term, int len)
+{
+    if (!cn->server) return;
+    dead_ctx d = {cn, p};
+    if (cn_msg_partition_pids(term, len, drop_dead, &d) != 0) {
+        if (cn->server->check_errors++ == 0)
+            cn_log(cn, "%s: the subscriber liveness check failed (no rpc server?)", p->name);
+    }
 }
 
 void cn_server_free(cnode *cn)
 {
-    free(cn->subs);
-    cn->subs = NULL;
-    cn->n_subs = cn->cap_subs = 0;
+    cn_server *sv = cn->server;
+    if (!sv) return;
+    plexus_subs_free(sv->subs);
+    free(sv->slot_peer);
+    free(sv);
+    cn->server = NULL;
 }
