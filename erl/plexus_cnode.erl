@@ -9,8 +9,10 @@
 %%   and stops too.</li>
 %% <li>`attach': talks to a daemon that is already running (`node' option).</li>
 %% </ul>
-%% Either way this process subscribes to the daemon and passes every event on to its
-%% own subscribers as `{plexus_cnode, Event}':
+%% Either way this process subscribes to the daemon (one subscriber there, however many
+%% here: local subscribers are monitored by this process, so an exited one costs the
+%% daemon nothing) and passes every event on to its own subscribers as
+%% `{plexus_cnode, Event}':
 %% `{node_up | node_down | suspect | healthy, NodeBin, #{ts := Ms, ...}}' and, for
 %% subscribers that asked for `[answers]', `{answer, NodeBin, #{rtt_us := Us, ...}}'.
 %% Node names are binaries: nothing from the network becomes an atom here.
@@ -101,7 +103,9 @@ health(Node) when is_atom(Node) -> health(atom_to_binary(Node, utf8));
 health(Node) when is_binary(Node) -> cnode_call({health, Node});
 health(_) -> erlang:error(badarg).
 
-%% @doc The daemon's counters (peers, connected, malformed packets dropped, ...).
+%% @doc The daemon's counters (peers, connected, malformed packets dropped, oversize
+%% packets skipped, subscribers and `subscriber_table => #{count, max, refused_full,
+%% dropped_exited, dropped_nodedown, ...}', ...).
 -spec stats() -> {ok, map()} | {error, term()}.
 stats() -> cnode_call(stats).
 
@@ -231,6 +235,8 @@ attach(#st{cnode = CNode, mode = Mode} = St) ->
     {?REG, CNode} ! {subscribe, self(), [answers]},
     receive
         {?REG, {subscribed, _}} -> {ok, St#st{ready = true}};
+        %% the daemon's table is full (--max-subscribers) or refused the options
+        {?REG, {not_subscribed, _, Reason}} -> {error, {not_subscribed, Reason}};
         {nodedown, CNode} -> {error, {nodedown, CNode}}
     after St#st.timeout ->
             {error, {timeout, St#st.timeout}}

@@ -180,6 +180,18 @@ table_bounded(_Config) ->
     ?assertEqual({not_subscribed, atom_to_binary(?CN, utf8), too_many_subscribers}, Refused),
     ?assertEqual(?MAX_SUBS, subscribers()),
     ?assert(maps:get(refused_full, table()) >= 1),
+    %% the Erlang API says so too, instead of waiting for a reply that never comes
+    {Caller, Mref} = spawn_monitor(
+                       fun() ->
+                               process_flag(trap_exit, true),
+                               exit({result, plexus_cnode:start_link(
+                                               #{mode => attach, node => ?CN,
+                                                 call_timeout_ms => 10000})})
+                       end),
+    receive {'DOWN', Mref, process, Caller, {result, Attach}} ->
+            ?assertEqual({error, {not_subscribed, too_many_subscribers}}, Attach)
+    after 20000 -> error(attach_timeout)
+    end,
     finish([P], exit),
     finish([Q || {Q, _} <- Subs], exit),
     ?assertEqual(Base, await_subscribers(Base, 30000)).
