@@ -375,7 +375,8 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
             break;
         case O_MAX_SUBS:
             bad = parse_u32(optarg, &cfg->max_subscribers, "--max-subscribers");
-            if (!bad && (cfg->max_subscribers == 0 || cfg->max_subscribers > CN_MAX_SUBSCRIBERS_CAP)) {
+            if (!bad &&
+                (cfg->max_subscribers == 0 || cfg->max_subscribers > CN_MAX_SUBSCRIBERS_CAP)) {
                 fprintf(stderr, "plexus_cnode: --max-subscribers from 1 to %u\n",
                         CN_MAX_SUBSCRIBERS_CAP);
                 bad = 1;

@@ -308,8 +308,7 @@ static int classify(const char *buf, int index, int end, cn_msg *out)
             int n;
             if (get_type(buf, i) == ERL_NIL_EXT) {
                 n = 0;
-            } else if (get_type(buf, i) != ERL_LIST_EXT ||
-                       ei_decode_list_header(buf, &i, &n) < 0) {
+            } else if (get_type(buf, i) != ERL_LIST_EXT || ei_decode_list_header(buf, &i, &n) < 0) {
                 out->bad_opts = 1; /* the pid gets {not_subscribed, _, badarg} */
                 n = 0;
             }
@@ -428,11 +427,11 @@ int cn_msg_decode(const char *buf, size_t len, cn_msg *out)
     case CN_OP_SEND_SENDER_TT: /* {23, FromPid, ToPid, Token} */
         has_msg = 1;
         break;
-    case CN_OP_PAYLOAD_EXIT:             /* 24..28: an exit or monitor signal whose */
-    case CN_OP_PAYLOAD_EXIT_TT:          /* reason follows the control term; */
-    case CN_OP_PAYLOAD_EXIT2:            /* 29, 30: spawn requests, their argument */
-    case CN_OP_PAYLOAD_EXIT2_TT:         /* list; 33, 34: sends to an alias (this */
-    case CN_OP_PAYLOAD_MONITOR_P_EXIT:   /* node makes none). Checked, then ignored. */
+    case CN_OP_PAYLOAD_EXIT:           /* 24..28: an exit or monitor signal whose */
+    case CN_OP_PAYLOAD_EXIT_TT:        /* reason follows the control term; */
+    case CN_OP_PAYLOAD_EXIT2:          /* 29, 30: spawn requests, their argument */
+    case CN_OP_PAYLOAD_EXIT2_TT:       /* list; 33, 34: sends to an alias (this */
+    case CN_OP_PAYLOAD_MONITOR_P_EXIT: /* node makes none). Checked, then ignored. */
     case CN_OP_SPAWN_REQUEST:
     case CN_OP_SPAWN_REQUEST_TT:
     case CN_OP_ALIAS_SEND:

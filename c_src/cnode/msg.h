@@ -106,8 +106,8 @@ int cn_msg_atom_list(const char *term, int len, void (*fn)(void *ctx, const char
 /* Walks a checked REPLY term {Living, [Pid]} (the answer of lists:partition/2 to the
  * subscriber liveness check, server.c): calls fn for each pid of the second list; -1
  * if the term has another shape ({badrpc, _}, ...). */
-int cn_msg_partition_pids(const char *term, int len,
-                          void (*fn)(void *ctx, const erlang_pid *pid), void *ctx);
+int cn_msg_partition_pids(const char *term, int len, void (*fn)(void *ctx, const erlang_pid *pid),
+                          void *ctx);
 
 /* The reply term is the atom `yes`. */
 int cn_msg_is_yes(const char *term, int len);

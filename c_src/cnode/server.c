@@ -63,8 +63,8 @@ typedef struct cn_server {
     uint64_t next_check_ms;
     peer **slot_peer; /* fan-out scratch: the peer of each node slot, or UNRESOLVED */
     size_t slot_cap;
-    uint64_t refused_full, refused_unconnected, refused_badarg, dropped_exited,
-        dropped_nodedown, checks, check_errors;
+    uint64_t refused_full, refused_unconnected, refused_badarg, dropped_exited, dropped_nodedown,
+        checks, check_errors;
 } cn_server;
 
 static peer unresolved_mark;
@@ -210,10 +210,17 @@ static int encode_sub_stats(const cnode *cn, ei_x_buff *x)
     const cn_server *sv = cn->server;
     static const cn_server zero;
     if (!sv) sv = &zero;
-    static const char *const k[] = {"count",           "max",          "nodes",
-                                    "bytes",           "refused_full", "refused_unconnected",
-                                    "refused_badarg",  "dropped_exited", "dropped_nodedown",
-                                    "checks",          "check_errors"};
+    static const char *const k[] = {"count",
+                                    "max",
+                                    "nodes",
+                                    "bytes",
+                                    "refused_full",
+                                    "refused_unconnected",
+                                    "refused_badarg",
+                                    "dropped_exited",
+                                    "dropped_nodedown",
+                                    "checks",
+                                    "check_errors"};
     const uint64_t v[] = {sv->subs ? plexus_subs_count(sv->subs) : 0,
                           sv->subs ? plexus_subs_max(sv->subs) : cn->cfg.max_subscribers,
                           sv->subs ? plexus_subs_nodes(sv->subs) : 0,
@@ -338,8 +345,8 @@ static void subscribe(cnode *cn, const cn_msg *m, uint64_t now)
     pid_id(&m->pid, id);
     uint32_t flags = (m->answers ? SUB_ANSWERS : 0) | (m->discovery ? SUB_DISCOVERY : 0);
     int added;
-    int rc = plexus_subs_put(sv->subs, (const uint8_t *)m->pid.node, strlen(m->pid.node), id,
-                             flags, &added);
+    int rc = plexus_subs_put(sv->subs, (const uint8_t *)m->pid.node, strlen(m->pid.node), id, flags,
+                             &added);
     if (rc == PLEXUS_EFULL) {
         if (sv->refused_full++ == 0)
             cn_log(cn, "subscriber table full (%zu, --max-subscribers): refusing more",

@@ -52,8 +52,8 @@ PLEXUS_API void plexus_subs_free(plexus_subs *t);
  * pass max, PLEXUS_ENOMEM; the table is unchanged on error.
  */
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_subs_put(plexus_subs *t, const uint8_t *node,
-                                                 size_t node_len, const uint8_t *id,
-                                                 uint32_t flags, int *added);
+                                                 size_t node_len, const uint8_t *id, uint32_t flags,
+                                                 int *added);
 /* PLEXUS_OK, or PLEXUS_ENOTFOUND. */
 PLEXUS_API int plexus_subs_remove(plexus_subs *t, const uint8_t *node, size_t node_len,
                                   const uint8_t *id);

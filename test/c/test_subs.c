@@ -11,7 +11,8 @@
 
 #define S(s) (const uint8_t *)(s), strlen(s)
 
-static const uint8_t key[PLEXUS_SUBS_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t key[PLEXUS_SUBS_KEY_BYTES] = {1, 2,  3,  4,  5,  6,  7,  8,
+                                                   9, 10, 11, 12, 13, 14, 15, 16};
 
 static void mkid(uint8_t *id, uint32_t n)
 {
