@@ -291,8 +291,9 @@ void cn_server_event(cnode *cn, const plexus_health_event *ev);
 void cn_server_answer(cnode *cn, const peer *p, uint32_t rtt_us);
 /* Starts the due subscriber liveness checks; lowers *next to the next one. */
 void cn_server_tick(cnode *cn, uint64_t now, uint64_t *next);
-/* The answer to a liveness check (a ref of kind 4) from p. */
-void cn_server_check_reply(cnode *cn, const peer *p, const char *term, int len);
+/* The answer to a liveness check (a ref of kind 4, sequence seq) from p. */
+void cn_server_check_reply(cnode *cn, const peer *p, uint32_t seq, const char *term, int len,
+                           uint64_t now);
 /* A peer went away: drop its node's subscribers. */
 void cn_server_peer_gone(cnode *cn, const peer *p);
 void cn_server_free(cnode *cn);

@@ -407,7 +407,7 @@ static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t l
         } else if (kind == 2) {
             cn_discovery_rpc_reply(cn, m.term, m.term_len, now);
         } else if (kind == 4) {
-            cn_server_check_reply(cn, p, m.term, m.term_len);
+            cn_server_check_reply(cn, p, seq, m.term, m.term_len, now);
         } else {
             cn->ignored++;
         }
