@@ -38,14 +38,6 @@ static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, beacon_res **out)
     return enif_get_resource(env, t, nif_priv_get(env)->beacon_type, (void **)out) && (*out)->b;
 }
 
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
-}
-
 /* beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders) */
 ERL_NIF_TERM nif_beacon_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -113,7 +105,7 @@ ERL_NIF_TERM nif_beacon_seal(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
     memset(&m, 0, sizeof m);
     if (argc != 5 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &name) ||
-        !get_u64(env, argv[2], &m.incarnation) || !get_u64(env, argv[3], &m.sequence) ||
+        !nif_get_u64(env, argv[2], &m.incarnation) || !nif_get_u64(env, argv[3], &m.sequence) ||
         !nif_disco_get_meta(env, argv[4], &m.meta))
         return enif_make_badarg(env);
     m.name = (plexus_bytes){name.data, name.size};
@@ -140,7 +132,7 @@ ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     int rc;
 
     if (argc != 3 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     rc = plexus_beacon_open(r->b, in.data, in.size, now, &m);

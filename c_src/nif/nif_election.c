@@ -61,14 +61,6 @@ static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, election_res **out)
            (*out)->ready;
 }
 
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
-}
-
 static int get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out)
 {
     const nif_priv *priv = nif_priv_get(env);
@@ -84,7 +76,7 @@ static int get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out)
 static int map_u64(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint64_t *out)
 {
     ERL_NIF_TERM v;
-    return enif_get_map_value(env, map, key, &v) && get_u64(env, v, out);
+    return enif_get_map_value(env, map, key, &v) && nif_get_u64(env, v, out);
 }
 
 static int map_u32(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint32_t *out)
@@ -105,7 +97,7 @@ static int map_bool(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, bool *ou
 /* A peer id argument: a nonzero uint64 (the core answers invalid_argument for self). */
 static int get_id(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
 {
-    return get_u64(env, t, out) && *out != 0;
+    return nif_get_u64(env, t, out) && *out != 0;
 }
 
 static ERL_NIF_TERM make_msg_bin(ErlNifEnv *env, const plexus_election_msg *m, int *ok)
@@ -207,14 +199,15 @@ ERL_NIF_TERM nif_election_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     if (enif_is_identical(hs_term, priv->atom_none)) {
         cfg.restored = NULL;
     } else if (enif_get_tuple(env, hs_term, &arity, &hs_elems) && arity == 2 &&
-               get_u64(env, hs_elems[0], &hs.term) && get_u64(env, hs_elems[1], &hs.voted_for)) {
+               nif_get_u64(env, hs_elems[0], &hs.term) &&
+               nif_get_u64(env, hs_elems[1], &hs.voted_for)) {
         cfg.restored = &hs;
     } else {
         goto bad_arg;
     }
     while (enif_get_list_cell(env, list, &head, &list)) {
         if (n == PLEXUS_ELECTION_MAX_NODES) return nif_error(env, PLEXUS_EFULL);
-        if (!get_u64(env, head, &peers[n++])) goto bad_arg;
+        if (!nif_get_u64(env, head, &peers[n++])) goto bad_arg;
     }
     if (!enif_is_empty_list(env, list)) goto bad_arg;
     cfg.peers = peers;

@@ -36,14 +36,6 @@ static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, health_res **out)
     return enif_get_resource(env, t, nif_priv_get(env)->health_type, (void **)out) && (*out)->h;
 }
 
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
-}
-
 static int get_node(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifBinary *bin)
 {
     return enif_inspect_binary(env, t, bin) && bin->size > 0 && bin->size <= PLEXUS_HEALTH_NAME_MAX;
@@ -77,6 +69,14 @@ static ERL_NIF_TERM events(ev_acc *acc)
     ERL_NIF_TERM out;
     enif_make_reverse_list(acc->env, acc->list, &out);
     return out;
+}
+
+/* What an input call returns: {error, Reason} when the detector refused the input
+ * (rc) or an event could not be built, else the events in the order they came. */
+static ERL_NIF_TERM input_result(ev_acc *acc, int rc)
+{
+    if (!rc && acc->oom) rc = PLEXUS_ENOMEM;
+    return rc ? nif_error(acc->env, rc) : events(acc);
 }
 
 static ERL_NIF_TERM stats_map(ErlNifEnv *env, ERL_NIF_TERM node, const plexus_health_stats *s)
@@ -154,14 +154,13 @@ ERL_NIF_TERM nif_health_up(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     ErlNifBinary node;
     uint64_t now;
     if (argc != 3 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     int rc = plexus_health_up(r->h, node.data, node.size, now, collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return nif_error(env, rc);
-    return acc.oom ? nif_error(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_answer(Ref, NodeBin, NowMs, RttUs) -> [Event] | {error, not_found} */
@@ -172,14 +171,13 @@ ERL_NIF_TERM nif_health_answer(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     uint64_t now;
     unsigned rtt;
     if (argc != 4 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now) || !enif_get_uint(env, argv[3], &rtt))
+        !nif_get_u64(env, argv[2], &now) || !enif_get_uint(env, argv[3], &rtt))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     int rc = plexus_health_answer(r->h, node.data, node.size, now, rtt, collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return nif_error(env, rc);
-    return acc.oom ? nif_error(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_down(Ref, NodeBin, NowMs, Reason) -> [Event] | {error, not_found} */
@@ -191,7 +189,7 @@ ERL_NIF_TERM nif_health_down(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     uint64_t now;
     int reason = -1;
     if (argc != 4 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     for (int i = 1; i <= PLEXUS_HEALTH_R_MAX; i++)
         if (enif_is_identical(argv[3], priv->health_reason[i])) reason = i;
@@ -201,8 +199,7 @@ ERL_NIF_TERM nif_health_down(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     int rc = plexus_health_down(r->h, node.data, node.size, now, (plexus_health_reason)reason,
                                 collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return nif_error(env, rc);
-    return acc.oom ? nif_error(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_tick(Ref, NowMs) -> {[Event], NextDeadlineMs | infinity} */
@@ -210,7 +207,7 @@ ERL_NIF_TERM nif_health_tick(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 {
     health_res *r;
     uint64_t now;
-    if (argc != 2 || !get_res(env, argv[0], &r) || !get_u64(env, argv[1], &now))
+    if (argc != 2 || !get_res(env, argv[0], &r) || !nif_get_u64(env, argv[1], &now))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);

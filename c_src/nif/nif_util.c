@@ -90,6 +90,14 @@ ERL_NIF_TERM nif_error(ErlNifEnv *env, int err)
     return nif_error_atom(env, nif_error_reason(env, err));
 }
 
+int nif_get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
+{
+    ErlNifUInt64 v;
+    if (!enif_get_uint64(env, t, &v)) return 0;
+    *out = v;
+    return 1;
+}
+
 int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out)
 {
     ErlNifBinary bin;

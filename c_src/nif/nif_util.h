@@ -128,6 +128,11 @@ ERL_NIF_TERM nif_error(ErlNifEnv *env, int err);
 /* {error, Atom} for a reason that is not a core code (bad_term). */
 ERL_NIF_TERM nif_error_atom(ErlNifEnv *env, ERL_NIF_TERM reason);
 
+/* A uint64_t argument; 0 if it is not an integer in 0..2^64-1. (ErlNifUInt64 and
+ * uint64_t are different types on some platforms, so the core's fields cannot be passed
+ * to enif_get_uint64 directly.) */
+int nif_get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out);
+
 /* A state argument: any binary (the core validates its contents). 0 if not a binary. */
 int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out);
 
