@@ -1,12 +1,14 @@
 /*
- * Shared NIF helpers: the private data made at load (atoms, the HLC, the dirty
- * threshold), an allocator over enif_alloc for the core, {error, Reason} terms from
- * PLEXUS_E* codes, decoding of state and term binaries, and the dirty-dispatch helper.
+ * Shared NIF helpers: the private data made at load (atoms, resource types, the HLC,
+ * the dirty threshold), an allocator over enif_alloc for the core, {error, Reason}
+ * terms from PLEXUS_E* codes, decoding of arguments, state and term binaries, and the
+ * dirty-dispatch helper.
  *
  * Every NIF in c_src/nif/ has one shape (STYLE.md habit 5): arity/type checks ->
  * decode -> core call -> encode, with a goto ladder bad_arg: / err: / done: that frees
  * scratch memory on every path. No atom is ever made from input (habit 6): all atoms
- * live in nif_priv, made once at load.
+ * live in nif_priv, made once at load, and every core error code reaches Erlang
+ * through nif_error under the name plexus_errname gives it.
  */
 #ifndef PLEXUS_NIF_UTIL_H
 #define PLEXUS_NIF_UTIL_H
