@@ -45,7 +45,7 @@ nif_priv *nif_priv_new(ErlNifEnv *env)
     for (int s = 0; s <= PLEXUS_HEALTH_DOWN; s++)
         priv->health_status[s] =
             enif_make_atom(env, plexus_health_status_name((plexus_health_status)s));
-    priv->health_event[0] = enif_make_atom(env, "unknown");
+    priv->health_event[0] = priv->atom_unknown;
     for (int k = 1; k <= PLEXUS_HEALTH_EV_NODE_DOWN; k++)
         priv->health_event[k] =
             enif_make_atom(env, plexus_health_event_name((plexus_health_event_kind)k));
@@ -55,7 +55,7 @@ nif_priv *nif_priv_new(ErlNifEnv *env)
     for (int i = 0; i <= PLEXUS_ELECTION_LEADER; i++)
         priv->election_role[i] =
             enif_make_atom(env, plexus_election_role_name((plexus_election_role)i));
-    priv->election_msg_type[0] = enif_make_atom(env, "unknown");
+    priv->election_msg_type[0] = priv->atom_unknown;
     for (int i = 1; i <= PLEXUS_ELECTION_MSG_HEARTBEAT_RESP; i++)
         priv->election_msg_type[i] =
             enif_make_atom(env, plexus_election_msg_type_name((plexus_election_msg_type)i));

@@ -55,7 +55,7 @@
 /* clang-format off */
 #define NIF_ATOMS(X)                                                                     \
     /* shared */                                                                         \
-    X(ok) X(error) X(true) X(false) X(none) X(infinity)                                  \
+    X(ok) X(error) X(true) X(false) X(none) X(infinity) X(unknown)                      \
     /* CRDTs (nif_orset.c, nif_lww.c) */                                                 \
     X(add) X(remove) X(ops) X(state) X(delta) X(strict) X(value) X(timestamp) X(actor)   \
     X(bad_term)                                                                          \
