@@ -206,8 +206,6 @@ int cn_gossip_secret_load(const cn_config *cfg, uint8_t **out, size_t *len);
 void cn_config_free(cn_config *cfg);
 void cn_usage(FILE *f);
 
-/* The allocator the core gets (main.c): plain malloc. */
-
 /* ---------------------------------------------------------------- peer.c */
 peer *cn_peer_find(cnode *cn, const char *name, size_t len);
 /* Finds or adds (state idle, first attempt now). NULL on OOM or a bad name. */
@@ -222,7 +220,7 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err_kind, const char *msg, u
 void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now);
 /* epoll readiness on the peer's fd. */
 void cn_peer_io(cnode *cn, peer *p, uint32_t events, uint64_t now);
-/* Sends the packet in x (finished by the caller? no: this finishes it). 0 ok. */
+/* Finishes the packet in x (cn_packet_finish) and queues it on the peer. 0 ok. */
 int cn_peer_send(cnode *cn, peer *p, ei_x_buff *x, uint64_t now);
 void cn_peer_ping_all(cnode *cn, uint64_t now);
 void cn_peer_reap(cnode *cn, uint64_t now);

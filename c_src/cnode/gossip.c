@@ -20,7 +20,7 @@
  * distribution connections; the epoll set is level-triggered and comes back for more.
  *
  * Secrets: the shared secret is read into sodium_malloc memory (config.c), the codec
- * derives its keys into a block from the sodium allocator below and the secret is
+ * derives its keys into a block from plexus_secret_alloc (secret_alloc.h) and the secret is
  * freed (zeroed) at once; plexus_beacon_free wipes the keys. Nothing secret is logged.
  * Memory: the gossip peer table is bounded by --gossip-max-senders and holds only
  * authenticated peers, so an outsider cannot grow it.
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cnode/cnode.h"
+#include "plexus/secret_alloc.h"
 
 #define RECV_PER_WAKE 64
 #define REJECT_REPORT_MS 1000
@@ -68,29 +69,6 @@ struct cn_gossip {
     uint8_t rbuf[PLEXUS_BEACON_MAX + 1]; /* one more: an oversized datagram shows */
     uint8_t sbuf[PLEXUS_BEACON_MAX];
 };
-
-/* ---------------------------------------------------------------- key memory */
-
-static void *s_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return sodium_malloc(n ? n : 1);
-}
-
-/* The codec allocates its key block once and never resizes it. */
-static void *s_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return p ? NULL : sodium_malloc(n ? n : 1);
-}
-
-static void s_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p) sodium_free(p);
-}
-
-static const plexus_alloc secret_alloc = {s_malloc, s_realloc, s_free, NULL};
 
 /* ---------------------------------------------------------------- events */
 
@@ -251,7 +229,7 @@ int cn_gossip_start(cnode *cn)
     bc.epoch = c->gossip_epoch;
     bc.accept_previous_epoch = c->gossip_accept_prev;
     bc.max_senders = c->gossip_max_senders;
-    bc.secret_alloc = &secret_alloc;
+    bc.secret_alloc = plexus_secret_alloc();
     rc = plexus_beacon_new(&bc, plexus_system_alloc(), &g->codec);
     sodium_free(secret); /* zeroed: only the derived keys stay, in sodium memory */
     if (rc) {

@@ -11,19 +11,12 @@
 #include "nif/nif_disco.h"
 #include "nif/nif_util.h"
 #include "plexus/beacon.h"
+#include "plexus/secret_alloc.h"
 
 typedef struct beacon_res {
     ErlNifMutex *lock;
     plexus_beacon *b; /* freed (keys wiped) in the destructor only */
 } beacon_res;
-
-/* Made once at load (habit 6); never from input. */
-static struct {
-    ErlNifResourceType *type;
-    ERL_NIF_TERM ok, not_found;
-    ERL_NIF_TERM k_sealed, k_accepted, k_malformed, k_auth_failed, k_replayed, k_table_full,
-        k_senders;
-} A;
 
 static void beacon_dtor(ErlNifEnv *env, void *obj)
 {
@@ -33,34 +26,16 @@ static void beacon_dtor(ErlNifEnv *env, void *obj)
     if (r->lock) enif_mutex_destroy(r->lock);
 }
 
-int nif_beacon_load(ErlNifEnv *env)
+int nif_beacon_load(ErlNifEnv *env, nif_priv *priv)
 {
-    A.type = enif_open_resource_type(env, NULL, "plexus_beacon", beacon_dtor,
-                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!A.type) return 1;
-    A.ok = enif_make_atom(env, "ok");
-    A.not_found = enif_make_atom(env, "not_found");
-    A.k_sealed = enif_make_atom(env, "sealed");
-    A.k_accepted = enif_make_atom(env, "accepted");
-    A.k_malformed = enif_make_atom(env, "malformed");
-    A.k_auth_failed = enif_make_atom(env, "auth_failed");
-    A.k_replayed = enif_make_atom(env, "replayed");
-    A.k_table_full = enif_make_atom(env, "table_full");
-    A.k_senders = enif_make_atom(env, "senders");
-    return 0;
+    priv->beacon_type = enif_open_resource_type(env, NULL, "plexus_beacon", beacon_dtor,
+                                                ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    return priv->beacon_type == NULL;
 }
 
 static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, beacon_res **out)
 {
-    return enif_get_resource(env, t, A.type, (void **)out) && (*out)->b;
-}
-
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
+    return enif_get_resource(env, t, nif_priv_get(env)->beacon_type, (void **)out) && (*out)->b;
 }
 
 /* beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders) */
@@ -93,13 +68,13 @@ ERL_NIF_TERM nif_beacon_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     cfg.epoch = epoch;
     cfg.accept_previous_epoch = prev;
     cfg.max_senders = max_senders;
-    cfg.secret_alloc = &nif_secret_alloc;
+    cfg.secret_alloc = plexus_secret_alloc();
     if ((rc = plexus_beacon_new(&cfg, &nif_alloc, &b))) goto err;
     if (!(lock = enif_mutex_create("plexus_beacon"))) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
-    if (!(r = enif_alloc_resource(A.type, sizeof *r))) {
+    if (!(r = enif_alloc_resource(priv->beacon_type, sizeof *r))) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
@@ -130,7 +105,7 @@ ERL_NIF_TERM nif_beacon_seal(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 
     memset(&m, 0, sizeof m);
     if (argc != 5 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &name) ||
-        !get_u64(env, argv[2], &m.incarnation) || !get_u64(env, argv[3], &m.sequence) ||
+        !nif_get_u64(env, argv[2], &m.incarnation) || !nif_get_u64(env, argv[3], &m.sequence) ||
         !nif_disco_get_meta(env, argv[4], &m.meta))
         return enif_make_badarg(env);
     m.name = (plexus_bytes){name.data, name.size};
@@ -157,7 +132,7 @@ ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     int rc;
 
     if (argc != 3 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     rc = plexus_beacon_open(r->b, in.data, in.size, now, &m);
@@ -170,12 +145,13 @@ ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (rc) return nif_error(env, rc);
     ret = enif_make_tuple5(env, name, enif_make_uint64(env, m.incarnation),
                            enif_make_uint64(env, m.sequence), enif_make_uint(env, m.epoch), meta);
-    return enif_make_tuple2(env, A.ok, ret);
+    return enif_make_tuple2(env, nif_priv_get(env)->atom_ok, ret);
 }
 
 /* beacon_stats(Ref) -> map */
 ERL_NIF_TERM nif_beacon_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     beacon_res *r;
     plexus_beacon_counters c;
     ERL_NIF_TERM map;
@@ -183,8 +159,9 @@ ERL_NIF_TERM nif_beacon_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     enif_mutex_lock(r->lock);
     plexus_beacon_get_counters(r->b, &c);
     enif_mutex_unlock(r->lock);
-    ERL_NIF_TERM keys[] = {A.k_sealed,   A.k_accepted,   A.k_malformed, A.k_auth_failed,
-                           A.k_replayed, A.k_table_full, A.k_senders};
+    ERL_NIF_TERM keys[] = {priv->atom_sealed,      priv->atom_accepted, priv->atom_malformed,
+                           priv->atom_auth_failed, priv->atom_replayed, priv->atom_table_full,
+                           priv->atom_senders};
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, c.sealed),    enif_make_uint64(env, c.accepted),
                            enif_make_uint64(env, c.malformed), enif_make_uint64(env, c.auth_failed),
                            enif_make_uint64(env, c.replayed),  enif_make_uint64(env, c.table_full),
@@ -204,5 +181,5 @@ ERL_NIF_TERM nif_beacon_forget(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     enif_mutex_lock(r->lock);
     int rc = plexus_beacon_forget(r->b, name.data, name.size);
     enif_mutex_unlock(r->lock);
-    return rc ? nif_error_atom(env, A.not_found) : A.ok;
+    return rc ? nif_error(env, rc) : nif_priv_get(env)->atom_ok;
 }

@@ -3,29 +3,7 @@
  */
 #include "nif/nif_disco.h"
 
-#include <sodium.h>
 #include <string.h>
-
-static void *s_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return sodium_malloc(n ? n : 1);
-}
-
-/* Key blocks are allocated once and never resized. */
-static void *s_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return p ? NULL : sodium_malloc(n ? n : 1);
-}
-
-static void s_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p) sodium_free(p);
-}
-
-const plexus_alloc nif_secret_alloc = {s_malloc, s_realloc, s_free, NULL};
 
 int nif_disco_get_meta(ErlNifEnv *env, ERL_NIF_TERM t, plexus_disco_meta *out)
 {

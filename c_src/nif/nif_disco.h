@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the discovery NIFs (nif_beacon.c, nif_registry.c): metadata maps
- * between Erlang (#{binary() => binary()}) and the core, and an allocator over
- * sodium_malloc for key material.
+ * between Erlang (#{binary() => binary()}) and the core. Key material goes to
+ * plexus_secret_alloc (include/plexus/secret_alloc.h), shared with the C node.
  */
 #ifndef PLEXUS_NIF_DISCO_H
 #define PLEXUS_NIF_DISCO_H
@@ -9,9 +9,6 @@
 #include <erl_nif.h>
 
 #include "plexus/disco.h"
-
-/* Secret memory: sodium_malloc / sodium_free (guard pages, mlock, wiped on free). */
-extern const plexus_alloc nif_secret_alloc;
 
 /* A map of binaries -> sorted plexus_disco_meta borrowing the binaries. 0 = not a map
  * of binaries within the bounds of disco.h (badarg). */

@@ -24,28 +24,7 @@ typedef struct election_res {
     plexus_election e;
 } election_res;
 
-#define N_ROLES 4
-#define N_MSG_TYPES 6
 #define N_STATS 9
-
-/* Made once at load (habit 6); never from input. */
-static struct {
-    ErlNifResourceType *type;
-    ERL_NIF_TERM role[N_ROLES];             /* by plexus_election_role */
-    ERL_NIF_TERM msg_type[N_MSG_TYPES + 1]; /* by plexus_election_msg_type, [0] unused */
-    ERL_NIF_TERM topo_role[4];              /* by plexus_topology_role */
-    ERL_NIF_TERM unchanged, none, ok, true_, false_;
-    /* config and message map keys */
-    ERL_NIF_TERM k_id, k_cluster_id, k_peers, k_min, k_max, k_heartbeat, k_pre_vote, k_check_quorum,
-        k_hard_state, k_type, k_reject, k_from, k_to, k_term;
-    /* info map keys */
-    ERL_NIF_TERM k_role, k_voted_for, k_leader, k_quorum, k_sit_out_left, k_stats;
-    ERL_NIF_TERM k_stat[N_STATS];
-} A;
-
-static const char *const stat_names[N_STATS] = {"wrong_cluster",  "unknown_peer", "stale_term",
-                                                "lease_rejected", "conflicts",    "outbox_dropped",
-                                                "pre_votes",      "elections",    "fast_path"};
 
 static void election_dtor(ErlNifEnv *env, void *obj)
 {
@@ -54,47 +33,11 @@ static void election_dtor(ErlNifEnv *env, void *obj)
     if (r->lock) enif_mutex_destroy(r->lock);
 }
 
-int nif_election_load(ErlNifEnv *env)
+int nif_election_load(ErlNifEnv *env, nif_priv *priv)
 {
-    A.type = enif_open_resource_type(env, NULL, "plexus_election", election_dtor,
-                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!A.type) return 1;
-    for (int i = 0; i < N_ROLES; i++)
-        A.role[i] = enif_make_atom(env, plexus_election_role_name((plexus_election_role)i));
-    A.msg_type[0] = enif_make_atom(env, "unknown");
-    for (int i = 1; i <= N_MSG_TYPES; i++)
-        A.msg_type[i] =
-            enif_make_atom(env, plexus_election_msg_type_name((plexus_election_msg_type)i));
-    for (int i = 0; i < 4; i++)
-        A.topo_role[i] = enif_make_atom(env, plexus_topology_role_name((plexus_topology_role)i));
-    A.unchanged = enif_make_atom(env, "unchanged");
-    A.none = enif_make_atom(env, "none");
-    A.ok = enif_make_atom(env, "ok");
-    A.true_ = enif_make_atom(env, "true");
-    A.false_ = enif_make_atom(env, "false");
-    A.k_id = enif_make_atom(env, "id");
-    A.k_cluster_id = enif_make_atom(env, "cluster_id");
-    A.k_peers = enif_make_atom(env, "peers");
-    A.k_min = enif_make_atom(env, "election_min_ticks");
-    A.k_max = enif_make_atom(env, "election_max_ticks");
-    A.k_heartbeat = enif_make_atom(env, "heartbeat_ticks");
-    A.k_pre_vote = enif_make_atom(env, "pre_vote");
-    A.k_check_quorum = enif_make_atom(env, "check_quorum");
-    A.k_hard_state = enif_make_atom(env, "hard_state");
-    A.k_type = enif_make_atom(env, "type");
-    A.k_reject = enif_make_atom(env, "reject");
-    A.k_from = enif_make_atom(env, "from");
-    A.k_to = enif_make_atom(env, "to");
-    A.k_term = enif_make_atom(env, "term");
-    A.k_role = enif_make_atom(env, "role");
-    A.k_voted_for = enif_make_atom(env, "voted_for");
-    A.k_leader = enif_make_atom(env, "leader");
-    A.k_quorum = enif_make_atom(env, "quorum");
-    A.k_sit_out_left = enif_make_atom(env, "sit_out_left");
-    A.k_stats = enif_make_atom(env, "stats");
-    for (int i = 0; i < N_STATS; i++)
-        A.k_stat[i] = enif_make_atom(env, stat_names[i]);
-    return 0;
+    priv->election_type = enif_open_resource_type(env, NULL, "plexus_election", election_dtor,
+                                                  ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    return priv->election_type == NULL;
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -114,22 +57,16 @@ static uint64_t rng_next(void *ctx)
 
 static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, election_res **out)
 {
-    return enif_get_resource(env, t, A.type, (void **)out) && (*out)->ready;
+    return enif_get_resource(env, t, nif_priv_get(env)->election_type, (void **)out) &&
+           (*out)->ready;
 }
 
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
+static int get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out)
 {
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
-}
-
-static int get_bool(ERL_NIF_TERM t, bool *out)
-{
-    if (enif_is_identical(t, A.true_))
+    const nif_priv *priv = nif_priv_get(env);
+    if (enif_is_identical(t, priv->atom_true))
         *out = true;
-    else if (enif_is_identical(t, A.false_))
+    else if (enif_is_identical(t, priv->atom_false))
         *out = false;
     else
         return 0;
@@ -139,7 +76,7 @@ static int get_bool(ERL_NIF_TERM t, bool *out)
 static int map_u64(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint64_t *out)
 {
     ERL_NIF_TERM v;
-    return enif_get_map_value(env, map, key, &v) && get_u64(env, v, out);
+    return enif_get_map_value(env, map, key, &v) && nif_get_u64(env, v, out);
 }
 
 static int map_u32(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint32_t *out)
@@ -154,17 +91,18 @@ static int map_u32(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint32_t 
 static int map_bool(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, bool *out)
 {
     ERL_NIF_TERM v;
-    return enif_get_map_value(env, map, key, &v) && get_bool(v, out);
+    return enif_get_map_value(env, map, key, &v) && get_bool(env, v, out);
 }
 
 /* A peer id argument: a nonzero uint64 (the core answers invalid_argument for self). */
 static int get_id(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
 {
-    return get_u64(env, t, out) && *out != 0;
+    return nif_get_u64(env, t, out) && *out != 0;
 }
 
 static ERL_NIF_TERM make_msg_bin(ErlNifEnv *env, const plexus_election_msg *m, int *ok)
 {
+    const nif_priv *priv = nif_priv_get(env);
     uint8_t buf[PLEXUS_ELECTION_MSG_MAX];
     size_t len = 0;
     ERL_NIF_TERM bin;
@@ -172,12 +110,12 @@ static ERL_NIF_TERM make_msg_bin(ErlNifEnv *env, const plexus_election_msg *m, i
      * as an error rather than a crash. */
     if (plexus_election_msg_encode(m, buf, sizeof buf, &len) != PLEXUS_OK) {
         *ok = 0;
-        return A.none;
+        return priv->atom_none;
     }
     unsigned char *p = enif_make_new_binary(env, len, &bin);
     if (!p) {
         *ok = 0;
-        return A.none;
+        return priv->atom_none;
     }
     memcpy(p, buf, len);
     return bin;
@@ -191,7 +129,9 @@ static ERL_NIF_TERM make_msg_bin(ErlNifEnv *env, const plexus_election_msg *m, i
  */
 static ERL_NIF_TERM drain(ErlNifEnv *env, plexus_election *e)
 {
-    ERL_NIF_TERM msgs = enif_make_list(env, 0), hard = A.unchanged, soft = A.unchanged;
+    const nif_priv *priv = nif_priv_get(env);
+    ERL_NIF_TERM msgs = enif_make_list(env, 0), hard = priv->atom_unchanged,
+                 soft = priv->atom_unchanged;
     if (plexus_election_has_ready(e)) {
         plexus_election_ready rd;
         plexus_election_get_ready(e, &rd);
@@ -206,7 +146,8 @@ static ERL_NIF_TERM drain(ErlNifEnv *env, plexus_election *e)
             hard = enif_make_tuple2(env, enif_make_uint64(env, rd.hard_state.term),
                                     enif_make_uint64(env, rd.hard_state.voted_for));
         if (rd.soft_state_changed)
-            soft = enif_make_tuple2(env, A.role[rd.role], enif_make_uint64(env, rd.leader));
+            soft = enif_make_tuple2(env, priv->election_role[rd.role],
+                                    enif_make_uint64(env, rd.leader));
         plexus_election_advance(e);
     }
     return enif_make_tuple3(env, msgs, hard, soft);
@@ -233,6 +174,7 @@ static ERL_NIF_TERM input_result(ErlNifEnv *env, election_res *r, int rc)
  */
 ERL_NIF_TERM nif_election_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     uint64_t peers[PLEXUS_ELECTION_MAX_NODES];
     plexus_election_config cfg;
     plexus_election_hard_state hs;
@@ -244,33 +186,34 @@ ERL_NIF_TERM nif_election_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 
     memset(&cfg, 0, sizeof cfg);
     if (argc != 1 || !enif_is_map(env, argv[0])) goto bad_arg;
-    if (!map_u64(env, argv[0], A.k_id, &cfg.id) ||
-        !map_u64(env, argv[0], A.k_cluster_id, &cfg.cluster_id) ||
-        !map_u32(env, argv[0], A.k_min, &cfg.election_min_ticks) ||
-        !map_u32(env, argv[0], A.k_max, &cfg.election_max_ticks) ||
-        !map_u32(env, argv[0], A.k_heartbeat, &cfg.heartbeat_ticks) ||
-        !map_bool(env, argv[0], A.k_pre_vote, &cfg.pre_vote) ||
-        !map_bool(env, argv[0], A.k_check_quorum, &cfg.check_quorum) ||
-        !enif_get_map_value(env, argv[0], A.k_peers, &list) ||
-        !enif_get_map_value(env, argv[0], A.k_hard_state, &hs_term))
+    if (!map_u64(env, argv[0], priv->atom_id, &cfg.id) ||
+        !map_u64(env, argv[0], priv->atom_cluster_id, &cfg.cluster_id) ||
+        !map_u32(env, argv[0], priv->atom_election_min_ticks, &cfg.election_min_ticks) ||
+        !map_u32(env, argv[0], priv->atom_election_max_ticks, &cfg.election_max_ticks) ||
+        !map_u32(env, argv[0], priv->atom_heartbeat_ticks, &cfg.heartbeat_ticks) ||
+        !map_bool(env, argv[0], priv->atom_pre_vote, &cfg.pre_vote) ||
+        !map_bool(env, argv[0], priv->atom_check_quorum, &cfg.check_quorum) ||
+        !enif_get_map_value(env, argv[0], priv->atom_peers, &list) ||
+        !enif_get_map_value(env, argv[0], priv->atom_hard_state, &hs_term))
         goto bad_arg;
-    if (enif_is_identical(hs_term, A.none)) {
+    if (enif_is_identical(hs_term, priv->atom_none)) {
         cfg.restored = NULL;
     } else if (enif_get_tuple(env, hs_term, &arity, &hs_elems) && arity == 2 &&
-               get_u64(env, hs_elems[0], &hs.term) && get_u64(env, hs_elems[1], &hs.voted_for)) {
+               nif_get_u64(env, hs_elems[0], &hs.term) &&
+               nif_get_u64(env, hs_elems[1], &hs.voted_for)) {
         cfg.restored = &hs;
     } else {
         goto bad_arg;
     }
     while (enif_get_list_cell(env, list, &head, &list)) {
         if (n == PLEXUS_ELECTION_MAX_NODES) return nif_error(env, PLEXUS_EFULL);
-        if (!get_u64(env, head, &peers[n++])) goto bad_arg;
+        if (!nif_get_u64(env, head, &peers[n++])) goto bad_arg;
     }
     if (!enif_is_empty_list(env, list)) goto bad_arg;
     cfg.peers = peers;
     cfg.n_peers = n;
 
-    r = enif_alloc_resource(A.type, sizeof *r);
+    r = enif_alloc_resource(priv->election_type, sizeof *r);
     if (!r) return nif_error(env, PLEXUS_ENOMEM);
     memset(r, 0, sizeof *r);
     randombytes_buf(r->rng, sizeof r->rng);
@@ -290,7 +233,7 @@ ERL_NIF_TERM nif_election_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     r->id = cfg.id;
     r->cluster_id = cfg.cluster_id;
     r->ready = 1;
-    ret = enif_make_tuple2(env, A.ok, enif_make_resource(env, r));
+    ret = enif_make_tuple2(env, priv->atom_ok, enif_make_resource(env, r));
     goto done;
 bad_arg:
     ret = enif_make_badarg(env);
@@ -398,6 +341,7 @@ ERL_NIF_TERM nif_election_remove_peer(ErlNifEnv *env, int argc, const ERL_NIF_TE
  *                         sit_out_left, stats => #{Counter => N}} */
 ERL_NIF_TERM nif_election_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     election_res *r;
     uint64_t peers[PLEXUS_ELECTION_MAX_NODES];
     if (argc != 1 || !get_res(env, argv[0], &r)) return enif_make_badarg(env);
@@ -422,19 +366,25 @@ ERL_NIF_TERM nif_election_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     ERL_NIF_TERM svals[N_STATS];
     for (int i = 0; i < N_STATS; i++)
         svals[i] = enif_make_uint64(env, sv[i]);
-    ERL_NIF_TERM keys[] = {A.k_id,     A.k_cluster_id, A.k_role,   A.k_term,         A.k_voted_for,
-                           A.k_leader, A.k_peers,      A.k_quorum, A.k_sit_out_left, A.k_stats};
+    ERL_NIF_TERM keys[] = {priv->atom_id,    priv->atom_cluster_id, priv->atom_role,
+                           priv->atom_term,  priv->atom_voted_for,  priv->atom_leader,
+                           priv->atom_peers, priv->atom_quorum,     priv->atom_sit_out_left,
+                           priv->atom_stats};
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, id),
                            enif_make_uint64(env, cid),
-                           A.role[role],
+                           priv->election_role[role],
                            enif_make_uint64(env, hs.term),
                            enif_make_uint64(env, hs.voted_for),
                            enif_make_uint64(env, leader),
                            plist,
                            enif_make_uint64(env, quorum),
                            enif_make_uint(env, sit_out),
-                           A.none};
-    if (!enif_make_map_from_arrays(env, A.k_stat, svals, N_STATS, &stats))
+                           priv->atom_none};
+    ERL_NIF_TERM skeys[N_STATS] = {
+        priv->atom_wrong_cluster,  priv->atom_unknown_peer, priv->atom_stale_term,
+        priv->atom_lease_rejected, priv->atom_conflicts,    priv->atom_outbox_dropped,
+        priv->atom_pre_votes,      priv->atom_elections,    priv->atom_fast_path};
+    if (!enif_make_map_from_arrays(env, skeys, svals, N_STATS, &stats))
         return enif_make_badarg(env); /* cannot happen: keys are distinct */
     vals[9] = stats;
     if (!enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof keys[0], &map))
@@ -444,10 +394,11 @@ ERL_NIF_TERM nif_election_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 
 /* ---------------------------------------------------------------- wire codec */
 
-static int msg_type_of(ERL_NIF_TERM t, plexus_election_msg_type *out)
+static int msg_type_of(ErlNifEnv *env, ERL_NIF_TERM t, plexus_election_msg_type *out)
 {
-    for (int i = 1; i <= N_MSG_TYPES; i++)
-        if (enif_is_identical(t, A.msg_type[i])) {
+    const nif_priv *priv = nif_priv_get(env);
+    for (int i = 1; i <= PLEXUS_ELECTION_MSG_HEARTBEAT_RESP; i++)
+        if (enif_is_identical(t, priv->election_msg_type[i])) {
             *out = (plexus_election_msg_type)i;
             return 1;
         }
@@ -458,6 +409,7 @@ static int msg_type_of(ERL_NIF_TERM t, plexus_election_msg_type *out)
  *   -> Bin | {error, invalid_argument}. For tests and tools. */
 ERL_NIF_TERM nif_election_msg_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     plexus_election_msg m;
     uint8_t buf[PLEXUS_ELECTION_MSG_MAX];
     size_t len = 0;
@@ -466,11 +418,12 @@ ERL_NIF_TERM nif_election_msg_encode(ErlNifEnv *env, int argc, const ERL_NIF_TER
 
     memset(&m, 0, sizeof m);
     if (argc != 1 || !enif_is_map(env, argv[0]) ||
-        !enif_get_map_value(env, argv[0], A.k_type, &type) || !msg_type_of(type, &m.type) ||
-        !map_bool(env, argv[0], A.k_reject, &m.reject) ||
-        !map_u64(env, argv[0], A.k_cluster_id, &m.cluster_id) ||
-        !map_u64(env, argv[0], A.k_from, &m.from) || !map_u64(env, argv[0], A.k_to, &m.to) ||
-        !map_u64(env, argv[0], A.k_term, &m.term))
+        !enif_get_map_value(env, argv[0], priv->atom_type, &type) ||
+        !msg_type_of(env, type, &m.type) || !map_bool(env, argv[0], priv->atom_reject, &m.reject) ||
+        !map_u64(env, argv[0], priv->atom_cluster_id, &m.cluster_id) ||
+        !map_u64(env, argv[0], priv->atom_from, &m.from) ||
+        !map_u64(env, argv[0], priv->atom_to, &m.to) ||
+        !map_u64(env, argv[0], priv->atom_term, &m.term))
         return enif_make_badarg(env);
     if ((rc = plexus_election_msg_encode(&m, buf, sizeof buf, &len))) return nif_error(env, rc);
     unsigned char *p = enif_make_new_binary(env, len, &bin);
@@ -483,22 +436,22 @@ ERL_NIF_TERM nif_election_msg_encode(ErlNifEnv *env, int argc, const ERL_NIF_TER
  *   | {error, Reason} */
 ERL_NIF_TERM nif_election_msg_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     ErlNifBinary bin;
     plexus_election_msg m;
     ERL_NIF_TERM map;
     int rc;
     if (argc != 1 || !enif_inspect_binary(env, argv[0], &bin)) return enif_make_badarg(env);
     if ((rc = plexus_election_msg_decode(bin.data, bin.size, &m))) return nif_error(env, rc);
-    ERL_NIF_TERM keys[] = {A.k_type, A.k_reject, A.k_cluster_id, A.k_from, A.k_to, A.k_term};
-    ERL_NIF_TERM vals[] = {A.msg_type[m.type],
-                           m.reject ? A.true_ : A.false_,
-                           enif_make_uint64(env, m.cluster_id),
-                           enif_make_uint64(env, m.from),
-                           enif_make_uint64(env, m.to),
-                           enif_make_uint64(env, m.term)};
+    ERL_NIF_TERM keys[] = {priv->atom_type, priv->atom_reject, priv->atom_cluster_id,
+                           priv->atom_from, priv->atom_to,     priv->atom_term};
+    ERL_NIF_TERM vals[] = {
+        priv->election_msg_type[m.type],     m.reject ? priv->atom_true : priv->atom_false,
+        enif_make_uint64(env, m.cluster_id), enif_make_uint64(env, m.from),
+        enif_make_uint64(env, m.to),         enif_make_uint64(env, m.term)};
     if (!enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof keys[0], &map))
         return enif_make_badarg(env);
-    return enif_make_tuple2(env, A.ok, map);
+    return enif_make_tuple2(env, priv->atom_ok, map);
 }
 
 /* ---------------------------------------------------------------- topology */
@@ -511,6 +464,7 @@ ERL_NIF_TERM nif_election_msg_decode(ErlNifEnv *env, int argc, const ERL_NIF_TER
  */
 ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     plexus_topology_member *members = NULL;
     plexus_topology_role *roles = NULL;
     ERL_NIF_TERM ret, list, head, names_out;
@@ -546,7 +500,7 @@ ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
         bool promoted;
         if (!enif_get_tuple(env, head, &arity, &el) || arity != 3 ||
             !enif_inspect_binary(env, el[0], &name) || !enif_get_uint64(env, el[1], &start) ||
-            !get_bool(el[2], &promoted))
+            !get_bool(env, el[2], &promoted))
             goto bad_arg;
         members[i] = (plexus_topology_member){
             .name = {name.data, name.size}, .start_time = start, .promoted = promoted};
@@ -558,8 +512,8 @@ ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     }
     names_out = enif_make_list(env, 0);
     for (size_t i = len; i-- > 0;)
-        names_out = enif_make_list_cell(env, A.topo_role[roles[i]], names_out);
-    ERL_NIF_TERM boss = A.none;
+        names_out = enif_make_list_cell(env, priv->topology_role[roles[i]], names_out);
+    ERL_NIF_TERM boss = priv->atom_none;
     if (commander != PLEXUS_TOPOLOGY_NONE) {
         /* the name term from the input, not a copy */
         list = argv[0];
@@ -570,7 +524,7 @@ ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
                 break;
             }
     }
-    ret = enif_make_tuple3(env, A.ok, names_out, boss);
+    ret = enif_make_tuple3(env, priv->atom_ok, names_out, boss);
     goto done;
 bad_arg:
     ret = enif_make_badarg(env);

@@ -33,8 +33,11 @@
  * 256 members 0.07 ms, 1024 members 1.1 ms, 4096 members 15 ms. */
 #define NIF_TOPOLOGY_DIRTY_NODES 256
 
-/* Opens the resource type and makes the atoms; call from load and upgrade. 0 = ok. */
-int nif_election_load(ErlNifEnv *env);
+struct nif_priv;
+
+/* Opens the plexus_election resource type into priv (its atoms are made with all the
+ * others by nif_priv_new); call from load and upgrade. 0 = ok. */
+int nif_election_load(ErlNifEnv *env, struct nif_priv *priv);
 
 ERL_NIF_TERM nif_election_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_election_tick(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);

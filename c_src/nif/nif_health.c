@@ -14,17 +14,6 @@ typedef struct health_res {
     plexus_health *h; /* freed in the destructor only */
 } health_res;
 
-/* Made once at load (habit 6); never from input. */
-static struct {
-    ErlNifResourceType *type;
-    ERL_NIF_TERM status[4]; /* by plexus_health_status */
-    ERL_NIF_TERM kind[5];   /* by plexus_health_event_kind */
-    ERL_NIF_TERM reason[PLEXUS_HEALTH_R_MAX + 1];
-    ERL_NIF_TERM infinity, not_found, invalid_argument, no_memory;
-    ERL_NIF_TERM k_node, k_status, k_since, k_last_answer, k_answers, k_samples, k_rtt_last,
-        k_rtt_avg, k_rtt_p50, k_rtt_p99, k_rtt_min, k_rtt_max;
-} A;
-
 static void health_dtor(ErlNifEnv *env, void *obj)
 {
     (void)env;
@@ -33,50 +22,18 @@ static void health_dtor(ErlNifEnv *env, void *obj)
     if (r->lock) enif_mutex_destroy(r->lock);
 }
 
-int nif_health_load(ErlNifEnv *env)
+int nif_health_load(ErlNifEnv *env, nif_priv *priv)
 {
-    A.type = enif_open_resource_type(env, NULL, "plexus_health", health_dtor,
-                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!A.type) return 1;
-    for (int s = 0; s <= PLEXUS_HEALTH_DOWN; s++)
-        A.status[s] = enif_make_atom(env, plexus_health_status_name((plexus_health_status)s));
-    A.kind[0] = enif_make_atom(env, "unknown");
-    for (int k = 1; k <= PLEXUS_HEALTH_EV_NODE_DOWN; k++)
-        A.kind[k] = enif_make_atom(env, plexus_health_event_name((plexus_health_event_kind)k));
-    for (int r = 0; r <= PLEXUS_HEALTH_R_MAX; r++)
-        A.reason[r] = enif_make_atom(env, plexus_health_reason_name((plexus_health_reason)r));
-    A.infinity = enif_make_atom(env, "infinity");
-    A.not_found = enif_make_atom(env, "not_found");
-    A.invalid_argument = enif_make_atom(env, "invalid_argument");
-    A.no_memory = enif_make_atom(env, "no_memory");
-    A.k_node = enif_make_atom(env, "node");
-    A.k_status = enif_make_atom(env, "status");
-    A.k_since = enif_make_atom(env, "since_ms");
-    A.k_last_answer = enif_make_atom(env, "last_answer_ms");
-    A.k_answers = enif_make_atom(env, "answers");
-    A.k_samples = enif_make_atom(env, "samples");
-    A.k_rtt_last = enif_make_atom(env, "rtt_last_us");
-    A.k_rtt_avg = enif_make_atom(env, "rtt_avg_us");
-    A.k_rtt_p50 = enif_make_atom(env, "rtt_p50_us");
-    A.k_rtt_p99 = enif_make_atom(env, "rtt_p99_us");
-    A.k_rtt_min = enif_make_atom(env, "rtt_min_us");
-    A.k_rtt_max = enif_make_atom(env, "rtt_max_us");
-    return 0;
+    priv->health_type = enif_open_resource_type(env, NULL, "plexus_health", health_dtor,
+                                                ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    return priv->health_type == NULL;
 }
 
 /* ---------------------------------------------------------------- helpers */
 
 static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, health_res **out)
 {
-    return enif_get_resource(env, t, A.type, (void **)out) && (*out)->h;
-}
-
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
+    return enif_get_resource(env, t, nif_priv_get(env)->health_type, (void **)out) && (*out)->h;
 }
 
 static int get_node(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifBinary *bin)
@@ -100,8 +57,10 @@ static void collect(void *ctx, const plexus_health_event *ev)
         return;
     }
     memcpy(p, ev->node, ev->node_len);
-    ERL_NIF_TERM t = enif_make_tuple5(acc->env, A.kind[ev->kind], node, A.status[ev->from],
-                                      A.status[ev->to], A.reason[ev->reason]);
+    const nif_priv *priv = nif_priv_get(acc->env);
+    ERL_NIF_TERM t = enif_make_tuple5(acc->env, priv->health_event[ev->kind], node,
+                                      priv->health_status[ev->from], priv->health_status[ev->to],
+                                      priv->health_reason[ev->reason]);
     acc->list = enif_make_list_cell(acc->env, t, acc->list);
 }
 
@@ -112,20 +71,23 @@ static ERL_NIF_TERM events(ev_acc *acc)
     return out;
 }
 
-static ERL_NIF_TERM err(ErlNifEnv *env, int rc)
+/* What an input call returns: {error, Reason} when the detector refused the input
+ * (rc) or an event could not be built, else the events in the order they came. */
+static ERL_NIF_TERM input_result(ev_acc *acc, int rc)
 {
-    if (rc == PLEXUS_ENOTFOUND) return nif_error_atom(env, A.not_found);
-    if (rc == PLEXUS_ENOMEM) return nif_error_atom(env, A.no_memory);
-    return nif_error_atom(env, A.invalid_argument);
+    if (!rc && acc->oom) rc = PLEXUS_ENOMEM;
+    return rc ? nif_error(acc->env, rc) : events(acc);
 }
 
 static ERL_NIF_TERM stats_map(ErlNifEnv *env, ERL_NIF_TERM node, const plexus_health_stats *s)
 {
-    ERL_NIF_TERM keys[] = {A.k_node,    A.k_status,  A.k_since,    A.k_last_answer,
-                           A.k_answers, A.k_samples, A.k_rtt_last, A.k_rtt_avg,
-                           A.k_rtt_p50, A.k_rtt_p99, A.k_rtt_min,  A.k_rtt_max};
+    const nif_priv *priv = nif_priv_get(env);
+    ERL_NIF_TERM keys[] = {priv->atom_node,           priv->atom_status,     priv->atom_since_ms,
+                           priv->atom_last_answer_ms, priv->atom_answers,    priv->atom_samples,
+                           priv->atom_rtt_last_us,    priv->atom_rtt_avg_us, priv->atom_rtt_p50_us,
+                           priv->atom_rtt_p99_us,     priv->atom_rtt_min_us, priv->atom_rtt_max_us};
     ERL_NIF_TERM vals[] = {node,
-                           A.status[s->status],
+                           priv->health_status[s->status],
                            enif_make_uint64(env, s->since_ms),
                            enif_make_uint64(env, s->last_answer_ms),
                            enif_make_uint64(env, s->answers),
@@ -157,20 +119,20 @@ ERL_NIF_TERM nif_health_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     plexus_health *h = NULL;
     int rc = plexus_health_new(&cfg, &nif_alloc, &h);
     if (rc) {
-        ret = err(env, rc);
+        ret = nif_error(env, rc);
         goto done;
     }
     ErlNifMutex *lock = enif_mutex_create("plexus_health");
     if (!lock) {
         plexus_health_free(h);
-        ret = err(env, PLEXUS_ENOMEM);
+        ret = nif_error(env, PLEXUS_ENOMEM);
         goto done;
     }
-    r = enif_alloc_resource(A.type, sizeof *r);
+    r = enif_alloc_resource(nif_priv_get(env)->health_type, sizeof *r);
     if (!r) {
         enif_mutex_destroy(lock);
         plexus_health_free(h);
-        ret = err(env, PLEXUS_ENOMEM);
+        ret = nif_error(env, PLEXUS_ENOMEM);
         goto done;
     }
     memset(r, 0, sizeof *r);
@@ -192,14 +154,13 @@ ERL_NIF_TERM nif_health_up(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     ErlNifBinary node;
     uint64_t now;
     if (argc != 3 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     int rc = plexus_health_up(r->h, node.data, node.size, now, collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return err(env, rc);
-    return acc.oom ? err(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_answer(Ref, NodeBin, NowMs, RttUs) -> [Event] | {error, not_found} */
@@ -210,36 +171,35 @@ ERL_NIF_TERM nif_health_answer(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     uint64_t now;
     unsigned rtt;
     if (argc != 4 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now) || !enif_get_uint(env, argv[3], &rtt))
+        !nif_get_u64(env, argv[2], &now) || !enif_get_uint(env, argv[3], &rtt))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     int rc = plexus_health_answer(r->h, node.data, node.size, now, rtt, collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return err(env, rc);
-    return acc.oom ? err(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_down(Ref, NodeBin, NowMs, Reason) -> [Event] | {error, not_found} */
 ERL_NIF_TERM nif_health_down(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     health_res *r;
     ErlNifBinary node;
     uint64_t now;
     int reason = -1;
     if (argc != 4 || !get_res(env, argv[0], &r) || !get_node(env, argv[1], &node) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     for (int i = 1; i <= PLEXUS_HEALTH_R_MAX; i++)
-        if (enif_is_identical(argv[3], A.reason[i])) reason = i;
+        if (enif_is_identical(argv[3], priv->health_reason[i])) reason = i;
     if (reason < 0) return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     int rc = plexus_health_down(r->h, node.data, node.size, now, (plexus_health_reason)reason,
                                 collect, &acc);
     enif_mutex_unlock(r->lock);
-    if (rc) return err(env, rc);
-    return acc.oom ? err(env, PLEXUS_ENOMEM) : events(&acc);
+    return input_result(&acc, rc);
 }
 
 /* health_tick(Ref, NowMs) -> {[Event], NextDeadlineMs | infinity} */
@@ -247,16 +207,17 @@ ERL_NIF_TERM nif_health_tick(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
 {
     health_res *r;
     uint64_t now;
-    if (argc != 2 || !get_res(env, argv[0], &r) || !get_u64(env, argv[1], &now))
+    if (argc != 2 || !get_res(env, argv[0], &r) || !nif_get_u64(env, argv[1], &now))
         return enif_make_badarg(env);
     ev_acc acc = {env, enif_make_list(env, 0), 0};
     enif_mutex_lock(r->lock);
     plexus_health_tick(r->h, now, collect, &acc);
     uint64_t next = plexus_health_next_deadline(r->h);
     enif_mutex_unlock(r->lock);
-    if (acc.oom) return err(env, PLEXUS_ENOMEM);
+    if (acc.oom) return nif_error(env, PLEXUS_ENOMEM);
     return enif_make_tuple2(env, events(&acc),
-                            next == UINT64_MAX ? A.infinity : enif_make_uint64(env, next));
+                            next == UINT64_MAX ? nif_priv_get(env)->atom_infinity
+                                               : enif_make_uint64(env, next));
 }
 
 /* health_remove(Ref, NodeBin) -> ok | {error, not_found} */
@@ -269,7 +230,7 @@ ERL_NIF_TERM nif_health_remove(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     enif_mutex_lock(r->lock);
     int rc = plexus_health_remove(r->h, node.data, node.size);
     enif_mutex_unlock(r->lock);
-    return rc ? err(env, rc) : nif_priv_get(env)->atom_ok;
+    return rc ? nif_error(env, rc) : nif_priv_get(env)->atom_ok;
 }
 
 /* health_get(Ref, NodeBin) -> {ok, Map} | {error, not_found} */
@@ -283,7 +244,7 @@ ERL_NIF_TERM nif_health_get(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     enif_mutex_lock(r->lock);
     int rc = plexus_health_get(r->h, node.data, node.size, &st);
     enif_mutex_unlock(r->lock);
-    if (rc) return err(env, rc);
+    if (rc) return nif_error(env, rc);
     return enif_make_tuple2(env, nif_priv_get(env)->atom_ok, stats_map(env, argv[1], &st));
 }
 
@@ -310,5 +271,5 @@ ERL_NIF_TERM nif_health_list(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         list = enif_make_list_cell(env, stats_map(env, node, &st), list);
     }
     enif_mutex_unlock(r->lock);
-    return oom ? err(env, PLEXUS_ENOMEM) : list;
+    return oom ? nif_error(env, PLEXUS_ENOMEM) : list;
 }

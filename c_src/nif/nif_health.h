@@ -15,8 +15,11 @@
 
 #include <erl_nif.h>
 
-/* Opens the resource type and makes the atoms; call from load and upgrade. 0 = ok. */
-int nif_health_load(ErlNifEnv *env);
+struct nif_priv;
+
+/* Opens the plexus_health resource type into priv (its atoms are made with all the
+ * others by nif_priv_new); call from load and upgrade. 0 = ok. */
+int nif_health_load(ErlNifEnv *env, struct nif_priv *priv);
 
 ERL_NIF_TERM nif_health_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_health_up(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);

@@ -1,8 +1,10 @@
 /*
  * OR-Set NIFs; see nif_orset.h. Each NIF: arity/type checks -> decode -> (dirty
  * dispatch once the input weight is known) -> core call -> encode, with the goto
- * ladder bad_arg: / err: / done:. Scratch memory (op arrays, output buffers) comes from
- * nif_alloc and is released on every path; result states are copied into new binaries.
+ * ladder bad_arg: / err: / done:. Scratch memory (op and state arrays, the delta,
+ * decode buffers) comes from nif_alloc and is released on every path. Result states
+ * of apply and merge are written by the core straight into the binary that is returned
+ * (nif_outbuf); only the small ones (orset_new, the delta) are copied into a binary.
  */
 #include "nif/nif_orset.h"
 
@@ -168,7 +170,7 @@ ERL_NIF_TERM nif_orset_apply(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     rc = plexus_orset_apply(s.p, s.n, ops, n_ops, actor, flags, &nif_alloc, &out.buf,
                             want_delta ? &delta : NULL, &bad_op);
     if (rc == PLEXUS_ENOTPRESENT && (flags & PLEXUS_APPLY_STRICT)) {
-        result = enif_make_tuple3(env, priv->atom_error, priv->atom_not_present,
+        result = enif_make_tuple3(env, priv->atom_error, nif_error_reason(env, rc),
                                   enif_make_uint64(env, bad_op));
         goto done;
     }

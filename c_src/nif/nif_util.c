@@ -37,23 +37,31 @@ nif_priv *nif_priv_new(ErlNifEnv *env)
     nif_priv *priv = enif_alloc(sizeof *priv);
     if (!priv) return NULL;
     memset(priv, 0, sizeof *priv);
-    priv->atom_ok = enif_make_atom(env, "ok");
-    priv->atom_error = enif_make_atom(env, "error");
-    priv->atom_true = enif_make_atom(env, "true");
-    priv->atom_false = enif_make_atom(env, "false");
-    priv->atom_add = enif_make_atom(env, "add");
-    priv->atom_remove = enif_make_atom(env, "remove");
-    priv->atom_ops = enif_make_atom(env, "ops");
-    priv->atom_state = enif_make_atom(env, "state");
-    priv->atom_delta = enif_make_atom(env, "delta");
-    priv->atom_strict = enif_make_atom(env, "strict");
-    priv->atom_value = enif_make_atom(env, "value");
-    priv->atom_timestamp = enif_make_atom(env, "timestamp");
-    priv->atom_actor = enif_make_atom(env, "actor");
-    priv->atom_bad_term = enif_make_atom(env, "bad_term");
-    priv->atom_not_present = enif_make_atom(env, "not_present");
+#define NIF_ATOM_MAKE(name) priv->atom_##name = enif_make_atom(env, #name);
+    NIF_ATOMS(NIF_ATOM_MAKE)
+#undef NIF_ATOM_MAKE
     for (int i = 0; i < NIF_N_ERRORS; i++)
         priv->err_atoms[i] = enif_make_atom(env, plexus_errname(-i));
+    for (int s = 0; s <= PLEXUS_HEALTH_DOWN; s++)
+        priv->health_status[s] =
+            enif_make_atom(env, plexus_health_status_name((plexus_health_status)s));
+    priv->health_event[0] = priv->atom_unknown;
+    for (int k = 1; k <= PLEXUS_HEALTH_EV_NODE_DOWN; k++)
+        priv->health_event[k] =
+            enif_make_atom(env, plexus_health_event_name((plexus_health_event_kind)k));
+    for (int r = 0; r <= PLEXUS_HEALTH_R_MAX; r++)
+        priv->health_reason[r] =
+            enif_make_atom(env, plexus_health_reason_name((plexus_health_reason)r));
+    for (int i = 0; i <= PLEXUS_ELECTION_LEADER; i++)
+        priv->election_role[i] =
+            enif_make_atom(env, plexus_election_role_name((plexus_election_role)i));
+    priv->election_msg_type[0] = priv->atom_unknown;
+    for (int i = 1; i <= PLEXUS_ELECTION_MSG_HEARTBEAT_RESP; i++)
+        priv->election_msg_type[i] =
+            enif_make_atom(env, plexus_election_msg_type_name((plexus_election_msg_type)i));
+    for (int i = 0; i <= PLEXUS_TOPOLOGY_RELAY; i++)
+        priv->topology_role[i] =
+            enif_make_atom(env, plexus_topology_role_name((plexus_topology_role)i));
     atomic_init(&priv->hlc_last, 0);
     atomic_init(&priv->dirty_threshold, PLEXUS_DIRTY_THRESHOLD_BYTES);
     return priv;
@@ -71,13 +79,23 @@ ERL_NIF_TERM nif_error_atom(ErlNifEnv *env, ERL_NIF_TERM reason)
     return enif_make_tuple2(env, nif_priv_get(env)->atom_error, reason);
 }
 
+ERL_NIF_TERM nif_error_reason(ErlNifEnv *env, int err)
+{
+    int i = (err <= 0 && err >= PLEXUS_ERROR_MIN) ? -err : -PLEXUS_EINVAL;
+    return nif_priv_get(env)->err_atoms[i];
+}
+
 ERL_NIF_TERM nif_error(ErlNifEnv *env, int err)
 {
-    nif_priv *priv = nif_priv_get(env);
-    /* Codes outside the table cannot come from the core; map them to invalid_argument
-     * rather than making an atom. */
-    int i = (err <= 0 && err >= PLEXUS_ERROR_MIN) ? -err : -PLEXUS_EINVAL;
-    return enif_make_tuple2(env, priv->atom_error, priv->err_atoms[i]);
+    return nif_error_atom(env, nif_error_reason(env, err));
+}
+
+int nif_get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
+{
+    ErlNifUInt64 v;
+    if (!enif_get_uint64(env, t, &v)) return 0;
+    *out = v;
+    return 1;
 }
 
 int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out)

@@ -1,12 +1,14 @@
 /*
- * Shared NIF helpers: the private data made at load (atoms, the HLC, the dirty
- * threshold), an allocator over enif_alloc for the core, {error, Reason} terms from
- * PLEXUS_E* codes, decoding of state and term binaries, and the dirty-dispatch helper.
+ * Shared NIF helpers: the private data made at load (atoms, resource types, the HLC,
+ * the dirty threshold), an allocator over enif_alloc for the core, {error, Reason}
+ * terms from PLEXUS_E* codes, decoding of arguments, state and term binaries, and the
+ * dirty-dispatch helper.
  *
  * Every NIF in c_src/nif/ has one shape (STYLE.md habit 5): arity/type checks ->
  * decode -> core call -> encode, with a goto ladder bad_arg: / err: / done: that frees
  * scratch memory on every path. No atom is ever made from input (habit 6): all atoms
- * live in nif_priv, made once at load.
+ * live in nif_priv, made once at load, and every core error code reaches Erlang
+ * through nif_error under the name plexus_errname gives it.
  */
 #ifndef PLEXUS_NIF_UTIL_H
 #define PLEXUS_NIF_UTIL_H
@@ -17,6 +19,9 @@
 #include <stdint.h>
 
 #include "plexus/common.h"
+#include "plexus/election.h"
+#include "plexus/health.h"
+#include "plexus/topology.h"
 
 /*
  * Calls whose input weighs at least this many bytes run on a dirty CPU scheduler
@@ -41,23 +46,57 @@
 /* Number of slots in the error atom table: codes 0 .. PLEXUS_ERROR_MIN. */
 #define NIF_N_ERRORS (1 - PLEXUS_ERROR_MIN)
 
+/*
+ * Every fixed atom a NIF returns or matches, by area; priv->atom_<name> is the atom
+ * <name>. One list, so adding an atom is one line and it is made once at load with
+ * the others. Atoms named by a core enum (roles, statuses, error codes) are the tables
+ * of nif_priv below, filled from the core's own name functions.
+ */
+/* clang-format off */
+#define NIF_ATOMS(X)                                                                     \
+    /* shared */                                                                         \
+    X(ok) X(error) X(true) X(false) X(none) X(infinity) X(unknown)                      \
+    /* CRDTs (nif_orset.c, nif_lww.c) */                                                 \
+    X(add) X(remove) X(ops) X(state) X(delta) X(strict) X(value) X(timestamp) X(actor)   \
+    X(bad_term)                                                                          \
+    /* beacon_stats keys (nif_beacon.c) */                                               \
+    X(sealed) X(accepted) X(malformed) X(auth_failed) X(replayed) X(table_full)          \
+    X(senders)                                                                           \
+    /* health_get / health_list keys (nif_health.c) */                                   \
+    X(node) X(status) X(since_ms) X(last_answer_ms) X(answers) X(samples) X(rtt_last_us) \
+    X(rtt_avg_us) X(rtt_p50_us) X(rtt_p99_us) X(rtt_min_us) X(rtt_max_us)                \
+    /* election config, message and info keys (nif_election.c) */                       \
+    X(unchanged) X(id) X(cluster_id) X(peers) X(election_min_ticks)                      \
+    X(election_max_ticks) X(heartbeat_ticks) X(pre_vote) X(check_quorum) X(hard_state)   \
+    X(type) X(reject) X(from) X(to) X(term) X(role) X(voted_for) X(leader) X(quorum)     \
+    X(sit_out_left) X(stats)                                                             \
+    /* election_info stats keys */                                                       \
+    X(wrong_cluster) X(unknown_peer) X(stale_term) X(lease_rejected) X(conflicts)        \
+    X(outbox_dropped) X(pre_votes) X(elections) X(fast_path)
+/* clang-format on */
+
+#define NIF_ATOM_FIELD(name) ERL_NIF_TERM atom_##name;
+
+/*
+ * The private data of the library, made once at load (nif_priv_new, then each area's
+ * nif_<area>_load opens its resource type into it): every atom and resource type a
+ * NIF uses, so no NIF file keeps a static struct of its own. A code upgrade makes a
+ * fresh one (the resource types are taken over) and carries the counters across.
+ */
 typedef struct nif_priv {
-    ERL_NIF_TERM atom_ok;
-    ERL_NIF_TERM atom_error;
-    ERL_NIF_TERM atom_true;
-    ERL_NIF_TERM atom_false;
-    ERL_NIF_TERM atom_add;
-    ERL_NIF_TERM atom_remove;
-    ERL_NIF_TERM atom_ops;
-    ERL_NIF_TERM atom_state;
-    ERL_NIF_TERM atom_delta;
-    ERL_NIF_TERM atom_strict;
-    ERL_NIF_TERM atom_value;
-    ERL_NIF_TERM atom_timestamp;
-    ERL_NIF_TERM atom_actor;
-    ERL_NIF_TERM atom_bad_term;
-    ERL_NIF_TERM atom_not_present;
-    ERL_NIF_TERM err_atoms[NIF_N_ERRORS]; /* index -code; names from plexus_errname */
+    NIF_ATOMS(NIF_ATOM_FIELD)
+    /* Error reasons, index -code, named by plexus_errname (see nif_error). */
+    ERL_NIF_TERM err_atoms[NIF_N_ERRORS];
+    /* Atoms of core enums, indexed by the enum value and named by the core's *_name
+     * functions; health_event[0] and election_msg_type[0] are `unknown`. */
+    ERL_NIF_TERM health_status[PLEXUS_HEALTH_DOWN + 1];
+    ERL_NIF_TERM health_event[PLEXUS_HEALTH_EV_NODE_DOWN + 1];
+    ERL_NIF_TERM health_reason[PLEXUS_HEALTH_R_MAX + 1];
+    ERL_NIF_TERM election_role[PLEXUS_ELECTION_LEADER + 1];
+    ERL_NIF_TERM election_msg_type[PLEXUS_ELECTION_MSG_HEARTBEAT_RESP + 1];
+    ERL_NIF_TERM topology_role[PLEXUS_TOPOLOGY_RELAY + 1];
+    /* Resource types (ERL_NIF_RT_TAKEOVER on upgrade), opened by the area loads. */
+    ErlNifResourceType *health_type, *beacon_type, *election_type;
     /* Node-wide HLC: the greatest timestamp issued or observed (plexus_lww). */
     _Atomic uint64_t hlc_last;
     /* Current dirty threshold in bytes of input weight. */
@@ -69,7 +108,8 @@ typedef ERL_NIF_TERM (*nif_fun)(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
 /* Allocator for the core over enif_alloc / enif_realloc / enif_free. */
 extern const plexus_alloc nif_alloc;
 
-/* Makes the priv struct and all atoms; NULL on failure. Freed with nif_priv_free. */
+/* Makes the priv struct and all atoms (resource types are left to the area loads);
+ * NULL on failure. Freed with nif_priv_free. */
 nif_priv *nif_priv_new(ErlNifEnv *env);
 void nif_priv_free(nif_priv *priv);
 
@@ -78,10 +118,22 @@ static inline nif_priv *nif_priv_get(ErlNifEnv *env)
     return (nif_priv *)enif_priv_data(env);
 }
 
-/* {error, Reason} with Reason the pre-made atom for a PLEXUS_E* code. */
+/*
+ * The one error path: a PLEXUS_E* code becomes the atom plexus_errname gives it (made
+ * at load), so every NIF names a failure the same way and none maps codes by hand.
+ * nif_error_reason is the bare atom (for results that carry a reason inside another
+ * term), nif_error the {error, Reason} tuple. Codes outside the table cannot come from
+ * the core; they read as invalid_argument rather than making an atom.
+ */
+ERL_NIF_TERM nif_error_reason(ErlNifEnv *env, int err);
 ERL_NIF_TERM nif_error(ErlNifEnv *env, int err);
-/* {error, Atom} for one of the priv atoms. */
+/* {error, Atom} for a reason that is not a core code (bad_term). */
 ERL_NIF_TERM nif_error_atom(ErlNifEnv *env, ERL_NIF_TERM reason);
+
+/* A uint64_t argument; 0 if it is not an integer in 0..2^64-1. (ErlNifUInt64 and
+ * uint64_t are different types on some platforms, so the core's fields cannot be passed
+ * to enif_get_uint64 directly.) */
+int nif_get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out);
 
 /* A state argument: any binary (the core validates its contents). 0 if not a binary. */
 int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out);

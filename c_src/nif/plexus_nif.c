@@ -1,6 +1,7 @@
 /*
  * plexus_nif.so: load / upgrade / unload and the function table, nothing else (the
- * NIFs live in one file per area: nif_orset.c, nif_lww.c; helpers in nif_util.c).
+ * NIFs live in one file per area, nif_<area>.c; atoms, errors and helpers in
+ * nif_util.c).
  *
  * Every NIF starts on a normal scheduler and moves itself to a dirty CPU scheduler with
  * enif_schedule_nif when its input outweighs the measured threshold (nif_util.h), so
@@ -17,14 +18,25 @@
 #include "nif/nif_registry.h"
 #include "nif/nif_util.h"
 
+/* The one load-time struct: every atom (nif_priv_new), then each area's resource type
+ * (opened with ERL_NIF_RT_TAKEOVER, so the same calls serve load and upgrade). */
+static nif_priv *make_priv(ErlNifEnv *env)
+{
+    if (sodium_init() < 0) return NULL; /* digests, nonces and key memory need libsodium */
+    nif_priv *priv = nif_priv_new(env);
+    if (!priv) return NULL;
+    if (nif_health_load(env, priv) || nif_beacon_load(env, priv) ||
+        nif_election_load(env, priv) || nif_registry_load(env)) {
+        nif_priv_free(priv);
+        return NULL;
+    }
+    return priv;
+}
+
 static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
 {
     (void)load_info;
-    if (sodium_init() < 0) return 1; /* digests need libsodium */
-    if (nif_health_load(env)) return 1; /* the plexus_health resource type */
-    if (nif_beacon_load(env) || nif_registry_load(env)) return 1; /* discovery types */
-    if (nif_election_load(env)) return 1; /* the plexus_election resource type */
-    nif_priv *priv = nif_priv_new(env);
+    nif_priv *priv = make_priv(env);
     if (!priv) return 1;
     *priv_data = priv;
     return 0;
@@ -37,11 +49,7 @@ static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data,
                    ERL_NIF_TERM load_info)
 {
     (void)load_info;
-    if (sodium_init() < 0) return 1;
-    if (nif_health_load(env)) return 1; /* takes over the plexus_health type */
-    if (nif_beacon_load(env) || nif_registry_load(env)) return 1; /* discovery types */
-    if (nif_election_load(env)) return 1; /* takes over the plexus_election type */
-    nif_priv *priv = nif_priv_new(env);
+    nif_priv *priv = make_priv(env);
     if (!priv) return 1;
     nif_priv *old = *old_priv_data;
     if (old) {
