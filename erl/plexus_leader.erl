@@ -60,7 +60,7 @@
 -export([start_link/4, start/4, stop/1, child_spec/1]).
 -export([is_leader/1, leader/1, term/1, peers/1, peer_count/1, has_peer/2, join/2, leave/2,
          broadcast/2, broadcast_bootstrap/2, bootstrap/1, cluster_id/1, info/1]).
--export([hard_state_file/3, read_hard_state/1]).
+-export([hard_state_file/3, read_hard_state/1, read_membership/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, handle_continue/2,
          terminate/2, code_change/3]).
 
@@ -107,9 +107,9 @@
                      handle_term_changed/3]).
 
 -define(TAG, '$plexus_leader').
-%% Hard-state file: magic, version, term, voted_for, CRC-32 of what precedes it.
+%% Hard-state file: see read_durable/1. Version 1 files are still read.
 -define(HS_MAGIC, "PXHS").
--define(HS_VERSION, 1).
+-define(HS_VERSION, 2).
 %% A peer we cannot reach is offered a connection at most this often (ms).
 -define(CONNECT_EVERY_MS, 1000).
 
@@ -117,7 +117,9 @@
     node :: node(),
     pid :: pid() | undefined,
     present = false :: boolean(),
-    heard = 0 :: integer()          % monotonic ms of the last message from it
+    heard = 0 :: integer(),         % monotonic ms of the last message from it
+    ver = 0 :: non_neg_integer(),   % membership version of its last `alive'
+    ver_term = 0 :: non_neg_integer() % and its term then
 }).
 
 -record(st, {
@@ -129,6 +131,8 @@
     cluster :: term(),
     cid :: non_neg_integer(),
     bootstrap = [] :: [node()],
+    cfg_ver = 0 :: non_neg_integer(),        % version of the membership in `peers'
+    cfg_term = 0 :: non_neg_integer(),       % term in which that version was made
     peers = #{} :: #{plexus_election:id() => #peer{}},
     tick_ms :: pos_integer(),
     hb_ticks :: pos_integer(),
@@ -145,6 +149,7 @@
     reported = undefined :: self | pid() | undefined,
     connect_tries = #{} :: #{node() => integer()},
     foreign = 0 :: non_neg_integer(),
+    refused_stale = 0 :: non_neg_integer(),  % vote requests from older memberships
     fast = 0 :: non_neg_integer()           % staggered fast-path campaigns started
 }).
 
@@ -259,23 +264,73 @@ hex64(K) -> tl(string:lowercase(integer_to_list(K + (1 bsl 64), 16))).
 %% @doc Reads a hard-state file: `{ok, {Term, VotedFor}}', `{ok, {0, 0}}' when it does
 %% not exist (a node that never ran), `{error, Reason}' when it exists but cannot be
 %% read or is damaged (the process then refuses to start rather than risk a second
-%% vote in a term).
+%% vote in a term). The membership saved with it: `read_membership/1'.
 -spec read_hard_state(file:filename_all()) ->
     {ok, plexus_election:hard_state()} | {error, term()}.
 read_hard_state(File) ->
+    case read_durable(File) of
+        {ok, Hard, _Config} -> {ok, Hard};
+        {error, enoent} -> {ok, {0, 0}};
+        {error, _} = E -> E
+    end.
+
+%% @doc The membership saved with the hard state: `{ok, {ConfigVersion, Members}}'
+%% (every voter's node, this one included, sorted), `{ok, none}' for a file without
+%% one (format 1, written before membership was kept) or no file, `{error, Reason}'
+%% as `read_hard_state/1'.
+-spec read_membership(file:filename_all()) ->
+    {ok, {non_neg_integer(), [node()]} | none} | {error, term()}.
+read_membership(File) ->
+    case read_durable(File) of
+        {ok, _Hard, {Ver, _CTerm, Members}} -> {ok, {Ver, Members}};
+        {ok, _Hard, none} -> {ok, none};
+        {error, enoent} -> {ok, none};
+        {error, _} = E -> E
+    end.
+
+%% Format 1: magic, 1, term, voted_for, CRC-32 of what precedes it.
+%% Format 2: magic, 2, term, voted_for, membership version and the term it was made in,
+%% member count, then each member
+%% as a 16-bit length and its node name in UTF-8, CRC-32 of what precedes it. The
+%% membership is written in the same file as the term and vote, so one rename moves
+%% both atomically: a node never restarts with a vote from one moment and voters from
+%% another.
+read_durable(File) ->
     case file:read_file(File) of
-        {ok, <<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64, Crc:32>> = Bin} ->
-            case erlang:crc32(binary:part(Bin, 0, byte_size(Bin) - 4)) of
-                Crc -> {ok, {Term, Voted}};
+        {ok, Bin} when byte_size(Bin) >= 4 ->
+            Body = binary:part(Bin, 0, byte_size(Bin) - 4),
+            <<Crc:32>> = binary:part(Bin, byte_size(Bin), -4),
+            case erlang:crc32(Body) =:= Crc andalso parse_durable(Body) of
+                {ok, Hard, Config} -> {ok, Hard, Config};
                 _ -> {error, corrupt}
             end;
         {ok, _} -> {error, corrupt};
-        {error, enoent} -> {ok, {0, 0}};
-        {error, R} -> {error, R}
+        {error, _} = E -> E
     end.
 
-write_hard_state(File, {Term, Voted}) ->
-    Body = <<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64>>,
+parse_durable(<<?HS_MAGIC, 1, Term:64, Voted:64>>) ->
+    {ok, {Term, Voted}, none};
+parse_durable(<<?HS_MAGIC, 2, Term:64, Voted:64, Ver:64, CTerm:64, N:16, Rest/binary>>) ->
+    case parse_members(N, Rest, []) of
+        {ok, Members} -> {ok, {Term, Voted}, {Ver, CTerm, Members}};
+        error -> error
+    end;
+parse_durable(_) ->
+    error.
+
+%% Node names are atoms already (this file is our own, not input from the network).
+parse_members(0, <<>>, Acc) -> {ok, lists:sort(Acc)};
+parse_members(N, <<Len:16, Name:Len/binary, Rest/binary>>, Acc) when N > 0, Len > 0 ->
+    parse_members(N - 1, Rest, [binary_to_atom(Name, utf8) | Acc]);
+parse_members(_, _, _) -> error.
+
+%% Temp file, fsync, rename, fsync of the directory (without the last, a power cut
+%% after the rename may bring the old file back: an older term or vote).
+write_durable(File, {Term, Voted}, {Ver, CTerm, Members}) ->
+    Names = [atom_to_binary(M, utf8) || M <- Members],
+    Body = iolist_to_binary([<<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64, Ver:64, CTerm:64,
+                               (length(Names)):16>>,
+                             [<<(byte_size(B)):16, B/binary>> || B <- Names]]),
     Bin = <<Body/binary, (erlang:crc32(Body)):32>>,
     Tmp = case File of
               B when is_binary(B) -> <<B/binary, ".tmp">>;
@@ -289,12 +344,23 @@ write_hard_state(File, {Term, Voted}) ->
                 end,
             _ = file:close(Fd),
             case R of
-                ok -> file:rename(Tmp, File);
+                ok ->
+                    case file:rename(Tmp, File) of
+                        ok -> sync_dir(filename:dirname(File));
+                        Err -> Err
+                    end;
                 Err -> Err
             end;
         Err ->
             Err
     end.
+
+sync_dir(Dir) ->
+    Bin = case Dir of
+              B when is_binary(B) -> B;
+              L -> unicode:characters_to_binary(L, unicode, file:native_name_encoding())
+          end,
+    plexus_nif:fsync_dir(Bin).
 
 %% Node and process names are atoms of the most permissive kind; keep file names tame:
 %% every UTF-8 byte outside [A-Za-z0-9_.@-] becomes %XX (so distinct names stay distinct).
@@ -320,8 +386,7 @@ init({Name, Module, Args, Opts}) ->
                 {ok, MS} ->
                     ok = net_kernel:monitor_nodes(true),
                     S1 = S#st{mod_state = MS},
-                    S2 = lists:foldl(fun(#peer{node = N}, Acc) -> send_to(N, alive, Acc) end,
-                                     S1, maps:values(S1#st.peers)),
+                    S2 = tell_peers(alive(S1), undefined, S1),
                     {ok, schedule_tick(S2)};
                 {stop, R} -> {stop, R};
                 ignore -> ignore;
@@ -372,7 +437,7 @@ handle_info({nodedown, Node}, S) ->
     run(fun() -> {noreply, node_down(Node, S)} end, S);
 handle_info({nodeup, Node}, S) ->
     case peer_by_node(Node, S) of
-        {ok, _, _} -> {noreply, send_to(Node, alive, S)};
+        {ok, _, _} -> {noreply, send_to(Node, alive(S), S)};
         error -> {noreply, S}
     end;
 handle_info(Info, S = #st{module = M, mod_state = MS}) ->
@@ -441,18 +506,12 @@ setup(Name, Module, Opts0) ->
          || not (HbT < MinT andalso MinT < MaxT)],
         Boot = bootstrap_nodes(Name, Get(bootstrap, [])),
         SelfId = plexus_election:node_id(node()),
-        Peers = lists:foldl(fun(N, Acc) -> add_peer_entry(N, SelfId, Acc) end, #{},
-                            [N || N <- Boot, N =/= node()]),
         Cid = plexus_election:cluster_key(Cluster),
         File = hard_state_file(DataDir, Name, Cluster),
-        Hard = case read_hard_state(File) of
-                   {ok, H} -> H;
-                   {error, R} -> throw({hard_state, File, R})
-               end,
-        case filelib:ensure_dir(File) of
-            ok -> ok;
-            {error, DirErr} -> throw({hard_state, File, DirErr})
-        end,
+        {Hard, Config} = restore(Name, File, Boot),
+        {CfgVer, CfgTerm, Members} = Config,
+        Peers = lists:foldl(fun(N, Acc) -> add_peer_entry(N, SelfId, Acc) end, #{},
+                            [N || N <- Members, N =/= node()]),
         E = case plexus_election:new(#{id => SelfId, cluster_id => Cid,
                                         peers => maps:keys(Peers),
                                         election_min_ticks => MinT,
@@ -463,8 +522,15 @@ setup(Name, Module, Opts0) ->
                 {ok, Machine} -> Machine;
                 {error, Why} -> throw({bootstrap, Why})     % more than 63 peers
             end,
-        {Term, Voted} = Hard,
-        {ok, #st{name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
+        {Term, Voted} = case Hard of
+                            none -> {0, 0};
+                            _ -> Hard
+                        end,
+        case Hard =/= none andalso write_durable(File, Hard, Config) of
+            {error, WErr} -> throw({hard_state, File, WErr});
+            _ -> ok                             % written (format 2 from now on) or sitting out
+        end,
+        {ok, #st{cfg_ver = CfgVer, cfg_term = CfgTerm, name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
                  cid = Cid, bootstrap = Boot, peers = Peers, tick_ms = TickMs,
                  hb_ticks = HbT, next_tick = now_ms(), peer_timeout = PeerTimeout,
                  timing = #{election_timeout_min => Min, election_timeout_max => Max,
@@ -475,6 +541,54 @@ setup(Name, Module, Opts0) ->
     catch
         throw:{hard_state, _, _} = HS -> {error, HS};
         throw:What -> {error, {invalid_configuration, What}}
+    end.
+
+%% The saved hard state and membership. The saved membership wins over `bootstrap',
+%% which only seeds a node that has none (issue 8: a restart with the bootstrap list
+%% after joins counted votes against a smaller quorum than its peers and led a term
+%% that a majority of the real voters also led). A marker file next to the hard state
+%% records that the node ran: if the hard state is gone but the marker is there,
+%% someone deleted it. The node then says so loudly and sits out one election timeout
+%% (hard state `none') rather than start at term 0 with no vote, the way a node votes
+%% twice in a term.
+restore(Name, File, Boot) ->
+    case filelib:ensure_dir(File) of
+        ok -> ok;
+        {error, DirErr} -> throw({hard_state, File, DirErr})
+    end,
+    Marker = marker_file(File),
+    Seed = {0, 0, lists:usort([node() | Boot])},
+    case read_durable(File) of
+        {ok, Hard, none} ->
+            {Hard, Seed};
+        {ok, Hard, {_, _, Members} = Config} ->
+            [logger:notice("~p ~p: saved membership ~p replaces bootstrap ~p",
+                           [?MODULE, Name, Members, Boot])
+             || Boot =/= [], lists:usort([node() | Boot]) =/= Members],
+            {Hard, Config};
+        {error, enoent} ->
+            case filelib:is_regular(Marker) of
+                true ->
+                    logger:error("~p ~p: hard state ~ts is missing although this node ran "
+                                 "before (~ts exists). Without it the node could vote twice "
+                                 "in a term and two leaders could share it; it sits out one "
+                                 "election timeout and rejoins with the bootstrap voters. "
+                                 "Never delete this file.", [?MODULE, Name, File, Marker]),
+                    {none, Seed};
+                false ->
+                    case file:write_file(Marker, <<>>) of
+                        ok -> {{0, 0}, Seed};
+                        {error, MErr} -> throw({hard_state, Marker, MErr})
+                    end
+            end;
+        {error, R} ->
+            throw({hard_state, File, R})
+    end.
+
+marker_file(File) ->
+    case File of
+        B when is_binary(B) -> <<B/binary, ".ran">>;
+        L -> L ++ ".ran"
     end.
 
 default_data_dir() ->
@@ -571,19 +685,18 @@ call(info, _From, S) ->
                                      || #peer{node = N, present = true} <- maps:values(S#st.peers)]),
               quorum => maps:get(quorum, I), hard_state_file => S#st.file,
               timing => S#st.timing,
+              config_version => S#st.cfg_ver, members => member_nodes(S),
               stats => (maps:get(stats, I))#{foreign => S#st.foreign,
-                                             fast_campaigns => S#st.fast}}, S};
+                                             fast_campaigns => S#st.fast,
+                                             stale_config_votes => S#st.refused_stale}}, S};
 call({join, Node}, _From, S) ->
-    case add_member(Node, S) of
-        {ok, S1} ->
-            S2 = tell_peers({member_add, Node}, Node, S1),
-            {reply, ok, send_to(Node, {join, member_nodes(S2)}, S2)};
-        {error, _} = E ->
-            {reply, E, S}
+    case membership_change({join, Node}, S) of
+        {ok, Members} -> {reply, ok, change_config(Members, S)};
+        {error, _} = E -> {reply, E, S}
     end;
 call({leave, Node}, _From, S) ->
-    case remove_member(Node, S) of
-        {ok, S1} -> {reply, ok, tell_peers({member_remove, Node}, Node, S1)};
+    case membership_change({leave, Node}, S) of
+        {ok, Members} -> {reply, ok, change_config(Members, S)};
         {error, _} = E -> {reply, E, S}
     end;
 call(Q, _From, S) ->
@@ -628,7 +741,7 @@ callback(F, Args, S = #st{module = M, mod_state = MS}) ->
 tick(S0 = #st{ticks = T}) ->
     S1 = apply_ready(plexus_election:tick(S0#st.e), S0#st{ticks = T + 1}),
     S2 = case (T + 1) rem S1#st.hb_ticks of
-             0 -> tell_peers(alive, undefined, S1);
+             0 -> tell_peers(alive(S1), undefined, S1);
              _ -> S1
          end,
     check_presence(S2).
@@ -652,7 +765,8 @@ apply_ready({Msgs, Hard, Soft}, S0) ->
     S1 = persist(Hard, S0),
     S2 = lists:foldl(fun({To, Bin}, Acc) ->
                              case Acc#st.peers of
-                                 #{To := #peer{node = N}} -> send_to(N, Bin, Acc);
+                                 #{To := #peer{node = N}} ->
+                                     send_to(N, {msg, Acc#st.cfg_ver, Bin}, Acc);
                                  _ -> Acc
                              end
                      end, S1, Msgs),
@@ -662,8 +776,14 @@ apply_ready({Msgs, Hard, Soft}, S0) ->
 persist(unchanged, S) ->
     S;
 persist({Term, Voted} = H, S) ->
-    case write_hard_state(S#st.file, H) of
-        ok -> S#st{term = Term, voted_for = Voted};
+    save(H, {S#st.cfg_ver, S#st.cfg_term, member_nodes(S)}, S),
+    S#st{term = Term, voted_for = Voted}.
+
+%% Writes the hard state with a membership; a failure stops the process (nothing that
+%% depends on it has left yet).
+save(Hard, {Ver, CTerm, Members}, S) ->
+    case write_durable(S#st.file, Hard, {Ver, CTerm, lists:usort(Members)}) of
+        ok -> ok;
         {error, R} ->
             logger:error("~p ~p: cannot write ~ts: ~p", [?MODULE, S#st.name, S#st.file, R]),
             throw({?TAG, stop, {hard_state_write_failed, S#st.file, R}, S})
@@ -742,67 +862,147 @@ from_peer(Node, Pid, Payload, S) ->
             on_stranger(Payload, Node, S)
     end.
 
-on_payload(Bin, _Id, _Node, S) when is_binary(Bin) ->
-    apply_ready(plexus_election:step(S#st.e, Bin), S);
-on_payload(alive, _Id, _Node, S) ->
-    S;
+%% Every election message and every `alive' carries the sender's membership version.
+%% A sender behind us is sent our membership (it adopts it, see adopt_config/3); a
+%% (pre-)vote request from a candidate behind us is refused unanswered: it counts its
+%% votes against voters we have replaced (the rule is argued at change_config/2).
+on_payload({msg, Ver, Bin}, Id, Node, S) when is_integer(Ver), Ver >= 0, is_binary(Bin) ->
+    S1 = peer_version(Id, Ver, Node, S),
+    case Ver < S1#st.cfg_ver andalso is_vote_request(Bin) of
+        true -> S1#st{refused_stale = S1#st.refused_stale + 1};
+        false -> apply_ready(plexus_election:step(S1#st.e, Bin), S1)
+    end;
+on_payload({alive, Ver, Term}, Id, Node, S = #st{peers = Peers})
+  when is_integer(Ver), Ver >= 0, is_integer(Term), Term >= 0 ->
+    #{Id := P} = Peers,
+    S1 = S#st{peers = Peers#{Id => P#peer{ver = Ver, ver_term = Term}}},
+    peer_version(Id, Ver, Node, S1);
 on_payload(down, Id, _Node, S) ->
     lost_peer(Id, left(Id, S));
-on_payload({join, Members}, _Id, _Node, S) when is_list(Members) ->
-    adopt(Members, S);
-on_payload({member_add, M}, _Id, _Node, S) when is_atom(M) ->
-    case add_member(M, S) of
-        {ok, S1} -> S1;
-        {error, _} -> S
-    end;
-on_payload({member_remove, M}, _Id, _Node, S) when is_atom(M) ->
-    case remove_member(M, S) of
-        {ok, S1} -> S1;
-        {error, _} -> S
-    end;
+on_payload({config, Ver, CTerm, Members}, _Id, Node, S) ->
+    adopt_config(Ver, CTerm, Members, Node, S);
 on_payload(_, _, _, S) ->
     S.
 
-%% Only a join request is accepted from a node that is not a voter here.
-on_stranger({join, Members}, Node, S) when is_list(Members) ->
-    adopt([Node | Members], S);
-on_stranger(Bin, _Node, S) when is_binary(Bin) ->
+%% From a node that is not a voter here, only a membership naming this node counts
+%% (a node started with an empty or old `bootstrap' learns the voters that way).
+on_stranger({config, Ver, CTerm, Members}, Node, S) ->
+    adopt_config(Ver, CTerm, Members, Node, S);
+on_stranger({msg, _Ver, Bin}, _Node, S) when is_binary(Bin) ->
     %% counted by the machine as unknown_peer
     apply_ready(plexus_election:step(S#st.e, Bin), S);
 on_stranger(_, _, S) ->
     S.
 
-%% Adds every listed node not yet a voter (one at a time) and tells the other voters.
-adopt(Members, S) ->
-    lists:foldl(fun(M, Acc) when is_atom(M), M =/= node() ->
-                        case add_member(M, Acc) of
-                            {ok, Acc1} -> tell_peers({member_add, M}, M, Acc1);
-                            {error, _} -> Acc
-                        end;
-                   (_, Acc) -> Acc
-                end, S, Members).
+is_vote_request(Bin) ->
+    case plexus_election:decode_msg(Bin) of
+        {ok, #{type := T}} -> T =:= vote orelse T =:= pre_vote;
+        {error, _} -> false
+    end.
 
-add_member(Node, _S) when Node =:= node() ->
+peer_version(_Id, Ver, Node, S = #st{cfg_ver = Mine}) when Ver < Mine ->
+    send_to(Node, {config, Mine, S#st.cfg_term, member_nodes(S)}, S);
+peer_version(_Id, _Ver, _Node, S) ->
+    S.
+
+alive(S) -> {alive, S#st.cfg_ver, S#st.term}.
+
+%% ------------------------------------------------------------------ membership
+
+%% Membership is part of the durable state: {version, term made in, voters}, saved
+%% with the term and vote (save/3) and replacing `bootstrap' after a restart. Changes
+%% obey four rules:
+%%
+%% 1. One voter at a time, from a membership a majority has: a node makes version
+%%    v + 1 only when a majority of its voters (itself included) last reported version
+%%    v or newer in a term not above its own (`alive' carries version and term), else
+%%    join/leave answer `{error, {change_in_progress, v}}'. v + 1 is stamped with the
+%%    maker's term and saved before it is used or sent.
+%% 2. A node adopts (saves, then uses) a newer membership that names it, once its own
+%%    term has reached the term the membership was made in; and it sends its own to
+%%    a peer that reports an older version.
+%% 3. A node refuses (pre-)votes to a candidate whose version is older than its own;
+%% 4. a candidate counts votes against its own membership.
+%%
+%% Why one term T cannot have two leaders A and B. Say they counted votes against
+%% versions a =< b, each from a majority of its membership; a voter votes once per
+%% term, so the two majorities are disjoint. A's voters were at versions =< a when they
+%% voted (rule 3). If b = a: one version is one membership (made by one node; changes
+%% are requested from one place at a time), and two majorities of one set meet. If
+%% b = a + 1: the sets differ by one voter and a majority of each still meet (the
+%% single-server change argument, Ongaro's thesis §4.1). If b >= a + 2: version a + 2
+%% was made after a majority of a + 1 reported a + 1 (rule 1). That majority meets A's
+%% voters (a + 1 differs from a by one voter), so some node voted in T and then
+%% reported a + 1 with a term >= T, and the maker of a + 2 had a term >= T (rule 1).
+%% Terms of makers only grow with the version (a maker adopted the previous version,
+%% rule 2), so B adopted b with a term >= T (rule 2) and campaigned in a term > T.
+%% The simulator (test/sim) runs joins, leaves and restarts against these rules.
+membership_change({join, Node}, _S) when Node =:= node() ->
     {error, self};
-add_member(Node, S = #st{peers = Peers}) ->
-    case peer_by_node(Node, S) of
-        {ok, _, _} ->
-            {error, already_member};
-        error ->
-            try add_peer_entry(Node, S#st.self_id, Peers) of
-                Peers1 ->
-                    Id = plexus_election:node_id(Node),
-                    case plexus_election:add_peer(S#st.e, Id) of
-                        {error, R} -> {error, R};
-                        Ready ->
-                            S1 = S#st{peers = Peers1},
-                            S2 = apply_ready(Ready, S1),
-                            {ok, send_to(Node, alive, S2)}
-                    end
+membership_change(Op, S) ->
+    Members = member_nodes(S),
+    case {Op, lists:member(element(2, Op), Members), committed(S)} of
+        {_, _, false} -> {error, {change_in_progress, S#st.cfg_ver}};
+        {{join, _}, true, _} -> {error, already_member};
+        {{leave, _}, false, _} -> {error, not_found};
+        {{join, N}, false, _} -> {ok, lists:usort([N | Members])};
+        {{leave, N}, true, _} -> {ok, Members -- [N]}
+    end.
+
+%% Rule 1: a majority of the voters (self included) reported our version or a newer
+%% one, in a term not above ours.
+committed(#st{peers = Peers, cfg_ver = Ver, term = Term}) ->
+    Have = 1 + length([x || #peer{ver = V, ver_term = T} <- maps:values(Peers),
+                            V >= Ver, T =< Term]),
+    Have >= (maps:size(Peers) + 1) div 2 + 1.
+
+%% Makes the next membership here and sends it to the old and the new voters.
+change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
+    Old = member_nodes(S),
+    S1 = install(Ver + 1, Term, Members, S),
+    lists:foldl(fun(N, Acc) -> send_to(N, {config, Ver + 1, Term, Members}, Acc) end,
+                S1, lists:usort(Old ++ Members) -- [node()]).
+
+adopt_config(Ver, CTerm, Members, From, S)
+  when is_integer(Ver), Ver > S#st.cfg_ver, is_integer(CTerm), CTerm =< S#st.term,
+       is_list(Members) ->
+    case lists:all(fun is_atom/1, Members) andalso lists:member(node(), Members) of
+        true ->
+            try install(Ver, CTerm, lists:usort(Members), S) of
+                S1 -> tell_peers(alive(S1), undefined, S1)  % report it at once
             catch throw:{id_collision, _, _} = C ->
-                    logger:error("~p ~p: cannot add ~p: ~p", [?MODULE, S#st.name, Node, C]),
-                    {error, C}
-            end
+                    logger:error("~p ~p: membership ~p from ~p refused: ~p",
+                                 [?MODULE, S#st.name, Ver, From, C]),
+                    S
+            end;
+        false ->
+            S                   % not a voter in it: removed; stop this process
+    end;
+adopt_config(_, _, _, _, S) ->
+    S.              % not newer, or our term is behind: adopted on a later push
+
+%% Saves {Ver, CTerm, Members} with the hard state, then applies it to the machine.
+install(Ver, CTerm, Members, S) ->
+    Self = S#st.self_id,
+    _ = lists:foldl(fun(N, Acc) -> add_peer_entry(N, Self, Acc) end, #{},
+                    Members -- [node()]),                 % throws on an id collision
+    save({S#st.term, S#st.voted_for}, {Ver, CTerm, Members}, S),
+    Current = member_nodes(S),
+    S1 = S#st{cfg_ver = Ver, cfg_term = CTerm},
+    S2 = lists:foldl(fun remove_member/2, S1, Current -- Members),
+    lists:foldl(fun add_member/2, S2, Members -- Current).
+
+%% add_peer/remove_peer never change the term or vote, so apply_ready below persists
+%% nothing mid-change.
+add_member(Node, S) ->
+    Id = plexus_election:node_id(Node),
+    case plexus_election:add_peer(S#st.e, Id) of
+        {error, R} ->
+            logger:error("~p ~p: cannot add ~p: ~p", [?MODULE, S#st.name, Node, R]),
+            S;
+        Ready ->
+            S1 = S#st{peers = add_peer_entry(Node, S#st.self_id, S#st.peers)},
+            send_to(Node, alive(S1), apply_ready(Ready, S1))
     end.
 
 remove_member(Node, S) ->
@@ -810,14 +1010,14 @@ remove_member(Node, S) ->
         {ok, Id, _} ->
             S1 = left(Id, S),
             Ready = plexus_election:remove_peer(S1#st.e, Id),
-            S2 = S1#st{peers = maps:remove(Id, S1#st.peers)},
-            {ok, apply_ready(Ready, S2)};
+            apply_ready(Ready, S1#st{peers = maps:remove(Id, S1#st.peers)});
         error ->
-            {error, not_found}
+            S
     end.
 
+%% Every voter, this node included, sorted.
 member_nodes(S) ->
-    [node() | [N || #peer{node = N} <- maps:values(S#st.peers)]].
+    lists:usort([node() | [N || #peer{node = N} <- maps:values(S#st.peers)]]).
 
 sorted_peers(S) ->
     lists:sort([{S#st.name, N} || #peer{node = N} <- maps:values(S#st.peers)]).
