@@ -133,6 +133,7 @@
     bootstrap = [] :: [node()],
     cfg_ver = 0 :: non_neg_integer(),        % version of the membership in `peers'
     cfg_term = 0 :: non_neg_integer(),       % term in which that version was made
+    machine_cfg :: map(),                    % plexus_election:new/1 settings
     peers = #{} :: #{plexus_election:id() => #peer{}},
     tick_ms :: pos_integer(),
     hb_ticks :: pos_integer(),
@@ -512,13 +513,11 @@ setup(Name, Module, Opts0) ->
         {CfgVer, CfgTerm, Members} = Config,
         Peers = lists:foldl(fun(N, Acc) -> add_peer_entry(N, SelfId, Acc) end, #{},
                             [N || N <- Members, N =/= node()]),
-        E = case plexus_election:new(#{id => SelfId, cluster_id => Cid,
-                                        peers => maps:keys(Peers),
-                                        election_min_ticks => MinT,
-                                        election_max_ticks => MaxT,
-                                        heartbeat_ticks => HbT,
-                                        pre_vote => PreVote, check_quorum => CheckQuorum,
-                                        hard_state => Hard}) of
+        MachineCfg = #{id => SelfId, cluster_id => Cid, election_min_ticks => MinT,
+                       election_max_ticks => MaxT, heartbeat_ticks => HbT,
+                       pre_vote => PreVote, check_quorum => CheckQuorum},
+        E = case plexus_election:new(MachineCfg#{peers => maps:keys(Peers),
+                                                 hard_state => Hard}) of
                 {ok, Machine} -> Machine;
                 {error, Why} -> throw({bootstrap, Why})     % more than 63 peers
             end,
@@ -530,7 +529,7 @@ setup(Name, Module, Opts0) ->
             {error, WErr} -> throw({hard_state, File, WErr});
             _ -> ok                             % written (format 2 from now on) or sitting out
         end,
-        {ok, #st{cfg_ver = CfgVer, cfg_term = CfgTerm, name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
+        {ok, #st{cfg_ver = CfgVer, cfg_term = CfgTerm, machine_cfg = MachineCfg, name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
                  cid = Cid, bootstrap = Boot, peers = Peers, tick_ms = TickMs,
                  hb_ticks = HbT, next_tick = now_ms(), peer_timeout = PeerTimeout,
                  timing = #{election_timeout_min => Min, election_timeout_max => Max,
@@ -915,12 +914,13 @@ alive(S) -> {alive, S#st.cfg_ver, S#st.term}.
 %%
 %% 1. One voter at a time, from a membership a majority has: a node makes version
 %%    v + 1 only when a majority of its voters (itself included) last reported version
-%%    v or newer in a term not above its own (`alive' carries version and term), else
+%%    v in a term not above its own (`alive' carries version and term) and none
+%%    reported a newer one, else
 %%    join/leave answer `{error, {change_in_progress, v}}'. v + 1 is stamped with the
 %%    maker's term and saved before it is used or sent.
-%% 2. A node adopts (saves, then uses) a newer membership that names it, once its own
-%%    term has reached the term the membership was made in; and it sends its own to
-%%    a peer that reports an older version.
+%% 2. A node adopts (saves, then uses) a newer membership that names it, moving up to
+%%    the term the membership was made in first if it is behind; and it sends its own
+%%    to a peer that reports an older version.
 %% 3. A node refuses (pre-)votes to a candidate whose version is older than its own;
 %% 4. a candidate counts votes against its own membership.
 %%
@@ -949,12 +949,14 @@ membership_change(Op, S) ->
         {{leave, N}, true, _} -> {ok, Members -- [N]}
     end.
 
-%% Rule 1: a majority of the voters (self included) reported our version or a newer
-%% one, in a term not above ours.
+%% Rule 1: a majority of the voters (self included) reported our version in a term
+%% not above ours, and nobody reported a newer one (this node is behind: the newer
+%% membership is on its way, and a change made here would reuse its version).
 committed(#st{peers = Peers, cfg_ver = Ver, term = Term}) ->
-    Have = 1 + length([x || #peer{ver = V, ver_term = T} <- maps:values(Peers),
-                            V >= Ver, T =< Term]),
-    Have >= (maps:size(Peers) + 1) div 2 + 1.
+    Reports = [{V, T} || #peer{ver = V, ver_term = T} <- maps:values(Peers)],
+    Have = 1 + length([x || {V, T} <- Reports, V =:= Ver, T =< Term]),
+    Have >= (maps:size(Peers) + 1) div 2 + 1 andalso
+        not lists:any(fun({V, _}) -> V > Ver end, Reports).
 
 %% Makes the next membership here and sends it to the old and the new voters.
 change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
@@ -964,11 +966,11 @@ change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
                 S1, lists:usort(Old ++ Members) -- [node()]).
 
 adopt_config(Ver, CTerm, Members, From, S)
-  when is_integer(Ver), Ver > S#st.cfg_ver, is_integer(CTerm), CTerm =< S#st.term,
+  when is_integer(Ver), Ver > S#st.cfg_ver, is_integer(CTerm), CTerm >= 0,
        is_list(Members) ->
     case lists:all(fun is_atom/1, Members) andalso lists:member(node(), Members) of
         true ->
-            try install(Ver, CTerm, lists:usort(Members), S) of
+            try adopt(Ver, CTerm, lists:usort(Members), S) of
                 S1 -> tell_peers(alive(S1), undefined, S1)  % report it at once
             catch throw:{id_collision, _, _} = C ->
                     logger:error("~p ~p: membership ~p from ~p refused: ~p",
@@ -979,7 +981,33 @@ adopt_config(Ver, CTerm, Members, From, S)
             S                   % not a voter in it: removed; stop this process
     end;
 adopt_config(_, _, _, _, S) ->
-    S.              % not newer, or our term is behind: adopted on a later push
+    S.
+
+%% Rule 2: the membership is used only with a term at least the one it was made in.
+%% Behind that term, the node moves to it as a follower without a vote, by restarting
+%% its machine from the saved {CTerm, 0} (the machine has no other input that raises
+%% a term; a restart from saved hard state is always safe).
+adopt(Ver, CTerm, Members, S) when CTerm =< S#st.term ->
+    install(Ver, CTerm, Members, S);
+adopt(Ver, CTerm, Members, S) ->
+    Self = S#st.self_id,
+    Gone = [Id || {Id, #peer{node = N}} <- maps:to_list(S#st.peers),
+                  not lists:member(N, Members)],
+    S0 = lists:foldl(fun left/2, S, Gone),
+    Peers = lists:foldl(fun(N, Acc) ->
+                                Id = plexus_election:node_id(N),
+                                case S0#st.peers of
+                                    #{Id := P = #peer{node = N}} -> Acc#{Id => P};
+                                    _ -> add_peer_entry(N, Self, Acc)
+                                end
+                        end, #{}, Members -- [node()]),
+    save({CTerm, 0}, {Ver, CTerm, Members}, S0),
+    {ok, E} = plexus_election:new((S0#st.machine_cfg)#{peers => maps:keys(Peers),
+                                                        hard_state => {CTerm, 0}}),
+    S1 = S0#st{e = E, peers = Peers, cfg_ver = Ver, cfg_term = CTerm, term = CTerm,
+               voted_for = 0, role = follower, leader_id = 0},
+    S2 = callback(handle_term_changed, [S0#st.term, CTerm], S1),
+    report_leader(S2).
 
 %% Saves {Ver, CTerm, Members} with the hard state, then applies it to the machine.
 install(Ver, CTerm, Members, S) ->

@@ -261,15 +261,23 @@ join_leave_test() ->
     ?assertEqual([{el_join, ?P2}, {el_join, 'p5@h'}, {el_join, 'p6@h'}], ?L:peers(el_join)),
     ok = inject(el_join, 'p7@h', {config, 6, 0, ['p5@h', 'p6@h', 'p7@h', node(), ?P2]}),
     ?assertMatch(#{config_version := 6, quorum := 3}, ?L:info(el_join)),
-    %% an older one, one not naming this node, or one made in a term this node has
-    %% not reached yet is not
+    %% an older one, or one not naming this node, is not
     ok = inject(el_join, ?P2, {config, 4, 0, [node(), ?P2]}),
     ok = inject(el_join, ?P2, {config, 7, 0, ['p5@h', ?P2]}),
-    ok = inject(el_join, ?P2, {config, 7, 9, [node(), ?P2]}),
     ?assertMatch(#{config_version := 6, quorum := 3}, ?L:info(el_join)),
+    %% a peer reports a newer version: this node is behind and makes no change
+    ok = inject(el_join, ?P2, {alive, 7, 0}),
+    ?assertEqual({error, {change_in_progress, 6}}, ?L:leave(el_join, 'p7@h')),
+    %% one made in a later term moves this node to that term first, without a vote
+    ok = inject(el_join, ?P2, {msg, 6, wire(el_join, vote, ?P2, 2)}),
+    ?assertMatch(#{term := 2, voted_for := ?P2}, ?L:info(el_join)),
+    ok = inject(el_join, ?P2, {config, 7, 9, [node(), ?P2]}),
+    ?assertMatch(#{config_version := 7, term := 9, voted_for := undefined, quorum := 2,
+                   role := follower}, ?L:info(el_join)),
+    ?assertEqual({term, 2, 9}, lists:last(events(el_join))),
     %% anything else from a member is ignored
     ok = inject(el_join, ?P2, {garbage, 1}),
-    ?assertEqual(4, ?L:peer_count(el_join)),
+    ?assertEqual(1, ?L:peer_count(el_join)),
     stop(el_join).
 
 %% Issue 8, as QA found it: a 3-node bootstrap grows to 5 by join/2; one member's
