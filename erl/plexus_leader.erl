@@ -118,8 +118,7 @@
     pid :: pid() | undefined,
     present = false :: boolean(),
     heard = 0 :: integer(),         % monotonic ms of the last message from it
-    ver = 0 :: non_neg_integer(),   % membership version of its last `alive'
-    ver_term = 0 :: non_neg_integer() % and its term then
+    key = {0, 0} :: {non_neg_integer(), non_neg_integer()}  % membership key it reported
 }).
 
 -record(st, {
@@ -684,7 +683,8 @@ call(info, _From, S) ->
                                      || #peer{node = N, present = true} <- maps:values(S#st.peers)]),
               quorum => maps:get(quorum, I), hard_state_file => S#st.file,
               timing => S#st.timing,
-              config_version => S#st.cfg_ver, members => member_nodes(S),
+              config_version => S#st.cfg_ver, config_key => key(S),
+              members => member_nodes(S),
               stats => (maps:get(stats, I))#{foreign => S#st.foreign,
                                              fast_campaigns => S#st.fast,
                                              stale_config_votes => S#st.refused_stale}}, S};
@@ -743,7 +743,7 @@ tick(S0 = #st{ticks = T}) ->
              0 -> tell_peers(alive(S1), undefined, S1);
              _ -> S1
          end,
-    check_presence(S2).
+    check_presence(restamp(S2)).
 
 %% Fixed cadence on absolute time, so ticks do not drift with load; more than two
 %% ticks behind (the process was starved), restart the cadence from now.
@@ -765,7 +765,7 @@ apply_ready({Msgs, Hard, Soft}, S0) ->
     S2 = lists:foldl(fun({To, Bin}, Acc) ->
                              case Acc#st.peers of
                                  #{To := #peer{node = N}} ->
-                                     send_to(N, {msg, Acc#st.cfg_ver, Bin}, Acc);
+                                     send_to(N, {msg, key(Acc), Bin}, Acc);
                                  _ -> Acc
                              end
                      end, S1, Msgs),
@@ -861,35 +861,44 @@ from_peer(Node, Pid, Payload, S) ->
             on_stranger(Payload, Node, S)
     end.
 
-%% Every election message and every `alive' carries the sender's membership version.
-%% A sender behind us is sent our membership (it adopts it, see adopt_config/3); a
-%% (pre-)vote request from a candidate behind us is refused unanswered: it counts its
-%% votes against voters we have replaced (the rule is argued at change_config/2).
-on_payload({msg, Ver, Bin}, Id, Node, S) when is_integer(Ver), Ver >= 0, is_binary(Bin) ->
-    S1 = peer_version(Id, Ver, Node, S),
-    case Ver < S1#st.cfg_ver andalso is_vote_request(Bin) of
-        true -> S1#st{refused_stale = S1#st.refused_stale + 1};
-        false -> apply_ready(plexus_election:step(S1#st.e, Bin), S1)
+%% Every election message and every `alive' carries the sender's membership key
+%% (see below). A peer behind us is sent our membership; a stranger ahead of us is
+%% answered with `alive', so that it sends us its membership; a (pre-)vote request
+%% from a candidate behind us is refused unanswered (rule 3).
+on_payload({msg, Key, Bin}, _Id, Node, S) when is_binary(Bin) ->
+    case is_key(Key) of
+        false -> S;
+        true ->
+            S1 = peer_key(Key, Node, S),
+            case Key < key(S1) andalso is_vote_request(Bin) of
+                true -> S1#st{refused_stale = S1#st.refused_stale + 1};
+                false -> apply_ready(plexus_election:step(S1#st.e, Bin), S1)
+            end
     end;
-on_payload({alive, Ver, Term}, Id, Node, S = #st{peers = Peers})
-  when is_integer(Ver), Ver >= 0, is_integer(Term), Term >= 0 ->
-    #{Id := P} = Peers,
-    S1 = S#st{peers = Peers#{Id => P#peer{ver = Ver, ver_term = Term}}},
-    peer_version(Id, Ver, Node, S1);
+on_payload({alive, Key}, Id, Node, S = #st{peers = Peers}) ->
+    case is_key(Key) of
+        false -> S;
+        true ->
+            #{Id := P} = Peers,
+            peer_key(Key, Node, S#st{peers = Peers#{Id => P#peer{key = Key}}})
+    end;
 on_payload(down, Id, _Node, S) ->
     lost_peer(Id, left(Id, S));
-on_payload({config, Ver, CTerm, Members}, _Id, Node, S) ->
-    adopt_config(Ver, CTerm, Members, Node, S);
+on_payload({config, Key, Members}, _Id, Node, S) ->
+    adopt_config(Key, Members, Node, S);
 on_payload(_, _, _, S) ->
     S.
 
 %% From a node that is not a voter here, only a membership naming this node counts
 %% (a node started with an empty or old `bootstrap' learns the voters that way).
-on_stranger({config, Ver, CTerm, Members}, Node, S) ->
-    adopt_config(Ver, CTerm, Members, Node, S);
-on_stranger({msg, _Ver, Bin}, _Node, S) when is_binary(Bin) ->
+on_stranger({config, Key, Members}, Node, S) ->
+    adopt_config(Key, Members, Node, S);
+on_stranger({msg, Key, Bin}, Node, S) when is_binary(Bin) ->
     %% counted by the machine as unknown_peer
-    apply_ready(plexus_election:step(S#st.e, Bin), S);
+    S1 = stranger_key(Key, Node, S),
+    apply_ready(plexus_election:step(S1#st.e, Bin), S1);
+on_stranger({alive, Key}, Node, S) ->
+    stranger_key(Key, Node, S);
 on_stranger(_, _, S) ->
     S.
 
@@ -899,97 +908,117 @@ is_vote_request(Bin) ->
         {error, _} -> false
     end.
 
-peer_version(_Id, Ver, Node, S = #st{cfg_ver = Mine}) when Ver < Mine ->
-    send_to(Node, {config, Mine, S#st.cfg_term, member_nodes(S)}, S);
-peer_version(_Id, _Ver, _Node, S) ->
-    S.
+is_key({T, V}) when is_integer(T), T >= 0, is_integer(V), V >= 0 -> true;
+is_key(_) -> false.
 
-alive(S) -> {alive, S#st.cfg_ver, S#st.term}.
+key(#st{cfg_term = T, cfg_ver = V}) -> {T, V}.
+
+peer_key(Key, Node, S) ->
+    case Key < key(S) of
+        true -> send_to(Node, {config, key(S), member_nodes(S)}, S);
+        false -> S
+    end.
+
+stranger_key(Key, Node, S) ->
+    case is_key(Key) andalso key(S) < Key of
+        true -> send_to(Node, alive(S), S);
+        false -> S
+    end.
+
+alive(S) -> {alive, key(S)}.
 
 %% ------------------------------------------------------------------ membership
 
-%% Membership is part of the durable state: {version, term made in, voters}, saved
-%% with the term and vote (save/3) and replacing `bootstrap' after a restart. Changes
-%% obey four rules:
+%% Membership is part of the durable state: the voters and a key {Term, Version}
+%% (the term it was made in and a counter), saved with the term and vote (save/3) and
+%% replacing `bootstrap' after a restart. Keys compare term first. The rules are Raft's
+%% for a log whose only entries are memberships, one voter changed at a time (Ongaro's
+%% thesis §4.1, with the 2015 fix "a leader commits an entry of its own term before a
+%% change"); the key plays the part of the last entry's {term, index}:
 %%
-%% 1. One voter at a time, from a membership a majority has: a node makes version
-%%    v + 1 only when a majority of its voters (itself included) last reported version
-%%    v in a term not above its own (`alive' carries version and term) and none
-%%    reported a newer one, else
-%%    join/leave answer `{error, {change_in_progress, v}}'. v + 1 is stamped with the
-%%    maker's term and saved before it is used or sent.
-%% 2. A node adopts (saves, then uses) a newer membership that names it, moving up to
-%%    the term the membership was made in first if it is behind; and it sends its own
-%%    to a peer that reports an older version.
-%% 3. A node refuses (pre-)votes to a candidate whose version is older than its own;
-%% 4. a candidate counts votes against its own membership.
+%% 1. Only the leader changes the membership, one voter at a time, and only once a
+%%    majority of its voters (itself included) reported its current key and none a
+%%    newer one (the entry is committed), and that key is of its own term. Otherwise
+%%    join/leave answer `{error, not_leader}' or `{error, {change_in_progress, Key}}'.
+%% 2. A new leader whose membership was made in an older term first re-issues it
+%%    unchanged with a key of its term (restamp/1, the no-op entry of the fix).
+%% 3. The new membership is saved before it is used or sent. A node adopts (saves,
+%%    then uses) any membership with a newer key that names it, moving up to the term
+%%    of the key first if it is behind; it sends its own to a peer reporting an older
+%%    key. (AppendEntries: the newer leader's entry wins.)
+%% 4. A node refuses (pre-)votes to a candidate whose key is older than its own (the
+%%    election restriction, §5.4.1, on this log); a candidate counts votes against its
+%%    own membership.
 %%
-%% Why one term T cannot have two leaders A and B. Say they counted votes against
-%% versions a =< b, each from a majority of its membership; a voter votes once per
-%% term, so the two majorities are disjoint. A's voters were at versions =< a when they
-%% voted (rule 3). If b = a: one version is one membership (made by one node; changes
-%% are requested from one place at a time), and two majorities of one set meet. If
-%% b = a + 1: the sets differ by one voter and a majority of each still meet (the
-%% single-server change argument, Ongaro's thesis §4.1). If b >= a + 2: version a + 2
-%% was made after a majority of a + 1 reported a + 1 (rule 1). That majority meets A's
-%% voters (a + 1 differs from a by one voter), so some node voted in T and then
-%% reported a + 1 with a term >= T, and the maker of a + 2 had a term >= T (rule 1).
-%% Terms of makers only grow with the version (a maker adopted the previous version,
-%% rule 2), so B adopted b with a term >= T (rule 2) and campaigned in a term > T.
-%% The simulator (test/sim) runs joins, leaves and restarts against these rules.
+%% With these, Raft's Leader Completeness holds for memberships: every leader knows
+%% every committed membership, so the memberships that leaders of any two terms count
+%% against are one committed change apart at most, and any majority of the one meets
+%% any majority of the other; two leaders of one term would need disjoint majorities,
+%% while each voter votes once per term. test/sim checks this with joins, leaves,
+%% restarts, partitions and message loss, and catches the bug of issue 8 when it is
+%% planted back (`--plant-bug forget-membership').
 membership_change({join, Node}, _S) when Node =:= node() ->
     {error, self};
+membership_change(_Op, #st{role = Role}) when Role =/= leader ->
+    {error, not_leader};
 membership_change(Op, S) ->
     Members = member_nodes(S),
     case {Op, lists:member(element(2, Op), Members), committed(S)} of
-        {_, _, false} -> {error, {change_in_progress, S#st.cfg_ver}};
+        {_, _, false} -> {error, {change_in_progress, key(S)}};
         {{join, _}, true, _} -> {error, already_member};
         {{leave, _}, false, _} -> {error, not_found};
         {{join, N}, false, _} -> {ok, lists:usort([N | Members])};
         {{leave, N}, true, _} -> {ok, Members -- [N]}
     end.
 
-%% Rule 1: a majority of the voters (self included) reported our version in a term
-%% not above ours, and nobody reported a newer one (this node is behind: the newer
-%% membership is on its way, and a change made here would reuse its version).
-committed(#st{peers = Peers, cfg_ver = Ver, term = Term}) ->
-    Reports = [{V, T} || #peer{ver = V, ver_term = T} <- maps:values(Peers)],
-    Have = 1 + length([x || {V, T} <- Reports, V =:= Ver, T =< Term]),
-    Have >= (maps:size(Peers) + 1) div 2 + 1 andalso
-        not lists:any(fun({V, _}) -> V > Ver end, Reports).
+%% Rule 1, for a leader: its key is of its term, a majority of the voters (self
+%% included) reported it, and nobody reported a newer one.
+committed(S = #st{peers = Peers, cfg_term = CTerm, term = Term}) ->
+    Key = key(S),
+    Reports = [K || #peer{key = K} <- maps:values(Peers)],
+    CTerm =:= Term andalso
+        1 + length([x || K <- Reports, K =:= Key]) >= (maps:size(Peers) + 1) div 2 + 1
+        andalso not lists:any(fun(K) -> K > Key end, Reports).
 
-%% Makes the next membership here and sends it to the old and the new voters.
+%% Rule 2: called after every tick.
+restamp(S = #st{role = leader, cfg_term = CTerm, term = Term}) when CTerm < Term ->
+    change_config(member_nodes(S), S);
+restamp(S) ->
+    S.
+
+%% Makes the next membership here, in this leader's term, and sends it to the old and
+%% the new voters.
 change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
     Old = member_nodes(S),
-    S1 = install(Ver + 1, Term, Members, S),
-    lists:foldl(fun(N, Acc) -> send_to(N, {config, Ver + 1, Term, Members}, Acc) end,
+    Key = {Term, Ver + 1},
+    S1 = install(Key, Members, S),
+    lists:foldl(fun(N, Acc) -> send_to(N, {config, Key, Members}, Acc) end,
                 S1, lists:usort(Old ++ Members) -- [node()]).
 
-adopt_config(Ver, CTerm, Members, From, S)
-  when is_integer(Ver), Ver > S#st.cfg_ver, is_integer(CTerm), CTerm >= 0,
-       is_list(Members) ->
-    case lists:all(fun is_atom/1, Members) andalso lists:member(node(), Members) of
+adopt_config(Key, Members, From, S) when is_list(Members) ->
+    Valid = is_key(Key) andalso lists:all(fun is_atom/1, Members),
+    case Valid andalso key(S) < Key andalso lists:member(node(), Members) of
         true ->
-            try adopt(Ver, CTerm, lists:usort(Members), S) of
+            try adopt(Key, lists:usort(Members), S) of
                 S1 -> tell_peers(alive(S1), undefined, S1)  % report it at once
             catch throw:{id_collision, _, _} = C ->
                     logger:error("~p ~p: membership ~p from ~p refused: ~p",
-                                 [?MODULE, S#st.name, Ver, From, C]),
+                                 [?MODULE, S#st.name, Key, From, C]),
                     S
             end;
         false ->
-            S                   % not a voter in it: removed; stop this process
+            S       % malformed, not newer, or not naming this node (it was removed)
     end;
-adopt_config(_, _, _, _, S) ->
+adopt_config(_, _, _, S) ->
     S.
 
-%% Rule 2: the membership is used only with a term at least the one it was made in.
-%% Behind that term, the node moves to it as a follower without a vote, by restarting
-%% its machine from the saved {CTerm, 0} (the machine has no other input that raises
-%% a term; a restart from saved hard state is always safe).
-adopt(Ver, CTerm, Members, S) when CTerm =< S#st.term ->
-    install(Ver, CTerm, Members, S);
-adopt(Ver, CTerm, Members, S) ->
+%% Rule 3: a membership is used only with a term at least its key's. Behind that
+%% term, the node moves to it as a follower without a vote, by restarting its machine
+%% from the saved {CTerm, 0} (the machine has no other input that raises a term, and a
+%% restart from saved hard state is always safe).
+adopt({CTerm, _} = Key, Members, S) when CTerm =< S#st.term ->
+    install(Key, Members, S);
+adopt({CTerm, Ver}, Members, S) ->
     Self = S#st.self_id,
     Gone = [Id || {Id, #peer{node = N}} <- maps:to_list(S#st.peers),
                   not lists:member(N, Members)],
@@ -1009,8 +1038,8 @@ adopt(Ver, CTerm, Members, S) ->
     S2 = callback(handle_term_changed, [S0#st.term, CTerm], S1),
     report_leader(S2).
 
-%% Saves {Ver, CTerm, Members} with the hard state, then applies it to the machine.
-install(Ver, CTerm, Members, S) ->
+%% Saves the membership with the hard state, then applies it to the machine.
+install({CTerm, Ver}, Members, S) ->
     Self = S#st.self_id,
     _ = lists:foldl(fun(N, Acc) -> add_peer_entry(N, Self, Acc) end, #{},
                     Members -- [node()]),                 % throws on an id collision

@@ -50,10 +50,10 @@ inject(Name, Cluster, From, Payload) ->
     _ = sys:get_state(Name),                      % processed
     ok.
 
-%% Election messages travel with the sender's membership version (0 here); `alive'
-%% with its version and term.
-on_wire(Bin) when is_binary(Bin) -> {msg, 0, Bin};
-on_wire(alive) -> {alive, 0, 0};
+%% Election messages and `alive' travel with the sender's membership key ({0, 0}:
+%% the bootstrap membership).
+on_wire(Bin) when is_binary(Bin) -> {msg, {0, 0}, Bin};
+on_wire(alive) -> {alive, {0, 0}};
 on_wire(Other) -> Other.
 
 wire(Name, Type, From, Term) ->
@@ -235,46 +235,65 @@ write_failure_stops() ->
 
 %% ------------------------------------------------------------------ membership API
 
+%% Timers for a process that campaigns soon and, once it leads, stays leader without
+%% real peers (no CheckQuorum); votes are injected.
+-define(CAMPAIGNS, #{election_timeout_min => 100, election_timeout_max => 200,
+                     heartbeat_interval => 20, pre_vote => false, check_quorum => false}).
+
+%% Waits until `Name' campaigns, grants it p2's vote, and returns its term.
+make_leader(Name) ->
+    ?assert(wait_for(fun() -> maps:get(role, ?L:info(Name)) =:= candidate end)),
+    #{term := T} = ?L:info(Name),
+    ok = inject(Name, ?P2, wire(Name, vote_resp, ?P2, T)),
+    ?assertMatch(#{role := leader, term := T}, ?L:info(Name)),
+    T.
+
 join_leave_test() ->
-    _ = start(el_join, ?SLOW#{bootstrap => [?P2]}),
-    ?assertEqual(2, maps:get(quorum, ?L:info(el_join))),
-    ?assertEqual(ok, ?L:join(el_join, {el_join, ?P3})),
-    ?assert(?L:has_peer(el_join, ?P3)),
-    ?assert(?L:has_peer(el_join, {el_join, ?P3})),
-    ?assert(?L:has_peer(el_join, fake_pid(?P3))),
-    ?assertEqual([{el_join, ?P2}, {el_join, ?P3}], ?L:peers(el_join)),
-    ?assertMatch(#{quorum := 2, config_version := 1}, ?L:info(el_join)),   % 3 voters
-    %% one change at a time: version 1 is not yet reported by a majority of 3
-    ?assertEqual({error, {change_in_progress, 1}}, ?L:join(el_join, ?P3)),
-    ?assertEqual({error, {change_in_progress, 1}}, ?L:leave(el_join, ?P3)),
-    ok = inject(el_join, ?P2, {alive, 1, 0}),
-    ?assertEqual({error, already_member}, ?L:join(el_join, ?P3)),
+    _ = start(el_join, ?CAMPAIGNS#{bootstrap => [?P2, ?P3]}),
+    ?assertEqual({error, not_leader}, ?L:join(el_join, 'p4@h')),
+    T = make_leader(el_join),
+    %% the new leader first re-issues the membership in its own term (rule 2)
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_join)) =:= {T, 1} end)),
+    %% one change at a time: {T, 1} is not yet reported by a majority of 3
+    ?assertEqual({error, {change_in_progress, {T, 1}}}, ?L:join(el_join, 'p4@h')),
+    ok = inject(el_join, ?P2, {alive, {T, 1}}),
+    ?assertEqual(ok, ?L:join(el_join, {el_join, 'p4@h'})),
+    ?assert(?L:has_peer(el_join, 'p4@h')),
+    ?assert(?L:has_peer(el_join, {el_join, 'p4@h'})),
+    ?assert(?L:has_peer(el_join, fake_pid('p4@h'))),
+    ?assertEqual([{el_join, ?P2}, {el_join, ?P3}, {el_join, 'p4@h'}], ?L:peers(el_join)),
+    ?assertMatch(#{quorum := 3, config_key := {T, 2}}, ?L:info(el_join)),   % 4 voters
+    ?assertEqual({error, {change_in_progress, {T, 2}}}, ?L:leave(el_join, 'p4@h')),
+    [ok = inject(el_join, P, {alive, {T, 2}}) || P <- [?P2, ?P3]],
+    ?assertEqual({error, already_member}, ?L:join(el_join, 'p4@h')),
     ?assertEqual({error, self}, ?L:join(el_join, node())),
-    ?assertEqual(ok, ?L:leave(el_join, ?P3)),
-    ?assertNot(?L:has_peer(el_join, ?P3)),
-    ok = inject(el_join, ?P2, {alive, 2, 0}),
-    ?assertEqual({error, not_found}, ?L:leave(el_join, ?P3)),
+    ?assertEqual(ok, ?L:leave(el_join, 'p4@h')),
+    ?assertNot(?L:has_peer(el_join, 'p4@h')),
+    [ok = inject(el_join, P, {alive, {T, 3}}) || P <- [?P2, ?P3]],
+    ?assertEqual({error, not_found}, ?L:leave(el_join, 'p4@h')),
+    %% a peer reports a newer key: this node is behind and makes no change
+    ok = inject(el_join, ?P2, {alive, {T, 4}}),
+    ?assertEqual({error, {change_in_progress, {T, 3}}}, ?L:join(el_join, 'p4@h')),
     ?assertError(badarg, ?L:has_peer(el_join, 123)),
     ?assertError(badarg, ?L:join(el_join, "p4@h")),
     %% a newer membership naming this node is adopted, from a voter or a stranger
-    ok = inject(el_join, ?P2, {config, 5, 0, ['p5@h', 'p6@h', node(), ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, 5}, ['p5@h', 'p6@h', node(), ?P2]}),
     ?assertEqual([{el_join, ?P2}, {el_join, 'p5@h'}, {el_join, 'p6@h'}], ?L:peers(el_join)),
-    ok = inject(el_join, 'p7@h', {config, 6, 0, ['p5@h', 'p6@h', 'p7@h', node(), ?P2]}),
-    ?assertMatch(#{config_version := 6, quorum := 3}, ?L:info(el_join)),
-    %% an older one, or one not naming this node, is not
-    ok = inject(el_join, ?P2, {config, 4, 0, [node(), ?P2]}),
-    ok = inject(el_join, ?P2, {config, 7, 0, ['p5@h', ?P2]}),
-    ?assertMatch(#{config_version := 6, quorum := 3}, ?L:info(el_join)),
-    %% a peer reports a newer version: this node is behind and makes no change
-    ok = inject(el_join, ?P2, {alive, 7, 0}),
-    ?assertEqual({error, {change_in_progress, 6}}, ?L:leave(el_join, 'p7@h')),
+    ok = inject(el_join, 'p7@h', {config, {T, 6}, ['p5@h', 'p7@h', node(), ?P2]}),
+    ?assertMatch(#{config_key := {T, 6}, quorum := 3}, ?L:info(el_join)),
+    %% an older one, a malformed one, or one not naming this node, is not
+    ok = inject(el_join, ?P2, {config, {T, 4}, [node(), ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, 7}, ['p5@h', ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, -1}, [node(), ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, 7}, [node(), "p2@h"]}),
+    ok = inject(el_join, ?P2, {config, 7, [node(), ?P2]}),
+    ?assertMatch(#{config_key := {T, 6}, quorum := 3}, ?L:info(el_join)),
     %% one made in a later term moves this node to that term first, without a vote
-    ok = inject(el_join, ?P2, {msg, 6, wire(el_join, vote, ?P2, 2)}),
-    ?assertMatch(#{term := 2, voted_for := ?P2}, ?L:info(el_join)),
-    ok = inject(el_join, ?P2, {config, 7, 9, [node(), ?P2]}),
-    ?assertMatch(#{config_version := 7, term := 9, voted_for := undefined, quorum := 2,
+    ok = inject(el_join, ?P2, {config, {T + 5, 1}, [node(), ?P2]}),
+    ?assertMatch(#{config_key := {_, 1}, term := _, voted_for := undefined, quorum := 2,
                    role := follower}, ?L:info(el_join)),
-    ?assertEqual({term, 2, 9}, lists:last(events(el_join))),
+    ?assertEqual(T + 5, ?L:term(el_join)),
+    ?assertEqual({term, T, T + 5}, lists:last([E || E = {term, _, _} <- events(el_join)])),
     %% anything else from a member is ignored
     ok = inject(el_join, ?P2, {garbage, 1}),
     ?assertEqual(1, ?L:peer_count(el_join)),
@@ -287,38 +306,39 @@ join_leave_test() ->
 %% 2 votes of 5 are not enough, 3 are.
 restart_keeps_membership_test() ->
     Dir = tmp_dir(),
-    Opts = ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
+    Opts = ?CAMPAIGNS#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
     _ = start(el_qa, Opts),
+    T = make_leader(el_qa),
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_qa)) =:= {T, 1} end)),
+    ok = inject(el_qa, ?P2, {alive, {T, 1}}),
     ok = ?L:join(el_qa, 'p4@h'),
-    [ok = inject(el_qa, P, {alive, 1, 0}) || P <- [?P2, ?P3]],
+    [ok = inject(el_qa, P, {alive, {T, 2}}) || P <- [?P2, ?P3]],
     ok = ?L:join(el_qa, 'p5@h'),
-    ?assertMatch(#{quorum := 3, config_version := 2}, ?L:info(el_qa)),
+    ?assertMatch(#{quorum := 3, config_key := {T, 3}}, ?L:info(el_qa)),
     stop(el_qa),
-    _ = start(el_qa, Opts#{election_timeout_min => 1000, election_timeout_max => 2000,
-                           heartbeat_interval => 200,
-                           pre_vote => false}),
-    ?assertMatch(#{quorum := 3, config_version := 2,
-                   members := [_, _, _, _, _]}, ?L:info(el_qa)),
-    ?assertEqual({ok, {2, lists:sort([node(), ?P2, ?P3, 'p4@h', 'p5@h'])}},
+    _ = start(el_qa, Opts),
+    ?assertMatch(#{quorum := 3, config_key := {T, 3}, members := [_, _, _, _, _]},
+                 ?L:info(el_qa)),
+    ?assertEqual({ok, {3, lists:sort([node(), ?P2, ?P3, 'p4@h', 'p5@h'])}},
                  ?L:read_membership(maps:get(hard_state_file, ?L:info(el_qa)))),
     %% it campaigns; p2 grants: 2 of 5, still a candidate; p4 grants too: leader
-    ?assert(wait_for(fun() -> maps:get(role, ?L:info(el_qa)) =:= candidate end, 1000)),
-    #{term := T} = ?L:info(el_qa),
-    ok = inject(el_qa, ?P2, wire(el_qa, vote_resp, ?P2, T)),
-    ?assertMatch(#{role := candidate, term := T}, ?L:info(el_qa)),
-    ok = inject(el_qa, 'p4@h', wire(el_qa, vote_resp, 'p4@h', T)),
-    ?assertMatch(#{role := leader, term := T}, ?L:info(el_qa)),
+    ?assert(wait_for(fun() -> maps:get(role, ?L:info(el_qa)) =:= candidate end)),
+    #{term := T2} = ?L:info(el_qa),
+    ok = inject(el_qa, ?P2, wire(el_qa, vote_resp, ?P2, T2)),
+    ?assertMatch(#{role := candidate, term := T2}, ?L:info(el_qa)),
+    ok = inject(el_qa, 'p4@h', wire(el_qa, vote_resp, 'p4@h', T2)),
+    ?assertMatch(#{role := leader, term := T2}, ?L:info(el_qa)),
     stop(el_qa).
 
 %% A candidate behind on membership gets no vote: it would count votes against voters
 %% that were replaced.
 stale_membership_gets_no_vote_test() ->
     _ = start(el_stale, ?SLOW#{bootstrap => [?P2, ?P3]}),
-    ok = ?L:join(el_stale, 'p4@h'),                                     % version 1
-    ok = inject(el_stale, ?P2, {msg, 0, wire(el_stale, vote, ?P2, 4)}),
+    ok = inject(el_stale, ?P2, {config, {0, 1}, [node(), ?P2, ?P3, 'p4@h']}),
+    ok = inject(el_stale, ?P2, {msg, {0, 0}, wire(el_stale, vote, ?P2, 4)}),
     ?assertMatch(#{term := 0, voted_for := undefined,
                    stats := #{stale_config_votes := 1}}, ?L:info(el_stale)),
-    ok = inject(el_stale, ?P2, {msg, 1, wire(el_stale, vote, ?P2, 4)}),
+    ok = inject(el_stale, ?P2, {msg, {0, 1}, wire(el_stale, vote, ?P2, 4)}),
     ?assertMatch(#{term := 4, voted_for := ?P2}, ?L:info(el_stale)),
     stop(el_stale).
 
@@ -333,7 +353,7 @@ old_format_hard_state_test() ->
     ok = file:write_file(File, <<Body/binary, (erlang:crc32(Body)):32>>),
     ?assertEqual({ok, none}, ?L:read_membership(File)),
     _ = start(el_v1, ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3]}),
-    ?assertMatch(#{term := 7, voted_for := ?P2, config_version := 0, quorum := 2},
+    ?assertMatch(#{term := 7, voted_for := ?P2, config_key := {0, 0}, quorum := 2},
                  ?L:info(el_v1)),
     ?assertEqual({ok, {0, lists:sort([node(), ?P2, ?P3])}}, ?L:read_membership(File)),
     stop(el_v1).
@@ -390,11 +410,17 @@ api_inside_callbacks_test() ->
     ?assertEqual(ok, gen_server:call(el_inside, {api, broadcast_bootstrap, [el_inside, hi]})),
     ?assertEqual([{el_inside, ?P2}], gen_server:call(el_inside, {api, bootstrap, [el_inside]})),
     ?assertEqual(el_inside, gen_server:call(el_inside, {api, cluster_id, [el_inside]})),
-    ?assertEqual(ok, gen_server:call(el_inside, {api, join, [el_inside, ?P3]})),   % queued
-    ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
     %% and from outside
     ?assertEqual(ok, ?L:broadcast(el_inside, hello)),
     ?assertEqual(ok, ?L:broadcast_bootstrap(el_inside, hello)),
+    stop(el_inside),
+    %% join/leave from inside are queued (they need the leader's process)
+    _ = start(el_inside, ?CAMPAIGNS#{bootstrap => [?P2]}),
+    T = make_leader(el_inside),
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_inside)) =:= {T, 1} end)),
+    ok = inject(el_inside, ?P2, {alive, {T, 1}}),
+    ?assertEqual(ok, gen_server:call(el_inside, {api, join, [el_inside, ?P3]})),   % queued
+    ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
     stop(el_inside).
 
 user_messages_test() ->

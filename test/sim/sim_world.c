@@ -13,6 +13,14 @@
  *
  * Every message travels as bytes through the wire codec, so the codec is exercised on
  * everything the machines say.
+ *
+ * Half the seeds also change the membership the way erl/plexus_leader.erl does (its
+ * rules are argued there): 3 nodes bootstrap (all of them in a 3-node seed), the
+ * operator calls join/leave on a random node, which only the committed leader
+ * honours; memberships travel in `config' and `alive' events over the same lossy,
+ * partitioned network, ride on every message as a key, and are saved with the hard
+ * state, so restarts come back with them. A heal then connects every voter of the
+ * newest membership.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,7 +56,6 @@ typedef struct sim_event {
     uint64_t order; /* random: events due at the same unit come in random order */
     uint8_t kind, from, to, len;
     uint8_t bytes[PLEXUS_ELECTION_MSG_MAX];
-    uint64_t term;  /* sender's term when sent (`alive' carries it) */
     sim_config cfg; /* sender's membership; its version rides on every message */
 } sim_event;
 
@@ -66,9 +73,8 @@ typedef struct sim_node {
     sim_config disk_cfg; /* persisted with the hard state */
     bool has_disk_cfg;
     sim_config boot; /* its `bootstrap' option */
-    /* volatile: what each peer last reported (plexus_leader's #peer.ver / ver_term) */
+    /* volatile: the membership key each peer last reported (plexus_leader's #peer.key) */
     sim_config peer_cfg[SIM_MAX_NODES]; /* key only */
-    uint64_t peer_term[SIM_MAX_NODES];
     uint32_t alive_elapsed;
 } sim_node;
 
@@ -195,11 +201,10 @@ static void transmit(world *w, sim_event ev)
     }
 }
 
-/* `alive' or `config' from node `from' to node `to', stamped with from's state. */
+/* `alive' or `config' from node `from' to node `to', with from's membership. */
 static void send_ctl(world *w, int from, int to, enum ev_kind kind)
 {
     sim_event ev = {.kind = (uint8_t)kind, .from = (uint8_t)from, .to = (uint8_t)to};
-    ev.term = plexus_election_term(&w->node[from].e);
     ev.cfg = w->node[from].cfg;
     transmit(w, ev);
 }
@@ -207,7 +212,6 @@ static void send_ctl(world *w, int from, int to, enum ev_kind kind)
 static void net_send(world *w, int from, const plexus_election_msg *m)
 {
     sim_event ev = {.kind = EV_MSG, .from = (uint8_t)from};
-    ev.term = plexus_election_term(&w->node[from].e);
     ev.cfg = w->node[from].cfg;
     size_t len = 0;
     if (plexus_election_msg_encode(m, ev.bytes, sizeof ev.bytes, &len) != PLEXUS_OK) {
@@ -320,7 +324,6 @@ static void note_sender(world *w, const sim_event *ev)
     }
     if (ev->kind == EV_ALIVE) {
         nd->peer_cfg[ev->from] = ev->cfg;
-        nd->peer_term[ev->from] = ev->term;
     }
     if (key_less(ev->cfg, nd->cfg)) send_ctl(w, ev->to, ev->from, EV_CONFIG);
 }
@@ -413,7 +416,6 @@ static void start_node(world *w, int i)
     nd->disk_cfg = nd->cfg;
     nd->has_disk_cfg = true;
     memset(nd->peer_cfg, 0, sizeof nd->peer_cfg);
-    memset(nd->peer_term, 0, sizeof nd->peer_term);
     nd->alive_elapsed = 0;
     /* nothing persisted yet: sit out */
     if (!init_machine(w, i, nd->has_disk ? &restored : NULL)) return;
