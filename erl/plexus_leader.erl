@@ -31,7 +31,8 @@
 %% <ul>
 %% <li>`cluster_id' (any term, default `Name'): messages of another cluster are dropped;</li>
 %% <li>`bootstrap' (default `[]'): the voters, as nodes or `{Name, Node}' pairs. Give
-%%     every member the same list (it may include the node itself);</li>
+%%     every member the same list (it may include the node itself). It only seeds a
+%%     node without a saved membership: after `join/2' and `leave/2' the saved one wins;</li>
 %% <li>`election_timeout_min' (150), `election_timeout_max' (300),
 %%     `heartbeat_interval' (50): milliseconds;</li>
 %% <li>`pre_vote' (true), `check_quorum' (true);</li>
@@ -47,11 +48,13 @@
 %%     another process, or pass `normal'.</li>
 %% </ul>
 %%
-%% Guarantees: at most one leader per term. The term and vote are written to a file
-%% (`<data_dir>/plexus_leader/<node>/<Name>-<cluster key>.hs': temp file, `file:sync',
-%% rename) before any message that depends on them leaves, so a restarted node never
-%% votes twice in a term. A missing file means "this node never ran this election";
-%% do not delete it. Leadership is not a lease: a deposed leader can still believe it
+%% Guarantees: at most one leader per term. The term, the vote and the membership are
+%% written to a file (`<data_dir>/plexus_leader/<node>/<Name>-<cluster key>.hs': temp
+%% file, `file:sync', rename, directory fsync) before any message that depends on them
+%% leaves, so a restarted node never votes twice in a term nor counts votes against
+%% voters it no longer has. A missing file next to its `.ran' marker is logged as an
+%% error and the node sits out an election timeout; do not delete either. Membership
+%% changes follow the rules above `membership_change/2'. Leadership is not a lease: a deposed leader can still believe it
 %% leads for up to about `election_timeout_min' after it was cut off (CheckQuorum steps
 %% it down), so side effects outside the cluster need fencing by term (`term/1').
 -module(plexus_leader).
@@ -210,17 +213,18 @@ peer_count(S) -> query(S, peer_count).
 -spec has_peer(server(), node() | peer() | pid()) -> boolean().
 has_peer(S, Peer) -> query(S, {has_peer, peer_node(Peer)}).
 
-%% @doc Adds `Node' (or `{Name, Node}') as a voter here, tells every other voter this
-%% process knows to add it, and tells `Node' about every voter. One node at a time:
-%% wait until every member lists it (`has_peer/2') before adding the next. Start the
-%% new node's process with `bootstrap' = the current members plus itself, so it starts
-%% with the full view. `{error, {id_collision, Node, Other}}' if two names hash alike.
+%% @doc Adds `Node' (or `{Name, Node}') as a voter: call it on the leader, which saves
+%% the new membership and sends it to every voter, `Node' included. One node at a
+%% time: `{error, {change_in_progress, Key}}' until a majority reported the previous
+%% change (a few heartbeats; retry), `{error, not_leader}' on another process. Start
+%% the new node's process with `bootstrap' = the current members plus itself.
+%% `{error, {id_collision, Node, Other}}' if two names hash alike.
 -spec join(server(), node() | peer()) -> ok | {error, term()}.
 join(S, Peer) -> mutate(S, {join, peer_node(Peer)}).
 
-%% @doc Removes `Node' from the voters here and on every voter this process knows;
-%% the quorum shrinks. One node at a time, as `join/2'. Stop the removed node's
-%% process too: the others now ignore it. `{error, not_found}' if not a voter here.
+%% @doc Removes `Node' from the voters, on the leader, as `join/2'; the quorum shrinks.
+%% Stop the removed node's process too: the others now ignore it. `{error,
+%% not_found}' if not a voter.
 -spec leave(server(), node() | peer()) -> ok | {error, term()}.
 leave(S, Peer) -> mutate(S, {leave, peer_node(Peer)}).
 
@@ -243,8 +247,11 @@ cluster_id(S) -> query(S, cluster_id).
 
 %% @doc Everything the process shows: `role' (follower | pre_candidate | candidate |
 %% leader), `term', `voted_for' (a node or `undefined'), `leader' and `leader_node',
-%% `peers', `present' (peers heard from lately), `quorum', `hard_state_file', `timing'
-%% and `stats' (the machine's counters plus `foreign', messages of other clusters).
+%% `peers', `present' (peers heard from lately), `members' (all voters, this node
+%% included), `config_key' and `config_version' (the membership's key and version),
+%% `quorum', `hard_state_file', `timing' and `stats' (the machine's counters plus
+%% `foreign', messages of other clusters, and `stale_config_votes', vote requests
+%% refused to candidates with an older membership).
 -spec info(server()) -> map().
 info(S) -> gen_server:call(S, {?TAG, info}).
 
@@ -688,14 +695,12 @@ call(info, _From, S) ->
               stats => (maps:get(stats, I))#{foreign => S#st.foreign,
                                              fast_campaigns => S#st.fast,
                                              stale_config_votes => S#st.refused_stale}}, S};
-call({join, Node}, _From, S) ->
-    case membership_change({join, Node}, S) of
-        {ok, Members} -> {reply, ok, change_config(Members, S)};
-        {error, _} = E -> {reply, E, S}
-    end;
-call({leave, Node}, _From, S) ->
-    case membership_change({leave, Node}, S) of
-        {ok, Members} -> {reply, ok, change_config(Members, S)};
+call({Op, Node}, _From, S) when Op =:= join; Op =:= leave ->
+    case membership_change({Op, Node}, S) of
+        {ok, Members} ->
+            try {reply, ok, change_config(Members, S)}
+            catch throw:{id_collision, _, _} = C -> {reply, {error, C}, S}  % nothing saved
+            end;
         {error, _} = E -> {reply, E, S}
     end;
 call(Q, _From, S) ->
