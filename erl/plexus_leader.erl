@@ -113,6 +113,8 @@
 %% Hard-state file: see read_durable/1. Version 1 files are still read.
 -define(HS_MAGIC, "PXHS").
 -define(HS_VERSION, 2).
+%% Voters per cluster, this node included (PLEXUS_ELECTION_MAX_NODES).
+-define(MAX_VOTERS, 64).
 %% A peer we cannot reach is offered a connection at most this often (ms).
 -define(CONNECT_EVERY_MS, 1000).
 
@@ -972,6 +974,7 @@ membership_change(Op, S) ->
         {_, _, false} -> {error, {change_in_progress, key(S)}};
         {{join, _}, true, _} -> {error, already_member};
         {{leave, _}, false, _} -> {error, not_found};
+        {{join, _}, false, _} when length(Members) >= ?MAX_VOTERS -> {error, full};
         {{join, N}, false, _} -> {ok, lists:usort([N | Members])};
         {{leave, N}, true, _} -> {ok, Members -- [N]}
     end.
@@ -1001,7 +1004,8 @@ change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
                 S1, lists:usort(Old ++ Members) -- [node()]).
 
 adopt_config(Key, Members, From, S) when is_list(Members) ->
-    Valid = is_key(Key) andalso lists:all(fun is_atom/1, Members),
+    Valid = is_key(Key) andalso length(Members) =< ?MAX_VOTERS andalso
+        lists:all(fun is_atom/1, Members),
     case Valid andalso key(S) < Key andalso lists:member(node(), Members) of
         true ->
             try adopt(Key, lists:usort(Members), S) of

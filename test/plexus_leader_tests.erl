@@ -340,6 +340,10 @@ stale_membership_gets_no_vote_test() ->
                    stats := #{stale_config_votes := 1}}, ?L:info(el_stale)),
     ok = inject(el_stale, ?P2, {msg, {0, 1}, wire(el_stale, vote, ?P2, 4)}),
     ?assertMatch(#{term := 4, voted_for := ?P2}, ?L:info(el_stale)),
+    %% more voters than a cluster can have: refused (it could not be restarted from)
+    Many = [list_to_atom("m" ++ integer_to_list(I) ++ "@h") || I <- lists:seq(1, 64)],
+    ok = inject(el_stale, ?P2, {config, {0, 2}, [node() | Many]}),
+    ?assertMatch(#{config_key := {0, 1}, quorum := 3}, ?L:info(el_stale)),
     stop(el_stale).
 
 %% A hard state written before membership was saved (format 1) is still read; the
