@@ -31,7 +31,8 @@
 %% <ul>
 %% <li>`cluster_id' (any term, default `Name'): messages of another cluster are dropped;</li>
 %% <li>`bootstrap' (default `[]'): the voters, as nodes or `{Name, Node}' pairs. Give
-%%     every member the same list (it may include the node itself);</li>
+%%     every member the same list (it may include the node itself). It only seeds a
+%%     node without a saved membership: after `join/2' and `leave/2' the saved one wins;</li>
 %% <li>`election_timeout_min' (150), `election_timeout_max' (300),
 %%     `heartbeat_interval' (50): milliseconds;</li>
 %% <li>`pre_vote' (true), `check_quorum' (true);</li>
@@ -47,11 +48,13 @@
 %%     another process, or pass `normal'.</li>
 %% </ul>
 %%
-%% Guarantees: at most one leader per term. The term and vote are written to a file
-%% (`<data_dir>/plexus_leader/<node>/<Name>-<cluster key>.hs': temp file, `file:sync',
-%% rename) before any message that depends on them leaves, so a restarted node never
-%% votes twice in a term. A missing file means "this node never ran this election";
-%% do not delete it. Leadership is not a lease: a deposed leader can still believe it
+%% Guarantees: at most one leader per term. The term, the vote and the membership are
+%% written to a file (`<data_dir>/plexus_leader/<node>/<Name>-<cluster key>.hs': temp
+%% file, `file:sync', rename, directory fsync) before any message that depends on them
+%% leaves, so a restarted node never votes twice in a term nor counts votes against
+%% voters it no longer has. A missing file next to its `.ran' marker is logged as an
+%% error and the node sits out an election timeout; do not delete either. Membership
+%% changes follow the rules above `membership_change/2'. Leadership is not a lease: a deposed leader can still believe it
 %% leads for up to about `election_timeout_min' after it was cut off (CheckQuorum steps
 %% it down), so side effects outside the cluster need fencing by term (`term/1').
 -module(plexus_leader).
@@ -60,7 +63,7 @@
 -export([start_link/4, start/4, stop/1, child_spec/1]).
 -export([is_leader/1, leader/1, term/1, peers/1, peer_count/1, has_peer/2, join/2, leave/2,
          broadcast/2, broadcast_bootstrap/2, bootstrap/1, cluster_id/1, info/1]).
--export([hard_state_file/3, read_hard_state/1]).
+-export([hard_state_file/3, read_hard_state/1, read_membership/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, handle_continue/2,
          terminate/2, code_change/3]).
 
@@ -107,9 +110,11 @@
                      handle_term_changed/3]).
 
 -define(TAG, '$plexus_leader').
-%% Hard-state file: magic, version, term, voted_for, CRC-32 of what precedes it.
+%% Hard-state file: see read_durable/1. Version 1 files are still read.
 -define(HS_MAGIC, "PXHS").
--define(HS_VERSION, 1).
+-define(HS_VERSION, 2).
+%% Voters per cluster, this node included (PLEXUS_ELECTION_MAX_NODES).
+-define(MAX_VOTERS, 64).
 %% A peer we cannot reach is offered a connection at most this often (ms).
 -define(CONNECT_EVERY_MS, 1000).
 
@@ -117,7 +122,8 @@
     node :: node(),
     pid :: pid() | undefined,
     present = false :: boolean(),
-    heard = 0 :: integer()          % monotonic ms of the last message from it
+    heard = 0 :: integer(),         % monotonic ms of the last message from it
+    key = {0, 0} :: {non_neg_integer(), non_neg_integer()}  % membership key it reported
 }).
 
 -record(st, {
@@ -129,6 +135,9 @@
     cluster :: term(),
     cid :: non_neg_integer(),
     bootstrap = [] :: [node()],
+    cfg_ver = 0 :: non_neg_integer(),        % version of the membership in `peers'
+    cfg_term = 0 :: non_neg_integer(),       % term in which that version was made
+    machine_cfg :: map(),                    % plexus_election:new/1 settings
     peers = #{} :: #{plexus_election:id() => #peer{}},
     tick_ms :: pos_integer(),
     hb_ticks :: pos_integer(),
@@ -145,6 +154,7 @@
     reported = undefined :: self | pid() | undefined,
     connect_tries = #{} :: #{node() => integer()},
     foreign = 0 :: non_neg_integer(),
+    refused_stale = 0 :: non_neg_integer(),  % vote requests from older memberships
     fast = 0 :: non_neg_integer()           % staggered fast-path campaigns started
 }).
 
@@ -205,17 +215,18 @@ peer_count(S) -> query(S, peer_count).
 -spec has_peer(server(), node() | peer() | pid()) -> boolean().
 has_peer(S, Peer) -> query(S, {has_peer, peer_node(Peer)}).
 
-%% @doc Adds `Node' (or `{Name, Node}') as a voter here, tells every other voter this
-%% process knows to add it, and tells `Node' about every voter. One node at a time:
-%% wait until every member lists it (`has_peer/2') before adding the next. Start the
-%% new node's process with `bootstrap' = the current members plus itself, so it starts
-%% with the full view. `{error, {id_collision, Node, Other}}' if two names hash alike.
+%% @doc Adds `Node' (or `{Name, Node}') as a voter: call it on the leader, which saves
+%% the new membership and sends it to every voter, `Node' included. One node at a
+%% time: `{error, {change_in_progress, Key}}' until a majority reported the previous
+%% change (a few heartbeats; retry), `{error, not_leader}' on another process. Start
+%% the new node's process with `bootstrap' = the current members plus itself.
+%% `{error, {id_collision, Node, Other}}' if two names hash alike.
 -spec join(server(), node() | peer()) -> ok | {error, term()}.
 join(S, Peer) -> mutate(S, {join, peer_node(Peer)}).
 
-%% @doc Removes `Node' from the voters here and on every voter this process knows;
-%% the quorum shrinks. One node at a time, as `join/2'. Stop the removed node's
-%% process too: the others now ignore it. `{error, not_found}' if not a voter here.
+%% @doc Removes `Node' from the voters, on the leader, as `join/2'; the quorum shrinks.
+%% Stop the removed node's process too: the others now ignore it. `{error,
+%% not_found}' if not a voter.
 -spec leave(server(), node() | peer()) -> ok | {error, term()}.
 leave(S, Peer) -> mutate(S, {leave, peer_node(Peer)}).
 
@@ -238,8 +249,11 @@ cluster_id(S) -> query(S, cluster_id).
 
 %% @doc Everything the process shows: `role' (follower | pre_candidate | candidate |
 %% leader), `term', `voted_for' (a node or `undefined'), `leader' and `leader_node',
-%% `peers', `present' (peers heard from lately), `quorum', `hard_state_file', `timing'
-%% and `stats' (the machine's counters plus `foreign', messages of other clusters).
+%% `peers', `present' (peers heard from lately), `members' (all voters, this node
+%% included), `config_key' and `config_version' (the membership's key and version),
+%% `quorum', `hard_state_file', `timing' and `stats' (the machine's counters plus
+%% `foreign', messages of other clusters, and `stale_config_votes', vote requests
+%% refused to candidates with an older membership).
 -spec info(server()) -> map().
 info(S) -> gen_server:call(S, {?TAG, info}).
 
@@ -259,23 +273,73 @@ hex64(K) -> tl(string:lowercase(integer_to_list(K + (1 bsl 64), 16))).
 %% @doc Reads a hard-state file: `{ok, {Term, VotedFor}}', `{ok, {0, 0}}' when it does
 %% not exist (a node that never ran), `{error, Reason}' when it exists but cannot be
 %% read or is damaged (the process then refuses to start rather than risk a second
-%% vote in a term).
+%% vote in a term). The membership saved with it: `read_membership/1'.
 -spec read_hard_state(file:filename_all()) ->
     {ok, plexus_election:hard_state()} | {error, term()}.
 read_hard_state(File) ->
+    case read_durable(File) of
+        {ok, Hard, _Config} -> {ok, Hard};
+        {error, enoent} -> {ok, {0, 0}};
+        {error, _} = E -> E
+    end.
+
+%% @doc The membership saved with the hard state: `{ok, {ConfigVersion, Members}}'
+%% (every voter's node, this one included, sorted), `{ok, none}' for a file without
+%% one (format 1, written before membership was kept) or no file, `{error, Reason}'
+%% as `read_hard_state/1'.
+-spec read_membership(file:filename_all()) ->
+    {ok, {non_neg_integer(), [node()]} | none} | {error, term()}.
+read_membership(File) ->
+    case read_durable(File) of
+        {ok, _Hard, {Ver, _CTerm, Members}} -> {ok, {Ver, Members}};
+        {ok, _Hard, none} -> {ok, none};
+        {error, enoent} -> {ok, none};
+        {error, _} = E -> E
+    end.
+
+%% Format 1: magic, 1, term, voted_for, CRC-32 of what precedes it.
+%% Format 2: magic, 2, term, voted_for, membership version and the term it was made in,
+%% member count, then each member
+%% as a 16-bit length and its node name in UTF-8, CRC-32 of what precedes it. The
+%% membership is written in the same file as the term and vote, so one rename moves
+%% both atomically: a node never restarts with a vote from one moment and voters from
+%% another.
+read_durable(File) ->
     case file:read_file(File) of
-        {ok, <<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64, Crc:32>> = Bin} ->
-            case erlang:crc32(binary:part(Bin, 0, byte_size(Bin) - 4)) of
-                Crc -> {ok, {Term, Voted}};
+        {ok, Bin} when byte_size(Bin) >= 4 ->
+            Body = binary:part(Bin, 0, byte_size(Bin) - 4),
+            <<Crc:32>> = binary:part(Bin, byte_size(Bin), -4),
+            case erlang:crc32(Body) =:= Crc andalso parse_durable(Body) of
+                {ok, Hard, Config} -> {ok, Hard, Config};
                 _ -> {error, corrupt}
             end;
         {ok, _} -> {error, corrupt};
-        {error, enoent} -> {ok, {0, 0}};
-        {error, R} -> {error, R}
+        {error, _} = E -> E
     end.
 
-write_hard_state(File, {Term, Voted}) ->
-    Body = <<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64>>,
+parse_durable(<<?HS_MAGIC, 1, Term:64, Voted:64>>) ->
+    {ok, {Term, Voted}, none};
+parse_durable(<<?HS_MAGIC, 2, Term:64, Voted:64, Ver:64, CTerm:64, N:16, Rest/binary>>) ->
+    case parse_members(N, Rest, []) of
+        {ok, Members} -> {ok, {Term, Voted}, {Ver, CTerm, Members}};
+        error -> error
+    end;
+parse_durable(_) ->
+    error.
+
+%% Node names are atoms already (this file is our own, not input from the network).
+parse_members(0, <<>>, Acc) -> {ok, lists:sort(Acc)};
+parse_members(N, <<Len:16, Name:Len/binary, Rest/binary>>, Acc) when N > 0, Len > 0 ->
+    parse_members(N - 1, Rest, [binary_to_atom(Name, utf8) | Acc]);
+parse_members(_, _, _) -> error.
+
+%% Temp file, fsync, rename, fsync of the directory (without the last, a power cut
+%% after the rename may bring the old file back: an older term or vote).
+write_durable(File, {Term, Voted}, {Ver, CTerm, Members}) ->
+    Names = [atom_to_binary(M, utf8) || M <- Members],
+    Body = iolist_to_binary([<<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64, Ver:64, CTerm:64,
+                               (length(Names)):16>>,
+                             [<<(byte_size(B)):16, B/binary>> || B <- Names]]),
     Bin = <<Body/binary, (erlang:crc32(Body)):32>>,
     Tmp = case File of
               B when is_binary(B) -> <<B/binary, ".tmp">>;
@@ -289,12 +353,23 @@ write_hard_state(File, {Term, Voted}) ->
                 end,
             _ = file:close(Fd),
             case R of
-                ok -> file:rename(Tmp, File);
+                ok ->
+                    case file:rename(Tmp, File) of
+                        ok -> sync_dir(filename:dirname(File));
+                        Err -> Err
+                    end;
                 Err -> Err
             end;
         Err ->
             Err
     end.
+
+sync_dir(Dir) ->
+    Bin = case Dir of
+              B when is_binary(B) -> B;
+              L -> unicode:characters_to_binary(L, unicode, file:native_name_encoding())
+          end,
+    plexus_nif:fsync_dir(Bin).
 
 %% Node and process names are atoms of the most permissive kind; keep file names tame:
 %% every UTF-8 byte outside [A-Za-z0-9_.@-] becomes %XX (so distinct names stay distinct).
@@ -320,8 +395,7 @@ init({Name, Module, Args, Opts}) ->
                 {ok, MS} ->
                     ok = net_kernel:monitor_nodes(true),
                     S1 = S#st{mod_state = MS},
-                    S2 = lists:foldl(fun(#peer{node = N}, Acc) -> send_to(N, alive, Acc) end,
-                                     S1, maps:values(S1#st.peers)),
+                    S2 = tell_peers(alive(S1), undefined, S1),
                     {ok, schedule_tick(S2)};
                 {stop, R} -> {stop, R};
                 ignore -> ignore;
@@ -372,7 +446,7 @@ handle_info({nodedown, Node}, S) ->
     run(fun() -> {noreply, node_down(Node, S)} end, S);
 handle_info({nodeup, Node}, S) ->
     case peer_by_node(Node, S) of
-        {ok, _, _} -> {noreply, send_to(Node, alive, S)};
+        {ok, _, _} -> {noreply, send_to(Node, alive(S), S)};
         error -> {noreply, S}
     end;
 handle_info(Info, S = #st{module = M, mod_state = MS}) ->
@@ -441,30 +515,29 @@ setup(Name, Module, Opts0) ->
          || not (HbT < MinT andalso MinT < MaxT)],
         Boot = bootstrap_nodes(Name, Get(bootstrap, [])),
         SelfId = plexus_election:node_id(node()),
-        Peers = lists:foldl(fun(N, Acc) -> add_peer_entry(N, SelfId, Acc) end, #{},
-                            [N || N <- Boot, N =/= node()]),
         Cid = plexus_election:cluster_key(Cluster),
         File = hard_state_file(DataDir, Name, Cluster),
-        Hard = case read_hard_state(File) of
-                   {ok, H} -> H;
-                   {error, R} -> throw({hard_state, File, R})
-               end,
-        case filelib:ensure_dir(File) of
-            ok -> ok;
-            {error, DirErr} -> throw({hard_state, File, DirErr})
-        end,
-        E = case plexus_election:new(#{id => SelfId, cluster_id => Cid,
-                                        peers => maps:keys(Peers),
-                                        election_min_ticks => MinT,
-                                        election_max_ticks => MaxT,
-                                        heartbeat_ticks => HbT,
-                                        pre_vote => PreVote, check_quorum => CheckQuorum,
-                                        hard_state => Hard}) of
+        {Hard, Config} = restore(Name, File, Boot),
+        {CfgVer, CfgTerm, Members} = Config,
+        Peers = lists:foldl(fun(N, Acc) -> add_peer_entry(N, SelfId, Acc) end, #{},
+                            [N || N <- Members, N =/= node()]),
+        MachineCfg = #{id => SelfId, cluster_id => Cid, election_min_ticks => MinT,
+                       election_max_ticks => MaxT, heartbeat_ticks => HbT,
+                       pre_vote => PreVote, check_quorum => CheckQuorum},
+        E = case plexus_election:new(MachineCfg#{peers => maps:keys(Peers),
+                                                 hard_state => Hard}) of
                 {ok, Machine} -> Machine;
                 {error, Why} -> throw({bootstrap, Why})     % more than 63 peers
             end,
-        {Term, Voted} = Hard,
-        {ok, #st{name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
+        {Term, Voted} = case Hard of
+                            none -> {0, 0};
+                            _ -> Hard
+                        end,
+        case Hard =/= none andalso write_durable(File, Hard, Config) of
+            {error, WErr} -> throw({hard_state, File, WErr});
+            _ -> ok                             % written (format 2 from now on) or sitting out
+        end,
+        {ok, #st{cfg_ver = CfgVer, cfg_term = CfgTerm, machine_cfg = MachineCfg, name = Name, module = Module, e = E, self_id = SelfId, cluster = Cluster,
                  cid = Cid, bootstrap = Boot, peers = Peers, tick_ms = TickMs,
                  hb_ticks = HbT, next_tick = now_ms(), peer_timeout = PeerTimeout,
                  timing = #{election_timeout_min => Min, election_timeout_max => Max,
@@ -475,6 +548,54 @@ setup(Name, Module, Opts0) ->
     catch
         throw:{hard_state, _, _} = HS -> {error, HS};
         throw:What -> {error, {invalid_configuration, What}}
+    end.
+
+%% The saved hard state and membership. The saved membership wins over `bootstrap',
+%% which only seeds a node that has none (issue 8: a restart with the bootstrap list
+%% after joins counted votes against a smaller quorum than its peers and led a term
+%% that a majority of the real voters also led). A marker file next to the hard state
+%% records that the node ran: if the hard state is gone but the marker is there,
+%% someone deleted it. The node then says so loudly and sits out one election timeout
+%% (hard state `none') rather than start at term 0 with no vote, the way a node votes
+%% twice in a term.
+restore(Name, File, Boot) ->
+    case filelib:ensure_dir(File) of
+        ok -> ok;
+        {error, DirErr} -> throw({hard_state, File, DirErr})
+    end,
+    Marker = marker_file(File),
+    Seed = {0, 0, lists:usort([node() | Boot])},
+    case read_durable(File) of
+        {ok, Hard, none} ->
+            {Hard, Seed};
+        {ok, Hard, {_, _, Members} = Config} ->
+            [logger:notice("~p ~p: saved membership ~p replaces bootstrap ~p",
+                           [?MODULE, Name, Members, Boot])
+             || Boot =/= [], lists:usort([node() | Boot]) =/= Members],
+            {Hard, Config};
+        {error, enoent} ->
+            case filelib:is_regular(Marker) of
+                true ->
+                    logger:error("~p ~p: hard state ~ts is missing although this node ran "
+                                 "before (~ts exists). Without it the node could vote twice "
+                                 "in a term and two leaders could share it; it sits out one "
+                                 "election timeout and rejoins with the bootstrap voters. "
+                                 "Never delete this file.", [?MODULE, Name, File, Marker]),
+                    {none, Seed};
+                false ->
+                    case file:write_file(Marker, <<>>) of
+                        ok -> {{0, 0}, Seed};
+                        {error, MErr} -> throw({hard_state, Marker, MErr})
+                    end
+            end;
+        {error, R} ->
+            throw({hard_state, File, R})
+    end.
+
+marker_file(File) ->
+    case File of
+        B when is_binary(B) -> <<B/binary, ".ran">>;
+        L -> L ++ ".ran"
     end.
 
 default_data_dir() ->
@@ -571,19 +692,17 @@ call(info, _From, S) ->
                                      || #peer{node = N, present = true} <- maps:values(S#st.peers)]),
               quorum => maps:get(quorum, I), hard_state_file => S#st.file,
               timing => S#st.timing,
+              config_version => S#st.cfg_ver, config_key => key(S),
+              members => member_nodes(S),
               stats => (maps:get(stats, I))#{foreign => S#st.foreign,
-                                             fast_campaigns => S#st.fast}}, S};
-call({join, Node}, _From, S) ->
-    case add_member(Node, S) of
-        {ok, S1} ->
-            S2 = tell_peers({member_add, Node}, Node, S1),
-            {reply, ok, send_to(Node, {join, member_nodes(S2)}, S2)};
-        {error, _} = E ->
-            {reply, E, S}
-    end;
-call({leave, Node}, _From, S) ->
-    case remove_member(Node, S) of
-        {ok, S1} -> {reply, ok, tell_peers({member_remove, Node}, Node, S1)};
+                                             fast_campaigns => S#st.fast,
+                                             stale_config_votes => S#st.refused_stale}}, S};
+call({Op, Node}, _From, S) when Op =:= join; Op =:= leave ->
+    case membership_change({Op, Node}, S) of
+        {ok, Members} ->
+            try {reply, ok, change_config(Members, S)}
+            catch throw:{id_collision, _, _} = C -> {reply, {error, C}, S}  % nothing saved
+            end;
         {error, _} = E -> {reply, E, S}
     end;
 call(Q, _From, S) ->
@@ -628,10 +747,10 @@ callback(F, Args, S = #st{module = M, mod_state = MS}) ->
 tick(S0 = #st{ticks = T}) ->
     S1 = apply_ready(plexus_election:tick(S0#st.e), S0#st{ticks = T + 1}),
     S2 = case (T + 1) rem S1#st.hb_ticks of
-             0 -> tell_peers(alive, undefined, S1);
+             0 -> tell_peers(alive(S1), undefined, S1);
              _ -> S1
          end,
-    check_presence(S2).
+    check_presence(restamp(S2)).
 
 %% Fixed cadence on absolute time, so ticks do not drift with load; more than two
 %% ticks behind (the process was starved), restart the cadence from now.
@@ -652,7 +771,8 @@ apply_ready({Msgs, Hard, Soft}, S0) ->
     S1 = persist(Hard, S0),
     S2 = lists:foldl(fun({To, Bin}, Acc) ->
                              case Acc#st.peers of
-                                 #{To := #peer{node = N}} -> send_to(N, Bin, Acc);
+                                 #{To := #peer{node = N}} ->
+                                     send_to(N, {msg, key(Acc), Bin}, Acc);
                                  _ -> Acc
                              end
                      end, S1, Msgs),
@@ -662,8 +782,14 @@ apply_ready({Msgs, Hard, Soft}, S0) ->
 persist(unchanged, S) ->
     S;
 persist({Term, Voted} = H, S) ->
-    case write_hard_state(S#st.file, H) of
-        ok -> S#st{term = Term, voted_for = Voted};
+    save(H, {S#st.cfg_ver, S#st.cfg_term, member_nodes(S)}, S),
+    S#st{term = Term, voted_for = Voted}.
+
+%% Writes the hard state with a membership; a failure stops the process (nothing that
+%% depends on it has left yet).
+save(Hard, {Ver, CTerm, Members}, S) ->
+    case write_durable(S#st.file, Hard, {Ver, CTerm, lists:usort(Members)}) of
+        ok -> ok;
         {error, R} ->
             logger:error("~p ~p: cannot write ~ts: ~p", [?MODULE, S#st.name, S#st.file, R]),
             throw({?TAG, stop, {hard_state_write_failed, S#st.file, R}, S})
@@ -742,67 +868,207 @@ from_peer(Node, Pid, Payload, S) ->
             on_stranger(Payload, Node, S)
     end.
 
-on_payload(Bin, _Id, _Node, S) when is_binary(Bin) ->
-    apply_ready(plexus_election:step(S#st.e, Bin), S);
-on_payload(alive, _Id, _Node, S) ->
-    S;
+%% Every election message and every `alive' carries the sender's membership key
+%% (see below). A peer behind us is sent our membership; a stranger ahead of us is
+%% answered with `alive', so that it sends us its membership; a (pre-)vote request
+%% from a candidate behind us is refused unanswered (rule 3).
+on_payload({msg, Key, Bin}, _Id, Node, S) when is_binary(Bin) ->
+    case is_key(Key) of
+        false -> S;
+        true ->
+            S1 = peer_key(Key, Node, S),
+            case Key < key(S1) andalso is_vote_request(Bin) of
+                true -> S1#st{refused_stale = S1#st.refused_stale + 1};
+                false -> apply_ready(plexus_election:step(S1#st.e, Bin), S1)
+            end
+    end;
+on_payload({alive, Key}, Id, Node, S = #st{peers = Peers}) ->
+    case is_key(Key) of
+        false -> S;
+        true ->
+            #{Id := P} = Peers,
+            peer_key(Key, Node, S#st{peers = Peers#{Id => P#peer{key = Key}}})
+    end;
 on_payload(down, Id, _Node, S) ->
     lost_peer(Id, left(Id, S));
-on_payload({join, Members}, _Id, _Node, S) when is_list(Members) ->
-    adopt(Members, S);
-on_payload({member_add, M}, _Id, _Node, S) when is_atom(M) ->
-    case add_member(M, S) of
-        {ok, S1} -> S1;
-        {error, _} -> S
-    end;
-on_payload({member_remove, M}, _Id, _Node, S) when is_atom(M) ->
-    case remove_member(M, S) of
-        {ok, S1} -> S1;
-        {error, _} -> S
-    end;
+on_payload({config, Key, Members}, _Id, Node, S) ->
+    adopt_config(Key, Members, Node, S);
 on_payload(_, _, _, S) ->
     S.
 
-%% Only a join request is accepted from a node that is not a voter here.
-on_stranger({join, Members}, Node, S) when is_list(Members) ->
-    adopt([Node | Members], S);
-on_stranger(Bin, _Node, S) when is_binary(Bin) ->
+%% From a node that is not a voter here, only a membership naming this node counts
+%% (a node started with an empty or old `bootstrap' learns the voters that way).
+on_stranger({config, Key, Members}, Node, S) ->
+    adopt_config(Key, Members, Node, S);
+on_stranger({msg, Key, Bin}, Node, S) when is_binary(Bin) ->
     %% counted by the machine as unknown_peer
-    apply_ready(plexus_election:step(S#st.e, Bin), S);
+    S1 = stranger_key(Key, Node, S),
+    apply_ready(plexus_election:step(S1#st.e, Bin), S1);
+on_stranger({alive, Key}, Node, S) ->
+    stranger_key(Key, Node, S);
 on_stranger(_, _, S) ->
     S.
 
-%% Adds every listed node not yet a voter (one at a time) and tells the other voters.
-adopt(Members, S) ->
-    lists:foldl(fun(M, Acc) when is_atom(M), M =/= node() ->
-                        case add_member(M, Acc) of
-                            {ok, Acc1} -> tell_peers({member_add, M}, M, Acc1);
-                            {error, _} -> Acc
-                        end;
-                   (_, Acc) -> Acc
-                end, S, Members).
+is_vote_request(Bin) ->
+    case plexus_election:decode_msg(Bin) of
+        {ok, #{type := T}} -> T =:= vote orelse T =:= pre_vote;
+        {error, _} -> false
+    end.
 
-add_member(Node, _S) when Node =:= node() ->
+is_key({T, V}) when is_integer(T), T >= 0, is_integer(V), V >= 0 -> true;
+is_key(_) -> false.
+
+key(#st{cfg_term = T, cfg_ver = V}) -> {T, V}.
+
+peer_key(Key, Node, S) ->
+    case Key < key(S) of
+        true -> send_to(Node, {config, key(S), member_nodes(S)}, S);
+        false -> S
+    end.
+
+stranger_key(Key, Node, S) ->
+    case is_key(Key) andalso key(S) < Key of
+        true -> send_to(Node, alive(S), S);
+        false -> S
+    end.
+
+alive(S) -> {alive, key(S)}.
+
+%% ------------------------------------------------------------------ membership
+
+%% Membership is part of the durable state: the voters and a key {Term, Version}
+%% (the term it was made in and a counter), saved with the term and vote (save/3) and
+%% replacing `bootstrap' after a restart. Keys compare term first. The rules are Raft's
+%% for a log whose only entries are memberships, one voter changed at a time (Ongaro's
+%% thesis §4.1, with the 2015 fix "a leader commits an entry of its own term before a
+%% change"); the key plays the part of the last entry's {term, index}:
+%%
+%% 1. Only the leader changes the membership, one voter at a time, and only once a
+%%    majority of its voters (itself included) reported its current key and none a
+%%    newer one (the entry is committed), and that key is of its own term. Otherwise
+%%    join/leave answer `{error, not_leader}' or `{error, {change_in_progress, Key}}'.
+%% 2. A new leader whose membership was made in an older term first re-issues it
+%%    unchanged with a key of its term (restamp/1, the no-op entry of the fix).
+%% 3. The new membership is saved before it is used or sent. A node adopts (saves,
+%%    then uses) any membership with a newer key that names it, moving up to the term
+%%    of the key first if it is behind; it sends its own to a peer reporting an older
+%%    key. (AppendEntries: the newer leader's entry wins.)
+%% 4. A node refuses (pre-)votes to a candidate whose key is older than its own (the
+%%    election restriction, §5.4.1, on this log); a candidate counts votes against its
+%%    own membership.
+%%
+%% With these, Raft's Leader Completeness holds for memberships: every leader knows
+%% every committed membership, so the memberships that leaders of any two terms count
+%% against are one committed change apart at most, and any majority of the one meets
+%% any majority of the other; two leaders of one term would need disjoint majorities,
+%% while each voter votes once per term. test/sim checks this with joins, leaves,
+%% restarts, partitions and message loss, and catches the bug of issue 8 when it is
+%% planted back (`--plant-bug forget-membership').
+membership_change({join, Node}, _S) when Node =:= node() ->
     {error, self};
-add_member(Node, S = #st{peers = Peers}) ->
-    case peer_by_node(Node, S) of
-        {ok, _, _} ->
-            {error, already_member};
-        error ->
-            try add_peer_entry(Node, S#st.self_id, Peers) of
-                Peers1 ->
-                    Id = plexus_election:node_id(Node),
-                    case plexus_election:add_peer(S#st.e, Id) of
-                        {error, R} -> {error, R};
-                        Ready ->
-                            S1 = S#st{peers = Peers1},
-                            S2 = apply_ready(Ready, S1),
-                            {ok, send_to(Node, alive, S2)}
-                    end
+membership_change(_Op, #st{role = Role}) when Role =/= leader ->
+    {error, not_leader};
+membership_change(Op, S) ->
+    Members = member_nodes(S),
+    case {Op, lists:member(element(2, Op), Members), committed(S)} of
+        {_, _, false} -> {error, {change_in_progress, key(S)}};
+        {{join, _}, true, _} -> {error, already_member};
+        {{leave, _}, false, _} -> {error, not_found};
+        {{join, _}, false, _} when length(Members) >= ?MAX_VOTERS -> {error, full};
+        {{join, N}, false, _} -> {ok, lists:usort([N | Members])};
+        {{leave, N}, true, _} -> {ok, Members -- [N]}
+    end.
+
+%% Rule 1, for a leader: its key is of its term, a majority of the voters (self
+%% included) reported it, and nobody reported a newer one.
+committed(S = #st{peers = Peers, cfg_term = CTerm, term = Term}) ->
+    Key = key(S),
+    Reports = [K || #peer{key = K} <- maps:values(Peers)],
+    CTerm =:= Term andalso
+        1 + length([x || K <- Reports, K =:= Key]) >= (maps:size(Peers) + 1) div 2 + 1
+        andalso not lists:any(fun(K) -> K > Key end, Reports).
+
+%% Rule 2: called after every tick.
+restamp(S = #st{role = leader, cfg_term = CTerm, term = Term}) when CTerm < Term ->
+    change_config(member_nodes(S), S);
+restamp(S) ->
+    S.
+
+%% Makes the next membership here, in this leader's term, and sends it to the old and
+%% the new voters.
+change_config(Members, S = #st{cfg_ver = Ver, term = Term}) ->
+    Old = member_nodes(S),
+    Key = {Term, Ver + 1},
+    S1 = install(Key, Members, S),
+    lists:foldl(fun(N, Acc) -> send_to(N, {config, Key, Members}, Acc) end,
+                S1, lists:usort(Old ++ Members) -- [node()]).
+
+adopt_config(Key, Members, From, S) when is_list(Members) ->
+    Valid = is_key(Key) andalso length(Members) =< ?MAX_VOTERS andalso
+        lists:all(fun is_atom/1, Members),
+    case Valid andalso key(S) < Key andalso lists:member(node(), Members) of
+        true ->
+            try adopt(Key, lists:usort(Members), S) of
+                S1 -> tell_peers(alive(S1), undefined, S1)  % report it at once
             catch throw:{id_collision, _, _} = C ->
-                    logger:error("~p ~p: cannot add ~p: ~p", [?MODULE, S#st.name, Node, C]),
-                    {error, C}
-            end
+                    logger:error("~p ~p: membership ~p from ~p refused: ~p",
+                                 [?MODULE, S#st.name, Key, From, C]),
+                    S
+            end;
+        false ->
+            S       % malformed, not newer, or not naming this node (it was removed)
+    end;
+adopt_config(_, _, _, S) ->
+    S.
+
+%% Rule 3: a membership is used only with a term at least its key's. Behind that
+%% term, the node moves to it as a follower without a vote, by restarting its machine
+%% from the saved {CTerm, 0} (the machine has no other input that raises a term, and a
+%% restart from saved hard state is always safe).
+adopt({CTerm, _} = Key, Members, S) when CTerm =< S#st.term ->
+    install(Key, Members, S);
+adopt({CTerm, Ver}, Members, S) ->
+    Self = S#st.self_id,
+    Gone = [Id || {Id, #peer{node = N}} <- maps:to_list(S#st.peers),
+                  not lists:member(N, Members)],
+    S0 = lists:foldl(fun left/2, S, Gone),
+    Peers = lists:foldl(fun(N, Acc) ->
+                                Id = plexus_election:node_id(N),
+                                case S0#st.peers of
+                                    #{Id := P = #peer{node = N}} -> Acc#{Id => P};
+                                    _ -> add_peer_entry(N, Self, Acc)
+                                end
+                        end, #{}, Members -- [node()]),
+    save({CTerm, 0}, {Ver, CTerm, Members}, S0),
+    {ok, E} = plexus_election:new((S0#st.machine_cfg)#{peers => maps:keys(Peers),
+                                                        hard_state => {CTerm, 0}}),
+    S1 = S0#st{e = E, peers = Peers, cfg_ver = Ver, cfg_term = CTerm, term = CTerm,
+               voted_for = 0, role = follower, leader_id = 0},
+    S2 = callback(handle_term_changed, [S0#st.term, CTerm], S1),
+    report_leader(S2).
+
+%% Saves the membership with the hard state, then applies it to the machine.
+install({CTerm, Ver}, Members, S) ->
+    Self = S#st.self_id,
+    _ = lists:foldl(fun(N, Acc) -> add_peer_entry(N, Self, Acc) end, #{},
+                    Members -- [node()]),                 % throws on an id collision
+    save({S#st.term, S#st.voted_for}, {Ver, CTerm, Members}, S),
+    Current = member_nodes(S),
+    S1 = S#st{cfg_ver = Ver, cfg_term = CTerm},
+    S2 = lists:foldl(fun remove_member/2, S1, Current -- Members),
+    lists:foldl(fun add_member/2, S2, Members -- Current).
+
+%% add_peer/remove_peer never change the term or vote, so apply_ready below persists
+%% nothing mid-change.
+add_member(Node, S) ->
+    Id = plexus_election:node_id(Node),
+    case plexus_election:add_peer(S#st.e, Id) of
+        {error, R} ->
+            logger:error("~p ~p: cannot add ~p: ~p", [?MODULE, S#st.name, Node, R]),
+            S;
+        Ready ->
+            S1 = S#st{peers = add_peer_entry(Node, S#st.self_id, S#st.peers)},
+            send_to(Node, alive(S1), apply_ready(Ready, S1))
     end.
 
 remove_member(Node, S) ->
@@ -810,14 +1076,14 @@ remove_member(Node, S) ->
         {ok, Id, _} ->
             S1 = left(Id, S),
             Ready = plexus_election:remove_peer(S1#st.e, Id),
-            S2 = S1#st{peers = maps:remove(Id, S1#st.peers)},
-            {ok, apply_ready(Ready, S2)};
+            apply_ready(Ready, S1#st{peers = maps:remove(Id, S1#st.peers)});
         error ->
-            {error, not_found}
+            S
     end.
 
+%% Every voter, this node included, sorted.
 member_nodes(S) ->
-    [node() | [N || #peer{node = N} <- maps:values(S#st.peers)]].
+    lists:usort([node() | [N || #peer{node = N} <- maps:values(S#st.peers)]]).
 
 sorted_peers(S) ->
     lists:sort([{S#st.name, N} || #peer{node = N} <- maps:values(S#st.peers)]).

@@ -56,6 +56,9 @@
     topology_assign/2
 ]).
 
+%% Durable renames (c_src/nif/nif_fsync.c), used by plexus_leader's hard state.
+-export([fsync_dir/1]).
+
 %% Discovery: sealed gossip beacons (c_src/nif/nif_beacon.c) and the TTL registry
 %% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
 %% plexus_discovery_registry.
@@ -323,3 +326,11 @@ registry_keypair() -> ?NOT_LOADED.
 
 -spec registry_public_key(<<_:256>>) -> <<_:256>>.
 registry_public_key(_Seed) -> ?NOT_LOADED.
+
+%% @doc fsync(2) on a directory, so that a rename into it survives a power cut (the
+%% file module cannot open a directory). `Dir' is the directory's name as a binary
+%% (`filename:flatten/1' output encoded with `file:native_name_encoding/0'); any other
+%% term, an empty binary or one with a NUL byte raises `badarg'. Runs on a dirty IO
+%% scheduler.
+-spec fsync_dir(binary()) -> ok | {error, file:posix() | eunknown}.
+fsync_dir(_Dir) -> ?NOT_LOADED.

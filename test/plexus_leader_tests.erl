@@ -6,6 +6,8 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
+-export([log/2]).
+
 -define(L, plexus_leader).
 -define(P2, 'p2@h').
 -define(P3, 'p3@h').
@@ -43,9 +45,16 @@ fake_pid(Node) ->
 inject(Name, From, Payload) ->
     inject(Name, Name, From, Payload).
 inject(Name, Cluster, From, Payload) ->
-    Name ! {'$plexus_leader', plexus_election:cluster_key(Cluster), fake_pid(From), Payload},
+    Name ! {'$plexus_leader', plexus_election:cluster_key(Cluster), fake_pid(From),
+            on_wire(Payload)},
     _ = sys:get_state(Name),                      % processed
     ok.
+
+%% Election messages and `alive' travel with the sender's membership key ({0, 0}:
+%% the bootstrap membership).
+on_wire(Bin) when is_binary(Bin) -> {msg, {0, 0}, Bin};
+on_wire(alive) -> {alive, {0, 0}};
+on_wire(Other) -> Other.
 
 wire(Name, Type, From, Term) ->
     plexus_election:encode_msg(#{type => Type, reject => false,
@@ -218,7 +227,7 @@ write_failure_stops() ->
     ok = file:del_dir_r(NodeDir),
     ok = file:write_file(NodeDir, <<"not a directory">>),
     el_wfail ! {'$plexus_leader', plexus_election:cluster_key(el_wfail), fake_pid(?P2),
-                wire(el_wfail, heartbeat, ?P2, 3)},
+                on_wire(wire(el_wfail, heartbeat, ?P2, 3))},
     receive {'DOWN', Ref, process, Pid, Reason} ->
             ?assertMatch({hard_state_write_failed, _, enotdir}, Reason)
     after 5000 -> error(still_running)
@@ -226,33 +235,173 @@ write_failure_stops() ->
 
 %% ------------------------------------------------------------------ membership API
 
+%% Timers for a process that campaigns soon and, once it leads, stays leader without
+%% real peers (no CheckQuorum); votes are injected.
+-define(CAMPAIGNS, #{election_timeout_min => 100, election_timeout_max => 200,
+                     heartbeat_interval => 20, pre_vote => false, check_quorum => false}).
+
+%% Waits until `Name' campaigns, grants it p2's vote, and returns its term.
+make_leader(Name) ->
+    ?assert(wait_for(fun() -> maps:get(role, ?L:info(Name)) =:= candidate end)),
+    #{term := T} = ?L:info(Name),
+    ok = inject(Name, ?P2, wire(Name, vote_resp, ?P2, T)),
+    ?assertMatch(#{role := leader, term := T}, ?L:info(Name)),
+    T.
+
 join_leave_test() ->
-    _ = start(el_join, ?SLOW#{bootstrap => [?P2]}),
-    ?assertEqual(2, maps:get(quorum, ?L:info(el_join))),
-    ?assertEqual(ok, ?L:join(el_join, {el_join, ?P3})),
-    ?assert(?L:has_peer(el_join, ?P3)),
-    ?assert(?L:has_peer(el_join, {el_join, ?P3})),
-    ?assert(?L:has_peer(el_join, fake_pid(?P3))),
-    ?assertEqual([{el_join, ?P2}, {el_join, ?P3}], ?L:peers(el_join)),
-    ?assertEqual(2, maps:get(quorum, ?L:info(el_join))),           % 3 voters
-    ?assertEqual({error, already_member}, ?L:join(el_join, ?P3)),
+    _ = start(el_join, ?CAMPAIGNS#{bootstrap => [?P2, ?P3]}),
+    ?assertEqual({error, not_leader}, ?L:join(el_join, 'p4@h')),
+    T = make_leader(el_join),
+    %% the new leader first re-issues the membership in its own term (rule 2)
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_join)) =:= {T, 1} end)),
+    %% one change at a time: {T, 1} is not yet reported by a majority of 3
+    ?assertEqual({error, {change_in_progress, {T, 1}}}, ?L:join(el_join, 'p4@h')),
+    ok = inject(el_join, ?P2, {alive, {T, 1}}),
+    ?assertEqual(ok, ?L:join(el_join, {el_join, 'p4@h'})),
+    ?assert(?L:has_peer(el_join, 'p4@h')),
+    ?assert(?L:has_peer(el_join, {el_join, 'p4@h'})),
+    ?assert(?L:has_peer(el_join, fake_pid('p4@h'))),
+    ?assertEqual([{el_join, ?P2}, {el_join, ?P3}, {el_join, 'p4@h'}], ?L:peers(el_join)),
+    ?assertMatch(#{quorum := 3, config_key := {T, 2}}, ?L:info(el_join)),   % 4 voters
+    ?assertEqual({error, {change_in_progress, {T, 2}}}, ?L:leave(el_join, 'p4@h')),
+    [ok = inject(el_join, P, {alive, {T, 2}}) || P <- [?P2, ?P3]],
+    ?assertEqual({error, already_member}, ?L:join(el_join, 'p4@h')),
     ?assertEqual({error, self}, ?L:join(el_join, node())),
-    ?assertEqual(ok, ?L:leave(el_join, ?P3)),
-    ?assertNot(?L:has_peer(el_join, ?P3)),
-    ?assertEqual({error, not_found}, ?L:leave(el_join, ?P3)),
+    ?assertEqual(ok, ?L:leave(el_join, 'p4@h')),
+    ?assertNot(?L:has_peer(el_join, 'p4@h')),
+    [ok = inject(el_join, P, {alive, {T, 3}}) || P <- [?P2, ?P3]],
+    ?assertEqual({error, not_found}, ?L:leave(el_join, 'p4@h')),
+    %% a peer reports a newer key: this node is behind and makes no change
+    ok = inject(el_join, ?P2, {alive, {T, 4}}),
+    ?assertEqual({error, {change_in_progress, {T, 3}}}, ?L:join(el_join, 'p4@h')),
     ?assertError(badarg, ?L:has_peer(el_join, 123)),
     ?assertError(badarg, ?L:join(el_join, "p4@h")),
-    %% a join request from a stranger adds it and the members it lists
-    ok = inject(el_join, 'p5@h', {join, ['p5@h', 'p6@h', node()]}),
+    %% a newer membership naming this node is adopted, from a voter or a stranger
+    ok = inject(el_join, ?P2, {config, {T, 5}, ['p5@h', 'p6@h', node(), ?P2]}),
     ?assertEqual([{el_join, ?P2}, {el_join, 'p5@h'}, {el_join, 'p6@h'}], ?L:peers(el_join)),
-    %% a member tells us to add / remove one
-    ok = inject(el_join, ?P2, {member_add, 'p7@h'}),
-    ok = inject(el_join, ?P2, {member_remove, 'p5@h'}),
-    ?assertEqual([{el_join, ?P2}, {el_join, 'p6@h'}, {el_join, 'p7@h'}], ?L:peers(el_join)),
+    ok = inject(el_join, 'p7@h', {config, {T, 6}, ['p5@h', 'p7@h', node(), ?P2]}),
+    ?assertMatch(#{config_key := {T, 6}, quorum := 3}, ?L:info(el_join)),
+    %% an older one, a malformed one, or one not naming this node, is not
+    ok = inject(el_join, ?P2, {config, {T, 4}, [node(), ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, 7}, ['p5@h', ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, -1}, [node(), ?P2]}),
+    ok = inject(el_join, ?P2, {config, {T, 7}, [node(), "p2@h"]}),
+    ok = inject(el_join, ?P2, {config, 7, [node(), ?P2]}),
+    ?assertMatch(#{config_key := {T, 6}, quorum := 3}, ?L:info(el_join)),
+    %% one made in a later term moves this node to that term first, without a vote
+    ok = inject(el_join, ?P2, {config, {T + 5, 1}, [node(), ?P2]}),
+    ?assertMatch(#{config_key := {_, 1}, term := _, voted_for := undefined, quorum := 2,
+                   role := follower}, ?L:info(el_join)),
+    ?assertEqual(T + 5, ?L:term(el_join)),
+    ?assertEqual({term, T, T + 5}, lists:last([E || E = {term, _, _} <- events(el_join)])),
     %% anything else from a member is ignored
     ok = inject(el_join, ?P2, {garbage, 1}),
-    ?assertEqual(3, ?L:peer_count(el_join)),
+    ?assertEqual(1, ?L:peer_count(el_join)),
     stop(el_join).
+
+%% Issue 8, as QA found it: a 3-node bootstrap grows to 5 by join/2; one member's
+%% process restarts with its bootstrap option (3 voters) while the others count 5.
+%% Before the fix it counted a quorum of 2 and led a term with 2 votes while the
+%% other 3 could elect their own leader in that term. Now the saved membership wins:
+%% 2 votes of 5 are not enough, 3 are.
+restart_keeps_membership_test() ->
+    Dir = tmp_dir(),
+    Opts = ?CAMPAIGNS#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
+    _ = start(el_qa, Opts),
+    T = make_leader(el_qa),
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_qa)) =:= {T, 1} end)),
+    ok = inject(el_qa, ?P2, {alive, {T, 1}}),
+    ok = ?L:join(el_qa, 'p4@h'),
+    [ok = inject(el_qa, P, {alive, {T, 2}}) || P <- [?P2, ?P3]],
+    ok = ?L:join(el_qa, 'p5@h'),
+    ?assertMatch(#{quorum := 3, config_key := {T, 3}}, ?L:info(el_qa)),
+    stop(el_qa),
+    _ = start(el_qa, Opts),
+    ?assertMatch(#{quorum := 3, config_key := {T, 3}, members := [_, _, _, _, _]},
+                 ?L:info(el_qa)),
+    ?assertEqual({ok, {3, lists:sort([node(), ?P2, ?P3, 'p4@h', 'p5@h'])}},
+                 ?L:read_membership(maps:get(hard_state_file, ?L:info(el_qa)))),
+    %% it campaigns; p2 grants: 2 of 5, still a candidate; p4 grants too: leader
+    ?assert(wait_for(fun() -> maps:get(role, ?L:info(el_qa)) =:= candidate end)),
+    #{term := T2} = ?L:info(el_qa),
+    ok = inject(el_qa, ?P2, wire(el_qa, vote_resp, ?P2, T2)),
+    ?assertMatch(#{role := candidate, term := T2}, ?L:info(el_qa)),
+    ok = inject(el_qa, 'p4@h', wire(el_qa, vote_resp, 'p4@h', T2)),
+    ?assertMatch(#{role := leader, term := T2}, ?L:info(el_qa)),
+    stop(el_qa).
+
+%% A candidate behind on membership gets no vote: it would count votes against voters
+%% that were replaced.
+stale_membership_gets_no_vote_test() ->
+    _ = start(el_stale, ?SLOW#{bootstrap => [?P2, ?P3]}),
+    ok = inject(el_stale, ?P2, {config, {0, 1}, [node(), ?P2, ?P3, 'p4@h']}),
+    ok = inject(el_stale, ?P2, {msg, {0, 0}, wire(el_stale, vote, ?P2, 4)}),
+    ?assertMatch(#{term := 0, voted_for := undefined,
+                   stats := #{stale_config_votes := 1}}, ?L:info(el_stale)),
+    ok = inject(el_stale, ?P2, {msg, {0, 1}, wire(el_stale, vote, ?P2, 4)}),
+    ?assertMatch(#{term := 4, voted_for := ?P2}, ?L:info(el_stale)),
+    %% more voters than a cluster can have: refused (it could not be restarted from)
+    Many = [list_to_atom("m" ++ integer_to_list(I) ++ "@h") || I <- lists:seq(1, 64)],
+    ok = inject(el_stale, ?P2, {config, {0, 2}, [node() | Many]}),
+    ?assertMatch(#{config_key := {0, 1}, quorum := 3}, ?L:info(el_stale)),
+    stop(el_stale).
+
+%% A hard state written before membership was saved (format 1) is still read; the
+%% bootstrap list seeds the membership then.
+old_format_hard_state_test() ->
+    Dir = tmp_dir(),
+    File = ?L:hard_state_file(Dir, el_v1, el_v1),
+    ok = filelib:ensure_dir(File),
+    V2 = plexus_election:node_id(?P2),
+    Body = <<"PXHS", 1, 7:64, V2:64>>,
+    ok = file:write_file(File, <<Body/binary, (erlang:crc32(Body)):32>>),
+    ?assertEqual({ok, none}, ?L:read_membership(File)),
+    _ = start(el_v1, ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3]}),
+    ?assertMatch(#{term := 7, voted_for := ?P2, config_key := {0, 0}, quorum := 2},
+                 ?L:info(el_v1)),
+    ?assertEqual({ok, {0, lists:sort([node(), ?P2, ?P3])}}, ?L:read_membership(File)),
+    stop(el_v1).
+
+%% Issue 8: a deleted hard state of a node that ran before is reported loudly (the
+%% way a node votes twice in a term), and the node sits out instead of voting at once;
+%% a node that never ran starts quietly.
+missing_hard_state_is_reported_test() ->
+    Dir = tmp_dir(),
+    Opts = ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3]},
+    ok = logger:add_handler(el_capture, ?MODULE, #{config => #{pid => self()}}),
+    try
+        _ = start(el_gone, Opts),
+        #{hard_state_file := File} = ?L:info(el_gone),
+        ?assertEqual([], captured(error)),
+        ok = inject(el_gone, ?P2, wire(el_gone, vote, ?P2, 3)),
+        stop(el_gone),
+        ok = file:delete(File),
+        _ = start(el_gone, Opts),
+        [Msg] = captured(error),
+        ?assertNotEqual(nomatch, string:find(Msg, File)),
+        ?assertNotEqual(nomatch, string:find(Msg, "vote twice")),
+        %% sitting out: no vote in term 3 again, for anyone
+        ok = inject(el_gone, ?P3, wire(el_gone, vote, ?P3, 3)),
+        ?assertMatch(#{voted_for := undefined}, ?L:info(el_gone)),
+        stop(el_gone)
+    after
+        logger:remove_handler(el_capture)
+    end.
+
+%% logger handler for the test above: forwards the text of each event.
+log(#{level := Level, msg := Msg}, #{config := #{pid := Pid}}) ->
+    Text = case Msg of
+               {report, R} -> io_lib:format("~tp", [R]);
+               {string, S} -> S;
+               {F, A} -> io_lib:format(F, A)
+           end,
+    Pid ! {el_captured, Level, lists:flatten(io_lib:format("~ts", [Text]))}.
+
+captured(Level) ->
+    receive {el_captured, Level, T} -> [T | captured(Level)];
+            {el_captured, _, _} -> captured(Level)
+    after 100 -> []
+    end.
 
 api_inside_callbacks_test() ->
     _ = start(el_inside, ?SLOW#{bootstrap => [?P2]}),
@@ -265,11 +414,17 @@ api_inside_callbacks_test() ->
     ?assertEqual(ok, gen_server:call(el_inside, {api, broadcast_bootstrap, [el_inside, hi]})),
     ?assertEqual([{el_inside, ?P2}], gen_server:call(el_inside, {api, bootstrap, [el_inside]})),
     ?assertEqual(el_inside, gen_server:call(el_inside, {api, cluster_id, [el_inside]})),
-    ?assertEqual(ok, gen_server:call(el_inside, {api, join, [el_inside, ?P3]})),   % queued
-    ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
     %% and from outside
     ?assertEqual(ok, ?L:broadcast(el_inside, hello)),
     ?assertEqual(ok, ?L:broadcast_bootstrap(el_inside, hello)),
+    stop(el_inside),
+    %% join/leave from inside are queued (they need the leader's process)
+    _ = start(el_inside, ?CAMPAIGNS#{bootstrap => [?P2]}),
+    T = make_leader(el_inside),
+    ?assert(wait_for(fun() -> maps:get(config_key, ?L:info(el_inside)) =:= {T, 1} end)),
+    ok = inject(el_inside, ?P2, {alive, {T, 1}}),
+    ?assertEqual(ok, gen_server:call(el_inside, {api, join, [el_inside, ?P3]})),   % queued
+    ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
     stop(el_inside).
 
 user_messages_test() ->

@@ -94,15 +94,19 @@ fuzz_smoke() {
     return $rc
 }
 
-sim_runs() { # the default simulator run, then proof that the checker catches a planted bug
+sim_runs() { # the default simulator run, then proof that the checker catches each planted bug
     local sim=$1 rc=0
     "$sim" || rc=1
-    if "$sim" --plant-bug forget-vote --seeds 1000 --expect-caught; then
-        echo "planted-bug check: 1 passed, 0 failed"
-    else
-        echo "planted-bug check: 0 passed, 1 failed"
-        rc=1
-    fi
+    local bug
+    for bug in "forget-vote --seeds 1000" "forget-membership"; do
+        # shellcheck disable=SC2086 # the bug name and its seed count are two words
+        if "$sim" --plant-bug $bug --expect-caught; then
+            echo "planted-bug check: 1 passed, 0 failed"
+        else
+            echo "planted-bug check: 0 passed, 1 failed"
+            rc=1
+        fi
+    done
     return $rc
 }
 

@@ -5,12 +5,14 @@
  *
  * Every NIF starts on a normal scheduler and moves itself to a dirty CPU scheduler with
  * enif_schedule_nif when its input outweighs the measured threshold (nif_util.h), so
- * the table has no dirty flags.
+ * the table has no dirty flags, except fsync_dir, which always waits on the disk and
+ * so always runs on a dirty IO scheduler.
  */
 #include <erl_nif.h>
 #include <sodium.h>
 
 #include "nif/nif_election.h"
+#include "nif/nif_fsync.h"
 #include "nif/nif_beacon.h"
 #include "nif/nif_health.h"
 #include "nif/nif_lww.h"
@@ -45,8 +47,7 @@ static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
 /* A new version of the module: fresh atoms and struct, but the HLC and the threshold
  * carry over, so timestamps stay monotonic across a code upgrade. The old struct is
  * freed by the old library's unload. */
-static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data,
-                   ERL_NIF_TERM load_info)
+static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data, ERL_NIF_TERM load_info)
 {
     (void)load_info;
     nif_priv *priv = make_priv(env);
@@ -104,6 +105,7 @@ static ErlNifFunc nif_funcs[] = {
     {"election_msg_encode", 1, nif_election_msg_encode, 0},
     {"election_msg_decode", 1, nif_election_msg_decode, 0},
     {"topology_assign", 2, nif_topology_assign, 0},
+    {"fsync_dir", 1, nif_fsync_dir, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"beacon_new", 5, nif_beacon_new, 0},
     {"beacon_seal", 5, nif_beacon_seal, 0},
     {"beacon_open", 3, nif_beacon_open, 0},

@@ -55,9 +55,12 @@
  * opaque uint64 too: messages carrying another cluster id are ignored and counted.
  *
  * Membership is an input, not replicated: add/remove recompute the quorum (a strict
- * majority of self + peers) at once. Election safety across a change needs any two
- * nodes' voter sets to differ by at most one node at a time (thesis §4.1, single-server
- * changes); callers change membership one node at a time.
+ * majority of self + peers) at once. Election safety across a change needs the voter
+ * sets that any two leaders count against to differ by at most one node (thesis §4.1,
+ * single-server changes). The driver owns that: erl/plexus_leader.erl saves the
+ * membership with the hard state and changes it by Raft's single-server rules, with the
+ * membership as a one-entry log (argued above its membership_change/2); test/sim
+ * drives this machine the same way.
  *
  * Memory: everything lives inside struct plexus_election (fixed arrays, at most
  * PLEXUS_ELECTION_MAX_NODES voters including self), so the caller can embed it in a NIF

@@ -2,7 +2,9 @@
  * Deterministic simulator of the election core (DESIGN.md §2, issue 3).
  *
  * One seed = one cluster of 3, 5 or 7 real plexus_election machines, a simulated clock
- * and network, and a scripted run of fault phases. Everything random comes from the
+ * and network, and a scripted run of fault phases. Half the seeds also change the
+ * membership (join/leave) as erl/plexus_leader.erl does, bootstrapping 3 nodes and
+ * joining the others. Everything random comes from the
  * seed, so a seed replays exactly. Pieces:
  *
  *   sim_world.c  the world: nodes, clock, network (loss, duplication, reordering,
@@ -28,7 +30,9 @@
 /* Liveness bound: after a heal, a leader within this many election timeouts. */
 #define SIM_LIVENESS_TIMEOUTS 10
 
-typedef enum sim_bug { SIM_BUG_NONE = 0, SIM_BUG_FORGET_VOTE } sim_bug;
+/* Planted bugs: forget-vote (a restart loses its vote), forget-membership (a restart
+ * takes its bootstrap voters for current, issue 8). */
+typedef enum sim_bug { SIM_BUG_NONE = 0, SIM_BUG_FORGET_VOTE, SIM_BUG_FORGET_MEMBERSHIP } sim_bug;
 
 typedef struct sim_options {
     int nodes;   /* 0: 3, 5 or 7 by seed */
@@ -39,10 +43,12 @@ typedef struct sim_options {
 /* What one seed did; summed over seeds for the closing report. */
 typedef struct sim_result {
     bool failed;
+    bool liveness; /* the failure was the liveness check, not a safety invariant */
     char why[512];
     uint64_t elections;      /* terms started across all nodes */
     uint64_t leader_changes; /* distinct (term, leader) pairs */
     uint64_t crashes;
+    uint64_t membership_changes; /* joins and leaves made */
     uint64_t max_term;
     uint64_t worst_recovery_ticks; /* slowest heal-to-stable-leader */
     uint32_t timeout_ticks;        /* this seed's election_max_ticks */
