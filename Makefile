@@ -12,11 +12,11 @@
 #
 # Knobs for people who build plexus as a dependency (doc/BUILDING.md):
 #   CC, CFLAGS, CPPFLAGS, LDFLAGS  honoured; CFLAGS come last, so they win
-#   V=1          print full command lines (quiet by default)
-#   WERROR=1     warnings are errors (`make test` sets it; dependents do not get it)
-#   CNODE=auto   build the C node when ei.h, sodium.h and jansson.h are found (default);
-#                CNODE=yes fails when they are not, CNODE=no never builds it
-#   PKG_CONFIG   how the libsodium and jansson headers and libraries are found
+#   V=1               print full command lines (quiet by default)
+#   WERROR=1          warnings are errors (`make test` sets it; dependents do not get it)
+#   PLEXUS_CNODE=auto build the C node when ei.h, sodium.h and jansson.h are found
+#                     (default); =yes fails when they are not, =no never builds it
+#   PKG_CONFIG        how the libsodium and jansson headers and libraries are found
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -32,7 +32,7 @@ CLANG ?= clang
 ERL ?= erl
 REBAR3 ?= rebar3
 PKG_CONFIG ?= pkg-config
-CNODE ?= auto
+PLEXUS_CNODE ?= auto
 WERROR ?=
 V ?=
 
@@ -122,9 +122,9 @@ CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 NIF_OBJ := $(NIF_SRC:%.c=build/obj/%.o)
 # The C node (c_src/cnode/, issue 4): core objects + ei (static) + libsodium + jansson.
 CNODE_OBJ := $(CNODE_SRC:%.c=build/obj/%.o)
-ifeq ($(CNODE),no)
+ifeq ($(PLEXUS_CNODE),no)
 CNODE_BIN :=
-else ifeq ($(CNODE),yes)
+else ifeq ($(PLEXUS_CNODE),yes)
 CNODE_BIN := $(if $(CNODE_SRC),priv/plexus_cnode)
 else
 CNODE_BIN := $(if $(CNODE_SRC),$(if $(strip $(MISSING_CNODE)),,priv/plexus_cnode))
@@ -160,7 +160,7 @@ ifneq ($(strip $(MISSING_CNODE)),)
 endif
 
 cnode-note: priv/plexus_nif.so
-ifeq ($(CNODE)$(if $(CNODE_SRC),$(if $(strip $(MISSING_CNODE)),skip)),autoskip)
+ifeq ($(PLEXUS_CNODE)$(if $(CNODE_SRC),$(if $(strip $(MISSING_CNODE)),skip)),autoskip)
 	@echo "plexus: C node skipped (the NIF is built): missing $(call missing_hdrs,$(MISSING_CNODE)); install $(call missing_pkgs,$(MISSING_CNODE)) (Debian/Ubuntu)"
 endif
 
@@ -276,10 +276,10 @@ deps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
 
-# The project's own tests build with -Werror and need the C node (CNODE=yes); the
+# The project's own tests build with -Werror and need the C node (PLEXUS_CNODE=yes); the
 # exported WERROR reaches the `make nif` that rebar3's hook runs inside the stages.
 test: deps
-	@$(MAKE) --no-print-directory WERROR=1 CNODE=yes nif cnode c-build $(CTESTS_SAN) $(SIM_SAN) \
+	@$(MAKE) --no-print-directory WERROR=1 PLEXUS_CNODE=yes nif cnode c-build $(CTESTS_SAN) $(SIM_SAN) \
 	  $(FUZZERS) build/test/plexus_ei_peers build/test/plexus_disco_peer
 	@WERROR=1 bash test/run_tests.sh
 

@@ -108,7 +108,7 @@ quiet() { # quiet by default, full command lines with V=1
 check "quiet output by default, command lines with V=1" quiet
 
 runtime_libs() { # what a release needs on the target host (Debian: libsodium23 only)
-    make -C "$SNAP" --no-print-directory nif CNODE=yes "${QUICK[@]}" >/dev/null 2>&1 || return 1
+    make -C "$SNAP" --no-print-directory nif PLEXUS_CNODE=yes "${QUICK[@]}" >/dev/null 2>&1 || return 1
     ldd "$SNAP/priv/plexus_cnode" "$SNAP/priv/plexus_nif.so"
     ! ldd "$SNAP/priv/plexus_cnode" | grep -Eq 'libsodium|libjansson' &&
         [ -z "$(ldd "$SNAP/priv/plexus_nif.so" | grep -Ev 'linux-vdso|ld-linux|libc\.so|libsodium\.so\.23')" ]
