@@ -89,7 +89,9 @@ JANSSON_CFLAGS := $(call lib_cflags,jansson)
 # (Debian's -dev packages ship them), so a release needs neither libsodium23 nor
 # libjansson4 for it. The NIF cannot do the same: Debian's libsodium.a is not built
 # as position-independent code, so plexus_nif.so needs libsodium23 at run time.
-static_or_dynamic = $(or $(wildcard $(call lib_dir,$(1))/lib$(patsubst lib%,%,$(1)).a),$(call lib_libs,$(1)),-l$(patsubst lib%,%,$(1)))
+# The .a is looked up where pkg-config says, else where the compiler would find it.
+static_lib = $(firstword $(wildcard $(call lib_dir,$(1))/$(2)) $(filter /%,$(shell $(CC) $(LDFLAGS) -print-file-name=$(2) 2>/dev/null)))
+static_or_dynamic = $(or $(call static_lib,$(1),lib$(patsubst lib%,%,$(1)).a),$(call lib_libs,$(1)),-l$(patsubst lib%,%,$(1)))
 CNODE_SODIUM_LIBS := $(call static_or_dynamic,libsodium)
 CNODE_JANSSON_LIBS := $(call static_or_dynamic,jansson)
 
@@ -281,7 +283,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory WERROR=1 PLEXUS_CNODE=yes nif cnode c-build $(CTESTS_SAN) $(SIM_SAN) \
 	  $(FUZZERS) build/test/plexus_ei_peers build/test/plexus_disco_peer
-	@WERROR=1 bash test/run_tests.sh
+	@WERROR=1 MAKEFLAGS= bash test/run_tests.sh
 
 eunit: deps nif
 	$(REBAR3) eunit --dir=test

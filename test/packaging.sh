@@ -107,6 +107,13 @@ quiet() { # quiet by default, full command lines with V=1
 }
 check "quiet output by default, command lines with V=1" quiet
 
+parallel() { # -j by default (one job per CPU), an explicit -j wins
+    make -C "$SNAP" --no-print-directory -pn nif 2>/dev/null |
+        grep -Eq "^MAKEFLAGS = .*-j$(nproc)( |\$)" &&
+        make -C "$SNAP" --no-print-directory -j1 -pn nif 2>/dev/null | grep -Eq '^MAKEFLAGS = .*-j1( |$)'
+}
+check "parallel build by default" parallel
+
 runtime_libs() { # what a release needs on the target host (Debian: libsodium23 only)
     make -C "$SNAP" --no-print-directory nif PLEXUS_CNODE=yes "${QUICK[@]}" >/dev/null 2>&1 || return 1
     ldd "$SNAP/priv/plexus_cnode" "$SNAP/priv/plexus_nif.so"
