@@ -14,6 +14,8 @@
 # Ends with "packaging: N passed, N failed"; exit status non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
+# A dependent's build: none of the project's own settings (make test exports WERROR=1).
+unset WERROR V PLEXUS_CNODE MAKEFLAGS HAVE_SODIUM HAVE_JANSSON HAVE_EI HAVE_ERL_NIF
 ROOT=$PWD
 # Not named plexus-*: code:priv_dir(plexus) would take a "plexus-Vsn" path for the app.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pk-packaging.XXXXXX")
