@@ -1,28 +1,54 @@
-# plexus build. This Makefile owns all C code; rebar3 calls `make nif` from its
-# compile hook, so `rebar3 compile` alone builds a usable app.
+# plexus build. This Makefile owns all C code; rebar3 (rebar.config hook) and Mix
+# (mix.exs compiler step) call `make nif`, so `rebar3 compile` or `mix compile` alone
+# builds a usable app, also when plexus is a dependency.
 #
 #   make deps    install missing Debian packages (no-op when all are present)
-#   make         build priv/plexus_nif.so (and the C node when its sources exist)
+#   make         build priv/plexus_nif.so, and priv/plexus_cnode when its headers exist
 #   make test    build and run every test; ends with "total: N passed, N failed"
 #   make demo    run the demo on a local loopback cluster
 #   make bench   benchmarks (side-by-side ratios)
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make soak    long simulator runs
+#
+# Knobs for people who build plexus as a dependency (doc/BUILDING.md):
+#   CC, CFLAGS, CPPFLAGS, LDFLAGS  honoured; CFLAGS come last, so they win
+#   V=1               print full command lines (quiet by default)
+#   WERROR=1          warnings are errors (`make test` sets it; dependents do not get it)
+#   PLEXUS_CNODE=auto build the C node when ei.h, sodium.h and jansson.h are found
+#                     (default); =yes fails when they are not, =no never builds it
+#   PKG_CONFIG        how the libsodium and jansson headers and libraries are found
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-CC ?= gcc
+# Parallel by default (GNU make >= 4.3 honours -j set here); an explicit -j wins.
+ifeq ($(filter -j%,$(MAKEFLAGS))$(findstring j,$(firstword -$(MAKEFLAGS))),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
+# make's built-in CC is `cc`; an environment CC overrides it as usual.
 CLANG ?= clang
 ERL ?= erl
 REBAR3 ?= rebar3
+PKG_CONFIG ?= pkg-config
+PLEXUS_CNODE ?= auto
+WERROR ?=
+V ?=
+
+# Quiet output: one short line per step, full command lines with V=1.
+ifeq ($(V),1)
+say :=
+else
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
 
 DEB_PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
-	erlang-dialyzer erlang-proper erlang-proper-dev erlang-tools rebar3 libsodium-dev libjansson-dev \
-	clang libclang-rt-14-dev valgrind pkg-config dnsmasq-base
+	erlang-dialyzer erlang-proper erlang-proper-dev erlang-tools erlang-edoc rebar3 \
+	libsodium-dev libjansson-dev clang libclang-rt-14-dev valgrind pkg-config dnsmasq-base \
+	elixir
 
-# ERTS and erl_interface locations come from erl itself (STYLE.md habit 11). Only
+# ERTS and erl_interface locations come from erl itself (doc/STYLE.md habit 11). Only
 # asked when erl exists, so `make deps` works on a bare machine.
 ifneq ($(shell command -v $(ERL) 2>/dev/null),)
 ERL_PATHS := $(shell $(ERL) -noshell -eval 'io:format("~s/erts-~s/include ~s", [code:root_dir(), erlang:system_info(version), code:lib_dir(erl_interface)]), halt().' 2>/dev/null)
@@ -30,13 +56,62 @@ ERTS_INCLUDE := $(word 1,$(ERL_PATHS))
 EI_DIR := $(word 2,$(ERL_PATHS))
 endif
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ic_src
+# ---------------------------------------------------------------- dependencies
+# Each C library is looked up before the compiler runs, so a missing -dev package is
+# reported in one line that names it. pkg-config answers when it is installed (that is
+# also how a build is pointed elsewhere: PKG_CONFIG_PATH, or PKG_CONFIG_LIBDIR=/nowhere
+# to see the messages); without pkg-config the compiler's preprocessor is asked.
+HAVE_PKG_CONFIG := $(shell command -v $(PKG_CONFIG) >/dev/null 2>&1 && echo yes)
+# lib_found PC-NAME HEADER -> "yes" or ""
+ifeq ($(HAVE_PKG_CONFIG),yes)
+lib_found = $(shell $(PKG_CONFIG) --exists $(1) && echo yes)
+lib_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+lib_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+lib_dir = $(shell $(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)
+else
+lib_found = $(shell printf '\043include <%s>\n' $(2) | $(CC) $(CPPFLAGS) $(CFLAGS) -E -x c - >/dev/null 2>&1 && echo yes)
+lib_cflags =
+lib_libs = -l$(patsubst lib%,%,$(1))
+lib_dir =
+endif
+
+# Each HAVE_ can be set on the command line (e.g. `make nif HAVE_JANSSON=`) to see
+# what a machine without that package gets.
+HAVE_SODIUM := $(call lib_found,libsodium,sodium.h)
+HAVE_JANSSON := $(call lib_found,jansson,jansson.h)
+HAVE_ERL_NIF := $(if $(wildcard $(ERTS_INCLUDE)/erl_nif.h),yes)
+HAVE_EI := $(if $(wildcard $(EI_DIR)/include/ei.h),yes)
+
+SODIUM_CFLAGS := $(call lib_cflags,libsodium)
+SODIUM_LIBS := $(or $(call lib_libs,libsodium),-lsodium)
+JANSSON_CFLAGS := $(call lib_cflags,jansson)
+# The C node links libsodium and jansson statically when their .a files are there
+# (Debian's -dev packages ship them), so a release needs neither libsodium23 nor
+# libjansson4 for it. The NIF cannot do the same: Debian's libsodium.a is not built
+# as position-independent code, so plexus_nif.so needs libsodium23 at run time.
+# The .a is looked up where pkg-config says, else where the compiler would find it.
+static_lib = $(firstword $(wildcard $(call lib_dir,$(1))/$(2)) $(filter /%,$(shell $(CC) $(LDFLAGS) -print-file-name=$(2) 2>/dev/null)))
+static_or_dynamic = $(or $(call static_lib,$(1),lib$(patsubst lib%,%,$(1)).a),$(call lib_libs,$(1)),-l$(patsubst lib%,%,$(1)))
+CNODE_SODIUM_LIBS := $(call static_or_dynamic,libsodium)
+CNODE_JANSSON_LIBS := $(call static_or_dynamic,jansson)
+
+MISSING_NIF := $(if $(HAVE_ERL_NIF),,erl_nif.h(erlang-dev)) $(if $(HAVE_SODIUM),,sodium.h(libsodium-dev))
+MISSING_CNODE := $(if $(HAVE_EI),,ei.h(erlang-dev)) $(if $(HAVE_SODIUM),,sodium.h(libsodium-dev)) \
+	$(if $(HAVE_JANSSON),,jansson.h(libjansson-dev))
+LP := (
+RP := )
+missing_pkgs = $(sort $(foreach m,$(1),$(subst $(RP),,$(word 2,$(subst $(LP), ,$(m))))))
+missing_hdrs = $(foreach m,$(1),$(word 1,$(subst $(LP), ,$(m))))
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1 yes,$(WERROR)),-Werror)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ic_src \
+	$(SODIUM_CFLAGS) $(CPPFLAGS)
 # -O3 + LTO: the merge loop runs ~45% faster than at -O2 (make bench, 100k elements).
-CFLAGS_OPT := -O3 -flto=auto
+# The caller's CFLAGS follow, so `CFLAGS=-O2` or `CFLAGS=-fno-lto` take effect.
+CFLAGS_OPT := -O3 -flto=auto $(CFLAGS)
 SAN_FLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 NIF_CFLAGS := -I$(ERTS_INCLUDE)
-LIBS := -lsodium
+LIBS := $(SODIUM_LIBS)
 
 CORE_SRC := $(wildcard c_src/core/*.c)
 NIF_SRC := $(wildcard c_src/nif/*.c)
@@ -49,9 +124,17 @@ CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 NIF_OBJ := $(NIF_SRC:%.c=build/obj/%.o)
 # The C node (c_src/cnode/, issue 4): core objects + ei (static) + libsodium + jansson.
 CNODE_OBJ := $(CNODE_SRC:%.c=build/obj/%.o)
-CNODE := $(if $(CNODE_SRC),priv/plexus_cnode)
-EI_CFLAGS := -I$(EI_DIR)/include -D_REENTRANT
-CNODE_LIBS := $(EI_DIR)/lib/libei.a -lsodium -ljansson -lpthread
+ifeq ($(PLEXUS_CNODE),no)
+CNODE_BIN :=
+else ifeq ($(PLEXUS_CNODE),yes)
+CNODE_BIN := $(if $(CNODE_SRC),priv/plexus_cnode)
+else
+CNODE_BIN := $(if $(CNODE_SRC),$(if $(strip $(MISSING_CNODE)),,priv/plexus_cnode))
+endif
+EI_CFLAGS := -I$(EI_DIR)/include -D_REENTRANT $(JANSSON_CFLAGS)
+CNODE_LIBS := $(EI_DIR)/lib/libei.a $(CNODE_SODIUM_LIBS) $(CNODE_JANSSON_LIBS) -lpthread
+# Test helpers that speak ei link libsodium the ordinary way.
+EI_TEST_LIBS := $(EI_DIR)/lib/libei.a $(LIBS) -lpthread
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 
 CTESTS := $(CTEST_SRC:test/c/%.c=build/test/plain/%)
@@ -60,68 +143,100 @@ SIM := $(if $(SIM_SRC),build/test/plain/plexus_sim)
 SIM_SAN := $(if $(SIM_SRC),build/test/san/plexus_sim)
 FUZZERS := $(FUZZ_SRC:test/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all nif deps test ctest ctest-san fuzz-smoke fuzz bench demo soak clean clean-c \
+.PHONY: FORCE all nif cnode check-nif check-cnode cnode-note doc-chunks deps test ctest ctest-san fuzz-smoke fuzz bench demo soak clean clean-c \
 	format dialyzer eunit ct c-build
 
 all: nif
 
-nif: priv/plexus_nif.so $(CNODE)
+nif: check-nif priv/plexus_nif.so $(CNODE_BIN) cnode-note
+
+# One line that names what to install, before any compiler error.
+check-nif:
+ifneq ($(strip $(MISSING_NIF)),)
+	@echo "plexus: cannot build the NIF: missing $(call missing_hdrs,$(MISSING_NIF)); install $(call missing_pkgs,$(MISSING_NIF)) (Debian/Ubuntu)" >&2; exit 1
+endif
+
+check-cnode:
+ifneq ($(strip $(MISSING_CNODE)),)
+	@echo "plexus: cannot build the C node: missing $(call missing_hdrs,$(MISSING_CNODE)); install $(call missing_pkgs,$(MISSING_CNODE)) (Debian/Ubuntu)" >&2; exit 1
+endif
+
+cnode-note: priv/plexus_nif.so
+ifeq ($(PLEXUS_CNODE)$(if $(CNODE_SRC),$(if $(strip $(MISSING_CNODE)),skip)),autoskip)
+	@echo "plexus: C node skipped (the NIF is built): missing $(call missing_hdrs,$(MISSING_CNODE)); install $(call missing_pkgs,$(MISSING_CNODE)) (Debian/Ubuntu)"
+endif
+
+cnode: check-cnode priv/plexus_cnode
+
+# With -j the checks must come before any compiler call.
+$(CORE_OBJ) $(NIF_OBJ): | check-nif
+$(CNODE_OBJ): | check-cnode
 
 # ---------------------------------------------------------------- objects
 
-build/obj/c_src/nif/%.o: c_src/nif/%.c
+# Objects depend on a stamp that holds the flags they were built with, so switching
+# WERROR, CC or CFLAGS rebuilds them instead of mixing objects of two configurations.
+FLAGS_STAMP := build/flags.stamp
+FLAGS_NOW := $(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(LDFLAGS) $(LIBS) $(CNODE_LIBS)
+$(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(NIF_CFLAGS) -MMD -MP -c $< -o $@
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then echo '$(FLAGS_NOW)' > $@; fi
 
-build/obj/c_src/cnode/%.o: c_src/cnode/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(EI_CFLAGS) -MMD -MP -c $< -o $@
+FORCE:
 
-build/obj/%.o: %.c
+build/obj/c_src/nif/%.o: c_src/nif/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(NIF_CFLAGS) -MMD -MP -c $< -o $@
 
-build/san/%.o: %.c
+build/obj/c_src/cnode/%.o: c_src/cnode/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(EI_CFLAGS) -MMD -MP -c $< -o $@
+
+build/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) -MMD -MP -c $< -o $@
+
+build/san/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-priv/plexus_nif.so: $(CORE_OBJ) $(NIF_OBJ)
+priv/plexus_nif.so: $(CORE_OBJ) $(NIF_OBJ) $(FLAGS_STAMP)
 	@mkdir -p priv
-	$(CC) $(CFLAGS_OPT) -shared -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) $(LIBS)
 
-priv/plexus_cnode: $(CORE_OBJ) $(CNODE_OBJ)
+priv/plexus_cnode: $(CORE_OBJ) $(CNODE_OBJ) $(FLAGS_STAMP)
 	@mkdir -p priv
-	$(CC) $(CFLAGS_OPT) -o $@ $^ $(CNODE_LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CNODE_LIBS)
 
 # Lightweight ei test nodes for the C node's benchmark and valgrind cycles.
 build/test/plexus_ei_peers: test/bench/ei_peers.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(EI_CFLAGS) -o $@ $< $(CNODE_LIBS)
+	$(call say,LD,$@)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(EI_CFLAGS) -o $@ $< $(EI_TEST_LIBS)
 
 # A gossip and registry counterpart (same core codecs) for the C node's valgrind run.
 build/test/plexus_disco_peer: test/bench/disco_peer.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) -o $@ $< $(CORE_OBJ) $(LIBS)
+	$(call say,LD,$@)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) -o $@ $< $(CORE_OBJ) $(LIBS)
 
 # ---------------------------------------------------------------- C tests
 
 build/test/plain/%: build/obj/test/c/%.o build/obj/test/c/harness.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_OPT) -o $@ $^ $(LIBS) -lm
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 build/test/san/%: build/san/test/c/%.o build/san/test/c/harness.o $(CORE_SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lm
+	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 build/test/plain/plexus_sim: $(SIM_SRC:%.c=build/obj/%.o) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_OPT) -o $@ $^ $(LIBS) -lm
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 build/test/san/plexus_sim: $(SIM_SRC:%.c=build/san/%.o) $(CORE_SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS) -lm
+	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 c-build: $(CTESTS) $(SIM)
 
@@ -135,12 +250,12 @@ ctest-san: $(CTESTS_SAN) $(SIM_SAN)
 
 build/fuzz/%: test/fuzz/%.c $(CORE_SRC)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LIBS)
+	$(call say,FUZZ,$@)$(CLANG) $(BASE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LIBS)
 
 # The ei message decoder of the C node needs ei's headers and library.
 build/fuzz/fuzz_cnode_msg: test/fuzz/fuzz_cnode_msg.c c_src/cnode/msg.c c_src/cnode/msg.h
 	@mkdir -p $(dir $@)
-	$(CLANG) $(BASE_CFLAGS) $(EI_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
+	$(call say,FUZZ,$@)$(CLANG) $(BASE_CFLAGS) $(EI_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
 	  c_src/cnode/msg.c $(EI_DIR)/lib/libei.a -lpthread
 
 FUZZ_SECONDS ?= 300
@@ -163,10 +278,12 @@ deps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
 
+# The project's own tests build with -Werror and need the C node (PLEXUS_CNODE=yes); the
+# exported WERROR reaches the `make nif` that rebar3's hook runs inside the stages.
 test: deps
-	@$(MAKE) --no-print-directory nif c-build $(CTESTS_SAN) $(SIM_SAN) $(FUZZERS) $(CNODE) \
-	  $(if $(CNODE),build/test/plexus_ei_peers build/test/plexus_disco_peer)
-	@bash test/run_tests.sh
+	@$(MAKE) --no-print-directory WERROR=1 PLEXUS_CNODE=yes nif cnode c-build $(CTESTS_SAN) $(SIM_SAN) \
+	  $(FUZZERS) build/test/plexus_ei_peers build/test/plexus_disco_peer
+	@WERROR=1 MAKEFLAGS= bash test/run_tests.sh
 
 eunit: deps nif
 	$(REBAR3) eunit --dir=test
@@ -205,4 +322,4 @@ clean: clean-c
 CRDT_OBJ = $(filter build/obj/c_src/core/common.o build/obj/c_src/core/crdt_%,$(CORE_OBJ))
 build/bench/bench_floor: build/obj/test/bench/bench_floor.o $(CRDT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_OPT) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $^ $(LIBS)

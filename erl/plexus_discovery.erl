@@ -56,6 +56,7 @@
 
 -type peer_id() :: binary().
 -type metadata() :: #{binary() => binary()}.
+-export_type([metadata/0]). % used in the specs of exported functions
 -type peer() :: #{id := peer_id(), metadata := metadata()}.
 -type event() :: {peer_up, peer(), metadata()}
                | {peer_update, peer(), metadata()}
@@ -77,6 +78,7 @@
                          adapter_info := map()}.
 -type adapter() :: beam | epmd | dns | gossip | kubernetes | tailscale | registry | cnode
                  | none | module().
+-export_type([adapter/0]). % used in the specs of exported functions
 -type options() :: #{name => atom(),
                      adapter => adapter(),
                      sync_interval_ms => pos_integer(),

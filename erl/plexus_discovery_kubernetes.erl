@@ -63,18 +63,30 @@ init(#{custom := C}) ->
         true = lists:member(Mode, [ip, hostname]),
         Timeout = maps:get(timeout_ms, C, 5000),
         true = is_integer(Timeout) andalso Timeout > 0,
-        {ok, _} = application:ensure_all_started(inets),
-        _ = case Url of
-                "https:" ++ _ -> {ok, _} = application:ensure_all_started(ssl);
-                _ -> ok
-            end,
-        {ok, #s{url = Url, token_file = str(maps:get(token_file, C, ?SA_DIR "token")),
-                ca_file = str(maps:get(ca_file, C, ?SA_DIR "ca.crt")), basename = Base,
-                service = Service, namespace = NS, mode = Mode,
-                domain = bin(maps:get(cluster_domain, C, "cluster.local")),
-                timeout = Timeout}}
+        S = #s{url = Url, token_file = str(maps:get(token_file, C, ?SA_DIR "token")),
+               ca_file = str(maps:get(ca_file, C, ?SA_DIR "ca.crt")), basename = Base,
+               service = Service, namespace = NS, mode = Mode,
+               domain = bin(maps:get(cluster_domain, C, "cluster.local")),
+               timeout = Timeout},
+        %% inets, ssl and public_key are optional applications of plexus: a host
+        %% without them hears which one is missing, not that its options are wrong.
+        case ensure_started([inets] ++ case Url of "https:" ++ _ -> [ssl]; _ -> [] end) of
+            ok -> {ok, S};
+            {error, _} = NotStarted -> NotStarted
+        end
     catch _:_ ->
             {error, {invalid_configuration, {kubernetes, maps:without([token], C)}}}
+    end.
+
+-spec ensure_started([atom()]) ->
+          ok | {error, {missing_application, atom()} | {application_start_failed, atom(), term()}}.
+ensure_started([]) ->
+    ok;
+ensure_started([App | Rest]) ->
+    case application:ensure_all_started(App) of
+        {ok, _} -> ensure_started(Rest);
+        {error, {Missing, {"no such file or directory", _}}} -> {error, {missing_application, Missing}};
+        {error, {Failed, Why}} -> {error, {application_start_failed, Failed, Why}}
     end.
 
 %% @private

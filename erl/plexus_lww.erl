@@ -52,6 +52,7 @@
 -type update_op() :: {assign, term()} | {assign, term(), timestamp()}.
 -type reason() :: plexus_nif:reason().
 -type error() :: {error, reason()}.
+-export_type([error/0]). % used in the specs of exported functions
 
 %% @doc A register holding `Value', written by `node()' at the next clock tick.
 -spec new(term()) -> lww().

@@ -32,6 +32,7 @@
 
 -type status() :: healthy | suspect | down.
 -type node_name() :: node() | binary().
+-export_type([node_name/0]). % used in the specs of exported functions
 -type health() :: #{node := node_name(), status := status(), since_ms := non_neg_integer(),
                     last_answer_ms := non_neg_integer(), answers := non_neg_integer(),
                     samples := non_neg_integer(), rtt_last_us := non_neg_integer(),

@@ -65,6 +65,7 @@
 -type update_op() :: op() | {update, [op()]}.
 -type reason() :: plexus_nif:reason().
 -type error() :: {error, reason()}.
+-export_type([error/0]). % used in the specs of exported functions
 
 %% ---------------------------------------------------------------- construction
 

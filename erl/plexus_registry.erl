@@ -38,6 +38,7 @@
                      max_skew_ms => pos_integer(), server_addrs => [binary()],
                      clock => fun(() -> non_neg_integer())}.
 -type server() :: atom() | pid().
+-export_type([server/0]). % used in the specs of exported functions
 
 -define(ACTIVE_N, 128).
 

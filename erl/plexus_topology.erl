@@ -39,6 +39,7 @@
 
 -type role() :: commander | wingmate | observer | relay.
 -type server() :: atom() | pid().
+-export_type([server/0]). % used in the specs of exported functions
 
 -define(TAG, '$plexus_topology').
 

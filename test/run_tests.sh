@@ -142,6 +142,9 @@ if [ -x priv/plexus_cnode ]; then # the C node: 100 kill/restart cycles under va
 fi
 stage eunit-proper count_rebar rebar3 eunit --dir=test
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
+# plexus as a dependency: fresh rebar3 and Mix apps build it from a snapshot of this
+# checkout and call it (test/packaging.sh).
+stage packaging count_plain bash test/packaging.sh
 stage dialyzer count_plain dialyzer_stage
 
 echo
