@@ -21,7 +21,7 @@
 -module(plexus_discovery_registry).
 -behaviour(plexus_discovery_adapter).
 
--export([init/1, handle_info/2, terminate/2, info/1]).
+-export([init/1, authenticated/1, handle_info/2, terminate/2, info/1]).
 
 -record(srv, {handshake :: map() | undefined,
               refused :: term(),
@@ -178,3 +178,9 @@ info(S) ->
                                    entries => map_size(E)}
                                  || {Sv, #srv{handshake = H, refused = R, entries = E}}
                                         <- maps:to_list(S#s.servers)]}.
+
+%% @private
+%% Never: a VIEW travels unauthenticated over UDP and unsigned announcements carry any
+%% name, so registry peers stay binaries and are never connected.
+-spec authenticated(term()) -> boolean().
+authenticated(_State) -> false.
