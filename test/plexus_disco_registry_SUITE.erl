@@ -36,18 +36,31 @@ server(Config, Extra) ->
 advance(Config, Ms) -> atomics:add(?config(clock, Config), 1, Ms).
 now_ms(Config) -> atomics:get(?config(clock, Config), 1).
 
-%% A raw client: one request datagram, one decoded reply (or none).
+%% A raw client: one request datagram, one decoded reply (or none). One socket per
+%% test process, so that every request comes from the same address (the server binds
+%% unsigned entries to it); it closes with the process.
 rpc(Port, Bin) -> rpc(Port, Bin, 300).
 
 rpc(Port, Bin, Timeout) ->
-    {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-    ok = gen_udp:send(S, {127, 0, 0, 1}, Port, Bin),
-    R = case gen_udp:recv(S, 0, Timeout) of
-            {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
-            {error, timeout} -> no_reply
+    S = case get(client_socket) of
+            undefined ->
+                {ok, S0} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+                put(client_socket, S0),
+                S0;
+            S0 ->
+                S0
         end,
-    gen_udp:close(S),
-    R.
+    ok = gen_udp:send(S, {127, 0, 0, 1}, Port, Bin),
+    case gen_udp:recv(S, 0, Timeout) of
+        {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
+        {error, timeout} -> no_reply
+    end.
+
+%% A QUERY as the adapter asks it: padded, then again with the COOKIE it got.
+query(Port, Max) ->
+    {ok, #{type := cookie, cookie := C}} =
+        rpc(Port, plexus_nif:registry_encode_query(1, Max, <<>>, 40)),
+    rpc(Port, plexus_nif:registry_encode_query(2, Max, C, 0)).
 
 announce(Port, Peer, Ttl, Issued) ->
     rpc(Port, plexus_nif:registry_encode_announce(1, Peer, [<<"127.0.0.1:4370">>],
@@ -62,8 +75,8 @@ announce_handshake(Config) ->
            metadata := #{<<"zone">> := <<"a">>}, ttl_ms := 90000}} =
         plexus_registry:lookup(Srv, <<"a@127.0.0.1">>),
     {ok, #{type := view, live_entries := 1, entries := [#{peer := <<"a@127.0.0.1">>}]}} =
-        rpc(Port, plexus_nif:registry_encode_query(2, 10)),
-    #{created := 1, announces := 1, queries := 1} = plexus_registry:stats(Srv),
+        query(Port, 10),
+    #{created := 1, announces := 1, queries := 1, cookies := 1} = plexus_registry:stats(Srv),
     plexus_registry:stop(Srv).
 
 ttl_clamp(Config) ->

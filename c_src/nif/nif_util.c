@@ -114,8 +114,7 @@ int nif_decode_term(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF
     return PLEXUS_OK;
 }
 
-int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch,
-                             ERL_NIF_TERM *out)
+int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF_TERM *out)
 {
     static const uint8_t version = 131;
     int rc;
