@@ -33,6 +33,9 @@
 
 -record(srv, {handshake :: map() | undefined,
               cookie = <<>> :: binary(),
+              %% queries re-sent for a COOKIE since the last periodic query: at most one,
+              %% so a server (or a spoofer) answering COOKIE forever cannot make us loop
+              cookie_resends = 0 :: non_neg_integer(),
               refused :: term(),
               entries = #{} :: #{binary() => {integer(), plexus_discovery_adapter:peer()}},
               answered :: integer() | undefined}).
@@ -98,7 +101,8 @@ handle_info({?MODULE, announce}, S) ->
     {ok, S1#s{announce_timer = erlang:send_after(Next, self(), {?MODULE, announce})}};
 handle_info({?MODULE, query}, S) ->
     erlang:send_after(S#s.interval, self(), {?MODULE, query}),
-    {ok, lists:foldl(fun send_query/2, S, lists:sort(maps:keys(S#s.servers)))};
+    Servers = maps:map(fun(_, Srv) -> Srv#srv{cookie_resends = 0} end, S#s.servers),
+    {ok, lists:foldl(fun send_query/2, S#s{servers = Servers}, lists:sort(maps:keys(Servers)))};
 handle_info({?MODULE, query_timeout, Req}, S) ->
     case maps:take(Req, S#s.pending) of
         {Server, Rest} -> {error, {query_timeout, Server}, S#s{pending = Rest}};
@@ -145,9 +149,14 @@ reply(Server, Srv, {ok, #{type := handshake} = H}, S) ->
 reply(Server, Srv, {ok, #{type := cookie, request_id := Req, cookie := Cookie}}, S) ->
     %% the server wants proof that we receive at our address: ask again with it
     case maps:take(Req, S#s.pending) of
-        {Server, Pending} ->
-            S1 = put_srv(Server, Srv#srv{cookie = Cookie}, count(cookies, S#s{pending = Pending})),
+        {Server, Pending} when Srv#srv.cookie_resends < 1 ->
+            S1 = put_srv(Server, Srv#srv{cookie = Cookie, cookie_resends = 1},
+                         count(cookies, S#s{pending = Pending})),
             {ok, send_query(Server, S1)};
+        {Server, Pending} ->
+            %% refused again at once: keep it for the next periodic query
+            {ok, put_srv(Server, Srv#srv{cookie = Cookie},
+                         count(cookies_again, S#s{pending = Pending}))};
         _ ->
             {ok, count(stale_replies, S)}
     end;
