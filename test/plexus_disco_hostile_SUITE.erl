@@ -14,7 +14,8 @@
 %%   signed, from another address): the table is unchanged;</li>
 %% <li>use the registry as a reflector: every answer to a QUERY from an address that
 %%   has not echoed its cookie is no longer than the query;</li>
-%% <li>the same two registry attacks against the C node's registry (`--registry').</li>
+%% <li>the same two registry attacks against the C node's registry (`--registry'), and
+%%   10^5 announcements to it under a `connect => true' `cnode' discovery server.</li>
 %% </ul>
 %% Datagrams go in bounded bursts, each waited for on the receiver's counters.
 -module(plexus_disco_hostile_SUITE).
@@ -26,7 +27,7 @@
          end_per_testcase/2]).
 -export([registry_flood_makes_no_atoms/1, gossip_forgeries_make_no_atoms/1,
          registry_hijack_refused/1, registry_no_amplification/1,
-         cnode_registry_hijack_and_amplification/1]).
+         cnode_registry_hijack_and_amplification/1, cnode_adapter_flood_makes_no_atoms/1]).
 
 -define(LO, {127, 0, 0, 1}).
 -define(N, 100000).
@@ -39,7 +40,8 @@ suite() -> [{timetrap, {seconds, 120}}].
 
 all() ->
     [registry_flood_makes_no_atoms, gossip_forgeries_make_no_atoms, registry_hijack_refused,
-     registry_no_amplification, cnode_registry_hijack_and_amplification].
+     registry_no_amplification, cnode_registry_hijack_and_amplification,
+     cnode_adapter_flood_makes_no_atoms].
 
 init_per_suite(Config) ->
     _ = plexus_test_nodes:ensure_distributed("plexus_ct_tr_hostile"),
@@ -54,7 +56,12 @@ init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(_Case, _Config) ->
-    [catch plexus_discovery:stop(N) || N <- [tr_hostile_reg, tr_hostile_gossip, tr_victim]],
+    [catch plexus_discovery:stop(N)
+     || N <- [tr_hostile_reg, tr_hostile_gossip, tr_victim, tr_hostile_cnode]],
+    case whereis(plexus_cnode) of
+        Cn when is_pid(Cn) -> catch gen_server:stop(Cn);
+        undefined -> ok
+    end,
     case whereis(tr_hostile_registry) of
         Pid when is_pid(Pid) -> plexus_registry:stop(Pid);
         undefined -> ok
@@ -402,6 +409,51 @@ cnode_registry(Config) ->
         _ = plexus_test_nodes:stop_cnode(C),
         plexus_test_nodes:restore_cookie(Old)
     end.
+
+%% The `cnode' adapter with `connect => true' on a C node that hosts a registry: 10^5
+%% unsigned announcements to that registry are registry entries, not nodes the C node
+%% reached, so no peer, no atom, no connection.
+cnode_adapter_flood_makes_no_atoms(Config) ->
+    case filelib:is_regular(plexus_cnode:executable()) of
+        false -> {skip, "priv/plexus_cnode not built (make nif)"};
+        true -> cnode_adapter_flood(Config)
+    end.
+
+cnode_adapter_flood(Config) ->
+    Port = free_udp_port(),
+    {ok, Cn} = plexus_cnode:start_link(#{extra_args => ["--registry", integer_to_list(Port)]}),
+    unlink(Cn),
+    {ok, _} = plexus_discovery:start_link(#{name => tr_hostile_cnode, adapter => cnode,
+                                           connect => true, sync_interval_ms => 200}),
+    #{authenticated := true} = adapter_info(tr_hostile_cnode),
+    S = hostile_socket(),
+    Announce = fun(I) ->
+                       plexus_nif:registry_encode_announce(I, hostile_name(I, Config), [], #{},
+                                                           0, 0, <<>>)
+               end,
+    Received = fun() ->
+                       {ok, #{registry := #{datagrams := D}}} = plexus_cnode:stats(),
+                       D
+               end,
+    Warm = send_bursts(S, Port, [Announce(I) || I <- lists:seq(1, 100)], Received),
+    ok = plexus_discovery:sync_now(tr_hostile_cnode),
+    Atoms0 = atoms(),
+    _ = send_bursts(S, Port, [Announce(I) || I <- lists:seq(101, ?N)], Received, Warm),
+    {ok, #{registry := #{created := Created}}} = plexus_cnode:stats(),
+    ok = plexus_discovery:sync_now(tr_hostile_cnode),
+    Host = ?config(tarpit_host, Config),
+    {ok, Peers} = plexus_discovery:snapshot(tr_hostile_cnode),
+    Hostile = [Id || #{id := Id} <- Peers, binary:match(Id, Host) =/= nomatch],
+    Added = atoms() - Atoms0,
+    ct:pal("cnode adapter: ~b announcements to the C node's registry (~b entries), ~b hostile "
+           "peers, ~b atoms added", [?N, Created, length(Hostile), Added]),
+    ?assert(Created >= ?N div 2),
+    ?assertEqual([], Hostile),
+    ?assert(Added =< ?ATOM_SLACK),
+    assert_no_hostile_nodes(Config),
+    gen_udp:close(S),
+    ok = plexus_discovery:stop(tr_hostile_cnode),
+    ok = gen_server:stop(Cn).
 
 free_udp_port() ->
     {ok, S} = gen_udp:open(0, [{ip, ?LO}]),
