@@ -27,9 +27,10 @@
  * Sources (anti-hijack): the host passes every datagram's source address (opaque bytes,
  * e.g. IP and port) to plexus_registry_handle. An entry without a key is bound to the
  * source that created it: an ANNOUNCE (signed or not) or BYE for it from any other
- * source is PLEXUS_EAUTH (counted in refused_source too), so a stranger can neither remove nor
- * redirect it. (A client that restarts on a new port says BYE first, or waits for its old entry to
- * expire.) An empty source is the host itself (its own API), bound to nothing.
+ * source is PLEXUS_EAUTH (counted in refused_source too), so a stranger can neither
+ * remove nor redirect it. (A client that restarts on a new port says BYE first, or
+ * waits for its old entry to expire.) An empty source is the host itself (its own
+ * API), bound to nothing.
  *
  * Anti-amplification (as QUIC's address validation): no reply is ever longer than the
  * datagram it answers, except a VIEW to a source that proved it receives at its
