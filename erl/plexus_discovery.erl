@@ -10,7 +10,8 @@
 %%
 %% <b>Peers</b> are `#{id := PeerId, metadata := #{binary() => binary()}}' with PeerId a
 %% binary `<<"name@host">>': nothing from the network becomes an atom here unless
-%% `connect => true' needs one to connect.
+%% `connect => true' needs one to connect to a peer its adapter vouches for (see
+%% <b>Connecting</b>).
 %%
 %% <b>Events</b>: `{peer_up, Peer, Meta}', `{peer_update, Peer, Meta}' (metadata
 %% changed) and `{peer_down, Peer, Reason}', where Meta is the peer's metadata. A fun
@@ -22,11 +23,18 @@
 %% registers the subscriber in one step of the server, and every later change reaches
 %% it in order, exactly once (`subscribe/1,2' is the same without the snapshot).
 %%
-%% <b>Connecting</b>: with `connect => true' every discovered peer whose id is a node
-%% name is connected (`net_kernel:connect_node/1' in a helper process, never in the
-%% server), and a peer that stays discovered but whose connection drops is reconnected
-%% with exponential backoff (200 ms doubling to 5 s) until it is back or no longer
-%% discovered. (libcluster leaves a dropped node alone until its list changes.)
+%% <b>Connecting</b>: with `connect => true' every discovered peer whose id is a
+%% well-formed node name is connected (`net_kernel:connect_node/1' in a helper
+%% process, never in the server), and a peer that stays discovered but whose connection
+%% drops is reconnected with exponential backoff (200 ms doubling to 5 s) until it is
+%% back or no longer discovered. (libcluster leaves a dropped node alone until its list
+%% changes.) Only an adapter that <em>vouches</em> for its peers
+%% (`plexus_discovery_adapter:authenticated/1' returns true: the operator's own
+%% configuration, DNS, Kubernetes API or tailnet, sealed gossip, the C node's
+%% cookie-authenticated view) gets its peers connected; the peers of any other adapter
+%% (the `registry' adapter, whose views travel unauthenticated, and a custom adapter
+%% that does not declare the callback) stay binaries: reported, never made atoms,
+%% never connected. Node atoms are made only there, one per vouched-for peer.
 %%
 %% <b>Health</b>: `up' while syncs succeed; `{degraded, Error}' after one or two
 %% failures in a row; `{down, Error}' after three. Failed syncs never drop peers.
@@ -48,7 +56,7 @@
 -export([subscribe/1, subscribe/2, subscribe_snapshot/1, subscribe_snapshot/2,
          unsubscribe/1, unsubscribe/2, snapshot/0, snapshot/1, lookup/1, lookup/2,
          health/0, health/1, health_info/0, health_info/1, sync_now/0, sync_now/1]).
--export([is_transient_error/1, is_permanent_error/1, adapter_module/1]).
+-export([is_transient_error/1, is_permanent_error/1, adapter_module/1, valid_node_name/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, format_status/2]).
 
 -export_type([peer/0, peer_id/0, event/0, error/0, health/0, health_info/0, options/0,
@@ -119,6 +127,8 @@
              telemetry = false :: boolean(),
              %% connect => true: peer => {NextAttemptMonotonicMs, BackoffMs}
              connect = false :: boolean(),
+             %% the adapter vouches for its peers (authenticated/1): only then connect
+             vouched = false :: boolean(),
              backoff = #{} :: #{peer_id() => {integer(), pos_integer()}},
              connecting = #{} :: #{pid() => peer_id()},
              reconnect_timer :: reference() | undefined}).
@@ -371,11 +381,18 @@ init(O) ->
            end,
     case Init of
         {ok, AState} ->
-            case S0#st.connect of
-                true -> ok = net_kernel:monitor_nodes(true);
-                false -> ok
+            Vouched = vouches(Mod, AState),
+            case {S0#st.connect, Vouched} of
+                {true, true} ->
+                    ok = net_kernel:monitor_nodes(true);
+                {true, false} ->
+                    logger:warning("plexus_discovery ~p: connect => true ignored: adapter ~p "
+                                   "does not vouch for its peers (they stay binaries)",
+                                   [S0#st.name, Mod]);
+                {false, _} ->
+                    ok
             end,
-            S1 = S0#st{astate = AState},
+            S1 = S0#st{astate = AState, vouched = Vouched, connect = S0#st.connect andalso Vouched},
             {ok, start_sync(S1)};
         {error, Reason} ->
             {stop, {start_failed, Reason}};
@@ -414,7 +431,8 @@ handle_call(health_info, _From, S) ->
              end,
     Info = #{status => Status, last_sync_time_ms => S#st.last_sync,
              last_error => S#st.last_error, known_peers_count => map_size(S#st.peers),
-             adapter => S#st.mod, adapter_info => adapter_info(S)},
+             adapter => S#st.mod,
+             adapter_info => (adapter_info(S))#{authenticated => S#st.vouched}},
     {reply, Info, S};
 handle_call(sync_now, _From, #st{mod = none} = S) ->
     {reply, ok, S};
@@ -781,14 +799,44 @@ notify(Event, S) ->
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
+%% Whether the adapter vouches for its peers: its optional authenticated/1 callback,
+%% false when it has none (a custom adapter may read anything off the network).
+vouches(none, _A) ->
+    false;
+vouches(Mod, A) ->
+    erlang:function_exported(Mod, authenticated, 1) andalso
+        (try Mod:authenticated(A) =:= true catch _:_ -> false end).
+
 node_of(Id) ->
-    %% Only well-formed node names become atoms, and only to connect.
-    case binary:split(Id, <<"@">>, [global]) of
-        [Name, Host] when Name =/= <<>>, Host =/= <<>>, byte_size(Id) =< 255 ->
-            {ok, binary_to_atom(Id, utf8)};
-        _ ->
+    %% Reached only for peers a vouching adapter reported (connect is false otherwise),
+    %% and only well-formed node names become atoms, one per such peer.
+    case valid_node_name(Id) of
+        true ->
+            try {ok, binary_to_existing_atom(Id, utf8)}
+            catch error:badarg -> {ok, binary_to_atom(Id, utf8)}
+            end;
+        false ->
             error
     end.
+
+%% @doc True for a node name as the C core checks it (`plexus_disco_valid_name'):
+%% 3..255 bytes of `[A-Za-z0-9_.:@\[\]-]' with exactly one `@', neither first nor last.
+-spec valid_node_name(term()) -> boolean().
+valid_node_name(Id) when is_binary(Id), byte_size(Id) >= 3, byte_size(Id) =< 255 ->
+    case binary:split(Id, <<"@">>, [global]) of
+        [Name, Host] when Name =/= <<>>, Host =/= <<>> ->
+            lists:all(fun name_byte/1, binary_to_list(Name)) andalso
+                lists:all(fun name_byte/1, binary_to_list(Host));
+        _ ->
+            false
+    end;
+valid_node_name(_) ->
+    false.
+
+name_byte(C) ->
+    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse (C >= $0 andalso C =< $9)
+        orelse C =:= $_ orelse C =:= $- orelse C =:= $. orelse C =:= $: orelse C =:= $[
+        orelse C =:= $].
 
 maybe_connect(_Id, #st{connect = false} = S) ->
     S;

@@ -20,7 +20,12 @@
 %%
 %% Peers are maps `#{id := binary(), metadata := #{binary() => binary()}}'; a peer id is
 %% a binary, normally a node name `<<"name@host">>'. Nothing from the network should be
-%% made an atom by an adapter; the facade makes one only to connect.
+%% made an atom by an adapter; the facade makes one only to connect, and only for an
+%% adapter whose `authenticated/1' says it vouches for its peers: every peer it reports
+%% comes from a source the operator trusts (its own configuration, DNS, an API reached
+%% over verified TLS) or from a message authenticated with a key the operator gave it.
+%% An adapter that may report names an unauthenticated party chose must return false
+%% (or not export the callback); its peers are then reported but never connected.
 %%
 %% A minimal adapter:
 %% ```
@@ -68,4 +73,8 @@
 %% Adapter counters and state for `plexus_discovery:health_info/0,1' (`adapter_info').
 -callback info(State :: term()) -> map().
 
--optional_callbacks([sync/1, handle_info/2, terminate/2, info/1]).
+%% True when the adapter vouches for every peer it reports (see above), so that
+%% `connect => true' may make node atoms of them and connect. Absent = false.
+-callback authenticated(State :: term()) -> boolean().
+
+-optional_callbacks([sync/1, handle_info/2, terminate/2, info/1, authenticated/1]).

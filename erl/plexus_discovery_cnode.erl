@@ -18,7 +18,7 @@
 -module(plexus_discovery_cnode).
 -behaviour(plexus_discovery_adapter).
 
--export([init/1, sync/1, handle_info/2, info/1]).
+-export([init/1, authenticated/1, sync/1, handle_info/2, info/1]).
 
 -record(s, {mod :: module(), mref :: reference() | undefined, retry :: pos_integer(),
             self :: binary(), events = 0 :: non_neg_integer()}).
@@ -101,3 +101,8 @@ peer(N, Status) ->
 %% @private
 -spec info(#s{}) -> map().
 info(S) -> #{module => S#s.mod, events => S#s.events, subscribed => S#s.mref =/= undefined}.
+
+%% @private
+%% Peers are nodes the C node (cookie-authenticated) reached over distribution.
+-spec authenticated(term()) -> boolean().
+authenticated(_State) -> true.

@@ -10,7 +10,15 @@
 %% its remaining TTL runs out. The peers are the union over the servers, without this
 %% node. A server that refuses the announce or does not answer a query within
 %% `sync_timeout_ms' shows in health; no peer is lost for it. At stop it says BYE.
-%% Replies are accepted only from the configured servers.
+%% Replies are accepted only from the configured servers. A server answers a query
+%% from an address it has not verified with a COOKIE; the adapter keeps it and asks
+%% again at once with it (queries are padded so that the COOKIE fits: a server never
+%% answers with more bytes than it got).
+%%
+%% Trust: a VIEW travels unauthenticated, and unsigned announcements may carry any
+%% name, so this adapter does not vouch for its peers (`authenticated/1' is false):
+%% they are reported as binaries, and `connect => true' never makes atoms of them or
+%% connects to them.
 %%
 %% Options (`custom'): `servers' (required, `[{IP, Port}]'), `peer' (default this
 %% node's name), `addrs' (addresses to announce, binaries; default none), `metadata',
@@ -21,12 +29,19 @@
 -module(plexus_discovery_registry).
 -behaviour(plexus_discovery_adapter).
 
--export([init/1, handle_info/2, terminate/2, info/1]).
+-export([init/1, authenticated/1, handle_info/2, terminate/2, info/1]).
 
 -record(srv, {handshake :: map() | undefined,
+              cookie = <<>> :: binary(),
+              %% queries re-sent for a COOKIE since the last periodic query: at most one,
+              %% so a server (or a spoofer) answering COOKIE forever cannot make us loop
+              cookie_resends = 0 :: non_neg_integer(),
               refused :: term(),
               entries = #{} :: #{binary() => {integer(), plexus_discovery_adapter:peer()}},
               answered :: integer() | undefined}).
+%% PLEXUS_REGISTRY_QUERY_PAD of include/plexus/registry.h: room for a COOKIE answer.
+-define(QUERY_PAD, 40).
+
 -record(s, {socket :: gen_udp:socket(),
             servers :: #{{inet:ip_address(), inet:port_number()} => #srv{}},
             peer :: binary(),
@@ -73,7 +88,7 @@ init(#{custom := C, sync_interval_ms := Interval, sync_timeout_ms := Timeout}) -
 %% @private
 -spec handle_info(term(), #s{}) -> plexus_discovery_adapter:handle_result(#s{}).
 handle_info({?MODULE, announce}, S) ->
-    S1 = send_all(fun(Req) ->
+    S1 = send_all(fun(Req, _Server) ->
                           plexus_nif:registry_encode_announce(Req, S#s.peer, S#s.addrs,
                                                               S#s.metadata, S#s.ttl,
                                                               erlang:system_time(millisecond),
@@ -85,14 +100,9 @@ handle_info({?MODULE, announce}, S) ->
     Next = case Beats of [] -> 1000; _ -> lists:min(Beats) end,
     {ok, S1#s{announce_timer = erlang:send_after(Next, self(), {?MODULE, announce})}};
 handle_info({?MODULE, query}, S) ->
-    Req0 = S#s.req,
-    S1 = send_all(fun(Req) -> plexus_nif:registry_encode_query(Req, S#s.query_max) end,
-                  queries, S),
-    Pending = maps:from_list([{R, Sv} || {R, Sv} <- lists:zip(lists:seq(Req0 + 1, S1#s.req),
-                                                             maps:keys(S#s.servers))]),
-    [erlang:send_after(S#s.timeout, self(), {?MODULE, query_timeout, R}) || R <- maps:keys(Pending)],
     erlang:send_after(S#s.interval, self(), {?MODULE, query}),
-    {ok, S1#s{pending = maps:merge(S1#s.pending, Pending)}};
+    Servers = maps:map(fun(_, Srv) -> Srv#srv{cookie_resends = 0} end, S#s.servers),
+    {ok, lists:foldl(fun send_query/2, S#s{servers = Servers}, lists:sort(maps:keys(Servers)))};
 handle_info({?MODULE, query_timeout, Req}, S) ->
     case maps:take(Req, S#s.pending) of
         {Server, Rest} -> {error, {query_timeout, Server}, S#s{pending = Rest}};
@@ -106,10 +116,24 @@ handle_info({udp, Sock, IP, Port, Data}, #s{socket = Sock} = S) ->
 handle_info(_Msg, S) ->
     {ok, S}.
 
+%% One QUERY to one server, with the cookie it gave us (if any), padded so that a
+%% COOKIE answer fits; its answer is expected within the sync timeout.
+send_query({IP, Port} = Server, S) ->
+    Req = S#s.req + 1,
+    #srv{cookie = Cookie} = maps:get(Server, S#s.servers),
+    case plexus_nif:registry_encode_query(Req, S#s.query_max, Cookie, ?QUERY_PAD) of
+        Bin when is_binary(Bin) ->
+            _ = gen_udp:send(S#s.socket, IP, Port, Bin),
+            erlang:send_after(S#s.timeout, self(), {?MODULE, query_timeout, Req}),
+            count(queries, S#s{req = Req, pending = (S#s.pending)#{Req => Server}});
+        {error, _} ->
+            count(encode_errors, S#s{req = Req})
+    end.
+
 send_all(Encode, Counter, S) ->
-    lists:foldl(fun({IP, Port}, Acc) ->
+    lists:foldl(fun({IP, Port} = Server, Acc) ->
                         Req = Acc#s.req + 1,
-                        case Encode(Req) of
+                        case Encode(Req, Server) of
                             Bin when is_binary(Bin) ->
                                 _ = gen_udp:send(Acc#s.socket, IP, Port, Bin),
                                 count(Counter, Acc#s{req = Req});
@@ -122,6 +146,20 @@ reply(Server, Srv, {ok, #{type := handshake} = H}, S) ->
     Srv1 = Srv#srv{handshake = maps:with([ttl_ms, heartbeat_ms, server_addrs], H),
                    refused = undefined},
     {ok, count(handshakes, put_srv(Server, Srv1, S))};
+reply(Server, Srv, {ok, #{type := cookie, request_id := Req, cookie := Cookie}}, S) ->
+    %% the server wants proof that we receive at our address: ask again with it
+    case maps:take(Req, S#s.pending) of
+        {Server, Pending} when Srv#srv.cookie_resends < 1 ->
+            S1 = put_srv(Server, Srv#srv{cookie = Cookie, cookie_resends = 1},
+                         count(cookies, S#s{pending = Pending})),
+            {ok, send_query(Server, S1)};
+        {Server, Pending} ->
+            %% refused again at once: keep it for the next periodic query
+            {ok, put_srv(Server, Srv#srv{cookie = Cookie},
+                         count(cookies_again, S#s{pending = Pending}))};
+        _ ->
+            {ok, count(stale_replies, S)}
+    end;
 reply(Server, Srv, {ok, #{type := refused, reason := R}}, S) ->
     {error, {refused, R}, count(refusals, put_srv(Server, Srv#srv{refused = R}, S))};
 reply(Server, Srv, {ok, #{type := view, request_id := Req, live_entries := Live,
@@ -164,7 +202,7 @@ count(K, S) ->
 %% @private
 -spec terminate(term(), #s{}) -> ok.
 terminate(_Reason, S) ->
-    _ = send_all(fun(Req) ->
+    _ = send_all(fun(Req, _Server) ->
                          plexus_nif:registry_encode_bye(Req, S#s.peer,
                                                         erlang:system_time(millisecond), S#s.seed)
                  end, byes, S),
@@ -178,3 +216,9 @@ info(S) ->
                                    entries => map_size(E)}
                                  || {Sv, #srv{handshake = H, refused = R, entries = E}}
                                         <- maps:to_list(S#s.servers)]}.
+
+%% @private
+%% Never: a VIEW travels unauthenticated over UDP and unsigned announcements carry any
+%% name, so registry peers stay binaries and are never connected.
+-spec authenticated(term()) -> boolean().
+authenticated(_State) -> false.

@@ -34,8 +34,9 @@
 %% `not_canonical', `too_big', `overflow', `no_memory', ...; `value/1' and `actor/1'
 %% may say `bad_term'). A caller's type error (a register that is not a binary, a
 %% timestamp that is not an integer in range, an unknown op, `merge([])') raises
-%% `badarg'. Reading `value/1' or `actor/1' decodes a term with `binary_to_term/1'
-%% semantics (atoms may be created); validation and merges never create atoms.
+%% `badarg'. Reading `value/1' decodes a term with `binary_to_term/1' semantics (atoms
+%% may be created: read values only of registers from nodes you trust); `actor/1'
+%% never creates an atom (see there); validation and merges never create atoms.
 -module(plexus_lww).
 
 -compile({inline, [enc/1]}).
@@ -99,8 +100,13 @@ value(Reg) ->
 timestamp(Reg) ->
     plexus_nif:lww_read(Reg, timestamp).
 
-%% @doc The actor of the last write.
--spec actor(lww()) -> term() | error().
+%% @doc The actor of the last write, without ever creating an atom (registers arrive
+%% from other nodes; each new actor name would otherwise add an atom for good): the
+%% term when every atom in it exists already (so `node()' and the nodes this node has
+%% seen read back as atoms); an actor that is a single atom this node does not know as
+%% its name, a binary (`<<"b@host">>'); `{error, bad_term}' for any other term holding
+%% an unknown atom.
+-spec actor(lww()) -> term() | binary() | error().
 actor(Reg) ->
     plexus_nif:lww_read(Reg, actor).
 

@@ -69,14 +69,14 @@
     beacon_stats/1,
     beacon_forget/2,
     registry_new/1,
-    registry_handle/3,
+    registry_handle/4,
     registry_sample/3,
     registry_view/2,
     registry_lookup/3,
     registry_evict/2,
     registry_stats/1,
     registry_encode_announce/7,
-    registry_encode_query/2,
+    registry_encode_query/4,
     registry_encode_bye/4,
     registry_decode/1,
     registry_keypair/0,
@@ -285,9 +285,10 @@ beacon_forget(_Ref, _Name) -> ?NOT_LOADED.
 -spec registry_new(map()) -> reference() | {error, atom()}.
 registry_new(_Opts) -> ?NOT_LOADED.
 
--spec registry_handle(reference(), binary(), non_neg_integer()) ->
-    {tuple() | queried, binary()} | {error, atom()}.
-registry_handle(_Ref, _Datagram, _NowMs) -> ?NOT_LOADED.
+%% Source: the sender's address as bytes (at most 32; <<>> = this node itself).
+-spec registry_handle(reference(), binary(), binary(), non_neg_integer()) ->
+    {tuple() | queried | cookie, binary()} | {error, atom()}.
+registry_handle(_Ref, _Datagram, _Source, _NowMs) -> ?NOT_LOADED.
 
 -spec registry_sample(reference(), non_neg_integer(), non_neg_integer()) ->
     [registry_entry()] | {error, atom()}.
@@ -311,8 +312,10 @@ registry_stats(_Ref) -> ?NOT_LOADED.
     binary() | {error, atom()}.
 registry_encode_announce(_ReqId, _Peer, _Addrs, _Meta, _TtlMs, _IssuedMs, _Seed) -> ?NOT_LOADED.
 
--spec registry_encode_query(non_neg_integer(), pos_integer()) -> binary() | {error, atom()}.
-registry_encode_query(_ReqId, _Max) -> ?NOT_LOADED.
+%% Cookie: <<>> or the 16 bytes a COOKIE reply carried; zero padding up to PadTo bytes.
+-spec registry_encode_query(non_neg_integer(), pos_integer(), binary(), non_neg_integer()) ->
+    binary() | {error, atom()}.
+registry_encode_query(_ReqId, _Max, _Cookie, _PadTo) -> ?NOT_LOADED.
 
 -spec registry_encode_bye(non_neg_integer(), binary(), non_neg_integer(), binary()) ->
     binary() | {error, atom()}.

@@ -8,12 +8,24 @@
 %% (default 90 s, clamped to [30 s, 300 s]), heartbeat interval = TTL/3, server
 %% addresses} or REFUSED {reason}; QUERY with a VIEW of the live entries (a random
 %% sample when they do not fit one datagram); BYE removes an entry. Malformed
-%% datagrams get no answer and are counted. The table is bounded (`max_entries'); a
+%% datagrams get no answer and are counted.
+%%
+%% What a stranger on the network can do (see also SECURITY.md): the server binds to
+%% loopback unless told otherwise (`ip'). An entry announced without a key belongs to
+%% the address (IP and port) that created it: an ANNOUNCE or BYE for it from any other
+%% address is refused (`auth_failed', counted in `refused_source'), so nobody else can
+%% remove or redirect it; an entry announced with a key belongs to the key. No answer
+%% is longer than the datagram it answers, except a VIEW to an address that proved it
+%% receives there: a QUERY without a valid cookie gets a COOKIE (the client asks
+%% again with it; the `registry' adapter does this by itself), so the server cannot be
+%% used to amplify a spoofed flood. A HANDSHAKE lists the server addresses only when
+%% it still fits in the size of the ANNOUNCE. The table is bounded (`max_entries'); a
 %% flood of new names is refused (`full') without touching the entries already there.
 %% Expired entries are evicted lazily by `sample/2', `current_view/1' and queries.
 %%
 %% Options: `name' (registered name, default `plexus_registry'; `undefined' for none),
-%% `ip' (bind address, default {0,0,0,0}), `port' (default 45893; 0 picks one),
+%% `ip' (bind address, default {127,0,0,1}: serving other hosts is a choice to make
+%% explicitly), `port' (default 45893; 0 picks one),
 %% `max_entries' (100000), `default_ttl_ms' (90000), `min_ttl_ms' (30000),
 %% `max_ttl_ms' (300000), `require_signed' (false), `trusted_keys' (Ed25519 public
 %% keys; default any valid key), `max_skew_ms' (300000), `server_addrs' (what the
@@ -102,8 +114,8 @@ current_view(Server) -> gen_server:call(Server, current_view, 60000).
 lookup(Server, Peer) -> gen_server:call(Server, {lookup, Peer}).
 
 %% @doc Table counters (entries, announces, created, refreshed, byes, evicted, queries,
-%% refused_full, refused_auth, refused_replay, malformed, bytes) plus datagram
-%% counters.
+%% refused_full, refused_auth, refused_replay, malformed, bytes, refused_source,
+%% cookies, unverified) plus datagram counters.
 -spec stats(server()) -> map().
 stats(Server) -> gen_server:call(Server, stats).
 
@@ -119,7 +131,7 @@ keypair() -> plexus_nif:registry_keypair().
 
 %% @private
 init(Opts) ->
-    IP = maps:get(ip, Opts, {0, 0, 0, 0}),
+    IP = maps:get(ip, Opts, {127, 0, 0, 1}),
     Port = maps:get(port, Opts, 45893),
     Clock = maps:get(clock, Opts, fun() -> erlang:system_time(millisecond) end),
     case gen_udp:open(Port, [binary, {active, ?ACTIVE_N}, {ip, IP}, {reuseaddr, true},
@@ -149,7 +161,7 @@ handle_call({announce, Peer, Addrs, Meta, Opts}, _From, S) ->
     Reply = case catch plexus_nif:registry_encode_announce(Req, Peer, Addrs, Meta,
                                                            maps:get(ttl_ms, Opts, 0), Now, Seed) of
                 Bin when is_binary(Bin) ->
-                    {Result, ReplyBin} = plexus_nif:registry_handle(S#s.table, Bin, Now),
+                    {Result, ReplyBin} = plexus_nif:registry_handle(S#s.table, Bin, <<>>, Now),
                     case Result of
                         {announced, _, _, _} ->
                             {ok, M} = plexus_nif:registry_decode(ReplyBin),
@@ -165,7 +177,7 @@ handle_call({bye, Peer}, _From, S) ->
     Now = (S#s.clock)(),
     Reply = case catch plexus_nif:registry_encode_bye(0, Peer, Now, <<>>) of
                 Bin when is_binary(Bin) ->
-                    case plexus_nif:registry_handle(S#s.table, Bin, Now) of
+                    case plexus_nif:registry_handle(S#s.table, Bin, <<>>, Now) of
                         {{left, _}, _} -> ok;
                         {{ignored, R}, _} -> {error, R}
                     end;
@@ -195,7 +207,7 @@ handle_cast(_Msg, S) ->
 %% @private
 handle_info({udp, Sock, IP, Port, Data}, #s{socket = Sock} = S) ->
     S1 = S#s{datagrams = S#s.datagrams + 1},
-    case plexus_nif:registry_handle(S#s.table, Data, (S#s.clock)()) of
+    case plexus_nif:registry_handle(S#s.table, Data, source(IP, Port), (S#s.clock)()) of
         {_Result, <<>>} ->
             {noreply, S1};
         {_Result, Reply} when is_binary(Reply) ->
@@ -211,6 +223,10 @@ handle_info({udp_passive, Sock}, #s{socket = Sock} = S) ->
     {noreply, S};
 handle_info(_Msg, S) ->
     {noreply, S}.
+
+%% The sender's address as the table binds entries to it (never empty: empty is us).
+source({A, B, C, D}, Port) -> <<4, A, B, C, D, Port:16>>;
+source({A, B, C, D, E, F, G, H}, Port) -> <<6, A:16, B:16, C:16, D:16, E:16, F:16, G:16, H:16, Port:16>>.
 
 %% @private
 terminate(_Reason, S) ->

@@ -307,25 +307,31 @@ registry_ttl_ceiling(Config) ->
     Port = ?config(port, Config),
     Peer = <<"raw@127.0.0.1">>,
     Ann = plexus_nif:registry_encode_announce(7, Peer, [], #{}, 10000000, 0, <<>>),
+    %% one socket: an unsigned entry belongs to the address that announced it
+    {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, ?LO}]),
     {ok, #{type := handshake, request_id := 7, ttl_ms := 300000, heartbeat_ms := 100000}} =
-        rpc_udp(Port, Ann),
+        rpc_udp(S, Port, Ann),
     {ok, _, _} = plexus_test_nodes:await_event(C, registry_announce, Peer, 2000),
     {ok, V1} = call(Config, registry_view),
     ?assert(lists:member(Peer, [P || #{peer := P} <- V1])),
-    no_reply = rpc_udp(Port, plexus_nif:registry_encode_bye(8, Peer, 0, <<>>)),
+    no_reply = rpc_udp(S, Port, plexus_nif:registry_encode_bye(8, Peer, 0, <<>>)),
+    gen_udp:close(S),
     {ok, _, _} = plexus_test_nodes:await_event(C, registry_leave, Peer, 2000),
     {ok, V2} = call(Config, registry_view),
     ?assertNot(lists:member(Peer, [P || #{peer := P} <- V2])).
 
 rpc_udp(Port, Bin) ->
     {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, ?LO}]),
-    ok = gen_udp:send(S, ?LO, Port, Bin),
-    R = case gen_udp:recv(S, 0, 300) of
-            {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
-            {error, timeout} -> no_reply
-        end,
+    R = rpc_udp(S, Port, Bin),
     gen_udp:close(S),
     R.
+
+rpc_udp(S, Port, Bin) ->
+    ok = gen_udp:send(S, ?LO, Port, Bin),
+    case gen_udp:recv(S, 0, 300) of
+        {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
+        {error, timeout} -> no_reply
+    end.
 
 %% Junk gets no reply (no amplification), is counted, and the entries stay.
 registry_junk(Config) ->

@@ -9,13 +9,16 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-define(LO, {127, 0, 0, 1}).
+
 -export([all/0, init_per_testcase/2, end_per_testcase/2]).
 -export([announce_handshake/1, ttl_clamp/1, eviction_injected_clock/1, flood_bounded/1,
-         junk_datagrams/1, signed_announcements/1, clients_find_each_other/1]).
+         junk_datagrams/1, signed_announcements/1, clients_find_each_other/1,
+         cookie_answers_do_not_loop/1]).
 
 all() ->
     [announce_handshake, ttl_clamp, eviction_injected_clock, flood_bounded, junk_datagrams,
-     signed_announcements, clients_find_each_other].
+     signed_announcements, clients_find_each_other, cookie_answers_do_not_loop].
 
 init_per_testcase(_Case, Config) ->
     Clock = atomics:new(1, []),
@@ -36,18 +39,31 @@ server(Config, Extra) ->
 advance(Config, Ms) -> atomics:add(?config(clock, Config), 1, Ms).
 now_ms(Config) -> atomics:get(?config(clock, Config), 1).
 
-%% A raw client: one request datagram, one decoded reply (or none).
+%% A raw client: one request datagram, one decoded reply (or none). One socket per
+%% test process, so that every request comes from the same address (the server binds
+%% unsigned entries to it); it closes with the process.
 rpc(Port, Bin) -> rpc(Port, Bin, 300).
 
 rpc(Port, Bin, Timeout) ->
-    {ok, S} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
-    ok = gen_udp:send(S, {127, 0, 0, 1}, Port, Bin),
-    R = case gen_udp:recv(S, 0, Timeout) of
-            {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
-            {error, timeout} -> no_reply
+    S = case get(client_socket) of
+            undefined ->
+                {ok, S0} = gen_udp:open(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+                put(client_socket, S0),
+                S0;
+            S0 ->
+                S0
         end,
-    gen_udp:close(S),
-    R.
+    ok = gen_udp:send(S, {127, 0, 0, 1}, Port, Bin),
+    case gen_udp:recv(S, 0, Timeout) of
+        {ok, {_, Port, Reply}} -> plexus_nif:registry_decode(Reply);
+        {error, timeout} -> no_reply
+    end.
+
+%% A QUERY as the adapter asks it: padded, then again with the COOKIE it got.
+query(Port, Max) ->
+    {ok, #{type := cookie, cookie := C}} =
+        rpc(Port, plexus_nif:registry_encode_query(1, Max, <<>>, 40)),
+    rpc(Port, plexus_nif:registry_encode_query(2, Max, C, 0)).
 
 announce(Port, Peer, Ttl, Issued) ->
     rpc(Port, plexus_nif:registry_encode_announce(1, Peer, [<<"127.0.0.1:4370">>],
@@ -62,8 +78,8 @@ announce_handshake(Config) ->
            metadata := #{<<"zone">> := <<"a">>}, ttl_ms := 90000}} =
         plexus_registry:lookup(Srv, <<"a@127.0.0.1">>),
     {ok, #{type := view, live_entries := 1, entries := [#{peer := <<"a@127.0.0.1">>}]}} =
-        rpc(Port, plexus_nif:registry_encode_query(2, 10)),
-    #{created := 1, announces := 1, queries := 1} = plexus_registry:stats(Srv),
+        query(Port, 10),
+    #{created := 1, announces := 1, queries := 1, cookies := 1} = plexus_registry:stats(Srv),
     plexus_registry:stop(Srv).
 
 ttl_clamp(Config) ->
@@ -217,3 +233,36 @@ clients_find_each_other(Config) ->
     ?assertEqual([<<"rc_b@127.0.0.1">>], Ids(rc_a)),
     ok = plexus_discovery:stop(rc_a),
     ok = plexus_discovery:stop(rc_b).
+
+%% A server (or a spoofer with the request id) that answers every QUERY with a fresh
+%% COOKIE: the client asks again once, then waits for its next periodic query.
+cookie_answers_do_not_loop(_Config) ->
+    {ok, Fake} = gen_udp:open(0, [binary, {active, false}, {ip, ?LO}]),
+    {ok, Port} = inet:port(Fake),
+    {ok, P} = plexus_discovery:start_link(
+                #{name => cookie_client, adapter => registry, sync_interval_ms => 3600000,
+                  custom => #{servers => [{?LO, Port}], peer => <<"cc@127.0.0.1">>}}),
+    unlink(P),
+    %% every datagram for 2 s (announces keep coming: the fake never shakes hands)
+    Deadline = erlang:monotonic_time(millisecond) + 2000,
+    Answer = fun Answer(Queries) ->
+                     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+                     case Left > 0 andalso gen_udp:recv(Fake, 0, Left) of
+                         {ok, {IP, CPort, Bin}} ->
+                             case plexus_nif:registry_decode(Bin) of
+                                 {ok, #{type := query, request_id := Req}} ->
+                                     C = <<"PXR", 1, 7, Req, (crypto:strong_rand_bytes(16))/binary>>,
+                                     ok = gen_udp:send(Fake, IP, CPort, C),
+                                     Answer(Queries + 1);
+                                 _ ->
+                                     Answer(Queries) %% announces
+                             end;
+                         _Timeout ->
+                             Queries
+                     end
+             end,
+    ?assertEqual(2, Answer(0)),
+    #{adapter_info := #{cookies := 1, cookies_again := 1}} =
+        plexus_discovery:health_info(cookie_client),
+    ok = plexus_discovery:stop(cookie_client),
+    gen_udp:close(Fake).

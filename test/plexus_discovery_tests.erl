@@ -9,7 +9,7 @@
 -include_lib("eunit/include/eunit.hrl").
 
 %% the adapter callbacks
--export([init/1, sync/1, handle_info/2, terminate/2, info/1]).
+-export([init/1, sync/1, handle_info/2, terminate/2, info/1, authenticated/1]).
 
 %% ------------------------------------------------------------------ test adapter
 %% The peer list lives in an ETS table owned by the test; sync reads it (slowly when
@@ -18,8 +18,11 @@
 init(#{custom := #{table := T} = C}) ->
     case maps:get(fail_init, C, false) of
         true -> {error, refused_by_test};
-        false -> {ok, #{table => T}}
+        false -> {ok, #{table => T, vouch => maps:get(vouch, C, false)}}
     end.
+
+%% vouches for its peers only when the test says so
+authenticated(#{vouch := V}) -> V.
 
 sync(#{table := T}) ->
     case ets:lookup(T, mode) of
@@ -276,3 +279,55 @@ secrets_not_in_status_test() ->
     Status = lists:flatten(io_lib:format("~p", [sys:get_status(N)])),
     ?assertEqual(nomatch, string:find(Status, "do not show me")),
     ok = plexus_discovery:stop(N).
+
+%% ------------------------------------------------------------------ trust
+
+valid_node_name_test() ->
+    V = fun plexus_discovery:valid_node_name/1,
+    ?assert(V(<<"a@b">>)),
+    ?assert(V(<<"node_1-x@10.0.0.1">>)),
+    ?assert(V(<<"n@[::1]">>)),
+    ?assertNot(V(<<"ab">>)),
+    ?assertNot(V(<<"@ab">>)),
+    ?assertNot(V(<<"ab@">>)),
+    ?assertNot(V(<<"a@b@c">>)),
+    ?assertNot(V(<<"a b@c">>)),
+    ?assertNot(V(<<"a@b/c">>)),
+    ?assertNot(V(<<"a@", (binary:copy(<<"h">>, 254))/binary>>)),
+    ?assertNot(V(a@b)).
+
+%% An adapter that does not vouch for its peers (no authenticated/1, or false): with
+%% connect => true, 10^4 unique names pushed at it stay binaries: no atom, no connect.
+unvouched_peers_make_no_atoms_test() ->
+    T = table(),
+    Name = start(T, #{connect => true}),
+    Pid = whereis(Name),
+    Names = [<<"plexus_disco_eunit_hostile_", (integer_to_binary(I))/binary, "@127.0.0.1">>
+             || I <- lists:seq(1, 10000)],
+    {ok, _} = plexus_discovery:snapshot(Name),
+    Before = erlang:system_info(atom_count),
+    [Pid ! {fake, [{up, #{id => Id, metadata => #{}}} || Id <- Chunk]}
+     || Chunk <- chunks(Names, 500)],
+    {ok, Peers} = plexus_discovery:snapshot(Name),
+    ?assertEqual(10000, length(Peers)),
+    ?assertEqual(Before, erlang:system_info(atom_count)),
+    #{adapter_info := #{authenticated := false}} = plexus_discovery:health_info(Name),
+    ok = plexus_discovery:stop(Name).
+
+%% The same adapter vouching: the facade makes the node atom to connect (one per peer).
+vouched_peers_are_connected_test() ->
+    T = table(),
+    Name = start(T, #{connect => true, custom => #{table => T, vouch => true}}),
+    Pid = whereis(Name),
+    Id = <<"plexus_disco_eunit_vouched_", (integer_to_binary(erlang:unique_integer([positive])))/binary,
+           "@127.0.0.1">>,
+    ?assertError(badarg, binary_to_existing_atom(Id, utf8)),
+    Pid ! {fake, [{up, #{id => Id, metadata => #{}}}]},
+    ?assertEqual(ok, plexus_test_nodes:wait_until(
+                       fun() -> is_atom(binary_to_existing_atom(Id, utf8)) end, 10000)),
+    #{adapter_info := #{authenticated := true}} = plexus_discovery:health_info(Name),
+    ok = plexus_discovery:stop(Name).
+
+chunks([], _N) -> [];
+chunks(L, N) when length(L) =< N -> [L];
+chunks(L, N) -> {H, R} = lists:split(N, L), [H | chunks(R, N)].

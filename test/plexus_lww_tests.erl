@@ -264,3 +264,29 @@ dirty_and_inline_agree_test() ->
     Inline = try Run() after plexus_nif:set_dirty_threshold(Old) end,
     ?assertEqual(Dirty, Inline),
     ?assertEqual(Dirty, Run()).
+
+%% Registers come from other nodes: reading the actor of 10^4 registers written by
+%% 10^4 distinct unknown actors makes no atom (it made one each before), a single
+%% unknown atom reads back as its name, known atoms and other terms as they are.
+actor_makes_no_atoms_test() ->
+    <<131, V/binary>> = plexus_nif:encode(v),
+    Reg = fun(ActorBytes) ->
+                  <<1, $L, 1:64, (byte_size(ActorBytes)), ActorBytes/binary,
+                    (byte_size(V)), V/binary>>
+          end,
+    Name = fun(I) -> <<"plexus_lww_tests_actor_", (integer_to_binary(I))/binary, "@h">> end,
+    Small = fun(N) -> <<119, (byte_size(N)), N/binary>> end,
+    Regs = [Reg(Small(Name(I))) || I <- lists:seq(1, 10000)],
+    Before = erlang:system_info(atom_count),
+    Actors = [?L:actor(R) || R <- Regs],
+    ?assertEqual(Before, erlang:system_info(atom_count)),
+    ?assertEqual([Name(I) || I <- lists:seq(1, 10000)], Actors),
+    %% ATOM_UTF8_EXT (2-byte length) too
+    N = Name(0),
+    ?assertEqual(N, ?L:actor(Reg(<<118, (byte_size(N)):16, N/binary>>))),
+    %% an unknown atom inside another term: refused, still no atom
+    ?assertEqual({error, bad_term}, ?L:actor(Reg(<<104, 2, 97, 1, (Small(N))/binary>>))),
+    ?assertEqual(Before, erlang:system_info(atom_count)),
+    %% existing atoms and ordinary terms are unchanged
+    ?assertEqual(node(), ?L:actor(?L:new(x))),
+    ?assertEqual({actor, 7}, ?L:actor(?L:new(x, {actor, 7}))).

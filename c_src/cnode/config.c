@@ -79,7 +79,7 @@ void cn_usage(FILE *f)
           "\n"
           "TTL registry server (the registry discovery adapter's server):\n"
           "  --registry [PORT]          serve on UDP PORT (45893; 0 picks one)\n"
-          "  --registry-addr ADDR       bind address, 0.0.0.0\n"
+          "  --registry-addr ADDR       bind address, 127.0.0.1 (wider only when given)\n"
           "  --registry-require-signed  refuse unsigned announcements\n"
           "  --registry-trusted-key HEX accept only these Ed25519 keys (repeatable)\n"
           "  --registry-server-addr S   listed in every Handshake (repeatable; default ADDR:PORT)\n"
@@ -301,7 +301,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
     cfg->gossip_interval_ms = 1000;
     cfg->gossip_max_senders = PLEXUS_BEACON_SENDERS_DEFAULT;
     cfg->registry_port = 45893;
-    cfg->registry_addr = "0.0.0.0";
+    cfg->registry_addr = "127.0.0.1"; /* serving other hosts is an explicit choice */
     const char *name = NULL;
     int sname = 0;
     uint32_t connectors = 4;

@@ -10,7 +10,11 @@
  * announcements are checked against issued_ms, so the clock must be the clients'
  * kind); the reply, if any, goes back to the sender at once with a non-blocking
  * sendto (a full buffer drops it, counted). Malformed datagrams get no reply and are
- * counted by the core. New entries and BYEs are reported (registry_announce,
+ * counted by the core. The sender's address (IPv4 address and port) is passed to the
+ * core as the datagram's source: unkeyed entries are bound to it, and a QUERY is
+ * answered with a VIEW only once the source has echoed its cookie (no reply is ever
+ * longer than its request otherwise). The default bind address is 127.0.0.1
+ * (--registry-addr for anything wider). New entries and BYEs are reported (registry_announce,
  * registry_leave) on stdout and to `discovery' subscribers; refreshes only count.
  * Expired entries are evicted lazily by queries and views, and once a second by the
  * loop (cn_registry_tick), so the cost of a mass expiry is spread out instead of
@@ -84,9 +88,11 @@ int cn_registry_start(cnode *cn)
     rc.trusted_keys = (const uint8_t(*)[PLEXUS_REGISTRY_PK_BYTES])trusted;
     rc.n_trusted = c->n_registry_trusted;
     randombytes_buf(rc.hash_key, sizeof rc.hash_key); /* SipHash key: floods stay O(1) */
+    randombytes_buf(rc.cookie_key, sizeof rc.cookie_key);
     int e = plexus_registry_new(&rc, plexus_system_alloc(), &r->table);
     free(trusted); /* copied by the core */
     sodium_memzero(rc.hash_key, sizeof rc.hash_key);
+    sodium_memzero(rc.cookie_key, sizeof rc.cookie_key);
     if (e) {
         cn_log(cn, "--registry: %s (TTLs must satisfy min <= default <= max)", plexus_strerror(e));
         return e == PLEXUS_ENOMEM ? CN_EXIT_FAILURE : CN_EXIT_USAGE;
@@ -194,8 +200,11 @@ void cn_registry_readable(cnode *cn, uint64_t now)
         r->datagrams++;
         if (fl != sizeof from || from.sin_family != AF_INET) continue;
         plexus_registry_result res;
-        int e = plexus_registry_handle(r->table, r->rbuf, (size_t)n, cn_wall_ms(), sodium_rand,
-                                       NULL, &r->reply, &res);
+        uint8_t source[6]; /* address and port, as they are on the wire */
+        memcpy(source, &from.sin_addr.s_addr, 4);
+        memcpy(source + 4, &from.sin_port, 2);
+        int e = plexus_registry_handle(r->table, r->rbuf, (size_t)n, source, sizeof source,
+                                       cn_wall_ms(), sodium_rand, NULL, &r->reply, &res);
         if (e) { /* out of memory: no reply, nothing changed */
             cn_debug(cn, "registry: %s", plexus_strerror(e));
             continue;

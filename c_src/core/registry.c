@@ -29,6 +29,8 @@ typedef struct entry {
     uint32_t peer_len, body_len; /* body = varint n_addrs, addrs, meta (wire form) */
     uint8_t has_key;
     uint8_t pk[PLEXUS_REGISTRY_PK_BYTES];
+    uint8_t src_len; /* the source that created it (0: the host); binds unkeyed entries */
+    uint8_t src[PLEXUS_REGISTRY_SOURCE_MAX];
     uint8_t data[]; /* peer || body */
 } entry;
 
@@ -321,6 +323,8 @@ static int make_entry(plexus_registry *r, const plexus_registry_msg *m, uint64_t
     }
     memset(e, 0, sizeof *e);
     e->hash = h;
+    e->src_len = (uint8_t)m->source.n; /* <= SOURCE_MAX: checked by the callers */
+    if (m->source.n) memcpy(e->src, m->source.p, m->source.n);
     e->peer_len = (uint32_t)m->peer.n;
     e->body_len = (uint32_t)body.len;
     memcpy(e->data, m->peer.p, m->peer.n);
@@ -362,6 +366,11 @@ static int check_auth(plexus_registry *r, const plexus_registry_msg *m, const en
         if (!m->is_signed || sodium_memcmp(old->pk, m->public_key, PLEXUS_REGISTRY_PK_BYTES))
             return PLEXUS_EAUTH;
         if (m->issued_ms <= old->last_issued_ms) return PLEXUS_EREPLAY;
+    } else if (old && m->source.n &&
+               (old->src_len != m->source.n || memcmp(old->src, m->source.p, m->source.n))) {
+        /* an unkeyed entry belongs to its source: nobody else may remove or redirect it */
+        r->st.refused_source++;
+        return PLEXUS_EAUTH;
     }
     return PLEXUS_OK;
 }
@@ -379,7 +388,8 @@ static void count_refusal(plexus_registry *r, int rc)
 int plexus_registry_announce(plexus_registry *r, const plexus_registry_msg *m, uint64_t now_ms,
                              plexus_registry_grant *grant)
 {
-    if (!m || m->type != PLEXUS_REGISTRY_ANNOUNCE) return PLEXUS_EINVAL;
+    if (!m || m->type != PLEXUS_REGISTRY_ANNOUNCE || m->source.n > PLEXUS_REGISTRY_SOURCE_MAX)
+        return PLEXUS_EINVAL;
     uint64_t h = hash_peer(r, m->peer.p, m->peer.n);
     entry *old = find(r, m->peer.p, m->peer.n, h);
     if (old && old->expires_ms <= now_ms) { /* expired: as if absent (lazy eviction) */
@@ -577,20 +587,52 @@ static int reply_view(plexus_registry *r, const plexus_registry_msg *m, uint64_t
     return rc;
 }
 
-int plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, uint64_t now_ms,
-                           plexus_registry_rand rand, void *rand_ctx, plexus_buf *reply,
-                           plexus_registry_result *res)
+/* The cookie of a source for a period: BLAKE2b-128 keyed with the host's secret. */
+static void cookie_of(const plexus_registry *r, const uint8_t *src, size_t src_len, uint64_t period,
+                      uint8_t out[PLEXUS_REGISTRY_COOKIE_BYTES])
+{
+    crypto_generichash_state st;
+    uint8_t p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(period >> (8 * i));
+    crypto_generichash_init(&st, r->cfg.cookie_key, sizeof r->cfg.cookie_key,
+                            PLEXUS_REGISTRY_COOKIE_BYTES);
+    crypto_generichash_update(&st, src, src_len);
+    crypto_generichash_update(&st, p, sizeof p);
+    crypto_generichash_final(&st, out, PLEXUS_REGISTRY_COOKIE_BYTES);
+}
+
+/* The source proved it receives at its address: its cookie of this or the last period. */
+static int cookie_valid(const plexus_registry *r, const plexus_registry_msg *m, uint64_t now_ms)
+{
+    uint8_t c[PLEXUS_REGISTRY_COOKIE_BYTES];
+    uint64_t period = now_ms / PLEXUS_REGISTRY_COOKIE_PERIOD_MS;
+    if (!m->source.n) return 1; /* the host itself */
+    if (!m->cookie) return 0;
+    for (uint64_t k = 0; k < 2 && k <= period; k++) {
+        cookie_of(r, m->source.p, m->source.n, period - k, c);
+        if (sodium_memcmp(c, m->cookie, sizeof c) == 0) return 1;
+    }
+    return 0;
+}
+
+int plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, const uint8_t *src,
+                           size_t src_len, uint64_t now_ms, plexus_registry_rand rand,
+                           void *rand_ctx, plexus_buf *reply, plexus_registry_result *res)
 {
     plexus_registry_msg m;
-    int rc;
+    /* the host itself, or a VIEW to a source that proved its address */
+    int rc, verified = src_len == 0;
     memset(res, 0, sizeof *res);
     reply->len = 0;
+    if (src_len > PLEXUS_REGISTRY_SOURCE_MAX || (src_len && !src)) return PLEXUS_EINVAL;
     if ((rc = plexus_registry_msg_decode(in, n, &m))) {
         r->st.malformed++;
         res->outcome = PLEXUS_REGISTRY_DROPPED;
         res->err = rc;
         return PLEXUS_OK;
     }
+    m.source = (plexus_bytes){src, src_len};
     switch (m.type) {
     case PLEXUS_REGISTRY_ANNOUNCE:
         res->peer = m.peer;
@@ -599,6 +641,11 @@ int plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, uint
             res->outcome = PLEXUS_REGISTRY_ANNOUNCED;
             rc = plexus_registry_encode_handshake(reply, m.request_id, res->grant.ttl_ms,
                                                   res->grant.heartbeat_ms, &r->server);
+            if (!rc && !verified && reply->len > n) { /* no room for the addresses */
+                reply->len = 0;
+                rc = plexus_registry_encode_handshake(reply, m.request_id, res->grant.ttl_ms,
+                                                      res->grant.heartbeat_ms, NULL);
+            }
         } else {
             res->outcome = PLEXUS_REGISTRY_REFUSED_OUT;
             res->err = rc;
@@ -606,9 +653,21 @@ int plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, uint
         }
         break;
     case PLEXUS_REGISTRY_QUERY:
-        r->st.queries++;
-        res->outcome = PLEXUS_REGISTRY_QUERIED;
-        rc = reply_view(r, &m, now_ms, rand, rand_ctx, reply);
+        if (cookie_valid(r, &m, now_ms)) {
+            r->st.queries++;
+            res->outcome = PLEXUS_REGISTRY_QUERIED;
+            verified = 1;
+            rc = reply_view(r, &m, now_ms, rand, rand_ctx, reply);
+        } else {
+            uint8_t c[PLEXUS_REGISTRY_COOKIE_BYTES];
+            cookie_of(r, src, src_len, now_ms / PLEXUS_REGISTRY_COOKIE_PERIOD_MS, c);
+            res->outcome = PLEXUS_REGISTRY_COOKIE_OUT;
+            rc = plexus_registry_encode_cookie(reply, m.request_id, c);
+            if (!rc && reply->len <= n)
+                r->st.cookies++;
+            else
+                r->st.unverified++; /* too short to carry the cookie back: no answer */
+        }
         break;
     case PLEXUS_REGISTRY_BYE:
         res->peer = m.peer;
@@ -622,7 +681,9 @@ int plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, uint
         res->err = PLEXUS_ETYPE;
         rc = PLEXUS_OK;
     }
-    if (rc) reply->len = 0;
+    /* The one anti-amplification rule: nothing longer than the datagram goes to a
+     * source that has not proved its address. */
+    if (rc || (!verified && reply->len > n)) reply->len = 0;
     return rc;
 }
 

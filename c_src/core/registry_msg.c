@@ -104,6 +104,19 @@ int plexus_registry_msg_decode(const uint8_t *p, size_t n, plexus_registry_msg *
         if ((rc = plexus_disco_get_uint(&pos, end, PLEXUS_REGISTRY_QUERY_MAX, &m->max_entries)))
             return rc;
         if (m->max_entries == 0) return PLEXUS_EINVAL;
+        if (pos >= end) return PLEXUS_ETRUNCATED;
+        v = *pos++;
+        if (v != 0 && v != PLEXUS_REGISTRY_COOKIE_BYTES) return PLEXUS_EINVAL;
+        if ((size_t)(end - pos) < v) return PLEXUS_ETRUNCATED;
+        if (v) m->cookie = pos;
+        pos += v;
+        for (; pos < end; pos++) /* padding: zeros only, so it carries nothing */
+            if (*pos) return PLEXUS_EINVAL;
+        break;
+    case PLEXUS_REGISTRY_COOKIE:
+        if ((size_t)(end - pos) < PLEXUS_REGISTRY_COOKIE_BYTES) return PLEXUS_ETRUNCATED;
+        m->cookie = pos;
+        pos += PLEXUS_REGISTRY_COOKIE_BYTES;
         break;
     case PLEXUS_REGISTRY_VIEW: {
         if ((rc = plexus_varint_read(&pos, end, &m->live_entries))) return rc;
@@ -226,11 +239,31 @@ int plexus_registry_encode_bye(plexus_buf *b, uint64_t request_id, plexus_bytes 
     return rc;
 }
 
-int plexus_registry_encode_query(plexus_buf *b, uint64_t request_id, uint64_t max_entries)
+int plexus_registry_encode_query(plexus_buf *b, uint64_t request_id, uint64_t max_entries,
+                                 const uint8_t *cookie, size_t pad_to)
 {
-    if (max_entries == 0 || max_entries > PLEXUS_REGISTRY_QUERY_MAX) return PLEXUS_EINVAL;
+    static const uint8_t zeros[64];
+    if (max_entries == 0 || max_entries > PLEXUS_REGISTRY_QUERY_MAX ||
+        pad_to > PLEXUS_REGISTRY_MSG_MAX)
+        return PLEXUS_EINVAL;
+    size_t from = b->len;
+    uint8_t clen = cookie ? PLEXUS_REGISTRY_COOKIE_BYTES : 0;
     int rc = put_head(b, PLEXUS_REGISTRY_QUERY, request_id);
-    return rc ? rc : plexus_disco_put_varint(b, max_entries);
+    if (!rc) rc = plexus_disco_put_varint(b, max_entries);
+    if (!rc) rc = plexus_buf_put(b, &clen, 1);
+    if (!rc && cookie) rc = plexus_buf_put(b, cookie, PLEXUS_REGISTRY_COOKIE_BYTES);
+    while (!rc && b->len - from < pad_to) {
+        size_t k = pad_to - (b->len - from);
+        rc = plexus_buf_put(b, zeros, k < sizeof zeros ? k : sizeof zeros);
+    }
+    return rc;
+}
+
+int plexus_registry_encode_cookie(plexus_buf *b, uint64_t request_id, const uint8_t *cookie)
+{
+    if (!cookie) return PLEXUS_EINVAL;
+    int rc = put_head(b, PLEXUS_REGISTRY_COOKIE, request_id);
+    return rc ? rc : plexus_buf_put(b, cookie, PLEXUS_REGISTRY_COOKIE_BYTES);
 }
 
 int plexus_registry_encode_refused(plexus_buf *b, uint64_t request_id, int reason)

@@ -149,6 +149,36 @@ ERL_NIF_TERM nif_lww_update_ts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     return result;
 }
 
+/*
+ * The actor of a register that may come from anywhere: never a new atom (a register is
+ * data from other nodes; each distinct actor name would otherwise add an atom for good).
+ * The term when every atom in it already exists; an actor that is a single unknown
+ * atom (a node name not seen yet, the usual case) as its name, a UTF-8 binary;
+ * NIF_BAD_TERM for any other term holding an unknown atom.
+ */
+static int read_actor(ErlNifEnv *env, plexus_bytes a, plexus_buf *scratch, ERL_NIF_TERM *out)
+{
+    int rc = nif_decode_term_existing(env, a, scratch, out);
+    if (rc != NIF_BAD_TERM) return rc;
+    /* SMALL_ATOM_UTF8_EXT (119, 1-byte length) or ATOM_UTF8_EXT (118, 2-byte length):
+     * what term_to_binary(_, [{minor_version, 2}]) writes for an atom. */
+    size_t head = 0, len = 0;
+    if (a.n >= 2 && a.p[0] == 119) {
+        head = 2;
+        len = a.p[1];
+    } else if (a.n >= 3 && a.p[0] == 118) {
+        head = 3;
+        len = (size_t)a.p[1] << 8 | a.p[2];
+    } else {
+        return NIF_BAD_TERM;
+    }
+    if (head + len != a.n) return NIF_BAD_TERM;
+    unsigned char *p = enif_make_new_binary(env, len, out);
+    if (!p) return PLEXUS_ENOMEM;
+    memcpy(p, a.p + head, len);
+    return PLEXUS_OK;
+}
+
 /* lww_read(Reg, value | timestamp | actor) -> term() | {error, Reason}. */
 ERL_NIF_TERM nif_lww_read(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -180,7 +210,14 @@ ERL_NIF_TERM nif_lww_read(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
         result = enif_make_uint64(env, view.ts);
         goto done;
     }
-    rc = nif_decode_term(env, field == 0 ? view.value : view.actor, &scratch, &result);
+    if (field == 1) {
+        rc = read_actor(env, view.actor, &scratch, &result);
+        if (rc == PLEXUS_OK) goto done;
+        if (rc != NIF_BAD_TERM) goto err;
+        result = nif_error_atom(env, priv->atom_bad_term);
+        goto done;
+    }
+    rc = nif_decode_term(env, view.value, &scratch, &result);
     if (rc == NIF_BAD_TERM) {
         result = nif_error_atom(env, priv->atom_bad_term);
         goto done;

@@ -12,6 +12,8 @@
 #include "nif/nif_util.h"
 #include "plexus/registry.h"
 
+#define N_STATS 15
+
 typedef struct registry_res {
     ErlNifMutex *lock;
     plexus_registry *r; /* freed in the destructor only */
@@ -25,19 +27,20 @@ static struct {
     ERL_NIF_TERM o_max_entries, o_default_ttl, o_min_ttl, o_max_ttl, o_max_skew, o_require_signed,
         o_trusted_keys, o_server_addrs;
     /* results */
-    ERL_NIF_TERM announced, new_, refreshed, refused, queried, left, ignored, dropped;
+    ERL_NIF_TERM announced, new_, refreshed, refused, queried, left, ignored, dropped, cookie;
     /* entry and message keys */
     ERL_NIF_TERM k_peer, k_addrs, k_metadata, k_ttl_ms, k_type, k_request_id, k_heartbeat_ms,
         k_server_addrs, k_live_entries, k_entries, k_reason, k_issued_ms, k_signed, k_public_key,
-        k_max_entries;
-    ERL_NIF_TERM types[7]; /* by plexus_registry_type */
+        k_max_entries, k_cookie;
+    ERL_NIF_TERM types[8]; /* by plexus_registry_type */
     /* stats */
-    ERL_NIF_TERM s[12];
+    ERL_NIF_TERM s[N_STATS];
 } A;
 
-static const char *const STAT_NAMES[12] = {
-    "entries", "announces",    "created",      "refreshed",      "byes",      "evicted",
-    "queries", "refused_full", "refused_auth", "refused_replay", "malformed", "bytes"};
+static const char *const STAT_NAMES[N_STATS] = {
+    "entries",   "announces", "created",        "refreshed",    "byes",
+    "evicted",   "queries",   "refused_full",   "refused_auth", "refused_replay",
+    "malformed", "bytes",     "refused_source", "cookies",      "unverified"};
 
 static void registry_dtor(ErlNifEnv *env, void *obj)
 {
@@ -72,6 +75,8 @@ int nif_registry_load(ErlNifEnv *env)
     ATOM(left, "left");
     ATOM(ignored, "ignored");
     ATOM(dropped, "dropped");
+    ATOM(cookie, "cookie");
+    ATOM(k_cookie, "cookie");
     ATOM(k_peer, "peer");
     ATOM(k_addrs, "addrs");
     ATOM(k_metadata, "metadata");
@@ -95,7 +100,8 @@ int nif_registry_load(ErlNifEnv *env)
     A.types[PLEXUS_REGISTRY_VIEW] = enif_make_atom(env, "view");
     A.types[PLEXUS_REGISTRY_REFUSED] = enif_make_atom(env, "refused");
     A.types[PLEXUS_REGISTRY_BYE] = enif_make_atom(env, "bye");
-    for (int i = 0; i < 12; i++)
+    A.types[PLEXUS_REGISTRY_COOKIE] = enif_make_atom(env, "cookie");
+    for (int i = 0; i < N_STATS; i++)
         A.s[i] = enif_make_atom(env, STAT_NAMES[i]);
     return 0;
 }
@@ -242,8 +248,10 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     if (enif_get_map_value(env, argv[0], A.o_server_addrs, &v) && !get_addrs(env, v, &server))
         goto bad_arg;
     randombytes_buf(cfg.hash_key, sizeof cfg.hash_key);
+    randombytes_buf(cfg.cookie_key, sizeof cfg.cookie_key);
     rc = plexus_registry_new(&cfg, &nif_alloc, &reg);
     sodium_memzero(cfg.hash_key, sizeof cfg.hash_key);
+    sodium_memzero(cfg.cookie_key, sizeof cfg.cookie_key);
     if (rc) goto err;
     if ((rc = plexus_registry_set_server_addrs(reg, &server))) goto err;
     if (!(lock = enif_mutex_create("plexus_registry"))) {
@@ -276,19 +284,20 @@ static ERL_NIF_TERM err_atom(ErlNifEnv *env, int err)
     return priv->err_atoms[i];
 }
 
-/* registry_handle(Ref, Datagram, NowMs) -> {Result, ReplyBin} */
+/* registry_handle(Ref, Datagram, Source, NowMs) -> {Result, ReplyBin} */
 ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     registry_res *r;
-    ErlNifBinary in;
+    ErlNifBinary in, src;
     uint64_t now;
     plexus_buf reply;
     plexus_registry_result res;
     ERL_NIF_TERM result, reply_t, peer = 0;
     int rc;
 
-    if (argc != 3 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
-        !get_u64(env, argv[2], &now))
+    if (argc != 4 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
+        !enif_inspect_binary(env, argv[2], &src) || src.size > PLEXUS_REGISTRY_SOURCE_MAX ||
+        !get_u64(env, argv[3], &now))
         return enif_make_badarg(env);
     /* A query may evict every expired entry, an announce to a full table too: with a
      * large table that work goes to a dirty scheduler (measured ~1 us per eviction). */
@@ -301,7 +310,8 @@ ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
         return nif_go_dirty(env, "registry_handle", nif_registry_handle, argc, argv);
     plexus_buf_init(&reply, &nif_alloc);
     enif_mutex_lock(r->lock);
-    rc = plexus_registry_handle(r->r, in.data, in.size, now, sodium_rand, NULL, &reply, &res);
+    rc = plexus_registry_handle(r->r, in.data, in.size, src.data, src.size, now, sodium_rand, NULL,
+                                &reply, &res);
     enif_mutex_unlock(r->lock);
     if (rc) goto err;
     /* res.peer borrows the input binary, still alive here */
@@ -319,6 +329,9 @@ ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
         break;
     case PLEXUS_REGISTRY_QUERIED:
         result = A.queried;
+        break;
+    case PLEXUS_REGISTRY_COOKIE_OUT:
+        result = A.cookie;
         break;
     case PLEXUS_REGISTRY_LEFT:
         result = enif_make_tuple2(env, A.left, peer);
@@ -432,13 +445,14 @@ ERL_NIF_TERM nif_registry_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     enif_mutex_lock(r->lock);
     plexus_registry_get_stats(r->r, &s);
     enif_mutex_unlock(r->lock);
-    uint64_t v[12] = {s.entries,      s.announces,      s.created,   s.refreshed,
-                      s.byes,         s.evicted,        s.queries,   s.refused_full,
-                      s.refused_auth, s.refused_replay, s.malformed, s.bytes};
-    ERL_NIF_TERM vals[12];
-    for (int i = 0; i < 12; i++)
+    uint64_t v[N_STATS] = {s.entries,        s.announces,      s.created,   s.refreshed,
+                           s.byes,           s.evicted,        s.queries,   s.refused_full,
+                           s.refused_auth,   s.refused_replay, s.malformed, s.bytes,
+                           s.refused_source, s.cookies,        s.unverified};
+    ERL_NIF_TERM vals[N_STATS];
+    for (int i = 0; i < N_STATS; i++)
         vals[i] = enif_make_uint64(env, v[i]);
-    if (!enif_make_map_from_arrays(env, A.s, vals, 12, &map)) return enif_make_badarg(env);
+    if (!enif_make_map_from_arrays(env, A.s, vals, N_STATS, &map)) return enif_make_badarg(env);
     return map;
 }
 
@@ -486,15 +500,22 @@ ERL_NIF_TERM nif_registry_encode_announce(ErlNifEnv *env, int argc, const ERL_NI
     return buf_result(env, &b, rc);
 }
 
-/* registry_encode_query(ReqId, Max) */
+/* registry_encode_query(ReqId, Max, Cookie, PadTo): Cookie <<>> or the 16 bytes of a
+ * COOKIE; zero padding up to PadTo bytes. */
 ERL_NIF_TERM nif_registry_encode_query(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
-    uint64_t req, max;
+    uint64_t req, max, pad;
+    ErlNifBinary cookie;
     plexus_buf b;
-    if (argc != 2 || !get_u64(env, argv[0], &req) || !get_u64(env, argv[1], &max))
+    if (argc != 4 || !get_u64(env, argv[0], &req) || !get_u64(env, argv[1], &max) ||
+        !enif_inspect_binary(env, argv[2], &cookie) ||
+        (cookie.size != 0 && cookie.size != PLEXUS_REGISTRY_COOKIE_BYTES) ||
+        !get_u64(env, argv[3], &pad) || pad > PLEXUS_REGISTRY_MSG_MAX)
         return enif_make_badarg(env);
     plexus_buf_init(&b, &nif_alloc);
-    return buf_result(env, &b, plexus_registry_encode_query(&b, req, max));
+    return buf_result(
+        env, &b,
+        plexus_registry_encode_query(&b, req, max, cookie.size ? cookie.data : NULL, (size_t)pad));
 }
 
 /* registry_encode_bye(ReqId, Peer, IssuedMs, Seed) */
@@ -520,6 +541,7 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     ErlNifBinary in;
     plexus_registry_msg m;
     ERL_NIF_TERM keys[10], vals[10], map, t;
+    static const uint8_t no_cookie[1];
     size_t n = 0;
     int rc;
     if (argc != 1 || !enif_inspect_binary(env, argv[0], &in)) return enif_make_badarg(env);
@@ -561,7 +583,15 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
         PUT(A.k_server_addrs, t);
         break;
     case PLEXUS_REGISTRY_QUERY:
-        PUT(A.k_max_entries, enif_make_uint64(env, m.max_entries));
+    case PLEXUS_REGISTRY_COOKIE:
+        if (m.type == PLEXUS_REGISTRY_QUERY)
+            PUT(A.k_max_entries, enif_make_uint64(env, m.max_entries));
+        if (!nif_disco_make_bin(env,
+                                (plexus_bytes){m.cookie ? m.cookie : no_cookie,
+                                               m.cookie ? PLEXUS_REGISTRY_COOKIE_BYTES : 0},
+                                &t))
+            goto nomem;
+        PUT(A.k_cookie, t);
         break;
     case PLEXUS_REGISTRY_VIEW: {
         PUT(A.k_live_entries, enif_make_uint64(env, m.live_entries));

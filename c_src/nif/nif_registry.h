@@ -9,9 +9,10 @@
  *       Opts: #{max_entries, default_ttl_ms, min_ttl_ms, max_ttl_ms, max_skew_ms =>
  *       non_neg_integer(), require_signed => boolean(), trusted_keys => [<<_:256>>],
  *       server_addrs => [binary()]}, every key optional.
- *   registry_handle(Ref, Datagram, NowMs) -> {Result, ReplyBin} (<<>> = no reply)
+ *   registry_handle(Ref, Datagram, Source, NowMs) -> {Result, ReplyBin} (<<>> = no reply)
+ *       Source: the sender's address as bytes (<= 32; <<>> = this node itself)
  *       Result: {announced, new | refreshed, Peer, TtlMs} | {refused, Reason, Peer}
- *             | queried | {left, Peer} | {ignored, Reason} | {dropped, Reason}
+ *             | queried | cookie | {left, Peer} | {ignored, Reason} | {dropped, Reason}
  *   registry_sample(Ref, N, NowMs) / registry_view(Ref, NowMs) -> [Entry]
  *   registry_lookup(Ref, Peer, NowMs) -> {ok, Entry} | {error, not_found}
  *   registry_evict(Ref, NowMs) -> Count;  registry_stats(Ref) -> map
@@ -19,7 +20,7 @@
  *            ttl_ms := RemainingMs}
  * Client side (no resource):
  *   registry_encode_announce(ReqId, Peer, Addrs, Meta, TtlMs, IssuedMs, Seed) -> Bin
- *   registry_encode_query(ReqId, Max) -> Bin
+ *   registry_encode_query(ReqId, Max, Cookie, PadTo) -> Bin  (Cookie <<>> or 16 bytes)
  *   registry_encode_bye(ReqId, Peer, IssuedMs, Seed) -> Bin
  *       Seed: <<>> for unsigned, or a 32-byte Ed25519 seed.
  *   registry_decode(Bin) -> {ok, map()} | {error, Reason}

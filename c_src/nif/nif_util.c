@@ -132,6 +132,19 @@ int nif_decode_term(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF
     return PLEXUS_OK;
 }
 
+int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF_TERM *out)
+{
+    static const uint8_t version = 131;
+    int rc;
+    scratch->len = 0;
+    if ((rc = plexus_buf_put(scratch, &version, 1))) return rc;
+    if ((rc = plexus_buf_put(scratch, b.p, b.n))) return rc;
+    /* SAFE: refuses (fails) rather than create an atom the node does not know. */
+    size_t used = enif_binary_to_term(env, scratch->p, scratch->len, out, ERL_NIF_BIN2TERM_SAFE);
+    if (used == 0 || used != scratch->len) return NIF_BAD_TERM;
+    return PLEXUS_OK;
+}
+
 int nif_make_binary(ErlNifEnv *env, const plexus_buf *buf, ERL_NIF_TERM *out)
 {
     ErlNifBinary bin;

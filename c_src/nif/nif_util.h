@@ -153,6 +153,10 @@ int nif_get_term_bytes(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out);
  * answers {error, bad_term}).
  */
 int nif_decode_term(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch, ERL_NIF_TERM *out);
+/* As nif_decode_term, but never creates an atom: NIF_BAD_TERM when the term holds an
+ * atom this node does not know (or is malformed). */
+int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch,
+                             ERL_NIF_TERM *out);
 #define NIF_BAD_TERM 1
 
 /* Copies buf into a new binary term; 0 when the binary cannot be allocated. The buffer

@@ -24,6 +24,22 @@
  * `issued_ms` must grow (a replayed announce is PLEXUS_EREPLAY) and lie within
  * max_skew_ms of the server's clock.
  *
+ * Sources (anti-hijack): the host passes every datagram's source address (opaque bytes,
+ * e.g. IP and port) to plexus_registry_handle. An entry without a key is bound to the
+ * source that created it: an ANNOUNCE (signed or not) or BYE for it from any other
+ * source is PLEXUS_EAUTH (counted in refused_source too), so a stranger can neither
+ * remove nor redirect it. (A client that restarts on a new port says BYE first, or
+ * waits for its old entry to expire.) An empty source is the host itself (its own
+ * API), bound to nothing.
+ *
+ * Anti-amplification (as QUIC's address validation): no reply is ever longer than the
+ * datagram it answers, except a VIEW to a source that proved it receives at its
+ * address. A QUERY without a valid cookie is answered with a COOKIE (when the query is
+ * long enough to carry it back; clients pad it) and the client asks again with the
+ * cookie: cookie = BLAKE2b-128 keyed with a host secret over (source, now / 60 s),
+ * valid for the current and the previous period. A HANDSHAKE lists the server
+ * addresses only when it still fits in the size of the ANNOUNCE.
+ *
  * Wire format, version 1 (one message per UDP datagram; varints as in common.h;
  * "bytes" = varint length + bytes; meta = the canonical map of disco.h):
  *   "PXR" 0x01, type (1 byte), varint request_id (echoed in the reply), then by type
@@ -33,14 +49,17 @@
  *               if signed: public key (32 bytes), signature (64 bytes) over every
  *               byte of the message before the signature.
  *   2 HANDSHAKE varint assigned_ttl_ms, varint heartbeat_ms, varint n_addrs + bytes each
- *   3 QUERY     varint max_entries (1..PLEXUS_REGISTRY_QUERY_MAX)
+ *   3 QUERY     varint max_entries (1..PLEXUS_REGISTRY_QUERY_MAX), cookie_len (1 byte:
+ *               0 or PLEXUS_REGISTRY_COOKIE_BYTES), cookie, then zero bytes to the end
+ *               of the datagram (padding; every padding byte must be 0)
  *   4 VIEW      varint live_entries (total in the table), varint n, then n entries:
  *               bytes peer, varint n_addrs + bytes each, meta, varint remaining_ttl_ms
  *   5 REFUSED   varint reason (the positive value of a PLEXUS_E* code)
  *   6 BYE       bytes peer, varint issued_ms, flags, [public key, signature] as ANNOUNCE
+ *   7 COOKIE    cookie (PLEXUS_REGISTRY_COOKIE_BYTES bytes)
  * and nothing after the last field. A server answers ANNOUNCE with HANDSHAKE or
- * REFUSED, QUERY with VIEW (a random sample when the table holds more than fits),
- * BYE with nothing, and never answers a malformed datagram (no amplification).
+ * REFUSED, QUERY with VIEW (a random sample when the table holds more than fits) or
+ * COOKIE, BYE with nothing, and never answers a malformed datagram.
  *
  * Pure core: time (now_ms, milliseconds of the clock the host uses for every call on a
  * table; wall-clock when signed announces are checked for skew), randomness (sample)
@@ -72,6 +91,13 @@
 #define PLEXUS_REGISTRY_SIG_BYTES 64
 #define PLEXUS_REGISTRY_SEED_BYTES 32 /* an Ed25519 secret seed */
 #define PLEXUS_REGISTRY_HASHKEY_BYTES 16
+#define PLEXUS_REGISTRY_COOKIE_BYTES 16
+#define PLEXUS_REGISTRY_COOKIE_KEY_BYTES 32
+#define PLEXUS_REGISTRY_COOKIE_PERIOD_MS 60000u
+#define PLEXUS_REGISTRY_SOURCE_MAX 32 /* bytes of a source address (sockaddr_in6 is 28) */
+/* Clients pad a QUERY to this many bytes so that a COOKIE answer (at most 31 bytes)
+ * fits in it. */
+#define PLEXUS_REGISTRY_QUERY_PAD 40
 
 typedef enum plexus_registry_type {
     PLEXUS_REGISTRY_ANNOUNCE = 1,
@@ -79,7 +105,8 @@ typedef enum plexus_registry_type {
     PLEXUS_REGISTRY_QUERY = 3,
     PLEXUS_REGISTRY_VIEW = 4,
     PLEXUS_REGISTRY_REFUSED = 5,
-    PLEXUS_REGISTRY_BYE = 6
+    PLEXUS_REGISTRY_BYE = 6,
+    PLEXUS_REGISTRY_COOKIE = 7
 } plexus_registry_type;
 
 typedef struct plexus_registry_addrs {
@@ -112,6 +139,8 @@ typedef struct plexus_registry_msg {
     size_t signed_len;         /* bytes covered by the signature (from the start) */
     const uint8_t *start;      /* the message, for signature checks */
     uint64_t max_entries;      /* QUERY */
+    const uint8_t *cookie;     /* QUERY (NULL: none), COOKIE: PLEXUS_REGISTRY_COOKIE_BYTES */
+    plexus_bytes source;       /* not on the wire: set by the host (see Sources) */
     uint64_t live_entries;     /* VIEW */
     uint64_t n_entries;        /* VIEW */
     plexus_bytes entries;      /* VIEW: the encoded entries, read with _view_next */
@@ -140,8 +169,13 @@ plexus_registry_encode_announce(plexus_buf *b, uint64_t request_id, plexus_bytes
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_encode_bye(plexus_buf *b, uint64_t request_id,
                                                             plexus_bytes peer, uint64_t issued_ms,
                                                             const uint8_t *seed);
+/* cookie: NULL or PLEXUS_REGISTRY_COOKIE_BYTES bytes (from a COOKIE); zero padding is
+ * added until the message is pad_to bytes long (0: none; at most MSG_MAX). */
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_encode_query(plexus_buf *b, uint64_t request_id,
-                                                              uint64_t max_entries);
+                                                              uint64_t max_entries,
+                                                              const uint8_t *cookie, size_t pad_to);
+PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_encode_cookie(plexus_buf *b, uint64_t request_id,
+                                                               const uint8_t *cookie);
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_encode_refused(plexus_buf *b, uint64_t request_id,
                                                                 int reason);
 PLEXUS_API PLEXUS_MUST_CHECK int
@@ -165,6 +199,7 @@ typedef struct plexus_registry_config {
     const uint8_t (*trusted_keys)[PLEXUS_REGISTRY_PK_BYTES]; /* NULL/0: any valid key */
     size_t n_trusted;                                /* <= PLEXUS_REGISTRY_TRUSTED_MAX, copied */
     uint8_t hash_key[PLEXUS_REGISTRY_HASHKEY_BYTES]; /* random, from the host */
+    uint8_t cookie_key[PLEXUS_REGISTRY_COOKIE_KEY_BYTES]; /* random, from the host */
 } plexus_registry_config;
 
 typedef struct plexus_registry_grant {
@@ -185,7 +220,10 @@ typedef struct plexus_registry_stats {
     uint64_t refused_auth;
     uint64_t refused_replay;
     uint64_t malformed;
-    uint64_t bytes; /* bytes held by entries (names, addresses, metadata) */
+    uint64_t bytes;          /* bytes held by entries (names, addresses, metadata) */
+    uint64_t refused_source; /* of refused_auth: for an entry bound to another source */
+    uint64_t cookies;        /* COOKIE answers to queries without a valid cookie */
+    uint64_t unverified;     /* queries without a valid cookie, too short to answer */
 } plexus_registry_stats;
 
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_new(const plexus_registry_config *cfg,
@@ -205,7 +243,8 @@ PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_announce(plexus_registry *r,
                                                           const plexus_registry_msg *m,
                                                           uint64_t now_ms,
                                                           plexus_registry_grant *grant);
-/* Removes the peer of a decoded BYE (same key rules); PLEXUS_ENOTFOUND if absent. */
+/* Removes the peer of a decoded BYE (same key and source rules); PLEXUS_ENOTFOUND if
+ * absent. Both take the source from m->source (empty: the host itself). */
 PLEXUS_API int plexus_registry_bye(plexus_registry *r, const plexus_registry_msg *m,
                                    uint64_t now_ms);
 /* Evicts every entry expired at now_ms; returns how many. */
@@ -240,7 +279,8 @@ typedef enum plexus_registry_outcome {
     PLEXUS_REGISTRY_REFUSED_OUT = 2, /* reply = REFUSED; *err set */
     PLEXUS_REGISTRY_QUERIED = 3,     /* reply = VIEW */
     PLEXUS_REGISTRY_LEFT = 4,        /* a BYE removed *peer; no reply */
-    PLEXUS_REGISTRY_IGNORED = 5      /* well-formed but not for a server, or a BYE refused */
+    PLEXUS_REGISTRY_IGNORED = 5,     /* well-formed but not for a server, or a BYE refused */
+    PLEXUS_REGISTRY_COOKIE_OUT = 6   /* a QUERY without a valid cookie: reply = COOKIE or none */
 } plexus_registry_outcome;
 
 typedef struct plexus_registry_result {
@@ -251,17 +291,18 @@ typedef struct plexus_registry_result {
 } plexus_registry_result;
 
 /*
- * One server step: decodes the datagram, applies it, writes the reply (possibly none:
- * reply->len stays 0) into `reply` (which the caller owns; cleared first). A VIEW holds
- * a random sample of at most the query's max_entries entries that fits in
- * PLEXUS_REGISTRY_MSG_MAX bytes. Returns PLEXUS_OK (whatever the outcome) or
- * PLEXUS_ENOMEM.
+ * One server step: decodes the datagram from `src` (src_len <= PLEXUS_REGISTRY_SOURCE_MAX
+ * bytes naming the sender's address; 0 = the host itself), applies it, writes the reply
+ * (possibly none: reply->len stays 0) into `reply` (which the caller owns; cleared
+ * first). The reply is never longer than the datagram, except a VIEW answering a query
+ * with a valid cookie: that holds a random sample of at most the query's max_entries
+ * entries that fits in PLEXUS_REGISTRY_MSG_MAX bytes. Returns PLEXUS_OK (whatever the
+ * outcome), PLEXUS_EINVAL (src too long) or PLEXUS_ENOMEM.
  */
-PLEXUS_API PLEXUS_MUST_CHECK int plexus_registry_handle(plexus_registry *r, const uint8_t *in,
-                                                        size_t n, uint64_t now_ms,
-                                                        plexus_registry_rand rand, void *rand_ctx,
-                                                        plexus_buf *reply,
-                                                        plexus_registry_result *res);
+PLEXUS_API PLEXUS_MUST_CHECK int
+plexus_registry_handle(plexus_registry *r, const uint8_t *in, size_t n, const uint8_t *src,
+                       size_t src_len, uint64_t now_ms, plexus_registry_rand rand, void *rand_ctx,
+                       plexus_buf *reply, plexus_registry_result *res);
 
 PLEXUS_API void plexus_registry_get_stats(const plexus_registry *r, plexus_registry_stats *s);
 

@@ -10,8 +10,9 @@
  *   gossip:   one genuine beacon {N, incarnation, sequence} to Q, then hostile ones (an
  *             altered copy, random bytes, a replay of the previous beacon, a truncated
  *             one); beacons heard on P are opened (the C node's must authenticate);
- *   registry: an ANNOUNCE of a new peer, a QUERY, a BYE of the previous peer, and a
- *             junk datagram; replies are decoded (HANDSHAKE, VIEW expected).
+ *   registry: an ANNOUNCE of a new peer, a QUERY (padded; with the COOKIE the server
+ *             last gave, as the adapter does), a BYE of the previous peer, and a
+ *             junk datagram; replies are decoded (HANDSHAKE, COOKIE, VIEW expected).
  * At the end a last beacon marked plexus.leaving. Prints
  *   "disco-peer: opened=N handshakes=N views=N" and exits 0 when every count is > 0.
  * A test tool, not a model: blocking sockets with short timeouts, loopback only.
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
     plexus_buf out;
     plexus_buf_init(&out, plexus_system_alloc());
     char peer[64], old_peer[64] = "";
+    uint8_t cookie[PLEXUS_REGISTRY_COOKIE_BYTES];
+    int have_cookie = 0;
     uint64_t end = now_ms(CLOCK_MONOTONIC) + (uint64_t)seconds * 1000u;
     for (int round = 0; now_ms(CLOCK_MONOTONIC) < end; round++) {
         /* gossip: genuine, then hostile */
@@ -146,7 +149,8 @@ int main(int argc, char **argv)
                                             &addrs, &meta, 0, 0, NULL) == PLEXUS_OK)
             send_to(rfd, out.p, out.len, &raddr);
         out.len = 0;
-        if (plexus_registry_encode_query(&out, (uint64_t)round, 100) == PLEXUS_OK)
+        if (plexus_registry_encode_query(&out, (uint64_t)round, 100, have_cookie ? cookie : NULL,
+                                         PLEXUS_REGISTRY_QUERY_PAD) == PLEXUS_OK)
             send_to(rfd, out.p, out.len, &raddr);
         out.len = 0;
         if (old_peer[0] &&
@@ -174,6 +178,10 @@ int main(int argc, char **argv)
                 if (n > 0 && plexus_registry_msg_decode(in, (size_t)n, &r) == PLEXUS_OK) {
                     handshakes += r.type == PLEXUS_REGISTRY_HANDSHAKE;
                     views += r.type == PLEXUS_REGISTRY_VIEW;
+                    if (r.type == PLEXUS_REGISTRY_COOKIE) {
+                        memcpy(cookie, r.cookie, sizeof cookie);
+                        have_cookie = 1;
+                    }
                 }
             }
         }

@@ -98,7 +98,7 @@ registry(N) ->
     {Us, ok} = timer:tc(fun() ->
                                 lists:foreach(fun(M) ->
                                                       {{announced, new, _, _}, _} =
-                                                          plexus_nif:registry_handle(Table, M, 1)
+                                                          plexus_nif:registry_handle(Table, M, <<>>, 1)
                                               end, Msgs)
                         end),
     Mem1 = erlang:memory(total),
@@ -108,7 +108,7 @@ registry(N) ->
     {UsR, ok} = timer:tc(fun() ->
                                  lists:foreach(fun(M) ->
                                                        {{announced, refreshed, _, _}, _} =
-                                                           plexus_nif:registry_handle(Table, M, 2)
+                                                           plexus_nif:registry_handle(Table, M, <<>>, 2)
                                                end, Msgs)
                          end),
     io:format("registry heartbeat  ~b refreshes (NIF): ~8w announces/s~n",

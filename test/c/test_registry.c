@@ -49,7 +49,8 @@ static int announce_full(plexus_registry *r, const char *peer, uint64_t ttl, uin
         plexus_registry_encode_announce(&req, 7, B(peer), &addrs, &meta, ttl, issued, seed),
         PLEXUS_OK);
     plexus_registry_result res;
-    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, now, rnd, NULL, out, &res), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, NULL, 0, now, rnd, NULL, out, &res),
+                 PLEXUS_OK);
     plexus_buf_free(&req);
     CHECK(out->len > 0);
     CHECK_EQ_INT(plexus_registry_msg_decode(out->p, out->len, reply), PLEXUS_OK);
@@ -285,7 +286,7 @@ static void test_signed(void)
     CHECK_EQ_INT(plexus_registry_encode_bye(&req, 2, B("s@h"), T + 20, seed1), PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_msg_decode(req.p, req.len, &m), PLEXUS_OK);
     plexus_registry_result res;
-    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, T + 20, rnd, NULL, &out, &res),
+    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, NULL, 0, T + 20, rnd, NULL, &out, &res),
                  PLEXUS_OK);
     CHECK_EQ_INT(res.outcome, PLEXUS_REGISTRY_LEFT);
     CHECK_EQ_INT(out.len, 0); /* no reply to a bye */
@@ -381,9 +382,10 @@ static void test_query_view(void)
     plexus_buf q, out;
     plexus_buf_init(&q, &test_alloc);
     plexus_buf_init(&out, &test_alloc);
-    CHECK_EQ_INT(plexus_registry_encode_query(&q, 99, 10), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_encode_query(&q, 99, 10, NULL, 0), PLEXUS_OK);
     plexus_registry_result res;
-    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, 5, rnd, NULL, &out, &res), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, NULL, 0, 5, rnd, NULL, &out, &res),
+                 PLEXUS_OK);
     CHECK_EQ_INT(res.outcome, PLEXUS_REGISTRY_QUERIED);
     plexus_registry_msg v;
     CHECK_EQ_INT(plexus_registry_msg_decode(out.p, out.len, &v), PLEXUS_OK);
@@ -402,20 +404,188 @@ static void test_query_view(void)
     CHECK_EQ_INT(n, 10);
     /* asking for everything: what fits in one datagram (~230 of ~280 bytes each) */
     q.len = 0;
-    CHECK_EQ_INT(plexus_registry_encode_query(&q, 100, PLEXUS_REGISTRY_QUERY_MAX), PLEXUS_OK);
-    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, 5, rnd, NULL, &out, &res), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_encode_query(&q, 100, PLEXUS_REGISTRY_QUERY_MAX, NULL, 0),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, NULL, 0, 5, rnd, NULL, &out, &res),
+                 PLEXUS_OK);
     CHECK(out.len <= PLEXUS_REGISTRY_MSG_MAX);
     CHECK_EQ_INT(plexus_registry_msg_decode(out.p, out.len, &v), PLEXUS_OK);
     CHECK(v.n_entries > 150 && v.n_entries < 300);
     /* the server ignores replies sent to it and drops garbage without answering */
-    CHECK_EQ_INT(plexus_registry_handle(r, out.p, out.len, 5, rnd, NULL, &q, &res), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_handle(r, out.p, out.len, NULL, 0, 5, rnd, NULL, &q, &res),
+                 PLEXUS_OK);
     CHECK_EQ_INT(res.outcome, PLEXUS_REGISTRY_IGNORED);
     CHECK_EQ_INT(q.len, 0);
-    CHECK_EQ_INT(plexus_registry_handle(r, (const uint8_t *)"garbage", 7, 5, rnd, NULL, &q, &res),
-                 PLEXUS_OK);
+    CHECK_EQ_INT(
+        plexus_registry_handle(r, (const uint8_t *)"garbage", 7, NULL, 0, 5, rnd, NULL, &q, &res),
+        PLEXUS_OK);
     CHECK_EQ_INT(res.outcome, PLEXUS_REGISTRY_DROPPED);
     CHECK_EQ_INT(q.len, 0);
     plexus_buf_free(&q);
+    plexus_buf_free(&out);
+    plexus_registry_free(r);
+}
+
+/* One datagram from `src` through the server step; returns the outcome. */
+static plexus_registry_outcome from(plexus_registry *r, const plexus_buf *req, const char *src,
+                                    uint64_t now, plexus_buf *out, int *err)
+{
+    plexus_registry_result res;
+    CHECK_EQ_INT(plexus_registry_handle(r, req->p, req->len, (const uint8_t *)src, strlen(src), now,
+                                        rnd, NULL, out, &res),
+                 PLEXUS_OK);
+    if (err) *err = res.err;
+    return res.outcome;
+}
+
+/* Unsigned entries belong to the source that made them: a stranger's BYE or
+ * re-ANNOUNCE (signed or not) is refused and the entry stays as it was; the owner may
+ * refresh and leave; the host itself (empty source) may too. */
+static void test_source_binding(void)
+{
+    plexus_registry *r = mk(0);
+    uint8_t seed[32];
+    memset(seed, 3, sizeof seed);
+    plexus_buf req, out;
+    plexus_buf_init(&req, &test_alloc);
+    plexus_buf_init(&out, &test_alloc);
+    plexus_registry_addrs good = {1, {B("10.0.0.1:4370")}}, evil = {1, {B("6.6.6.6:4370")}};
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 1, B("a@h"), &good, NULL, 0, 10, NULL),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "owner", 10, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    int err;
+    /* hijack: the same name pointing elsewhere, unsigned and signed, from a stranger */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 2, B("a@h"), &evil, NULL, 0, 20, NULL),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "stranger", 20, &out, &err), PLEXUS_REGISTRY_REFUSED_OUT);
+    CHECK_EQ_INT(err, PLEXUS_EAUTH);
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 3, B("a@h"), &evil, NULL, 0, 20, seed),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "stranger", 20, &out, &err), PLEXUS_REGISTRY_REFUSED_OUT);
+    CHECK_EQ_INT(err, PLEXUS_EAUTH);
+    /* removal by a stranger */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_bye(&req, 4, B("a@h"), 30, NULL), PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "stranger", 30, &out, &err), PLEXUS_REGISTRY_IGNORED);
+    CHECK_EQ_INT(err, PLEXUS_EAUTH);
+    CHECK_EQ_INT(from(r, &req, "owner\x01", 30, &out, &err), PLEXUS_REGISTRY_IGNORED);
+    plexus_registry_entry e;
+    CHECK_EQ_INT(plexus_registry_lookup(r, S("a@h"), 40, &e), PLEXUS_OK);
+    CHECK(e.addrs.n == 1 && memcmp(e.addrs.addr[0].p, "10.0.0.1:4370", 13) == 0);
+    plexus_registry_stats st;
+    plexus_registry_get_stats(r, &st);
+    CHECK_EQ_INT(st.refused_source, 4);
+    /* the owner refreshes and leaves */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 5, B("a@h"), &good, NULL, 0, 50, NULL),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "owner", 50, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_bye(&req, 6, B("a@h"), 60, NULL), PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "owner", 60, &out, NULL), PLEXUS_REGISTRY_LEFT);
+    /* once expired, the name is free for anyone */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 7, B("b@h"), &good, NULL, 0, 70, NULL),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "owner", 70, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    CHECK_EQ_INT(from(r, &req, "other", 70 + 90000, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    /* the host itself (empty source) is bound to nothing */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_bye(&req, 8, B("b@h"), 80, NULL), PLEXUS_OK);
+    plexus_registry_result res;
+    CHECK_EQ_INT(
+        plexus_registry_handle(r, req.p, req.len, NULL, 0, 80 + 90000, rnd, NULL, &out, &res),
+        PLEXUS_OK);
+    CHECK_EQ_INT(res.outcome, PLEXUS_REGISTRY_LEFT);
+    /* a source longer than the bound is the host's mistake */
+    char longsrc[PLEXUS_REGISTRY_SOURCE_MAX + 2];
+    memset(longsrc, 's', sizeof longsrc - 1);
+    longsrc[sizeof longsrc - 1] = 0;
+    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, (const uint8_t *)longsrc,
+                                        strlen(longsrc), 0, rnd, NULL, &out, &res),
+                 PLEXUS_EINVAL);
+    plexus_buf_free(&req);
+    plexus_buf_free(&out);
+    plexus_registry_free(r);
+}
+
+/* No reply is longer than its request unless the source echoed its cookie: a short
+ * QUERY gets nothing, a padded one a COOKIE, and only the cookie (of this or the last
+ * period, from the same source) unlocks the VIEW. A HANDSHAKE drops the server
+ * addresses rather than outgrow the ANNOUNCE. */
+static void test_anti_amplification(void)
+{
+    plexus_registry *r = mk(0);
+    static uint8_t big[PLEXUS_DISCO_VAL_MAX];
+    memset(big, 'v', sizeof big);
+    plexus_buf req, out;
+    plexus_buf_init(&req, &test_alloc);
+    plexus_buf_init(&out, &test_alloc);
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%d@h", i);
+        plexus_disco_meta meta = {1, {{B("blob"), {big, sizeof big}}}};
+        req.len = 0;
+        CHECK_EQ_INT(plexus_registry_encode_announce(&req, 1, B(name), NULL, &meta, 0, 0, NULL),
+                     PLEXUS_OK);
+        CHECK_EQ_INT(from(r, &req, name, 0, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    }
+    const uint64_t T = 1000;
+    /* an unpadded query: too short for even a COOKIE, so no answer at all */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_query(&req, 1, 100, NULL, 0), PLEXUS_OK);
+    CHECK(req.len < 10);
+    CHECK_EQ_INT(from(r, &req, "victim", T, &out, NULL), PLEXUS_REGISTRY_COOKIE_OUT);
+    CHECK_EQ_INT(out.len, 0);
+    /* padded: a COOKIE no longer than the query */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_query(&req, 2, 100, NULL, PLEXUS_REGISTRY_QUERY_PAD),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(req.len, PLEXUS_REGISTRY_QUERY_PAD);
+    CHECK_EQ_INT(from(r, &req, "client", T, &out, NULL), PLEXUS_REGISTRY_COOKIE_OUT);
+    CHECK(out.len > 0 && out.len <= req.len);
+    plexus_registry_msg c;
+    CHECK_EQ_INT(plexus_registry_msg_decode(out.p, out.len, &c), PLEXUS_OK);
+    CHECK_EQ_INT(c.type, PLEXUS_REGISTRY_COOKIE);
+    CHECK_EQ_INT(c.request_id, 2);
+    uint8_t cookie[PLEXUS_REGISTRY_COOKIE_BYTES];
+    memcpy(cookie, c.cookie, sizeof cookie);
+    /* the cookie from its own source: the VIEW */
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_query(&req, 3, 100, cookie, 0), PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "client", T + PLEXUS_REGISTRY_COOKIE_PERIOD_MS, &out, NULL),
+                 PLEXUS_REGISTRY_QUERIED);
+    CHECK(out.len > 10000);
+    plexus_registry_msg v;
+    CHECK_EQ_INT(plexus_registry_msg_decode(out.p, out.len, &v), PLEXUS_OK);
+    CHECK_EQ_INT(v.n_entries, 50);
+    /* the same cookie from another source, or two periods later: a COOKIE again */
+    CHECK_EQ_INT(from(r, &req, "victim", T, &out, NULL), PLEXUS_REGISTRY_COOKIE_OUT);
+    CHECK(out.len <= req.len);
+    CHECK_EQ_INT(from(r, &req, "client", T + 2 * PLEXUS_REGISTRY_COOKIE_PERIOD_MS, &out, NULL),
+                 PLEXUS_REGISTRY_COOKIE_OUT);
+    CHECK(out.len <= req.len);
+    plexus_registry_stats st;
+    plexus_registry_get_stats(r, &st);
+    CHECK_EQ_INT(st.queries, 1);
+    CHECK_EQ_INT(st.cookies, 3);
+    CHECK_EQ_INT(st.unverified, 1);
+    /* a HANDSHAKE never outgrows the ANNOUNCE: long server addresses are left out */
+    char addr[PLEXUS_REGISTRY_ADDR_MAX];
+    memset(addr, 'a', sizeof addr);
+    plexus_registry_addrs srv = {1, {{(const uint8_t *)addr, sizeof addr}}};
+    CHECK_EQ_INT(plexus_registry_set_server_addrs(r, &srv), PLEXUS_OK);
+    req.len = 0;
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 4, B("a@b"), NULL, NULL, 0, 0, NULL),
+                 PLEXUS_OK);
+    CHECK_EQ_INT(from(r, &req, "small", 0, &out, NULL), PLEXUS_REGISTRY_ANNOUNCED);
+    CHECK(out.len > 0 && out.len <= req.len);
+    CHECK_EQ_INT(plexus_registry_msg_decode(out.p, out.len, &c), PLEXUS_OK);
+    CHECK_EQ_INT(c.type, PLEXUS_REGISTRY_HANDSHAKE);
+    CHECK_EQ_INT(c.addrs.n, 0);
+    plexus_buf_free(&req);
     plexus_buf_free(&out);
     plexus_registry_free(r);
 }
@@ -427,15 +597,19 @@ static void test_decoder_strict(void)
     memset(seed, 9, 32);
     plexus_registry_addrs addrs = {2, {B("a:1"), B("b:2")}};
     plexus_disco_meta meta = {2, {{B("k1"), B("v1")}, {B("k2"), B("")}}};
-    plexus_buf msgs[7];
-    for (int i = 0; i < 7; i++)
+    plexus_buf msgs[9];
+    uint8_t cookie[PLEXUS_REGISTRY_COOKIE_BYTES];
+    memset(cookie, 0xc0, sizeof cookie);
+    for (int i = 0; i < 9; i++)
         plexus_buf_init(&msgs[i], &test_alloc);
+    CHECK_EQ_INT(plexus_registry_encode_cookie(&msgs[7], 8, cookie), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_encode_query(&msgs[8], 9, 3, cookie, 0), PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_encode_announce(&msgs[0], 1, B("a@h"), &addrs, &meta, 5, 6, NULL),
                  PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_encode_announce(&msgs[1], 2, B("a@h"), &addrs, &meta, 5, 6, seed),
                  PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_encode_handshake(&msgs[2], 3, 90000, 30000, &addrs), PLEXUS_OK);
-    CHECK_EQ_INT(plexus_registry_encode_query(&msgs[3], 4, 12), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_encode_query(&msgs[3], 4, 12, NULL, 0), PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_encode_refused(&msgs[4], 5, PLEXUS_EFULL), PLEXUS_OK);
     CHECK_EQ_INT(plexus_registry_encode_bye(&msgs[5], 6, B("a@h"), 7, seed), PLEXUS_OK);
     plexus_registry *r = mk(0);
@@ -443,19 +617,27 @@ static void test_decoder_strict(void)
     CHECK_EQ_INT(announce(r, "y@h", 0, 0), 0);
     plexus_buf q;
     plexus_buf_init(&q, &test_alloc);
-    CHECK_EQ_INT(plexus_registry_encode_query(&q, 7, 5), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_encode_query(&q, 7, 5, NULL, 0), PLEXUS_OK);
     plexus_registry_result res;
-    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, 0, rnd, NULL, &msgs[6], &res), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_handle(r, q.p, q.len, NULL, 0, 0, rnd, NULL, &msgs[6], &res),
+                 PLEXUS_OK);
     plexus_buf_free(&q);
     plexus_registry_free(r);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 9; i++) {
         plexus_registry_msg m;
         CHECK_EQ_INT(plexus_registry_msg_decode(msgs[i].p, msgs[i].len, &m), PLEXUS_OK);
         CHECK_EQ_INT(m.request_id, (uint64_t)i + 1);
         for (size_t n = 0; n < msgs[i].len; n++)
             CHECK(plexus_registry_msg_decode(msgs[i].p, n, &m) != PLEXUS_OK);
-        CHECK_EQ_INT(plexus_buf_put(&msgs[i], "\0", 1), PLEXUS_OK);
-        CHECK_EQ_INT(plexus_registry_msg_decode(msgs[i].p, msgs[i].len, &m), PLEXUS_ETRAILING);
+        if (i == 3 || i == 8) { /* a query may end in zero padding, but nothing else */
+            CHECK_EQ_INT(plexus_buf_put(&msgs[i], "\0", 1), PLEXUS_OK);
+            CHECK_EQ_INT(plexus_registry_msg_decode(msgs[i].p, msgs[i].len, &m), PLEXUS_OK);
+            CHECK_EQ_INT(plexus_buf_put(&msgs[i], "\1", 1), PLEXUS_OK);
+            CHECK_EQ_INT(plexus_registry_msg_decode(msgs[i].p, msgs[i].len, &m), PLEXUS_EINVAL);
+        } else {
+            CHECK_EQ_INT(plexus_buf_put(&msgs[i], "\0", 1), PLEXUS_OK);
+            CHECK_EQ_INT(plexus_registry_msg_decode(msgs[i].p, msgs[i].len, &m), PLEXUS_ETRAILING);
+        }
         plexus_buf_free(&msgs[i]);
     }
     plexus_registry_msg m;
@@ -463,9 +645,11 @@ static void test_decoder_strict(void)
     CHECK_EQ_INT(plexus_registry_msg_decode(wrong_magic, sizeof wrong_magic, &m), PLEXUS_EVERSION);
     const uint8_t bad_type[] = {'P', 'X', 'R', 1, 9, 0, 1};
     CHECK_EQ_INT(plexus_registry_msg_decode(bad_type, sizeof bad_type, &m), PLEXUS_ETYPE);
-    const uint8_t zero_query[] = {'P', 'X', 'R', 1, 3, 0, 0};
+    const uint8_t odd_cookie[] = {'P', 'X', 'R', 1, 3, 0, 1, 1, 0};
+    CHECK_EQ_INT(plexus_registry_msg_decode(odd_cookie, sizeof odd_cookie, &m), PLEXUS_EINVAL);
+    const uint8_t zero_query[] = {'P', 'X', 'R', 1, 3, 0, 0, 0};
     CHECK_EQ_INT(plexus_registry_msg_decode(zero_query, sizeof zero_query, &m), PLEXUS_EINVAL);
-    const uint8_t big_query[] = {'P', 'X', 'R', 1, 3, 0, 0x81, 0x80, 0x01};
+    const uint8_t big_query[] = {'P', 'X', 'R', 1, 3, 0, 0x81, 0x80, 0x01, 0};
     CHECK_EQ_INT(plexus_registry_msg_decode(big_query, sizeof big_query, &m), PLEXUS_ETOOBIG);
     const uint8_t many_addrs[] = {'P', 'X', 'R', 1, 1, 0, 3, 'a', '@', 'b', 9};
     CHECK_EQ_INT(plexus_registry_msg_decode(many_addrs, sizeof many_addrs, &m), PLEXUS_ETOOBIG);
@@ -488,7 +672,7 @@ static void test_decoder_strict(void)
     plexus_buf_init(&b, &test_alloc);
     CHECK_EQ_INT(plexus_registry_encode_announce(&b, 1, B("nope"), NULL, NULL, 0, 0, NULL),
                  PLEXUS_EINVAL);
-    CHECK_EQ_INT(plexus_registry_encode_query(&b, 1, 0), PLEXUS_EINVAL);
+    CHECK_EQ_INT(plexus_registry_encode_query(&b, 1, 0, NULL, 0), PLEXUS_EINVAL);
     CHECK_EQ_INT(plexus_registry_encode_refused(&b, 1, 0), PLEXUS_EINVAL);
     CHECK_EQ_INT(plexus_registry_encode_handshake(&b, 1, 10, 20, NULL), PLEXUS_EINVAL);
     plexus_buf_free(&b);
@@ -591,11 +775,12 @@ static void test_alloc_faults(void)
             plexus_buf q;
             plexus_buf_init(&q, &test_alloc);
             plexus_registry_result res;
-            rc = plexus_registry_encode_query(&q, 1, 100);
-            if (!rc) rc = plexus_registry_handle(r, q.p, q.len, 35000, rnd, NULL, &out, &res);
+            rc = plexus_registry_encode_query(&q, 1, 100, NULL, 0);
             if (!rc)
-                rc = plexus_registry_handle(r, bufs[39].p, bufs[39].len, 35000, rnd, NULL, &out,
-                                            &res);
+                rc = plexus_registry_handle(r, q.p, q.len, NULL, 0, 35000, rnd, NULL, &out, &res);
+            if (!rc)
+                rc = plexus_registry_handle(r, bufs[39].p, bufs[39].len, NULL, 0, 35000, rnd, NULL,
+                                            &out, &res);
             if (!rc && res.outcome != PLEXUS_REGISTRY_ANNOUNCED) rc = res.err;
             plexus_buf_free(&out);
             plexus_buf_free(&q);
@@ -619,6 +804,8 @@ int main(void)
     RUN(test_signed);
     RUN(test_sample);
     RUN(test_query_view);
+    RUN(test_source_binding);
+    RUN(test_anti_amplification);
     RUN(test_decoder_strict);
     RUN(test_model);
     RUN(test_alloc_faults);

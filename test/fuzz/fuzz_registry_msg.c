@@ -6,8 +6,10 @@
  * re-encodes to exactly the input bytes (one encoding per message; VIEW entries are
  * walked to the end). Then the input is read as a script of chunks (one length byte
  * plus that many bytes), each a datagram handed to a live server table of at most 8
- * entries at a clock that advances 10 s per chunk: the server never crashes, never
- * holds more than its bound, and every reply it writes decodes.
+ * entries at a clock that advances 10 s per chunk, from one of three sources (the
+ * host itself or two addresses, picked by the chunk's length): the server never
+ * crashes, never holds more than its bound, every reply it writes decodes, and no
+ * reply to an address is longer than its datagram unless it is a VIEW.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -45,7 +47,11 @@ static void reencode(const uint8_t *data, size_t size, const plexus_registry_msg
                                               &m->addrs);
         break;
     case PLEXUS_REGISTRY_QUERY:
-        rc = plexus_registry_encode_query(&b, m->request_id, m->max_entries);
+        /* zero padding up to the input's size reproduces it */
+        rc = plexus_registry_encode_query(&b, m->request_id, m->max_entries, m->cookie, size);
+        break;
+    case PLEXUS_REGISTRY_COOKIE:
+        rc = plexus_registry_encode_cookie(&b, m->request_id, m->cookie);
         break;
     case PLEXUS_REGISTRY_REFUSED:
         rc = plexus_registry_encode_refused(&b, m->request_id, m->reason);
@@ -90,9 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (pos < size) {
         size_t n = data[pos++];
         if (n > size - pos) n = size - pos;
+        static const char *const sources[3] = {"", "10.0.0.1:1", "10.0.0.2:2"};
+        const char *src = sources[n % 3];
         plexus_registry_result res;
-        if (plexus_registry_handle(r, data + pos, n, now, rnd, &rng, &reply, &res)) abort();
+        if (plexus_registry_handle(r, data + pos, n, (const uint8_t *)src, strlen(src), now, rnd,
+                                   &rng, &reply, &res))
+            abort();
         if (reply.len && plexus_registry_msg_decode(reply.p, reply.len, &m) != PLEXUS_OK) abort();
+        if (*src && reply.len > n && res.outcome != PLEXUS_REGISTRY_QUERIED) abort();
         if (plexus_registry_size(r) > 8) abort();
         now += 10000;
         pos += n;
