@@ -70,7 +70,7 @@ void cn_discovery_round(cnode *cn, uint64_t now)
             if (!dup) hosts[nh++] = h;
         }
         for (size_t j = 0; j < nh; j++)
-            (void)cn_pool_submit(cn, CN_JOB_NAMES, hosts[j]);
+            (void)cn_pool_submit(cn, CN_JOB_NAMES, hosts[j], 0);
     }
     cn_discovery_forget(cn, now);
 }

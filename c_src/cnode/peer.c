@@ -43,12 +43,18 @@ peer *cn_peer_find(cnode *cn, const char *name, size_t len)
     return NULL;
 }
 
-peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
+/* bounded: a learned name (epmd, rpc, gossip) past --max-peers is refused and counted;
+ * a node that completed a handshake (it has the cookie) is always taken */
+static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int bounded)
 {
     peer *p = cn_peer_find(cn, name, len);
     if (p) return p;
     if (!cn_node_name_ok(name, len)) return NULL;
     if (len == strlen(cn->cfg.node) && memcmp(name, cn->cfg.node, len) == 0) return NULL;
+    if (bounded && cn->n_peers >= cn->cfg.max_peers) {
+        cn->peers_refused++;
+        return NULL;
+    }
     if (cn->n_peers == cn->cap_peers) {
         size_t cap = cn->cap_peers ? cn->cap_peers * 2 : 32;
         peer **np = realloc(cn->peers, cap * sizeof *np);
@@ -68,6 +74,11 @@ peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
     cn->peers[cn->n_peers++] = p;
     cn_debug(cn, "learned %s", p->name);
     return p;
+}
+
+peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
+{
+    return add(cn, name, len, now, 1);
 }
 
 static void free_bufs(peer *p)
@@ -165,7 +176,7 @@ int cn_ref_is_ours(const cnode *cn, const erlang_ref *ref, unsigned *kind, uint3
 void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
 {
     size_t len = strlen(node);
-    peer *p = cn_peer_add(cn, node, len, now);
+    peer *p = add(cn, node, len, now, 0);
     if (!p) {
         cn_debug(cn, "dropping connection from unusable node name '%s'", node);
         ei_close_connection(fd);
@@ -186,6 +197,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     p->fd = fd;
     p->state = PS_UP;
+    p->was_up = 1;
     p->broken = 0;
     free_bufs(p);
     p->last_recv_ms = p->last_send_ms = now;
