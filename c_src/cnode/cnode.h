@@ -113,7 +113,8 @@ typedef struct peer {
     peer_state state;
     int fd;
     int seed;
-    int was_up;       /* connected at least once: a known node (connector.c) */
+    int known;        /* connected once, or listed by a connected node's nodes():
+                        the connectors' fast lane (connector.c) */
     int in_health;    /* the detector knows it */
     int reported;     /* the first connect result was reported (seeds) */
     int last_err;     /* kind of the last failure, to log changes only */

@@ -90,7 +90,7 @@ static void start_attempts(cnode *cn, uint64_t now, uint64_t *next)
         peer *p = cn->peers[i];
         if (p->state != PS_IDLE) continue;
         if (p->next_attempt_ms <= now) {
-            if (cn_pool_submit(cn, CN_JOB_CONNECT, p->name, p->seed || p->was_up) == 0)
+            if (cn_pool_submit(cn, CN_JOB_CONNECT, p->name, p->seed || p->known) == 0)
                 p->state = PS_CONNECTING;
         } else if (p->next_attempt_ms < *next) {
             *next = p->next_attempt_ms;
