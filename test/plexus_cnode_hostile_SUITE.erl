@@ -232,6 +232,7 @@ garbage(Config) ->
     {pong, QPing} = inbound_ping(CN, "ci_junk_p1", Config),
     QDown = kill_to_down(C, "ci_junk_k1", Config),
     Rss0 = rss_kb(OsPid),
+    Fds0 = fd_count(OsPid),
     #{handshake_failed := F0, handshake_timeouts := T0} = io_stats(CN),
     Random = [begin
                   {ok, S} = connect(Port),
@@ -264,7 +265,16 @@ garbage(Config) ->
     ?assertEqual(pong, Ping),
     within("after garbage: inbound ping", QPing, APing),
     within("after garbage: kill -9 -> node_down", QDown, kill_to_down(C, "ci_junk_k2", Config)),
-    rss_bounded(OsPid, Rss0).
+    rss_bounded(OsPid, Rss0),
+    %% every refused connection was closed: p2 and k2 (killed: closed) came since Fds0
+    ok = plexus_test_nodes:wait_until(fun() -> maps:get(pending, io_stats(CN)) =:= 0 end, 10000),
+    Fds = fd_count(OsPid),
+    ct:pal("open fds: ~b before the garbage, ~b after", [Fds0, Fds]),
+    ?assert(Fds =< Fds0 + 2).
+
+fd_count(OsPid) ->
+    {ok, L} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+    length(L).
 
 %% ------------------------------------------------------------------ finding 6: discovery
 

@@ -9,7 +9,7 @@
  *     keeps at most CN_ACCEPT_PENDING_MAX of them, and reads each one's first handshake
  *     message (send_name: 2-byte length, 'n' or 'N', flags, name) into its own small
  *     buffer. Garbage (a bad length or tag) is refused at once; a connection that has
- *     not sent its whole name by the deadline (--connect-timeout-ms after the accept)
+ *     not sent its whole name by the deadline (--handshake-timeout-ms after the accept)
  *     is closed; when the table is full the oldest connection still in the gate is
  *     dropped. Idle and trickling clients cost one slot and an fd, never a thread.
  *   handshakers (CN_HANDSHAKERS threads): run ei's own server handshake on a connection
@@ -438,7 +438,7 @@ int cn_accept_start(cnode *cn)
     pthread_cond_init(&a->cond, NULL);
     a->stop_r = a->stop_w = a->ei_listen_fd = -1;
     a->listen_fd = cn->listen_fd;
-    a->tmo_ms = cn->cfg.connect_timeout_ms;
+    a->tmo_ms = cn->cfg.handshake_timeout_ms;
     a->gate = calloc(CN_ACCEPT_PENDING_MAX, sizeof *a->gate);
     a->queue = calloc(CN_ACCEPT_PENDING_MAX, sizeof *a->queue);
     int fds[2];

@@ -69,7 +69,8 @@ typedef struct cn_config {
     uint32_t ping_interval_ms, suspect_after_ms, down_after_ms;
     uint32_t tick_timeout_ms, connect_timeout_ms, discovery_interval_ms;
     uint32_t max_backoff_ms, forget_after_ms;
-    uint32_t max_peers; /* bound of the peer table for learned names */
+    uint32_t max_peers;            /* bound of the peer table for learned names */
+    uint32_t handshake_timeout_ms; /* an incoming handshake, from its accept (accept.c) */
     int connectors;
     int json, verbose, wait_for_seeds, epmd_scan, rpc_scan, stdin_eof;
     /* --gossip (gossip.c); the arrays below are malloc'd with room for argc entries */
@@ -339,7 +340,7 @@ enum {
     CN_IO_ACCEPTED = 0,    /* TCP connections accepted on the distribution port */
     CN_IO_HANDSHAKES,      /* of those, handshakes completed */
     CN_IO_HS_FAILED,       /* refused: garbage, wrong cookie, closed early */
-    CN_IO_HS_TIMEOUTS,     /* no complete handshake within --connect-timeout-ms */
+    CN_IO_HS_TIMEOUTS,     /* no complete handshake within --handshake-timeout-ms */
     CN_IO_ACCEPT_DROPPED,  /* pending handshakes full: the oldest was dropped */
     CN_IO_PENDING,         /* handshakes in progress now */
     CN_IO_PEERS_REFUSED,   /* names learned but not added: peer table full */

@@ -53,6 +53,7 @@ void cn_usage(FILE *f)
           "  --forget-after-ms N        3 x discovery interval\n"
           "  --connectors N             4 (connector threads)\n"
           "  --max-peers N              10000 (names learned beyond it are refused)\n"
+          "  --handshake-timeout-ms N   5000 (an incoming connection's whole handshake)\n"
           "  --no-epmd-scan             do not learn nodes from epmd names\n"
           "  --no-rpc-scan              do not learn nodes from erlang:nodes/0\n"
           "  --wait-for-seeds           keep retrying when no seed answers at start\n"
@@ -195,6 +196,7 @@ enum {
     O_STDIN,
     O_COOKIE_ARGV,
     O_MAX_PEERS,
+    O_HS_TMO,
     /* gossip */
     O_GOSSIP,
     O_G_SECRET_FILE,
@@ -251,6 +253,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
         {"help", no_argument, 0, O_HELP},
         {"exit-on-stdin-eof", no_argument, 0, O_STDIN},
         {"max-peers", required_argument, 0, O_MAX_PEERS},
+        {"handshake-timeout-ms", required_argument, 0, O_HS_TMO},
         /* exact matches so that getopt does not take "--cookie" as an abbreviation */
         {"cookie", required_argument, 0, O_COOKIE_ARGV},
         {"setcookie", required_argument, 0, O_COOKIE_ARGV},
@@ -292,6 +295,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
     cfg->max_backoff_ms = 10000;
     cfg->connectors = 4;
     cfg->max_peers = 10000;
+    cfg->handshake_timeout_ms = 5000;
     cfg->epmd_scan = 1;
     cfg->rpc_scan = 1;
     cfg->gossip_cluster_id = "plexus";
@@ -374,6 +378,9 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
                 bad = 1;
             }
             cfg->connectors = (int)connectors;
+            break;
+        case O_HS_TMO:
+            bad = parse_u32(optarg, &cfg->handshake_timeout_ms, "--handshake-timeout-ms");
             break;
         case O_MAX_PEERS:
             bad = parse_u32(optarg, &cfg->max_peers, "--max-peers");

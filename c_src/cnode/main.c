@@ -205,9 +205,9 @@ int main(int argc, char **argv)
     cn_out_ready(&cn);
     rc = cn_loop_run(&cn);
     if (rc == CN_EXIT_OK) cn_out_stopped(&cn);
-    cn_out_finish(&cn, 1000); /* a reader that left: the last lines are not worth a hang */
 out:
-    cn_gossip_stop(&cn); /* a last beacon marked leaving, then keys wiped */
+    cn_out_finish(&cn, 1000); /* a reader that left: the last lines are not worth a hang */
+    cn_gossip_stop(&cn);      /* a last beacon marked leaving, then keys wiped */
     cn_registry_stop(&cn);
     cn_accept_stop(&cn); /* before the pool: its handshakers push results there */
     cn_pool_stop(&cn);
