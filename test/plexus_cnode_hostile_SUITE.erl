@@ -384,7 +384,8 @@ unread_stdout(Config) ->
             "--ping-interval-ms", integer_to_list(?PING),
             "--suspect-after-ms", integer_to_list(?SUSPECT),
             "--down-after-ms", integer_to_list(?DOWN),
-            "--discovery-interval-ms", "500", "--max-backoff-ms", "1000"],
+            "--discovery-interval-ms", "500", "--max-backoff-ms", "1000",
+            "--registry", "0", "--registry-addr", "127.0.0.1"],
     Script = "sleep 600 < \"$F\" & echo $! > \"$S\"; exec 1> \"$F\"; "
              "timeout 2 head -c 1048576 /dev/zero; echo $$ > \"$P\"; exec \"$0\" \"$@\"",
     Port = open_port({spawn_executable, "/bin/sh"},
@@ -419,7 +420,23 @@ unread_stdout(Config) ->
     Io = io_stats(CN),
     ct:pal("io counters: ~p", [Io]),
     ?assert(maps:get(output_buffered, Io) > 0),
-    ?assert(maps:get(output_buffered, Io) =< 1 bsl 20),
+    %% more than the buffer holds: 8000 registry announcements, one line each
+    {ok, #{registry := #{port := RPort}}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}]),
+    Now = os:system_time(millisecond),
+    [begin
+         Peer = iolist_to_binary(["ci_flood_", integer_to_list(I), "@127.0.0.1"]),
+         A = plexus_nif:registry_encode_announce(I, Peer, [<<"127.0.0.1:1">>], #{}, 0, Now, <<>>),
+         ok = gen_udp:send(U, {127, 0, 0, 1}, RPort, A),
+         I rem 64 =:= 0 andalso timer:sleep(2)
+     end || I <- lists:seq(1, 8000)],
+    gen_udp:close(U),
+    ok = plexus_test_nodes:wait_until(
+           fun() -> maps:get(output_dropped, io_stats(CN)) > 0 end, 30000),
+    Io2 = io_stats(CN),
+    ct:pal("io counters after the flood: ~p", [Io2]),
+    ?assert(maps:get(output_buffered, Io2) =< 1 bsl 20),
+    {ok, _} = gen_server:call({plexus_cnode, CN}, snapshot, 10000),
     rss_bounded(OsPid, Rss0),
     %% a reader at last: the waiting lines come out, in order, the daemon still running
     Out = filename:join(Dir, "ci_stdout.txt"),
@@ -431,10 +448,17 @@ unread_stdout(Config) ->
            fun() ->
                    {ok, B} = file:read_file(Out),
                    binary:match(B, <<"{\"event\":\"node_down\",\"node\":\"", KB/binary>>)
-                       =/= nomatch
-           end, 20000),
+                       =/= nomatch andalso
+                       binary:match(B, <<"\"event\":\"output_dropped\"">>) =/= nomatch
+           end, 30000),
     {ok, B} = file:read_file(Out),
     ?assertNotEqual(nomatch, binary:match(B, <<"{\"event\":\"ready\"">>)),
+    %% and says how many lines it had to drop
+    {match, [Told]} = re:run(B, "\"event\":\"output_dropped\".*\"lines\":([0-9]+)",
+                             [{capture, all_but_first, list}]),
+    ct:pal("output_dropped line: ~s lines (counter ~b)",
+           [Told, maps:get(output_dropped, Io2)]),
+    ?assert(list_to_integer(Told) >= maps:get(output_dropped, Io2)),
     ok.
 
 %% ------------------------------------------------------------------ finding 8: secrets
