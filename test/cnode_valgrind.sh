@@ -69,8 +69,8 @@ wait_count() { # wait_count EVENT NODE N  (bounded: 15 s)
     echo "  timeout waiting for $3 x $1 $2 (have $(count "$1" "$2"))"
     return 1
 }
-# The fewest fds of 5 looks 0.2 s apart: the epmd scan also meets other nodes on this
-# host (other test runs), whose refused handshakes hold an fd for a moment.
+# The fewest fds of 5 looks 0.2 s apart. (No epmd scan in this run: it would also meet
+# other test runs' nodes on this host, whose refused handshakes come and go.)
 fds() {
     local min=999999 n
     for _ in 1 2 3 4 5; do
@@ -87,7 +87,8 @@ for i in $(seq 1 100); do epmd -names 2>/dev/null | grep -q "${tag}_beam " && br
 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
     --log-file="$tmp/vg.log" \
     priv/plexus_cnode --name "${tag}_cnode@127.0.0.1" --cookie-file "$tmp/cookie" --json \
-    --seed "${tag}_beam@127.0.0.1" --ping-interval-ms 100 --discovery-interval-ms 200 \
+    --seed "${tag}_beam@127.0.0.1" --seed "${tag}p_0@127.0.0.1" --no-epmd-scan \
+    --ping-interval-ms 100 --discovery-interval-ms 200 \
     --max-backoff-ms 200 --forget-after-ms 3000 --connect-timeout-ms 2000 \
     --handshake-timeout-ms 2000 >"$tmp/out" 2>"$tmp/err" </dev/null &
 cn_pid=$!
