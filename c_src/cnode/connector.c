@@ -13,7 +13,8 @@
  * delayed a restarted node's node_up by 248 s): jobs for known nodes (seeds, nodes
  * that were connected once) go first, and thread 0 takes nothing else, so one of them
  * starts within one attempt's deadline whatever the other queue holds. Epmd NAMES
- * scans and never-connected names share the other queue, one job per target.
+ * scans (at its head) and never-connected names share the other queue, one job per
+ * target.
  *
  * Ownership: a job belongs to the queue until a thread takes it; a result belongs to
  * the queue until cn_pool_take hands the list to the loop, which frees each one.
@@ -69,6 +70,14 @@ static void q_push(job_queue *q, cn_job *j)
     else
         q->head = j;
     q->tail = j;
+    q->n++;
+}
+
+static void q_push_front(job_queue *q, cn_job *j)
+{
+    j->next = q->head;
+    q->head = j;
+    if (!q->tail) q->tail = j;
     q->n++;
 }
 
@@ -264,7 +273,13 @@ int cn_pool_submit(cnode *cn, int kind, const char *target, int known)
         free(j);
         return 0;
     }
-    q_push(q, j);
+    /* an epmd scan goes before the connection attempts of its queue: they may each
+     * take --connect-timeout-ms against names that never answer, and the scan is how a
+     * restarted node is found at all */
+    if (kind == CN_JOB_NAMES)
+        q_push_front(q, j);
+    else
+        q_push(q, j);
     /* every thread: the one woken must be able to take this queue */
     pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
