@@ -18,6 +18,8 @@
 %%   cookie_env_scrubbed  PLEXUS_COOKIE is gone from /proc/PID/environ even when
 %%                    --cookie-file is what is used
 %%   fifo_secret_paths    a FIFO as cookie file or gossip secret file: refused at once
+%%   sigterm_during_startup  SIGTERM while the start-up waits on an epmd that never
+%%                    answers ends the daemon (signals are only blocked once the loop runs)
 -module(plexus_cnode_hostile_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -26,7 +28,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
          end_per_testcase/2]).
 -export([slowloris/1, idle_500/1, garbage/1, epmd_squatting/1, unread_stdout/1,
-         cookie_env_scrubbed/1, fifo_secret_paths/1]).
+         cookie_env_scrubbed/1, fifo_secret_paths/1, sigterm_during_startup/1]).
 
 -define(PING, 200).
 -define(SUSPECT, 1000).
@@ -43,7 +45,7 @@ suite() -> [{timetrap, {seconds, 240}}].
 
 all() ->
     [slowloris, idle_500, garbage, epmd_squatting, unread_stdout, cookie_env_scrubbed,
-     fifo_secret_paths].
+     fifo_secret_paths, sigterm_during_startup].
 
 init_per_suite(Config) ->
     _ = plexus_test_nodes:ensure_distributed("plexus_ct_ci_hostile"),
@@ -502,3 +504,20 @@ fifo_secret_paths(Config) ->
                                                <<"is not a regular file">>))
      end || {Args, Env, Code} <- Cases],
     ok.
+
+%% The start-up registers with epmd (3 s deadline, then 2 s to explain a failure). With
+%% ERL_EPMD_PORT pointing at a port that accepts and never answers, SIGTERM arrives in
+%% the middle: it must end the daemon (status 128 + 15), not wait for the failure (4).
+sigterm_during_startup(Config) ->
+    Dir = ?config(priv_dir, Config),
+    File = plexus_test_nodes:cookie_file(Dir, {atom_to_list(cookie(Config)), 8#400}),
+    Tarpit = tarpit(),
+    C = plexus_test_nodes:start_cnode(["--name", "ci_term@127.0.0.1", "--cookie-file", File],
+                                      [{"ERL_EPMD_PORT", integer_to_list(Tarpit)}]),
+    on_cleanup(fun() -> plexus_test_nodes:stop_cnode(C) end),
+    timer:sleep(1000),
+    {_, OsPid} = C,
+    plexus_test_nodes:os_kill(OsPid, "TERM"),
+    {Status, Lines} = plexus_test_nodes:cnode_exit(C, 15000),
+    ct:pal("SIGTERM during the epmd registration -> ~p: ~p", [Status, Lines]),
+    ?assertEqual(128 + 15, Status).
