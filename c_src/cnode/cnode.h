@@ -7,8 +7,9 @@
  *   config.c     command line and the cookie (sodium_malloc'd, wiped after use)
  *   loop.c       the single-threaded event loop (epoll + signalfd) and its timers
  *   peer.c       the peer table, framed non-blocking I/O, pings, ticks, backoff
- *   connector.c  the connector threads (blocking ei handshakes, epmd queries) and the
- *                acceptor thread; finished work comes back to the loop through a pipe
+ *   connector.c  the connector threads (blocking ei handshakes, epmd queries); finished
+ *                work comes back to the loop through a pipe
+ *   accept.c     incoming connections: a bounded gate, then handshakes with a deadline
  *   epmd.c       the epmd client (PORT_PLEASE2, NAMES) with timeouts
  *   discovery.c  learning nodes (rpc erlang:nodes/0, epmd names) and forgetting them
  *   msg.c        validating decoder of incoming packets, packet encoders (msg.h)
@@ -68,6 +69,8 @@ typedef struct cn_config {
     uint32_t ping_interval_ms, suspect_after_ms, down_after_ms;
     uint32_t tick_timeout_ms, connect_timeout_ms, discovery_interval_ms;
     uint32_t max_backoff_ms, forget_after_ms;
+    uint32_t max_peers;            /* bound of the peer table for learned names */
+    uint32_t handshake_timeout_ms; /* an incoming handshake, from its accept (accept.c) */
     int connectors;
     uint32_t max_subscribers; /* --max-subscribers (server.c) */
     int json, verbose, wait_for_seeds, epmd_scan, rpc_scan, stdin_eof;
@@ -112,6 +115,8 @@ typedef struct peer {
     peer_state state;
     int fd;
     int seed;
+    int known;        /* connected once, or listed by a connected node's nodes():
+                        the connectors' fast lane (connector.c) */
     int in_health;    /* the detector knows it */
     int reported;     /* the first connect result was reported (seeds) */
     int last_err;     /* kind of the last failure, to log changes only */
@@ -139,6 +144,7 @@ typedef struct peer {
 
 struct cn_pool;
 struct cn_server;
+struct cn_accept;
 struct cn_gossip;
 struct cn_registry;
 
@@ -166,6 +172,7 @@ typedef struct cnode {
     int listen_fd, listen_port, epmd_fd;
     int epfd, sigfd;
     struct cn_pool *pool;
+    struct cn_accept *acceptor;
     struct cn_gossip *gossip;     /* NULL without --gossip */
     struct cn_registry *registry; /* NULL without --registry */
     plexus_health *health;
@@ -179,6 +186,7 @@ typedef struct cnode {
     /* counters */
     uint64_t packets, malformed, ignored, events;
     uint64_t oversize; /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
+    uint64_t peers_refused; /* names not added: the peer table is full (--max-peers) */
     /* start-up: first results of the seeds */
     size_t seeds_reported;
     int seed_ok, seed_handshake_failed;
@@ -255,16 +263,32 @@ typedef struct cn_result {
     struct cn_result *next;
 } cn_result;
 
-/* Starts n connector threads and the acceptor (on listen_fd); -1 on failure. */
+/* Starts n connector threads; -1 on failure. */
 int cn_pool_start(cnode *cn, int n);
 /* Fd that becomes readable when results are ready. */
 int cn_pool_wake_fd(const cnode *cn);
-int cn_pool_submit(cnode *cn, int kind, const char *target);
+/* known: a seed or a node that was connected once (its own queue, served first). */
+int cn_pool_submit(cnode *cn, int kind, const char *target, int known);
 /* Takes every finished result (a list; free each with cn_result_free). */
 cn_result *cn_pool_take(cnode *cn);
 void cn_result_free(cn_result *r);
 /* Stops and joins the threads; closes fds of results never taken. */
 void cn_pool_stop(cnode *cn);
+/* A finished result from another thread (accept.c): queued for the loop. */
+void cn_pool_push(cnode *cn, cn_result *r);
+
+/* ---------------------------------------------------------------- accept.c */
+/* Connections held before and during their handshake; beyond it the oldest one that
+ * has not sent its name yet is dropped. */
+#define CN_ACCEPT_PENDING_MAX 256
+#define CN_HANDSHAKERS 4
+/* The gate and handshake threads on listen_fd (after ei_publish: creation known). */
+int cn_accept_start(cnode *cn);
+void cn_accept_stop(cnode *cn);
+typedef struct cn_accept_stats {
+    uint64_t accepted, handshakes, failed, timeouts, dropped, pending;
+} cn_accept_stats;
+void cn_accept_get_stats(const cnode *cn, cn_accept_stats *s);
 
 /* ---------------------------------------------------------------- epmd.c */
 struct in_addr;
@@ -299,6 +323,40 @@ void cn_server_free(cnode *cn);
 void cn_server_disco(cnode *cn, const cn_disco_event *ev);
 
 /* ---------------------------------------------------------------- out.c */
+/* Bound of the stdout buffer: lines that do not fit are dropped and counted. */
+#define CN_OUT_MAX_BYTES (1u << 20)
+/* Makes stdout non-blocking when it is a pipe or a socket (before any output). */
+void cn_out_start(cnode *cn);
+/* Output waits in the buffer: the loop watches stdout for EPOLLOUT. */
+int cn_out_pending(const cnode *cn);
+/* stdout is writable: writes what waits (then an output_dropped line if lines were lost). */
+void cn_out_writable(cnode *cn);
+/* At exit: waits at most tmo_ms for the buffer to drain, then frees it. */
+void cn_out_finish(cnode *cn, unsigned tmo_ms);
+typedef struct cn_out_stats {
+    uint64_t lines, dropped, buffered;
+} cn_out_stats;
+void cn_out_get_stats(const cnode *cn, cn_out_stats *st);
+/* The daemon's own defences, counted (`stats` -> io, "stopped" -> io; README "The C
+ * node", behaviour under attack). */
+enum {
+    CN_IO_ACCEPTED = 0,    /* TCP connections accepted on the distribution port */
+    CN_IO_HANDSHAKES,      /* of those, handshakes completed */
+    CN_IO_HS_FAILED,       /* refused: garbage, wrong cookie, closed early */
+    CN_IO_HS_TIMEOUTS,     /* no complete handshake within --handshake-timeout-ms */
+    CN_IO_ACCEPT_DROPPED,  /* pending handshakes full: the oldest was dropped */
+    CN_IO_PENDING,         /* handshakes in progress now */
+    CN_IO_PEERS_REFUSED,   /* names learned but not added: peer table full */
+    CN_IO_OUTPUT_LINES,    /* lines written (or queued) on stdout */
+    CN_IO_OUTPUT_DROPPED,  /* lines dropped: stdout not read and the buffer full */
+    CN_IO_OUTPUT_BUFFERED, /* bytes waiting for stdout now */
+    CN_IO_STATS_N
+};
+typedef struct cn_io_stats {
+    uint64_t v[CN_IO_STATS_N];
+} cn_io_stats;
+extern const char *const cn_io_stats_names[CN_IO_STATS_N];
+void cn_io_get_stats(const cnode *cn, cn_io_stats *s);
 void cn_out_event(cnode *cn, const plexus_health_event *ev);
 void cn_out_ready(cnode *cn);
 void cn_out_stopped(cnode *cn);

@@ -4,7 +4,9 @@
  * The cookie never comes from argv (any user can read another's argv in ps). It comes
  * from --cookie-file, else $PLEXUS_COOKIE, else ~/.erlang.cookie; a file readable or
  * writable by group or others is refused, as erl itself refuses it. The cookie is read
- * into sodium_malloc'd memory (guarded, not swapped), the environment copy is wiped,
+ * into sodium_malloc'd memory (guarded, not swapped), the environment copy is wiped in
+ * place (also when --cookie-file wins), a FIFO or device path is refused without
+ * waiting for a writer,
  * and the caller wipes the buffer once ei has taken it.
  *
  * The gossip secret follows the same rules: --gossip-secret-file (same mode check),
@@ -51,6 +53,8 @@ void cn_usage(FILE *f)
           "  --forget-after-ms N        3 x discovery interval\n"
           "  --connectors N             4 (connector threads)\n"
           "  --max-subscribers N        65536 (more are refused: not_subscribed)\n"
+          "  --max-peers N              10000 (names learned beyond it are refused)\n"
+          "  --handshake-timeout-ms N   5000 (an incoming connection's whole handshake)\n"
           "  --no-epmd-scan             do not learn nodes from epmd names\n"
           "  --no-rpc-scan              do not learn nodes from erlang:nodes/0\n"
           "  --wait-for-seeds           keep retrying when no seed answers at start\n"
@@ -192,6 +196,8 @@ enum {
     O_HELP,
     O_STDIN,
     O_COOKIE_ARGV,
+    O_MAX_PEERS,
+    O_HS_TMO,
     /* gossip */
     O_GOSSIP,
     O_G_SECRET_FILE,
@@ -249,6 +255,8 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
         {"verbose", no_argument, 0, O_VERBOSE},
         {"help", no_argument, 0, O_HELP},
         {"exit-on-stdin-eof", no_argument, 0, O_STDIN},
+        {"max-peers", required_argument, 0, O_MAX_PEERS},
+        {"handshake-timeout-ms", required_argument, 0, O_HS_TMO},
         /* exact matches so that getopt does not take "--cookie" as an abbreviation */
         {"cookie", required_argument, 0, O_COOKIE_ARGV},
         {"setcookie", required_argument, 0, O_COOKIE_ARGV},
@@ -290,6 +298,8 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
     cfg->max_backoff_ms = 10000;
     cfg->connectors = 4;
     cfg->max_subscribers = CN_MAX_SUBSCRIBERS_DEFAULT;
+    cfg->max_peers = 10000;
+    cfg->handshake_timeout_ms = 5000;
     cfg->epmd_scan = 1;
     cfg->rpc_scan = 1;
     cfg->gossip_cluster_id = "plexus";
@@ -381,6 +391,12 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
                         CN_MAX_SUBSCRIBERS_CAP);
                 bad = 1;
             }
+            break;
+        case O_HS_TMO:
+            bad = parse_u32(optarg, &cfg->handshake_timeout_ms, "--handshake-timeout-ms");
+            break;
+        case O_MAX_PEERS:
+            bad = parse_u32(optarg, &cfg->max_peers, "--max-peers");
             break;
         case O_NO_EPMD:
             cfg->epmd_scan = 0;
@@ -676,7 +692,9 @@ static size_t trim(char *s, size_t n)
 static int read_private(const char *path, const char *what, char *buf, size_t max, size_t *n)
 {
     *n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a
+     * writer, for ever, before the type check below could refuse it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         fprintf(stderr, "plexus_cnode: cannot open %s %s: %s\n", what, path, strerror(errno));
         return -1;
@@ -724,19 +742,27 @@ int cn_cookie_load(const cn_config *cfg, char **out)
     }
     memset(buf, 0, EI_MAX_COOKIE_SIZE + 2);
     const char *env = getenv("PLEXUS_COOKIE");
+    if (cfg->cookie_file && env) {
+        /* not used, but not left lying in /proc/PID/environ either: unsetenv only
+         * unlinks the entry, the bytes stay, so they are overwritten first */
+        sodium_memzero((char *)env, strlen(env));
+        unsetenv("PLEXUS_COOKIE");
+        env = NULL;
+    }
     if (!cfg->cookie_file && env) {
         size_t n = strlen(env);
-        if (n > EI_MAX_COOKIE_SIZE) {
+        int too_long = n > EI_MAX_COOKIE_SIZE;
+        if (!too_long) memcpy(buf, env, n);
+        /* wipe the copy in our environment block, in place (unsetenv alone leaves the
+         * bytes): children and /proc/PID/environ readers see zeros from now on */
+        sodium_memzero((char *)env, n);
+        unsetenv("PLEXUS_COOKIE");
+        if (too_long) {
             fprintf(stderr, "plexus_cnode: PLEXUS_COOKIE is longer than %d bytes\n",
                     EI_MAX_COOKIE_SIZE);
             sodium_free(buf);
             return CN_EXIT_COOKIE;
         }
-        memcpy(buf, env, n);
-        /* wipe the copy in our environment block: children and /proc/PID/environ
-         * readers (same user only) see zeros from now on */
-        sodium_memzero((char *)env, n);
-        unsetenv("PLEXUS_COOKIE");
         if (trim(buf, n) == 0) {
             fprintf(stderr, "plexus_cnode: PLEXUS_COOKIE is empty\n");
             sodium_free(buf);

@@ -1,13 +1,20 @@
 /*
- * Connector threads and the acceptor thread.
+ * Connector threads.
  *
  * ei's handshakes block (ei_connect, ei_accept), and a frozen node accepts the TCP
  * connection then never answers, so the event loop never runs one: the loop queues a
  * job, a connector thread runs it against its own copy of the ei_cnode, and the result
  * (an fd, or a classified error) comes back on a queue whose arrival is signalled by a
  * byte on a pipe the loop polls. A stuck handshake costs one connector thread for at
- * most --connect-timeout-ms and nothing else. The acceptor thread does the same for
- * incoming connections (ei_accept_tmo in a loop that checks the stop flag).
+ * most --connect-timeout-ms and nothing else (incoming connections: accept.c).
+ *
+ * Two queues, so names nobody vouches for cannot delay a node that matters (issue 8:
+ * 200 names squatted in epmd, pointing at a port that accepts and never answers,
+ * delayed a restarted node's node_up by 248 s): jobs for known nodes (seeds, nodes
+ * that were connected once) go first, and thread 0 takes nothing else, so one of them
+ * starts within one attempt's deadline whatever the other queue holds. Epmd NAMES
+ * scans (at its head) and never-connected names share the other queue, one job per
+ * target.
  *
  * Ownership: a job belongs to the queue until a thread takes it; a result belongs to
  * the queue until cn_pool_take hands the list to the loop, which frees each one.
@@ -31,29 +38,76 @@ typedef struct cn_job {
     struct cn_job *next;
 } cn_job;
 
+typedef struct job_queue {
+    cn_job *head, *tail;
+    size_t n;
+} job_queue;
+
 struct cn_pool {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    cn_job *jobs, *jobs_tail;
+    job_queue known, other;
     cn_result *results, *results_tail;
     int pipe_r, pipe_w;
     int stop;
     int n_threads;
     pthread_t threads[64];
-    ei_cnode *ecs[65]; /* one per thread + the acceptor's */
-    int have_acceptor;
-    pthread_t acceptor;
-    int listen_fd;
+    ei_cnode *ecs[64]; /* one per thread */
     unsigned connect_tmo;
 };
 
 typedef struct thread_arg {
-    struct cn_pool *pool;
+    cnode *cn;
     ei_cnode *ec;
+    int known_only; /* the lane kept for known nodes */
 } thread_arg;
 
-static void push_result(struct cn_pool *pl, cn_result *r)
+static void q_push(job_queue *q, cn_job *j)
 {
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n++;
+}
+
+static void q_push_front(job_queue *q, cn_job *j)
+{
+    j->next = q->head;
+    q->head = j;
+    if (!q->tail) q->tail = j;
+    q->n++;
+}
+
+static cn_job *q_pop(job_queue *q)
+{
+    cn_job *j = q->head;
+    if (!j) return NULL;
+    q->head = j->next;
+    if (!q->head) q->tail = NULL;
+    q->n--;
+    return j;
+}
+
+static int q_has(const job_queue *q, int kind, const char *target)
+{
+    for (const cn_job *j = q->head; j; j = j->next)
+        if (j->kind == kind && strcmp(j->target, target) == 0) return 1;
+    return 0;
+}
+
+static void q_free(job_queue *q)
+{
+    cn_job *j;
+    while ((j = q_pop(q)) != NULL)
+        free(j);
+}
+
+void cn_pool_push(cnode *cn, cn_result *r)
+{
+    struct cn_pool *pl = cn->pool;
     pthread_mutex_lock(&pl->lock);
     r->next = NULL;
     if (pl->results_tail)
@@ -114,20 +168,21 @@ static void do_connect(struct cn_pool *pl, ei_cnode *ec, const char *node, cn_re
 static void *connector_main(void *argp)
 {
     thread_arg *ta = argp;
-    struct cn_pool *pl = ta->pool;
+    cnode *cn = ta->cn;
+    struct cn_pool *pl = cn->pool;
     ei_cnode *ec = ta->ec;
+    int known_only = ta->known_only;
     free(ta);
     for (;;) {
         pthread_mutex_lock(&pl->lock);
-        while (!pl->stop && !pl->jobs)
+        while (!pl->stop && !pl->known.n && (known_only || !pl->other.n))
             pthread_cond_wait(&pl->cond, &pl->lock);
         if (pl->stop) {
             pthread_mutex_unlock(&pl->lock);
             break;
         }
-        cn_job *j = pl->jobs;
-        pl->jobs = j->next;
-        if (!pl->jobs) pl->jobs_tail = NULL;
+        cn_job *j = q_pop(&pl->known);
+        if (!j) j = q_pop(&pl->other);
         pthread_mutex_unlock(&pl->lock);
 
         cn_result *r = calloc(1, sizeof *r);
@@ -146,39 +201,7 @@ static void *connector_main(void *argp)
                 (void)cn_epmd_names(&addr, pl->connect_tmo, &r->names, &r->n_names);
         }
         free(j);
-        push_result(pl, r);
-    }
-    return NULL;
-}
-
-static void *acceptor_main(void *argp)
-{
-    thread_arg *ta = argp;
-    struct cn_pool *pl = ta->pool;
-    ei_cnode *ec = ta->ec;
-    free(ta);
-    for (;;) {
-        pthread_mutex_lock(&pl->lock);
-        int stop = pl->stop;
-        pthread_mutex_unlock(&pl->lock);
-        if (stop) break;
-        ErlConnect conp;
-        memset(&conp, 0, sizeof conp);
-        int fd = ei_accept_tmo(ec, pl->listen_fd, &conp, 200);
-        if (fd < 0) {
-            if (erl_errno != ETIMEDOUT && erl_errno != EAGAIN && erl_errno != EINTR)
-                usleep(20000); /* a failed handshake: do not spin on a broken client */
-            continue;
-        }
-        cn_result *r = calloc(1, sizeof *r);
-        if (!r) {
-            ei_close_connection(fd);
-            continue;
-        }
-        r->kind = CN_RES_ACCEPT;
-        r->fd = fd;
-        snprintf(r->node, sizeof r->node, "%s", conp.nodename);
-        push_result(pl, r);
+        cn_pool_push(cn, r);
     }
     return NULL;
 }
@@ -190,13 +213,14 @@ static ei_cnode *copy_ec(const ei_cnode *ec)
     return c;
 }
 
-static int spawn(struct cn_pool *pl, pthread_t *t, void *(*fn)(void *), ei_cnode *ec)
+static int spawn(cnode *cn, pthread_t *t, ei_cnode *ec, int known_only)
 {
     thread_arg *ta = malloc(sizeof *ta);
     if (!ta) return -1;
-    ta->pool = pl;
+    ta->cn = cn;
     ta->ec = ec;
-    if (pthread_create(t, NULL, fn, ta) != 0) {
+    ta->known_only = known_only;
+    if (pthread_create(t, NULL, connector_main, ta) != 0) {
         free(ta);
         return -1;
     }
@@ -209,7 +233,6 @@ int cn_pool_start(cnode *cn, int n)
     if (!pl) return -1;
     pthread_mutex_init(&pl->lock, NULL);
     pthread_cond_init(&pl->cond, NULL);
-    pl->listen_fd = cn->listen_fd;
     pl->connect_tmo = cn->cfg.connect_timeout_ms;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -223,14 +246,10 @@ int cn_pool_start(cnode *cn, int n)
         ei_cnode *ec = copy_ec(cn->ec);
         if (!ec) return -1;
         pl->ecs[i] = ec;
-        if (spawn(pl, &pl->threads[i], connector_main, ec)) return -1;
+        /* thread 0 is the known nodes' lane when there is another thread */
+        if (spawn(cn, &pl->threads[i], ec, i == 0 && n > 1)) return -1;
         pl->n_threads++;
     }
-    ei_cnode *ec = copy_ec(cn->ec);
-    if (!ec) return -1;
-    pl->ecs[64] = ec;
-    if (spawn(pl, &pl->acceptor, acceptor_main, ec)) return -1;
-    pl->have_acceptor = 1;
     return 0;
 }
 
@@ -239,20 +258,30 @@ int cn_pool_wake_fd(const cnode *cn)
     return cn->pool->pipe_r;
 }
 
-int cn_pool_submit(cnode *cn, int kind, const char *target)
+int cn_pool_submit(cnode *cn, int kind, const char *target, int known)
 {
     struct cn_pool *pl = cn->pool;
     cn_job *j = calloc(1, sizeof *j);
     if (!j) return -1;
     j->kind = kind;
     snprintf(j->target, sizeof j->target, "%s", target);
+    job_queue *q = known ? &pl->known : &pl->other;
     pthread_mutex_lock(&pl->lock);
-    if (pl->jobs_tail)
-        pl->jobs_tail->next = j;
+    if (kind == CN_JOB_NAMES && q_has(q, kind, j->target)) {
+        /* the last scan of that host has not run yet: one is enough */
+        pthread_mutex_unlock(&pl->lock);
+        free(j);
+        return 0;
+    }
+    /* an epmd scan goes before the connection attempts of its queue: they may each
+     * take --connect-timeout-ms against names that never answer, and the scan is how a
+     * restarted node is found at all */
+    if (kind == CN_JOB_NAMES)
+        q_push_front(q, j);
     else
-        pl->jobs = j;
-    pl->jobs_tail = j;
-    pthread_cond_signal(&pl->cond);
+        q_push(q, j);
+    /* every thread: the one woken must be able to take this queue */
+    pthread_cond_broadcast(&pl->cond);
     pthread_mutex_unlock(&pl->lock);
     return 0;
 }
@@ -289,18 +318,15 @@ void cn_pool_stop(cnode *cn)
     pthread_mutex_unlock(&pl->lock);
     for (int i = 0; i < pl->n_threads; i++)
         pthread_join(pl->threads[i], NULL);
-    if (pl->have_acceptor) pthread_join(pl->acceptor, NULL);
-    for (cn_job *j = pl->jobs, *nx; j; j = nx) {
-        nx = j->next;
-        free(j);
-    }
+    q_free(&pl->known);
+    q_free(&pl->other);
     for (cn_result *r = pl->results, *nx; r; r = nx) {
         nx = r->next;
         if (r->fd >= 0 && (r->kind == CN_JOB_CONNECT || r->kind == CN_RES_ACCEPT))
             ei_close_connection(r->fd);
         cn_result_free(r);
     }
-    for (int i = 0; i < 65; i++)
+    for (int i = 0; i < 64; i++)
         if (pl->ecs[i]) sodium_free(pl->ecs[i]); /* zeroes the cookie copy */
     close(pl->pipe_r);
     close(pl->pipe_w);

@@ -70,15 +70,16 @@ void cn_discovery_round(cnode *cn, uint64_t now)
             if (!dup) hosts[nh++] = h;
         }
         for (size_t j = 0; j < nh; j++)
-            (void)cn_pool_submit(cn, CN_JOB_NAMES, hosts[j]);
+            (void)cn_pool_submit(cn, CN_JOB_NAMES, hosts[j], 0);
     }
     cn_discovery_forget(cn, now);
 }
 
-static void learn(cnode *cn, const char *node, size_t len, uint64_t now)
+static peer *learn(cnode *cn, const char *node, size_t len, uint64_t now)
 {
     peer *p = cn_peer_add(cn, node, len, now);
     if (p) p->seen_ms = now;
+    return p;
 }
 
 void cn_discovery_names(cnode *cn, cn_result *r, uint64_t now)
@@ -99,7 +100,10 @@ typedef struct rpc_ctx {
 static void learn_atom(void *ctx, const char *name, size_t n)
 {
     rpc_ctx *c = ctx;
-    learn(c->cn, name, n, c->now);
+    /* a node a connected node is connected to is vouched for (the connectors' fast
+     * lane); an epmd name is only a claim */
+    peer *p = learn(c->cn, name, n, c->now);
+    if (p) p->known = 1;
 }
 
 void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now)

@@ -2,8 +2,9 @@
  * The event loop: one thread, one epoll set, no blocking call (STYLE.md habit 9).
  *
  * Watched: every connected peer's socket, the connector pool's wake-up pipe, a
- * signalfd for SIGTERM/SIGINT/SIGHUP, and the gossip and registry UDP sockets when
- * those run. Timers are plain deadlines checked each turn: the ping round (every
+ * signalfd for SIGTERM/SIGINT/SIGHUP, the gossip and registry UDP sockets when
+ * those run, and stdout while lines wait for a slow reader (out.c). Timers are plain deadlines
+ * checked each turn: the ping round (every
  * --ping-interval-ms), the discovery round, reconnect attempts, the failure detector's
  * next deadline, the next beacon and gossip peer expiry, and the registry's eviction
  * round, so `suspect` and `node_down` fire on time even when nothing arrives. Every turn does a
@@ -20,7 +21,19 @@
 #include "cnode/cnode.h"
 
 /* epoll data for the non-peer fds */
-static char tag_wake, tag_sig, tag_stdin, tag_gossip, tag_registry;
+static char tag_wake, tag_sig, tag_stdin, tag_stdout, tag_gossip, tag_registry;
+
+/* stdout is watched for EPOLLOUT only while output waits in out.c's buffer. */
+static void watch_stdout(cnode *cn, int *watched)
+{
+    int want = cn_out_pending(cn);
+    if (want == *watched) return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLOUT;
+    ev.data.ptr = &tag_stdout;
+    if (epoll_ctl(cn->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, 1, &ev) == 0) *watched = want;
+}
 
 int cn_loop_watch(cnode *cn, peer *p, int add)
 {
@@ -77,7 +90,8 @@ static void start_attempts(cnode *cn, uint64_t now, uint64_t *next)
         peer *p = cn->peers[i];
         if (p->state != PS_IDLE) continue;
         if (p->next_attempt_ms <= now) {
-            if (cn_pool_submit(cn, CN_JOB_CONNECT, p->name) == 0) p->state = PS_CONNECTING;
+            if (cn_pool_submit(cn, CN_JOB_CONNECT, p->name, p->seed || p->known) == 0)
+                p->state = PS_CONNECTING;
         } else if (p->next_attempt_ms < *next) {
             *next = p->next_attempt_ms;
         }
@@ -104,6 +118,7 @@ int cn_loop_run(cnode *cn)
     cn->next_discovery_ms =
         now + (cn->cfg.discovery_interval_ms < 500 ? cn->cfg.discovery_interval_ms : 500);
     struct epoll_event evs[64];
+    int stdout_watched = 0;
     while (!cn->stop) {
         now = cn_now_ms();
         uint64_t next = now + 1000;
@@ -128,6 +143,7 @@ int cn_loop_run(cnode *cn)
         if (cn->next_ping_ms < next) next = cn->next_ping_ms;
         if (cn->next_discovery_ms < next) next = cn->next_discovery_ms;
         if (hd < next) next = hd;
+        watch_stdout(cn, &stdout_watched);
         int timeout = next > now ? (int)(next - now) : 0;
         int n = epoll_wait(cn->epfd, evs, 64, timeout);
         if (n < 0) {
@@ -152,6 +168,8 @@ int cn_loop_run(cnode *cn)
                     (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, 0, NULL);
                     cn->stop = 1;
                 }
+            } else if (tag == &tag_stdout) {
+                cn_out_writable(cn);
             } else if (tag == &tag_wake) {
                 results(cn, now);
             } else if (tag == &tag_gossip) {
@@ -164,5 +182,6 @@ int cn_loop_run(cnode *cn)
         }
         cn_peer_reap(cn, now);
     }
+    if (stdout_watched) (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, 1, NULL);
     return cn->exit_code;
 }

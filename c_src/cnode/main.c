@@ -160,7 +160,6 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: they inherit it */
     /* one fd per peer: make room for large clusters */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -180,9 +179,14 @@ int main(int argc, char **argv)
         rc = CN_EXIT_FAILURE;
         goto out;
     }
+    /* Signals are blocked (for the signalfd) only now: until here SIGTERM keeps its
+     * default action, so a start-up stuck on a slow file system or epmd still dies on
+     * it. Before any thread starts: they inherit the mask. */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     cn.epfd = epoll_create1(EPOLL_CLOEXEC);
     cn.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (cn.epfd < 0 || cn.sigfd < 0 || cn_pool_start(&cn, cn.cfg.connectors) != 0) {
+    if (cn.epfd < 0 || cn.sigfd < 0 || cn_pool_start(&cn, cn.cfg.connectors) != 0 ||
+        cn_accept_start(&cn) != 0) {
         cn_log(&cn, "cannot start: %s", strerror(errno));
         rc = CN_EXIT_FAILURE;
         goto out;
@@ -197,12 +201,15 @@ int main(int argc, char **argv)
             cn.seeds_reported++;
         }
     }
+    cn_out_start(&cn);
     cn_out_ready(&cn);
     rc = cn_loop_run(&cn);
     if (rc == CN_EXIT_OK) cn_out_stopped(&cn);
 out:
-    cn_gossip_stop(&cn); /* a last beacon marked leaving, then keys wiped */
+    cn_out_finish(&cn, 1000); /* a reader that left: the last lines are not worth a hang */
+    cn_gossip_stop(&cn);      /* a last beacon marked leaving, then keys wiped */
     cn_registry_stop(&cn);
+    cn_accept_stop(&cn); /* before the pool: its handshakers push results there */
     cn_pool_stop(&cn);
     cn_peer_free_all(&cn);
     cn_server_free(&cn);

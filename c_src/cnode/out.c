@@ -20,20 +20,176 @@
  *    "ttl_ms":30000,"heartbeat_ms":10000}        (new entries only)
  *   {"event":"registry_leave","node":<peer>,"ts":...,"source":"IP:PORT"}
  * Without --json the same facts are written as one plain line each.
- * stdout is flushed after every line so a pipe reader sees events at once.
+ *
+ * Output never blocks the loop (a reader that stops reading must not stop pings, calls
+ * and events): when stdout is a pipe or a socket it is made non-blocking, each line is
+ * written at once when it can be, and the rest waits in a buffer of at most
+ * CN_OUT_MAX_BYTES that the loop drains when stdout becomes writable (cn_out_writable).
+ * A line that does not fit is dropped whole and counted; once the buffer has drained,
+ *   {"event":"output_dropped","node":<this node>,"ts":...,"lines":N}
+ * says how many were lost (also `stats` -> io -> output_dropped). A pipe reader sees every
+ * line as soon as it is written: nothing sits in stdio buffers.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cnode/cnode.h"
 
-static void emit_json(json_t *o)
+/* The loop thread's output buffer (one daemon per process). */
+static struct {
+    char *buf;
+    size_t off, len, cap;
+    int nonblock;        /* stdout is a pipe or socket in O_NONBLOCK mode */
+    uint64_t lines;      /* written or queued */
+    uint64_t dropped;    /* lines dropped since start */
+    uint64_t unreported; /* dropped lines not yet told in an output_dropped line */
+} out;
+
+static void report_dropped(cnode *cn);
+
+void cn_out_start(cnode *cn)
+{
+    (void)cn;
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        int fl = fcntl(STDOUT_FILENO, F_GETFL);
+        if (fl >= 0 && fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) out.nonblock = 1;
+    }
+}
+
+/* Writes what the buffer holds; 0 when empty, 1 when stdout is full, -1 on error (the
+ * reader is gone: the rest is dropped and counted). */
+static int drain(void)
+{
+    while (out.off < out.len) {
+        ssize_t w = write(STDOUT_FILENO, out.buf + out.off, out.len - out.off);
+        if (w > 0) {
+            out.off += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 1;
+        } else {
+            out.off = out.len = 0;
+            return -1;
+        }
+    }
+    out.off = out.len = 0;
+    return 0;
+}
+
+/* One line (without its newline): queued whole or dropped whole. */
+static void put_line(cnode *cn, const char *s, size_t n)
+{
+    if (out.len > 0 && out.off == out.len) out.off = out.len = 0;
+    if (out.off > 0 && out.len + n + 1 > out.cap) { /* compact before growing */
+        memmove(out.buf, out.buf + out.off, out.len - out.off);
+        out.len -= out.off;
+        out.off = 0;
+    }
+    if (out.len + n + 1 > CN_OUT_MAX_BYTES) {
+        out.dropped++;
+        out.unreported++;
+        return;
+    }
+    if (out.len + n + 1 > out.cap) {
+        size_t cap = out.cap ? out.cap : 4096;
+        while (cap < out.len + n + 1)
+            cap *= 2;
+        if (cap > CN_OUT_MAX_BYTES) cap = CN_OUT_MAX_BYTES;
+        char *nb = realloc(out.buf, cap);
+        if (!nb) {
+            out.dropped++;
+            out.unreported++;
+            return;
+        }
+        out.buf = nb;
+        out.cap = cap;
+    }
+    memcpy(out.buf + out.len, s, n);
+    out.buf[out.len + n] = '\n';
+    out.len += n + 1;
+    out.lines++;
+    if (drain() == 0 && out.unreported) report_dropped(cn);
+}
+
+static void put_linef(cnode *cn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_linef(cnode *cn, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    put_line(cn, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+int cn_out_pending(const cnode *cn)
+{
+    (void)cn;
+    return out.nonblock && out.off < out.len;
+}
+
+void cn_out_writable(cnode *cn)
+{
+    if (drain() == 0 && out.unreported) report_dropped(cn);
+}
+
+void cn_out_finish(cnode *cn, unsigned tmo_ms)
+{
+    (void)cn;
+    uint64_t deadline = cn_now_ms() + tmo_ms;
+    while (drain() == 1) {
+        uint64_t now = cn_now_ms();
+        if (now >= deadline) break;
+        struct pollfd p = {STDOUT_FILENO, POLLOUT, 0};
+        if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR) break;
+    }
+    free(out.buf);
+    memset(&out, 0, sizeof out);
+}
+
+void cn_out_get_stats(const cnode *cn, cn_out_stats *st)
+{
+    (void)cn;
+    st->lines = out.lines;
+    st->dropped = out.dropped;
+    st->buffered = out.len - out.off;
+}
+
+const char *const cn_io_stats_names[CN_IO_STATS_N] = {
+    "accepted", "handshakes",    "handshake_failed", "handshake_timeouts", "accept_dropped",
+    "pending",  "peers_refused", "output_lines",     "output_dropped",     "output_buffered"};
+
+void cn_io_get_stats(const cnode *cn, cn_io_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    cn_accept_stats a;
+    cn_accept_get_stats(cn, &a);
+    s->v[CN_IO_ACCEPTED] = a.accepted;
+    s->v[CN_IO_HANDSHAKES] = a.handshakes;
+    s->v[CN_IO_HS_FAILED] = a.failed;
+    s->v[CN_IO_HS_TIMEOUTS] = a.timeouts;
+    s->v[CN_IO_ACCEPT_DROPPED] = a.dropped;
+    s->v[CN_IO_PENDING] = a.pending;
+    s->v[CN_IO_PEERS_REFUSED] = cn->peers_refused;
+    s->v[CN_IO_OUTPUT_LINES] = out.lines;
+    s->v[CN_IO_OUTPUT_DROPPED] = out.dropped;
+    s->v[CN_IO_OUTPUT_BUFFERED] = out.len - out.off;
+}
+
+static void emit_json(cnode *cn, json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
+        put_line(cn, s, strlen(s));
         free(s);
     }
     json_decref(o);
@@ -63,16 +219,16 @@ void cn_out_event(cnode *cn, const plexus_health_event *ev)
         plexus_health_get(cn->health, ev->node, ev->node_len, &st) == PLEXUS_OK && st.samples > 0;
     const char *name = plexus_health_event_name(ev->kind);
     if (!cn->cfg.json) {
-        printf("%llu %-9s %.*s", (unsigned long long)cn_wall_ms(), name, (int)ev->node_len,
-               (const char *)ev->node);
+        char reason[64] = "", silent[48] = "", rtt[32] = "", avg[64] = "";
         if (ev->kind == PLEXUS_HEALTH_EV_NODE_DOWN)
-            printf(" reason=%s", plexus_health_reason_name(ev->reason));
+            snprintf(reason, sizeof reason, " reason=%s", plexus_health_reason_name(ev->reason));
         if (ev->kind == PLEXUS_HEALTH_EV_SUSPECT || ev->kind == PLEXUS_HEALTH_EV_NODE_DOWN)
-            printf(" silent_ms=%llu", (unsigned long long)ev->silent_ms);
-        if (ev->rtt_us) printf(" rtt_us=%u", ev->rtt_us);
-        if (have) printf(" rtt_avg_us=%u rtt_p99_us=%u", st.rtt_avg_us, st.rtt_p99_us);
-        putchar('\n');
-        fflush(stdout);
+            snprintf(silent, sizeof silent, " silent_ms=%llu", (unsigned long long)ev->silent_ms);
+        if (ev->rtt_us) snprintf(rtt, sizeof rtt, " rtt_us=%u", ev->rtt_us);
+        if (have)
+            snprintf(avg, sizeof avg, " rtt_avg_us=%u rtt_p99_us=%u", st.rtt_avg_us, st.rtt_p99_us);
+        put_linef(cn, "%llu %-9s %.*s%s%s%s%s", (unsigned long long)cn_wall_ms(), name,
+                  (int)ev->node_len, (const char *)ev->node, reason, silent, rtt, avg);
         return;
     }
     json_t *o = base(name, (const char *)ev->node, ev->node_len);
@@ -90,18 +246,18 @@ void cn_out_event(cnode *cn, const plexus_health_event *ev)
         json_object_set_new(o, "rtt_p99_us", json_integer(st.rtt_p99_us));
         json_object_set_new(o, "samples", json_integer(st.samples));
     }
-    emit_json(o);
+    emit_json(cn, o);
 }
 
 void cn_out_ready(cnode *cn)
 {
     if (!cn->cfg.json) {
-        printf("%llu ready     %s port=%d", (unsigned long long)cn_wall_ms(), cn->cfg.node,
-               cn->listen_port);
-        if (cn->gossip) printf(" gossip_port=%u", (unsigned)cn_gossip_port(cn));
-        if (cn->registry) printf(" registry_port=%u", (unsigned)cn_registry_port(cn));
-        putchar('\n');
-        fflush(stdout);
+        char g[32] = "", r[32] = "";
+        if (cn->gossip) snprintf(g, sizeof g, " gossip_port=%u", (unsigned)cn_gossip_port(cn));
+        if (cn->registry)
+            snprintf(r, sizeof r, " registry_port=%u", (unsigned)cn_registry_port(cn));
+        put_linef(cn, "%llu ready     %s port=%d%s%s", (unsigned long long)cn_wall_ms(),
+                  cn->cfg.node, cn->listen_port, g, r);
         return;
     }
     json_t *o = base("ready", cn->cfg.node, strlen(cn->cfg.node));
@@ -109,7 +265,7 @@ void cn_out_ready(cnode *cn)
     json_object_set_new(o, "port", json_integer(cn->listen_port));
     if (cn->gossip) json_object_set_new(o, "gossip_port", json_integer(cn_gossip_port(cn)));
     if (cn->registry) json_object_set_new(o, "registry_port", json_integer(cn_registry_port(cn)));
-    emit_json(o);
+    emit_json(cn, o);
 }
 
 static json_t *jint(uint64_t v)
@@ -162,14 +318,14 @@ static json_t *registry_json(const cnode *cn)
 void cn_out_disco(cnode *cn, const cn_disco_event *ev)
 {
     if (!cn->cfg.json) {
-        printf("%llu %-9s %.*s", (unsigned long long)cn_wall_ms(), ev->event, (int)ev->node_len,
-               ev->node);
-        if (ev->source) printf(" source=%s", ev->source);
-        if (ev->reason) printf(" reason=%s", ev->reason);
-        if (ev->ttl_ms) printf(" ttl_ms=%u heartbeat_ms=%u", ev->ttl_ms, ev->heartbeat_ms);
-        if (ev->count) printf(" count=%llu", (unsigned long long)ev->count);
-        putchar('\n');
-        fflush(stdout);
+        char src[64] = "", reason[96] = "", ttl[64] = "", count[32] = "";
+        if (ev->source) snprintf(src, sizeof src, " source=%s", ev->source);
+        if (ev->reason) snprintf(reason, sizeof reason, " reason=%s", ev->reason);
+        if (ev->ttl_ms)
+            snprintf(ttl, sizeof ttl, " ttl_ms=%u heartbeat_ms=%u", ev->ttl_ms, ev->heartbeat_ms);
+        if (ev->count) snprintf(count, sizeof count, " count=%llu", (unsigned long long)ev->count);
+        put_linef(cn, "%llu %-9s %.*s%s%s%s%s", (unsigned long long)cn_wall_ms(), ev->event,
+                  (int)ev->node_len, ev->node, src, reason, ttl, count);
         return;
     }
     json_t *o = base(ev->event, ev->node, ev->node_len);
@@ -194,15 +350,42 @@ void cn_out_disco(cnode *cn, const cn_disco_event *ev)
         }
         if (m) json_object_set_new(o, "metadata", m);
     }
-    emit_json(o);
+    emit_json(cn, o);
+}
+
+/* Says how many lines were lost while stdout was not read (buffer drained now). */
+static void report_dropped(cnode *cn)
+{
+    uint64_t n = out.unreported;
+    out.unreported = 0;
+    if (!cn->cfg.json) {
+        put_linef(cn, "%llu output_dropped %s lines=%llu", (unsigned long long)cn_wall_ms(),
+                  cn->cfg.node, (unsigned long long)n);
+        return;
+    }
+    json_t *o = base("output_dropped", cn->cfg.node, strlen(cn->cfg.node));
+    if (!o) return;
+    json_object_set_new(o, "lines", jint(n));
+    emit_json(cn, o);
+}
+
+static json_t *io_json(const cnode *cn)
+{
+    cn_io_stats s;
+    cn_io_get_stats(cn, &s);
+    json_t *o = json_object();
+    if (!o) return NULL;
+    for (size_t i = 0; i < CN_IO_STATS_N; i++)
+        json_object_set_new(o, cn_io_stats_names[i], jint(s.v[i]));
+    return o;
 }
 
 void cn_out_stopped(cnode *cn)
 {
     if (!cn->cfg.json) {
-        printf("%llu stopped   %s packets=%llu malformed=%llu\n", (unsigned long long)cn_wall_ms(),
-               cn->cfg.node, (unsigned long long)cn->packets, (unsigned long long)cn->malformed);
-        fflush(stdout);
+        put_linef(cn, "%llu stopped   %s packets=%llu malformed=%llu output_dropped=%llu",
+                  (unsigned long long)cn_wall_ms(), cn->cfg.node, (unsigned long long)cn->packets,
+                  (unsigned long long)cn->malformed, (unsigned long long)out.dropped);
         return;
     }
     json_t *o = base("stopped", cn->cfg.node, strlen(cn->cfg.node));
@@ -211,6 +394,8 @@ void cn_out_stopped(cnode *cn)
     json_object_set_new(o, "malformed", json_integer((json_int_t)cn->malformed));
     json_object_set_new(o, "ignored", json_integer((json_int_t)cn->ignored));
     json_object_set_new(o, "events", json_integer((json_int_t)cn->events));
+    json_t *io = io_json(cn);
+    if (io) json_object_set_new(o, "io", io);
     if (cn->gossip) {
         json_t *g = gossip_json(cn);
         if (g) json_object_set_new(o, "gossip", g);
@@ -219,5 +404,5 @@ void cn_out_stopped(cnode *cn)
         json_t *r = registry_json(cn);
         if (r) json_object_set_new(o, "registry", r);
     }
-    emit_json(o);
+    emit_json(cn, o);
 }

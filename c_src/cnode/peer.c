@@ -43,12 +43,38 @@ peer *cn_peer_find(cnode *cn, const char *name, size_t len)
     return NULL;
 }
 
-peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
+/* Names of connected-once nodes that were forgotten (a node killed and restarted is
+ * usually forgotten meanwhile): they come back as known nodes, in the connectors' fast
+ * lane, ahead of names nobody vouches for. A ring: the oldest are overwritten. */
+#define KNOWN_RING 256
+static char known_ring[KNOWN_RING][CN_NODE_MAX + 1];
+static size_t known_next;
+
+static void remember_known(const peer *p)
+{
+    memcpy(known_ring[known_next], p->name, p->name_len + 1);
+    known_next = (known_next + 1) % KNOWN_RING;
+}
+
+static int was_known(const char *name, size_t len)
+{
+    for (size_t i = 0; i < KNOWN_RING; i++)
+        if (known_ring[i][len] == 0 && memcmp(known_ring[i], name, len) == 0) return 1;
+    return 0;
+}
+
+/* bounded: a learned name (epmd, rpc, gossip) past --max-peers is refused and counted;
+ * a node that completed a handshake (it has the cookie) is always taken */
+static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int bounded)
 {
     peer *p = cn_peer_find(cn, name, len);
     if (p) return p;
     if (!cn_node_name_ok(name, len)) return NULL;
     if (len == strlen(cn->cfg.node) && memcmp(name, cn->cfg.node, len) == 0) return NULL;
+    if (bounded && cn->n_peers >= cn->cfg.max_peers) {
+        cn->peers_refused++;
+        return NULL;
+    }
     if (cn->n_peers == cn->cap_peers) {
         size_t cap = cn->cap_peers ? cn->cap_peers * 2 : 32;
         peer **np = realloc(cn->peers, cap * sizeof *np);
@@ -65,9 +91,15 @@ peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
     p->state = PS_IDLE;
     p->next_attempt_ms = now;
     p->seen_ms = now;
+    p->known = was_known(name, len);
     cn->peers[cn->n_peers++] = p;
     cn_debug(cn, "learned %s", p->name);
     return p;
+}
+
+peer *cn_peer_add(cnode *cn, const char *name, size_t len, uint64_t now)
+{
+    return add(cn, name, len, now, 1);
 }
 
 static void free_bufs(peer *p)
@@ -94,6 +126,7 @@ void cn_peer_remove(cnode *cn, peer *p)
             break;
         }
     }
+    if (p->known) remember_known(p);
     cn_debug(cn, "forgot %s", p->name);
     free_bufs(p);
     free(p);
@@ -166,7 +199,7 @@ int cn_ref_is_ours(const cnode *cn, const erlang_ref *ref, unsigned *kind, uint3
 void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
 {
     size_t len = strlen(node);
-    peer *p = cn_peer_add(cn, node, len, now);
+    peer *p = add(cn, node, len, now, 0);
     if (!p) {
         cn_debug(cn, "dropping connection from unusable node name '%s'", node);
         ei_close_connection(fd);
@@ -187,6 +220,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     p->fd = fd;
     p->state = PS_UP;
+    p->known = 1;
     p->broken = 0;
     free_bufs(p);
     p->last_recv_ms = p->last_send_ms = now;

@@ -246,7 +246,11 @@ static int encode_stats(cnode *cn, ei_x_buff *x)
     for (size_t i = 0; i < cn->n_peers; i++)
         up += cn->peers[i]->state == PS_UP;
     int extra = (cn->gossip != NULL) + (cn->registry != NULL);
-    if (ei_x_encode_map_header(x, 10 + extra) < 0 || ei_x_encode_atom(x, "node") < 0 ||
+    cn_io_stats io;
+    cn_io_get_stats(cn, &io);
+    if (ei_x_encode_map_header(x, 11 + extra) < 0 || ei_x_encode_atom(x, "io") < 0 ||
+        encode_counters(x, cn_io_stats_names, io.v, CN_IO_STATS_N) < 0 ||
+        ei_x_encode_atom(x, "node") < 0 ||
         ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0 ||
         ei_x_encode_atom(x, "peers") < 0 || ei_x_encode_ulong(x, cn->n_peers) < 0 ||
         ei_x_encode_atom(x, "connected") < 0 || ei_x_encode_ulong(x, up) < 0 ||

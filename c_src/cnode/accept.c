@@ -1,0 +1,524 @@
+/*
+ * Incoming distribution connections: a gate, then handshakes under one deadline.
+ *
+ * ei_accept_tmo accepts and handshakes in one blocking call whose timeout applies to
+ * each read, so one client trickling a byte every 150 ms held the only accept thread
+ * for as long as it liked, and every connection behind it waited (issue 8). Now:
+ *
+ *   gate (the acceptor thread, poll): accepts every connection at once (non-blocking),
+ *     keeps at most CN_ACCEPT_PENDING_MAX of them, and reads each one's first handshake
+ *     message (send_name: 2-byte length, 'n' or 'N', flags, name) into its own small
+ *     buffer. Garbage (a bad length or tag) is refused at once; a connection that has
+ *     not sent its whole name by the deadline (--handshake-timeout-ms after the accept)
+ *     is closed; when the table is full the oldest connection still in the gate is
+ *     dropped. Idle and trickling clients cost one slot and an fd, never a thread.
+ *   handshakers (CN_HANDSHAKERS threads): run ei's own server handshake on a connection
+ *     whose name is in, through socket callbacks (ei_connect_xinit_ussi) that hand ei
+ *     the accepted fd, replay the buffered name first, and bound every read and write
+ *     by the same overall deadline. A real node answers in milliseconds, so a client
+ *     that stalls after its name holds a handshaker for the rest of its deadline only.
+ *
+ * Every outcome is counted (cn_accept_get_stats; `stats` -> io). The handshake's ei
+ * state (the cookie) lives in sodium_malloc'd memory, wiped at stop.
+ *
+ * Ownership: an fd belongs to the gate until it is queued, to the queue until a
+ * handshaker takes it, to ei during ei_accept_tmo (ei closes it through close_cb when
+ * the handshake fails), then to the loop (cn_result, closed by ei_close_connection).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cnode/cnode.h"
+
+/* send_name is 'n' version(2) flags(4) name, or 'N' flags(8) creation(4) nlen(2) name */
+#define NAME_MSG_MIN 3
+#define NAME_MSG_MAX (1 + 8 + 4 + 2 + CN_NODE_MAX)
+
+typedef struct conn {
+    int fd;
+    uint64_t deadline_ms;
+    size_t have, need; /* bytes of 2 + send_name in buf; need 2 until the length is in */
+    unsigned char buf[2 + NAME_MSG_MAX];
+} conn;
+
+struct cn_accept {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stop;
+    int listen_fd;
+    int stop_r, stop_w; /* wakes the gate's poll at stop */
+    unsigned tmo_ms;
+    /* the gate (acceptor thread only) */
+    conn *gate;
+    size_t n_gate;
+    /* connections whose name is in, waiting for a handshaker (ring, under lock) */
+    conn *queue;
+    size_t q_head, q_len;
+    size_t in_handshake;
+    pthread_t acceptor;
+    int have_acceptor;
+    pthread_t hs[CN_HANDSHAKERS];
+    int n_hs;
+    size_t gate_seen; /* n_gate as of the gate's last turn (for stats, under lock) */
+    ei_cnode *ec;     /* ei state with our callbacks; sodium_malloc'd: it holds the cookie */
+    ei_cnode *hs_ec[CN_HANDSHAKERS]; /* one copy per handshaker */
+    int ei_listen_fd;                /* the stand-in "listen socket" ei_accept_tmo is given */
+    cn_accept_stats st;
+};
+
+/* ------------------------------------------------------------ ei socket callbacks */
+
+/* The handshake in progress on this thread: the fd, the name message read by the gate
+ * (served to ei first), the deadline. */
+typedef struct hs_state {
+    conn *c;
+    size_t served;
+    int handed; /* accept_cb gave the fd to ei: ei closes it from now on */
+} hs_state;
+static _Thread_local hs_state *cur;
+
+#define CTX_FD(ctx) ((int)(intptr_t)(ctx))
+#define FD_CTX(fd) ((void *)(intptr_t)(fd))
+
+/* Waits for fd to be ready for ev within tmo (ei's per-call timeout) and the overall
+ * deadline; 0, or an errno value. */
+static int wait_ready(int fd, short ev, unsigned tmo)
+{
+    for (;;) {
+        uint64_t now = cn_now_ms();
+        uint64_t until = cur ? cur->c->deadline_ms : now + 1000;
+        if (tmo != EI_SCLBK_INF_TMO && now + tmo < until) until = now + tmo;
+        if (now >= until) return ETIMEDOUT;
+        struct pollfd p = {fd, ev, 0};
+        int r = poll(&p, 1, (int)(until - now));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return errno;
+        if (r == 0) return ETIMEDOUT;
+        return 0;
+    }
+}
+
+static int socket_cb(void **ctx, void *setup_ctx)
+{
+    (void)setup_ctx;
+    /* the stand-in listen socket: never bound, only a key in ei's socket table */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    *ctx = FD_CTX(fd);
+    return 0;
+}
+
+static int close_cb(void *ctx)
+{
+    return close(CTX_FD(ctx)) == 0 ? 0 : errno;
+}
+
+static int listen_cb(void *ctx, void *addr, int *len, int backlog)
+{
+    (void)ctx, (void)backlog;
+    memset(addr, 0, (size_t)*len);
+    return 0;
+}
+
+static int accept_cb(void **ctx, void *addr, int *len, unsigned tmo)
+{
+    (void)tmo;
+    if (!cur || cur->handed) return EAGAIN;
+    socklen_t sl = (socklen_t)*len;
+    if (getpeername(cur->c->fd, addr, &sl) != 0) memset(addr, 0, (size_t)*len);
+    *len = (int)sl;
+    *ctx = FD_CTX(cur->c->fd);
+    cur->handed = 1;
+    return 0;
+}
+
+static int connect_cb(void *ctx, void *addr, int len, unsigned tmo)
+{
+    (void)ctx, (void)addr, (void)len, (void)tmo;
+    return EOPNOTSUPP; /* this ei_cnode only accepts */
+}
+
+static int write_cb(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
+{
+    int fd = CTX_FD(ctx);
+    for (;;) {
+        ssize_t w = send(fd, buf, (size_t)*len, MSG_NOSIGNAL);
+        if (w >= 0) {
+            *len = w;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+        int e = wait_ready(fd, POLLOUT, tmo);
+        if (e) return e;
+    }
+}
+
+static int writev_cb(void *ctx, const void *iov, int iovcnt, ssize_t *len, unsigned tmo)
+{
+    int fd = CTX_FD(ctx);
+    for (;;) {
+        ssize_t w = writev(fd, iov, iovcnt);
+        if (w >= 0) {
+            *len = w;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+        int e = wait_ready(fd, POLLOUT, tmo);
+        if (e) return e;
+    }
+}
+
+static int read_cb(void *ctx, char *buf, ssize_t *len, unsigned tmo)
+{
+    int fd = CTX_FD(ctx);
+    if (cur && cur->c->fd == fd && cur->served < cur->c->have) {
+        size_t n = cur->c->have - cur->served;
+        if (n > (size_t)*len) n = (size_t)*len;
+        memcpy(buf, cur->c->buf + cur->served, n);
+        cur->served += n;
+        *len = (ssize_t)n;
+        return 0;
+    }
+    for (;;) {
+        ssize_t r = recv(fd, buf, (size_t)*len, 0);
+        if (r >= 0) {
+            *len = r;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+        int e = wait_ready(fd, POLLIN, tmo);
+        if (e) return e;
+    }
+}
+
+static int header_size_cb(void *ctx, int *sz)
+{
+    (void)ctx;
+    *sz = 2;
+    return 0;
+}
+
+static int complete_cb(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static int get_fd_cb(void *ctx, int *fd)
+{
+    *fd = CTX_FD(ctx);
+    return 0;
+}
+
+static ei_socket_callbacks hs_cbs = {
+    EI_SCLBK_FLG_FULL_IMPL, /* the callbacks do their own waiting (deadline) */
+    socket_cb,
+    close_cb,
+    listen_cb,
+    accept_cb,
+    connect_cb,
+    writev_cb,
+    write_cb,
+    read_cb,
+    header_size_cb,
+    complete_cb,
+    complete_cb,
+    get_fd_cb,
+};
+
+/* ------------------------------------------------------------ handshakers */
+
+static void count(struct cn_accept *a, uint64_t *field)
+{
+    pthread_mutex_lock(&a->lock);
+    (*field)++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+typedef struct hs_arg {
+    cnode *cn;
+    ei_cnode *ec;
+} hs_arg;
+
+static void *handshaker_main(void *argp)
+{
+    hs_arg *ha = argp;
+    cnode *cn = ha->cn;
+    ei_cnode *ec = ha->ec; /* this thread's own copy */
+    free(ha);
+    struct cn_accept *a = cn->acceptor;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        while (!a->stop && a->q_len == 0)
+            pthread_cond_wait(&a->cond, &a->lock);
+        if (a->stop) {
+            pthread_mutex_unlock(&a->lock);
+            break;
+        }
+        conn c = a->queue[a->q_head];
+        a->q_head = (a->q_head + 1) % CN_ACCEPT_PENDING_MAX;
+        a->q_len--;
+        a->in_handshake++;
+        pthread_mutex_unlock(&a->lock);
+
+        hs_state hs = {&c, 0, 0};
+        cur = &hs;
+        ErlConnect conp;
+        memset(&conp, 0, sizeof conp);
+        uint64_t now = cn_now_ms();
+        unsigned left = c.deadline_ms > now ? (unsigned)(c.deadline_ms - now) : 1;
+        int fd = ei_accept_tmo(ec, a->ei_listen_fd, &conp, left);
+        cur = NULL;
+        if (!hs.handed) close(c.fd); /* ei gave up before taking it */
+        cn_result *r = fd >= 0 ? calloc(1, sizeof *r) : NULL;
+        pthread_mutex_lock(&a->lock);
+        a->in_handshake--;
+        if (fd >= 0 && r)
+            a->st.handshakes++;
+        else if (fd < 0 && cn_now_ms() >= c.deadline_ms)
+            a->st.timeouts++;
+        else
+            a->st.failed++;
+        pthread_mutex_unlock(&a->lock);
+        if (fd < 0) continue;
+        if (!r) {
+            ei_close_connection(fd);
+            continue;
+        }
+        r->kind = CN_RES_ACCEPT;
+        r->fd = fd;
+        snprintf(r->node, sizeof r->node, "%s", conp.nodename);
+        cn_pool_push(cn, r);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the gate */
+
+static void gate_drop(struct cn_accept *a, size_t i)
+{
+    close(a->gate[i].fd);
+    a->gate[i] = a->gate[--a->n_gate];
+}
+
+/* Total connections held (gate + queue + handshakes); under lock for the last two. */
+static size_t held(struct cn_accept *a)
+{
+    pthread_mutex_lock(&a->lock);
+    size_t n = a->n_gate + a->q_len + a->in_handshake;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+static void accept_new(struct cn_accept *a)
+{
+    for (int k = 0; k < 64; k++) { /* bounded per wake-up */
+        int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return; /* EAGAIN, or a connection that vanished: nothing to do */
+        count(a, &a->st.accepted);
+        if (held(a) >= CN_ACCEPT_PENDING_MAX) {
+            /* full: the oldest connection still in the gate makes room; if every slot
+             * is past the gate (handshaking), the newcomer is refused */
+            size_t old = SIZE_MAX;
+            for (size_t i = 0; i < a->n_gate; i++)
+                if (old == SIZE_MAX || a->gate[i].deadline_ms < a->gate[old].deadline_ms) old = i;
+            count(a, &a->st.dropped);
+            if (old == SIZE_MAX) {
+                close(fd);
+                continue;
+            }
+            gate_drop(a, old);
+        }
+        conn *c = &a->gate[a->n_gate++];
+        c->fd = fd;
+        c->deadline_ms = cn_now_ms() + a->tmo_ms;
+        c->have = 0;
+        c->need = 2;
+    }
+}
+
+/* Reads what the connection has; 1 when its name message is complete, 0 to wait,
+ * -1 to refuse it (garbage or closed). */
+static int gate_read(conn *c)
+{
+    for (;;) {
+        ssize_t r = recv(c->fd, c->buf + c->have, c->need - c->have, 0);
+        if (r == 0) return -1;
+        if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        c->have += (size_t)r;
+        if (c->have < c->need) continue;
+        if (c->need == 2) {
+            size_t n = (size_t)c->buf[0] << 8 | c->buf[1];
+            if (n < NAME_MSG_MIN || n > NAME_MSG_MAX) return -1;
+            c->need = 2 + n;
+            continue;
+        }
+        return c->buf[2] == 'n' || c->buf[2] == 'N' ? 1 : -1;
+    }
+}
+
+static void *acceptor_main(void *argp)
+{
+    cnode *cn = argp;
+    struct cn_accept *a = cn->acceptor;
+    struct pollfd *pfd = calloc(CN_ACCEPT_PENDING_MAX + 2, sizeof *pfd);
+    if (!pfd) return NULL;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        int stop = a->stop;
+        pthread_mutex_unlock(&a->lock);
+        if (stop) break;
+        uint64_t now = cn_now_ms();
+        /* deadlines first: expired connections go, and set the poll timeout */
+        uint64_t next = now + 1000;
+        for (size_t i = a->n_gate; i-- > 0;) {
+            if (a->gate[i].deadline_ms <= now) {
+                gate_drop(a, i);
+                count(a, &a->st.timeouts);
+            } else if (a->gate[i].deadline_ms < next) {
+                next = a->gate[i].deadline_ms;
+            }
+        }
+        pthread_mutex_lock(&a->lock);
+        a->gate_seen = a->n_gate;
+        pthread_mutex_unlock(&a->lock);
+        pfd[0] = (struct pollfd){a->stop_r, POLLIN, 0};
+        pfd[1] = (struct pollfd){a->listen_fd, POLLIN, 0};
+        size_t n = a->n_gate;
+        for (size_t i = 0; i < n; i++)
+            pfd[2 + i] = (struct pollfd){a->gate[i].fd, POLLIN, 0};
+        int r = poll(pfd, (nfds_t)(2 + n), (int)(next - now));
+        if (r < 0 && errno != EINTR) break;
+        if (r <= 0) continue;
+        if (pfd[0].revents) continue; /* stop: checked at the top */
+        /* gate entries: walk backwards so gate_drop's swap does not skip any */
+        for (size_t i = n; i-- > 0;) {
+            if (!pfd[2 + i].revents) continue;
+            int g = gate_read(&a->gate[i]);
+            if (g < 0) {
+                gate_drop(a, i);
+                count(a, &a->st.failed);
+            } else if (g > 0) {
+                pthread_mutex_lock(&a->lock);
+                size_t tail = (a->q_head + a->q_len) % CN_ACCEPT_PENDING_MAX;
+                a->queue[tail] = a->gate[i];
+                a->q_len++;
+                pthread_cond_signal(&a->cond);
+                pthread_mutex_unlock(&a->lock);
+                a->gate[i] = a->gate[--a->n_gate];
+            }
+        }
+        if (pfd[1].revents) accept_new(a);
+    }
+    free(pfd);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ start, stop, stats */
+
+int cn_accept_start(cnode *cn)
+{
+    struct cn_accept *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    cn->acceptor = a;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    a->stop_r = a->stop_w = a->ei_listen_fd = -1;
+    a->listen_fd = cn->listen_fd;
+    a->tmo_ms = cn->cfg.handshake_timeout_ms;
+    a->gate = calloc(CN_ACCEPT_PENDING_MAX, sizeof *a->gate);
+    a->queue = calloc(CN_ACCEPT_PENDING_MAX, sizeof *a->queue);
+    int fds[2];
+    if (!a->gate || !a->queue || pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    a->stop_r = fds[0];
+    a->stop_w = fds[1];
+    int fl = fcntl(a->listen_fd, F_GETFL);
+    if (fl < 0 || fcntl(a->listen_fd, F_SETFL, fl | O_NONBLOCK) != 0) return -1;
+    a->ec = sodium_malloc(sizeof *a->ec);
+    if (!a->ec) return -1;
+    memset(a->ec, 0, sizeof *a->ec);
+    const ei_cnode *m = cn->ec; /* published: its creation is the one epmd gave */
+    struct in_addr any;
+    any.s_addr = htonl(INADDR_ANY);
+    if (ei_connect_xinit_ussi(a->ec, m->thishostname, m->thisalivename, m->thisnodename, &any,
+                              m->ei_connect_cookie, m->creation, &hs_cbs, sizeof hs_cbs, NULL) < 0)
+        return -1;
+    int port = 0;
+    a->ei_listen_fd = ei_xlisten(a->ec, &any, &port, 1);
+    if (a->ei_listen_fd < 0) return -1;
+    for (int i = 0; i < CN_HANDSHAKERS; i++) {
+        a->hs_ec[i] = sodium_malloc(sizeof *a->ec);
+        if (!a->hs_ec[i]) return -1;
+        memcpy(a->hs_ec[i], a->ec, sizeof *a->ec);
+        hs_arg *ha = malloc(sizeof *ha);
+        if (!ha) return -1;
+        ha->cn = cn;
+        ha->ec = a->hs_ec[i];
+        if (pthread_create(&a->hs[i], NULL, handshaker_main, ha) != 0) {
+            free(ha);
+            return -1;
+        }
+        a->n_hs++;
+    }
+    if (pthread_create(&a->acceptor, NULL, acceptor_main, cn) != 0) return -1;
+    a->have_acceptor = 1;
+    return 0;
+}
+
+void cn_accept_stop(cnode *cn)
+{
+    struct cn_accept *a = cn->acceptor;
+    if (!a) return;
+    pthread_mutex_lock(&a->lock);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+    if (a->stop_w >= 0) {
+        char b = 1;
+        ssize_t w = write(a->stop_w, &b, 1);
+        (void)w;
+    }
+    if (a->have_acceptor) pthread_join(a->acceptor, NULL);
+    for (int i = 0; i < a->n_hs; i++)
+        pthread_join(a->hs[i], NULL);
+    for (size_t i = 0; i < a->n_gate; i++)
+        close(a->gate[i].fd);
+    for (size_t k = 0; k < a->q_len; k++)
+        close(a->queue[(a->q_head + k) % CN_ACCEPT_PENDING_MAX].fd);
+    if (a->ei_listen_fd >= 0) ei_close_connection(a->ei_listen_fd);
+    if (a->ec) sodium_free(a->ec); /* zeroes the cookie copies */
+    for (int i = 0; i < CN_HANDSHAKERS; i++)
+        if (a->hs_ec[i]) sodium_free(a->hs_ec[i]);
+    if (a->stop_r >= 0) close(a->stop_r);
+    if (a->stop_w >= 0) close(a->stop_w);
+    free(a->gate);
+    free(a->queue);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+    cn->acceptor = NULL;
+}
+
+void cn_accept_get_stats(const cnode *cn, cn_accept_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    struct cn_accept *a = cn->acceptor;
+    if (!a) return;
+    pthread_mutex_lock(&a->lock);
+    *s = a->st;
+    s->pending = a->gate_seen + a->q_len + a->in_handshake;
+    pthread_mutex_unlock(&a->lock);
+}
