@@ -38,11 +38,12 @@
 %% sends SIGSTOP to a node's VM and SIGCONT 0.2-2.5 s later, so on resume every timer
 %% of that node is overdue at once and its peers' silence looks long.
 %%
-%% Packet loss. Real loss needs `tc ... netem' inside a network namespace the suite
-%% creates (or iptables). `init_per_suite' probes for it; where it is missing (as on a
-%% kernel without sch_netem) the `packet_loss' operation is skipped and logged, and
-%% `flap' (a link cut and reconnected a few times in a row, which loses whatever was
-%% in flight) stands in for it.
+%% Packet loss. Real loss needs `tc ... netem' (or iptables) inside a network namespace
+%% the suite creates, with the whole cluster and its epmd in it. `init_per_suite' probes
+%% for netem and logs the answer; the `packet_loss' operation is a logged no-op for now
+%% (the machine this was written on has neither sch_netem nor iptables, so a namespaced
+%% cluster could not be tried), and `flap' (a link cut and reconnected a few times in a
+%% row, which loses whatever was in flight) stands in for it.
 %%
 %% Nodes run with `-kernel dist_auto_connect never': a cut holds until the suite
 %% connects the pair again, and the test node, which drives the nodes over stdio, is
@@ -141,7 +142,7 @@ checker_flags_two_leaders(_Config) ->
 %% the leader | the other three. The leader loses its quorum and steps down; the three
 %% elect a leader in the next term. With five voters R's side can never elect; R
 %% counting only the three bootstrap voters would need just the old leader's vote and
-%% lead that same next term. Should the two sides' terms differ, nudge_terms/4 walks
+%% lead that same next term. Should the two sides' terms differ, nudge_terms/5 walks
 %% the lower one up.
 join_restart_partition_scenario(Config) ->
     S0 = new_cluster("sc", 3, 0, Config),
