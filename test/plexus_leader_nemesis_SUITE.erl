@@ -251,7 +251,6 @@ run_op({flap, Sl, Times}, S) ->
         [] -> S;
         _ -> flap(Sl, pick(Others), Times, S)
     end;
-run_op({pause, Sl}, S) -> run_op({pause, Sl, 1000}, S);
 run_op({pause, Sl, Ms}, S) ->
     #{Sl := #{os_pid := P}} = maps:get(slots, S),
     plexus_test_nodes:os_kill(P, "STOP"),
@@ -349,8 +348,10 @@ new_cluster(Tag, NMembers, Seed, Config) ->
     S3 = S2#{members => Members},
     lists:foldl(fun(Sl, Acc) -> start_proc(Sl, Boot, Acc) end, S3, Members).
 
+%% The test VM's OS pid in the name: two runs of the suite at once (make test and make
+%% soak) never share a node name.
 vm_name(Tag, Slot, Gen) ->
-    list_to_atom(lists:flatten(io_lib:format("nm_~s_~p_g~p", [Tag, Slot, Gen]))).
+    list_to_atom(lists:flatten(io_lib:format("nm_~s~s_~p_g~p", [Tag, os:getpid(), Slot, Gen]))).
 
 up(Sl, Gen, P, N, S = #{slots := Slots}) ->
     OsPid = list_to_integer(?C:call(P, os, getpid, [])),
