@@ -3,8 +3,9 @@
 %% election process alone (as a supervisor would, gracefully or with `kill'), changes
 %% the membership with `join/2' / `leave/2' by the README's procedure, cuts the
 %% distribution between two groups of nodes (reconnects blocked), flaps single links,
-%% and freezes nodes (a forward jump of the clock the election reads), while a checker
-%% collects every (term, leader) any node saw and fails on two leaders in one term.
+%% drops every packet for a while (loopback down in a namespace of its own) and freezes
+%% nodes (a forward jump of the clock the election reads), while a checker collects
+%% every (term, leader) any node saw and fails on two leaders in one term.
 %%
 %% What the checker sees: each election process runs `plexus_nemesis_witness', which
 %% appends `{leader, Term, Node}' / `{follows, Term, Leader, Node}' to a file on every
@@ -21,8 +22,8 @@
 %% <li>`checker_flags_two_leaders': the checker itself fails on a planted history;</li>
 %% <li>`join_restart_partition_scenario': the replay of a known bug class: bootstrap
 %%     three nodes, join two more, restart one bootstrap member's process, split 2|3 so
-%%     that the restarted member sits on the small side, and nudge both sides' terms
-%%     until they meet. A member that forgets the joins on restart counts a quorum of 2
+%%     that the restarted member and the leader sit on the small side, and nudge both
+%%     sides' terms until they meet. A member that forgets the joins on restart counts a quorum of 2
 %%     of 3 and leads the small side in a term the big side also leads;</li>
 %% <li>`random_nemesis': operations drawn from a seeded PRNG for
 %%     `PLEXUS_NEMESIS_SECONDS' (default 25; `make soak' runs 600). The seed is printed;
