@@ -628,7 +628,7 @@ check(S) ->
 seed_note(S) -> lists:flatten(seed_note_io(S)).
 
 seed_note_io(S) ->
-    io_lib:format("seed ~p (PLEXUS_NEMESIS_SEED=~p replays it), after ~p nemesis operations ~p",
+    io_lib:format("seed ~p (PLEXUS_NEMESIS_SEED=~p replays it), after ~p nemesis operations ~w",
                   [maps:get(seed, S), maps:get(seed, S), maps:get(ops, S), maps:get(op_counts, S)]).
 
 %% The end of every case: everything back, one leader agreed on, and the last check.
