@@ -479,26 +479,24 @@ make_whole(S) ->
     await_membership(member_slots(S2), S2).
 
 %% Join by the README: start the new node's process with bootstrap = the members plus
-%% itself, call join/2 on one member, wait until every member lists it.
+%% itself, call join/2 on the leader, wait until every member lists it.
 op_join(S0) ->
     S = make_whole(S0),
     [New | _] = shuffle(spares(S)),
     Members = member_slots(S),
     Boot = [node_of(Sl, S) || Sl <- Members ++ [New]],
     S1 = start_proc(New, Boot, S),
-    Via = pick(Members),
-    ok = ?C:call(peer_of(Via, S1), plexus_leader, join, [?NAME, node_of(New, S1)]),
+    Via = change(join, node_of(New, S1), S1),
     ct:log("joined ~p via ~p", [node_of(New, S1), node_of(Via, S1)]),
     await_membership(Members ++ [New], S1#{members => Members ++ [New]}).
 
-%% Leave by the README: leave/2 on another member, wait until every member dropped it,
-%% stop its process. Its VM is replaced by a fresh node name: a removed node does not
+%% Leave by the README: leave/2 on the leader (which may be the node leaving), wait
+%% until every member dropped it, stop its process. Its VM is replaced by a fresh node name: a removed node does not
 %% come back with its old voter list and hard state (an operator wipes or renames it).
 op_leave(Sl, S0) ->
     S = make_whole(S0),
     Rest = member_slots(S) -- [Sl],
-    Via = pick(Rest),
-    ok = ?C:call(peer_of(Via, S), plexus_leader, leave, [?NAME, node_of(Sl, S)]),
+    Via = change(leave, node_of(Sl, S), S),
     ct:log("~p left via ~p", [node_of(Sl, S), node_of(Via, S)]),
     S1 = await_membership(Rest, S#{members => Rest}),
     _ = catch ?C:call(peer_of(Sl, S1), plexus_leader, stop, [?NAME]),
@@ -509,6 +507,33 @@ op_leave(Sl, S0) ->
     Spare = S2#{slots := maps:update_with(Sl, fun(M) -> maps:remove(opts, M) end,
                                           maps:get(slots, S2))},
     ensure_links(up(Sl, Gen, P, N, Spare)).
+
+%% join/2 or leave/2 on the leader, retried (bounded) while there is none, the call
+%% reached a process that no longer leads, or the previous change is not yet reported
+%% by a majority ({change_in_progress, _}: one change at a time). Returns the slot of
+%% the leader that took it.
+change(Op, Node, S) ->
+    Try = fun() ->
+                  S1 = observe(S),
+                  case [{T, Sl} || Sl <- leaders_now(S1), {leader, T} <- [last_role(Sl, S1)]] of
+                      [] -> false;
+                      Ls ->
+                          {_, L} = lists:max(Ls),
+                          case catch ?C:call(peer_of(L, S1), plexus_leader, Op, [?NAME, Node],
+                                             2000) of
+                              ok -> {ok, L};
+                              {error, not_leader} -> false;
+                              {error, {change_in_progress, _}} -> false;
+                              {'EXIT', _} -> false;
+                              Other -> {refused, Other}
+                          end
+                  end
+          end,
+    case ?C:wait_until(Try, ?LIVENESS_MS) of
+        {ok, {ok, L}, _} -> L;
+        {ok, {refused, Why}, _} -> ct:fail({Op, Node, refused, Why, seed_note(S)});
+        timeout -> ct:fail({Op, Node, never_accepted, seed_note(S)})
+    end.
 
 %% Waits (bounded) until each member's process lists exactly Members as the voters; a
 %% member that does not, once the cluster is whole, has lost track of a change.
