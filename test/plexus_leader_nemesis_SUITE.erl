@@ -491,8 +491,9 @@ op_join(S0) ->
     await_membership(Members ++ [New], S1#{members => Members ++ [New]}).
 
 %% Leave by the README: leave/2 on the leader (which may be the node leaving), wait
-%% until every member dropped it, stop its process. Its VM is replaced by a fresh node name: a removed node does not
-%% come back with its old voter list and hard state (an operator wipes or renames it).
+%% until every member dropped it, stop its process. Its VM is replaced by a fresh node
+%% name: a removed node does not come back with its old voter list and hard state (an
+%% operator wipes or renames it).
 op_leave(Sl, S0) ->
     S = make_whole(S0),
     Rest = member_slots(S) -- [Sl],
@@ -543,7 +544,7 @@ await_membership(Members, S) ->
                     [{node_of(Sl, S), view(Sl, S)} || Sl <- Members]
             end,
     case ?C:wait_until(fun() -> lists:all(fun({_, V}) -> V =:= Want end, Views()) end,
-                       ?CHANGE_MS) of
+                       ?LIVENESS_MS) of
         {ok, _, _} -> S;
         timeout ->
             S1 = check(observe(S)),
