@@ -22,7 +22,8 @@ main(Sizes) ->
     %% Load every module first: the code loader reading a .beam mid-run is itself
     %% reported as a long_schedule and says nothing about plexus.
     [{module, _} = code:ensure_loaded(M)
-     || M <- [plexus_orset, plexus_nif, plexus_orset_model, lists, io_lib_format, string]],
+     || M <- [plexus_orset, plexus_lww, plexus_hlc, plexus_nif, plexus_orset_model, lists,
+              io_lib_format, string]],
     Monitor = start_long_schedule_monitor(),
     io:format("~n== OR-Set merge, ns per input element (lower is better)~n"),
     io:format("~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
@@ -31,6 +32,7 @@ main(Sizes) ->
     Rows = [merge_row(N) || N <- Sizes],
     io:format("targets: nif <= 15 ns at 100k; model/nif >= 20; bytes/el <= 12~n"),
     ops_section(),
+    lww_section(),
     LongSchedules = stop_long_schedule_monitor(Monitor),
     io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
               [LongSchedules]),
@@ -119,6 +121,65 @@ single_add_row(N) ->
 
 add_loop(S, 0) -> S;
 add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
+
+%% ------------------------------------------------------------------ LWW register
+
+%% A 20-byte register against the plain Erlang register riak_dt_lwwreg keeps: update
+%% = read the wall clock and build {Ts, Actor, Value} after the old timestamp; merge =
+%% the greater tuple. Each figure is the best of many 1,000-call chunks (the shortest
+%% chunks are the ones the OS did not preempt: this machine is shared), loop included.
+lww_section() ->
+    io:format("~n== LWW register, ns per call (lower is better; ratio = plexus / plain Erlang)~n"),
+    R = plexus_lww:new(hello),
+    R2 = plexus_lww:update(R, world),
+    T = {os:system_time(millisecond) bsl 16, node(), hello},
+    T2 = {element(1, T) + 1, node(), world},
+    Upd = best_ns(fun(K) -> lww_update_loop(R, K) end),
+    UpdModel = best_ns(fun(K) -> model_update_loop(T, K) end),
+    Mrg = best_ns(fun(K) -> lww_merge_loop(R, R2, K) end),
+    MrgModel = best_ns(fun(K) -> model_merge_loop(T, T2, K) end),
+    MrgNif = best_ns(fun(K) -> nif_merge_loop(R, R2, K) end),
+    %% remote winners newer than the node clock each time: merge also advances it
+    Fresh = [plexus_nif:lww_new(plexus_nif:encode(v), plexus_nif:encode(remote),
+                                plexus_hlc:now() + (I bsl 16)) || I <- lists:seq(1, 1000)],
+    MrgFresh = best_ns(fun(K) -> lww_merge_list(R, lists:sublist(Fresh, K)) end, 1),
+    io:format("update/2 (each on the previous result): ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
+              [Upd, UpdModel, Upd / UpdModel]),
+    io:format("merge/2:                                ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
+              [Mrg, MrgModel, Mrg / MrgModel]),
+    io:format("merge/2 through the NIF (the C path):   ~7.1f~n", [MrgNif]),
+    io:format("merge/2, winner ahead of the node clock: ~6.1f (observing it reads the wall clock)~n",
+              [MrgFresh]),
+    ok.
+
+best_ns(F) -> best_ns(F, 200).
+
+best_ns(F, Chunks) ->
+    _ = F(1000),
+    lists:min([begin
+                   T0 = erlang:monotonic_time(nanosecond),
+                   _ = F(1000),
+                   (erlang:monotonic_time(nanosecond) - T0) / 1000
+               end || _ <- lists:seq(1, Chunks)]).
+
+lww_update_loop(_, 0) -> ok;
+lww_update_loop(R, K) -> lww_update_loop(plexus_lww:update(R, world), K - 1).
+
+model_update_loop(_, 0) -> ok;
+model_update_loop({Ts, _, _}, K) ->
+    model_update_loop({max(Ts + 1, os:system_time(millisecond) bsl 16), node(), world}, K - 1).
+
+lww_merge_loop(_, _, 0) -> ok;
+lww_merge_loop(A, B, K) -> _ = plexus_lww:merge(A, B), lww_merge_loop(A, B, K - 1).
+
+model_merge_loop(_, _, 0) -> ok;
+model_merge_loop(A, B, K) -> _ = max(A, B), model_merge_loop(A, B, K - 1).
+
+nif_merge_loop(_, _, 0) -> ok;
+nif_merge_loop(A, B, K) -> _ = plexus_nif:lww_merge([A, B]), nif_merge_loop(A, B, K - 1).
+
+lww_merge_list(_, []) -> ok;
+lww_merge_list(A, [B | Bs]) -> _ = plexus_lww:merge(A, B), lww_merge_list(A, Bs).
 
 %% ------------------------------------------------------------------ scheduling
 
