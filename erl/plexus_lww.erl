@@ -1,5 +1,6 @@
 %% @doc Last-writer-wins register on a hybrid logical clock, as an immutable binary
-%% (format: `include/plexus/crdt_format.md'), merged in C (priv/plexus_nif.so).
+%% (format: `include/plexus/crdt_format.md'). Small registers are decided in Erlang,
+%% the rest in C (priv/plexus_nif.so); the clock is `plexus_hlc'.
 %%
 %% A register holds `(Timestamp, Actor, Value)'. Merge keeps the greatest by
 %% timestamp, then actor, then value (actor and value compared as their external

@@ -11,6 +11,7 @@
 -module(plexus_bench_crdt).
 
 -export([main/0, main/1]).
+-export([plain_update/3, plain_merge/2]).
 
 -define(SIZES, [1000, 10000, 100000, 1000000]).
 
@@ -124,9 +125,9 @@ add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
 
 %% ------------------------------------------------------------------ LWW register
 
-%% A 20-byte register against the plain Erlang register riak_dt_lwwreg keeps: update
-%% = read the wall clock and build {Ts, Actor, Value} after the old timestamp; merge =
-%% the greater tuple. Each figure is the best of many 1,000-call chunks (the shortest
+%% A 20-byte register against the plain Erlang register riak_dt_lwwreg keeps
+%% (plain_update/3, plain_merge/2): update = read the wall clock and build
+%% {Ts, Actor, Value} after the old timestamp; merge = the greater tuple. Each figure is the best of many 1,000-call chunks (the shortest
 %% chunks are the ones the OS did not preempt: this machine is shared), loop included.
 lww_section() ->
     io:format("~n== LWW register, ns per call (lower is better; ratio = plexus / plain Erlang)~n"),
@@ -166,14 +167,31 @@ lww_update_loop(_, 0) -> ok;
 lww_update_loop(R, K) -> lww_update_loop(plexus_lww:update(R, world), K - 1).
 
 model_update_loop(_, 0) -> ok;
-model_update_loop({Ts, _, _}, K) ->
-    model_update_loop({max(Ts + 1, os:system_time(millisecond) bsl 16), node(), world}, K - 1).
+model_update_loop(T, K) ->
+    {ok, T2} = ?MODULE:plain_update({assign, world}, node(), T),
+    model_update_loop(T2, K - 1).
+
+model_merge_loop(_, _, 0) -> ok;
+model_merge_loop(A, B, K) -> _ = ?MODULE:plain_merge(A, B), model_merge_loop(A, B, K - 1).
+
+%% The plain Erlang register, as riak_dt_lwwreg keeps one but with the actor in the
+%% tuple for the same tie break; called remotely as riak_dt_lwwreg would be.
+-spec plain_update({assign, term()}, term(), {integer(), term(), term()}) ->
+    {ok, {integer(), term(), term()}}.
+plain_update({assign, Value}, Actor, {Ts, _, _}) ->
+    {ok, {max(Ts + 1, os:system_time(millisecond) bsl 16), Actor, Value}}.
+
+-spec plain_merge(T, T) -> T when T :: {integer(), term(), term()}.
+plain_merge({TsA, _, _} = A, {TsB, _, _} = B) ->
+    if
+        TsA > TsB -> A;
+        TsA < TsB -> B;
+        A >= B -> A;
+        true -> B
+    end.
 
 lww_merge_loop(_, _, 0) -> ok;
 lww_merge_loop(A, B, K) -> _ = plexus_lww:merge(A, B), lww_merge_loop(A, B, K - 1).
-
-model_merge_loop(_, _, 0) -> ok;
-model_merge_loop(A, B, K) -> _ = max(A, B), model_merge_loop(A, B, K - 1).
 
 nif_merge_loop(_, _, 0) -> ok;
 nif_merge_loop(A, B, K) -> _ = plexus_nif:lww_merge([A, B]), nif_merge_loop(A, B, K - 1).
