@@ -26,6 +26,7 @@
 
 -type timestamp() :: 0..18446744073709551615.
 
+-define(SEEN, '$plexus_hlc_seen').
 -define(KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
 -define(LOGICAL_BITS, 16).
 -define(MAX_TS, 18446744073709551615).
@@ -72,14 +73,29 @@ tick(Ref, Old, Floor, Wall) ->
     end.
 
 %% @doc Node clock := max(node clock, `Ts') for a timestamp within the skew bound.
-%% The common case (`Ts' not ahead of the clock) reads no wall clock.
+%% The common case (`Ts' not ahead of the clock) reads no wall clock, and when `Ts' is
+%% not ahead of what this process last saw of the clock, not even the shared cell:
+%% the calling process keeps that lower bound of the node clock in its dictionary
+%% under `'$plexus_hlc_seen'' (sound because the clock never goes back; erasing it
+%% only costs the next observe one read of the cell). Halves a register merge.
 -spec observe(timestamp()) -> ok.
 observe(Ts) ->
+    case get(?SEEN) of
+        Seen when is_integer(Seen), Ts =< Seen -> ok;
+        _ -> observe_shared(Ts)
+    end.
+
+observe_shared(Ts) ->
     Ref = clock_ref(),
     Old = atomics:get(Ref, 1),
     case Ts =< Old orelse too_far_ahead(Ts, wall_ms()) of
-        true -> ok;
-        false -> raise(Ref, Old, Ts)
+        true ->
+            _ = put(?SEEN, Old),
+            ok;
+        false ->
+            raise(Ref, Old, Ts),
+            _ = put(?SEEN, Ts),
+            ok
     end.
 
 raise(_Ref, Old, Ts) when Ts =< Old ->

@@ -40,6 +40,21 @@ observe_test() ->
     ok = plexus_hlc:observe(Far),
     ?assert(plexus_hlc:now() < Far).
 
+%% The per-process cache of the clock holds only what the clock really reached: a
+%% timestamp beyond the skew bound (not recorded) must not hide a later, nearer one.
+observe_cache_is_a_lower_bound_test() ->
+    Far = (os:system_time(millisecond) + 3 * 3600000) bsl 16,
+    ok = plexus_hlc:observe(Far),
+    Near = plexus_hlc:now() + (1000 bsl 16),
+    ok = plexus_hlc:observe(Near),
+    ?assert(plexus_hlc:now() > Near),
+    %% and what another process moved the clock to is seen here too
+    Other = plexus_hlc:now() + (1000 bsl 16),
+    Self = self(),
+    _ = spawn_link(fun() -> Self ! {observed, plexus_hlc:observe(Other)} end),
+    receive {observed, ok} -> ok end,
+    ?assert(plexus_hlc:now() > Other).
+
 concurrent_ticks_are_distinct_test() ->
     Self = self(),
     Pids = [spawn_link(fun() -> Self ! {self(), [plexus_hlc:now() || _ <- lists:seq(1, 2000)]} end)

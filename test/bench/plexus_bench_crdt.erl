@@ -141,19 +141,29 @@ lww_section() ->
     MrgModel = best_ns(fun(K) -> model_merge_loop(T, T2, K) end),
     MrgNif = best_ns(fun(K) -> nif_merge_loop(R, R2, K) end),
     %% remote winners newer than the node clock each time: merge also advances it
-    Fresh = [plexus_nif:lww_new(plexus_nif:encode(v), plexus_nif:encode(remote),
-                                plexus_hlc:now() + (I bsl 16)) || I <- lists:seq(1, 1000)],
-    MrgFresh = best_ns(fun(K) -> lww_merge_list(R, lists:sublist(Fresh, K)) end, 1),
+    MrgFresh = best_fresh_ns(R),
     io:format("update/2 (each on the previous result): ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Upd, UpdModel, Upd / UpdModel]),
     io:format("merge/2:                                ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Mrg, MrgModel, Mrg / MrgModel]),
     io:format("merge/2 through the NIF (the C path):   ~7.1f~n", [MrgNif]),
-    io:format("merge/2, winner ahead of the node clock: ~6.1f (observing it reads the wall clock)~n",
+    io:format("merge/2, winner ahead of the node clock: ~6.1f (raising it reads the wall clock)~n",
               [MrgFresh]),
     ok.
 
 best_ns(F) -> best_ns(F, 200).
+
+%% Merges with 1,000 registers stamped just after the node clock, new ones per chunk
+%% (made outside the timing), so every merge raises the clock.
+best_fresh_ns(R) ->
+    lists:min([begin
+                   Base = plexus_hlc:now(),
+                   Fresh = [plexus_nif:lww_new(plexus_nif:encode(v), plexus_nif:encode(remote),
+                                               Base + I) || I <- lists:seq(1, 1000)],
+                   T0 = erlang:monotonic_time(nanosecond),
+                   lww_merge_list(R, Fresh),
+                   (erlang:monotonic_time(nanosecond) - T0) / 1000
+               end || _ <- lists:seq(1, 100)]).
 
 best_ns(F, Chunks) ->
     _ = F(1000),
