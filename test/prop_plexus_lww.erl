@@ -29,7 +29,8 @@
 proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
              prop_merge_is_max, prop_roundtrip, prop_update_wins, prop_converge,
-             prop_fast_merge_agrees_with_c, prop_fast_update_ts_agrees_with_c,
+             prop_fast_merge_agrees_with_c, prop_fast_merge_ties_agree_with_c,
+             prop_fast_update_ts_agrees_with_c,
              prop_fast_update_agrees_with_c, prop_fast_new_agrees_with_c],
     [{atom_to_list(P),
       {timeout, 120,
@@ -124,6 +125,16 @@ prop_fast_merge_agrees_with_c() ->
             ?SAFE(begin
                       Fast = ?L:merge(X, Y),
                       Fast =:= plexus_nif:lww_merge([X, Y])
+                          andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
+                  end)).
+
+%% Equal timestamps (and often equal actors): the tie break on actor, then value bytes.
+prop_fast_merge_ties_agree_with_c() ->
+    ?FORALL({Ts, A1, A2, V1, V2}, {ts(), actor(), actor(), wide_value(), wide_value()},
+            ?SAFE(begin
+                      X = make({Ts, A1, V1}),
+                      Y = make({Ts, A2, V2}),
+                      ?L:merge(X, Y) =:= plexus_nif:lww_merge([X, Y])
                           andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
                   end)).
 
