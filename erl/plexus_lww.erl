@@ -63,7 +63,7 @@
 %% @doc A register holding `Value', written by `node()' at the next clock tick.
 -spec new(term()) -> lww().
 new(Value) ->
-    write_after(0, node_term(), enc(Value)).
+    write_after(0, node_actor(), enc(Value)).
 
 %% @doc A register holding `Value', written by `Actor' at the next clock tick.
 -spec new(term(), term()) -> lww().
@@ -75,7 +75,7 @@ new(Value, Actor) ->
 %% `Reg''s timestamp is already the greatest (2^64-1).
 -spec update(lww(), term()) -> lww() | error().
 update(Reg, Value) ->
-    update_hlc(Reg, enc(Value), node_term()).
+    update_hlc(Reg, enc(Value), node_actor()).
 
 %% @doc `update(Reg, Value, Ts)' (`Reg' a binary): merges `Reg' with
 %% `(Ts, node(), Value)', so an older `Ts' is a no-op; `Ts' is observed by the node
@@ -87,7 +87,7 @@ update(Reg, Value) ->
 -spec update(lww(), term(), timestamp()) -> lww() | error();
             (update_op(), term(), lww()) -> {ok, lww()} | error().
 update(Reg, Value, Ts) when is_binary(Reg) ->
-    update_ts(Reg, enc(Value), node_term(), Ts);
+    update_ts(Reg, enc(Value), element(2, node_actor()), Ts);
 update({assign, Value}, Actor, Reg) ->
     ok_tuple(update_hlc(Reg, enc(Value), enc(Actor)));
 update({assign, Value, Ts}, Actor, Reg) ->
@@ -191,6 +191,7 @@ ok_tuple(Reg) -> {ok, Reg}.
 %% is plexus_hlc either way. test/prop_plexus_lww.erl checks that both paths agree.
 
 %% update/2 and {assign, V}: a write after both the node clock and Reg's timestamp.
+%% Actor is encode/1 output or node_actor().
 update_hlc(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>>, ValueBin, ActorBin)
   when ?SMALL(AL, VL) ->
     write_after(Ts, ActorBin, ValueBin);
@@ -236,6 +237,11 @@ write_after(Floor, ActorBin, ValueBin) ->
         true -> make_register(Ts, ActorBin, ValueBin)
     end.
 
+make_register(Ts, {_Node, _ActorBin, Field}, <<131, Value/binary>>)
+  when is_binary(Field), byte_size(Value) < 128 ->
+    <<1, $L, Ts:64, Field/binary, (byte_size(Value)), Value/binary>>;
+make_register(Ts, {_Node, ActorBin, _Field}, ValueBin) ->
+    make_register(Ts, ActorBin, ValueBin);
 make_register(Ts, <<131, Actor/binary>>, <<131, Value/binary>>)
   when byte_size(Actor) < 128, byte_size(Value) < 128 ->
     small_register(Ts, Actor, Value);
@@ -263,15 +269,22 @@ observed(<<_:16, Ts:64, _/binary>> = Reg) ->
 observed(Error) ->
     Error.
 
-%% enc(node()), cached: the node name changes rarely (once, when distribution
-%% starts), so the cache is rewritten rarely.
-node_term() ->
+%% {node(), enc(node()), its actor field (length byte and bytes) or none}, cached:
+%% the node name changes rarely (once, when distribution starts), so the cache is
+%% rewritten rarely. The ready-made field saves the write path a sub-binary and a
+%% segment (~30 ns of an update).
+node_actor() ->
     Node = node(),
     case persistent_term:get(?NODE_TERM_KEY, undefined) of
-        {Node, Bin} ->
-            Bin;
+        {Node, _, _} = Cached ->
+            Cached;
         _ ->
-            Bin = enc(Node),
-            persistent_term:put(?NODE_TERM_KEY, {Node, Bin}),
-            Bin
+            Cached = case enc(Node) of
+                         <<131, A/binary>> = Bin when byte_size(A) < 128 ->
+                             {Node, Bin, <<(byte_size(A)), A/binary>>};
+                         Bin ->
+                             {Node, Bin, none}
+                     end,
+            persistent_term:put(?NODE_TERM_KEY, Cached),
+            Cached
     end.

@@ -40,7 +40,7 @@ proper_test_() ->
 %% ---------------------------------------------------------------- generators
 
 value() -> oneof([range(0, 5), elements([a, b, <<"v">>, {x, 1}, 2.5])]).
-actor() -> elements([n1, n2, n3, {n, 4}]).
+actor() -> elements([n1, n2, n3, {n, 4}, {long, binary:copy(<<"a">>, 150)}]).
 ts() -> range(0, 20).
 
 write() -> {ts(), actor(), value()}.
