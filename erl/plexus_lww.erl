@@ -1,5 +1,6 @@
 %% @doc Last-writer-wins register on a hybrid logical clock, as an immutable binary
-%% (format: `include/plexus/crdt_format.md'), merged in C (priv/plexus_nif.so).
+%% (format: `include/plexus/crdt_format.md'). Small registers are decided in Erlang,
+%% the rest in C (priv/plexus_nif.so); the clock is `plexus_hlc'.
 %%
 %% A register holds `(Timestamp, Actor, Value)'. Merge keeps the greatest by
 %% timestamp, then actor, then value (actor and value compared as their external
@@ -39,7 +40,13 @@
 %% never creates an atom (see there); validation and merges never create atoms.
 -module(plexus_lww).
 
--compile({inline, [enc/1]}).
+-compile({inline, [enc/1, observed/2, small_register/3]}).
+
+-define(MAX_TS, 18446744073709551615).
+-define(NODE_TERM_KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
+
+%% Actor and value lengths that the Erlang fast path decides (one-byte varints).
+-define(SMALL(AL, VL), AL > 0, AL < 128, VL > 0, VL < 128).
 
 -export([new/1, new/2, update/2, update/3]).
 -export([value/1, timestamp/1, actor/1]).
@@ -58,19 +65,19 @@
 %% @doc A register holding `Value', written by `node()' at the next clock tick.
 -spec new(term()) -> lww().
 new(Value) ->
-    new(Value, node()).
+    write_after(0, node_actor(), enc(Value)).
 
 %% @doc A register holding `Value', written by `Actor' at the next clock tick.
 -spec new(term(), term()) -> lww().
 new(Value, Actor) ->
-    plexus_nif:lww_new(enc(Value), enc(Actor)).
+    write_after(0, enc(Actor), enc(Value)).
 
 %% @doc Writes `Value' as `node()' with a timestamp after both the node clock and
 %% `Reg''s timestamp: the result always wins over `Reg'. `{error, overflow}' only if
 %% `Reg''s timestamp is already the greatest (2^64-1).
 -spec update(lww(), term()) -> lww() | error().
 update(Reg, Value) ->
-    plexus_nif:lww_update(Reg, enc(Value), enc(node())).
+    update_hlc(Reg, enc(Value), node_actor()).
 
 %% @doc `update(Reg, Value, Ts)' (`Reg' a binary): merges `Reg' with
 %% `(Ts, node(), Value)', so an older `Ts' is a no-op; `Ts' is observed by the node
@@ -82,11 +89,11 @@ update(Reg, Value) ->
 -spec update(lww(), term(), timestamp()) -> lww() | error();
             (update_op(), term(), lww()) -> {ok, lww()} | error().
 update(Reg, Value, Ts) when is_binary(Reg) ->
-    plexus_nif:lww_update_ts(Reg, enc(Value), enc(node()), Ts);
+    update_ts(Reg, enc(Value), element(2, node_actor()), Ts);
 update({assign, Value}, Actor, Reg) ->
-    ok_tuple(plexus_nif:lww_update(Reg, enc(Value), enc(Actor)));
+    ok_tuple(update_hlc(Reg, enc(Value), enc(Actor)));
 update({assign, Value, Ts}, Actor, Reg) ->
-    ok_tuple(plexus_nif:lww_update_ts(Reg, enc(Value), enc(Actor), Ts));
+    ok_tuple(update_ts(Reg, enc(Value), enc(Actor), Ts));
 update(_, _, _) ->
     erlang:error(badarg).
 
@@ -113,14 +120,22 @@ actor(Reg) ->
 %% @doc The greater of two registers (by timestamp, actor, value): one of the two
 %% binaries itself, not a copy. Its timestamp is observed by the node clock.
 -spec merge(lww(), lww()) -> lww() | error().
+merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
+      <<1, $L, TsB:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
+  when ?SMALL(ALA, VLA), ?SMALL(ALB, VLB) ->
+    if
+        TsA > TsB -> observed(TsA, A);
+        TsA < TsB -> observed(TsB, B);
+        true -> observed(TsA, tie_break(A, B))
+    end;
 merge(A, B) ->
-    plexus_nif:lww_merge([A, B]).
+    observed(plexus_nif:lww_merge([A, B])).
 
 %% @doc The greatest of a non-empty list of registers; `merge([])' raises `badarg'
 %% (there is no empty register).
 -spec merge([lww(), ...]) -> lww() | error().
 merge(Regs) when is_list(Regs), Regs =/= [] ->
-    plexus_nif:lww_merge(Regs);
+    observed(plexus_nif:lww_merge(Regs));
 merge(_) ->
     erlang:error(badarg).
 
@@ -164,7 +179,7 @@ from_binary(Bin) ->
 %% @doc Issues the node's next HLC timestamp (greater than any issued or observed).
 -spec clock() -> timestamp().
 clock() ->
-    plexus_nif:hlc_now().
+    plexus_hlc:now().
 
 %% ---------------------------------------------------------------- internal
 
@@ -173,3 +188,110 @@ enc(Term) ->
 
 ok_tuple({error, _} = Error) -> Error;
 ok_tuple(Reg) -> {ok, Reg}.
+
+%% Why two paths: a NIF call costs several times what deciding a small register in
+%% Erlang does, so registers whose actor and value are 1..127 bytes (one-byte length
+%% fields, the common case) are matched, compared and built here, byte for byte as
+%% the C core does (crdt_lww.c); the match is exact, so anything else (longer fields,
+%% multi-byte or non-minimal varints, empty fields, trailing bytes, another header,
+%% not a binary) takes the C path, which validates and answers as before. The clock
+%% is plexus_hlc either way. test/prop_plexus_lww.erl checks that both paths agree.
+
+%% update/2 and {assign, V}: a write after both the node clock and Reg's timestamp.
+%% Actor is encode/1 output or node_actor().
+update_hlc(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>>, ValueBin, ActorBin)
+  when ?SMALL(AL, VL) ->
+    write_after(Ts, ActorBin, ValueBin);
+update_hlc(Reg, ValueBin, ActorBin) when is_binary(Reg) ->
+    case plexus_nif:lww_validate(Reg) of
+        ok ->
+            <<_:16, Ts:64, _/binary>> = Reg,
+            write_after(Ts, ActorBin, ValueBin);
+        Error ->
+            Error
+    end;
+update_hlc(_, _, _) ->
+    erlang:error(badarg).
+
+%% update/3 and {assign, V, Ts}: the merge of Reg with (Ts, Actor, Value); Ts observed.
+update_ts(<<1, $L, RegTs:64, AL, RegActor:AL/binary, VL, RegValue:VL/binary>> = Reg,
+          <<131, Value/binary>>, <<131, Actor/binary>>, Ts)
+  when ?SMALL(AL, VL), byte_size(Value) < 128, byte_size(Actor) < 128,
+       is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
+    plexus_hlc:observe(Ts),
+    case {RegTs, RegActor, RegValue} >= {Ts, Actor, Value} of
+        true -> Reg;
+        false -> small_register(Ts, Actor, Value)
+    end;
+update_ts(Reg, ValueBin, ActorBin, Ts)
+  when is_binary(Reg), is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
+    case plexus_nif:lww_validate(Reg) of
+        ok ->
+            plexus_hlc:observe(Ts),
+            plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts);
+        Error ->
+            Error
+    end;
+update_ts(_, _, _, _) ->
+    erlang:error(badarg).
+
+%% A new register (Ts, Actor, Value) at the next tick after Floor, or overflow when
+%% nothing can follow Floor.
+write_after(Floor, ActorBin, ValueBin) ->
+    Ts = plexus_hlc:next_after(Floor),
+    if
+        Ts =< Floor -> {error, overflow};
+        true -> make_register(Ts, ActorBin, ValueBin)
+    end.
+
+make_register(Ts, {_Node, _ActorBin, Field}, <<131, Value/binary>>)
+  when is_binary(Field), byte_size(Value) < 128 ->
+    <<1, $L, Ts:64, Field/binary, (byte_size(Value)), Value/binary>>;
+make_register(Ts, {_Node, ActorBin, _Field}, ValueBin) ->
+    make_register(Ts, ActorBin, ValueBin);
+make_register(Ts, <<131, Actor/binary>>, <<131, Value/binary>>)
+  when byte_size(Actor) < 128, byte_size(Value) < 128 ->
+    small_register(Ts, Actor, Value);
+make_register(Ts, ActorBin, ValueBin) ->
+    plexus_nif:lww_new(ValueBin, ActorBin, Ts).
+
+small_register(Ts, Actor, Value) ->
+    <<1, $L, Ts:64, (byte_size(Actor)), Actor/binary, (byte_size(Value)), Value/binary>>.
+
+%% Equal timestamps (both registers valid and small): the greater (actor, value)
+%% bytewise; A when equal, as the C merge keeps the first of equals.
+tie_break(<<_:80, ALA, ActorA:ALA/binary, _VLA, ValueA/binary>> = A,
+          <<_:80, ALB, ActorB:ALB/binary, _VLB, ValueB/binary>> = B) ->
+    case {ActorB, ValueB} > {ActorA, ValueA} of
+        true -> B;
+        false -> A
+    end.
+
+observed(Ts, Reg) ->
+    plexus_hlc:observe(Ts),
+    Reg.
+
+observed(<<_:16, Ts:64, _/binary>> = Reg) ->
+    observed(Ts, Reg);
+observed(Error) ->
+    Error.
+
+%% {node(), enc(node()), its actor field (length byte and bytes) or none}, cached:
+%% the node name changes rarely (once, when distribution starts), so the cache is
+%% rewritten rarely. The ready-made field saves the write path a sub-binary and a
+%% segment (~30 ns of an update).
+node_actor() ->
+    Node = node(),
+    case persistent_term:get(?NODE_TERM_KEY, undefined) of
+        {Node, _, _} = Cached ->
+            Cached;
+        _ ->
+            Cached = case enc(Node) of
+                         <<131, A/binary>> = Bin when byte_size(A) < 128 ->
+                             {Node, Bin, <<(byte_size(A)), A/binary>>};
+                         Bin ->
+                             {Node, Bin, none}
+                     end,
+            persistent_term:put(?NODE_TERM_KEY, Cached),
+            Cached
+    end.

@@ -17,14 +17,12 @@
     orset_size/1,
     orset_validate/1,
     orset_digest/1,
-    lww_new/2,
-    lww_update/3,
+    lww_new/3,
     lww_update_ts/4,
     lww_read/2,
     lww_merge/1,
     lww_validate/1,
     lww_digest/1,
-    hlc_now/0,
     set_dirty_threshold/1
 ]).
 %% Failure detector (c_src/nif/nif_health.c), used by plexus_monitor.
@@ -155,11 +153,8 @@ orset_validate(_Set) -> ?NOT_LOADED.
 -spec orset_digest(state()) -> <<_:256>> | error().
 orset_digest(_Set) -> ?NOT_LOADED.
 
--spec lww_new(binary(), binary()) -> state().
-lww_new(_ValueBin, _ActorBin) -> ?NOT_LOADED.
-
--spec lww_update(state(), binary(), binary()) -> state() | error().
-lww_update(_Reg, _ValueBin, _ActorBin) -> ?NOT_LOADED.
+-spec lww_new(binary(), binary(), non_neg_integer()) -> state() | error().
+lww_new(_ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.
 
 -spec lww_update_ts(state(), binary(), binary(), non_neg_integer()) -> state() | error().
 lww_update_ts(_Reg, _ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.
@@ -176,8 +171,6 @@ lww_validate(_Reg) -> ?NOT_LOADED.
 -spec lww_digest(state()) -> <<_:256>> | error().
 lww_digest(_Reg) -> ?NOT_LOADED.
 
--spec hlc_now() -> non_neg_integer().
-hlc_now() -> ?NOT_LOADED.
 
 %% @doc Sets the input weight (bytes) from which NIF calls run on a dirty CPU
 %% scheduler; returns the previous value. 0 sends every call dirty; a huge value keeps

@@ -11,7 +11,7 @@
 %% Wall-clock milliseconds as an HLC timestamp (48 bits of ms, 16 logical).
 hlc(Ms) -> Ms bsl 16.
 
-now_hlc() -> hlc(erlang:system_time(millisecond)).
+now_hlc() -> hlc(os:system_time(millisecond)). % the wall clock plexus_hlc reads
 
 %% "The future" for a test: ahead of both the wall clock and the node-wide HLC, which
 %% earlier tests may have moved forward (the clock is node state, shared by all tests).
@@ -249,7 +249,44 @@ badarg_test() ->
     ?assertError(badarg, ?L:to_binary(x)),
     ?assertError(badarg, ?L:digest(x)),
     ?assertError(badarg, plexus_nif:lww_read(?L:new(a), other)),
-    ?assertError(badarg, plexus_nif:lww_new(<<"not ext">>, plexus_nif:encode(a))).
+    ?assertError(badarg, plexus_nif:lww_new(<<"not ext">>, plexus_nif:encode(a), 1)).
+
+%% The point of plexus_lww's Erlang fast path (issue 12): a register whose actor and
+%% value are under 128 bytes is updated and merged without a NIF call, since the call
+%% cost several times the work. Counted with call_count tracing, not timed. Registers
+%% with a longer field still go through C.
+small_registers_need_no_nif_call_test() ->
+    Small = ?L:new(a),
+    Newer = ?L:update(Small, b),
+    Big = ?L:new(<<0:(200 * 8)>>),
+    Ts = ?L:timestamp(Newer),
+    Small1 = count_lww_nif_calls(
+               fun() ->
+                       R1 = ?L:update(Small, c),
+                       {ok, R2} = ?L:update({assign, d}, other, R1),
+                       R3 = ?L:update(R2, e, Ts + 1),
+                       {ok, R3} = ?L:update({assign, e, Ts - 1}, x, R3),
+                       R3 = ?L:merge(Small, R3),
+                       Newer = ?L:merge(Newer, Small),
+                       _ = ?L:new(f),
+                       ?L:new(g, actor)
+               end),
+    ?assertEqual(0, Small1),
+    %% A register over the fast path's bounds takes the C path.
+    ?assert(count_lww_nif_calls(fun() -> ?L:merge(Big, Small) end) > 0),
+    ?assert(count_lww_nif_calls(fun() -> ?L:update(Big, x) end) > 0),
+    ?assert(count_lww_nif_calls(fun() -> ?L:update(Small, <<0:(200 * 8)>>) end) > 0).
+
+count_lww_nif_calls(Fun) ->
+    Nifs = [{plexus_nif, F, A} || {F, A} <- plexus_nif:module_info(exports),
+                                  lists:prefix("lww_", atom_to_list(F))],
+    [erlang:trace_pattern(MFA, true, [call_count]) || MFA <- Nifs],
+    try
+        _ = Fun(),
+        lists:sum([N || MFA <- Nifs, {call_count, N} <- [erlang:trace_info(MFA, call_count)]])
+    after
+        [erlang:trace_pattern(MFA, false, [call_count]) || MFA <- Nifs]
+    end.
 
 dirty_and_inline_agree_test() ->
     Reg = ?L:new(<<0:(200 * 1024 * 8)>>, big),

@@ -28,7 +28,10 @@
 
 proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
-             prop_merge_is_max, prop_roundtrip, prop_update_wins, prop_converge],
+             prop_merge_is_max, prop_roundtrip, prop_update_wins, prop_converge,
+             prop_fast_merge_agrees_with_c, prop_fast_merge_ties_agree_with_c,
+             prop_fast_update_ts_agrees_with_c,
+             prop_fast_update_agrees_with_c, prop_fast_new_agrees_with_c],
     [{atom_to_list(P),
       {timeout, 120,
        ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
@@ -37,7 +40,7 @@ proper_test_() ->
 %% ---------------------------------------------------------------- generators
 
 value() -> oneof([range(0, 5), elements([a, b, <<"v">>, {x, 1}, 2.5])]).
-actor() -> elements([n1, n2, n3, {n, 4}]).
+actor() -> elements([n1, n2, n3, {n, 4}, {long, binary:copy(<<"a">>, 150)}]).
 ts() -> range(0, 20).
 
 write() -> {ts(), actor(), value()}.
@@ -56,6 +59,127 @@ varint(N) -> <<1:1, (N band 127):7, (varint(N bsr 7))/binary>>.
 
 %% The merge order of the format: timestamp, then actor bytes, then value bytes.
 key({Ts, Actor, Value}) -> {Ts, plexus_nif:encode(Actor), plexus_nif:encode(Value)}.
+
+%% ---------------------------------------------------------------- hostile
+
+%% Fields of 1..200 bytes (across the fast path's 127-byte bound), timestamps small
+%% or extreme, and then damage: byte flips, truncation, extra bytes, a length written
+%% as 0, as a non-minimal varint or out of range, another header, or random bytes.
+wide_value() ->
+    oneof([value(), ?LET(N, range(0, 200), binary(N))]).
+
+wide_ts() -> oneof([ts(), elements([0, 16#FFFFFFFFFFFFFFFF, 16#FFFFFFFFFFFFFFFE])]).
+
+raw_fields() ->
+    ?LET({Ts, A, V}, {wide_ts(), actor(), wide_value()},
+         begin
+             <<131, AB/binary>> = plexus_nif:encode(A),
+             <<131, VB/binary>> = plexus_nif:encode(V),
+             {Ts, AB, VB}
+         end).
+
+hostile() ->
+    ?LET({{Ts, A, V}, Damage}, {raw_fields(), damage()}, damage(Damage, Ts, A, V)).
+
+damage() ->
+    oneof([none, none, {flip, nat(), range(1, 255)}, {truncate, nat()}, {append, binary()},
+           zero_actor, zero_value, nonminimal_actor, nonminimal_value, long_actor,
+           {header, range(0, 3), range(0, 255)}, {random, binary()}]).
+
+damage(none, Ts, A, V) -> fields(Ts, varint(byte_size(A)), A, varint(byte_size(V)), V);
+damage({flip, I, X}, Ts, A, V) ->
+    Bin = damage(none, Ts, A, V),
+    P = I rem byte_size(Bin),
+    <<H:P/binary, B, T/binary>> = Bin,
+    <<H/binary, (B bxor X), T/binary>>;
+damage({truncate, I}, Ts, A, V) ->
+    Bin = damage(none, Ts, A, V),
+    binary:part(Bin, 0, I rem byte_size(Bin));
+damage({append, X}, Ts, A, V) -> <<(damage(none, Ts, A, V))/binary, X/binary>>;
+damage(zero_actor, Ts, _A, V) -> fields(Ts, <<0>>, <<>>, varint(byte_size(V)), V);
+damage(zero_value, Ts, A, _V) -> fields(Ts, varint(byte_size(A)), A, <<0>>, <<>>);
+damage(nonminimal_actor, Ts, A, V) ->
+    fields(Ts, nonminimal(byte_size(A)), A, varint(byte_size(V)), V);
+damage(nonminimal_value, Ts, A, V) ->
+    fields(Ts, varint(byte_size(A)), A, nonminimal(byte_size(V)), V);
+damage(long_actor, Ts, A, V) ->
+    fields(Ts, varint(byte_size(A) + 1), A, varint(byte_size(V)), V);
+damage({header, I, X}, Ts, A, V) ->
+    <<H:I/binary, _, T/binary>> = damage(none, Ts, A, V),
+    <<H/binary, X, T/binary>>;
+damage({random, X}, _Ts, _A, _V) -> X.
+
+fields(Ts, AL, A, VL, V) -> <<1, $L, Ts:64, AL/binary, A/binary, VL/binary, V/binary>>.
+
+%% N with a redundant continuation byte: the same number, not canonical.
+nonminimal(N) ->
+    Bin = varint(N),
+    S = byte_size(Bin) - 1,
+    <<H:S/binary, Last>> = Bin,
+    <<H/binary, (Last bor 128), 0>>.
+
+%% plexus_lww decides small registers in Erlang; the C path (plexus_nif) is the
+%% reference: same winner, same error, on valid and hostile input alike.
+prop_fast_merge_agrees_with_c() ->
+    ?FORALL({X, Y}, {hostile(), hostile()},
+            ?SAFE(begin
+                      Fast = ?L:merge(X, Y),
+                      Fast =:= plexus_nif:lww_merge([X, Y])
+                          andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
+                  end)).
+
+%% Equal timestamps (and often equal actors): the tie break on actor, then value bytes.
+prop_fast_merge_ties_agree_with_c() ->
+    ?FORALL({Ts, A1, A2, V1, V2}, {ts(), actor(), actor(), wide_value(), wide_value()},
+            ?SAFE(begin
+                      X = make({Ts, A1, V1}),
+                      Y = make({Ts, A2, V2}),
+                      ?L:merge(X, Y) =:= plexus_nif:lww_merge([X, Y])
+                          andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
+                  end)).
+
+prop_fast_update_ts_agrees_with_c() ->
+    ?FORALL({X, A, V, Ts}, {hostile(), actor(), wide_value(), wide_ts()},
+            ?SAFE(begin
+                      C = plexus_nif:lww_update_ts(X, plexus_nif:encode(V),
+                                                   plexus_nif:encode(A), Ts),
+                      CNode = plexus_nif:lww_update_ts(X, plexus_nif:encode(V),
+                                                       plexus_nif:encode(node()), Ts),
+                      ok_c(C) =:= ?L:update({assign, V, Ts}, A, X)
+                          andalso CNode =:= ?L:update(X, V, Ts)
+                  end)).
+
+%% update/2 takes a fresh timestamp, so the result is compared field by field: valid
+%% (by the C validator), after X, and byte-equal to what the C encoder makes of it.
+prop_fast_update_agrees_with_c() ->
+    ?FORALL({X, A, V}, {hostile(), actor(), wide_value()},
+            ?SAFE(begin
+                      Valid = plexus_nif:lww_validate(X),
+                      R = ?L:update({assign, V}, A, X),
+                      case {Valid, R} of
+                          {ok, {ok, Reg}} -> written_after(X, Reg, A, V);
+                          {ok, {error, overflow}} -> ?L:timestamp(X) =:= 16#FFFFFFFFFFFFFFFF;
+                          {Error, Error} -> true;
+                          _ -> false
+                      end
+                  end)).
+
+prop_fast_new_agrees_with_c() ->
+    ?FORALL({A, V}, {actor(), wide_value()},
+            ?SAFE(begin
+                      R = ?L:new(V, A),
+                      R =:= plexus_nif:lww_new(plexus_nif:encode(V), plexus_nif:encode(A),
+                                               ?L:timestamp(R))
+                  end)).
+
+written_after(X, Reg, A, V) ->
+    Ts = ?L:timestamp(Reg),
+    plexus_nif:lww_validate(Reg) =:= ok andalso Ts > ?L:timestamp(X)
+        andalso Reg =:= plexus_nif:lww_new(plexus_nif:encode(V), plexus_nif:encode(A), Ts)
+        andalso plexus_nif:lww_merge([X, Reg]) =:= Reg.
+
+ok_c({error, _} = Error) -> Error;
+ok_c(Reg) -> {ok, Reg}.
 
 %% ---------------------------------------------------------------- laws
 

@@ -4,7 +4,8 @@
  *
  * The HLC packs wall milliseconds and a logical counter into one uint64 so that
  * integer order is HLC order and a timestamp is comparable across nodes (unlike
- * erlang:monotonic_time). The clock value itself is host state: the NIF keeps it.
+ * erlang:monotonic_time). The clock value itself is host state: plexus_hlc (Erlang)
+ * keeps it and applies the same rules; these functions are the reference for others.
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
- * LWW register NIFs and the node-wide HLC; see nif_lww.h. Same NIF shape as
- * nif_orset.c. Merges return the winning input binary itself (no copy); so does
- * update with an explicit timestamp when the existing register wins.
+ * LWW register NIFs; see nif_lww.h. Same NIF shape as nif_orset.c. Merges return the
+ * winning input binary itself (no copy); so does update with an explicit timestamp
+ * when the existing register wins.
  */
 #include "nif/nif_lww.h"
 
@@ -9,59 +9,6 @@
 
 #include "nif/nif_util.h"
 #include "plexus/crdt.h"
-
-/* ---------------------------------------------------------------- HLC */
-
-/* Erlang system time in ms, as erlang:system_time(millisecond) gives it: the sum is
- * taken in ns and converted once (converting each part to ms first can lose 1 ms). */
-static uint64_t wall_ms(void)
-{
-    ErlNifTime t = enif_monotonic_time(ERL_NIF_NSEC) + enif_time_offset(ERL_NIF_NSEC);
-    return t < 0 ? 0 : (uint64_t)t / 1000000u;
-}
-
-/*
- * How far ahead of this node's wall clock an observed timestamp may be and still move
- * the node clock. HLC assumes bounded clock skew (Kulkarni et al. 2014, §3, epsilon);
- * without a bound one register stamped 2^64 - 1, hostile or buggy, would drag the
- * node clock to the end of time for good (every later write saturated, every update
- * an overflow). Timestamps beyond the bound still merge and still lose to a local
- * update of that register; they just do not advance the node clock.
- */
-#define HLC_MAX_AHEAD_MS (3600u * 1000u)
-
-static int too_far_ahead(uint64_t ts, uint64_t wall)
-{
-    return plexus_hlc_ms(ts) > wall + HLC_MAX_AHEAD_MS;
-}
-
-/*
- * Issues the next timestamp after max(node clock, floor) and records it as the node
- * clock: a compare-and-swap loop, so concurrent callers on any scheduler get distinct,
- * increasing timestamps. Strictly greater than both unless that maximum is already
- * 2^64 - 1, where plexus_hlc_next saturates. A floor too far ahead (above) gives a
- * timestamp after it without recording it.
- */
-static uint64_t hlc_next_after(nif_priv *priv, uint64_t floor)
-{
-    uint64_t wall = wall_ms();
-    uint64_t old = atomic_load(&priv->hlc_last), next;
-    if (too_far_ahead(floor, wall)) return plexus_hlc_next(old > floor ? old : floor, wall);
-    do {
-        uint64_t base = old > floor ? old : floor;
-        next = plexus_hlc_next(base, wall);
-    } while (!atomic_compare_exchange_weak(&priv->hlc_last, &old, next));
-    return next;
-}
-
-/* node clock = max(node clock, ts), for timestamps within the skew bound. */
-static void hlc_observe(nif_priv *priv, uint64_t ts)
-{
-    if (too_far_ahead(ts, wall_ms())) return;
-    uint64_t old = atomic_load(&priv->hlc_last);
-    while (ts > old && !atomic_compare_exchange_weak(&priv->hlc_last, &old, ts)) {
-    }
-}
 
 /* Encodes (ts, actor, value) into a new binary term. */
 static int make_register(ErlNifEnv *env, uint64_t ts, plexus_bytes actor, plexus_bytes value,
@@ -78,52 +25,31 @@ static int make_register(ErlNifEnv *env, uint64_t ts, plexus_bytes actor, plexus
 
 /* ---------------------------------------------------------------- NIFs */
 
-/* lww_new(ValueBin, ActorBin) -> Reg; timestamped by the HLC. */
+/*
+ * lww_new(ValueBin, ActorBin, Ts) -> Reg | {error, Reason}: the register (Ts, Actor,
+ * Value). The timestamp comes from plexus_hlc (the clock lives in Erlang); plexus_lww
+ * builds small registers itself and calls this for the rest.
+ */
 ERL_NIF_TERM nif_lww_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     plexus_bytes value, actor;
     ERL_NIF_TERM result;
-    uint64_t ts;
+    ErlNifUInt64 ts;
     int rc;
 
-    if (argc != 2 || !nif_get_term_bytes(env, argv[0], &value) ||
-        !nif_get_term_bytes(env, argv[1], &actor))
+    if (argc != 3 || !nif_get_term_bytes(env, argv[0], &value) ||
+        !nif_get_term_bytes(env, argv[1], &actor) || !enif_get_uint64(env, argv[2], &ts))
         return enif_make_badarg(env);
     if (nif_should_go_dirty(env, (uint64_t)value.n + actor.n))
         return nif_go_dirty(env, "lww_new", nif_lww_new, argc, argv);
-    ts = hlc_next_after(nif_priv_get(env), 0);
-    if ((rc = make_register(env, ts, actor, value, &result))) return nif_error(env, rc);
-    return result;
-}
-
-/*
- * lww_update(Reg, ValueBin, ActorBin) -> Reg2 | {error, Reason}. The new timestamp is
- * the HLC's next after max(node clock, Reg's timestamp), so the write wins over Reg;
- * {error, overflow} when Reg's timestamp is already 2^64 - 1 and nothing can follow it.
- */
-ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{
-    plexus_bytes reg, value, actor;
-    plexus_lww_view view;
-    ERL_NIF_TERM result;
-    uint64_t ts;
-    int rc;
-
-    if (argc != 3 || !nif_get_state(env, argv[0], &reg) ||
-        !nif_get_term_bytes(env, argv[1], &value) || !nif_get_term_bytes(env, argv[2], &actor))
-        return enif_make_badarg(env);
-    if (nif_should_go_dirty(env, (uint64_t)reg.n + value.n + actor.n))
-        return nif_go_dirty(env, "lww_update", nif_lww_update, argc, argv);
-    if ((rc = plexus_lww_decode(reg.p, reg.n, &view))) return nif_error(env, rc);
-    ts = hlc_next_after(nif_priv_get(env), view.ts);
-    if (ts <= view.ts) return nif_error(env, PLEXUS_EOVERFLOW);
     if ((rc = make_register(env, ts, actor, value, &result))) return nif_error(env, rc);
     return result;
 }
 
 /*
  * lww_update_ts(Reg, ValueBin, ActorBin, Ts) -> Reg2 | {error, Reason}: the merge of
- * Reg with the register (Ts, Actor, Value); Reg itself when it wins. Ts is observed.
+ * Reg with the register (Ts, Actor, Value); Reg itself when it wins. plexus_lww
+ * observes Ts on the node clock.
  */
 ERL_NIF_TERM nif_lww_update_ts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -140,7 +66,6 @@ ERL_NIF_TERM nif_lww_update_ts(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     if (nif_should_go_dirty(env, (uint64_t)reg.n + value.n + actor.n))
         return nif_go_dirty(env, "lww_update_ts", nif_lww_update_ts, argc, argv);
     if ((rc = plexus_lww_decode(reg.p, reg.n, &view))) return nif_error(env, rc);
-    hlc_observe(nif_priv_get(env), ts);
     cand.ts = ts;
     cand.actor = actor;
     cand.value = value;
@@ -237,13 +162,13 @@ done:
 
 /*
  * lww_merge([Reg, ...]) -> Reg | {error, Reason}: the greatest register by
- * (ts, actor, value), returned as the input binary itself; its timestamp is observed.
+ * (ts, actor, value), returned as the input binary itself (plexus_lww observes its
+ * timestamp on the node clock).
  */
 ERL_NIF_TERM nif_lww_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     plexus_bytes *regs = NULL;
     ERL_NIF_TERM *terms = NULL, result, head, tail;
-    plexus_lww_view view;
     unsigned k = 0;
     size_t winner = 0;
     uint64_t weight = 0;
@@ -275,8 +200,6 @@ ERL_NIF_TERM nif_lww_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     nif_charge(env, weight);
 
     if ((rc = plexus_lww_merge(regs, k, &winner))) goto err;
-    if ((rc = plexus_lww_decode(regs[winner].p, regs[winner].n, &view))) goto err;
-    hlc_observe(nif_priv_get(env), view.ts);
     result = terms[winner];
     goto done;
 
@@ -314,12 +237,4 @@ ERL_NIF_TERM nif_lww_digest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     if (nif_should_go_dirty(env, reg.n))
         return nif_go_dirty(env, "lww_digest", nif_lww_digest, argc, argv);
     return nif_state_digest(env, reg, PLEXUS_TYPE_LWW);
-}
-
-/* hlc_now() -> Ts: issues the next HLC timestamp of this node. */
-ERL_NIF_TERM nif_hlc_now(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{
-    (void)argv;
-    if (argc != 0) return enif_make_badarg(env);
-    return enif_make_uint64(env, hlc_next_after(nif_priv_get(env), 0));
 }

@@ -62,7 +62,6 @@ nif_priv *nif_priv_new(ErlNifEnv *env)
     for (int i = 0; i <= PLEXUS_TOPOLOGY_RELAY; i++)
         priv->topology_role[i] =
             enif_make_atom(env, plexus_topology_role_name((plexus_topology_role)i));
-    atomic_init(&priv->hlc_last, 0);
     atomic_init(&priv->dirty_threshold, PLEXUS_DIRTY_THRESHOLD_BYTES);
     return priv;
 }

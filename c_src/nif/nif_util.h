@@ -97,8 +97,6 @@ typedef struct nif_priv {
     ERL_NIF_TERM topology_role[PLEXUS_TOPOLOGY_RELAY + 1];
     /* Resource types (ERL_NIF_RT_TAKEOVER on upgrade), opened by the area loads. */
     ErlNifResourceType *health_type, *beacon_type, *election_type;
-    /* Node-wide HLC: the greatest timestamp issued or observed (plexus_lww). */
-    _Atomic uint64_t hlc_last;
     /* Current dirty threshold in bytes of input weight. */
     _Atomic uint64_t dirty_threshold;
 } nif_priv;

@@ -44,9 +44,9 @@ static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
     return 0;
 }
 
-/* A new version of the module: fresh atoms and struct, but the HLC and the threshold
- * carry over, so timestamps stay monotonic across a code upgrade. The old struct is
- * freed by the old library's unload. */
+/* A new version of the module: fresh atoms and struct, but the dirty threshold
+ * carries over. (The HLC is not here: plexus_hlc keeps it in Erlang, so an upgrade of
+ * this library cannot move it.) The old struct is freed by the old library's unload. */
 static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data, ERL_NIF_TERM load_info)
 {
     (void)load_info;
@@ -54,7 +54,6 @@ static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data, ERL_N
     if (!priv) return 1;
     nif_priv *old = *old_priv_data;
     if (old) {
-        atomic_store(&priv->hlc_last, atomic_load(&old->hlc_last));
         atomic_store(&priv->dirty_threshold, atomic_load(&old->dirty_threshold));
     }
     *priv_data = priv;
@@ -76,14 +75,12 @@ static ErlNifFunc nif_funcs[] = {
     {"orset_size", 1, nif_orset_size, 0},
     {"orset_validate", 1, nif_orset_validate, 0},
     {"orset_digest", 1, nif_orset_digest, 0},
-    {"lww_new", 2, nif_lww_new, 0},
-    {"lww_update", 3, nif_lww_update, 0},
+    {"lww_new", 3, nif_lww_new, 0},
     {"lww_update_ts", 4, nif_lww_update_ts, 0},
     {"lww_read", 2, nif_lww_read, 0},
     {"lww_merge", 1, nif_lww_merge, 0},
     {"lww_validate", 1, nif_lww_validate, 0},
     {"lww_digest", 1, nif_lww_digest, 0},
-    {"hlc_now", 0, nif_hlc_now, 0},
     {"set_dirty_threshold", 1, nif_set_dirty_threshold, 0},
     {"health_new", 3, nif_health_new, 0},
     {"health_up", 3, nif_health_up, 0},

@@ -11,6 +11,7 @@
 -module(plexus_bench_crdt).
 
 -export([main/0, main/1]).
+-export([plain_update/3, plain_merge/2]).
 
 -define(SIZES, [1000, 10000, 100000, 1000000]).
 
@@ -22,7 +23,8 @@ main(Sizes) ->
     %% Load every module first: the code loader reading a .beam mid-run is itself
     %% reported as a long_schedule and says nothing about plexus.
     [{module, _} = code:ensure_loaded(M)
-     || M <- [plexus_orset, plexus_nif, plexus_orset_model, lists, io_lib_format, string]],
+     || M <- [plexus_orset, plexus_lww, plexus_hlc, plexus_nif, plexus_orset_model, lists,
+              io_lib_format, string]],
     Monitor = start_long_schedule_monitor(),
     io:format("~n== OR-Set merge, ns per input element (lower is better)~n"),
     io:format("~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
@@ -31,6 +33,7 @@ main(Sizes) ->
     Rows = [merge_row(N) || N <- Sizes],
     io:format("targets: nif <= 15 ns at 100k; model/nif >= 20; bytes/el <= 12~n"),
     ops_section(),
+    lww_section(),
     LongSchedules = stop_long_schedule_monitor(Monitor),
     io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
               [LongSchedules]),
@@ -119,6 +122,92 @@ single_add_row(N) ->
 
 add_loop(S, 0) -> S;
 add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
+
+%% ------------------------------------------------------------------ LWW register
+
+%% A 20-byte register against the plain Erlang register riak_dt_lwwreg keeps
+%% (plain_update/3, plain_merge/2): update = read the wall clock and build
+%% {Ts, Actor, Value} after the old timestamp; merge = the greater tuple. Each figure is the best of many 1,000-call chunks (the shortest
+%% chunks are the ones the OS did not preempt: this machine is shared), loop included.
+lww_section() ->
+    io:format("~n== LWW register, ns per call (lower is better; ratio = plexus / plain Erlang)~n"),
+    R = plexus_lww:new(hello),
+    R2 = plexus_lww:update(R, world),
+    T = {os:system_time(millisecond) bsl 16, node(), hello},
+    T2 = {element(1, T) + 1, node(), world},
+    Upd = best_ns(fun(K) -> lww_update_loop(R, K) end),
+    UpdModel = best_ns(fun(K) -> model_update_loop(T, K) end),
+    Mrg = best_ns(fun(K) -> lww_merge_loop(R, R2, K) end),
+    MrgModel = best_ns(fun(K) -> model_merge_loop(T, T2, K) end),
+    MrgNif = best_ns(fun(K) -> nif_merge_loop(R, R2, K) end),
+    %% remote winners newer than the node clock each time: merge also advances it
+    MrgFresh = best_fresh_ns(R),
+    io:format("update/2 (each on the previous result): ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
+              [Upd, UpdModel, Upd / UpdModel]),
+    io:format("merge/2:                                ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
+              [Mrg, MrgModel, Mrg / MrgModel]),
+    io:format("merge/2 through the NIF (the C path):   ~7.1f~n", [MrgNif]),
+    io:format("merge/2, winner ahead of the node clock: ~6.1f (raising it reads the wall clock)~n",
+              [MrgFresh]),
+    ok.
+
+best_ns(F) -> best_ns(F, 200).
+
+%% Merges with 1,000 registers stamped just after the node clock, new ones per chunk
+%% (made outside the timing), so every merge raises the clock.
+best_fresh_ns(R) ->
+    lists:min([begin
+                   Base = plexus_hlc:now(),
+                   Fresh = [plexus_nif:lww_new(plexus_nif:encode(v), plexus_nif:encode(remote),
+                                               Base + I) || I <- lists:seq(1, 1000)],
+                   T0 = erlang:monotonic_time(nanosecond),
+                   lww_merge_list(R, Fresh),
+                   (erlang:monotonic_time(nanosecond) - T0) / 1000
+               end || _ <- lists:seq(1, 100)]).
+
+best_ns(F, Chunks) ->
+    _ = F(1000),
+    lists:min([begin
+                   T0 = erlang:monotonic_time(nanosecond),
+                   _ = F(1000),
+                   (erlang:monotonic_time(nanosecond) - T0) / 1000
+               end || _ <- lists:seq(1, Chunks)]).
+
+lww_update_loop(_, 0) -> ok;
+lww_update_loop(R, K) -> lww_update_loop(plexus_lww:update(R, world), K - 1).
+
+model_update_loop(_, 0) -> ok;
+model_update_loop(T, K) ->
+    {ok, T2} = ?MODULE:plain_update({assign, world}, node(), T),
+    model_update_loop(T2, K - 1).
+
+model_merge_loop(_, _, 0) -> ok;
+model_merge_loop(A, B, K) -> _ = ?MODULE:plain_merge(A, B), model_merge_loop(A, B, K - 1).
+
+%% The plain Erlang register, as riak_dt_lwwreg keeps one but with the actor in the
+%% tuple for the same tie break; called remotely as riak_dt_lwwreg would be.
+-spec plain_update({assign, term()}, term(), {integer(), term(), term()}) ->
+    {ok, {integer(), term(), term()}}.
+plain_update({assign, Value}, Actor, {Ts, _, _}) ->
+    {ok, {max(Ts + 1, os:system_time(millisecond) bsl 16), Actor, Value}}.
+
+-spec plain_merge(T, T) -> T when T :: {integer(), term(), term()}.
+plain_merge({TsA, _, _} = A, {TsB, _, _} = B) ->
+    if
+        TsA > TsB -> A;
+        TsA < TsB -> B;
+        A >= B -> A;
+        true -> B
+    end.
+
+lww_merge_loop(_, _, 0) -> ok;
+lww_merge_loop(A, B, K) -> _ = plexus_lww:merge(A, B), lww_merge_loop(A, B, K - 1).
+
+nif_merge_loop(_, _, 0) -> ok;
+nif_merge_loop(A, B, K) -> _ = plexus_nif:lww_merge([A, B]), nif_merge_loop(A, B, K - 1).
+
+lww_merge_list(_, []) -> ok;
+lww_merge_list(A, [B | Bs]) -> _ = plexus_lww:merge(A, B), lww_merge_list(A, Bs).
 
 %% ------------------------------------------------------------------ scheduling
 
