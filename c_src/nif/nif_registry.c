@@ -12,35 +12,10 @@
 #include "nif/nif_util.h"
 #include "plexus/registry.h"
 
-#define N_STATS 15
-
 typedef struct registry_res {
     ErlNifMutex *lock;
     plexus_registry *r; /* freed in the destructor only */
 } registry_res;
-
-/* Made once at load (habit 6); never from input. */
-static struct {
-    ErlNifResourceType *type;
-    ERL_NIF_TERM ok, none, not_found;
-    /* options */
-    ERL_NIF_TERM o_max_entries, o_default_ttl, o_min_ttl, o_max_ttl, o_max_skew, o_require_signed,
-        o_trusted_keys, o_server_addrs;
-    /* results */
-    ERL_NIF_TERM announced, new_, refreshed, refused, queried, left, ignored, dropped, cookie;
-    /* entry and message keys */
-    ERL_NIF_TERM k_peer, k_addrs, k_metadata, k_ttl_ms, k_type, k_request_id, k_heartbeat_ms,
-        k_server_addrs, k_live_entries, k_entries, k_reason, k_issued_ms, k_signed, k_public_key,
-        k_max_entries, k_cookie;
-    ERL_NIF_TERM types[8]; /* by plexus_registry_type */
-    /* stats */
-    ERL_NIF_TERM s[N_STATS];
-} A;
-
-static const char *const STAT_NAMES[N_STATS] = {
-    "entries",   "announces", "created",        "refreshed",    "byes",
-    "evicted",   "queries",   "refused_full",   "refused_auth", "refused_replay",
-    "malformed", "bytes",     "refused_source", "cookies",      "unverified"};
 
 static void registry_dtor(ErlNifEnv *env, void *obj)
 {
@@ -50,60 +25,11 @@ static void registry_dtor(ErlNifEnv *env, void *obj)
     if (r->lock) enif_mutex_destroy(r->lock);
 }
 
-int nif_registry_load(ErlNifEnv *env)
+int nif_registry_load(ErlNifEnv *env, nif_priv *priv)
 {
-    A.type = enif_open_resource_type(env, NULL, "plexus_registry", registry_dtor,
-                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
-    if (!A.type) return 1;
-#define ATOM(f, s) A.f = enif_make_atom(env, s)
-    ATOM(ok, "ok");
-    ATOM(none, "none");
-    ATOM(not_found, "not_found");
-    ATOM(o_max_entries, "max_entries");
-    ATOM(o_default_ttl, "default_ttl_ms");
-    ATOM(o_min_ttl, "min_ttl_ms");
-    ATOM(o_max_ttl, "max_ttl_ms");
-    ATOM(o_max_skew, "max_skew_ms");
-    ATOM(o_require_signed, "require_signed");
-    ATOM(o_trusted_keys, "trusted_keys");
-    ATOM(o_server_addrs, "server_addrs");
-    ATOM(announced, "announced");
-    ATOM(new_, "new");
-    ATOM(refreshed, "refreshed");
-    ATOM(refused, "refused");
-    ATOM(queried, "queried");
-    ATOM(left, "left");
-    ATOM(ignored, "ignored");
-    ATOM(dropped, "dropped");
-    ATOM(cookie, "cookie");
-    ATOM(k_cookie, "cookie");
-    ATOM(k_peer, "peer");
-    ATOM(k_addrs, "addrs");
-    ATOM(k_metadata, "metadata");
-    ATOM(k_ttl_ms, "ttl_ms");
-    ATOM(k_type, "type");
-    ATOM(k_request_id, "request_id");
-    ATOM(k_heartbeat_ms, "heartbeat_ms");
-    ATOM(k_server_addrs, "server_addrs");
-    ATOM(k_live_entries, "live_entries");
-    ATOM(k_entries, "entries");
-    ATOM(k_reason, "reason");
-    ATOM(k_issued_ms, "issued_ms");
-    ATOM(k_signed, "signed");
-    ATOM(k_public_key, "public_key");
-    ATOM(k_max_entries, "max_entries");
-#undef ATOM
-    A.types[0] = enif_make_atom(env, "unknown");
-    A.types[PLEXUS_REGISTRY_ANNOUNCE] = enif_make_atom(env, "announce");
-    A.types[PLEXUS_REGISTRY_HANDSHAKE] = enif_make_atom(env, "handshake");
-    A.types[PLEXUS_REGISTRY_QUERY] = enif_make_atom(env, "query");
-    A.types[PLEXUS_REGISTRY_VIEW] = enif_make_atom(env, "view");
-    A.types[PLEXUS_REGISTRY_REFUSED] = enif_make_atom(env, "refused");
-    A.types[PLEXUS_REGISTRY_BYE] = enif_make_atom(env, "bye");
-    A.types[PLEXUS_REGISTRY_COOKIE] = enif_make_atom(env, "cookie");
-    for (int i = 0; i < N_STATS; i++)
-        A.s[i] = enif_make_atom(env, STAT_NAMES[i]);
-    return 0;
+    priv->registry_type = enif_open_resource_type(env, NULL, "plexus_registry", registry_dtor,
+                                                  ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    return priv->registry_type == NULL;
 }
 
 /* Eviction weighs this much per entry when deciding to go dirty: ~1.1 us per evicted
@@ -115,15 +41,7 @@ int nif_registry_load(ErlNifEnv *env)
 
 static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, registry_res **out)
 {
-    return enif_get_resource(env, t, A.type, (void **)out) && (*out)->r;
-}
-
-static int get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out)
-{
-    ErlNifUInt64 v;
-    if (!enif_get_uint64(env, t, &v)) return 0;
-    *out = v;
-    return 1;
+    return enif_get_resource(env, t, nif_priv_get(env)->registry_type, (void **)out) && (*out)->r;
 }
 
 static uint64_t sodium_rand(void *ctx)
@@ -163,12 +81,14 @@ static int make_addrs(ErlNifEnv *env, const plexus_registry_addrs *a, ERL_NIF_TE
 
 static int make_entry(ErlNifEnv *env, const plexus_registry_entry *e, ERL_NIF_TERM *out)
 {
+    const nif_priv *priv = nif_priv_get(env);
     ERL_NIF_TERM vals[4];
     if (!nif_disco_make_bin(env, e->peer, &vals[0]) || !make_addrs(env, &e->addrs, &vals[1]) ||
         !nif_disco_make_meta(env, &e->meta, &vals[2]))
         return 0;
     vals[3] = enif_make_uint64(env, e->remaining_ttl_ms);
-    ERL_NIF_TERM keys[4] = {A.k_peer, A.k_addrs, A.k_metadata, A.k_ttl_ms};
+    ERL_NIF_TERM keys[4] = {priv->atom_peer, priv->atom_addrs, priv->atom_metadata,
+                            priv->atom_ttl_ms};
     return enif_make_map_from_arrays(env, keys, vals, 4, out);
 }
 
@@ -195,7 +115,7 @@ static int opt_u64(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint64_t 
 {
     ERL_NIF_TERM v;
     if (!enif_get_map_value(env, map, key, &v)) return 1;
-    return get_u64(env, v, out);
+    return nif_get_u64(env, v, out);
 }
 
 /* ---------------------------------------------------------------- server NIFs */
@@ -216,10 +136,11 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
 
     memset(&cfg, 0, sizeof cfg);
     if (argc != 1 || !enif_is_map(env, argv[0])) goto bad_arg;
-    if (!opt_u64(env, argv[0], A.o_max_entries, &max) ||
-        !opt_u64(env, argv[0], A.o_default_ttl, &def) ||
-        !opt_u64(env, argv[0], A.o_min_ttl, &min) || !opt_u64(env, argv[0], A.o_max_ttl, &maxttl) ||
-        !opt_u64(env, argv[0], A.o_max_skew, &skew))
+    if (!opt_u64(env, argv[0], priv->atom_max_entries, &max) ||
+        !opt_u64(env, argv[0], priv->atom_default_ttl_ms, &def) ||
+        !opt_u64(env, argv[0], priv->atom_min_ttl_ms, &min) ||
+        !opt_u64(env, argv[0], priv->atom_max_ttl_ms, &maxttl) ||
+        !opt_u64(env, argv[0], priv->atom_max_skew_ms, &skew))
         goto bad_arg;
     if (def > UINT32_MAX || min > UINT32_MAX || maxttl > UINT32_MAX || max > SIZE_MAX) goto bad_arg;
     cfg.max_entries = (size_t)max;
@@ -227,13 +148,13 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     cfg.min_ttl_ms = (uint32_t)min;
     cfg.max_ttl_ms = (uint32_t)maxttl;
     cfg.max_skew_ms = skew;
-    if (enif_get_map_value(env, argv[0], A.o_require_signed, &v)) {
+    if (enif_get_map_value(env, argv[0], priv->atom_require_signed, &v)) {
         if (enif_is_identical(v, priv->atom_true))
             cfg.require_signed = 1;
         else if (!enif_is_identical(v, priv->atom_false))
             goto bad_arg;
     }
-    if (enif_get_map_value(env, argv[0], A.o_trusted_keys, &v)) {
+    if (enif_get_map_value(env, argv[0], priv->atom_trusted_keys, &v)) {
         ERL_NIF_TERM head, tail = v;
         while (enif_get_list_cell(env, tail, &head, &tail)) {
             ErlNifBinary k;
@@ -245,7 +166,8 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         if (!enif_is_empty_list(env, tail)) goto bad_arg;
         cfg.trusted_keys = (const uint8_t(*)[PLEXUS_REGISTRY_PK_BYTES])trusted;
     }
-    if (enif_get_map_value(env, argv[0], A.o_server_addrs, &v) && !get_addrs(env, v, &server))
+    if (enif_get_map_value(env, argv[0], priv->atom_server_addrs, &v) &&
+        !get_addrs(env, v, &server))
         goto bad_arg;
     randombytes_buf(cfg.hash_key, sizeof cfg.hash_key);
     randombytes_buf(cfg.cookie_key, sizeof cfg.cookie_key);
@@ -258,7 +180,7 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         rc = PLEXUS_ENOMEM;
         goto err;
     }
-    if (!(res = enif_alloc_resource(A.type, sizeof *res))) {
+    if (!(res = enif_alloc_resource(priv->registry_type, sizeof *res))) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
@@ -277,16 +199,10 @@ err:
     return nif_error(env, rc);
 }
 
-static ERL_NIF_TERM err_atom(ErlNifEnv *env, int err)
-{
-    nif_priv *priv = nif_priv_get(env);
-    int i = (err <= 0 && err >= PLEXUS_ERROR_MIN) ? -err : -PLEXUS_EINVAL;
-    return priv->err_atoms[i];
-}
-
 /* registry_handle(Ref, Datagram, Source, NowMs) -> {Result, ReplyBin} */
 ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     registry_res *r;
     ErlNifBinary in, src;
     uint64_t now;
@@ -297,7 +213,7 @@ ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
 
     if (argc != 4 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &in) ||
         !enif_inspect_binary(env, argv[2], &src) || src.size > PLEXUS_REGISTRY_SOURCE_MAX ||
-        !get_u64(env, argv[3], &now))
+        !nif_get_u64(env, argv[3], &now))
         return enif_make_badarg(env);
     /* A query may evict every expired entry, an announce to a full table too: with a
      * large table that work goes to a dirty scheduler (measured ~1 us per eviction). */
@@ -321,26 +237,27 @@ ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     }
     switch (res.outcome) {
     case PLEXUS_REGISTRY_ANNOUNCED:
-        result = enif_make_tuple4(env, A.announced, res.grant.is_new ? A.new_ : A.refreshed, peer,
+        result = enif_make_tuple4(env, priv->atom_announced,
+                                  res.grant.is_new ? priv->atom_new : priv->atom_refreshed, peer,
                                   enif_make_uint(env, res.grant.ttl_ms));
         break;
     case PLEXUS_REGISTRY_REFUSED_OUT:
-        result = enif_make_tuple3(env, A.refused, err_atom(env, res.err), peer);
+        result = enif_make_tuple3(env, priv->atom_refused, nif_error_reason(env, res.err), peer);
         break;
     case PLEXUS_REGISTRY_QUERIED:
-        result = A.queried;
+        result = priv->atom_queried;
         break;
     case PLEXUS_REGISTRY_COOKIE_OUT:
-        result = A.cookie;
+        result = priv->atom_cookie;
         break;
     case PLEXUS_REGISTRY_LEFT:
-        result = enif_make_tuple2(env, A.left, peer);
+        result = enif_make_tuple2(env, priv->atom_left, peer);
         break;
     case PLEXUS_REGISTRY_IGNORED:
-        result = enif_make_tuple2(env, A.ignored, err_atom(env, res.err));
+        result = enif_make_tuple2(env, priv->atom_ignored, nif_error_reason(env, res.err));
         break;
     default:
-        result = enif_make_tuple2(env, A.dropped, err_atom(env, res.err));
+        result = enif_make_tuple2(env, priv->atom_dropped, nif_error_reason(env, res.err));
     }
     if (!nif_make_binary(env, &reply, &reply_t)) {
         rc = PLEXUS_ENOMEM;
@@ -361,8 +278,8 @@ static ERL_NIF_TERM list_entries(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     registry_res *r;
     uint64_t now, n = 0;
     int now_arg = sample ? 2 : 1;
-    if (argc != now_arg + 1 || !get_res(env, argv[0], &r) || !get_u64(env, argv[now_arg], &now) ||
-        (sample && !get_u64(env, argv[1], &n)))
+    if (argc != now_arg + 1 || !get_res(env, argv[0], &r) ||
+        !nif_get_u64(env, argv[now_arg], &now) || (sample && !nif_get_u64(env, argv[1], &n)))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     size_t size = plexus_registry_size(r->r);
@@ -400,21 +317,21 @@ ERL_NIF_TERM nif_registry_view(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
 /* registry_lookup(Ref, Peer, NowMs) -> {ok, Entry} | {error, not_found} */
 ERL_NIF_TERM nif_registry_lookup(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     registry_res *r;
     ErlNifBinary peer;
     uint64_t now;
     plexus_registry_entry e;
     ERL_NIF_TERM t;
     if (argc != 3 || !get_res(env, argv[0], &r) || !enif_inspect_binary(env, argv[1], &peer) ||
-        !get_u64(env, argv[2], &now))
+        !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     int rc = plexus_registry_lookup(r->r, peer.data, peer.size, now, &e);
     if (rc == PLEXUS_OK && !make_entry(env, &e, &t)) rc = PLEXUS_ENOMEM;
     enif_mutex_unlock(r->lock);
-    if (rc == PLEXUS_ENOTFOUND) return nif_error_atom(env, A.not_found);
     if (rc) return nif_error(env, rc);
-    return enif_make_tuple2(env, A.ok, t);
+    return enif_make_tuple2(env, priv->atom_ok, t);
 }
 
 /* registry_evict(Ref, NowMs) -> Count */
@@ -422,7 +339,7 @@ ERL_NIF_TERM nif_registry_evict(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
 {
     registry_res *r;
     uint64_t now;
-    if (argc != 2 || !get_res(env, argv[0], &r) || !get_u64(env, argv[1], &now))
+    if (argc != 2 || !get_res(env, argv[0], &r) || !nif_get_u64(env, argv[1], &now))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
     size_t size = plexus_registry_size(r->r);
@@ -438,6 +355,7 @@ ERL_NIF_TERM nif_registry_evict(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
 /* registry_stats(Ref) -> map */
 ERL_NIF_TERM nif_registry_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    const nif_priv *priv = nif_priv_get(env);
     registry_res *r;
     plexus_registry_stats s;
     ERL_NIF_TERM map;
@@ -445,14 +363,34 @@ ERL_NIF_TERM nif_registry_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM arg
     enif_mutex_lock(r->lock);
     plexus_registry_get_stats(r->r, &s);
     enif_mutex_unlock(r->lock);
-    uint64_t v[N_STATS] = {s.entries,        s.announces,      s.created,   s.refreshed,
-                           s.byes,           s.evicted,        s.queries,   s.refused_full,
-                           s.refused_auth,   s.refused_replay, s.malformed, s.bytes,
-                           s.refused_source, s.cookies,        s.unverified};
-    ERL_NIF_TERM vals[N_STATS];
-    for (int i = 0; i < N_STATS; i++)
-        vals[i] = enif_make_uint64(env, v[i]);
-    if (!enif_make_map_from_arrays(env, A.s, vals, N_STATS, &map)) return enif_make_badarg(env);
+    /* Each key beside its counter, so the two cannot drift apart. */
+    const struct {
+        ERL_NIF_TERM key;
+        uint64_t value;
+    } counter[] = {
+        {priv->atom_entries, s.entries},
+        {priv->atom_announces, s.announces},
+        {priv->atom_created, s.created},
+        {priv->atom_refreshed, s.refreshed},
+        {priv->atom_byes, s.byes},
+        {priv->atom_evicted, s.evicted},
+        {priv->atom_queries, s.queries},
+        {priv->atom_refused_full, s.refused_full},
+        {priv->atom_refused_auth, s.refused_auth},
+        {priv->atom_refused_replay, s.refused_replay},
+        {priv->atom_malformed, s.malformed},
+        {priv->atom_bytes, s.bytes},
+        {priv->atom_refused_source, s.refused_source},
+        {priv->atom_cookies, s.cookies},
+        {priv->atom_unverified, s.unverified},
+    };
+    enum { N_STATS = sizeof counter / sizeof counter[0] };
+    ERL_NIF_TERM keys[N_STATS], vals[N_STATS];
+    for (size_t i = 0; i < N_STATS; i++) {
+        keys[i] = counter[i].key;
+        vals[i] = enif_make_uint64(env, counter[i].value);
+    }
+    if (!enif_make_map_from_arrays(env, keys, vals, N_STATS, &map)) return enif_make_badarg(env);
     return map;
 }
 
@@ -489,10 +427,10 @@ ERL_NIF_TERM nif_registry_encode_announce(ErlNifEnv *env, int argc, const ERL_NI
     plexus_disco_meta meta;
     const uint8_t *seed;
     plexus_buf b;
-    if (argc != 7 || !get_u64(env, argv[0], &req) || !enif_inspect_binary(env, argv[1], &peer) ||
-        !get_addrs(env, argv[2], &addrs) || !nif_disco_get_meta(env, argv[3], &meta) ||
-        !get_u64(env, argv[4], &ttl) || !get_u64(env, argv[5], &issued) ||
-        !get_seed(env, argv[6], &seed))
+    if (argc != 7 || !nif_get_u64(env, argv[0], &req) ||
+        !enif_inspect_binary(env, argv[1], &peer) || !get_addrs(env, argv[2], &addrs) ||
+        !nif_disco_get_meta(env, argv[3], &meta) || !nif_get_u64(env, argv[4], &ttl) ||
+        !nif_get_u64(env, argv[5], &issued) || !get_seed(env, argv[6], &seed))
         return enif_make_badarg(env);
     plexus_buf_init(&b, &nif_alloc);
     int rc = plexus_registry_encode_announce(&b, req, (plexus_bytes){peer.data, peer.size}, &addrs,
@@ -507,10 +445,10 @@ ERL_NIF_TERM nif_registry_encode_query(ErlNifEnv *env, int argc, const ERL_NIF_T
     uint64_t req, max, pad;
     ErlNifBinary cookie;
     plexus_buf b;
-    if (argc != 4 || !get_u64(env, argv[0], &req) || !get_u64(env, argv[1], &max) ||
+    if (argc != 4 || !nif_get_u64(env, argv[0], &req) || !nif_get_u64(env, argv[1], &max) ||
         !enif_inspect_binary(env, argv[2], &cookie) ||
         (cookie.size != 0 && cookie.size != PLEXUS_REGISTRY_COOKIE_BYTES) ||
-        !get_u64(env, argv[3], &pad) || pad > PLEXUS_REGISTRY_MSG_MAX)
+        !nif_get_u64(env, argv[3], &pad) || pad > PLEXUS_REGISTRY_MSG_MAX)
         return enif_make_badarg(env);
     plexus_buf_init(&b, &nif_alloc);
     return buf_result(
@@ -525,8 +463,9 @@ ERL_NIF_TERM nif_registry_encode_bye(ErlNifEnv *env, int argc, const ERL_NIF_TER
     ErlNifBinary peer;
     const uint8_t *seed;
     plexus_buf b;
-    if (argc != 4 || !get_u64(env, argv[0], &req) || !enif_inspect_binary(env, argv[1], &peer) ||
-        !get_u64(env, argv[2], &issued) || !get_seed(env, argv[3], &seed))
+    if (argc != 4 || !nif_get_u64(env, argv[0], &req) ||
+        !enif_inspect_binary(env, argv[1], &peer) || !nif_get_u64(env, argv[2], &issued) ||
+        !get_seed(env, argv[3], &seed))
         return enif_make_badarg(env);
     plexus_buf_init(&b, &nif_alloc);
     return buf_result(
@@ -553,48 +492,48 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
         keys[n] = (k);                                                                             \
         vals[n++] = (v);                                                                           \
     } while (0)
-    PUT(A.k_type, A.types[m.type]);
-    PUT(A.k_request_id, enif_make_uint64(env, m.request_id));
+    PUT(priv->atom_type, priv->registry_msg_type[m.type]);
+    PUT(priv->atom_request_id, enif_make_uint64(env, m.request_id));
     switch (m.type) {
     case PLEXUS_REGISTRY_ANNOUNCE:
     case PLEXUS_REGISTRY_BYE:
         if (!nif_disco_make_bin(env, m.peer, &t)) goto nomem;
-        PUT(A.k_peer, t);
-        PUT(A.k_issued_ms, enif_make_uint64(env, m.issued_ms));
-        PUT(A.k_signed, m.is_signed ? priv->atom_true : priv->atom_false);
+        PUT(priv->atom_peer, t);
+        PUT(priv->atom_issued_ms, enif_make_uint64(env, m.issued_ms));
+        PUT(priv->atom_signed, m.is_signed ? priv->atom_true : priv->atom_false);
         if (m.is_signed) {
             if (!nif_disco_make_bin(env, (plexus_bytes){m.public_key, PLEXUS_REGISTRY_PK_BYTES},
                                     &t))
                 goto nomem;
-            PUT(A.k_public_key, t);
+            PUT(priv->atom_public_key, t);
         }
         if (m.type == PLEXUS_REGISTRY_ANNOUNCE) {
             if (!make_addrs(env, &m.addrs, &t)) goto nomem;
-            PUT(A.k_addrs, t);
+            PUT(priv->atom_addrs, t);
             if (!nif_disco_make_meta(env, &m.meta, &t)) goto nomem;
-            PUT(A.k_metadata, t);
-            PUT(A.k_ttl_ms, enif_make_uint64(env, m.ttl_ms));
+            PUT(priv->atom_metadata, t);
+            PUT(priv->atom_ttl_ms, enif_make_uint64(env, m.ttl_ms));
         }
         break;
     case PLEXUS_REGISTRY_HANDSHAKE:
-        PUT(A.k_ttl_ms, enif_make_uint64(env, m.ttl_ms));
-        PUT(A.k_heartbeat_ms, enif_make_uint64(env, m.heartbeat_ms));
+        PUT(priv->atom_ttl_ms, enif_make_uint64(env, m.ttl_ms));
+        PUT(priv->atom_heartbeat_ms, enif_make_uint64(env, m.heartbeat_ms));
         if (!make_addrs(env, &m.addrs, &t)) goto nomem;
-        PUT(A.k_server_addrs, t);
+        PUT(priv->atom_server_addrs, t);
         break;
     case PLEXUS_REGISTRY_QUERY:
     case PLEXUS_REGISTRY_COOKIE:
         if (m.type == PLEXUS_REGISTRY_QUERY)
-            PUT(A.k_max_entries, enif_make_uint64(env, m.max_entries));
+            PUT(priv->atom_max_entries, enif_make_uint64(env, m.max_entries));
         if (!nif_disco_make_bin(env,
                                 (plexus_bytes){m.cookie ? m.cookie : no_cookie,
                                                m.cookie ? PLEXUS_REGISTRY_COOKIE_BYTES : 0},
                                 &t))
             goto nomem;
-        PUT(A.k_cookie, t);
+        PUT(priv->atom_cookie, t);
         break;
     case PLEXUS_REGISTRY_VIEW: {
-        PUT(A.k_live_entries, enif_make_uint64(env, m.live_entries));
+        PUT(priv->atom_live_entries, enif_make_uint64(env, m.live_entries));
         list_acc acc = {env, enif_make_list(env, 0), 0};
         const uint8_t *pos = m.entries.p;
         plexus_registry_entry e;
@@ -602,16 +541,16 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
             if (collect(&acc, &e)) break;
         if (acc.oom) goto nomem;
         enif_make_reverse_list(env, acc.list, &t);
-        PUT(A.k_entries, t);
+        PUT(priv->atom_entries, t);
         break;
     }
     case PLEXUS_REGISTRY_REFUSED:
-        PUT(A.k_reason, err_atom(env, m.reason));
+        PUT(priv->atom_reason, nif_error_reason(env, m.reason));
         break;
     }
 #undef PUT
     if (!enif_make_map_from_arrays(env, keys, vals, n, &map)) return enif_make_badarg(env);
-    return enif_make_tuple2(env, A.ok, map);
+    return enif_make_tuple2(env, priv->atom_ok, map);
 nomem:
     return nif_error(env, PLEXUS_ENOMEM);
 }

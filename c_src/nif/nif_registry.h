@@ -33,7 +33,11 @@
 
 #include <erl_nif.h>
 
-int nif_registry_load(ErlNifEnv *env);
+struct nif_priv;
+
+/* Opens the plexus_registry resource type into priv (its atoms are made with all the
+ * others by nif_priv_new); call from load and upgrade. 0 = ok. */
+int nif_registry_load(ErlNifEnv *env, struct nif_priv *priv);
 
 ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);

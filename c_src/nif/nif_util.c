@@ -62,6 +62,14 @@ nif_priv *nif_priv_new(ErlNifEnv *env)
     for (int i = 0; i <= PLEXUS_TOPOLOGY_RELAY; i++)
         priv->topology_role[i] =
             enif_make_atom(env, plexus_topology_role_name((plexus_topology_role)i));
+    priv->registry_msg_type[0] = priv->atom_unknown;
+    priv->registry_msg_type[PLEXUS_REGISTRY_ANNOUNCE] = priv->atom_announce;
+    priv->registry_msg_type[PLEXUS_REGISTRY_HANDSHAKE] = priv->atom_handshake;
+    priv->registry_msg_type[PLEXUS_REGISTRY_QUERY] = priv->atom_query;
+    priv->registry_msg_type[PLEXUS_REGISTRY_VIEW] = priv->atom_view;
+    priv->registry_msg_type[PLEXUS_REGISTRY_REFUSED] = priv->atom_refused;
+    priv->registry_msg_type[PLEXUS_REGISTRY_BYE] = priv->atom_bye;
+    priv->registry_msg_type[PLEXUS_REGISTRY_COOKIE] = priv->atom_cookie;
     atomic_init(&priv->dirty_threshold, PLEXUS_DIRTY_THRESHOLD_BYTES);
     return priv;
 }

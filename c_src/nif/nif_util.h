@@ -21,6 +21,7 @@
 #include "plexus/common.h"
 #include "plexus/election.h"
 #include "plexus/health.h"
+#include "plexus/registry.h"
 #include "plexus/topology.h"
 
 /*
@@ -72,7 +73,21 @@
     X(sit_out_left) X(stats)                                                             \
     /* election_info stats keys */                                                       \
     X(wrong_cluster) X(unknown_peer) X(stale_term) X(lease_rejected) X(conflicts)        \
-    X(outbox_dropped) X(pre_votes) X(elections) X(fast_path)
+    X(outbox_dropped) X(pre_votes) X(elections) X(fast_path)                            \
+    /* registry_new options (nif_registry.c) */                                          \
+    X(max_entries) X(default_ttl_ms) X(min_ttl_ms) X(max_ttl_ms) X(max_skew_ms)          \
+    X(require_signed) X(trusted_keys) X(server_addrs)                                    \
+    /* registry_handle results */                                                        \
+    X(announced) X(new) X(refreshed) X(refused) X(queried) X(left) X(ignored) X(dropped) \
+    X(cookie)                                                                            \
+    /* registry entry and message keys, message types (registry_msg_type below) */       \
+    X(peer) X(addrs) X(metadata) X(ttl_ms) X(request_id) X(heartbeat_ms) X(live_entries) \
+    X(entries) X(reason) X(issued_ms) X(signed) X(public_key) X(announce) X(handshake)   \
+    X(query) X(view) X(bye)                                                              \
+    /* registry_stats keys */                                                            \
+    X(announces) X(created) X(byes) X(evicted) X(queries) X(refused_full)                \
+    X(refused_auth) X(refused_replay) X(bytes) X(refused_source) X(cookies)              \
+    X(unverified)
 /* clang-format on */
 
 #define NIF_ATOM_FIELD(name) ERL_NIF_TERM atom_##name;
@@ -95,8 +110,11 @@ typedef struct nif_priv {
     ERL_NIF_TERM election_role[PLEXUS_ELECTION_LEADER + 1];
     ERL_NIF_TERM election_msg_type[PLEXUS_ELECTION_MSG_HEARTBEAT_RESP + 1];
     ERL_NIF_TERM topology_role[PLEXUS_TOPOLOGY_RELAY + 1];
+    /* Registry message types by plexus_registry_type; [0] is `unknown`. The core has
+     * no name function for them, so nif_priv_new fills this from the atoms above. */
+    ERL_NIF_TERM registry_msg_type[PLEXUS_REGISTRY_COOKIE + 1];
     /* Resource types (ERL_NIF_RT_TAKEOVER on upgrade), opened by the area loads. */
-    ErlNifResourceType *health_type, *beacon_type, *election_type;
+    ErlNifResourceType *health_type, *beacon_type, *election_type, *registry_type;
     /* Current dirty threshold in bytes of input weight. */
     _Atomic uint64_t dirty_threshold;
 } nif_priv;

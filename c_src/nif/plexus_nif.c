@@ -27,8 +27,8 @@ static nif_priv *make_priv(ErlNifEnv *env)
     if (sodium_init() < 0) return NULL; /* digests, nonces and key memory need libsodium */
     nif_priv *priv = nif_priv_new(env);
     if (!priv) return NULL;
-    if (nif_health_load(env, priv) || nif_beacon_load(env, priv) ||
-        nif_election_load(env, priv) || nif_registry_load(env)) {
+    if (nif_health_load(env, priv) || nif_beacon_load(env, priv) || nif_election_load(env, priv) ||
+        nif_registry_load(env, priv)) {
         nif_priv_free(priv);
         return NULL;
     }
