@@ -181,6 +181,9 @@ handle_call(node_count, _From, S) ->
     {reply, map_size(plexus_topology_view:roles(S#st.view)), S};
 handle_call(quorum_size, _From, S) ->
     {reply, plexus_topology_view:quorum(S#st.view), S};
+handle_call({promote, _Node, Role}, _From, S)
+  when Role =/= relay, Role =/= wingmate, Role =/= observer ->
+    {reply, {error, {not_assignable, Role}}, S};
 handle_call({promote, Node, Role}, _From, S) when Node =:= node() ->
     case plexus_topology_view:promotion(Role, S#st.view) of
         {ok, P} ->

@@ -60,6 +60,9 @@ promote_errors_test() ->
                  %% the commander cannot back itself
                  ?assertEqual({error, is_commander}, ?T:promote(S, node(), wingmate)),
                  ?assertError(badarg, ?T:promote(S, node(), general)),
+                 %% what another node's process may ask is checked too
+                 ?assertEqual({error, {not_assignable, general}},
+                              gen_server:call(S, {promote, node(), general})),
                  ?assertError(badarg, ?T:promote(S, "node", relay))
          end).
 
