@@ -30,8 +30,10 @@ beam_source(Config) ->
                                             down_after_ms => 5000}),
     unlink(Mon),
     ok = plexus_monitor:subscribe(),
-    A = plexus_test_nodes:start_node("mon_a", ?config(cookie, Config)),
-    B = plexus_test_nodes:start_node("mon_b", ?config(cookie, Config)),
+    %% names unique to this run: two runs of the suite on one machine share epmd
+    Tag = "_" ++ os:getpid(),
+    A = plexus_test_nodes:start_node("mon_a" ++ Tag, ?config(cookie, Config)),
+    B = plexus_test_nodes:start_node("mon_b" ++ Tag, ?config(cookie, Config)),
     {NA, _, PidA} = A,
     {NB, _, PidB} = B,
     try

@@ -69,8 +69,10 @@ frozen_commander_hands_over_to_promoted(Config) ->
 %% topology process on each. Fun(A, B, OsPidOfA).
 with_cluster(Config, Prefix, Fun) ->
     Cookie = ?config(cookie, Config),
-    NA = plexus_test_nodes:start_node(Prefix ++ "_a", Cookie),
-    NB = plexus_test_nodes:start_node(Prefix ++ "_b", Cookie),
+    %% names unique to this run: two runs of the suite on one machine share epmd
+    Tag = "_" ++ os:getpid(),
+    NA = plexus_test_nodes:start_node(Prefix ++ "_a" ++ Tag, Cookie),
+    NB = plexus_test_nodes:start_node(Prefix ++ "_b" ++ Tag, Cookie),
     {A, _, PidA} = NA,
     {B, _, _} = NB,
     try
