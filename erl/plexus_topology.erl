@@ -2,30 +2,35 @@
 %%
 %% No voting: the member that has been in the cluster longest is the commander. Each
 %% node runs one `plexus_topology' process; the processes on connected nodes tell each
-%% other their node's start time (and whether the node was promoted), so every node
-%% holds the same membership view, and the rule, computed by the C core
-%% (`plexus_election:topology_assign/2'), gives every node the same answer from it:
+%% other their node's start time (and any promotion), so every node holds the same
+%% membership view. The rule is `plexus_topology_view' (pure; seniority itself is the C
+%% core's, `plexus_election:topology_assign/2'):
 %% <ul>
-%% <li>commander: the smallest start time, ties broken by node name;</li>
-%% <li>relay: a node an operator promoted (`promote/2'); promotion never overrides
-%%     the commander;</li>
-%% <li>wingmate: the most senior member that is neither commander nor relay, the one
-%%     that takes over when the commander goes;</li>
+%% <li>commander: the most senior healthy member (smallest start time, ties broken by
+%%     node name);</li>
+%% <li>wingmate: the most senior other member that is not a relay, the one that takes
+%%     over when the commander goes; or the node an operator promoted to wingmate;</li>
+%% <li>relay: a node an operator promoted (`promote/2'); never overrides the commander;</li>
 %% <li>observer: everyone else.</li>
 %% </ul>
-%% No commander (and no wingmate) while the view holds fewer than `quorum_size'
-%% members. When a node goes down (nodedown) it leaves the view and the roles are
-%% recomputed: that is the re-election. A node's start time is, by default, when its
-%% VM started (wall clock, ms), so restarting this process does not cost seniority.
+%% No commander (and no wingmate) while fewer than `quorum_size' members count.
 %%
-%% This is coordination, not consensus: two nodes that see different views (during a
-%% partition, or for the moment an announcement is in flight) can name different
-%% commanders. Use `plexus_leader' where at most one leader must exist.
+%% Health: the process follows `plexus_monitor' when it runs on this node (option
+%% `monitor', default `true'; it subscribes again if the monitor restarts). A member
+%% the monitor calls suspect or down sits out of the roles until it is healthy again,
+%% so a frozen commander (SIGSTOP, a stuck VM) loses command after the monitor's
+%% `suspect_after_ms' instead of after net_ticktime. Without a monitor only nodedown
+%% removes a member. A node's start time is, by default, when its VM started (wall
+%% clock, ms), so restarting this process does not cost seniority.
+%%
+%% This is coordination, not consensus: two nodes that see different views or health
+%% (during a partition, or for the moment an announcement is in flight) can name
+%% different commanders. Use `plexus_leader' where at most one leader must exist.
 %%
 %% Options (map or proplist): `name' (default `plexus_topology'), `quorum_size'
-%% (default 1), `start_time' (ms; default the VM's start). The plexus application
-%% starts it when its `topology' env is set (`true' or an option list); otherwise add
-%% `child_spec/1' to your own supervisor.
+%% (default 1), `start_time' (ms; default the VM's start), `monitor' (default `true').
+%% The plexus application starts it when its `topology' env is set (`true' or an
+%% option list); otherwise add `child_spec/1' to your own supervisor.
 -module(plexus_topology).
 -behaviour(gen_server).
 
@@ -39,17 +44,21 @@
 
 -type role() :: commander | wingmate | observer | relay.
 -type server() :: atom() | pid().
+-type promote_error() :: unknown_node | no_commander | is_commander
+                       | {not_assignable, commander} | term().
+
 -export_type([server/0]). % used in the specs of exported functions
 
 -define(TAG, '$plexus_topology').
 
+%% How often to look for plexus_monitor while it is not running.
+-define(MONITOR_RETRY_MS, 1000).
+
 -record(st, {
     name :: atom(),
-    quorum :: non_neg_integer(),
-    %% node => {StartTime, Promoted}, this node included
-    view = #{} :: #{node() => {non_neg_integer(), boolean()}},
-    roles = #{} :: #{node() => role()},
-    commander = none :: node() | none
+    view :: plexus_topology_view:view(),
+    %% `false', or the monitor process followed (`undefined' while it is not running)
+    monitor = false :: false | undefined | {pid(), reference()}
 }).
 
 %% ------------------------------------------------------------------ start
@@ -91,6 +100,7 @@ opts(M) when is_map(M) ->
         {ok, T} when not (is_integer(T) andalso T >= 0) -> erlang:error(badarg, [M]);
         _ -> ok
     end,
+    is_boolean(maps:get(monitor, M, true)) orelse erlang:error(badarg, [M]),
     M#{name => Name, quorum_size => Q};
 opts(Other) -> erlang:error(badarg, [Other]).
 
@@ -124,22 +134,24 @@ quorum_size() -> quorum_size(?MODULE).
 -spec quorum_size(server()) -> non_neg_integer().
 quorum_size(S) -> gen_server:call(S, quorum_size).
 
-%% @doc `promote(Node, relay)' makes `Node' a relay; `promote(Node, observer)' takes
-%% the promotion back (the node's role is then the rule's). The flag belongs to the
-%% node: it is set on that node's process, which announces it to everyone. Commander
-%% and wingmate come from seniority only: `{error, {not_assignable, Role}}'.
-%% `{error, unknown_node}' for a node outside the view.
--spec promote(node(), role()) -> ok | {error, unknown_node | {not_assignable, role()}}.
+%% @doc `promote(Node, relay)' makes `Node' a relay; `promote(Node, wingmate)' makes it
+%% the designated successor of the current commander (it takes over when that
+%% commander is suspect, down or gone, and hands back when it returns; see
+%% `plexus_topology_view'); `promote(Node, observer)' takes a promotion back (the
+%% node's role is then the rule's). The promotion belongs to the node: it is set on
+%% that node's process, which announces it to everyone. Nobody is promoted to
+%% commander: `{error, {not_assignable, commander}}'. Errors: `{error, unknown_node}'
+%% for a node outside the view; for `wingmate', `{error, no_commander}' below quorum
+%% and `{error, is_commander}' for the commander itself.
+-spec promote(node(), role()) -> ok | {error, promote_error()}.
 promote(Node, Role) -> promote(?MODULE, Node, Role).
 
--spec promote(server(), node(), role()) ->
-    ok | {error, unknown_node | {not_assignable, role()}}.
+-spec promote(server(), node(), role()) -> ok | {error, promote_error()}.
 promote(S, Node, Role) when is_atom(Node) ->
     case Role of
-        relay -> gen_server:call(S, {promote, Node, true});
-        observer -> gen_server:call(S, {promote, Node, false});
         commander -> {error, {not_assignable, Role}};
-        wingmate -> {error, {not_assignable, Role}};
+        _ when Role =:= relay; Role =:= wingmate; Role =:= observer ->
+            gen_server:call(S, {promote, Node, Role});
         _ -> erlang:error(badarg, [S, Node, Role])
     end;
 promote(S, Node, Role) ->
@@ -151,37 +163,47 @@ promote(S, Node, Role) ->
 init(#{name := Name, quorum_size := Q} = O) ->
     Start = maps:get(start_time, O, vm_start_ms()),
     ok = net_kernel:monitor_nodes(true),
-    S = assign(#st{name = Name, quorum = Q, view = #{node() => {Start, false}}}),
+    S0 = #st{name = Name, view = plexus_topology_view:new(node(), Start, Q),
+             monitor = case maps:get(monitor, O, true) of true -> undefined; false -> false end},
+    S = follow_monitor(S0),
     [announce(N, true, S) || N <- nodes()],
     {ok, S}.
 
 %% @private
 handle_call(get_role, _From, S) ->
-    {reply, maps:get(node(), S#st.roles), S};
-handle_call(get_commander, _From, S = #st{commander = none}) ->
-    {reply, {error, no_commander}, S};
-handle_call(get_commander, _From, S = #st{commander = C}) ->
-    {reply, {ok, C}, S};
+    {reply, maps:get(node(), plexus_topology_view:roles(S#st.view), observer), S};
+handle_call(get_commander, _From, S) ->
+    case plexus_topology_view:commander(S#st.view) of
+        none -> {reply, {error, no_commander}, S};
+        C -> {reply, {ok, C}, S}
+    end;
 handle_call(list_nodes, _From, S) ->
-    {reply, lists:sort(maps:to_list(S#st.roles)), S};
+    {reply, lists:sort(maps:to_list(plexus_topology_view:roles(S#st.view))), S};
 handle_call(node_count, _From, S) ->
-    {reply, map_size(S#st.view), S};
+    {reply, map_size(plexus_topology_view:roles(S#st.view)), S};
 handle_call(quorum_size, _From, S) ->
-    {reply, S#st.quorum, S};
-handle_call({promote, Node, Flag}, _From, S) when Node =:= node() ->
-    {Start, _} = maps:get(node(), S#st.view),
-    S1 = assign(S#st{view = (S#st.view)#{node() => {Start, Flag}}}),
-    [announce(N, false, S1) || N <- maps:keys(S1#st.view), N =/= node()],
-    {reply, ok, S1};
-handle_call({promote, Node, Flag}, From, S) ->
-    case maps:is_key(Node, S#st.view) of
+    {reply, plexus_topology_view:quorum(S#st.view), S};
+handle_call({promote, _Node, Role}, _From, S)
+  when Role =/= relay, Role =/= wingmate, Role =/= observer ->
+    {reply, {error, {not_assignable, Role}}, S};
+handle_call({promote, Node, Role}, _From, S) when Node =:= node() ->
+    case plexus_topology_view:promotion(Role, S#st.view) of
+        {ok, P} ->
+            S1 = event({promote_self, P}, S),
+            [announce(N, false, S1) || N <- plexus_topology_view:members(S1#st.view), N =/= node()],
+            {reply, ok, S1};
+        {error, _} = E ->
+            {reply, E, S}
+    end;
+handle_call({promote, Node, Role}, From, S) ->
+    case plexus_topology_view:is_member(Node, S#st.view) of
         false ->
             {reply, {error, unknown_node}, S};
         true ->
-            %% the node owns its flag: ask its process, answer when it did
+            %% the node owns its promotion: ask its process, answer when it did
             Name = S#st.name,
             _ = spawn(fun() ->
-                              R = try gen_server:call({Name, Node}, {promote, Node, Flag}, 5000)
+                              R = try gen_server:call({Name, Node}, {promote, Node, Role}, 5000)
                                   catch exit:Why -> {error, Why}
                                   end,
                               gen_server:reply(From, R)
@@ -194,45 +216,76 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 %% @private
-handle_info({?TAG, {announce, Node, Start, Promoted, Reply}}, S)
-  when is_atom(Node), is_integer(Start), Start >= 0, is_boolean(Promoted) ->
-    _ = Reply andalso announce(Node, false, S) =:= ok,
-    case lists:member(Node, nodes()) of
-        true -> {noreply, assign(S#st{view = (S#st.view)#{Node => {Start, Promoted}}})};
-        false -> {noreply, S}   % raced with its nodedown
+handle_info({?TAG, {announce, Node, Start, Promotion, Reply}}, S)
+  when is_atom(Node), is_integer(Start), Start >= 0, is_boolean(Reply) ->
+    case valid_promotion(Promotion) of
+        false ->
+            {noreply, S};
+        true ->
+            _ = Reply andalso announce(Node, false, S) =:= ok,
+            case lists:member(Node, nodes()) of
+                true -> {noreply, event({announce, Node, Start, Promotion}, S)};
+                false -> {noreply, S}   % raced with its nodedown
+            end
     end;
 handle_info({nodeup, Node}, S) ->
     announce(Node, true, S),
     {noreply, S};
 handle_info({nodedown, Node}, S) ->
-    {noreply, assign(S#st{view = maps:remove(Node, S#st.view)})};
+    {noreply, event({nodedown, Node}, S)};
+handle_info({plexus_event, Ev}, S = #st{monitor = {_, _}}) ->
+    {noreply, event({monitor, Ev}, S)};
+handle_info({'DOWN', Ref, process, _, _}, S = #st{monitor = {_, Ref}}) ->
+    {noreply, follow_monitor(event(monitor_lost, S#st{monitor = undefined}))};
+handle_info(follow_monitor, S = #st{monitor = undefined}) ->
+    {noreply, follow_monitor(S)};
 handle_info(_Other, S) ->
     {noreply, S}.
 
 %% ------------------------------------------------------------------ internals
 
-announce(Node, Reply, #st{name = Name, view = View}) ->
-    {Start, Promoted} = maps:get(node(), View),
-    _ = erlang:send({Name, Node}, {?TAG, {announce, node(), Start, Promoted, Reply}},
+event(Ev, S = #st{view = V}) ->
+    V1 = plexus_topology_view:handle(Ev, V),
+    Old = plexus_topology_view:commander(V),
+    New = plexus_topology_view:commander(V1),
+    [logger:info("plexus_topology: commander ~p (was ~p), ~b node(s) count",
+                 [New, Old, map_size(plexus_topology_view:roles(V1))]) || New =/= Old],
+    S#st{view = V1}.
+
+valid_promotion(none) -> true;
+valid_promotion(relay) -> true;
+valid_promotion({wingmate, Start, Name}) -> is_integer(Start) andalso Start >= 0 andalso is_binary(Name);
+valid_promotion(_) -> false.
+
+%% Subscribe to plexus_monitor if it runs here, and take its current judgement; else
+%% look again later (it may start after this process).
+follow_monitor(S = #st{monitor = undefined}) ->
+    case whereis(plexus_monitor) of
+        Pid when is_pid(Pid) ->
+            Ref = erlang:monitor(process, Pid),
+            try
+                ok = plexus_monitor:subscribe(),
+                Snapshot = [{N, St} || #{node := N, status := St} <- plexus_monitor:list_all()],
+                event({monitor_snapshot, Snapshot}, S#st{monitor = {Pid, Ref}})
+            catch exit:_ ->
+                erlang:demonitor(Ref, [flush]),
+                retry_monitor(S)
+            end;
+        undefined ->
+            retry_monitor(S)
+    end;
+follow_monitor(S) ->
+    S.
+
+retry_monitor(S) ->
+    _ = erlang:send_after(?MONITOR_RETRY_MS, self(), follow_monitor),
+    S.
+
+announce(Node, Reply, #st{name = Name, view = V}) ->
+    {Start, Promotion} = plexus_topology_view:announcement(V),
+    _ = erlang:send({Name, Node}, {?TAG, {announce, node(), Start, Promotion, Reply}},
                     [noconnect, nosuspend]),
     ok.
-
-%% The rule runs in C over the whole view; every node with this view gets this answer.
-assign(S = #st{view = View, quorum = Q}) ->
-    Nodes = maps:keys(View),
-    Members = [begin
-                   {Start, Promoted} = maps:get(N, View),
-                   {atom_to_binary(N, utf8), Start, Promoted}
-               end || N <- Nodes],
-    {ok, Roles, Boss} = plexus_election:topology_assign(Members, Q),
-    Commander = case Boss of
-                    none -> none;
-                    Bin -> binary_to_existing_atom(Bin, utf8)
-                end,
-    Old = S#st.commander,
-    [logger:info("plexus_topology: commander ~p (was ~p), ~b node(s)",
-                 [Commander, Old, length(Nodes)]) || Commander =/= Old],
-    S#st{roles = maps:from_list(lists:zip(Nodes, Roles)), commander = Commander}.
 
 %% When this VM started, in wall-clock ms (read once, at init).
 vm_start_ms() ->

@@ -9,6 +9,11 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
+
+%% Bound of every wait. Waits poll for the outcome and return as soon as it shows, so
+%% a generous bound costs nothing; a loaded machine (dnsmasq and this VM descheduled,
+%% a query timing out and the next sync retrying it) needs more than a few seconds.
+-define(WAIT, 30000).
 -export([a_records/1, srv_records/1, aaaa_records/1, nxdomain_is_empty/1,
          garbage_answers/1, answer_filtering/1, bad_config/1]).
 
@@ -45,20 +50,20 @@ a_records(Config) ->
     {Fx1, A} = plexus_disco_fixture:add_peer(Fx0, 11),
     {Fx2, B} = plexus_disco_fixture:add_peer(Fx1, 12),
     start(dns_a, #{query => "app.plexus.test", basename => "app", nameservers => ns(Config)}),
-    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= lists:sort([A, B]) end, 5000),
+    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= lists:sort([A, B]) end, ?WAIT),
     {ok, #{metadata := #{<<"address">> := <<"127.0.1.11">>, <<"source">> := <<"dns">>}}} =
         plexus_discovery:lookup(dns_a, A),
     Fx3 = plexus_disco_fixture:remove_peer(Fx2, A),
-    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= [B] end, 5000),
+    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= [B] end, ?WAIT),
     _ = plexus_disco_fixture:remove_peer(Fx3, B),
-    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= [] end, 5000),
+    ok = plexus_disco_fixture:wait(fun() -> ids(dns_a) =:= [] end, ?WAIT),
     ok = plexus_discovery:stop(dns_a).
 
 srv_records(Config) ->
     start(dns_srv, #{query => "_erlang._tcp.plexus.test", type => srv, nameservers => ns(Config)}),
     ok = plexus_disco_fixture:wait(
            fun() -> ids(dns_srv) =:= [<<"node1@node1.plexus.test">>, <<"node2@node2.plexus.test">>] end,
-           5000),
+           ?WAIT),
     {ok, #{metadata := #{<<"port">> := <<"4370">>, <<"priority">> := <<"10">>,
                          <<"weight">> := <<"60">>}}} =
         plexus_discovery:lookup(dns_srv, <<"node1@node1.plexus.test">>),
@@ -68,13 +73,13 @@ srv_records(Config) ->
                       nameservers => ns(Config)}),
     ok = plexus_disco_fixture:wait(
            fun() -> ids(dns_srv2) =:= [<<"app@node1.plexus.test">>, <<"app@node2.plexus.test">>] end,
-           5000),
+           ?WAIT),
     ok = plexus_discovery:stop(dns_srv2).
 
 aaaa_records(Config) ->
     start(dns_v6, #{query => "v6.plexus.test", type => [aaaa], basename => "app",
                     nameservers => ns(Config)}),
-    ok = plexus_disco_fixture:wait(fun() -> ids(dns_v6) =:= [<<"app@::1">>] end, 5000),
+    ok = plexus_disco_fixture:wait(fun() -> ids(dns_v6) =:= [<<"app@::1">>] end, ?WAIT),
     ok = plexus_discovery:stop(dns_v6).
 
 nxdomain_is_empty(Config) ->
@@ -82,7 +87,7 @@ nxdomain_is_empty(Config) ->
     ok = plexus_disco_fixture:wait(fun() -> plexus_discovery:health_info(dns_nx) =/= #{} andalso
                                                 maps:get(last_sync_time_ms,
                                                          plexus_discovery:health_info(dns_nx)) =/= undefined
-                                   end, 5000),
+                                   end, ?WAIT),
     up = plexus_discovery:health(dns_nx),
     [] = ids(dns_nx),
     ok = plexus_discovery:stop(dns_nx).
@@ -97,7 +102,7 @@ garbage_answers(_Config) ->
     ok = gen_udp:controlling_process(Sock, Responder),
     start(dns_bad, #{query => "app.evil.test", basename => "app",
                      nameservers => [{{127, 0, 0, 1}, Port}], timeout_ms => 200}),
-    ok = plexus_disco_fixture:wait(fun() -> ids(dns_bad) =:= [<<"app@127.0.3.1">>] end, 5000),
+    ok = plexus_disco_fixture:wait(fun() -> ids(dns_bad) =:= [<<"app@127.0.3.1">>] end, ?WAIT),
     _ = plexus_discovery:health_info(dns_bad),
     Atoms0 = erlang:system_info(atom_count),
     [begin

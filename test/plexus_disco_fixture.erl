@@ -293,7 +293,7 @@ dnsmasq_start(Dir, Port) ->
                                   From ! {stopped, self()}
                           end
                   end),
-    ok = wait(fun() -> dns_up(Port) end, 5000),
+    ok = wait(fun() -> dns_up(Port) end, 30000), % bounded; generous for a loaded machine
     #{dnsmasq => Owner, port => Port, hosts => Hosts, os_pid => dnsmasq_pid(Owner)}.
 
 dnsmasq_pid(Owner) ->

@@ -127,6 +127,9 @@ minority_partition_then_heal(Config) ->
     timer:sleep(200),
     Cut = erlang:system_time(microsecond),
     ok = ?C:partition(Minority, Majority),
+    %% the cut is made link by link: on a loaded machine the majority can elect (and
+    %% reach the buddy) before its last link goes, so "no term bumps" counts from here
+    CutTerms = [maps:get(term, info(P)) || P <- Minority],
     {ok, {ok, M, MT}, Ms} =
         ?C:wait_until(fun() ->
                               case ?C:agreed_leader(Majority, ?NAME) of
@@ -155,7 +158,7 @@ minority_partition_then_heal(Config) ->
          ?assert(no_leader(Minority)),
          ?assertEqual({ok, M, MT}, ?C:agreed_leader(Majority, ?NAME))
      end || _ <- lists:seq(1, 10)],
-    [?assertEqual(T, maps:get(term, info(P))) || P <- Minority],   % PreVote: no term bumps
+    ?assertEqual(CutTerms, [maps:get(term, info(P)) || P <- Minority]), % PreVote: no bumps
     ok = ?C:heal(Minority, Majority),
     {M2, T2, HealMs} = wait_leader(Peers),
     ct:pal("after the heal all follow ~p in term ~p (~p ms)", [M2, T2, HealMs]),

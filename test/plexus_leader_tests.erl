@@ -479,8 +479,9 @@ init_results() ->
     ?assertEqual({error, {bad_return_value, {nonsense}}},
                  ?L:start(el_init, plexus_leader_probe, bad_return, D)).
 
+%% Each start reads the data dir: on a loaded machine one took over eunit's default 5 s.
 bad_options_test_() ->
-    {setup, fun silence/0, fun restore/1, bad_options()}.
+    {setup, fun silence/0, fun restore/1, [{timeout, 60, T} || T <- bad_options()]}.
 
 bad_options() ->
     S = fun(Opts) -> ?L:start(el_opts, plexus_leader_probe, #{}, Opts) end,

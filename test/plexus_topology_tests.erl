@@ -39,7 +39,9 @@ below_quorum_test() ->
                  ?assertEqual(ok, ?T:promote(S, node(), relay)),
                  ?assertEqual(relay, ?T:get_role(S)),
                  ?assertEqual(ok, ?T:promote(S, node(), observer)),
-                 ?assertEqual(observer, ?T:get_role(S))
+                 ?assertEqual(observer, ?T:get_role(S)),
+                 %% no commander to back
+                 ?assertEqual({error, no_commander}, ?T:promote(S, node(), wingmate))
          end).
 
 promotion_never_overrides_commander_test() ->
@@ -55,9 +57,12 @@ promote_errors_test() ->
                  ?assertEqual({error, unknown_node}, ?T:promote(S, 'x@h', relay)),
                  ?assertEqual({error, {not_assignable, commander}},
                               ?T:promote(S, node(), commander)),
-                 ?assertEqual({error, {not_assignable, wingmate}},
-                              ?T:promote(S, node(), wingmate)),
+                 %% the commander cannot back itself
+                 ?assertEqual({error, is_commander}, ?T:promote(S, node(), wingmate)),
                  ?assertError(badarg, ?T:promote(S, node(), general)),
+                 %% what another node's process may ask is checked too
+                 ?assertEqual({error, {not_assignable, general}},
+                              gen_server:call(S, {promote, node(), general})),
                  ?assertError(badarg, ?T:promote(S, "node", relay))
          end).
 
@@ -72,11 +77,56 @@ ignores_strangers_test() ->
                  ?assertEqual({ok, node()}, ?T:get_commander(S))
          end).
 
+%% It follows plexus_monitor: subscribes when the monitor starts after it, lets go
+%% when the monitor stops, and subscribes again when it is back.
+follows_the_monitor_test_() ->
+    {timeout, 60, fun() ->
+        with(#{name => topo_m},
+             fun(S) ->
+                     ?assertEqual(undefined, followed(S)),
+                     {ok, M1} = plexus_monitor:start_link(#{}),
+                     unlink(M1),
+                     ok = wait_until(fun() -> followed(S) =:= M1 end),
+                     ?assert(lists:member(whereis(topo_m), monitor_subscribers())),
+                     ok = plexus_monitor:stop(),
+                     ok = wait_until(fun() -> followed(S) =:= undefined end),
+                     {ok, M2} = plexus_monitor:start_link(#{}),
+                     unlink(M2),
+                     try
+                         ok = wait_until(fun() -> followed(S) =:= M2 end),
+                         ?assertEqual(commander, ?T:get_role(S))
+                     after
+                         plexus_monitor:stop()
+                     end
+             end),
+        %% and not at all with monitor => false
+        {ok, M3} = plexus_monitor:start_link(#{}),
+        unlink(M3),
+        try
+            with(#{name => topo_n, monitor => false},
+                 fun(S) -> ?assertEqual(false, element(4, sys:get_state(S))) end)
+        after
+            plexus_monitor:stop()
+        end
+    end}.
+
+followed(S) ->
+    case element(4, sys:get_state(S)) of
+        {Pid, _Ref} -> Pid;
+        Other -> Other
+    end.
+
+monitor_subscribers() ->
+    maps:keys(element(8, sys:get_state(plexus_monitor))).
+
+wait_until(F) -> plexus_test_nodes:wait_until(F, 20000).
+
 bad_options_test_() ->
     [?_assertError(badarg, ?T:start_link(#{quorum_size => -1})),
      ?_assertError(badarg, ?T:start_link(#{name => "x"})),
      ?_assertError(badarg, ?T:start_link(#{start_time => -5})),
      ?_assertError(badarg, ?T:start_link(nonsense)),
+     ?_assertError(badarg, ?T:start_link(#{monitor => maybe})),
      ?_assertError(badarg, ?T:child_spec(#{quorum_size => x}))].
 
 child_spec_test() ->
