@@ -47,7 +47,7 @@
 -type promote_error() :: unknown_node | no_commander | is_commander
                        | {not_assignable, commander} | term().
 
--export_type([server/0]). % used in the specs of exported functions
+-export_type([server/0, promote_error/0]). % used in the specs of exported functions
 
 -define(TAG, '$plexus_topology').
 
