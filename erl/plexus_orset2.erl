@@ -59,6 +59,10 @@
 
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).
+%% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
+%% with more differing children than ?DESCEND_MAX is shipped whole.
+-define(SHIP_BELOW, 256).
+-define(DESCEND_MAX, 8).
 -define(MASK, 16#ffffffffffffffffffffffffffffffff).
 -define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= orset2)).
@@ -73,7 +77,7 @@
 %% A trie position: one byte per nibble, from the root.
 -type path() :: binary().
 -type node_summary() ::
-    nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), tuple()}.
+    nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
 -type summary() :: [{path(), node_summary()}].
 -type reason() :: plexus_nif:reason() | bad_state | bad_slice.
 -type error() :: {error, reason()}.
@@ -268,8 +272,9 @@ from_binary(_) ->
 digest_tree(Set) ->
     summary(Set, [<<>>]).
 
-%% @doc Summaries of the nodes at `Paths': a leaf's hash, or a branch's hash and its
-%% 16 child hashes (0 for an empty child).
+%% @doc Summaries of the nodes at `Paths': a hash for a leaf or a subtree of at most
+%% 256 entries, else the branch's hash and its 16 child hashes (64 bits each, 0 for an
+%% empty child).
 -spec summary(orset2(), [path()]) -> summary().
 summary({orset2, _, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
     [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)];
@@ -605,9 +610,13 @@ valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
 valid_path(_) ->
     false.
 
+%% A subtree of at most ?SHIP_BELOW entries is summarised by its hash alone, as a
+%% leaf: shipping it costs about what more summaries would. A branch lists its 16
+%% child hashes truncated to 64 bits (enough to tell honest differences apart).
 summarise(nil) -> nil;
 summarise({l, H, _, _}) -> {leaf, H};
-summarise({b, H, _, Ch}) -> {branch, H, list_to_tuple([hash(N) || N <- tuple_to_list(Ch)])}.
+summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
+summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
 
 summary_hash(nil) -> 0;
 summary_hash({leaf, H}) -> H;
@@ -619,10 +628,16 @@ diff_one(P, Local, Remote, D, S) ->
             {D, S};
         false ->
             case {Local, Remote} of
-                {{branch, _, LC}, {branch, _, RC}} when tuple_size(RC) =:= 16 ->
+                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
                     Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
-                                              element(I + 1, LC) =/= element(I + 1, RC)],
-                    {Kids ++ D, S};
+                                              binary:part(LC, I * 8, 8) =/=
+                                                  binary:part(RC, I * 8, 8)],
+                    case length(Kids) > ?DESCEND_MAX of
+                        %% Most of the subtree differs: summaries would cost more than
+                        %% they save, ship it whole.
+                        true -> {D, [P | S]};
+                        false -> {Kids ++ D, S}
+                    end;
                 _ ->
                     {D, [P | S]}
             end

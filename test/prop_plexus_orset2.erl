@@ -29,7 +29,7 @@
 
 -define(V1, plexus_orset).
 -define(V2, plexus_orset2).
--define(OPTS, [{numtests, 200}, {max_size, 40}, {to_file, user}]).
+-define(OPTS, [{numtests, 150}, {max_size, 40}, {to_file, user}]).
 -define(ACTORS, {n1, n2, n3}).
 
 proper_test_() ->
@@ -204,5 +204,5 @@ prop_anti_entropy() ->
                       ?WHENFAIL(io:format(user, "bytes ~p full ~p~n", [Bytes, Full]),
                                 A2 =:= M andalso B2 =:= M
                                     andalso ?V2:to_binary(A2) =:= ?V2:to_binary(B2)
-                                    andalso Bytes =< Full + 200)
+                                    andalso Bytes =< Full + 256)
                   end)).
