@@ -100,8 +100,7 @@ add(Set, Elem) ->
 add({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
     guard(fun() ->
                   A = enc(Actor),
-                  C = maps:get(A, VV, 0) + 1,
-                  Ctx = fold_cloud({VV#{A => C}, Cloud}),
+                  {C, Ctx} = next_dot(A, VV, Cloud),
                   E = enc(Elem),
                   Entry = {E, [{A, C}]},
                   {Root2, _, _} = update(Root, 0, erlang:md5(E), E, fun(_) -> Entry end),
@@ -467,6 +466,22 @@ fold_cloud({VV, Cloud}) ->
                         end
                 end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
 
+%% The dot of a new add by actor A: one past every dot of A this replica has seen,
+%% the cloud included (a later delta of A may have arrived before an earlier one: its
+%% counters are taken, the gap below them is not). It continues the vector when it
+%% can, else it joins the cloud, as in v1.
+next_dot(A, VV, Cloud) ->
+    Seen = maps:get(A, VV, 0),
+    Top = case map_size(Cloud) of
+              0 -> Seen;
+              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
+          end,
+    C = Top + 1,
+    case C =:= Seen + 1 of
+        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
+        false -> {C, {VV, Cloud#{{A, C} => true}}}
+    end.
+
 covers({VV, Cloud}, {A, C} = Dot) ->
     C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
 
@@ -747,7 +762,7 @@ varint(<<1:1, X:7, Rest/binary>>) ->
     {X bor (Hi bsl 7), R}.
 
 uvar(X) when X < 128 -> <<X>>;
-uvar(X) -> [<<1:1, (X band 127):7>> | uvar(X bsr 7)].
+uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
 
 bytes(B) ->
     [uvar(byte_size(B)), B].

@@ -100,6 +100,20 @@ upgrade_roundtrip_test() ->
               ?assertEqual(?V1:digest(State), ?V2:digest(S2))
       end, [?V1:new(), V1, Delta, WithCloud]).
 
+%% An add by an actor whose next dots already sit in the cloud (a later delta of that
+%% actor arrived first): the new dot continues the vector and the cloud folds into it,
+%% exactly as v1 does.
+add_folds_cloud_test() ->
+    V1 = ?V1:add_all(?V1:new(), [1, 2], a),
+    {_, Delta} = ?V1:add_delta(?V1:add(V1, 1000, c), 1001, c),
+    WithCloud = ?V1:merge(V1, Delta),
+    {ok, S2} = ?V2:from_binary(WithCloud),
+    {orset2, {_, Cloud}, _} = S2,
+    ?assertEqual(1, map_size(Cloud)),
+    Added = ?V2:add(S2, 7, c),
+    ?assertEqual(?V1:add(WithCloud, 7, c), ?V2:to_v1(Added)),
+    ?assertEqual({ok, Added}, ?V2:from_binary(?V2:to_binary(Added))).
+
 %% A v2 merge of upgraded states equals the v1 merge.
 merge_matches_v1_test() ->
     Base = ?V1:add_all(?V1:new(), lists:seq(1, 1000), a),
