@@ -1,0 +1,802 @@
+%% @doc Add-wins observed-remove set (ORSWOT), version 2 representation: a canonical
+%% hash trie of small chunks held as plain Erlang terms, so that single operations cost
+%% O(log n + chunk) instead of a copy of the whole state, merges cost what diverged, and
+%% two replicas can find their differences with a Merkle exchange.
+%%
+%% Semantics are exactly those of `plexus_orset' (same dots, same context rules, same
+%% add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the very
+%% body `plexus_orset' writes for the same history (the tests check this byte for byte).
+%%
+%% == Representation ==
+%% `{orset2, {VV, Cloud}, Root}':
+%% <ul>
+%% <li>`VV :: #{ActorBin => pos_integer()}' and `Cloud :: #{{ActorBin, Ctr} => true}'
+%%     are the causal context (version vector and dot cloud, folded canonically as in
+%%     `include/plexus/crdt_format.md'); ActorBin and element bytes are
+%%     `plexus_nif:encode/1' of the terms, as in v1.</li>
+%% <li>`Root' is a trie node. An element's place is fixed by `md5(ElemBin)' alone:
+%%     at depth D it goes to child `nibble D' of that hash. A node that holds at most
+%%     `?MAX_LEAF' entries is a leaf `{l, Hash, Count, Entries}' (Entries sorted
+%%     bytewise by element, each `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]');
+%%     a larger one is a branch `{b, Hash, Count, Children}' (a 16-tuple); an empty
+%%     one is `nil'. The shape is therefore a pure function of the element set: equal
+%%     sets are equal terms (`=:=') on every node, whatever the history, and chunk
+%%     boundaries depend only on element bytes, with a bounded chunk size (a leaf only
+%%     exceeds `?MAX_LEAF' at depth 32, i.e. on a full 128-bit md5 collision).</li>
+%% <li>`Hash' of a leaf or branch is the sum modulo 2^128 of md5 of the term of each
+%%     entry below it. It is updated incrementally along the path of a single op, and
+%%     equal hashes let merge and anti-entropy skip a subtree. It detects honest
+%%     differences; it is NOT collision resistant against crafted elements (a sum of
+%%     hashes can be steered), so `digest/1' and `equal/2' do not rely on it.</li>
+%% </ul>
+%%
+%% == Why skipping equal subtrees is a correct ORSWOT merge ==
+%% The merge of an element present on both sides keeps every dot both sides have, and
+%% of the others those the other side's context has not seen. If two subtrees have the
+%% same entries (same elements, same dots), every dot of every entry is on both sides,
+%% so every dot is kept whatever the two contexts are: the subtree merges to itself.
+%% Entries only one side has are exactly those in subtrees whose hashes differ, and
+%% those are merged entry by entry against the other side's context. A difference in
+%% context alone (say B has seen a remove whose element A never had) changes no entry:
+%% the merged context is the pointwise join and the trees are untouched.
+%%
+%% == Trust ==
+%% `from_binary/1' and `merge_missing/2' validate everything (the body through the
+%% fuzzed C validator of v1). A set term received from an untrusted peer as a term
+%% must go through `validate/1' first: the other functions check only its outer shape
+%% and turn an internal mismatch into `{error, bad_state}'.
+-module(plexus_orset2).
+
+-compile({no_auto_import, [size/1]}).
+
+-export([new/0, add/2, add/3, remove/2, remove/3, add_all/3, remove_all/2]).
+-export([member/2, value/1, to_list/1, size/1]).
+-export([merge/1, merge/2, equal/2, digest/1, validate/1]).
+-export([to_binary/1, from_binary/1, to_v1/1]).
+-export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
+
+-export_type([orset2/0, path/0, summary/0, reason/0]).
+
+-define(MAX_LEAF, 32).
+-define(MAX_DEPTH, 32).
+%% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
+%% with more differing children than ?DESCEND_MAX is shipped whole.
+-define(SHIP_BELOW, 256).
+-define(DESCEND_MAX, 8).
+-define(MASK, 16#ffffffffffffffffffffffffffffffff).
+-define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
+                    element(1, S) =:= orset2)).
+
+-type ctx() :: {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}}.
+-type entry() :: {binary(), [{binary(), pos_integer()}, ...]}.
+-type tnode() ::
+    nil
+    | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+    | {b, non_neg_integer(), pos_integer(), tuple()}.
+-opaque orset2() :: {orset2, ctx(), tnode()}.
+%% A trie position: one byte per nibble, from the root.
+-type path() :: binary().
+-type node_summary() ::
+    nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
+-type summary() :: [{path(), node_summary()}].
+-type reason() :: plexus_nif:reason() | bad_state | bad_slice.
+-type error() :: {error, reason()}.
+
+%% ---------------------------------------------------------------- construction
+
+%% @doc The empty set.
+-spec new() -> orset2().
+new() ->
+    {orset2, {#{}, #{}}, nil}.
+
+%% @doc Adds `Elem' as `node()'.
+-spec add(orset2(), term()) -> orset2() | error().
+add(Set, Elem) ->
+    add(Set, Elem, node()).
+
+%% @doc Adds `Elem' with a fresh dot of `Actor' (superseding its earlier dots):
+%% O(log n) trie descent plus O(chunk) work in the leaf.
+-spec add(orset2(), term(), term()) -> orset2() | error().
+add({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
+    guard(fun() ->
+                  A = enc(Actor),
+                  {C, Ctx} = next_dot(A, VV, Cloud),
+                  E = enc(Elem),
+                  Entry = {E, [{A, C}]},
+                  {Root2, _, _} = update(Root, 0, erlang:md5(E), E, fun(_) -> Entry end),
+                  {orset2, Ctx, Root2}
+          end);
+add(Set, _, _) ->
+    not_a_set(Set).
+
+%% @doc Adds every element of `Elems' by `Actor', one op after the other.
+-spec add_all(orset2(), [term()], term()) -> orset2() | error().
+add_all(Set, Elems, Actor) when is_list(Elems) ->
+    fold_ops(fun(E, S) -> add(S, E, Actor) end, Set, Elems).
+
+%% @doc Removes `Elem' (its dots stay covered by the context). Absent: unchanged.
+-spec remove(orset2(), term()) -> orset2() | error().
+remove({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
+    guard(fun() ->
+                  E = enc(Elem),
+                  {Root2, _, _} = update(Root, 0, erlang:md5(E), E, fun(_) -> none end),
+                  {orset2, Ctx, Root2}
+          end);
+remove(Set, _) ->
+    not_a_set(Set).
+
+%% @doc `remove/2'; the actor plays no part in a remove (riak_dt parity).
+-spec remove(orset2(), term(), term()) -> orset2() | error().
+remove(Set, Elem, _Actor) ->
+    remove(Set, Elem).
+
+%% @doc Removes every element of `Elems'.
+-spec remove_all(orset2(), [term()]) -> orset2() | error().
+remove_all(Set, Elems) when is_list(Elems) ->
+    fold_ops(fun(E, S) -> remove(S, E) end, Set, Elems).
+
+%% ---------------------------------------------------------------- readers
+
+%% @doc Whether `Elem' is in the set: a trie descent and a search in one leaf.
+-spec member(orset2(), term()) -> boolean() | error().
+member({orset2, _, Root} = Set, Elem) when ?IS_SET(Set) ->
+    E = enc(Elem),
+    guard(fun() -> lookup(Root, 0, erlang:md5(E), E) end);
+member(Set, _) ->
+    not_a_set(Set).
+
+%% @doc The elements in bytewise order of their external format (as `plexus_orset').
+-spec to_list(orset2()) -> [term()] | error().
+to_list(Set) when ?IS_SET(Set) ->
+    guard(fun() -> [binary_to_term(<<131, E/binary>>) || {E, _} <- entries(Set)] end);
+to_list(Set) ->
+    not_a_set(Set).
+
+%% @doc Same as `to_list/1'.
+-spec value(orset2()) -> [term()] | error().
+value(Set) ->
+    to_list(Set).
+
+%% @doc The number of elements, O(1).
+-spec size(orset2()) -> non_neg_integer() | error().
+size({orset2, _, Root} = Set) when ?IS_SET(Set) ->
+    guard(fun() -> count(Root) end);
+size(Set) ->
+    not_a_set(Set).
+
+%% ---------------------------------------------------------------- merging
+
+%% @doc The merge (least upper bound) of two sets; subtrees with equal hashes are
+%% taken as they are, without being walked.
+-spec merge(orset2(), orset2()) -> orset2() | error().
+merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
+    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+merge(A, B) when ?IS_SET(A); ?IS_SET(B) ->
+    {error, bad_state};
+merge(_, _) ->
+    erlang:error(badarg).
+
+%% @doc The merge of a list of sets; `[]' gives `new()'.
+-spec merge([orset2()]) -> orset2() | error().
+merge(Sets) when is_list(Sets) ->
+    fold_ops(fun(S, Acc) -> merge(Acc, S) end, new(), Sets);
+merge(_) ->
+    erlang:error(badarg).
+
+%% @doc Whether two sets are equal. The representation is canonical, so this is term
+%% equality (shared subtrees compare in O(1)).
+-spec equal(orset2(), orset2()) -> boolean().
+equal(A, B) when ?IS_SET(A), ?IS_SET(B) ->
+    A =:= B;
+equal(_, _) ->
+    erlang:error(badarg).
+
+%% @doc BLAKE2b-256 of the canonical bytes (the v1 form, so a v1 and a v2 copy of a
+%% set have the same digest). O(n log n): use `digest_tree/1' to compare replicas.
+-spec digest(orset2()) -> <<_:256>> | error().
+digest(Set) ->
+    case to_v1(Set) of
+        {error, _} = Error -> Error;
+        V1 -> plexus_nif:orset_digest(V1)
+    end.
+
+%% @doc Checks a set term from an untrusted source completely: it must be exactly the
+%% term `from_binary/1' builds from its own bytes.
+-spec validate(term()) -> ok | error().
+validate(Set) when ?IS_SET(Set) ->
+    case to_binary(Set) of
+        {error, _} = Error ->
+            Error;
+        Bin ->
+            case from_binary(Bin) of
+                {ok, Set} -> ok;
+                {ok, _} -> {error, bad_state};
+                {error, _} = Error -> Error
+            end
+    end;
+validate(_) ->
+    {error, bad_state}.
+
+%% ---------------------------------------------------------------- binary form
+
+%% @doc The canonical version 2 binary: `<<2, $S>>' then the v1 body (context, then
+%% elements in bytewise order). Equal sets give equal bytes on every node.
+-spec to_binary(orset2()) -> binary() | error().
+to_binary(Set) ->
+    case to_v1(Set) of
+        <<1, $S, Body/binary>> -> <<2, $S, Body/binary>>;
+        Error -> Error
+    end.
+
+%% @doc The same set as a version 1 binary (`plexus_orset' state).
+-spec to_v1(orset2()) -> binary() | error().
+to_v1({orset2, Ctx, _} = Set) when ?IS_SET(Set) ->
+    guard(fun() -> iolist_to_binary(encode_v1(Ctx, entries(Set))) end);
+to_v1(Set) ->
+    not_a_set(Set).
+
+%% @doc Reads a version 1 or version 2 binary of unknown origin: full validation by
+%% the strict C decoder, then the trie is built (O(n log n)). Never creates atoms.
+-spec from_binary(binary()) -> {ok, orset2()} | error().
+from_binary(<<2, $S, Body/binary>>) ->
+    from_binary(<<1, $S, Body/binary>>);
+from_binary(<<1, $S, _/binary>> = V1) ->
+    case plexus_nif:orset_validate(V1) of
+        ok ->
+            {Ctx, Entries} = decode_v1(V1),
+            {ok, {orset2, Ctx, build(0, [{erlang:md5(E), En} || {E, _} = En <- Entries])}};
+        Error ->
+            Error
+    end;
+from_binary(<<V, _/binary>>) when V =/= 1, V =/= 2 ->
+    {error, bad_version};
+from_binary(<<_, _, _/binary>>) ->
+    {error, wrong_type};
+from_binary(Bin) when is_binary(Bin) ->
+    {error, truncated};
+from_binary(_) ->
+    erlang:error(badarg).
+
+%% ---------------------------------------------------------------- anti-entropy
+
+%% @doc The first message of an anti-entropy exchange: the root summary.
+%%
+%% Exchange between replicas A and B (any transport; every message is a plain term or
+%% binary): A sends `digest_tree(SetA)'; B answers `diff(SetB, Summary)' =
+%% `{Descend, Ship}': it sends `summary(SetB, Descend)' back, and the two sides swap
+%% `missing(Set, Ship)' slices, which each applies with `merge_missing/2'. Rounds
+%% repeat on the summaries of `Descend' until it is empty (at most 32, in practice
+%% about log16(n / 32) + 1). Only differing subtrees are summarised or shipped.
+-spec digest_tree(orset2()) -> summary().
+digest_tree(Set) ->
+    summary(Set, [<<>>]).
+
+%% @doc Summaries of the nodes at `Paths': a hash for a leaf or a subtree of at most
+%% 256 entries, else the branch's hash and its 16 child hashes (64 bits each, 0 for an
+%% empty child).
+-spec summary(orset2(), [path()]) -> summary().
+summary({orset2, _, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
+    [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)];
+summary(_, _) ->
+    erlang:error(badarg).
+
+%% @doc Compares remote summaries with this set: `Descend' lists child paths whose
+%% hashes differ under branches on both sides (ask for their summaries), `Ship' the
+%% paths where a leaf or empty node differs (exchange `missing/2' slices for them).
+-spec diff(orset2(), summary()) -> {[path()], [path()]} | error().
+diff({orset2, _, Root} = Set, Remote) when ?IS_SET(Set), is_list(Remote) ->
+    guard(fun() ->
+                  lists:foldr(
+                    fun({P, RS}, {D, S}) ->
+                            true = valid_path(P),
+                            diff_one(P, summarise(at_path(Root, P)), RS, D, S)
+                    end, {[], []}, Remote)
+          end);
+diff(_, _) ->
+    erlang:error(badarg).
+
+%% @doc The slice of this set at `Paths': its whole context and the entries below
+%% those paths, as a binary for `merge_missing/2'.
+-spec missing(orset2(), [path()]) -> binary() | error().
+missing({orset2, Ctx, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
+    guard(fun() ->
+                  true = lists:all(fun valid_path/1, Paths),
+                  Ps = lists:usort(Paths),
+                  true = no_nested(Ps),
+                  Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
+                  <<1, $S, Body/binary>> = iolist_to_binary(encode_v1(Ctx, Entries)),
+                  iolist_to_binary([uvar(length(Ps)), [[uvar(byte_size(P)), P] || P <- Ps],
+                                    Body])
+          end);
+missing(_, _) ->
+    erlang:error(badarg).
+
+%% @doc Merges a slice from `missing/2' of another replica (validated completely):
+%% the contexts join and each sliced subtree merges with the local one. When both
+%% sides sent each other the slices of the paths `diff/2' found, both end with the
+%% merge of the two sets, byte for byte.
+-spec merge_missing(orset2(), binary()) -> orset2() | error().
+merge_missing({orset2, CL, Root} = Set, Slice) when ?IS_SET(Set), is_binary(Slice) ->
+    case decode_slice(Slice) of
+        {ok, Paths, CR, Entries} ->
+            guard(fun() ->
+                          Root2 = lists:foldl(
+                                    fun(P, R) ->
+                                            Under = lists:reverse(maps:get(P, Entries, [])),
+                                            Node = build(byte_size(P), Under),
+                                            merge_at(R, 0, P, Node, CL, CR)
+                                    end, Root, Paths),
+                          {orset2, merge_ctx(CL, CR), Root2}
+                  end);
+        Error ->
+            Error
+    end;
+merge_missing(_, _) ->
+    erlang:error(badarg).
+
+%% ---------------------------------------------------------------- trie: single ops
+
+lookup(nil, _, _, _) ->
+    false;
+lookup({l, _, _, Entries}, _, _, E) ->
+    lists:keymember(E, 1, Entries);
+lookup({b, _, _, Ch}, D, K, E) ->
+    lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+
+%% update(Node, Depth, KeyHash, Elem, Fun) -> {Node2, HashDelta, CountDelta}:
+%% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
+%% adjusted by the deltas, and the node is reshaped (split / collapse) as the
+%% canonical rule requires.
+update(nil, D, K, E, Fun) ->
+    case Fun(none) of
+        none -> {nil, 0, 0};
+        New -> update({l, 0, 0, []}, D, K, E, fun(_) -> New end)
+    end;
+update({l, H, C, Entries}, D, _K, E, Fun) ->
+    Old = case lists:keyfind(E, 1, Entries) of
+              false -> none;
+              Found -> Found
+          end,
+    case {Old, Fun(Old)} of
+        {none, none} ->
+            {nil_if_empty({l, H, C, Entries}), 0, 0};
+        {_, none} ->
+            DH = -ehash(Old),
+            {leaf(H + DH, C - 1, lists:keydelete(E, 1, Entries)), DH, -1};
+        {none, New} ->
+            DH = ehash(New),
+            Node = leaf(H + DH, C + 1, insert_sorted(New, Entries)),
+            {split_if_big(Node, D), DH, 1};
+        {_, New} ->
+            DH = ehash(New) - ehash(Old),
+            {leaf(H + DH, C, lists:keyreplace(E, 1, Entries, New)), DH, 0}
+    end;
+update({b, H, C, Ch}, D, K, E, Fun) ->
+    I = nibble(K, D) + 1,
+    {Child, DH, DC} = update(element(I, Ch), D + 1, K, E, Fun),
+    Ch2 = setelement(I, Ch, Child),
+    case C + DC of
+        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
+        C2 -> {{b, (H + DH) band ?MASK, C2, Ch2}, DH, DC}
+    end.
+
+leaf(_, 0, []) -> nil;
+leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
+
+nil_if_empty({l, _, 0, []}) -> nil;
+nil_if_empty(Node) -> Node.
+
+insert_sorted({E, _} = New, [{E2, _} = X | T]) when E2 < E -> [X | insert_sorted(New, T)];
+insert_sorted(New, L) -> [New | L].
+
+split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
+    build(D, [{erlang:md5(E), En} || {E, _} = En <- Entries]);
+split_if_big(Node, _) ->
+    Node.
+
+%% A branch whose subtree shrank to ?MAX_LEAF entries or fewer becomes a leaf.
+collapse(Ch) ->
+    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
+        [] -> nil;
+        Entries -> leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries),
+                        length(Entries), Entries)
+    end.
+
+%% Canonical node for [{KeyHash, Entry}] sorted by element, all below one path.
+build(_, []) ->
+    nil;
+build(D, Hashed) ->
+    N = length(Hashed),
+    case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
+        true ->
+            Entries = [En || {_, En} <- Hashed],
+            leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), N, Entries);
+        false ->
+            Buckets = lists:foldr(fun({K, _} = X, Acc) ->
+                                          I = nibble(K, D) + 1,
+                                          setelement(I, Acc, [X | element(I, Acc)])
+                                  end, erlang:make_tuple(16, []), Hashed),
+            branch(list_to_tuple([build(D + 1, B) || B <- tuple_to_list(Buckets)]))
+    end.
+
+%% A branch from children that are already canonical; collapses when small.
+branch(Ch) ->
+    Kids = tuple_to_list(Ch),
+    case lists:sum([count(N) || N <- Kids]) of
+        C when C =< ?MAX_LEAF -> collapse(Ch);
+        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
+    end.
+
+count(nil) -> 0;
+count({_, _, C, _}) -> C.
+
+hash(nil) -> 0;
+hash({_, H, _, _}) -> H.
+
+ehash(Entry) ->
+    <<X:128>> = erlang:md5(term_to_binary(Entry)),
+    X.
+
+nibble(K, D) ->
+    <<_:D/unit:4, N:4, _/bitstring>> = K,
+    N.
+
+%% Entries below a node, appended to Acc, in trie order.
+collect(nil, Acc) -> Acc;
+collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
+collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
+
+entries({orset2, _, Root}) ->
+    lists:sort(collect(Root, [])).
+
+%% ---------------------------------------------------------------- merge
+
+merge_ctx({VA, CA}, {VB, CB}) ->
+    fold_cloud({maps:merge_with(fun(_, X, Y) -> max(X, Y) end, VA, VB), maps:merge(CA, CB)}).
+
+%% Canonical context: cloud dots the vector covers go, runs continuing it fold in.
+fold_cloud({_, Cloud} = Ctx) when map_size(Cloud) =:= 0 ->
+    Ctx;
+fold_cloud({VV, Cloud}) ->
+    lists:foldl(fun({A, C} = Dot, {V, Cl}) ->
+                        case maps:get(A, V, 0) of
+                            X when C =< X -> {V, Cl};
+                            X when C =:= X + 1 -> {V#{A => C}, Cl};
+                            _ -> {V, Cl#{Dot => true}}
+                        end
+                end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
+
+%% The dot of a new add by actor A: one past every dot of A this replica has seen,
+%% the cloud included (a later delta of A may have arrived before an earlier one: its
+%% counters are taken, the gap below them is not). It continues the vector when it
+%% can, else it joins the cloud, as in v1.
+next_dot(A, VV, Cloud) ->
+    Seen = maps:get(A, VV, 0),
+    Top = case map_size(Cloud) of
+              0 -> Seen;
+              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
+          end,
+    C = Top + 1,
+    case C =:= Seen + 1 of
+        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
+        false -> {C, {VV, Cloud#{{A, C} => true}}}
+    end.
+
+covers({VV, Cloud}, {A, C} = Dot) ->
+    C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
+
+%% merge_node(A, B, Depth, CtxA, CtxB): see the module doc for why equal hashes skip.
+merge_node(nil, nil, _, _, _) ->
+    nil;
+merge_node(nil, B, D, CA, _) ->
+    filter(B, D, CA);
+merge_node(A, nil, D, _, CB) ->
+    filter(A, D, CB);
+merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _) ->
+    A;
+merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB) ->
+    Merged = merge_entries(EA, EB, CA, CB),
+    build(D, [{erlang:md5(E), En} || {E, _} = En <- Merged]);
+merge_node({l, _, _, _} = A, B, D, CA, CB) ->
+    merge_node(split(A, D), B, D, CA, CB);
+merge_node(A, {l, _, _, _} = B, D, CA, CB) ->
+    merge_node(A, split(B, D), D, CA, CB);
+merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB) ->
+    branch(list_to_tuple(
+             lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB) end,
+                           tuple_to_list(ChA), tuple_to_list(ChB)))).
+
+%% A leaf seen as a (non-canonical) branch, to merge with a branch.
+split({l, _, _, Entries}, D) ->
+    Buckets = lists:foldr(fun({E, _} = En, Acc) ->
+                                  I = nibble(erlang:md5(E), D) + 1,
+                                  setelement(I, Acc, [En | element(I, Acc)])
+                          end, erlang:make_tuple(16, []), Entries),
+    {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
+
+mk_leaf([]) -> nil;
+mk_leaf(Entries) ->
+    leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), length(Entries), Entries).
+
+%% Entries only one side has: keep the dots the other context has not seen.
+filter(nil, _, _) ->
+    nil;
+filter({l, _, _, Entries} = Leaf, D, Other) ->
+    case keep_unseen(Entries, Other) of
+        Entries -> Leaf;
+        Kept -> build(D, [{erlang:md5(E), En} || {E, _} = En <- Kept])
+    end;
+filter({b, _, _, Ch} = Node, D, Other) ->
+    Kids = [filter(N, D + 1, Other) || N <- tuple_to_list(Ch)],
+    case list_to_tuple(Kids) of
+        Ch -> Node;
+        Ch2 -> branch(Ch2)
+    end.
+
+keep_unseen(Entries, Other) ->
+    [{E, Ds2} || {E, Ds} <- Entries,
+                 (Ds2 = [Dot || Dot <- Ds, not covers(Other, Dot)]) =/= []].
+
+merge_entries([{E, _} = X | TA], [{F, _} | _] = B, CA, CB) when E < F ->
+    keep_one(X, CB, merge_entries(TA, B, CA, CB));
+merge_entries([{E, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < E ->
+    keep_one(Y, CA, merge_entries(A, TB, CA, CB));
+merge_entries([{E, DA} | TA], [{E, DB} | TB], CA, CB) ->
+    case merge_dots(DA, DB, CA, CB) of
+        [] -> merge_entries(TA, TB, CA, CB);
+        Ds -> [{E, Ds} | merge_entries(TA, TB, CA, CB)]
+    end;
+merge_entries([], B, CA, _) ->
+    keep_unseen(B, CA);
+merge_entries(A, [], _, CB) ->
+    keep_unseen(A, CB).
+
+keep_one({E, Ds}, Other, Rest) ->
+    case [Dot || Dot <- Ds, not covers(Other, Dot)] of
+        [] -> Rest;
+        Kept -> [{E, Kept} | Rest]
+    end.
+
+merge_dots([X | TA], [X | TB], CA, CB) ->
+    [X | merge_dots(TA, TB, CA, CB)];
+merge_dots([X | TA], [Y | _] = B, CA, CB) when X < Y ->
+    keep_dot(X, CB, merge_dots(TA, B, CA, CB));
+merge_dots(A, [Y | TB], CA, CB) when A =/= [] ->
+    keep_dot(Y, CA, merge_dots(A, TB, CA, CB));
+merge_dots([], B, CA, _) ->
+    [D || D <- B, not covers(CA, D)];
+merge_dots(A, [], _, CB) ->
+    [D || D <- A, not covers(CB, D)].
+
+keep_dot(Dot, Other, Rest) ->
+    case covers(Other, Dot) of
+        true -> Rest;
+        false -> [Dot | Rest]
+    end.
+
+%% ---------------------------------------------------------------- anti-entropy internals
+
+at_path(Node, <<>>) -> Node;
+at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
+%% A leaf or empty node above the path: the part of it below the path.
+at_path(nil, _) -> nil;
+at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
+
+sub_leaf({l, _, _, Entries}, P) ->
+    mk_leaf([En || {E, _} = En <- Entries, in_path(erlang:md5(E), P)]).
+
+in_path(K, P) ->
+    binary:part(nibbles(K), 0, byte_size(P)) =:= P.
+
+%% The key hash as a path: one byte per nibble.
+nibbles(K) ->
+    << <<N>> || <<N:4>> <= K >>.
+
+is_prefix(Q, P) ->
+    byte_size(Q) < byte_size(P) andalso binary:part(P, 0, byte_size(Q)) =:= Q.
+
+%% Sorted paths: a prefix of a path sorts just before it and every path between them
+%% shares that prefix, so comparing neighbours finds any nesting.
+no_nested([Q, P | T]) -> not is_prefix(Q, P) andalso no_nested([P | T]);
+no_nested(_) -> true.
+
+%% #{Path => [{KeyHash, Entry}] (reversed)} for entries sorted by element; error if an
+%% entry lies under none of the paths. O(entries x distinct path lengths).
+group_by_path(Paths, Entries) ->
+    Lens = lists:usort([byte_size(P) || P <- Paths]),
+    group_by_path(Lens, maps:from_list([{P, []} || P <- Paths]), Entries).
+
+group_by_path(Lens, Set, Entries) ->
+    try
+        {ok, lists:foldl(
+               fun({E, _} = En, Acc) ->
+                       K = erlang:md5(E),
+                       N = nibbles(K),
+                       [P] = [binary:part(N, 0, L) || L <- Lens,
+                                                      is_map_key(binary:part(N, 0, L), Set)],
+                       Acc#{P => [{K, En} | maps:get(P, Acc, [])]}
+               end, #{}, Entries)}
+    catch
+        error:{badmatch, _} -> error
+    end.
+
+valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
+    lists:all(fun(I) -> I < 16 end, binary_to_list(P));
+valid_path(_) ->
+    false.
+
+%% A subtree of at most ?SHIP_BELOW entries is summarised by its hash alone, as a
+%% leaf: shipping it costs about what more summaries would. A branch lists its 16
+%% child hashes truncated to 64 bits (enough to tell honest differences apart).
+summarise(nil) -> nil;
+summarise({l, H, _, _}) -> {leaf, H};
+summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
+summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
+
+summary_hash(nil) -> 0;
+summary_hash({leaf, H}) -> H;
+summary_hash({branch, H, _}) -> H.
+
+diff_one(P, Local, Remote, D, S) ->
+    case summary_hash(Local) =:= summary_hash(Remote) of
+        true ->
+            {D, S};
+        false ->
+            case {Local, Remote} of
+                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
+                    Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
+                                              binary:part(LC, I * 8, 8) =/=
+                                                  binary:part(RC, I * 8, 8)],
+                    case length(Kids) > ?DESCEND_MAX of
+                        %% Most of the subtree differs: summaries would cost more than
+                        %% they save, ship it whole.
+                        true -> {D, [P | S]};
+                        false -> {Kids ++ D, S}
+                    end;
+                _ ->
+                    {D, [P | S]}
+            end
+    end.
+
+%% Merges Node (canonical at depth byte_size(P)) into the tree at path P.
+merge_at(Tree, D, P, Node, CL, CR) when D =:= byte_size(P) ->
+    merge_node(Tree, Node, D, CL, CR);
+merge_at({b, _, _, Ch}, D, P, Node, CL, CR) ->
+    I = binary:at(P, D) + 1,
+    branch(setelement(I, Ch, merge_at(element(I, Ch), D + 1, P, Node, CL, CR)));
+merge_at(nil, D, P, Node, CL, CR) ->
+    merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR);
+merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR) ->
+    merge_at(split(Leaf, D), D, P, Node, CL, CR).
+
+decode_slice(Slice) ->
+    try
+        {NP, R1} = varint(Slice),
+        true = NP =< byte_size(R1),
+        {Paths, Body} = read_paths(NP, R1, []),
+        true = lists:all(fun valid_path/1, Paths),
+        true = Paths =:= lists:usort(Paths),
+        true = no_nested(Paths),
+        {Paths, <<1, $S, Body/binary>>}
+    of
+        {Ps, V1} ->
+            case plexus_nif:orset_validate(V1) of
+                ok ->
+                    {Ctx, Entries} = decode_v1(V1),
+                    case group_by_path(Ps, Entries) of
+                        {ok, Groups} -> {ok, Ps, Ctx, Groups};
+                        error -> {error, bad_slice}
+                    end;
+                Error ->
+                    Error
+            end
+    catch
+        error:_ -> {error, bad_slice}
+    end.
+
+read_paths(0, Rest, Acc) ->
+    {lists:reverse(Acc), Rest};
+read_paths(N, Bin, Acc) ->
+    {L, R} = varint(Bin),
+    <<P:L/binary, Rest/binary>> = R,
+    read_paths(N - 1, Rest, [P | Acc]).
+
+%% ---------------------------------------------------------------- v1 body codec
+
+encode_v1({VV, Cloud}, Entries) ->
+    CloudDots = lists:sort(maps:keys(Cloud)),
+    Actors = lists:usort(maps:keys(VV) ++ [A || {A, _} <- CloudDots]),
+    Index = maps:from_list(lists:zip(Actors, lists:seq(0, length(Actors) - 1))),
+    [<<1, $S>>, uvar(length(Actors)),
+     [[bytes(A), uvar(maps:get(A, VV, 0))] || A <- Actors],
+     uvar(length(CloudDots)),
+     [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- CloudDots],
+     uvar(length(Entries)),
+     [[bytes(E), uvar(length(Ds)), [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- Ds]]
+      || {E, Ds} <- Entries]].
+
+%% Decodes a v1 state that plexus_nif:orset_validate/1 has accepted.
+decode_v1(<<1, $S, R0/binary>>) ->
+    {NA, R1} = varint(R0),
+    {Actors, R2} = read_n(NA, R1, fun(B) ->
+                                          {A, B1} = read_bytes(B),
+                                          {V, B2} = varint(B1),
+                                          {{A, V}, B2}
+                                  end),
+    ActorT = list_to_tuple([A || {A, _} <- Actors]),
+    Dot = fun(B) ->
+                  {I, B1} = varint(B),
+                  {C, B2} = varint(B1),
+                  {{element(I + 1, ActorT), C}, B2}
+          end,
+    {NC, R3} = varint(R2),
+    {Cloud, R4} = read_n(NC, R3, Dot),
+    {NE, R5} = varint(R4),
+    {Entries, <<>>} = read_n(NE, R5, fun(B) ->
+                                             {E, B1} = read_bytes(B),
+                                             {ND, B2} = varint(B1),
+                                             {Ds, B3} = read_n(ND, B2, Dot),
+                                             {{E, Ds}, B3}
+                                     end),
+    VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
+    {{VV, maps:from_list([{D, true} || D <- Cloud])}, Entries}.
+
+read_n(N, Bin, Fun) ->
+    read_n(N, Bin, Fun, []).
+
+read_n(0, Bin, _, Acc) ->
+    {lists:reverse(Acc), Bin};
+read_n(N, Bin, Fun, Acc) ->
+    {X, Rest} = Fun(Bin),
+    read_n(N - 1, Rest, Fun, [X | Acc]).
+
+read_bytes(Bin) ->
+    {L, R} = varint(Bin),
+    <<B:L/binary, Rest/binary>> = R,
+    {B, Rest}.
+
+varint(<<0:1, X:7, Rest/binary>>) ->
+    {X, Rest};
+varint(<<1:1, X:7, Rest/binary>>) ->
+    {Hi, R} = varint(Rest),
+    {X bor (Hi bsl 7), R}.
+
+uvar(X) when X < 128 -> <<X>>;
+uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
+
+bytes(B) ->
+    [uvar(byte_size(B)), B].
+
+%% ---------------------------------------------------------------- helpers
+
+%% Element and actor bytes as v1 stores them: the external format without its
+%% leading version byte 131.
+enc(Term) ->
+    <<131, Bin/binary>> = plexus_nif:encode(Term),
+    Bin.
+
+fold_ops(Fun, Acc, [H | T]) ->
+    case Fun(H, Acc) of
+        {error, _} = Error -> Error;
+        Acc2 -> fold_ops(Fun, Acc2, T)
+    end;
+fold_ops(_, Acc, []) ->
+    Acc;
+fold_ops(_, _, _) ->
+    erlang:error(badarg).
+
+%% A set term is an {orset2, _, _} tuple; one whose inside does not match is a bad
+%% state (hostile or corrupted), anything else a caller's type error.
+not_a_set({orset2, _, _}) ->
+    {error, bad_state};
+not_a_set(_) ->
+    erlang:error(badarg).
+
+%% A set term whose inside does not have the shape this module builds (a hostile or
+%% corrupted term) gives {error, bad_state} instead of an exception.
+guard(Fun) ->
+    try
+        Fun()
+    catch
+        error:_ -> {error, bad_state}
+    end.

@@ -1,0 +1,232 @@
+%% EUnit tests of plexus_orset2 (v2 OR-Set, issue 12): single ops, the v1 -> v2
+%% upgrade round trip, the canonical trie shape across splits and collapses, the
+%% Merkle exchange (sync/2 below is the reference driver, also used by
+%% prop_plexus_orset2), and hostile binaries, slices and terms giving {error, _}.
+-module(plexus_orset2_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-export([sync/2]).
+
+-define(V1, plexus_orset).
+-define(V2, plexus_orset2).
+
+%% ---------------------------------------------------------------- anti-entropy driver
+
+%% Runs the exchange of plexus_orset2's digest_tree/summary/diff/missing between two
+%% replicas in one process and counts what would cross the wire (external-format
+%% bytes of every message). Returns {A2, B2, Bytes, RoundTrips}.
+sync(A, B) ->
+    Sum = ?V2:digest_tree(A),
+    loop(b, {A, B}, Sum, [], wire(Sum), 1).
+
+loop(Turn, Reps, Sums, Ship, Bytes, Msgs) ->
+    Self = side(Turn, Reps),
+    {Descend, Ship1} = ?V2:diff(Self, Sums),
+    Ship2 = lists:usort(Ship ++ Ship1),
+    case Descend of
+        [] when Ship2 =:= [] ->
+            {element(1, Reps), element(2, Reps), Bytes, (Msgs + 1) div 2};
+        [] ->
+            %% Both slices come from the states the summaries were taken from.
+            Mine = ?V2:missing(Self, Ship2),
+            Theirs = ?V2:missing(side(other(Turn), Reps), Ship2),
+            Self2 = ?V2:merge_missing(Self, Theirs),
+            Other2 = ?V2:merge_missing(side(other(Turn), Reps), Mine),
+            Reps2 = case Turn of a -> {Self2, Other2}; b -> {Other2, Self2} end,
+            Total = Bytes + byte_size(Mine) + byte_size(Theirs),
+            {element(1, Reps2), element(2, Reps2), Total, (Msgs + 2 + 1) div 2};
+        _ ->
+            Reply = {?V2:summary(Self, Descend), Ship1},
+            loop(other(Turn), Reps, element(1, Reply), Ship2, Bytes + wire(Reply), Msgs + 1)
+    end.
+
+side(a, {A, _}) -> A;
+side(b, {_, B}) -> B.
+
+other(a) -> b;
+other(b) -> a.
+
+wire(Term) -> byte_size(term_to_binary(Term)).
+
+%% ---------------------------------------------------------------- single ops
+
+basic_test() ->
+    S0 = ?V2:new(),
+    ?assertEqual(0, ?V2:size(S0)),
+    S1 = ?V2:add(S0, x, a),
+    ?assert(?V2:member(S1, x)),
+    ?assertNot(?V2:member(S1, y)),
+    S2 = ?V2:remove(S1, x),
+    ?assertNot(?V2:member(S2, x)),
+    ?assertEqual([], ?V2:to_list(S2)),
+    ?assertEqual(S2, ?V2:remove(S2, absent)).
+
+%% Past 32 elements the root splits; back at 32 it collapses to the same leaf.
+split_and_collapse_test() ->
+    Small = ?V2:add_all(?V2:new(), lists:seq(1, 32), a),
+    {orset2, _, {l, _, 32, _}} = Small,
+    Big = ?V2:add(Small, 33, a),
+    {orset2, _, {b, _, 33, _}} = Big,
+    Back = ?V2:remove(Big, 33),
+    {orset2, _, {l, _, 32, _}} = Back,
+    ?assertEqual({ok, Back}, ?V2:from_binary(?V2:to_binary(Back))),
+    ?assertEqual(lists:seq(1, 32), lists:sort(?V2:to_list(Back))).
+
+big_set_test() ->
+    S = ?V2:add_all(?V2:new(), lists:seq(1, 5000), a),
+    ?assertEqual(5000, ?V2:size(S)),
+    ?assert(lists:all(fun(E) -> ?V2:member(S, E) end, [1, 77, 5000])),
+    ?assertNot(?V2:member(S, 5001)),
+    S2 = ?V2:remove_all(S, lists:seq(1, 4990)),
+    ?assertEqual(lists:seq(4991, 5000), lists:sort(?V2:to_list(S2))),
+    ?assertEqual({ok, S2}, ?V2:from_binary(?V2:to_binary(S2))).
+
+%% ---------------------------------------------------------------- v1 <-> v2
+
+upgrade_roundtrip_test() ->
+    V1 = ?V1:apply(?V1:add_all(?V1:new(), lists:seq(1, 300), a),
+                   [{remove, 7}, {add, 7}, {add, zz}], b),
+    {_, Delta} = ?V1:add_delta(?V1:add(V1, 1000, c), 1001, c),
+    WithCloud = ?V1:merge(V1, Delta),
+    lists:foreach(
+      fun(State) ->
+              {ok, S2} = ?V2:from_binary(State),
+              ?assertEqual(State, ?V2:to_v1(S2)),
+              Bin2 = ?V2:to_binary(S2),
+              ?assertMatch(<<2, $S, _/binary>>, Bin2),
+              ?assertEqual({ok, S2}, ?V2:from_binary(Bin2)),
+              ?assertEqual(?V1:to_list(State), ?V2:to_list(S2)),
+              ?assertEqual(?V1:digest(State), ?V2:digest(S2))
+      end, [?V1:new(), V1, Delta, WithCloud]).
+
+%% An add by an actor whose next dots already sit in the cloud (a later delta of that
+%% actor arrived first): the new dot continues the vector and the cloud folds into it,
+%% exactly as v1 does.
+add_folds_cloud_test() ->
+    V1 = ?V1:add_all(?V1:new(), [1, 2], a),
+    {_, Delta} = ?V1:add_delta(?V1:add(V1, 1000, c), 1001, c),
+    WithCloud = ?V1:merge(V1, Delta),
+    {ok, S2} = ?V2:from_binary(WithCloud),
+    {orset2, {_, Cloud}, _} = S2,
+    ?assertEqual(1, map_size(Cloud)),
+    Added = ?V2:add(S2, 7, c),
+    ?assertEqual(?V1:add(WithCloud, 7, c), ?V2:to_v1(Added)),
+    ?assertEqual({ok, Added}, ?V2:from_binary(?V2:to_binary(Added))).
+
+%% A v2 merge of upgraded states equals the v1 merge.
+merge_matches_v1_test() ->
+    Base = ?V1:add_all(?V1:new(), lists:seq(1, 1000), a),
+    X = ?V1:apply(Base, [{remove_all, lists:seq(1, 50)}, {add_all, lists:seq(2000, 2040)}], b),
+    Y = ?V1:apply(Base, [{remove_all, lists:seq(40, 90)}, {add, 5}], c),
+    {ok, X2} = ?V2:from_binary(X),
+    {ok, Y2} = ?V2:from_binary(Y),
+    ?assertEqual(?V1:merge(X, Y), ?V2:to_v1(?V2:merge(X2, Y2))).
+
+%% Equal subtrees are skipped: a context-only difference (B saw a remove of an element
+%% A never had) leaves A's trie as it is, the very same term.
+context_only_difference_test() ->
+    A = ?V2:add_all(?V2:new(), lists:seq(1, 500), a),
+    B = ?V2:remove(?V2:add(A, extra, b), extra),
+    {orset2, _, RootA} = A,
+    {orset2, CtxM, RootM} = ?V2:merge(A, B),
+    ?assert(RootM =:= RootA),
+    {orset2, CtxB, _} = B,
+    ?assertEqual(CtxB, CtxM).
+
+%% ---------------------------------------------------------------- anti-entropy
+
+anti_entropy_small_diff_test() ->
+    Base = ?V2:add_all(?V2:new(), lists:seq(1, 20000), a),
+    A = ?V2:add_all(Base, lists:seq(30001, 30005), b),
+    B = ?V2:remove_all(Base, lists:seq(1, 5)),
+    {A2, B2, Bytes, Rounds} = sync(A, B),
+    M = ?V2:merge(A, B),
+    ?assertEqual(M, A2),
+    ?assertEqual(M, B2),
+    Full = byte_size(?V2:to_binary(A)),
+    %% 10 changed elements of 20,000: far below one full state.
+    ?assert(Bytes * 10 < Full),
+    ?assert(Rounds =< 6).
+
+anti_entropy_equal_test() ->
+    A = ?V2:add_all(?V2:new(), lists:seq(1, 1000), a),
+    {ok, A1} = ?V2:from_binary(?V2:to_binary(A)),
+    {A2, B2, Bytes, 1} = sync(A, A1),
+    ?assertEqual(A, A2),
+    ?assertEqual(A, B2),
+    ?assert(Bytes < 500).
+
+%% ---------------------------------------------------------------- hostile input
+
+hostile_binaries_test() ->
+    Good = ?V2:to_binary(?V2:add_all(?V2:new(), [1, 2, <<"x">>, {t, 3}], a)),
+    Cands = [<<>>, <<2>>, <<3, $S>>, <<2, $L, 0, 0, 0>>, <<2, $S>>, <<2, $S, 255>>,
+             <<Good/binary, 0>>]
+        ++ [binary:part(Good, 0, N) || N <- lists:seq(0, byte_size(Good) - 1)]
+        ++ [flip(Good, I) || I <- lists:seq(0, 8 * byte_size(Good) - 1)],
+    Atoms = erlang:system_info(atom_count),
+    lists:foreach(
+      fun(B) ->
+              case ?V2:from_binary(B) of
+                  {ok, S} -> ?assertEqual(B, ?V2:to_binary(S));
+                  {error, R} -> ?assert(is_atom(R))
+              end
+      end, Cands),
+    %% Reading and validating never decodes an element, so never makes an atom.
+    ?assertEqual(Atoms, erlang:system_info(atom_count)).
+
+flip(B, I) ->
+    <<Pre:I/bits, X:1, Post/bits>> = B,
+    <<Pre:I/bits, (1 - X):1, Post/bits>>.
+
+hostile_slices_test() ->
+    S = ?V2:add_all(?V2:new(), lists:seq(1, 100), a),
+    Slice = ?V2:missing(S, [<<1>>, <<2>>]),
+    ?assertMatch({orset2, _, _}, ?V2:merge_missing(?V2:new(), Slice)),
+    Bad = [<<>>, <<5>>, <<1, 1, 16>>, <<1, 1, 1>>, <<2, 1, 1, 2, 1, 1, 1, $S>>,
+           <<1, 40, 0:320>>]
+        ++ [flip(Slice, I) || I <- lists:seq(0, 8 * byte_size(Slice) - 1, 3)]
+        ++ [binary:part(Slice, 0, N) || N <- lists:seq(0, byte_size(Slice) - 1, 5)],
+    lists:foreach(
+      fun(B) ->
+              case ?V2:merge_missing(S, B) of
+                  {orset2, _, _} = R -> ?assertEqual(ok, ?V2:validate(R));
+                  {error, E} -> ?assert(is_atom(E))
+              end
+      end, Bad),
+    %% Entries outside the paths the slice names are refused.
+    Wrong = ?V2:missing(S, [<<1>>]),
+    <<1, 1, 1, Body/binary>> = Wrong,
+    ?assertEqual({error, bad_slice}, ?V2:merge_missing(S, <<1, 1, 2, Body/binary>>)).
+
+hostile_terms_test() ->
+    Terms = [{orset2, x, y}, {orset2, {#{}, #{}}, {l, 1, 2, [bad]}},
+             {orset2, {#{}, #{}}, {b, 1, 40, {}}}, {orset2, {nope, #{}}, nil},
+             {orset2, {#{}, #{}}, {l, 1, 1, [{<<1>>, [{<<2>>, 1}]}]}}],
+    %% Functions check only the outer shape (validate/1 is the gate for terms from
+    %% outside): none raises, and validate/1 refuses every one of these terms.
+    lists:foreach(
+      fun(T) ->
+              ?assertMatch({error, _}, ?V2:validate(T)),
+              [?assertEqual(ok, no_raise(F))
+               || F <- [fun() -> ?V2:add(T, 1, a) end, fun() -> ?V2:remove(T, 1) end,
+                        fun() -> ?V2:member(T, 1) end, fun() -> ?V2:to_binary(T) end,
+                        fun() -> ?V2:merge(T, ?V2:new()) end,
+                        fun() -> ?V2:merge(?V2:add(?V2:new(), 1, a), T) end,
+                        fun() -> ?V2:to_list(T) end, fun() -> ?V2:size(T) end,
+                        fun() -> ?V2:diff(?V2:new(), [{<<>>, T}]) end,
+                        fun() -> ?V2:diff(T, [{<<>>, nil}]) end]]
+      end, Terms),
+    %% A well-formed term with a wrong hash is caught by validate/1.
+    {orset2, C, {l, H, N, Es}} = ?V2:add(?V2:new(), 1, a),
+    ?assertEqual({error, bad_state}, ?V2:validate({orset2, C, {l, H + 1, N, Es}})),
+    ?assertError(badarg, ?V2:add(not_a_set, 1, a)),
+    ?assertError(badarg, ?V2:from_binary(not_a_binary)).
+
+no_raise(F) ->
+    try F() of
+        _ -> ok
+    catch
+        Class:Reason -> {Class, Reason}
+    end.
