@@ -30,10 +30,10 @@
 -export([new/1, tick/1, step/2, peer_down/2, forget_leader/2, campaign/1, add_peer/2,
          remove_peer/2]).
 -export([info/1, role/1, term/1, leader/1, hard_state/1, peers/1]).
--export([encode_msg/1, decode_msg/1, node_id/1, cluster_key/1, topology_assign/2]).
+-export([encode_msg/1, decode_msg/1, node_id/1, cluster_key/1]).
 
 -export_type([election/0, id/0, role/0, hard_state/0, ready/0, config/0, msg/0,
-              msg_type/0, reason/0, topology_role/0]).
+              msg_type/0, reason/0]).
 
 -opaque election() :: reference().
 %% One node's machine. Mutable: every input changes it in place.
@@ -67,7 +67,6 @@
 -type reason() :: invalid_argument | full | not_found | bad_state | wrong_cluster
                 | truncated | bad_version | wrong_type | bad_varint | trailing_bytes
                 | too_big | no_memory.
--type topology_role() :: commander | wingmate | observer | relay.
 
 -define(DEFAULTS, #{cluster_id => 0, peers => [], election_min_ticks => 15,
                     election_max_ticks => 30, heartbeat_ticks => 5, pre_vote => true,
@@ -187,11 +186,3 @@ cluster_key(T) ->
     <<K:64, _/binary>> = erlang:md5(term_to_binary(T, [deterministic, {minor_version, 2}])),
     K.
 
-%% @doc The seniority rule of `plexus_topology' (c_src/core/topology.c): members are
-%% `{Name, StartTime, Promoted}'; smaller start time is more senior, ties broken by
-%% name bytes. Returns the roles in input order and the commander's name, or `none'
-%% when the view is smaller than `QuorumSize'. `{error, invalid_argument}' for an
-%% empty or duplicate name, `{error, too_big}' beyond 4096 members.
--spec topology_assign([{binary(), non_neg_integer(), boolean()}], non_neg_integer()) ->
-    {ok, [topology_role()], binary() | none} | {error, invalid_argument | too_big}.
-topology_assign(Members, QuorumSize) -> plexus_nif:topology_assign(Members, QuorumSize).

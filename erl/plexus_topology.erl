@@ -4,7 +4,7 @@
 %% node runs one `plexus_topology' process; the processes on connected nodes tell each
 %% other their node's start time (and any promotion), so every node holds the same
 %% membership view. The rule is `plexus_topology_view' (pure; seniority itself is the C
-%% core's, `plexus_election:topology_assign/2'):
+%% core's, `plexus_topology_view:seniority/2'):
 %% <ul>
 %% <li>commander: the most senior healthy member (smallest start time, ties broken by
 %%     node name);</li>

@@ -10,7 +10,7 @@
 %%     commander therefore loses command after the monitor's `suspect_after_ms', not
 %%     after the distribution's net_ticktime.</li>
 %% <li>Below `quorum_size' healthy members nobody commands and nobody is wingmate.</li>
-%% <li>Seniority (the C core, `plexus_election:topology_assign/2'): the most senior
+%% <li>Seniority (the C core, `seniority/2'): the most senior
 %%     member (smallest start time, ties by node name) is the commander; a member
 %%     promoted to `relay' is a relay; the most senior other member is the wingmate;
 %%     everyone else observes.</li>
@@ -29,7 +29,7 @@
 -module(plexus_topology_view).
 
 -export([new/3, handle/2, promotion/2, announcement/1, roles/1, commander/1, members/1,
-         quorum/1, is_member/2, healthy/1]).
+         quorum/1, is_member/2, healthy/1, seniority/2]).
 
 -export_type([view/0, promotion/0, event/0, role/0]).
 
@@ -166,6 +166,15 @@ rank(N, #view{members = M}) ->
         _ -> Own
     end.
 
+%% @doc The seniority rule (c_src/core/topology.c, through the NIF): members are
+%% `{Name, StartTime, Promoted}'; smaller start time is more senior, ties broken by
+%% name bytes. Returns the roles in input order and the commander's name, or `none'
+%% when the view is smaller than `QuorumSize'. `{error, invalid_argument}' for an
+%% empty or duplicate name, `{error, too_big}' beyond 4096 members.
+-spec seniority([{binary(), non_neg_integer(), boolean()}], non_neg_integer()) ->
+    {ok, [role()], binary() | none} | {error, invalid_argument | too_big}.
+seniority(Members, QuorumSize) -> plexus_nif:topology_assign(Members, QuorumSize).
+
 %% Seniority by the C core over the healthy members' rank keys, then the wingmate
 %% override. Erlang term order on {Start, Binary} is the C core's order (start first,
 %% then bytes, a prefix first), which the wingmate pick below relies on.
@@ -173,7 +182,7 @@ assign(V = #view{members = M, quorum = Q}) ->
     Nodes = lists:sort([N || N <- maps:keys(M), counts(N, V)]),
     Ranked = [{N, rank(N, V), element(2, maps:get(N, M))} || N <- Nodes],
     Input = [{Name, Start, P =:= relay} || {_, {Start, Name}, P} <- Ranked],
-    {ok, Roles0, Boss} = plexus_election:topology_assign(Input, Q),
+    {ok, Roles0, Boss} = seniority(Input, Q),
     Commander = case Boss of
                     none -> none;
                     _ -> hd([N || {N, {_, Name}, _} <- Ranked, Name =:= Boss])

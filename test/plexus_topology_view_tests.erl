@@ -168,3 +168,57 @@ bad_arguments_test_() ->
     [?_assertError(function_clause, ?V:new("c@h", 1, 1)),
      ?_assertError(function_clause, ?V:new('c@h', -1, 1)),
      ?_assertError(function_clause, ?V:new('c@h', 1, -1))].
+
+%% ------------------------------------------------------------------ topology rule
+
+topology_rule_test_() ->
+    M = fun(N, T, P) -> {N, T, P} end,
+    [?_assertEqual({ok, [observer, commander, wingmate], <<"b">>},
+                   ?V:seniority([M(<<"a">>, 9, false), M(<<"b">>, 1, false),
+                                       M(<<"c">>, 5, false)], 1)),
+     %% ties by name bytes
+     ?_assertEqual({ok, [wingmate, commander], <<"a@h">>},
+                   ?V:seniority([M(<<"b@h">>, 1, false), M(<<"a@h">>, 1, false)], 0)),
+     %% promotion: relay, never over the commander
+     ?_assertEqual({ok, [commander, relay, wingmate], <<"a">>},
+                   ?V:seniority([M(<<"a">>, 1, true), M(<<"b">>, 2, true),
+                                       M(<<"c">>, 3, false)], 1)),
+     %% below quorum: nobody commands
+     ?_assertEqual({ok, [observer, observer], none},
+                   ?V:seniority([M(<<"a">>, 1, false), M(<<"b">>, 2, false)], 3)),
+     ?_assertEqual({ok, [], none}, ?V:seniority([], 0)),
+     ?_assertEqual({error, invalid_argument},
+                   ?V:seniority([M(<<"a">>, 1, false), M(<<"a">>, 2, false)], 1)),
+     ?_assertEqual({error, invalid_argument}, ?V:seniority([M(<<>>, 1, false)], 1)),
+     ?_assertEqual({error, too_big},
+                   ?V:seniority([M(<<"x">>, 1, false) || _ <- lists:seq(1, 4097)], 1)),
+     ?_assertError(badarg, ?V:seniority(not_a_list, 1)),
+     ?_assertError(badarg, ?V:seniority([M(<<"a">>, 1, false) | tail], 1)),
+     ?_assertError(badarg, ?V:seniority([{<<"a">>, 1}], 1)),
+     ?_assertError(badarg, ?V:seniority([{a, 1, false}], 1)),
+     ?_assertError(badarg, ?V:seniority([{<<"a">>, -1, false}], 1)),
+     ?_assertError(badarg, ?V:seniority([{<<"a">>, 1, maybe}], 1)),
+     ?_assertError(badarg, ?V:seniority([], -1))].
+
+%% Views above NIF_TOPOLOGY_DIRTY_NODES (256) go to a dirty scheduler; same answer,
+%% and a 4096-member view does not hold a normal scheduler: the call is rescheduled
+%% (seen by call tracing, plexus_nif_probe; no wall clock, so machine load is moot).
+topology_large_view_test() ->
+    Members = [{<<"node", (integer_to_binary(I))/binary, "@h">>, 5000 - I, I rem 7 =:= 0}
+               || I <- lists:seq(1, 4096)],
+    {{ok, Roles, Boss}, Calls} =
+        plexus_nif_probe:calls(fun() -> ?V:seniority(Members, 3) end,
+                               [{topology_assign, 2}]),
+    ?assertEqual([{topology_assign, rescheduled}], Calls),
+    ?assertEqual(<<"node4096@h">>, Boss),
+    ?assertEqual(commander, lists:last(Roles)),
+    ?assertEqual(relay, lists:nth(4095, Roles)),       % 4095 = 7 * 585: promoted
+    ?assertEqual(wingmate, lists:nth(4094, Roles)),
+    ?assertEqual(relay, lists:nth(7, Roles)),
+    %% and the probe does tell: a small view stays inline
+    Small = lists:sublist(Members, 200),
+    {{ok, SmallRoles, _}, SmallCalls} =
+        plexus_nif_probe:calls(fun() -> ?V:seniority(Small, 3) end,
+                               [{topology_assign, 2}]),
+    ?assertMatch([{topology_assign, inline, _}], SmallCalls),
+    ?assertEqual(200, length(SmallRoles)).

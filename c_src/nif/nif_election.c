@@ -1,5 +1,5 @@
 /*
- * Election and topology NIFs; see nif_election.h for the terms they return. Shape of
+ * Election NIFs; see nif_election.h for the terms they return. Shape of
  * every NIF (STYLE.md habit 5): arity/type checks -> decode -> core call (under the
  * resource mutex) -> encode, with a bad_arg: / done: ladder. Nothing here allocates
  * outside the resource and the result terms, so there is nothing to unwind but the lock.
@@ -11,7 +11,6 @@
 
 #include "nif/nif_util.h"
 #include "plexus/election.h"
-#include "plexus/topology.h"
 
 /* One election node. Zeroed at creation; `ready` is set once plexus_election_init
  * succeeded, so a half-made resource is never driven. The mutex is the only thing the
@@ -61,18 +60,6 @@ static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, election_res **out)
            (*out)->ready;
 }
 
-static int get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out)
-{
-    const nif_priv *priv = nif_priv_get(env);
-    if (enif_is_identical(t, priv->atom_true))
-        *out = true;
-    else if (enif_is_identical(t, priv->atom_false))
-        *out = false;
-    else
-        return 0;
-    return 1;
-}
-
 static int map_u64(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint64_t *out)
 {
     ERL_NIF_TERM v;
@@ -91,7 +78,7 @@ static int map_u32(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, uint32_t 
 static int map_bool(ErlNifEnv *env, ERL_NIF_TERM map, ERL_NIF_TERM key, bool *out)
 {
     ERL_NIF_TERM v;
-    return enif_get_map_value(env, map, key, &v) && get_bool(env, v, out);
+    return enif_get_map_value(env, map, key, &v) && nif_get_bool(env, v, out);
 }
 
 /* A peer id argument: a nonzero uint64 (the core answers invalid_argument for self). */
@@ -452,84 +439,4 @@ ERL_NIF_TERM nif_election_msg_decode(ErlNifEnv *env, int argc, const ERL_NIF_TER
     if (!enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof keys[0], &map))
         return enif_make_badarg(env);
     return enif_make_tuple2(env, priv->atom_ok, map);
-}
-
-/* ---------------------------------------------------------------- topology */
-
-/*
- * topology_assign([{NameBin, StartTime, Promoted}], QuorumSize)
- *   -> {ok, [Role], Commander :: NameBin | none} | {error, invalid_argument | too_big}
- * Roles come back in input order. invalid_argument: an empty or duplicate name.
- * The list is walked at most PLEXUS_TOPOLOGY_MAX_NODES + 1 cells before too_big.
- */
-ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
-{
-    const nif_priv *priv = nif_priv_get(env);
-    plexus_topology_member *members = NULL;
-    plexus_topology_role *roles = NULL;
-    ERL_NIF_TERM ret, list, head, names_out;
-    const ERL_NIF_TERM *el;
-    ErlNifUInt64 quorum;
-    unsigned len;
-    size_t commander = PLEXUS_TOPOLOGY_NONE;
-    int arity, rc;
-
-    if (argc != 2 || !enif_is_list(env, argv[0]) || !enif_get_uint64(env, argv[1], &quorum))
-        goto bad_arg;
-    /* Count the cells, never more than the bound plus one, so a huge list costs
-     * nothing; then check that the list is proper. */
-    len = 0;
-    list = argv[0];
-    while (len <= PLEXUS_TOPOLOGY_MAX_NODES && enif_get_list_cell(env, list, &head, &list))
-        len++;
-    if (len > PLEXUS_TOPOLOGY_MAX_NODES) return nif_error(env, PLEXUS_ETOOBIG);
-    if (!enif_is_empty_list(env, list)) goto bad_arg;
-    if (len > NIF_TOPOLOGY_DIRTY_NODES && enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER)
-        return nif_go_dirty(env, "topology_assign", nif_topology_assign, argc, argv);
-
-    members = enif_alloc((len ? len : 1) * sizeof *members);
-    roles = enif_alloc((len ? len : 1) * sizeof *roles);
-    if (!members || !roles) {
-        ret = nif_error(env, PLEXUS_ENOMEM);
-        goto done;
-    }
-    list = argv[0];
-    for (size_t i = 0; enif_get_list_cell(env, list, &head, &list); i++) {
-        ErlNifBinary name;
-        ErlNifUInt64 start;
-        bool promoted;
-        if (!enif_get_tuple(env, head, &arity, &el) || arity != 3 ||
-            !enif_inspect_binary(env, el[0], &name) || !enif_get_uint64(env, el[1], &start) ||
-            !get_bool(env, el[2], &promoted))
-            goto bad_arg;
-        members[i] = (plexus_topology_member){
-            .name = {name.data, name.size}, .start_time = start, .promoted = promoted};
-    }
-    size_t q = quorum > SIZE_MAX ? SIZE_MAX : (size_t)quorum;
-    if ((rc = plexus_topology_assign(members, len, q, roles, &commander))) {
-        ret = nif_error(env, rc);
-        goto done;
-    }
-    names_out = enif_make_list(env, 0);
-    for (size_t i = len; i-- > 0;)
-        names_out = enif_make_list_cell(env, priv->topology_role[roles[i]], names_out);
-    ERL_NIF_TERM boss = priv->atom_none;
-    if (commander != PLEXUS_TOPOLOGY_NONE) {
-        /* the name term from the input, not a copy */
-        list = argv[0];
-        for (size_t i = 0; enif_get_list_cell(env, list, &head, &list); i++)
-            if (i == commander) {
-                enif_get_tuple(env, head, &arity, &el);
-                boss = el[0];
-                break;
-            }
-    }
-    ret = enif_make_tuple3(env, priv->atom_ok, names_out, boss);
-    goto done;
-bad_arg:
-    ret = enif_make_badarg(env);
-done:
-    if (members) enif_free(members);
-    if (roles) enif_free(roles);
-    return ret;
 }

@@ -1,8 +1,7 @@
 /*
- * Election NIFs (plexus_nif:election_*, topology_assign): glue between plexus_election
+ * Election NIFs (plexus_nif:election_*): glue between plexus_election
  * (erl/plexus_election.erl, driven by plexus_leader) and the pure state machine in
- * c_src/core/election.c, plus the seniority rule of c_src/core/topology.c for
- * plexus_topology.
+ * c_src/core/election.c.
  *
  * One resource per election node, holding the whole plexus_election struct (fixed size,
  * no inner allocation), a mutex (STYLE.md habit 7: the handle is mutable) and the
@@ -19,19 +18,12 @@
  * durably before it sends any of Msgs (the core's driver contract; plexus_leader does);
  * if it cannot, it must stop without sending, and restart from what is on disk.
  * VotedFor and LeaderId are 0 for "none". Role is follower | pre_candidate | candidate |
- * leader. All calls are O(peers) at most (peers <= 63) and stay on a normal scheduler,
- * except topology_assign on large views (O(n^2) duplicate check), which moves itself to
- * a dirty CPU scheduler above NIF_TOPOLOGY_DIRTY_NODES members.
+ * leader. All calls are O(peers) at most (peers <= 63) and stay on a normal scheduler.
  */
 #ifndef PLEXUS_NIF_ELECTION_H
 #define PLEXUS_NIF_ELECTION_H
 
 #include <erl_nif.h>
-
-/* Views larger than this are assigned on a dirty CPU scheduler. The duplicate-name
- * check is n^2/2 name compares. Measured per call (-O3, 2-core VM, 20-byte names):
- * 256 members 0.07 ms, 1024 members 1.1 ms, 4096 members 15 ms. */
-#define NIF_TOPOLOGY_DIRTY_NODES 256
 
 struct nif_priv;
 
@@ -50,6 +42,5 @@ ERL_NIF_TERM nif_election_remove_peer(ErlNifEnv *env, int argc, const ERL_NIF_TE
 ERL_NIF_TERM nif_election_info(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_election_msg_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_election_msg_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
-ERL_NIF_TERM nif_topology_assign(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 #endif

@@ -256,3 +256,15 @@ ERL_NIF_TERM nif_state_digest(ErlNifEnv *env, plexus_bytes s, int type)
     }
     return enif_make_binary(env, &bin);
 }
+
+int nif_get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out)
+{
+    const nif_priv *priv = nif_priv_get(env);
+    if (enif_is_identical(t, priv->atom_true))
+        *out = true;
+    else if (enif_is_identical(t, priv->atom_false))
+        *out = false;
+    else
+        return 0;
+    return 1;
+}

@@ -15,6 +15,7 @@
 
 #include <erl_nif.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -150,6 +151,8 @@ ERL_NIF_TERM nif_error_atom(ErlNifEnv *env, ERL_NIF_TERM reason);
  * uint64_t are different types on some platforms, so the core's fields cannot be passed
  * to enif_get_uint64 directly.) */
 int nif_get_u64(ErlNifEnv *env, ERL_NIF_TERM t, uint64_t *out);
+/* true / false into *out; 0 for any other term. */
+int nif_get_bool(ErlNifEnv *env, ERL_NIF_TERM t, bool *out);
 
 /* A state argument: any binary (the core validates its contents). 0 if not a binary. */
 int nif_get_state(ErlNifEnv *env, ERL_NIF_TERM t, plexus_bytes *out);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "nif/nif_election.h"
+#include "nif/nif_topology.h"
 #include "nif/nif_fsync.h"
 #include "nif/nif_beacon.h"
 #include "nif/nif_health.h"
