@@ -104,3 +104,13 @@ valid_node_name_test() ->
     ?assertNot(V(<<"a@b@c">>)),
     ?assertNot(V(<<"@ab">>)),
     ?assertNot(V('a@b')).
+
+one_attempt_at_a_time_test() ->
+    %% a helper still connecting (a slow connect_node) is not joined by a second one,
+    %% however long it takes, and the ticks go on while it runs
+    C0 = plexus_discovery_connect:new(true),
+    {C1, [{connect, ?A}, {tick_after, 200}]} = plexus_discovery_connect:tick([?A], #{}, 0, C0),
+    C2 = plexus_discovery_connect:started(fake_pid(9105), ?A, C1),
+    {_, E} = plexus_discovery_connect:tick([?A], #{}, 60000, C2),
+    ?assertEqual([], connects(E)),
+    ?assertEqual([200], ticks(E)).
