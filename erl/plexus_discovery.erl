@@ -45,6 +45,13 @@
 %% (`[]': node names the adapter may use to bootstrap), `custom' (`#{}': adapter
 %% options, see each adapter module), `connect' (`false').
 %%
+%% <b>Inside</b> (for maintainers): this module is the API and a thin runner over pure
+%% parts. `plexus_discovery_peers' turns what the adapter reports into the new peer set
+%% and the events it causes; `plexus_discovery_subs' is the subscriber registry;
+%% `plexus_discovery_connect' decides which peers to connect and when. The runner
+%% keeps their states, then sends the events (subscribers, telemetry) and performs
+%% the connect effects (timers, helper processes, the one place a node atom is made).
+%%
 %% <b>Telemetry</b> (only when the `telemetry' application is loaded): events
 %% `Prefix ++ [sync]' (measurements `#{duration_ms, peers}', metadata
 %% `#{adapter, result}'), `Prefix ++ [peer_up | peer_update | peer_down]'
