@@ -443,20 +443,10 @@ handle_cast(_Msg, S) ->
 %% @private
 handle_info(sync_tick, S) ->
     {noreply, start_sync(S#st{sync_timer = undefined})};
-handle_info({'DOWN', MRef, process, _Pid, Result}, #st{sync = #sync{mref = MRef} = Y} = S) ->
-    _ = erlang:cancel_timer(Y#sync.timer),
-    R = case Result of
-            {sync_result, X} -> X;
-            Other -> {error, {sync_crashed, Other}}
-        end,
-    S1 = sync_done(R, Y#sync.gen, Y#sync.start, S#st{sync = undefined}),
-    {noreply, schedule_sync(S1)};
-handle_info({sync_timeout, MRef}, #st{sync = #sync{mref = MRef, pid = Pid}} = S) ->
-    exit(Pid, kill),
-    erlang:demonitor(MRef, [flush]),
-    Ms = maps:get(sync_timeout_ms, S#st.opts),
-    S1 = sync_failed({timeout, Ms}, S#st{sync = undefined}),
-    {noreply, schedule_sync(S1)};
+handle_info({'DOWN', MRef, process, _Pid, Result}, #st{sync = #sync{mref = MRef}} = S) ->
+    {noreply, sync_worker_done(Result, S)};
+handle_info({sync_timeout, MRef}, #st{sync = #sync{mref = MRef}} = S) ->
+    {noreply, sync_worker_timeout(S)};
 handle_info({sync_timeout, _}, S) ->
     {noreply, S};
 handle_info({'DOWN', MRef, process, _Pid, _} = Msg, S) ->
@@ -465,26 +455,14 @@ handle_info({'DOWN', MRef, process, _Pid, _} = Msg, S) ->
         error -> to_adapter(Msg, S)  %% a monitor of the adapter's own
     end;
 handle_info({'EXIT', Pid, _Reason} = Msg, S) ->
-    %% a connect helper, a fun subscriber's dispatcher (linked), or the adapter's
-    case plexus_discovery_connect:helper_exited(Pid, S#st.conn) of
-        {ok, C, Effects} ->
-            {noreply, run_connect(C, Effects, S)};
-        error ->
-            case plexus_discovery_subs:by_dispatcher(Pid, S#st.subs) of
-                {ok, Id} -> {noreply, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
-                error -> to_adapter(Msg, S)
-            end
-    end;
+    exited(Pid, Msg, S);
 handle_info({connected, Pid, Id, Ok}, S) ->
     unlink(Pid),
     receive {'EXIT', Pid, _} -> ok after 0 -> ok end,
     {C, Effects} = plexus_discovery_connect:connected(Pid, Id, Ok, S#st.conn),
     {noreply, run_connect(C, Effects, S)};
 handle_info(reconnect_tick, S) ->
-    Connected = maps:from_keys([atom_to_binary(N, utf8) || N <- [node() | nodes(connected)]], true),
-    {C, Effects} = plexus_discovery_connect:tick(plexus_discovery_peers:ids(S#st.peers), Connected,
-                                                 now_ms(), S#st.conn),
-    {noreply, run_connect(C, Effects, S)};
+    {noreply, reconnect_tick(S)};
 handle_info({nodedown, Node} = Msg, S) ->
     case plexus_discovery_connect:enabled(S#st.conn) of
         true -> {noreply, node_down(atom_to_binary(Node, utf8), S)};
@@ -498,6 +476,19 @@ handle_info({nodeup, _Node} = Msg, S) ->
     end;
 handle_info(Msg, S) ->
     to_adapter(Msg, S).
+
+%% A linked process exited: a connect helper, a fun subscriber's dispatcher, or one
+%% of the adapter's.
+exited(Pid, Msg, S) ->
+    case plexus_discovery_connect:helper_exited(Pid, S#st.conn) of
+        {ok, C, Effects} ->
+            {noreply, run_connect(C, Effects, S)};
+        error ->
+            case plexus_discovery_subs:by_dispatcher(Pid, S#st.subs) of
+                {ok, Id} -> {noreply, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
+                error -> to_adapter(Msg, S)
+            end
+    end.
 
 %% @private
 terminate(Reason, #st{mod = Mod, astate = A} = S) ->
@@ -660,6 +651,19 @@ schedule_sync(#st{sync_timer = undefined, opts = O} = S) ->
 schedule_sync(S) ->
     S.
 
+sync_worker_done(Result, #st{sync = #sync{timer = Timer, gen = Gen0, start = Start}} = S) ->
+    _ = erlang:cancel_timer(Timer),
+    R = case Result of
+            {sync_result, X} -> X;
+            Other -> {error, {sync_crashed, Other}}
+        end,
+    schedule_sync(sync_done(R, Gen0, Start, S#st{sync = undefined})).
+
+sync_worker_timeout(#st{sync = #sync{pid = Pid, mref = MRef}, opts = O} = S) ->
+    exit(Pid, kill),
+    erlang:demonitor(MRef, [flush]),
+    schedule_sync(sync_failed({timeout, maps:get(sync_timeout_ms, O)}, S#st{sync = undefined})).
+
 %% A sync started at generation Gen0 finished.
 sync_done({ok, Peers}, Gen0, Start, S) ->
     S1 = changed(plexus_discovery_peers:diff(Peers, Gen0, S#st.peers), S),
@@ -713,6 +717,12 @@ node_down(Id, S) ->
         false ->
             S
     end.
+
+reconnect_tick(S) ->
+    Connected = maps:from_keys([atom_to_binary(N, utf8) || N <- [node() | nodes(connected)]], true),
+    {C, Effects} = plexus_discovery_connect:tick(plexus_discovery_peers:ids(S#st.peers), Connected,
+                                                 now_ms(), S#st.conn),
+    run_connect(C, Effects, S).
 
 run_connect(C, Effects, S) ->
     lists:foldl(fun run_connect_effect/2, S#st{conn = C}, Effects).
