@@ -45,6 +45,13 @@
 %% (`[]': node names the adapter may use to bootstrap), `custom' (`#{}': adapter
 %% options, see each adapter module), `connect' (`false').
 %%
+%% <b>Inside</b> (for maintainers): this module is the API and a thin runner over pure
+%% parts. `plexus_discovery_peers' turns what the adapter reports into the new peer set
+%% and the events it causes; `plexus_discovery_subs' is the subscriber registry;
+%% `plexus_discovery_connect' decides which peers to connect and when. The runner
+%% keeps their states, then sends the events (subscribers, telemetry) and performs
+%% the connect effects (timers, helper processes, the one place a node atom is made).
+%%
 %% <b>Telemetry</b> (only when the `telemetry' application is loaded): events
 %% `Prefix ++ [sync]' (measurements `#{duration_ms, peers}', metadata
 %% `#{adapter, result}'), `Prefix ++ [peer_up | peer_update | peer_down]'
@@ -100,38 +107,30 @@
 
 -define(DEFAULT, plexus_discovery).
 -define(CALL_TIMEOUT, 15000).
--define(BACKOFF_MIN, 200).
--define(BACKOFF_MAX, 5000).
--define(RECONNECT_TICK, 200).
 -define(DOWN_AFTER_FAILURES, 3).
--define(MAX_PEERS, 100000).
 
 %% Sync workers report by their exit reason, on purpose.
 -dialyzer({nowarn_function, [start_sync/1, run_sync_bounded/3]}).
 
--record(sub, {kind :: pid | 'fun', pid :: pid(), mref :: reference()}).
 -record(sync, {pid :: pid(), mref :: reference(), timer :: reference(),
                gen :: non_neg_integer(), start :: integer()}).
+%% The runner's state: the three pure parts (peer set, subscribers, connections) and
+%% the adapter, sync and health bookkeeping around them.
 -record(st, {name :: atom(),
              mod :: module() | none,
              astate :: term(),
              opts :: map(),
-             peers = #{} :: #{peer_id() => {peer(), non_neg_integer()}},
-             gen = 0 :: non_neg_integer(),
-             subs = #{} :: #{sub_id() => #sub{}},
+             peers = plexus_discovery_peers:new() :: plexus_discovery_peers:set(),
+             subs = plexus_discovery_subs:new() :: plexus_discovery_subs:subs(),
+             conn = plexus_discovery_connect:new(false) :: plexus_discovery_connect:state(),
              sync :: #sync{} | undefined,
              sync_timer :: reference() | undefined,
              failures = 0 :: non_neg_integer(),
              last_sync :: non_neg_integer() | undefined,
              last_error :: error() | undefined,
              telemetry = false :: boolean(),
-             %% connect => true: peer => {NextAttemptMonotonicMs, BackoffMs}
-             connect = false :: boolean(),
              %% the adapter vouches for its peers (authenticated/1): only then connect
-             vouched = false :: boolean(),
-             backoff = #{} :: #{peer_id() => {integer(), pos_integer()}},
-             connecting = #{} :: #{pid() => peer_id()},
-             reconnect_timer :: reference() | undefined}).
+             vouched = false :: boolean()}).
 
 %% ------------------------------------------------------------------ API
 
@@ -308,16 +307,20 @@ adapter_module(Mod) when is_atom(Mod) ->
 adapter_module(Other) ->
     {error, {invalid_configuration, {bad_adapter, Other}}}.
 
-%% ------------------------------------------------------------------ options
+%% @doc True for a node name as the C core checks it (`plexus_disco_valid_name'):
+%% 3..255 bytes of `[A-Za-z0-9_.:@\[\]-]' with exactly one `@', neither first nor last.
+-spec valid_node_name(term()) -> boolean().
+valid_node_name(Id) ->
+    plexus_discovery_connect:valid_node_name(Id).
 
--define(KEYS, [name, adapter, sync_interval_ms, sync_timeout_ms, telemetry_prefix,
-               seed_peers, custom, connect]).
+%% ------------------------------------------------------------------ options
 
 validate(Opts) ->
     Defaults = #{name => ?DEFAULT, adapter => default_adapter_name(), sync_interval_ms => 5000,
                  sync_timeout_ms => 5000, telemetry_prefix => [plexus, discovery],
                  seed_peers => [], custom => #{}, connect => false},
-    case [K || K <- maps:keys(Opts), not lists:member(K, ?KEYS)] of
+    %% the defaults name every option
+    case [K || K <- maps:keys(Opts), not is_map_key(K, Defaults)] of
         [K | _] -> {error, {invalid_configuration, {unknown_option, K}}};
         [] -> check(maps:to_list(maps:merge(Defaults, Opts)), maps:merge(Defaults, Opts))
     end.
@@ -367,9 +370,7 @@ call(Server, Req) ->
 init(O) ->
     process_flag(trap_exit, true),
     {ok, Mod} = adapter_module(maps:get(adapter, O)),
-    Telemetry = telemetry_loaded(),
-    S0 = #st{name = maps:get(name, O), mod = Mod, opts = O, telemetry = Telemetry,
-             connect = maps:get(connect, O)},
+    S0 = #st{name = maps:get(name, O), mod = Mod, opts = O, telemetry = telemetry_loaded()},
     Config = #{name => S0#st.name, seed_peers => maps:get(seed_peers, O),
                custom => maps:get(custom, O), sync_interval_ms => maps:get(sync_interval_ms, O),
                sync_timeout_ms => maps:get(sync_timeout_ms, O)},
@@ -382,7 +383,8 @@ init(O) ->
     case Init of
         {ok, AState} ->
             Vouched = vouches(Mod, AState),
-            case {S0#st.connect, Vouched} of
+            Connect = maps:get(connect, O),
+            case {Connect, Vouched} of
                 {true, true} ->
                     ok = net_kernel:monitor_nodes(true);
                 {true, false} ->
@@ -392,7 +394,8 @@ init(O) ->
                 {false, _} ->
                     ok
             end,
-            S1 = S0#st{astate = AState, vouched = Vouched, connect = S0#st.connect andalso Vouched},
+            S1 = S0#st{astate = AState, vouched = Vouched,
+                       conn = plexus_discovery_connect:new(Connect andalso Vouched)},
             {ok, start_sync(S1)};
         {error, Reason} ->
             {stop, {start_failed, Reason}};
@@ -402,57 +405,33 @@ init(O) ->
 
 %% @private
 handle_call({subscribe, Sub, WithSnapshot}, _From, S) ->
-    case add_sub(Sub, S) of
-        {ok, Id, S1} ->
+    case plexus_discovery_subs:subscribe(Sub, S#st.name, S#st.subs) of
+        {ok, Id, Subs} ->
             Snap = case WithSnapshot of
-                       true -> peer_list(S1);
+                       true -> plexus_discovery_peers:list(S#st.peers);
                        false -> []
                    end,
-            {reply, {ok, Id, Snap}, S1};
+            {reply, {ok, Id, Snap}, S#st{subs = Subs}};
         {error, _} = E ->
             {reply, E, S}
     end;
 handle_call({unsubscribe, Id}, _From, S) ->
-    {reply, ok, drop_sub(Id, S)};
+    {reply, ok, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
 handle_call(snapshot, _From, S) ->
-    {reply, {ok, peer_list(S)}, S};
+    {reply, {ok, plexus_discovery_peers:list(S#st.peers)}, S};
 handle_call({lookup, Id}, _From, S) ->
-    case maps:find(Id, S#st.peers) of
-        {ok, {Peer, _}} -> {reply, {ok, Peer}, S};
+    case plexus_discovery_peers:lookup(Id, S#st.peers) of
+        {ok, Peer} -> {reply, {ok, Peer}, S};
         error -> {reply, {error, {peer_not_found, Id}}, S}
     end;
 handle_call(health, _From, S) ->
     {reply, health_of(S), S};
 handle_call(health_info, _From, S) ->
-    Status = case health_of(S) of
-                 up -> up;
-                 {degraded, _} -> degraded;
-                 {down, _} -> down
-             end,
-    Info = #{status => Status, last_sync_time_ms => S#st.last_sync,
-             last_error => S#st.last_error, known_peers_count => map_size(S#st.peers),
-             adapter => S#st.mod,
-             adapter_info => (adapter_info(S))#{authenticated => S#st.vouched}},
-    {reply, Info, S};
-handle_call(sync_now, _From, #st{mod = none} = S) ->
-    {reply, ok, S};
-handle_call(sync_now, _From, #st{mod = Mod} = S) ->
-    case erlang:function_exported(Mod, sync, 1) of
-        false ->
-            {reply, ok, S};
-        true ->
-            S1 = cancel_sync(S),
-            Timeout = maps:get(sync_timeout_ms, S#st.opts),
-            Start = erlang:monotonic_time(millisecond),
-            Gen0 = S1#st.gen,
-            Result = run_sync_bounded(Mod, S1#st.astate, Timeout),
-            S2 = sync_done(Result, Gen0, Start, S1),
-            Reply = case Result of
-                        {ok, _} -> ok;
-                        {error, {timeout, _} = E} -> {error, E};
-                        {error, R} -> {error, {sync_failed, R}}
-                    end,
-            {reply, Reply, S2}
+    {reply, health_info_of(S), S};
+handle_call(sync_now, _From, S) ->
+    case has_sync(S#st.mod) of
+        false -> {reply, ok, S};
+        true -> sync_now_call(S)
     end;
 handle_call(_Req, _From, S) ->
     {reply, {error, {invalid_configuration, unknown_call}}, S}.
@@ -464,69 +443,58 @@ handle_cast(_Msg, S) ->
 %% @private
 handle_info(sync_tick, S) ->
     {noreply, start_sync(S#st{sync_timer = undefined})};
-handle_info({'DOWN', MRef, process, _Pid, Result}, #st{sync = #sync{mref = MRef} = Y} = S) ->
-    _ = erlang:cancel_timer(Y#sync.timer),
-    R = case Result of
-            {sync_result, X} -> X;
-            Other -> {error, {sync_crashed, Other}}
-        end,
-    S1 = sync_done(R, Y#sync.gen, Y#sync.start, S#st{sync = undefined}),
-    {noreply, schedule_sync(S1)};
-handle_info({sync_timeout, MRef}, #st{sync = #sync{mref = MRef, pid = Pid}} = S) ->
-    exit(Pid, kill),
-    erlang:demonitor(MRef, [flush]),
-    Ms = maps:get(sync_timeout_ms, S#st.opts),
-    S1 = sync_failed({timeout, Ms}, S#st{sync = undefined}),
-    {noreply, schedule_sync(S1)};
+handle_info({'DOWN', MRef, process, _Pid, Result}, #st{sync = #sync{mref = MRef}} = S) ->
+    {noreply, sync_worker_done(Result, S)};
+handle_info({sync_timeout, MRef}, #st{sync = #sync{mref = MRef}} = S) ->
+    {noreply, sync_worker_timeout(S)};
 handle_info({sync_timeout, _}, S) ->
     {noreply, S};
 handle_info({'DOWN', MRef, process, _Pid, _} = Msg, S) ->
-    case sub_by(#sub.mref, MRef, S) of
-        {ok, Id} -> {noreply, drop_sub(Id, S)};
+    case plexus_discovery_subs:by_monitor(MRef, S#st.subs) of
+        {ok, Id} -> {noreply, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
         error -> to_adapter(Msg, S)  %% a monitor of the adapter's own
     end;
 handle_info({'EXIT', Pid, _Reason} = Msg, S) ->
-    %% a fun subscriber's dispatcher (linked), a connect helper, or the adapter's
-    case maps:take(Pid, S#st.connecting) of
-        {Id, Rest} ->
-            {noreply, connect_result(Id, false, S#st{connecting = Rest})};
-        error ->
-            case sub_by(#sub.pid, Pid, S) of
-                {ok, Id} -> {noreply, drop_sub(Id, S)};
-                error -> to_adapter(Msg, S)
-            end
-    end;
+    exited(Pid, Msg, S);
 handle_info({connected, Pid, Id, Ok}, S) ->
     unlink(Pid),
     receive {'EXIT', Pid, _} -> ok after 0 -> ok end,
-    {noreply, connect_result(Id, Ok, S#st{connecting = maps:remove(Pid, S#st.connecting)})};
+    {C, Effects} = plexus_discovery_connect:connected(Pid, Id, Ok, S#st.conn),
+    {noreply, run_connect(C, Effects, S)};
 handle_info(reconnect_tick, S) ->
-    {noreply, reconnect(S#st{reconnect_timer = undefined})};
-handle_info({nodedown, Node}, #st{connect = true} = S) ->
-    %% our own monitor (connect => true): a discovered peer dropped: retry soon
-    Id = atom_to_binary(Node, utf8),
-    case maps:is_key(Id, S#st.peers) of
-        true -> {noreply, arm_reconnect(S#st{backoff = (S#st.backoff)#{Id => {now_ms(), ?BACKOFF_MIN}}})};
-        false -> {noreply, S}
+    {noreply, reconnect_tick(S)};
+handle_info({nodedown, Node} = Msg, S) ->
+    case plexus_discovery_connect:enabled(S#st.conn) of
+        true -> {noreply, node_down(atom_to_binary(Node, utf8), S)};
+        false -> to_adapter(Msg, S)
     end;
-handle_info({nodeup, _Node}, #st{connect = true} = S) ->
-    {noreply, S};
+handle_info({nodeup, _Node} = Msg, S) ->
+    %% our own monitor (connect => true): nothing to do, the peer is connected
+    case plexus_discovery_connect:enabled(S#st.conn) of
+        true -> {noreply, S};
+        false -> to_adapter(Msg, S)
+    end;
 handle_info(Msg, S) ->
     to_adapter(Msg, S).
 
-to_adapter(_Msg, #st{mod = none} = S) ->
-    {noreply, S};
-to_adapter(Msg, #st{mod = Mod} = S) ->
-    case erlang:function_exported(Mod, handle_info, 2) of
-        true -> {noreply, adapter_result(safe_handle_info(Mod, Msg, S#st.astate), S)};
-        false -> {noreply, S}
+%% A linked process exited: a connect helper, a fun subscriber's dispatcher, or one
+%% of the adapter's.
+exited(Pid, Msg, S) ->
+    case plexus_discovery_connect:helper_exited(Pid, S#st.conn) of
+        {ok, C, Effects} ->
+            {noreply, run_connect(C, Effects, S)};
+        error ->
+            case plexus_discovery_subs:by_dispatcher(Pid, S#st.subs) of
+                {ok, Id} -> {noreply, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
+                error -> to_adapter(Msg, S)
+            end
     end.
 
 %% @private
 terminate(Reason, #st{mod = Mod, astate = A} = S) ->
     _ = cancel_sync(S),
-    [begin unlink(P), exit(P, kill) end || #sub{kind = 'fun', pid = P} <- maps:values(S#st.subs)],
-    [exit(P, kill) || P <- maps:keys(S#st.connecting)],
+    ok = plexus_discovery_subs:stop_all(S#st.subs),
+    [exit(P, kill) || P <- plexus_discovery_connect:helpers(S#st.conn)],
     case Mod =/= none andalso erlang:function_exported(Mod, terminate, 2) of
         true -> catch Mod:terminate(Reason, A);
         false -> ok
@@ -545,7 +513,30 @@ format_status(_Opt, [_PDict, #st{} = S]) ->
 format_status(_Opt, [_PDict, Other]) ->
     [{data, [{"State", Other}]}].
 
+health_of(#st{failures = 0}) -> up;
+health_of(#st{failures = N, last_error = E}) when N < ?DOWN_AFTER_FAILURES -> {degraded, E};
+health_of(#st{last_error = E}) -> {down, E}.
+
+health_info_of(S) ->
+    Status = case health_of(S) of
+                 up -> up;
+                 {degraded, _} -> degraded;
+                 {down, _} -> down
+             end,
+    #{status => Status, last_sync_time_ms => S#st.last_sync,
+      last_error => S#st.last_error, known_peers_count => plexus_discovery_peers:size(S#st.peers),
+      adapter => S#st.mod,
+      adapter_info => (adapter_info(S))#{authenticated => S#st.vouched}}.
+
 %% ------------------------------------------------------------------ adapter plumbing
+
+to_adapter(_Msg, #st{mod = none} = S) ->
+    {noreply, S};
+to_adapter(Msg, #st{mod = Mod} = S) ->
+    case erlang:function_exported(Mod, handle_info, 2) of
+        true -> {noreply, adapter_result(safe_handle_info(Mod, Msg, S#st.astate), S)};
+        false -> {noreply, S}
+    end.
 
 safe_handle_info(Mod, Msg, A) ->
     try Mod:handle_info(Msg, A)
@@ -565,11 +556,12 @@ strip_args(Stack) ->
 adapter_result({ok, A}, S) ->
     S#st{astate = A};
 adapter_result({changes, Changes, A}, S) when is_list(Changes) ->
-    S1 = lists:foldl(fun apply_change/2, S#st{astate = A}, Changes),
+    S1 = changed(plexus_discovery_peers:apply_changes(Changes, S#st.peers), S#st{astate = A}),
     S1#st{last_sync = erlang:system_time(millisecond)};
 adapter_result({peers, Peers, A}, S) when is_list(Peers) ->
     %% a complete list pushed by the adapter counts as a successful sync
-    S1 = diff(Peers, S#st.gen, S#st{astate = A}),
+    Gen = plexus_discovery_peers:gen(S#st.peers),
+    S1 = changed(plexus_discovery_peers:diff(Peers, Gen, S#st.peers), S#st{astate = A}),
     S1#st{failures = 0, last_sync = erlang:system_time(millisecond)};
 adapter_result({error, Reason, A}, S) ->
     sync_failed({sync_failed, Reason}, S#st{astate = A});
@@ -585,19 +577,31 @@ adapter_info(#st{mod = Mod, astate = A}) ->
         false -> #{}
     end.
 
+%% Whether the adapter vouches for its peers: its optional authenticated/1 callback,
+%% false when it has none (a custom adapter may read anything off the network).
+vouches(none, _A) ->
+    false;
+vouches(Mod, A) ->
+    erlang:function_exported(Mod, authenticated, 1) andalso
+        (try Mod:authenticated(A) =:= true catch _:_ -> false end).
+
+%% ------------------------------------------------------------------ syncs
+
+has_sync(none) -> false;
+has_sync(Mod) -> erlang:function_exported(Mod, sync, 1).
+
 %% The worker process: its exit reason carries the result back.
-start_sync(#st{mod = none} = S) ->
-    S;
 start_sync(#st{sync = #sync{}} = S) ->
     S;
 start_sync(#st{mod = Mod, astate = A, opts = O} = S) ->
-    case erlang:function_exported(Mod, sync, 1) of
+    case has_sync(Mod) of
         false ->
             S;
         true ->
             {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
             Timer = erlang:send_after(maps:get(sync_timeout_ms, O), self(), {sync_timeout, MRef}),
-            S#st{sync = #sync{pid = Pid, mref = MRef, timer = Timer, gen = S#st.gen,
+            S#st{sync = #sync{pid = Pid, mref = MRef, timer = Timer,
+                              gen = plexus_discovery_peers:gen(S#st.peers),
                               start = erlang:monotonic_time(millisecond)}}
     end.
 
@@ -609,7 +613,20 @@ run_sync(Mod, A) ->
     catch C:R -> {error, {C, R}}
     end.
 
-%% sync_now: the same worker, waited for here.
+%% sync_now: the same worker, waited for in the server.
+sync_now_call(#st{mod = Mod} = S) ->
+    S1 = cancel_sync(S),
+    Timeout = maps:get(sync_timeout_ms, S#st.opts),
+    Start = erlang:monotonic_time(millisecond),
+    Gen0 = plexus_discovery_peers:gen(S1#st.peers),
+    Result = run_sync_bounded(Mod, S1#st.astate, Timeout),
+    Reply = case Result of
+                {ok, _} -> ok;
+                {error, {timeout, _} = E} -> {error, E};
+                {error, R} -> {error, {sync_failed, R}}
+            end,
+    {reply, Reply, sync_done(Result, Gen0, Start, S1)}.
+
 run_sync_bounded(Mod, A, Timeout) ->
     {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
     receive
@@ -634,10 +651,24 @@ schedule_sync(#st{sync_timer = undefined, opts = O} = S) ->
 schedule_sync(S) ->
     S.
 
+sync_worker_done(Result, #st{sync = #sync{timer = Timer, gen = Gen0, start = Start}} = S) ->
+    _ = erlang:cancel_timer(Timer),
+    R = case Result of
+            {sync_result, X} -> X;
+            Other -> {error, {sync_crashed, Other}}
+        end,
+    schedule_sync(sync_done(R, Gen0, Start, S#st{sync = undefined})).
+
+sync_worker_timeout(#st{sync = #sync{pid = Pid, mref = MRef}, opts = O} = S) ->
+    exit(Pid, kill),
+    erlang:demonitor(MRef, [flush]),
+    schedule_sync(sync_failed({timeout, maps:get(sync_timeout_ms, O)}, S#st{sync = undefined})).
+
+%% A sync started at generation Gen0 finished.
 sync_done({ok, Peers}, Gen0, Start, S) ->
-    S1 = diff(Peers, Gen0, S),
+    S1 = changed(plexus_discovery_peers:diff(Peers, Gen0, S#st.peers), S),
     telemetry(S, [sync], #{duration_ms => erlang:monotonic_time(millisecond) - Start,
-                           peers => map_size(S1#st.peers)},
+                           peers => plexus_discovery_peers:size(S1#st.peers)},
               #{adapter => S#st.mod, result => ok}),
     S1#st{failures = 0, last_sync = erlang:system_time(millisecond)};
 sync_done({error, {timeout, _} = E}, _Gen0, _Start, S) ->
@@ -646,253 +677,75 @@ sync_done({error, Reason}, _Gen0, _Start, S) ->
     sync_failed({sync_failed, Reason}, S).
 
 sync_failed(Error, S) ->
-    telemetry(S, [sync], #{duration_ms => 0, peers => map_size(S#st.peers)},
+    telemetry(S, [sync], #{duration_ms => 0, peers => plexus_discovery_peers:size(S#st.peers)},
               #{adapter => S#st.mod, result => Error}),
     logger:debug("plexus_discovery ~p: ~p", [S#st.name, Error]),
     S#st{failures = S#st.failures + 1, last_error = Error}.
 
-health_of(#st{failures = 0}) -> up;
-health_of(#st{failures = N, last_error = E}) when N < ?DOWN_AFTER_FAILURES -> {degraded, E};
-health_of(#st{last_error = E}) -> {down, E}.
+%% ------------------------------------------------------------------ events
 
-%% ------------------------------------------------------------------ the peer set
+%% The peer set changed: keep the new set, then run what its events call for, in
+%% their order: delivery to subscribers, telemetry, and connecting (a peer that comes
+%% up is tried at once, one that goes down is no longer tried).
+changed({Peers, Events}, S0) ->
+    S = S0#st{peers = Peers},
+    ok = plexus_discovery_subs:dispatch(Events, S#st.subs),
+    lists:foldl(fun event_effects/2, S, Events).
 
-peer_list(S) ->
-    [P || {_, {P, _}} <- lists:sort(maps:to_list(S#st.peers))].
-
-%% A complete list from a sync (started when the generation was Gen0) or an adapter.
-%% Peers changed by a push after the sync started are left as the push made them.
-diff(Peers0, Gen0, S) ->
-    Valid = valid_peers(Peers0),
-    New = maps:from_list([{Id, P} || #{id := Id} = P <- Valid]),
-    S1 = maps:fold(fun(Id, P, Acc) ->
-                           case maps:find(Id, Acc#st.peers) of
-                               {ok, {_, G}} when G > Gen0 -> Acc;
-                               _ -> apply_change({up, P}, Acc)
-                           end
-                   end, S, New),
-    maps:fold(fun(Id, {_, G}, Acc) ->
-                      case maps:is_key(Id, New) orelse G > Gen0 of
-                          true -> Acc;
-                          false -> apply_change({down, Id, gone}, Acc)
-                      end
-              end, S1, S1#st.peers).
-
-valid_peers(L) ->
-    lists:filtermap(fun(P) -> case valid_peer(P) of
-                                  {ok, V} -> {true, V};
-                                  error -> false
-                              end
-                    end, L).
-
-valid_peer(#{id := Id} = P) when is_binary(Id), byte_size(Id) > 0, byte_size(Id) =< 255 ->
-    Meta = maps:get(metadata, P, #{}),
-    case is_map(Meta) andalso
-        lists:all(fun({K, V}) -> is_binary(K) andalso is_binary(V) end, maps:to_list(Meta)) of
-        true -> {ok, #{id => Id, metadata => Meta}};
-        false -> error
-    end;
-valid_peer(_) ->
-    error.
-
-apply_change({up, P0}, S) ->
-    case valid_peer(P0) of
-        error ->
+event_effects({Kind, #{id := Id}, _}, S) ->
+    telemetry(S, [Kind], #{count => 1}, #{peer => Id}),
+    case Kind of
+        peer_up ->
+            {C, Effects} = plexus_discovery_connect:discovered(Id, now_ms(), S#st.conn),
+            run_connect(C, Effects, S);
+        peer_update ->
             S;
-        {ok, #{id := Id, metadata := Meta} = P} ->
-            case maps:find(Id, S#st.peers) of
-                {ok, {P, _}} ->
-                    S;
-                {ok, _} ->
-                    S1 = bump(Id, P, S),
-                    notify({peer_update, P, Meta}, S1);
-                error when map_size(S#st.peers) >= ?MAX_PEERS ->
-                    S;
-                error ->
-                    S1 = bump(Id, P, S),
-                    S2 = notify({peer_up, P, Meta}, S1),
-                    maybe_connect(Id, S2)
-            end
-    end;
-apply_change({down, Id, Reason}, S) when is_binary(Id) ->
-    case maps:take(Id, S#st.peers) of
-        {{P, _}, Rest} ->
-            S1 = S#st{peers = Rest, gen = S#st.gen + 1,
-                      backoff = maps:remove(Id, S#st.backoff)},
-            notify({peer_down, P, Reason}, S1);
-        error ->
-            S
-    end;
-apply_change(_Bad, S) ->
-    S.
-
-bump(Id, P, S) ->
-    G = S#st.gen + 1,
-    S#st{peers = (S#st.peers)#{Id => {P, G}}, gen = G}.
-
-%% ------------------------------------------------------------------ subscribers
-
-add_sub(Pid, S) when is_pid(Pid) ->
-    case is_process_alive_anywhere(Pid) of
-        true ->
-            Id = make_ref(),
-            MRef = erlang:monitor(process, Pid),
-            {ok, Id, S#st{subs = (S#st.subs)#{Id => #sub{kind = pid, pid = Pid, mref = MRef}}}};
-        false ->
-            {error, {subscription_failed, noproc}}
-    end;
-add_sub(Fun, S) when is_function(Fun, 1) ->
-    Id = make_ref(),
-    Name = S#st.name,
-    Pid = spawn_link(fun() -> dispatch_loop(Name, Fun) end),
-    MRef = erlang:monitor(process, Pid),
-    {ok, Id, S#st{subs = (S#st.subs)#{Id => #sub{kind = 'fun', pid = Pid, mref = MRef}}}}.
-
-is_process_alive_anywhere(Pid) when node(Pid) =:= node() -> is_process_alive(Pid);
-is_process_alive_anywhere(_) -> true. %% remote: the monitor tells us if it is gone
-
-dispatch_loop(Name, Fun) ->
-    receive
-        {event, E} ->
-            try Fun(E)
-            catch C:R:St ->
-                    logger:warning("plexus_discovery ~p: subscriber fun crashed: ~p:~p ~p",
-                                   [Name, C, R, St])
-            end,
-            dispatch_loop(Name, Fun);
-        stop ->
-            ok
+        peer_down ->
+            S#st{conn = plexus_discovery_connect:forgotten(Id, S#st.conn)}
     end.
-
-drop_sub(Id, S) ->
-    case maps:take(Id, S#st.subs) of
-        {#sub{kind = K, pid = Pid, mref = MRef}, Rest} ->
-            erlang:demonitor(MRef, [flush]),
-            case K of
-                'fun' -> unlink(Pid), Pid ! stop;
-                pid -> ok
-            end,
-            S#st{subs = Rest};
-        error ->
-            S
-    end.
-
-sub_by(Field, Value, S) ->
-    case [Id || {Id, Sub} <- maps:to_list(S#st.subs), element(Field, Sub) =:= Value] of
-        [Id | _] -> {ok, Id};
-        [] -> error
-    end.
-
-notify(Event, S) ->
-    maps:foreach(fun(_Id, #sub{kind = pid, pid = Pid}) -> Pid ! {plexus_discovery, Event};
-                    (_Id, #sub{kind = 'fun', pid = Pid}) -> Pid ! {event, Event}
-                 end, S#st.subs),
-    {Name, Peer} = case Event of
-                       {peer_up, #{id := I}, _} -> {peer_up, I};
-                       {peer_update, #{id := I}, _} -> {peer_update, I};
-                       {peer_down, #{id := I}, _} -> {peer_down, I}
-                   end,
-    telemetry(S, [Name], #{count => 1}, #{peer => Peer}),
-    S.
 
 %% ------------------------------------------------------------------ connect => true
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
-%% Whether the adapter vouches for its peers: its optional authenticated/1 callback,
-%% false when it has none (a custom adapter may read anything off the network).
-vouches(none, _A) ->
-    false;
-vouches(Mod, A) ->
-    erlang:function_exported(Mod, authenticated, 1) andalso
-        (try Mod:authenticated(A) =:= true catch _:_ -> false end).
-
-node_of(Id) ->
-    %% Reached only for peers a vouching adapter reported (connect is false otherwise),
-    %% and only well-formed node names become atoms, one per such peer.
-    case valid_node_name(Id) of
+%% A discovered peer's node dropped (our own monitor): retry it soon.
+node_down(Id, S) ->
+    case plexus_discovery_peers:is_member(Id, S#st.peers) of
         true ->
-            try {ok, binary_to_existing_atom(Id, utf8)}
-            catch error:badarg -> {ok, binary_to_atom(Id, utf8)}
-            end;
+            {C, Effects} = plexus_discovery_connect:discovered(Id, now_ms(), S#st.conn),
+            run_connect(C, Effects, S);
         false ->
-            error
+            S
     end.
 
-%% @doc True for a node name as the C core checks it (`plexus_disco_valid_name'):
-%% 3..255 bytes of `[A-Za-z0-9_.:@\[\]-]' with exactly one `@', neither first nor last.
--spec valid_node_name(term()) -> boolean().
-valid_node_name(Id) when is_binary(Id), byte_size(Id) >= 3, byte_size(Id) =< 255 ->
-    case binary:split(Id, <<"@">>, [global]) of
-        [Name, Host] when Name =/= <<>>, Host =/= <<>> ->
-            lists:all(fun name_byte/1, binary_to_list(Name)) andalso
-                lists:all(fun name_byte/1, binary_to_list(Host));
-        _ ->
-            false
-    end;
-valid_node_name(_) ->
-    false.
+reconnect_tick(S) ->
+    Connected = maps:from_keys([atom_to_binary(N, utf8) || N <- [node() | nodes(connected)]], true),
+    {C, Effects} = plexus_discovery_connect:tick(plexus_discovery_peers:ids(S#st.peers), Connected,
+                                                 now_ms(), S#st.conn),
+    run_connect(C, Effects, S).
 
-name_byte(C) ->
-    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse (C >= $0 andalso C =< $9)
-        orelse C =:= $_ orelse C =:= $- orelse C =:= $. orelse C =:= $: orelse C =:= $[
-        orelse C =:= $].
+run_connect(C, Effects, S) ->
+    lists:foldl(fun run_connect_effect/2, S#st{conn = C}, Effects).
 
-maybe_connect(_Id, #st{connect = false} = S) ->
+run_connect_effect({tick_after, Ms}, S) ->
+    _ = erlang:send_after(Ms, self(), reconnect_tick),
     S;
-maybe_connect(Id, S) ->
-    arm_reconnect(S#st{backoff = (S#st.backoff)#{Id => {now_ms(), ?BACKOFF_MIN}}}).
+run_connect_effect({connect, Id}, S) ->
+    Node = node_atom(Id),
+    Self = self(),
+    Pid = spawn_link(fun() ->
+                             Ok = net_kernel:connect_node(Node) =:= true,
+                             Self ! {connected, self(), Id, Ok}
+                     end),
+    S#st{conn = plexus_discovery_connect:started(Pid, Id, S#st.conn)}.
 
-arm_reconnect(#st{reconnect_timer = undefined} = S) ->
-    S#st{reconnect_timer = erlang:send_after(0, self(), reconnect_tick)};
-arm_reconnect(S) ->
-    S.
-
-%% Each tick: every discovered peer that is a node, not us, not connected, not being
-%% connected and due by its backoff gets one attempt in a helper process.
-reconnect(#st{connect = false} = S) ->
-    S;
-reconnect(S) ->
-    Now = now_ms(),
-    Connected = [atom_to_binary(N, utf8) || N <- [node() | nodes(connected)]],
-    Busy = maps:values(S#st.connecting),
-    S1 = maps:fold(
-           fun(Id, _, Acc) ->
-                   case lists:member(Id, Connected) orelse lists:member(Id, Busy) of
-                       true ->
-                           Acc#st{backoff = maps:remove(Id, Acc#st.backoff)};
-                       false ->
-                           {Due, B} = maps:get(Id, Acc#st.backoff, {Now, ?BACKOFF_MIN}),
-                           case Due =< Now of
-                               true -> attempt(Id, B, Now, Acc);
-                               false -> Acc#st{backoff = (Acc#st.backoff)#{Id => {Due, B}}}
-                           end
-                   end
-           end, S, S#st.peers),
-    case map_size(S1#st.backoff) + map_size(S1#st.connecting) of
-        0 -> S1;
-        _ -> S1#st{reconnect_timer = erlang:send_after(?RECONNECT_TICK, self(), reconnect_tick)}
+%% The only place a peer id becomes an atom: connect effects exist only for peers a
+%% vouching adapter reported (the connect state is disabled otherwise) whose id is a
+%% well-formed node name (plexus_discovery_connect checked it), one atom per peer.
+node_atom(Id) ->
+    try binary_to_existing_atom(Id, utf8)
+    catch error:badarg -> binary_to_atom(Id, utf8)
     end.
-
-attempt(Id, B, Now, S) ->
-    case node_of(Id) of
-        {ok, Node} ->
-            Self = self(),
-            Pid = spawn_link(fun() ->
-                                     Ok = net_kernel:connect_node(Node) =:= true,
-                                     Self ! {connected, self(), Id, Ok}
-                             end),
-            Next = min(B * 2, ?BACKOFF_MAX),
-            S#st{connecting = (S#st.connecting)#{Pid => Id},
-                 backoff = (S#st.backoff)#{Id => {Now + B, Next}}};
-        error ->
-            S#st{backoff = maps:remove(Id, S#st.backoff)}
-    end.
-
-connect_result(Id, true, S) ->
-    S#st{backoff = maps:remove(Id, S#st.backoff)};
-connect_result(_Id, false, S) ->
-    arm_reconnect(S).
 
 %% ------------------------------------------------------------------ telemetry
 

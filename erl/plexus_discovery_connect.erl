@@ -1,0 +1,149 @@
+%% @private
+%% @doc Connection management of a `plexus_discovery' server started with
+%% `connect => true' and an adapter that vouches for its peers, as pure state and
+%% effects: which discovered peer to connect now, and the backoff of each (200 ms
+%% doubling to 5 s) while it stays discovered but not connected.
+%%
+%% Everything is keyed by peer id in maps (the connected set comes in as a map too),
+%% so a tick costs one lookup per peer. Time comes in (`Now', monotonic ms); nothing
+%% here sends, spawns or makes an atom. The runner performs the effects:
+%% `{tick_after, Ms}' (send itself `reconnect_tick' after Ms) and `{connect, Id}'
+%% (connect to the node in a helper process, then report it with `started/3').
+-module(plexus_discovery_connect).
+
+-export([new/1, enabled/1, discovered/3, forgotten/2, tick/4, started/3, connected/4,
+         helper_exited/2, helpers/1, valid_node_name/1]).
+
+-export_type([state/0, effect/0]).
+
+-define(BACKOFF_MIN, 200).
+-define(BACKOFF_MAX, 5000).
+-define(TICK, 200).
+
+-type peer_id() :: plexus_discovery:peer_id().
+-type effect() :: {tick_after, non_neg_integer()} | {connect, peer_id()}.
+
+-record(conn, {enabled = false :: boolean(),
+               %% peer => {next attempt (monotonic ms), backoff after that attempt}
+               backoff = #{} :: #{peer_id() => {integer(), pos_integer()}},
+               %% helpers connecting now, both ways
+               helpers = #{} :: #{pid() => peer_id()},
+               busy = #{} :: #{peer_id() => pid()},
+               tick_armed = false :: boolean()}).
+
+-opaque state() :: #conn{}.
+
+%% @doc The state; `Enabled' is `connect => true' and an adapter that vouches.
+-spec new(boolean()) -> state().
+new(Enabled) when is_boolean(Enabled) -> #conn{enabled = Enabled}.
+
+%% @doc Whether peers are connected at all.
+-spec enabled(state()) -> boolean().
+enabled(#conn{enabled = E}) -> E.
+
+%% @doc A peer came up, or a discovered peer's node went down: try it at once.
+-spec discovered(peer_id(), integer(), state()) -> {state(), [effect()]}.
+discovered(_Id, _Now, #conn{enabled = false} = C) ->
+    {C, []};
+discovered(Id, Now, #conn{backoff = B} = C) ->
+    arm(0, C#conn{backoff = B#{Id => {Now, ?BACKOFF_MIN}}}).
+
+%% @doc A peer is no longer discovered: no more attempts.
+-spec forgotten(peer_id(), state()) -> state().
+forgotten(Id, #conn{backoff = B} = C) ->
+    C#conn{backoff = maps:remove(Id, B)}.
+
+%% @doc The reconnect tick: every discovered peer that is not connected (`Connected'
+%% holds our own node too), not being connected and due by its backoff gets one
+%% attempt; a peer whose id is not a node name is given up. Ticks go on while any
+%% peer waits or any helper runs.
+-spec tick([peer_id()], #{peer_id() => term()}, integer(), state()) -> {state(), [effect()]}.
+tick(_Peers, _Connected, _Now, #conn{enabled = false} = C) ->
+    {C#conn{tick_armed = false}, []};
+tick(Peers, Connected, Now, C0) ->
+    {C, Rev} = lists:foldl(fun(Id, Acc) -> tick_peer(Id, Connected, Now, Acc) end,
+                           {C0#conn{tick_armed = false}, []}, Peers),
+    case map_size(C#conn.backoff) + map_size(C#conn.helpers) of
+        0 -> {C, lists:reverse(Rev)};
+        _ -> {C1, Tick} = arm(?TICK, C),
+             {C1, lists:reverse(Rev, Tick)}
+    end.
+
+tick_peer(Id, Connected, Now, {#conn{backoff = B} = C, Acc}) ->
+    case is_map_key(Id, Connected) orelse is_map_key(Id, C#conn.busy) of
+        true ->
+            {C#conn{backoff = maps:remove(Id, B)}, Acc};
+        false ->
+            case maps:get(Id, B, {Now, ?BACKOFF_MIN}) of
+                {Due, Ms} when Due =< Now ->
+                    case valid_node_name(Id) of
+                        true -> {C#conn{backoff = B#{Id => {Now + Ms, min(Ms * 2, ?BACKOFF_MAX)}}},
+                                 [{connect, Id} | Acc]};
+                        false -> {C#conn{backoff = maps:remove(Id, B)}, Acc}
+                    end;
+                Later ->
+                    {C#conn{backoff = B#{Id => Later}}, Acc}
+            end
+    end.
+
+%% @doc The runner started helper `Pid' for the `{connect, Id}' effect.
+-spec started(pid(), peer_id(), state()) -> state().
+started(Pid, Id, #conn{helpers = H, busy = Busy} = C) ->
+    C#conn{helpers = H#{Pid => Id}, busy = Busy#{Id => Pid}}.
+
+%% @doc Helper `Pid' reports its attempt at `Id': connected, the peer needs no more
+%% attempts; not connected, it is tried again when its backoff is due.
+-spec connected(pid(), peer_id(), boolean(), state()) -> {state(), [effect()]}.
+connected(Pid, Id, Ok, C0) ->
+    C = drop_helper(Pid, C0),
+    case Ok of
+        true -> {C#conn{backoff = maps:remove(Id, C#conn.backoff)}, []};
+        false -> arm(0, C)
+    end.
+
+%% @doc A process exited: when it is one of our helpers (it died without a report),
+%% its attempt failed.
+-spec helper_exited(pid(), state()) -> {ok, state(), [effect()]} | error.
+helper_exited(Pid, #conn{helpers = H} = C) ->
+    case maps:find(Pid, H) of
+        {ok, Id} ->
+            {C1, Effects} = connected(Pid, Id, false, C),
+            {ok, C1, Effects};
+        error ->
+            error
+    end.
+
+%% @doc The helpers running now (to stop them with the server).
+-spec helpers(state()) -> [pid()].
+helpers(#conn{helpers = H}) -> maps:keys(H).
+
+%% @doc True for a node name as the C core checks it (`plexus_disco_valid_name'):
+%% 3..255 bytes of `[A-Za-z0-9_.:@\[\]-]' with exactly one `@', neither first nor last.
+-spec valid_node_name(term()) -> boolean().
+valid_node_name(Id) when is_binary(Id), byte_size(Id) >= 3, byte_size(Id) =< 255 ->
+    case binary:split(Id, <<"@">>, [global]) of
+        [Name, Host] when Name =/= <<>>, Host =/= <<>> ->
+            lists:all(fun name_byte/1, binary_to_list(Name)) andalso
+                lists:all(fun name_byte/1, binary_to_list(Host));
+        _ ->
+            false
+    end;
+valid_node_name(_) ->
+    false.
+
+name_byte(C) ->
+    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse (C >= $0 andalso C =< $9)
+        orelse C =:= $_ orelse C =:= $- orelse C =:= $. orelse C =:= $: orelse C =:= $[
+        orelse C =:= $].
+
+%% ------------------------------------------------------------------ internal
+
+drop_helper(Pid, #conn{helpers = H, busy = Busy} = C) ->
+    case maps:take(Pid, H) of
+        {Id, H1} -> C#conn{helpers = H1, busy = maps:remove(Id, Busy)};
+        error -> C
+    end.
+
+%% One tick timer at a time: a tick already pending comes soon enough.
+arm(_Ms, #conn{tick_armed = true} = C) -> {C, []};
+arm(Ms, C) -> {C#conn{tick_armed = true}, [{tick_after, Ms}]}.

@@ -1,0 +1,116 @@
+%% @doc Pure EUnit for discovery's connection management (`plexus_discovery_connect'):
+%% which peers a tick connects, the backoff (200 ms doubling to 5 s) driven by an
+%% injected clock, one tick timer at a time, helpers that report or die, and that a
+%% disabled state (no `connect => true', or an adapter that does not vouch) never asks
+%% for a connection. No process is started: pids are stand-ins.
+-module(plexus_discovery_connect_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(A, <<"a@127.0.0.1">>).
+-define(B, <<"b@127.0.0.1">>).
+-define(ME, <<"me@127.0.0.1">>).
+
+fake_pid(N) -> list_to_pid("<0." ++ integer_to_list(N) ++ ".0>").
+connects(Effects) -> lists:sort([Id || {connect, Id} <- Effects]).
+ticks(Effects) -> [Ms || {tick_after, Ms} <- Effects].
+
+disabled_never_connects_test() ->
+    C0 = plexus_discovery_connect:new(false),
+    ?assertNot(plexus_discovery_connect:enabled(C0)),
+    {C1, []} = plexus_discovery_connect:discovered(?A, 0, C0),
+    {_, []} = plexus_discovery_connect:tick([?A, ?B], #{}, 0, C1).
+
+discovered_arms_one_tick_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, [{tick_after, 0}]} = plexus_discovery_connect:discovered(?A, 0, C0),
+    %% a tick is already pending: no second timer
+    {_, []} = plexus_discovery_connect:discovered(?B, 0, C1).
+
+tick_connects_due_peers_only_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, _} = plexus_discovery_connect:discovered(?A, 0, C0),
+    %% ?ME is connected (our own node is in the set), ?B was never announced but is
+    %% discovered: it is tried too
+    {_C2, E} = plexus_discovery_connect:tick([?A, ?B, ?ME], #{?ME => true}, 0, C1),
+    ?assertEqual([?A, ?B], connects(E)),
+    ?assertEqual([200], ticks(E)).
+
+backoff_doubles_to_five_seconds_test() ->
+    %% failed attempts: the next one waits 200, 400, ... 5000, 5000 ms
+    Waits = attempt_gaps(plexus_discovery_connect:new(true), 0, 0, []),
+    ?assertEqual([200, 400, 800, 1600, 3200, 5000, 5000], Waits).
+
+%% Ticks every 100 ms of injected time, each failed attempt reported at once.
+attempt_gaps(_C, _Now, _Last, Acc) when length(Acc) =:= 7 ->
+    lists:reverse(Acc);
+attempt_gaps(C, Now, Last, Acc) ->
+    {C1, E} = plexus_discovery_connect:tick([?A], #{}, Now, C),
+    case connects(E) of
+        [?A] ->
+            Pid = fake_pid(9100),
+            C2 = plexus_discovery_connect:started(Pid, ?A, C1),
+            ?assertEqual([], connects(element(2, plexus_discovery_connect:tick([?A], #{}, Now, C2)))),
+            {C3, _} = plexus_discovery_connect:connected(Pid, ?A, false, C2),
+            Acc1 = case Now of 0 -> Acc; _ -> [Now - Last | Acc] end,
+            attempt_gaps(C3, Now + 100, Now, Acc1);
+        [] ->
+            attempt_gaps(C1, Now + 100, Last, Acc)
+    end.
+
+success_ends_attempts_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, E1} = plexus_discovery_connect:tick([?A], #{}, 0, C0),
+    [?A] = connects(E1),
+    Pid = fake_pid(9101),
+    C2 = plexus_discovery_connect:started(Pid, ?A, C1),
+    ?assertEqual([Pid], plexus_discovery_connect:helpers(C2)),
+    {C3, []} = plexus_discovery_connect:connected(Pid, ?A, true, C2),
+    ?assertEqual([], plexus_discovery_connect:helpers(C3)),
+    %% now connected: the tick leaves it alone and stops ticking
+    ?assertMatch({_, []}, plexus_discovery_connect:tick([?A], #{?A => true}, 10000, C3)).
+
+helper_death_counts_as_failure_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, _} = plexus_discovery_connect:tick([?A], #{}, 0, C0),
+    Pid = fake_pid(9102),
+    C2 = plexus_discovery_connect:started(Pid, ?A, C1),
+    ?assertEqual(error, plexus_discovery_connect:helper_exited(fake_pid(9103), C2)),
+    %% the tick that started it is still pending: no second timer
+    {ok, C3, []} = plexus_discovery_connect:helper_exited(Pid, C2),
+    ?assertEqual([], plexus_discovery_connect:helpers(C3)),
+    %% retried when the backoff is due, not before
+    ?assertEqual([], connects(element(2, plexus_discovery_connect:tick([?A], #{}, 199, C3)))),
+    ?assertEqual([?A], connects(element(2, plexus_discovery_connect:tick([?A], #{}, 200, C3)))).
+
+forgotten_peer_restarts_from_minimum_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, _} = plexus_discovery_connect:tick([?A], #{}, 0, C0),
+    {C2, _} = plexus_discovery_connect:connected(fake_pid(9104), ?A, false, C1),
+    C3 = plexus_discovery_connect:forgotten(?A, C2),
+    %% not discovered any more: a tick without it has nothing to do
+    ?assertMatch({_, []}, plexus_discovery_connect:tick([], #{}, 50, C3)).
+
+bad_node_names_given_up_test() ->
+    C0 = plexus_discovery_connect:new(true),
+    {C1, E} = plexus_discovery_connect:tick([<<"no-at-sign">>, <<"a b@h">>], #{}, 0, C0),
+    ?assertEqual([], E),
+    ?assertMatch({_, []}, plexus_discovery_connect:tick([], #{}, 10000, C1)).
+
+valid_node_name_test() ->
+    V = fun plexus_discovery_connect:valid_node_name/1,
+    ?assert(V(<<"a@b">>)),
+    ?assert(V(<<"n@[::1]">>)),
+    ?assertNot(V(<<"a@b@c">>)),
+    ?assertNot(V(<<"@ab">>)),
+    ?assertNot(V('a@b')).
+
+one_attempt_at_a_time_test() ->
+    %% a helper still connecting (a slow connect_node) is not joined by a second one,
+    %% however long it takes, and the ticks go on while it runs
+    C0 = plexus_discovery_connect:new(true),
+    {C1, [{connect, ?A}, {tick_after, 200}]} = plexus_discovery_connect:tick([?A], #{}, 0, C0),
+    C2 = plexus_discovery_connect:started(fake_pid(9105), ?A, C1),
+    {_, E} = plexus_discovery_connect:tick([?A], #{}, 60000, C2),
+    ?assertEqual([], connects(E)),
+    ?assertEqual([200], ticks(E)).
