@@ -9,14 +9,18 @@ defmodule Plexus.ORSet do
       iex> set = Plexus.ORSet.new([:a, :b]) |> Plexus.ORSet.delete(:a)
       iex> Plexus.ORSet.member?(set, :b)
       true
-      iex> Enum.to_list(Plexus.ORSet.merge(set, Plexus.ORSet.new([:c])))
+      iex> other = Plexus.ORSet.new([:c], actor: :replica2)
+      iex> Enum.to_list(Plexus.ORSet.merge(set, other))
       [:b, :c]
 
   Elements are any terms, compared as their external format, so `to_list/1` and
   enumeration give them in that byte order, not in Erlang term order. Every change is
-  made by an *actor* (default `node()`); pass `actor: term` where several writers share
-  a node. Build large sets in one call (`new/2`, `put_all/3`, `Enum.into/2`): each
-  single change copies the state.
+  made by an *actor* (default `node()`). Replicas that change the set independently
+  need different actors (the default is right for one replica per node; pass
+  `actor: term` where several live on one node): two histories under one actor
+  collide, and a merge takes the adds of one for adds the other saw and removed.
+  Build large sets in one call (`new/2`, `put_all/3`, `Enum.into/2`): each single
+  change copies the state.
 
   The struct implements `Enumerable` (`Enum.count/1` and `Enum.member?/2` ask the
   NIF directly), `Collectable` (`Enum.into/2` adds everything in one batch) and
