@@ -160,8 +160,9 @@ stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 # The Elixir face (lib/, test/ex/) when Elixir is installed: Mix builds plexus in
 # _build/test from mix.exs, nothing is downloaded.
 if command -v mix >/dev/null 2>&1; then
-    exunit_stage() { # lib/ must compile without a warning, then the tests
-        MIX_ENV=test HEX_OFFLINE=1 mix compile --force --warnings-as-errors &&
+    exunit_stage() { # lib/ formatted and compiling without a warning, then the tests
+        mix format --check-formatted &&
+            MIX_ENV=test HEX_OFFLINE=1 mix compile --force --warnings-as-errors &&
             MIX_ENV=test HEX_OFFLINE=1 mix test
     }
     stage exunit count_exunit exunit_stage

@@ -17,6 +17,8 @@ defmodule Plexus.CRDTError do
 
   # Unwraps an Erlang CRDT result: the value, or a raise naming the call.
   @doc false
-  def unwrap!({:error, reason}, function), do: raise(__MODULE__, reason: reason, function: function)
+  def unwrap!({:error, reason}, function),
+    do: raise(__MODULE__, reason: reason, function: function)
+
   def unwrap!(value, _function), do: value
 end

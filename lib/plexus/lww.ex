@@ -36,7 +36,7 @@ defmodule Plexus.LWW do
   alias Plexus.CRDTError
 
   @doc "A register holding `value`, written at the next clock tick."
-  @spec new(term, [actor: term]) :: t
+  @spec new(term, actor: term) :: t
   def new(value, opts \\ []) do
     state =
       case Keyword.fetch(opts, :actor) do
@@ -75,7 +75,8 @@ defmodule Plexus.LWW do
 
   @doc "The timestamp of the last write."
   @spec timestamp(t) :: timestamp
-  def timestamp(%__MODULE__{state: s}), do: CRDTError.unwrap!(:plexus_lww.timestamp(s), :timestamp)
+  def timestamp(%__MODULE__{state: s}),
+    do: CRDTError.unwrap!(:plexus_lww.timestamp(s), :timestamp)
 
   @doc """
   The actor of the last write, without creating atoms: an atom this node does not know
@@ -106,7 +107,8 @@ defmodule Plexus.LWW do
 
   @doc "The canonical bytes of the register."
   @spec to_binary(t) :: binary
-  def to_binary(%__MODULE__{state: s}), do: CRDTError.unwrap!(:plexus_lww.to_binary(s), :to_binary)
+  def to_binary(%__MODULE__{state: s}),
+    do: CRDTError.unwrap!(:plexus_lww.to_binary(s), :to_binary)
 
   @doc """
   Reads a register from bytes of unknown origin: validated, no atoms made.

@@ -106,7 +106,8 @@ defmodule Plexus.ORSet do
 
   @doc "The canonical bytes of the set: store them, send them, read them back with `from_binary/1`."
   @spec to_binary(t) :: binary
-  def to_binary(%__MODULE__{state: s}), do: CRDTError.unwrap!(:plexus_orset.to_binary(s), :to_binary)
+  def to_binary(%__MODULE__{state: s}),
+    do: CRDTError.unwrap!(:plexus_orset.to_binary(s), :to_binary)
 
   @doc """
   Reads a set from bytes of unknown origin: validated completely, no atoms made.
@@ -135,7 +136,7 @@ defmodule Plexus.ORSet do
     # One NIF call lists every element; reducing over that list is as cheap as any
     # slice would be, so slicing falls back to reduce/3.
     def slice(_set), do: {:error, __MODULE__}
-    def reduce(set, acc, fun), do: Enumerable.List.reduce(Plexus.ORSet.to_list(set), acc, fun)
+    def reduce(set, acc, fun), do: Enumerable.reduce(Plexus.ORSet.to_list(set), acc, fun)
   end
 
   defimpl Collectable do

@@ -97,8 +97,12 @@ defmodule Plexus.LeaderTest do
   # Bounded wait on a condition (200 x 50 ms): no assertion on how long it took.
   defp wait_until(fun, tries \\ 200) do
     cond do
-      fun.() -> true
-      tries == 0 -> false
+      fun.() ->
+        true
+
+      tries == 0 ->
+        false
+
       true ->
         Process.sleep(50)
         wait_until(fun, tries - 1)
