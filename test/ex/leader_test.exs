@@ -94,8 +94,8 @@ defmodule Plexus.LeaderTest do
     refute Plexus.Leader.leader?(:ex_leader_alone)
   end
 
-  # Bounded wait on a condition (200 x 50 ms): no assertion on how long it took.
-  defp wait_until(fun, tries \\ 200) do
+  # Bounded wait on a condition (600 x 50 ms): no assertion on how long it took.
+  defp wait_until(fun, tries \\ 600) do
     cond do
       fun.() ->
         true
