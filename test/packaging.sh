@@ -256,6 +256,30 @@ defmodule PkMixApp do
     :two = Plexus.LWW.new(:one) |> Plexus.LWW.update(:two) |> Plexus.LWW.value()
     :ok
   end
+
+  # A leader written in Elixir, alone: it reports becoming leader.
+  def run_leader(data_dir) do
+    {:ok, pid} = PkMixApp.Leader.start_link(name: :pk_leader, data_dir: data_dir, init_arg: self())
+
+    receive do
+      {:leader, ^pid} -> :ok
+    after
+      120_000 -> :no_leader
+    end
+  end
+end
+
+defmodule PkMixApp.Leader do
+  use Plexus.Leader
+
+  @impl true
+  def init(test_pid), do: {:ok, test_pid}
+
+  @impl true
+  def handle_become_leader(test_pid) do
+    send(test_pid, {:leader, self()})
+    {:ok, test_pid}
+  end
 end
 EOF
             (cd "$MIX_APP" && MIX_ENV=dev mix compile)
@@ -267,6 +291,8 @@ EOF
     }
     check "Mix app: plexus_orset new/add/member and plexus_lww" in_mix_vm ':ok = PkMixApp.run()'
     check "Mix app: the Elixir face (Plexus.ORSet, Plexus.LWW)" in_mix_vm ':ok = PkMixApp.run_elixir()'
+    check "Mix app: a use Plexus.Leader module becomes leader alone" in_mix_vm \
+        ":ok = PkMixApp.run_leader(~c\"$WORK/leader_data\")"
     check "Mix app: Plexus.ORSet carries its docs (h Plexus.ORSet)" in_mix_vm \
         '{:docs_v1, _, :elixir, _, _, _, _} = Code.fetch_docs(Plexus.ORSet)'
     check "Mix app: h :plexus_orset.merge shows the doc" in_mix_vm \
