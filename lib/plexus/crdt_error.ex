@@ -3,7 +3,7 @@ defmodule Plexus.CRDTError do
   Raised by `Plexus.ORSet` and `Plexus.LWW` when the Erlang side answers
   `{:error, reason}` where the Elixir function returns a plain value (a struct whose
   state was built by hand, a result past the format's limits: `:too_big`,
-  `:overflow`, `:no_memory`). `reason` is one of `t::plexus_nif.reason/0`.
+  `:overflow`, `:no_memory`). `reason` is one of `t::plexus_orset.reason/0`.
 
   Bytes from outside never raise: `Plexus.ORSet.from_binary/1` and
   `Plexus.LWW.from_binary/1` return `{:error, reason}`.
