@@ -1,6 +1,7 @@
 # Mix builds plexus itself from this file (rebar3 uses rebar.config; both drive the same
 # Makefile). Nothing is downloaded: a compiler step runs `make nif` for the C parts,
-# Mix's own Erlang compiler builds erl/, and a last step puts the edoc docs into the
+# Mix's own Erlang compiler builds erl/, its Elixir compiler the thin Elixir modules
+# of lib/, and a last step puts the edoc docs into the
 # beams so `h :plexus_orset.merge` works in IEx.
 
 defmodule Mix.Tasks.Compile.PlexusMake do
@@ -57,6 +58,9 @@ defmodule Plexus.MixProject do
       description: @description,
       language: :erlang,
       erlc_paths: ["erl"],
+      # The Elixir face (Plexus.ORSet, Plexus.Leader, ...): Mix only, rebar3 builds erl/.
+      elixirc_paths: ["lib"],
+      test_paths: ["test/ex"],
       erlc_include_path: "include",
       # No warnings_as_errors here: a newer compiler's new warning must not break
       # the build of an application that depends on plexus.
@@ -73,7 +77,8 @@ defmodule Plexus.MixProject do
       registered: [:plexus_sup, :plexus_topology],
       # As in erl/plexus.app.src: only the kubernetes discovery adapter needs inets,
       # ssl and public_key, so they are optional (OTP's optional_applications).
-      applications: [:kernel, :stdlib, :inets, :ssl, :public_key],
+      # elixir: the Plexus.* modules of lib/ (a Mix build only; rebar3 builds no lib/).
+      applications: [:kernel, :stdlib, :elixir, :inets, :ssl, :public_key],
       optional_applications: [:inets, :ssl, :public_key]
     ]
   end
@@ -83,7 +88,7 @@ defmodule Plexus.MixProject do
       licenses: ["Apache-2.0"],
       links: %{"Changelog" => "CHANGELOG.md", "Design" => "doc/DESIGN.md"},
       files: ~w(mix.exs rebar.config Makefile LICENSE CHANGELOG.md README.md .clang-format
-                erl c_src include tools doc)
+                erl lib c_src include tools doc)
     ]
   end
 end

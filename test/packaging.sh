@@ -10,7 +10,8 @@
 #     only); public specs use only exported types; the app file declares inets, ssl
 #     and public_key as optional;
 #   - when Elixir is installed, the same from a fresh Mix app (path dependency), with
-#     `h :plexus_orset.merge` answering from the docs.
+#     `h :plexus_orset.merge` answering from the docs, and the Elixir face of lib/
+#     (Plexus.ORSet, Plexus.LWW) compiled and callable.
 # Ends with "packaging: N passed, N failed"; exit status non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -245,6 +246,40 @@ defmodule PkMixApp do
     :two = :plexus_lww.value(:plexus_lww.update(:plexus_lww.new(:one), :two))
     :ok
   end
+
+  # The Elixir face (lib/ of plexus, built by its mix.exs).
+  def run_elixir do
+    set = Enum.into(["a", :b], Plexus.ORSet.new())
+    true = Plexus.ORSet.member?(set, "a")
+    2 = Enum.count(set)
+    "#Plexus.ORSet<" <> _ = inspect(set)
+    :two = Plexus.LWW.new(:one) |> Plexus.LWW.update(:two) |> Plexus.LWW.value()
+    :ok
+  end
+
+  # A leader written in Elixir, alone: it reports becoming leader.
+  def run_leader(data_dir) do
+    {:ok, pid} = PkMixApp.Leader.start_link(name: :pk_leader, data_dir: data_dir, init_arg: self())
+
+    receive do
+      {:leader, ^pid} -> :ok
+    after
+      120_000 -> :no_leader
+    end
+  end
+end
+
+defmodule PkMixApp.Leader do
+  use Plexus.Leader
+
+  @impl true
+  def init(test_pid), do: {:ok, test_pid}
+
+  @impl true
+  def handle_become_leader(test_pid) do
+    send(test_pid, {:leader, self()})
+    {:ok, test_pid}
+  end
 end
 EOF
             (cd "$MIX_APP" && MIX_ENV=dev mix compile)
@@ -255,6 +290,11 @@ EOF
         (cd "$MIX_APP" && MIX_ENV=dev mix run --no-compile --no-deps-check -e "$1")
     }
     check "Mix app: plexus_orset new/add/member and plexus_lww" in_mix_vm ':ok = PkMixApp.run()'
+    check "Mix app: the Elixir face (Plexus.ORSet, Plexus.LWW)" in_mix_vm ':ok = PkMixApp.run_elixir()'
+    check "Mix app: a use Plexus.Leader module becomes leader alone" in_mix_vm \
+        ":ok = PkMixApp.run_leader(~c\"$WORK/leader_data\")"
+    check "Mix app: Plexus.ORSet carries its docs (h Plexus.ORSet)" in_mix_vm \
+        '{:docs_v1, _, :elixir, _, _, _, _} = Code.fetch_docs(Plexus.ORSet)'
     check "Mix app: h :plexus_orset.merge shows the doc" in_mix_vm \
         'require IEx.Helpers; IEx.Helpers.h(:plexus_orset.merge); {:docs_v1, _, :erlang, _, _, _, _} = Code.fetch_docs(:plexus_orset)'
     mix_doc_text() {

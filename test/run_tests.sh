@@ -48,6 +48,21 @@ count_rebar() { # LOG STAGE RC
     add "$p" "$f" "$2"
 }
 
+# ExUnit closing line: "19 tests, 0 failures" (or "2 doctests, 19 tests, 1 failure",
+# "..., 3 excluded"); passed = doctests + tests - failures.
+count_exunit() { # LOG STAGE RC
+    local p=0 f=0 line n
+    if line=$(grep -E '^([0-9]+ doctests?, )?[0-9]+ tests?, [0-9]+ failures?' "$1" | tail -1) &&
+        [ -n "$line" ]; then
+        n=$(echo "$line" | grep -Eo '[0-9]+ (doctests?|tests?)' | awk '{s+=$1} END {print s+0}')
+        f=$(echo "$line" | grep -Eo '[0-9]+ failures?' | awk '{print $1+0}')
+        p=$((n - f))
+    fi
+    if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    add "$p" "$f" "$2"
+}
+
 stage() { # stage NAME COUNTER COMMAND...
     local name=$1 counter=$2
     shift 2
@@ -56,7 +71,7 @@ stage() { # stage NAME COUNTER COMMAND...
     local start=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?
-    grep -E 'passed|failed|FAIL|Failed|All [0-9]+ tests|TEST COMPLETE|ERROR|error:' "$log" | tail -15
+    grep -E 'passed|failed|FAIL|Failed|All [0-9]+ tests|[0-9]+ tests?, [0-9]+ failure|TEST COMPLETE|ERROR|error:' "$log" | tail -15
     "$counter" "$log" "$name" "$rc"
     echo "   ($((SECONDS - start)) s, rc $rc, log $log)"
 }
@@ -142,6 +157,18 @@ if [ -x priv/plexus_cnode ]; then # the C node: 100 kill/restart cycles under va
 fi
 stage eunit-proper count_rebar rebar3 eunit --dir=test
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
+# The Elixir face (lib/, test/ex/) when Elixir is installed: Mix builds plexus in
+# _build/test from mix.exs, nothing is downloaded.
+if command -v mix >/dev/null 2>&1; then
+    exunit_stage() { # lib/ formatted and compiling without a warning, then the tests
+        mix format --check-formatted &&
+            MIX_ENV=test HEX_OFFLINE=1 mix compile --force --warnings-as-errors &&
+            MIX_ENV=test HEX_OFFLINE=1 mix test
+    }
+    stage exunit count_exunit exunit_stage
+else
+    echo "== exunit: skipped (no elixir; Debian: apt-get install elixir)"
+fi
 # plexus as a dependency: fresh rebar3 and Mix apps build it from a snapshot of this
 # checkout and call it (test/packaging.sh).
 stage packaging count_plain bash test/packaging.sh
