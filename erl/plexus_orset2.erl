@@ -55,7 +55,8 @@
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
--export_type([orset2/0, path/0, summary/0, reason/0]).
+-export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
+              error/0]).
 
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).

@@ -31,7 +31,7 @@
 -export([new/3, handle/2, promotion/2, announcement/1, roles/1, commander/1, members/1,
          quorum/1, is_member/2, healthy/1, seniority/2]).
 
--export_type([view/0, promotion/0, event/0, role/0]).
+-export_type([view/0, promotion/0, event/0, role/0, status/0]).
 
 -type role() :: commander | wingmate | observer | relay.
 %% A wingmate promotion carries the rank key of the commander it backs.
