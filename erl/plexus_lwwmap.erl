@@ -99,39 +99,43 @@ put(Map, Key, Value) ->
     put(Map, Key, Value, node()).
 
 %% @doc Sets `Key' to `Value' by `Actor': replaces every write of the key this
-%% replica has observed with one new write. O(log n) descent plus one leaf.
+%% replica has observed with one new write. One trie descent plus one leaf.
 -spec put(lwwmap(), term(), term(), term()) -> lwwmap() | error().
-put(Map, Key, Value, Actor) ->
-    case put_delta(Map, Key, Value, Actor) of
-        {Map2, _Delta} -> Map2;
-        Error -> Error
-    end.
+put({lwwmap, _, _} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
+    guard(fun() -> element(1, do_put(Map, Key, Value, Actor)) end);
+put(Map, _, _, _) ->
+    not_a_map(Map).
 
 %% @doc `put/4' that also returns the delta: a small map that, merged into any
 %% replica (in any order, any number of times), applies this put there.
 -spec put_delta(lwwmap(), term(), term(), term()) -> {lwwmap(), lwwmap()} | error().
-put_delta({lwwmap, {VV, Cloud}, Root} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
+put_delta(Map, Key, Value, Actor) when ?IS_MAP(Map) ->
     guard(fun() ->
-                  A = enc(Actor),
-                  K = enc(Key),
-                  V = enc(Value),
-                  H = erlang:md5(K),
-                  Old = case lookup(Root, 0, H, K) of
-                            false -> [];
-                            {K, Ws} -> Ws
-                        end,
-                  Floor = lists:max([0 | [T || {_, _, T, _} <- Old]]),
-                  Ts = plexus_hlc:next_after(Floor),
-                  {C, Ctx} = next_dot(A, VV, Cloud),
-                  Entry = {K, [{A, C, Ts, V}]},
-                  {Root2, _, _} = update(Root, 0, H, K, fun(_) -> Entry end),
+                  {Map2, Entry, Old} = do_put(Map, Key, Value, Actor),
+                  [{A, C, _, _}] = element(2, Entry),
                   DCtx = fold_cloud({#{}, maps:from_list(
                                            [{{A, C}, true} |
                                             [{{WA, WC}, true} || {WA, WC, _, _} <- Old]])}),
-                  {{lwwmap, Ctx, Root2}, {lwwmap, DCtx, leaf(ehash(Entry), 1, [Entry])}}
+                  {Map2, {lwwmap, DCtx, leaf(ehash(Entry), 1, [Entry])}}
           end);
 put_delta(Map, _, _, _) ->
     not_a_map(Map).
+
+%% -> {Map2, NewEntry, OldWrites}: the new write's timestamp follows the greatest of
+%% the key's writes, so a put wins over everything it has observed.
+do_put({lwwmap, {VV, Cloud}, Root}, Key, Value, Actor) ->
+    A = enc(Actor),
+    K = enc(Key),
+    H = erlang:md5(K),
+    Old = case lookup(Root, 0, H, K) of
+              false -> [];
+              {K, Ws} -> Ws
+          end,
+    Ts = plexus_hlc:next_after(lists:max([0 | [T || {_, _, T, _} <- Old]])),
+    {C, Ctx} = next_dot(A, VV, Cloud),
+    Entry = {K, [{A, C, Ts, enc(Value)}]},
+    {Root2, _, _} = update(Root, 0, H, K, fun(_) -> Entry end),
+    {{lwwmap, Ctx, Root2}, Entry, Old}.
 
 %% @doc Puts every `{Key, Value}' of `Pairs' (a list or a map) as `node()'.
 -spec put_all(lwwmap(), [{term(), term()}] | map()) -> lwwmap() | error().
