@@ -226,3 +226,56 @@ hostile_terms_test() ->
     ?assertEqual({error, bad_version}, ?M:from_binary(<<9, $M>>)),
     ?assertEqual({error, wrong_type}, ?M:from_binary(<<2, $S, 0>>)),
     ?assertEqual({error, truncated}, ?M:from_binary(<<2>>)).
+
+%% ---------------------------------------------------------------- over messages
+
+%% The README's exchange, run between two processes: the peer answers from a snapshot
+%% taken at the first diff, the initiator drives the rounds; both end with the merge.
+sync_over_messages_test() ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 2000)], a),
+    A = ?M:remove(?M:put_all(Base, [{I, a} || I <- lists:seq(1, 4)], a), 1999),
+    B = ?M:put(Base, {unit, 1}, b, b),
+    Peer = spawn_link(fun() -> peer(B, undefined) end),
+    A2 = readme_sync(A, Peer),
+    Ref = make_ref(),
+    Peer ! {get, self(), Ref},
+    B2 = receive {Ref, M} -> M end,
+    ?assertEqual(?M:to_binary(?M:merge(A, B)), ?M:to_binary(A2)),
+    ?assertEqual(?M:to_binary(A2), ?M:to_binary(B2)).
+
+peer(Map, Snap) ->
+    receive
+        {call, From, Ref, {diff, Summary}} ->
+            S = case Snap of undefined -> Map; _ -> Snap end,
+            From ! {Ref, ?M:diff(S, Summary)},
+            peer(Map, S);
+        {call, From, Ref, {missing, Paths}} ->
+            From ! {Ref, ?M:missing(Snap, Paths)},
+            peer(Map, Snap);
+        {call, From, Ref, {merge_missing, Slice}} ->
+            Map2 = ?M:merge_missing(Map, Slice),
+            From ! {Ref, ok},
+            peer(Map2, undefined);
+        {get, From, Ref} ->
+            From ! {Ref, Map}
+    end.
+
+call(Peer, Msg) ->
+    Ref = make_ref(),
+    Peer ! {call, self(), Ref, Msg},
+    receive {Ref, Reply} -> Reply end.
+
+readme_sync(Map, Peer) ->
+    readme_sync(Map, Peer, ?M:digest_tree(Map), []).
+
+readme_sync(Map, Peer, Summary, Ship) ->
+    {Descend, Ship1} = call(Peer, {diff, Summary}),
+    case Descend of
+        [] ->
+            Paths = lists:usort(Ship1 ++ Ship),
+            Theirs = call(Peer, {missing, Paths}),
+            _ = call(Peer, {merge_missing, ?M:missing(Map, Paths)}),
+            ?M:merge_missing(Map, Theirs);
+        _ ->
+            readme_sync(Map, Peer, ?M:summary(Map, Descend), Ship1 ++ Ship)
+    end.
