@@ -158,8 +158,8 @@ put_all(_, _, _) ->
 -spec remove(lwwmap(), term()) -> lwwmap() | error().
 remove(Map, Key) ->
     case remove_delta(Map, Key) of
-        {Map2, _} -> Map2;
-        Error -> Error
+        {error, _} = Error -> Error;
+        {Map2, _} -> Map2
     end.
 
 %% @doc `remove/2'; the actor plays no part in a remove.

@@ -220,6 +220,8 @@ hostile_terms_test() ->
                         fun() -> ?M:merge(S, Good) end, fun() -> ?M:keys(S) end,
                         fun() -> ?M:digest_tree(S) end, fun() -> ?M:missing(S, [<<>>]) end]]
       end, Bad),
+    %% remove/2 of a corrupt map is {error, _} (it once returned the bare atom error).
+    ?assertEqual({error, bad_state}, ?M:remove({lwwmap, x, y}, k)),
     ?assertEqual({error, bad_state}, ?M:validate(not_a_map)),
     ?assertError(badarg, ?M:put(not_a_map, k, v)),
     ?assertError(badarg, ?M:from_binary(not_a_binary)),
