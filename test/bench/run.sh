@@ -7,13 +7,16 @@ export ERL_EPMD_ADDRESS=127.0.0.1
 make --no-print-directory build/bench/bench_floor >/dev/null
 rebar3 compile >/dev/null
 mkdir -p build/bench
-erlc -o build/bench test/bench/*.erl test/plexus_orset_model.erl test/plexus_orset2_tests.erl
+erlc -o build/bench test/bench/*.erl test/plexus_orset_model.erl test/plexus_orset2_tests.erl \
+    test/plexus_lwwmap_model.erl test/plexus_lwwmap_tests.erl
 ebin=_build/default/lib/plexus/ebin
 echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
 # OR-Set v2 (plexus_orset2) beside v1: single ops, member, merges by divergence,
 # anti-entropy bytes.
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt2:main()'
+# LWW map (plexus_lwwmap): single put/remove, get, merges by divergence, anti-entropy.
+erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_lwwmap:main()'
 # Election: 5 local nodes; ELECTION_TRIALS (50) failovers, ELECTION_STEADY_S (300) s steady.
 erlc -pa "$ebin" -o build/bench test/plexus_test_cluster.erl test/plexus_leader_probe.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_election:main()'

@@ -1,0 +1,920 @@
+%% @doc Observed-remove map of last-writer-wins values (the entity table of an
+%% overlay): keys map to values stamped on the node's hybrid logical clock
+%% (`plexus_hlc'), with ORSWOT-style observed-remove of keys, deltas, merge, digest,
+%% Merkle anti-entropy and a canonical binary (`0x02 'M'', see
+%% `include/plexus/crdt_format.md'). Built on the same version 2 structure as
+%% `plexus_orset2': a hash trie of bounded chunks held as plain Erlang terms.
+%%
+%% == Semantics ==
+%% A key is present while it has at least one surviving <em>write</em>. A write is a
+%% dot `{Actor, Counter}' (as an OR-Set add) that carries its register
+%% `(Ts, Actor, Value)'. `put' removes every write of the key it has observed and adds
+%% one new write whose timestamp is `plexus_hlc:next_after/1' of the greatest
+%% timestamp of the key (so a local put always wins over what it has seen, even when
+%% the wall clock went back); `remove' removes the observed writes only. Merge is the
+%% ORSWOT merge of the writes: a write both sides hold stays, a write one side holds
+%% stays unless the other side's context has seen it (then it was removed or
+%% overwritten there). Hence:
+%% <ul>
+%% <li>put concurrent with remove: the put's write survives, and the key's value is
+%%     the put's value (the removed writes are gone, whatever their timestamps);</li>
+%% <li>concurrent puts: both writes survive until the next put observes them; the
+%%     value is that of the greatest register by `(Ts, Actor bytes, Value bytes)',
+%%     the same on every node (last writer wins).</li>
+%% </ul>
+%% Merge does not tick the clock: the floor of the next put of a key is taken from
+%% the key's own writes.
+%%
+%% == Representation ==
+%% `{lwwmap, {VV, Cloud}, Root}' exactly as `plexus_orset2' (context: version vector
+%% and dot cloud, folded canonically; `Root': md5-of-key hash trie, leaves of at most
+%% 32 entries, 16-way branches, node hash = sum mod 2^128 of md5 of the entries).
+%% An entry is `{KeyBin, [{ActorBin, Counter, Ts, ValueBin}, ...]}', writes sorted by
+%% (actor, counter). Keys, actors and values are stored as
+%% `term_to_binary(T, [deterministic, {minor_version, 2}])' without the leading 131.
+%% The shape is a pure function of the content: equal maps are equal terms and give
+%% equal `to_binary/1' bytes on every node, whatever the history.
+%%
+%% TODO(issue 12): the trie code (lookup/update/build/branch/collapse, the Merkle
+%% summaries and the slice paths) duplicates plexus_orset2's, adapted to entries that
+%% carry registers; factor it into a shared plexus_crdt_trie with per-type entry
+%% callbacks (left for a later change so as not to disturb plexus_orset2 in this one).
+%%
+%% == Trust ==
+%% `from_binary/1' and `merge_missing/2' validate everything they read in pure Erlang
+%% by exact matching (every field bounded, sorted and minimal; the decoded state is
+%% re-encoded and must give the very input bytes) and never create atoms. A map term
+%% received as a term must pass `validate/1'. Reading values (`get/2', `to_map/1',
+%% `fold/3', `keys/1') decodes terms with `binary_to_term/1' semantics, so atoms may
+%% be created: read values only of maps from nodes you trust.
+-module(plexus_lwwmap).
+
+-compile({no_auto_import, [size/1, get/1]}).
+
+-export([new/0, put/3, put/4, put_all/2, put_all/3, remove/2, remove/3, remove_all/2]).
+-export([put_delta/4, remove_delta/2]).
+-export([get/2, get/3, is_key/2, keys/1, to_map/1, fold/3, size/1]).
+-export([merge/1, merge/2, equal/2, digest/1, validate/1]).
+-export([to_binary/1, from_binary/1]).
+-export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
+
+-export_type([lwwmap/0, path/0, summary/0, reason/0]).
+
+-define(MAX_LEAF, 32).
+-define(MAX_DEPTH, 32).
+-define(SHIP_BELOW, 256).
+-define(DESCEND_MAX, 8).
+-define(MASK, 16#ffffffffffffffffffffffffffffffff).
+-define(MAX_TS, 18446744073709551615).
+-define(MAX_BYTES, 67108864).
+-define(IS_MAP(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
+                    element(1, S) =:= lwwmap)).
+
+-type ctx() :: {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}}.
+-type write() :: {binary(), pos_integer(), plexus_hlc:timestamp(), binary()}.
+-type entry() :: {binary(), [write(), ...]}.
+-type tnode() ::
+    nil
+    | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+    | {b, non_neg_integer(), pos_integer(), tuple()}.
+-opaque lwwmap() :: {lwwmap, ctx(), tnode()}.
+-type path() :: binary().
+-type node_summary() ::
+    nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
+-type summary() :: [{path(), node_summary()}].
+-type reason() :: truncated | bad_version | wrong_type | bad_varint | trailing_bytes
+                | not_canonical | too_big | bad_state | bad_slice | bad_term.
+-type error() :: {error, reason()}.
+
+%% ---------------------------------------------------------------- construction
+
+%% @doc The empty map.
+-spec new() -> lwwmap().
+new() ->
+    {lwwmap, {#{}, #{}}, nil}.
+
+%% @doc `put/4' as `node()'.
+-spec put(lwwmap(), term(), term()) -> lwwmap() | error().
+put(Map, Key, Value) ->
+    put(Map, Key, Value, node()).
+
+%% @doc Sets `Key' to `Value' by `Actor': replaces every write of the key this
+%% replica has observed with one new write. One trie descent plus one leaf.
+-spec put(lwwmap(), term(), term(), term()) -> lwwmap() | error().
+put({lwwmap, _, _} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
+    guard(fun() -> element(1, do_put(Map, Key, Value, Actor)) end);
+put(Map, _, _, _) ->
+    not_a_map(Map).
+
+%% @doc `put/4' that also returns the delta: a small map that, merged into any
+%% replica (in any order, any number of times), applies this put there.
+-spec put_delta(lwwmap(), term(), term(), term()) -> {lwwmap(), lwwmap()} | error().
+put_delta(Map, Key, Value, Actor) when ?IS_MAP(Map) ->
+    guard(fun() ->
+                  {Map2, Entry, Old} = do_put(Map, Key, Value, Actor),
+                  [{A, C, _, _}] = element(2, Entry),
+                  DCtx = fold_cloud({#{}, maps:from_list(
+                                           [{{A, C}, true} |
+                                            [{{WA, WC}, true} || {WA, WC, _, _} <- Old]])}),
+                  {Map2, {lwwmap, DCtx, leaf(ehash(Entry), 1, [Entry])}}
+          end);
+put_delta(Map, _, _, _) ->
+    not_a_map(Map).
+
+%% -> {Map2, NewEntry, OldWrites}: the new write's timestamp follows the greatest of
+%% the key's writes, so a put wins over everything it has observed.
+do_put({lwwmap, {VV, Cloud}, Root}, Key, Value, Actor) ->
+    A = enc(Actor),
+    K = enc(Key),
+    H = erlang:md5(K),
+    Old = case lookup(Root, 0, H, K) of
+              false -> [];
+              {K, Ws} -> Ws
+          end,
+    Ts = plexus_hlc:next_after(lists:max([0 | [T || {_, _, T, _} <- Old]])),
+    {C, Ctx} = next_dot(A, VV, Cloud),
+    Entry = {K, [{A, C, Ts, enc(Value)}]},
+    {Root2, _, _} = update(Root, 0, H, K, fun(_) -> Entry end),
+    {{lwwmap, Ctx, Root2}, Entry, Old}.
+
+%% @doc Puts every `{Key, Value}' of `Pairs' (a list or a map) as `node()'.
+-spec put_all(lwwmap(), [{term(), term()}] | map()) -> lwwmap() | error().
+put_all(Map, Pairs) ->
+    put_all(Map, Pairs, node()).
+
+%% @doc Puts every `{Key, Value}' of `Pairs' (a list or a map) by `Actor', in order.
+-spec put_all(lwwmap(), [{term(), term()}] | map(), term()) -> lwwmap() | error().
+put_all(Map, Pairs, Actor) when is_map(Pairs) ->
+    put_all(Map, lists:sort(maps:to_list(Pairs)), Actor);
+put_all(Map, Pairs, Actor) when is_list(Pairs) ->
+    fold_ops(fun({K, V}, M) -> put(M, K, V, Actor);
+                (_, _) -> erlang:error(badarg)
+             end, Map, Pairs);
+put_all(_, _, _) ->
+    erlang:error(badarg).
+
+%% @doc Removes `Key' (its observed writes; a concurrent put elsewhere survives).
+%% Absent: unchanged.
+-spec remove(lwwmap(), term()) -> lwwmap() | error().
+remove(Map, Key) ->
+    case remove_delta(Map, Key) of
+        {error, _} = Error -> Error;
+        {Map2, _} -> Map2
+    end.
+
+%% @doc `remove/2'; the actor plays no part in a remove.
+-spec remove(lwwmap(), term(), term()) -> lwwmap() | error().
+remove(Map, Key, _Actor) ->
+    remove(Map, Key).
+
+%% @doc `remove/2' that also returns the delta (the removed writes as a context).
+-spec remove_delta(lwwmap(), term()) -> {lwwmap(), lwwmap()} | error().
+remove_delta({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
+    guard(fun() ->
+                  K = enc(Key),
+                  H = erlang:md5(K),
+                  case lookup(Root, 0, H, K) of
+                      false ->
+                          {Map, new()};
+                      {K, Ws} ->
+                          {Root2, _, _} = update(Root, 0, H, K, fun(_) -> none end),
+                          DCtx = fold_cloud({#{}, maps:from_list(
+                                                   [{{WA, WC}, true}
+                                                    || {WA, WC, _, _} <- Ws])}),
+                          {{lwwmap, Ctx, Root2}, {lwwmap, DCtx, nil}}
+                  end
+          end);
+remove_delta(Map, _) ->
+    not_a_map(Map).
+
+%% @doc Removes every key of `Keys'.
+-spec remove_all(lwwmap(), [term()]) -> lwwmap() | error().
+remove_all(Map, Keys) when is_list(Keys) ->
+    fold_ops(fun(K, M) -> remove(M, K) end, Map, Keys);
+remove_all(_, _) ->
+    erlang:error(badarg).
+
+%% ---------------------------------------------------------------- readers
+
+%% @doc The value of `Key', or `{error, not_found}'.
+-spec get(lwwmap(), term()) -> {ok, term()} | {error, not_found | reason()}.
+get({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
+    K = enc(Key),
+    guard(fun() ->
+                  case lookup(Root, 0, erlang:md5(K), K) of
+                      false -> {error, not_found};
+                      {K, Ws} -> {ok, dec(winner(Ws))}
+                  end
+          end);
+get(Map, _) ->
+    not_a_map(Map).
+
+%% @doc The value of `Key', or `Default' when it is absent.
+-spec get(lwwmap(), term(), term()) -> term() | error().
+get(Map, Key, Default) ->
+    case get(Map, Key) of
+        {ok, V} -> V;
+        {error, not_found} -> Default;
+        Error -> Error
+    end.
+
+%% @doc Whether `Key' is present.
+-spec is_key(lwwmap(), term()) -> boolean() | error().
+is_key({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
+    K = enc(Key),
+    guard(fun() -> lookup(Root, 0, erlang:md5(K), K) =/= false end);
+is_key(Map, _) ->
+    not_a_map(Map).
+
+%% @doc The keys, in bytewise order of their external format.
+-spec keys(lwwmap()) -> [term()] | error().
+keys(Map) when ?IS_MAP(Map) ->
+    guard(fun() -> [dec(K) || {K, _} <- entries(Map)] end);
+keys(Map) ->
+    not_a_map(Map).
+
+%% @doc The map as an Erlang map of key => winning value.
+-spec to_map(lwwmap()) -> map() | error().
+to_map(Map) when ?IS_MAP(Map) ->
+    guard(fun() -> maps:from_list([{dec(K), dec(winner(Ws))} || {K, Ws} <- entries(Map)]) end);
+to_map(Map) ->
+    not_a_map(Map).
+
+%% @doc Folds `Fun(Key, Value, Acc)' over the entries in key order.
+-spec fold(fun((term(), term(), Acc) -> Acc), Acc, lwwmap()) -> Acc | error().
+fold(Fun, Acc, Map) when is_function(Fun, 3), ?IS_MAP(Map) ->
+    case guard(fun() -> [{dec(K), dec(winner(Ws))} || {K, Ws} <- entries(Map)] end) of
+        {error, _} = Error -> Error;
+        KVs -> lists:foldl(fun({K, V}, A) -> Fun(K, V, A) end, Acc, KVs)
+    end;
+fold(Fun, _, Map) when is_function(Fun, 3) ->
+    not_a_map(Map);
+fold(_, _, _) ->
+    erlang:error(badarg).
+
+%% @doc The number of keys, O(1).
+-spec size(lwwmap()) -> non_neg_integer() | error().
+size({lwwmap, _, Root} = Map) when ?IS_MAP(Map) ->
+    guard(fun() -> count(Root) end);
+size(Map) ->
+    not_a_map(Map).
+
+%% ---------------------------------------------------------------- merging
+
+%% @doc The merge (least upper bound) of two maps or deltas; subtrees with equal
+%% hashes are taken whole.
+-spec merge(lwwmap(), lwwmap()) -> lwwmap() | error().
+merge({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
+    guard(fun() -> {lwwmap, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+merge(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
+    {error, bad_state};
+merge(_, _) ->
+    erlang:error(badarg).
+
+%% @doc The merge of a list of maps; `[]' gives `new()'.
+-spec merge([lwwmap()]) -> lwwmap() | error().
+merge(Maps) when is_list(Maps) ->
+    fold_ops(fun(S, Acc) -> merge(Acc, S) end, new(), Maps);
+merge(_) ->
+    erlang:error(badarg).
+
+%% @doc Whether two maps are equal: term equality (the representation is canonical).
+-spec equal(lwwmap(), lwwmap()) -> boolean().
+equal(A, B) when ?IS_MAP(A), ?IS_MAP(B) ->
+    A =:= B;
+equal(_, _) ->
+    erlang:error(badarg).
+
+%% @doc SHA-256 of the canonical bytes (OTP's `crypto', needed by this function
+%% only). O(n log n): compare replicas with `digest_tree/1'.
+-spec digest(lwwmap()) -> <<_:256>> | error().
+digest(Map) ->
+    case to_binary(Map) of
+        {error, _} = Error -> Error;
+        Bin -> crypto:hash(sha256, Bin)
+    end.
+
+%% @doc Checks a map term from an untrusted source completely: it must be exactly the
+%% term `from_binary/1' builds from its own bytes.
+-spec validate(term()) -> ok | error().
+validate(Map) when ?IS_MAP(Map) ->
+    case to_binary(Map) of
+        {error, _} ->
+            {error, bad_state};
+        Bin ->
+            case from_binary(Bin) of
+                {ok, Map} -> ok;
+                {ok, _} -> {error, bad_state};
+                {error, _} -> {error, bad_state}
+            end
+    end;
+validate(_) ->
+    {error, bad_state}.
+
+%% ---------------------------------------------------------------- binary form
+
+%% @doc The canonical binary `<<2, $M, Body>>'; equal maps give equal bytes.
+-spec to_binary(lwwmap()) -> binary() | error().
+to_binary({lwwmap, Ctx, _} = Map) when ?IS_MAP(Map) ->
+    guard(fun() -> iolist_to_binary([<<2, $M>> | encode_body(Ctx, entries(Map))]) end);
+to_binary(Map) ->
+    not_a_map(Map).
+
+%% @doc Reads a binary of unknown origin with full validation; never creates atoms.
+-spec from_binary(binary()) -> {ok, lwwmap()} | error().
+from_binary(<<2, $M, Body/binary>>) ->
+    case decode_body(Body) of
+        {ok, Ctx, Entries} ->
+            {ok, {lwwmap, Ctx, build(0, [{erlang:md5(K), En} || {K, _} = En <- Entries])}};
+        Error ->
+            Error
+    end;
+from_binary(<<V, _/binary>>) when V =/= 2 ->
+    {error, bad_version};
+from_binary(<<_, _, _/binary>>) ->
+    {error, wrong_type};
+from_binary(Bin) when is_binary(Bin) ->
+    {error, truncated};
+from_binary(_) ->
+    erlang:error(badarg).
+
+%% ---------------------------------------------------------------- anti-entropy
+
+%% @doc The first message of an anti-entropy exchange: the root summary. The
+%% exchange is that of `plexus_orset2' (see there and the README): A sends
+%% `digest_tree(MapA)'; B answers with `diff(MapB, Summary)' = `{Descend, Ship}',
+%% sends `summary(MapB, Descend)' back for another round while `Descend' is not empty,
+%% and the two sides swap `missing(Map, Ship)' slices, applied with `merge_missing/2'.
+-spec digest_tree(lwwmap()) -> summary() | error().
+digest_tree(Map) ->
+    summary(Map, [<<>>]).
+
+%% @doc Summaries of the nodes at `Paths' (invalid paths are skipped).
+-spec summary(lwwmap(), [path()]) -> summary() | error().
+summary({lwwmap, _, Root} = Map, Paths) when ?IS_MAP(Map), is_list(Paths) ->
+    guard(fun() -> [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)] end);
+summary(_, _) ->
+    erlang:error(badarg).
+
+%% @doc Compares remote summaries with this map: `{Descend, Ship}' paths.
+-spec diff(lwwmap(), summary()) -> {[path()], [path()]} | error().
+diff({lwwmap, _, Root} = Map, Remote) when ?IS_MAP(Map), is_list(Remote) ->
+    guard(fun() ->
+                  lists:foldr(
+                    fun({P, RS}, {D, S}) ->
+                            true = valid_path(P),
+                            diff_one(P, summarise(at_path(Root, P)), RS, D, S)
+                    end, {[], []}, Remote)
+          end);
+diff(_, _) ->
+    erlang:error(badarg).
+
+%% @doc The slice of this map at `Paths': its whole context and the entries below
+%% those paths, as a binary for `merge_missing/2'.
+-spec missing(lwwmap(), [path()]) -> binary() | error().
+missing({lwwmap, Ctx, Root} = Map, Paths) when ?IS_MAP(Map), is_list(Paths) ->
+    guard(fun() ->
+                  true = lists:all(fun valid_path/1, Paths),
+                  Ps = lists:usort(Paths),
+                  true = no_nested(Ps),
+                  Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
+                  iolist_to_binary([uvar(length(Ps)), [[uvar(byte_size(P)), P] || P <- Ps],
+                                    encode_body(Ctx, Entries)])
+          end);
+missing(_, _) ->
+    erlang:error(badarg).
+
+%% @doc Merges a slice from `missing/2' of another replica (validated completely).
+-spec merge_missing(lwwmap(), binary()) -> lwwmap() | error().
+merge_missing({lwwmap, CL, Root} = Map, Slice) when ?IS_MAP(Map), is_binary(Slice) ->
+    case decode_slice(Slice) of
+        {ok, Paths, CR, Groups} ->
+            guard(fun() ->
+                          Root2 = lists:foldl(
+                                    fun(P, R) ->
+                                            Under = lists:reverse(maps:get(P, Groups, [])),
+                                            Node = build(byte_size(P), Under),
+                                            merge_at(R, 0, P, Node, CL, CR)
+                                    end, Root, Paths),
+                          {lwwmap, merge_ctx(CL, CR), Root2}
+                  end);
+        Error ->
+            Error
+    end;
+merge_missing(_, _) ->
+    erlang:error(badarg).
+
+%% ---------------------------------------------------------------- registers
+
+%% The winning write: greatest (Ts, Actor, Value, Counter).
+winner(Ws) ->
+    {_, _, _, V} = lists:foldl(fun(W, Best) ->
+                                       case reg(W) > reg(Best) of
+                                           true -> W;
+                                           false -> Best
+                                       end
+                               end, hd(Ws), tl(Ws)),
+    V.
+
+reg({A, C, Ts, V}) -> {Ts, A, V, C}.
+
+%% ---------------------------------------------------------------- trie: single ops
+
+lookup(nil, _, _, _) ->
+    false;
+lookup({l, _, _, Entries}, _, _, K) ->
+    lists:keyfind(K, 1, Entries);
+lookup({b, _, _, Ch}, D, H, K) ->
+    lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
+
+%% update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}, as in
+%% plexus_orset2.
+update(nil, D, H, K, Fun) ->
+    case Fun(none) of
+        none -> {nil, 0, 0};
+        New -> update({l, 0, 0, []}, D, H, K, fun(_) -> New end)
+    end;
+update({l, NH, C, Entries}, D, _H, K, Fun) ->
+    Old = case lists:keyfind(K, 1, Entries) of
+              false -> none;
+              Found -> Found
+          end,
+    case {Old, Fun(Old)} of
+        {none, none} ->
+            {nil_if_empty({l, NH, C, Entries}), 0, 0};
+        {_, none} ->
+            DH = -ehash(Old),
+            {leaf(NH + DH, C - 1, lists:keydelete(K, 1, Entries)), DH, -1};
+        {none, New} ->
+            DH = ehash(New),
+            Node = leaf(NH + DH, C + 1, insert_sorted(New, Entries)),
+            {split_if_big(Node, D), DH, 1};
+        {_, New} ->
+            DH = ehash(New) - ehash(Old),
+            {leaf(NH + DH, C, lists:keyreplace(K, 1, Entries, New)), DH, 0}
+    end;
+update({b, NH, C, Ch}, D, H, K, Fun) ->
+    I = nibble(H, D) + 1,
+    {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Fun),
+    Ch2 = setelement(I, Ch, Child),
+    case C + DC of
+        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
+        C2 -> {{b, (NH + DH) band ?MASK, C2, Ch2}, DH, DC}
+    end.
+
+leaf(_, 0, []) -> nil;
+leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
+
+nil_if_empty({l, _, 0, []}) -> nil;
+nil_if_empty(Node) -> Node.
+
+insert_sorted({K, _} = New, [{K2, _} = X | T]) when K2 < K -> [X | insert_sorted(New, T)];
+insert_sorted(New, L) -> [New | L].
+
+split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
+    build(D, [{erlang:md5(K), En} || {K, _} = En <- Entries]);
+split_if_big(Node, _) ->
+    Node.
+
+collapse(Ch) ->
+    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
+        [] -> nil;
+        Entries -> mk_leaf(Entries)
+    end.
+
+%% Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
+build(_, []) ->
+    nil;
+build(D, Hashed) ->
+    N = length(Hashed),
+    case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
+        true ->
+            mk_leaf([En || {_, En} <- Hashed]);
+        false ->
+            Buckets = lists:foldr(fun({H, _} = X, Acc) ->
+                                          I = nibble(H, D) + 1,
+                                          setelement(I, Acc, [X | element(I, Acc)])
+                                  end, erlang:make_tuple(16, []), Hashed),
+            branch(list_to_tuple([build(D + 1, B) || B <- tuple_to_list(Buckets)]))
+    end.
+
+branch(Ch) ->
+    Kids = tuple_to_list(Ch),
+    case lists:sum([count(N) || N <- Kids]) of
+        C when C =< ?MAX_LEAF -> collapse(Ch);
+        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
+    end.
+
+mk_leaf([]) -> nil;
+mk_leaf(Entries) ->
+    leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), length(Entries), Entries).
+
+count(nil) -> 0;
+count({_, _, C, _}) -> C.
+
+hash(nil) -> 0;
+hash({_, H, _, _}) -> H.
+
+ehash(Entry) ->
+    <<X:128>> = erlang:md5(term_to_binary(Entry)),
+    X.
+
+nibble(H, D) ->
+    <<_:D/unit:4, N:4, _/bitstring>> = H,
+    N.
+
+collect(nil, Acc) -> Acc;
+collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
+collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
+
+entries({lwwmap, _, Root}) ->
+    lists:sort(collect(Root, [])).
+
+%% ---------------------------------------------------------------- context and merge
+
+merge_ctx({VA, CA}, {VB, CB}) ->
+    fold_cloud({maps:merge_with(fun(_, X, Y) -> max(X, Y) end, VA, VB), maps:merge(CA, CB)}).
+
+fold_cloud({_, Cloud} = Ctx) when map_size(Cloud) =:= 0 ->
+    Ctx;
+fold_cloud({VV, Cloud}) ->
+    lists:foldl(fun({A, C} = Dot, {V, Cl}) ->
+                        case maps:get(A, V, 0) of
+                            X when C =< X -> {V, Cl};
+                            X when C =:= X + 1 -> {V#{A => C}, Cl};
+                            _ -> {V, Cl#{Dot => true}}
+                        end
+                end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
+
+%% One past every counter of A this replica has seen, the cloud included.
+next_dot(A, VV, Cloud) ->
+    Seen = maps:get(A, VV, 0),
+    Top = case map_size(Cloud) of
+              0 -> Seen;
+              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
+          end,
+    C = Top + 1,
+    case C =:= Seen + 1 of
+        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
+        false -> {C, {VV, Cloud#{{A, C} => true}}}
+    end.
+
+covers({VV, Cloud}, {A, C, _, _}) ->
+    C =< maps:get(A, VV, 0) orelse is_map_key({A, C}, Cloud).
+
+%% As plexus_orset2:merge_node/5: an entry with the same writes on both sides keeps
+%% them all whatever the contexts, so equal subtrees merge to themselves.
+merge_node(nil, nil, _, _, _) ->
+    nil;
+merge_node(nil, B, D, CA, _) ->
+    filter(B, D, CA);
+merge_node(A, nil, D, _, CB) ->
+    filter(A, D, CB);
+merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _) ->
+    A;
+merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB) ->
+    Merged = merge_entries(EA, EB, CA, CB),
+    build(D, [{erlang:md5(K), En} || {K, _} = En <- Merged]);
+merge_node({l, _, _, _} = A, B, D, CA, CB) ->
+    merge_node(split(A, D), B, D, CA, CB);
+merge_node(A, {l, _, _, _} = B, D, CA, CB) ->
+    merge_node(A, split(B, D), D, CA, CB);
+merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB) ->
+    branch(list_to_tuple(
+             lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB) end,
+                           tuple_to_list(ChA), tuple_to_list(ChB)))).
+
+split({l, _, _, Entries}, D) ->
+    Buckets = lists:foldr(fun({K, _} = En, Acc) ->
+                                  I = nibble(erlang:md5(K), D) + 1,
+                                  setelement(I, Acc, [En | element(I, Acc)])
+                          end, erlang:make_tuple(16, []), Entries),
+    {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
+
+filter(nil, _, _) ->
+    nil;
+filter({l, _, _, Entries} = Leaf, D, Other) ->
+    case keep_unseen(Entries, Other) of
+        Entries -> Leaf;
+        Kept -> build(D, [{erlang:md5(K), En} || {K, _} = En <- Kept])
+    end;
+filter({b, _, _, Ch} = Node, D, Other) ->
+    Kids = [filter(N, D + 1, Other) || N <- tuple_to_list(Ch)],
+    case list_to_tuple(Kids) of
+        Ch -> Node;
+        Ch2 -> branch(Ch2)
+    end.
+
+keep_unseen(Entries, Other) ->
+    [{K, Ws2} || {K, Ws} <- Entries,
+                 (Ws2 = [W || W <- Ws, not covers(Other, W)]) =/= []].
+
+merge_entries([{K, _} = X | TA], [{F, _} | _] = B, CA, CB) when K < F ->
+    keep_one(X, CB, merge_entries(TA, B, CA, CB));
+merge_entries([{K, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < K ->
+    keep_one(Y, CA, merge_entries(A, TB, CA, CB));
+merge_entries([{K, WA} | TA], [{K, WB} | TB], CA, CB) ->
+    case merge_writes(WA, WB, CA, CB) of
+        [] -> merge_entries(TA, TB, CA, CB);
+        Ws -> [{K, Ws} | merge_entries(TA, TB, CA, CB)]
+    end;
+merge_entries([], B, CA, _) ->
+    keep_unseen(B, CA);
+merge_entries(A, [], _, CB) ->
+    keep_unseen(A, CB).
+
+keep_one({K, Ws}, Other, Rest) ->
+    case [W || W <- Ws, not covers(Other, W)] of
+        [] -> Rest;
+        Kept -> [{K, Kept} | Rest]
+    end.
+
+%% Writes are sorted by (actor, counter); one dot names one write.
+merge_writes([X | TA], [X | TB], CA, CB) ->
+    [X | merge_writes(TA, TB, CA, CB)];
+merge_writes([X | TA], [Y | _] = B, CA, CB) when X < Y ->
+    keep_write(X, CB, merge_writes(TA, B, CA, CB));
+merge_writes(A, [Y | TB], CA, CB) when A =/= [] ->
+    keep_write(Y, CA, merge_writes(A, TB, CA, CB));
+merge_writes([], B, CA, _) ->
+    [W || W <- B, not covers(CA, W)];
+merge_writes(A, [], _, CB) ->
+    [W || W <- A, not covers(CB, W)].
+
+keep_write(W, Other, Rest) ->
+    case covers(Other, W) of
+        true -> Rest;
+        false -> [W | Rest]
+    end.
+
+%% ---------------------------------------------------------------- anti-entropy internals
+
+at_path(Node, <<>>) -> Node;
+at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
+at_path(nil, _) -> nil;
+at_path({l, _, _, Entries}, P) ->
+    mk_leaf([En || {K, _} = En <- Entries, in_path(erlang:md5(K), P)]).
+
+in_path(H, P) ->
+    binary:part(nibbles(H), 0, byte_size(P)) =:= P.
+
+nibbles(H) ->
+    << <<N>> || <<N:4>> <= H >>.
+
+is_prefix(Q, P) ->
+    byte_size(Q) < byte_size(P) andalso binary:part(P, 0, byte_size(Q)) =:= Q.
+
+no_nested([Q, P | T]) -> not is_prefix(Q, P) andalso no_nested([P | T]);
+no_nested(_) -> true.
+
+group_by_path(Paths, Entries) ->
+    Lens = lists:usort([byte_size(P) || P <- Paths]),
+    Set = maps:from_list([{P, []} || P <- Paths]),
+    try
+        {ok, lists:foldl(
+               fun({K, _} = En, Acc) ->
+                       H = erlang:md5(K),
+                       N = nibbles(H),
+                       [P] = [binary:part(N, 0, L) || L <- Lens,
+                                                      is_map_key(binary:part(N, 0, L), Set)],
+                       Acc#{P => [{H, En} | maps:get(P, Acc, [])]}
+               end, #{}, Entries)}
+    catch
+        error:{badmatch, _} -> error
+    end.
+
+valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
+    lists:all(fun(I) -> I < 16 end, binary_to_list(P));
+valid_path(_) ->
+    false.
+
+summarise(nil) -> nil;
+summarise({l, H, _, _}) -> {leaf, H};
+summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
+summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
+
+summary_hash(nil) -> 0;
+summary_hash({leaf, H}) -> H;
+summary_hash({branch, H, _}) -> H.
+
+diff_one(P, Local, Remote, D, S) ->
+    case summary_hash(Local) =:= summary_hash(Remote) of
+        true ->
+            {D, S};
+        false ->
+            case {Local, Remote} of
+                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
+                    Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
+                                              binary:part(LC, I * 8, 8) =/=
+                                                  binary:part(RC, I * 8, 8)],
+                    case length(Kids) > ?DESCEND_MAX of
+                        true -> {D, [P | S]};
+                        false -> {Kids ++ D, S}
+                    end;
+                _ ->
+                    {D, [P | S]}
+            end
+    end.
+
+merge_at(Tree, D, P, Node, CL, CR) when D =:= byte_size(P) ->
+    merge_node(Tree, Node, D, CL, CR);
+merge_at({b, _, _, Ch}, D, P, Node, CL, CR) ->
+    I = binary:at(P, D) + 1,
+    branch(setelement(I, Ch, merge_at(element(I, Ch), D + 1, P, Node, CL, CR)));
+merge_at(nil, D, P, Node, CL, CR) ->
+    merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR);
+merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR) ->
+    merge_at(split(Leaf, D), D, P, Node, CL, CR).
+
+decode_slice(Slice) ->
+    try
+        {NP, R1} = varint(Slice),
+        true = NP =< byte_size(R1),
+        {Paths, Body} = read_paths(NP, R1, []),
+        true = lists:all(fun valid_path/1, Paths),
+        true = Paths =:= lists:usort(Paths),
+        true = no_nested(Paths),
+        {Paths, Body}
+    of
+        {Ps, B} ->
+            case decode_body(B) of
+                {ok, Ctx, Entries} ->
+                    case group_by_path(Ps, Entries) of
+                        {ok, Groups} -> {ok, Ps, Ctx, Groups};
+                        error -> {error, bad_slice}
+                    end;
+                Error ->
+                    Error
+            end
+    catch
+        error:_ -> {error, bad_slice};
+        throw:_ -> {error, bad_slice}
+    end.
+
+read_paths(0, Rest, Acc) ->
+    {lists:reverse(Acc), Rest};
+read_paths(N, Bin, Acc) ->
+    {L, R} = varint(Bin),
+    <<P:L/binary, Rest/binary>> = R,
+    read_paths(N - 1, Rest, [P | Acc]).
+
+%% ---------------------------------------------------------------- body codec
+
+%% actors (sorted, with vv), cloud dots, entries (sorted by key) with their writes.
+encode_body({VV, Cloud}, Entries) ->
+    CloudDots = lists:sort(maps:keys(Cloud)),
+    Actors = lists:usort(maps:keys(VV) ++ [A || {A, _} <- CloudDots]),
+    Index = maps:from_list(lists:zip(Actors, lists:seq(0, length(Actors) - 1))),
+    [uvar(length(Actors)),
+     [[bytes(A), uvar(maps:get(A, VV, 0))] || A <- Actors],
+     uvar(length(CloudDots)),
+     [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- CloudDots],
+     uvar(length(Entries)),
+     [[bytes(K), uvar(length(Ws)),
+       [[uvar(maps:get(A, Index)), uvar(C), uvar(Ts), bytes(V)] || {A, C, Ts, V} <- Ws]]
+      || {K, Ws} <- Entries]].
+
+%% Strict reader: every count bounded by the bytes left, every varint minimal and
+%% below 2^64, every bytes field 1..64 MiB; actors, cloud dots, keys and writes
+%% strictly sorted; every write covered by the context; the context canonical. The
+%% re-encoding of what was read must be the input itself, which rules out any
+%% second spelling of a state. Errors name the first rule broken.
+decode_body(Body) ->
+    try
+        {NA, R1} = count_field(Body),
+        {Actors, R2} = read_n(NA, R1, fun(B) ->
+                                              {A, B1} = read_bytes(B),
+                                              {V, B2} = varint(B1),
+                                              {{A, V}, B2}
+                                      end),
+        strictly_sorted([A || {A, _} <- Actors]),
+        ActorT = list_to_tuple([A || {A, _} <- Actors]),
+        Actor = fun(I) when I < NA -> element(I + 1, ActorT);
+                   (_) -> throw(bad_state)
+                end,
+        Dot = fun(B) ->
+                      {I, B1} = varint(B),
+                      {C, B2} = varint(B1),
+                      positive(C),
+                      {{Actor(I), C}, B2}
+              end,
+        {NC, R3} = count_field(R2),
+        {Cloud, R4} = read_n(NC, R3, Dot),
+        strictly_sorted(Cloud),
+        {NE, R5} = count_field(R4),
+        Write = fun(B) ->
+                        {{A, C}, B1} = Dot(B),
+                        {Ts, B2} = varint(B1),
+                        {V, B3} = read_bytes(B2),
+                        {{A, C, Ts, V}, B3}
+                end,
+        {Entries, Rest} = read_n(NE, R5, fun(B) ->
+                                                 {K, B1} = read_bytes(B),
+                                                 {NW, B2} = count_field(B1),
+                                                 positive(NW),
+                                                 {Ws, B3} = read_n(NW, B2, Write),
+                                                 strictly_sorted([{A, C} || {A, C, _, _} <- Ws]),
+                                                 {{K, Ws}, B3}
+                                         end),
+        Rest =:= <<>> orelse throw(trailing_bytes),
+        strictly_sorted([K || {K, _} <- Entries]),
+        VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
+        Ctx = {VV, maps:from_list([{D, true} || D <- Cloud])},
+        fold_cloud(Ctx) =:= Ctx orelse throw(not_canonical),
+        lists:all(fun({_, Ws}) -> lists:all(fun(W) -> covers(Ctx, W) end, Ws) end, Entries)
+            orelse throw(bad_state),
+        iolist_to_binary(encode_body(Ctx, Entries)) =:= Body orelse throw(not_canonical),
+        {ok, Ctx, Entries}
+    catch
+        throw:Reason -> {error, Reason};
+        error:_ -> {error, bad_state}
+    end.
+
+count_field(B) ->
+    {N, R} = varint(B),
+    N =< byte_size(R) orelse throw(truncated),
+    {N, R}.
+
+positive(N) when N > 0 -> ok;
+positive(_) -> throw(bad_state).
+
+strictly_sorted([X, Y | T]) when X < Y -> strictly_sorted([Y | T]);
+strictly_sorted([_, _ | _]) -> throw(not_canonical);
+strictly_sorted(_) -> ok.
+
+read_n(N, Bin, Fun) ->
+    read_n(N, Bin, Fun, []).
+
+read_n(0, Bin, _, Acc) ->
+    {lists:reverse(Acc), Bin};
+read_n(N, Bin, Fun, Acc) ->
+    {X, Rest} = Fun(Bin),
+    read_n(N - 1, Rest, Fun, [X | Acc]).
+
+read_bytes(Bin) ->
+    {L, R} = varint(Bin),
+    L >= 1 orelse throw(bad_state),
+    L =< ?MAX_BYTES orelse throw(too_big),
+    case R of
+        <<B:L/binary, Rest/binary>> -> {B, Rest};
+        _ -> throw(truncated)
+    end.
+
+%% Minimal LEB128 below 2^64.
+varint(Bin) ->
+    varint(Bin, 0, 0).
+
+varint(_, _, 10) ->
+    throw(bad_varint);
+varint(<<0:1, 0:7, _/binary>>, _, N) when N > 0 ->
+    throw(bad_varint);
+varint(<<0:1, X:7, Rest/binary>>, Acc, N) ->
+    V = Acc bor (X bsl (7 * N)),
+    V =< ?MAX_TS orelse throw(bad_varint),
+    {V, Rest};
+varint(<<1:1, X:7, Rest/binary>>, Acc, N) ->
+    varint(Rest, Acc bor (X bsl (7 * N)), N + 1);
+varint(_, _, _) ->
+    throw(truncated).
+
+uvar(X) when X < 128 -> <<X>>;
+uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
+
+bytes(B) ->
+    [uvar(byte_size(B)), B].
+
+%% ---------------------------------------------------------------- helpers
+
+enc(Term) ->
+    <<131, Bin/binary>> = term_to_binary(Term, [deterministic, {minor_version, 2}]),
+    Bin.
+
+%% Decoding a stored key or value: may create atoms (see the module doc); bytes that
+%% are no term give bad_term.
+dec(Bin) ->
+    try binary_to_term(<<131, Bin/binary>>)
+    catch error:badarg -> throw({bad_term, Bin})
+    end.
+
+fold_ops(Fun, Acc, [H | T]) ->
+    case Fun(H, Acc) of
+        {error, _} = Error -> Error;
+        Acc2 -> fold_ops(Fun, Acc2, T)
+    end;
+fold_ops(_, Acc, []) ->
+    Acc;
+fold_ops(_, _, _) ->
+    erlang:error(badarg).
+
+not_a_map({lwwmap, _, _}) ->
+    {error, bad_state};
+not_a_map(_) ->
+    erlang:error(badarg).
+
+guard(Fun) ->
+    try
+        Fun()
+    catch
+        error:_ -> {error, bad_state};
+        throw:{bad_term, _} -> {error, bad_term}
+    end.

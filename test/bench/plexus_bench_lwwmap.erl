@@ -1,0 +1,98 @@
+%% @doc LWW map benchmark for `make bench' (issue 12 figures): plexus_lwwmap single
+%% put and remove at 10 to 100k keys, each on the previous result, beside the Erlang
+%% reference model (plexus_lwwmap_model, a plain map); get/2; merge of two 100k-key
+%% replicas that diverged by 10, 100 and 1,000 keys against a full merge; anti-entropy
+%% bytes and round trips for 10 differing keys. Targets are printed beside the
+%% figures; nothing here asserts on time.
+-module(plexus_bench_lwwmap).
+
+-export([main/0]).
+
+-define(M, plexus_lwwmap).
+-define(MODEL, plexus_lwwmap_model).
+
+-spec main() -> no_return().
+main() ->
+    [{module, _} = code:ensure_loaded(Mod) || Mod <- [?M, ?MODEL, plexus_hlc,
+                                                      plexus_lwwmap_tests]],
+    io:format("~n== LWW map (plexus_lwwmap)~n"),
+    io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
+    io:format("~10s ~12s ~12s ~12s~n", ["keys", "put", "model put", "remove"]),
+    [ops_row(N) || N <- [10, 1000, 10000, 100000]],
+    io:format("target: put >= 300,000 ops/s at 100k~n"),
+    get_row(100000),
+    merge_rows(100000),
+    anti_entropy_row(100000),
+    S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100000)], a),
+    io:format("~nbinary: ~.2f bytes per key (small integer keys and values, one actor)~n",
+              [byte_size(?M:to_binary(S)) / 100000]),
+    erlang:halt(0).
+
+ops_row(N) ->
+    Ops = max(200, min(20000, 2000000 div max(N, 1))),
+    S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+    Mo = lists:foldl(fun(I, Acc) -> ?MODEL:put(I, I, a, I, Acc) end, ?MODEL:new(),
+                     lists:seq(1, N)),
+    Keys = [rand:uniform(N) || _ <- lists:seq(1, Ops)],
+    Put = rate(fun() -> lists:foldl(fun(K, M) -> ?M:put(M, K, v, b) end, S, Keys) end, Ops),
+    ModelPut = rate(fun() ->
+                            lists:foldl(fun(K, M) -> ?MODEL:put(K, v, b, K, M) end, Mo, Keys)
+                    end, Ops),
+    Gone = lists:seq(1, min(N, Ops)),
+    Rem = rate(fun() -> lists:foldl(fun(K, M) -> ?M:remove(M, K) end, S, Gone) end,
+               length(Gone)),
+    io:format("~10b ~12b ~12b ~12b~n", [N, Put, ModelPut, Rem]).
+
+get_row(N) ->
+    S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+    Probes = [rand:uniform(2 * N) || _ <- lists:seq(1, 20000)],
+    T = ns_each(fun() -> [?M:get(S, K) || K <- Probes] end, 20000),
+    io:format("~nget/2 at ~b keys: ~.2f us~n", [N, T / 1000]).
+
+merge_rows(N) ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+    U = N div 20,
+    {ok, FA} = ?M:from_binary(?M:to_binary(
+                                ?M:put_all(?M:remove_all(Base, lists:seq(1, U)),
+                                           [{I, I} || I <- lists:seq(N + 1, N + U)], a))),
+    FB = ?M:put_all(?M:remove_all(Base, lists:seq(U + 1, 2 * U)),
+                    [{I, I} || I <- lists:seq(N + U + 1, N + 2 * U)], b),
+    Full = ns_each(fun() -> ?M:merge(FA, FB) end, 1),
+    io:format("~nmerge of two ~b-key replicas; full merge (built apart, 90% shared) ~s "
+              "(~.1f ns/input key)~n", [N, ms(Full), Full / (2 * N)]),
+    lists:foreach(
+      fun(D) ->
+              A = ?M:put_all(Base, [{I, b} || I <- lists:seq(1, D div 2)], b),
+              B = ?M:remove_all(Base, lists:seq(N - (D - D div 2) + 1, N)),
+              {ok, A2} = ?M:from_binary(?M:to_binary(A)),
+              T = ns_each(fun() -> ?M:merge(A2, B) end, 1),
+              io:format("diverged by ~5b: ~s (rebuilt apart) = ~.2f% of the full merge "
+                        "(target <= 5% at 10 and 100)~n", [D, ms(T), 100 * T / Full])
+      end, [10, 100, 1000]).
+
+anti_entropy_row(N) ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+    A = ?M:put_all(Base, [{I, b} || I <- lists:seq(1, 5)], b),
+    B = ?M:remove_all(Base, lists:seq(N - 4, N)),
+    {A2, B2, Bytes, Rounds} = plexus_lwwmap_tests:sync(A, B),
+    true = A2 =:= B2,
+    FullBytes = byte_size(?M:to_binary(A)),
+    io:format("~nanti-entropy, two ~b-key replicas differing in 10 keys: ~b bytes both "
+              "ways = ~.2f% of one full state (~b bytes), ~b round trips "
+              "(target <= 2%)~n", [N, Bytes, 100 * Bytes / FullBytes, FullBytes, Rounds]).
+
+rate(Fun, Ops) ->
+    round(Ops * 1.0e9 / max(best_ns(Fun), 1)).
+
+ns_each(Fun, Count) ->
+    best_ns(Fun) / Count.
+
+%% Best of three runs (the machine is shared and noisy).
+best_ns(Fun) ->
+    lists:min([begin
+                   T0 = erlang:monotonic_time(nanosecond),
+                   _ = Fun(),
+                   erlang:monotonic_time(nanosecond) - T0
+               end || _ <- [1, 2, 3]]).
+
+ms(Ns) -> io_lib:format("~.3f ms", [Ns / 1.0e6]).

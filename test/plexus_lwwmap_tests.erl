@@ -1,0 +1,283 @@
+%% EUnit tests of plexus_lwwmap (issue 12): the API, observed-remove semantics
+%% (a concurrent put survives a remove), deltas, the canonical trie and binary, the
+%% Merkle exchange (sync/2 is the reference driver, also used by prop_plexus_lwwmap
+%% and the bench), and hostile binaries, slices and terms giving {error, _} without
+%% creating atoms.
+-module(plexus_lwwmap_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-export([sync/2]).
+
+-define(M, plexus_lwwmap).
+
+%% ---------------------------------------------------------------- anti-entropy driver
+
+%% Runs digest_tree/summary/diff/missing/merge_missing between two replicas in one
+%% process and counts what would cross the wire (external-format bytes of every
+%% message). Returns {A2, B2, Bytes, RoundTrips}.
+sync(A, B) ->
+    Sum = ?M:digest_tree(A),
+    loop(b, {A, B}, Sum, [], wire(Sum), 1).
+
+loop(Turn, Reps, Sums, Ship, Bytes, Msgs) ->
+    Self = side(Turn, Reps),
+    {Descend, Ship1} = ?M:diff(Self, Sums),
+    Ship2 = lists:usort(Ship ++ Ship1),
+    case Descend of
+        [] when Ship2 =:= [] ->
+            {element(1, Reps), element(2, Reps), Bytes, (Msgs + 1) div 2};
+        [] ->
+            Mine = ?M:missing(Self, Ship2),
+            Theirs = ?M:missing(side(other(Turn), Reps), Ship2),
+            Self2 = ?M:merge_missing(Self, Theirs),
+            Other2 = ?M:merge_missing(side(other(Turn), Reps), Mine),
+            Reps2 = case Turn of a -> {Self2, Other2}; b -> {Other2, Self2} end,
+            Total = Bytes + byte_size(Mine) + byte_size(Theirs),
+            {element(1, Reps2), element(2, Reps2), Total, (Msgs + 2 + 1) div 2};
+        _ ->
+            Reply = {?M:summary(Self, Descend), Ship1},
+            loop(other(Turn), Reps, element(1, Reply), Ship2, Bytes + wire(Reply), Msgs + 1)
+    end.
+
+side(a, {A, _}) -> A;
+side(b, {_, B}) -> B.
+
+other(a) -> b;
+other(b) -> a.
+
+wire(Term) -> byte_size(term_to_binary(Term)).
+
+%% ---------------------------------------------------------------- API
+
+basic_test() ->
+    M0 = ?M:new(),
+    ?assertEqual(0, ?M:size(M0)),
+    M1 = ?M:put(M0, k, 1),
+    M2 = ?M:put(M1, k, 2, a),
+    ?assertEqual({ok, 2}, ?M:get(M2, k)),
+    ?assertEqual({error, not_found}, ?M:get(M2, other)),
+    ?assertEqual(default, ?M:get(M2, other, default)),
+    ?assert(?M:is_key(M2, k)),
+    ?assertEqual(1, ?M:size(M2)),
+    M3 = ?M:put_all(M2, #{x => 10, y => 20}),
+    ?assertEqual([k, x, y], lists:sort(?M:keys(M3))),
+    ?assertEqual(#{k => 2, x => 10, y => 20}, ?M:to_map(M3)),
+    ?assertEqual(32, ?M:fold(fun(_, V, A) -> V + A end, 0, M3)),
+    M4 = ?M:remove_all(M3, [x, y, absent]),
+    ?assertEqual(#{k => 2}, ?M:to_map(M4)),
+    M5 = ?M:remove(M4, k, anyone),
+    ?assertEqual(#{}, ?M:to_map(M5)),
+    ?assertEqual(M5, ?M:remove(M5, k)),
+    ?assert(?M:equal(M5, ?M:merge(M5, M5))),
+    ?assertEqual(32, byte_size(?M:digest(M5))),
+    ?assertEqual(ok, ?M:validate(M3)).
+
+%% A put concurrent with a remove survives, with the put's value, even when the
+%% removed write has the later timestamp.
+concurrent_put_wins_test() ->
+    Base = ?M:put(?M:new(), k, old, a),
+    B = ?M:put(Base, k, from_b, b),          % b's put, then a's later one
+    A = ?M:put(Base, k, newer_but_removed, a),
+    A2 = ?M:remove(A, k),
+    AB = ?M:merge(A2, B),
+    ?assertEqual({ok, from_b}, ?M:get(AB, k)),
+    ?assertEqual(?M:to_binary(AB), ?M:to_binary(?M:merge(B, A2))),
+    %% A remove that observed b's write removes it.
+    ?assertEqual({error, not_found}, ?M:get(?M:merge(AB, ?M:remove(AB, k)), k)).
+
+%% Concurrent puts: the later timestamp wins on every replica; the next put
+%% observes both writes and leaves one.
+concurrent_puts_lww_test() ->
+    A = ?M:put(?M:new(), k, first, a),
+    B = ?M:put(?M:new(), k, second, b),
+    AB = ?M:merge(A, B),
+    ?assertEqual({ok, second}, ?M:get(AB, k)),
+    ?assertEqual(AB, ?M:merge(B, A)),
+    {lwwmap, _, {l, _, 1, [{_, [_, _]}]}} = AB,
+    {lwwmap, _, {l, _, 1, [{_, [_]}]}} = ?M:put(AB, k, third, a).
+
+deltas_test() ->
+    A0 = ?M:put(?M:new(), k, 1, a),
+    {A1, D1} = ?M:put_delta(A0, k, 2, a),
+    {A2, D2} = ?M:remove_delta(A1, k),
+    {A3, D3} = ?M:put_delta(A2, j, 3, a),
+    B0 = ?M:merge(?M:new(), A0),
+    %% Any order, duplicated: the same state as A3.
+    [?assertEqual(?M:to_binary(A3), ?M:to_binary(?M:merge([B0 | Ds])))
+     || Ds <- [[D1, D2, D3], [D3, D2, D1], [D2, D3, D1, D1, D2]]],
+    ?assertEqual({A3, ?M:new()}, ?M:remove_delta(A3, absent)).
+
+%% Past 32 keys the root splits; back at 32 it collapses to the same leaf; the shape
+%% and the bytes do not depend on the history.
+canonical_test() ->
+    Small = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 32)], a),
+    {lwwmap, _, {l, _, 32, _}} = Small,
+    Big = ?M:put(Small, 33, 33, a),
+    {lwwmap, _, {b, _, 33, _}} = Big,
+    Back = ?M:remove(Big, 33),
+    {lwwmap, Ctx, {l, _, 32, _}} = Back,
+    ?assertEqual({ok, Back}, ?M:from_binary(?M:to_binary(Back))),
+    {lwwmap, Ctx, Root} = Back,
+    {lwwmap, _, Root} = ?M:merge(?M:new(), Small).
+
+big_map_test() ->
+    M = ?M:put_all(?M:new(), [{I, {v, I}} || I <- lists:seq(1, 5000)], a),
+    ?assertEqual(5000, ?M:size(M)),
+    ?assertEqual({ok, {v, 77}}, ?M:get(M, 77)),
+    Bin = ?M:to_binary(M),
+    ?assertEqual({ok, M}, ?M:from_binary(Bin)),
+    M2 = ?M:remove_all(M, lists:seq(1, 4990)),
+    ?assertEqual(10, ?M:size(M2)),
+    {lwwmap, _, {l, _, 10, _}} = M2.
+
+%% ---------------------------------------------------------------- anti-entropy
+
+anti_entropy_test() ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 20000)], a),
+    A = ?M:put_all(Base, [{I, a} || I <- lists:seq(1, 3)], a),
+    B0 = ?M:put(Base, 50000, b, b),
+    B = ?M:remove(B0, 100),
+    {A2, B2, Bytes, Rounds} = sync(A, B),
+    ?assertEqual(?M:to_binary(?M:merge(A, B)), ?M:to_binary(A2)),
+    ?assertEqual(?M:to_binary(A2), ?M:to_binary(B2)),
+    ?assert(Bytes < byte_size(?M:to_binary(A)) div 5),
+    ?assert(Rounds =< 6),
+    {_, _, Same, 1} = sync(A2, B2),
+    ?assert(Same < 200).
+
+%% ---------------------------------------------------------------- hostile input
+
+hostile_binaries_test() ->
+    Good = ?M:to_binary(?M:remove(?M:put_all(?M:new(), [{k, 1}, {{t, 2}, <<"v">>}, {3, x}], a), 3)),
+    {ok, _} = ?M:from_binary(Good),
+    Atoms = erlang:system_info(atom_count),
+    Bad = [binary:part(Good, 0, I) || I <- lists:seq(0, byte_size(Good) - 1)]
+        ++ [flip(Good, I) || I <- lists:seq(0, 8 * byte_size(Good) - 1)]
+        ++ [<<Good/binary, 0>>, <<1, $M>>, <<2, $S, 0, 0, 0>>, <<2, $M, 0, 0, 1, 1, 0, 1>>,
+            <<2, $M, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 1>>],
+    lists:foreach(
+      fun(B) ->
+              case ?M:from_binary(B) of
+                  {error, R} when is_atom(R) -> ok;
+                  %% A flip may give another valid state: then it must be canonical.
+                  {ok, S} -> ?assertEqual(B, ?M:to_binary(S))
+              end
+      end, Bad),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)).
+
+%% A key, actor or value whose bytes name an atom this node has never seen: reading
+%% the binary creates no atom (only reading the value would).
+unknown_atom_test() ->
+    Name = <<"plexus_lwwmap_never_made_atom_7f3a">>,
+    AtomBytes = <<119, (byte_size(Name)), Name/binary>>,
+    Good = ?M:to_binary(?M:put(?M:new(), k, xx, a)),
+    Known = term_to_binary(xx, [deterministic, {minor_version, 2}]),
+    <<131, KnownBytes/binary>> = Known,
+    [Pre, Post] = binary:split(Good, <<(byte_size(KnownBytes)), KnownBytes/binary>>),
+    Hostile = <<Pre/binary, (byte_size(AtomBytes)), AtomBytes/binary, Post/binary>>,
+    Atoms = erlang:system_info(atom_count),
+    {ok, M} = ?M:from_binary(Hostile),
+    ?assertEqual(1, ?M:size(M)),
+    ?assertEqual(Hostile, ?M:to_binary(M)),
+    _ = ?M:merge(M, ?M:put(?M:new(), k, yy, b)),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)).
+
+flip(B, I) ->
+    <<Pre:I/bitstring, X:1, Post/bitstring>> = B,
+    <<Pre:I/bitstring, (1 - X):1, Post/bitstring>>.
+
+hostile_slices_test() ->
+    A = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100)], a),
+    Slice = ?M:missing(A, [<<1>>, <<2, 3>>]),
+    {lwwmap, _, _} = ?M:merge_missing(?M:new(), Slice),
+    Atoms = erlang:system_info(atom_count),
+    Bad = [binary:part(Slice, 0, I) || I <- lists:seq(0, byte_size(Slice) - 1)]
+        ++ [flip(Slice, I) || I <- lists:seq(0, 8 * byte_size(Slice) - 1)]
+        ++ [<<1, 1, 16>>, <<2, 1, 1, 2, 1, 2, 0, 0, 0>>, <<200>>],
+    lists:foreach(
+      fun(B) ->
+              case ?M:merge_missing(A, B) of
+                  {error, R} when is_atom(R) -> ok;
+                  {lwwmap, _, _} = S -> ?assertEqual(ok, ?M:validate(S))
+              end
+      end, Bad),
+    ?assertEqual(Atoms, erlang:system_info(atom_count)).
+
+hostile_terms_test() ->
+    Good = ?M:put(?M:new(), k, v, a),
+    {lwwmap, Ctx, Root} = Good,
+    Bad = [{lwwmap, x, y}, {lwwmap, Ctx, {l, 0, 1, [bad]}}, {lwwmap, Ctx, {b, 1, 2, {}}},
+           {lwwmap, {#{}, #{}}, Root}, {lwwmap, Ctx, {l, 0, 1, [{<<"k">>, []}]}}],
+    lists:foreach(
+      fun(S) ->
+              ?assertMatch({error, _}, ?M:validate(S)),
+              %% A corrupt term never raises: {error, _} or some answer.
+              [_ = F()
+               || F <- [fun() -> ?M:put(S, k, v) end, fun() -> ?M:get(S, k) end,
+                        fun() -> ?M:remove(S, k) end, fun() -> ?M:size(S) end,
+                        fun() -> ?M:to_map(S) end, fun() -> ?M:to_binary(S) end,
+                        fun() -> ?M:merge(S, Good) end, fun() -> ?M:keys(S) end,
+                        fun() -> ?M:digest_tree(S) end, fun() -> ?M:missing(S, [<<>>]) end]]
+      end, Bad),
+    %% remove/2 of a corrupt map is {error, _} (it once returned the bare atom error).
+    ?assertEqual({error, bad_state}, ?M:remove({lwwmap, x, y}, k)),
+    ?assertEqual({error, bad_state}, ?M:validate(not_a_map)),
+    ?assertError(badarg, ?M:put(not_a_map, k, v)),
+    ?assertError(badarg, ?M:from_binary(not_a_binary)),
+    ?assertEqual({error, bad_version}, ?M:from_binary(<<9, $M>>)),
+    ?assertEqual({error, wrong_type}, ?M:from_binary(<<2, $S, 0>>)),
+    ?assertEqual({error, truncated}, ?M:from_binary(<<2>>)).
+
+%% ---------------------------------------------------------------- over messages
+
+%% The README's exchange, run between two processes: the peer answers from a snapshot
+%% taken at the first diff, the initiator drives the rounds; both end with the merge.
+sync_over_messages_test() ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 2000)], a),
+    A = ?M:remove(?M:put_all(Base, [{I, a} || I <- lists:seq(1, 4)], a), 1999),
+    B = ?M:put(Base, {unit, 1}, b, b),
+    Peer = spawn_link(fun() -> peer(B, undefined) end),
+    A2 = readme_sync(A, Peer),
+    Ref = make_ref(),
+    Peer ! {get, self(), Ref},
+    B2 = receive {Ref, M} -> M end,
+    ?assertEqual(?M:to_binary(?M:merge(A, B)), ?M:to_binary(A2)),
+    ?assertEqual(?M:to_binary(A2), ?M:to_binary(B2)).
+
+peer(Map, Snap) ->
+    receive
+        {call, From, Ref, {diff, Summary}} ->
+            S = case Snap of undefined -> Map; _ -> Snap end,
+            From ! {Ref, ?M:diff(S, Summary)},
+            peer(Map, S);
+        {call, From, Ref, {missing, Paths}} ->
+            From ! {Ref, ?M:missing(Snap, Paths)},
+            peer(Map, Snap);
+        {call, From, Ref, {merge_missing, Slice}} ->
+            Map2 = ?M:merge_missing(Map, Slice),
+            From ! {Ref, ok},
+            peer(Map2, undefined);
+        {get, From, Ref} ->
+            From ! {Ref, Map}
+    end.
+
+call(Peer, Msg) ->
+    Ref = make_ref(),
+    Peer ! {call, self(), Ref, Msg},
+    receive {Ref, Reply} -> Reply end.
+
+readme_sync(Map, Peer) ->
+    readme_sync(Map, Peer, ?M:digest_tree(Map), []).
+
+readme_sync(Map, Peer, Summary, Ship) ->
+    {Descend, Ship1} = call(Peer, {diff, Summary}),
+    case Descend of
+        [] ->
+            Paths = lists:usort(Ship1 ++ Ship),
+            Theirs = call(Peer, {missing, Paths}),
+            _ = call(Peer, {merge_missing, ?M:missing(Map, Paths)}),
+            ?M:merge_missing(Map, Theirs);
+        _ ->
+            readme_sync(Map, Peer, ?M:summary(Map, Descend), Ship1 ++ Ship)
+    end.

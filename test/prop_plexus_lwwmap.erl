@@ -1,0 +1,156 @@
+%% PropEr properties of plexus_lwwmap (issue 12):
+%%   - agreement with the reference model plexus_lwwmap_model under the same puts,
+%%     removes and full-state merges on three replicas;
+%%   - convergence under random delivery, duplication and reordering of deltas:
+%%     once every delta reached every replica, all replicas are byte-identical and
+%%     equal to the full-state merge;
+%%   - merge laws (commutative, associative, idempotent, absorbing) on states that
+%%     share history and states that do not, compared as canonical bytes;
+%%   - from_binary(to_binary(M)) round-trips to the same term;
+%%   - anti-entropy between two replicas with random divergence ends in the merge,
+%%     byte for byte, and exchanges no more than both full states.
+%%
+%% Run from EUnit: proper_test_/0.
+-module(prop_plexus_lwwmap).
+
+-include_lib("proper/include/proper.hrl").
+-include_lib("eunit/include/eunit.hrl").
+
+%% The Debian build of PropEr 1.2 calls erlang:get_stacktrace/0 when a property
+%% raises: print the exception and fail the property instead.
+-define(SAFE(Body),
+        try
+            Body
+        catch
+            Class:Reason:Stack ->
+                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
+                false
+        end).
+
+-define(M, plexus_lwwmap).
+-define(MODEL, plexus_lwwmap_model).
+-define(OPTS, [{numtests, 200}, {max_size, 60}, {to_file, user}]).
+
+proper_test_() ->
+    Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws, prop_roundtrip,
+             prop_anti_entropy],
+    [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
+     || P <- Props].
+
+%% ---------------------------------------------------------------- generators
+
+key() -> oneof([range(0, 7), elements([a, b]), {t, range(0, 2)}, elements([<<>>, <<"x">>])]).
+value() -> oneof([range(0, 3), elements([x, y]), binary(2)]).
+replica() -> range(1, 3).
+
+op() -> frequency([{4, {put, key(), value()}}, {2, {remove, key()}}]).
+
+step() ->
+    frequency([{6, {op, replica(), op()}}, {2, {merge, replica(), replica()}}]).
+
+%% ---------------------------------------------------------------- properties
+
+%% Each replica is {Impl, Model}; replica R acts as actor R. The model's timestamp is
+%% the step number: the HLC issues increasing timestamps in call order, so both order
+%% writes alike.
+prop_model_agreement() ->
+    ?FORALL(Steps, list(step()),
+            ?SAFE(begin
+                      R0 = maps:from_list([{R, {?M:new(), ?MODEL:new()}} || R <- [1, 2, 3]]),
+                      {Reps, _} = lists:foldl(fun model_step/2, {R0, 1}, Steps),
+                      lists:all(fun({I, Mo}) -> ?M:to_map(I) =:= ?MODEL:to_map(Mo) end,
+                                maps:values(Reps))
+                  end)).
+
+model_step({op, R, {put, K, V}}, {Reps, T}) ->
+    {I, Mo} = maps:get(R, Reps),
+    {Reps#{R => {?M:put(I, K, V, R), ?MODEL:put(K, V, R, T, Mo)}}, T + 1};
+model_step({op, R, {remove, K}}, {Reps, T}) ->
+    {I, Mo} = maps:get(R, Reps),
+    {Reps#{R => {?M:remove(I, K), ?MODEL:remove(K, Mo)}}, T + 1};
+model_step({merge, R1, R2}, {Reps, T}) ->
+    {I1, M1} = maps:get(R1, Reps),
+    {I2, M2} = maps:get(R2, Reps),
+    {Reps#{R1 => {?M:merge(I1, I2), ?MODEL:merge(M1, M2)}}, T + 1}.
+
+%% Ops emit deltas into a pool; {deliver, R, N} merges the pool's N-th delta (mod its
+%% length) into R: any order, any number of times. At the end every delta reaches
+%% every replica, in an order the test picks (reversed pool).
+prop_delta_converge() ->
+    ?FORALL(Steps, list(frequency([{3, {op, replica(), op()}},
+                                   {3, {deliver, replica(), range(0, 1000)}}])),
+            ?SAFE(begin
+                      R0 = #{1 => ?M:new(), 2 => ?M:new(), 3 => ?M:new()},
+                      {Reps, Pool} = lists:foldl(fun delta_step/2, {R0, []}, Steps),
+                      Final = [?M:merge([maps:get(R, Reps) | Pool]) || R <- [1, 2, 3]],
+                      Bins = [?M:to_binary(F) || F <- Final],
+                      Full = ?M:merge(maps:values(Reps)),
+                      lists:usort(Bins) =:= [?M:to_binary(Full)]
+                  end)).
+
+delta_step({op, R, Op}, {Reps, Pool}) ->
+    Map = maps:get(R, Reps),
+    {Map2, D} = case Op of
+                    {put, K, V} -> ?M:put_delta(Map, K, V, R);
+                    {remove, K} -> ?M:remove_delta(Map, K)
+                end,
+    {Reps#{R => Map2}, [D | Pool]};
+delta_step({deliver, _, _}, {_, []} = Acc) ->
+    Acc;
+delta_step({deliver, R, N}, {Reps, Pool}) ->
+    D = lists:nth(N rem length(Pool) + 1, Pool),
+    {Reps#{R => ?M:merge(maps:get(R, Reps), D)}, Pool}.
+
+%% Three replicas built by random steps (shared history through merges), plus one
+%% built independently by a fourth actor.
+prop_merge_laws() ->
+    ?FORALL({Steps, Other}, {list(step()), list(op())},
+            ?SAFE(begin
+                      R0 = #{1 => ?M:new(), 2 => ?M:new(), 3 => ?M:new()},
+                      Reps = lists:foldl(fun plain_step/2, R0, Steps),
+                      [A, B, C] = maps:values(Reps),
+                      D = lists:foldl(fun(Op, M) -> apply_op(M, Op, 4) end, ?M:new(), Other),
+                      Bin = fun ?M:to_binary/1,
+                      AB = ?M:merge(A, B),
+                      Bin(AB) =:= Bin(?M:merge(B, A))
+                          andalso Bin(?M:merge(AB, C)) =:= Bin(?M:merge(A, ?M:merge(B, C)))
+                          andalso Bin(?M:merge(AB, D)) =:= Bin(?M:merge(D, AB))
+                          andalso ?M:merge(A, A) =:= A
+                          andalso ?M:merge(AB, A) =:= AB
+                          andalso ?M:merge([C, A, B]) =:= ?M:merge([A, B, C])
+                  end)).
+
+plain_step({op, R, Op}, Reps) ->
+    Reps#{R => apply_op(maps:get(R, Reps), Op, R)};
+plain_step({merge, R1, R2}, Reps) ->
+    Reps#{R1 => ?M:merge(maps:get(R1, Reps), maps:get(R2, Reps))}.
+
+apply_op(M, {put, K, V}, A) -> ?M:put(M, K, V, A);
+apply_op(M, {remove, K}, _) -> ?M:remove(M, K).
+
+prop_roundtrip() ->
+    ?FORALL({N, Steps}, {range(0, 200), list(step())},
+            ?SAFE(begin
+                      R0 = #{1 => ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], 0),
+                             2 => ?M:new(), 3 => ?M:new()},
+                      Reps = lists:foldl(fun plain_step/2, R0, Steps),
+                      lists:all(fun(M) ->
+                                        {ok, M} =:= ?M:from_binary(?M:to_binary(M))
+                                            andalso ok =:= ?M:validate(M)
+                                end, maps:values(Reps))
+                  end)).
+
+prop_anti_entropy() ->
+    ?FORALL({BaseN, OpsA, OpsB}, {range(0, 600), list(op()), list(op())},
+            ?SAFE(begin
+                      Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, BaseN)], 0),
+                      A = lists:foldl(fun(Op, M) -> apply_op(M, Op, 1) end, Base, OpsA),
+                      B = lists:foldl(fun(Op, M) -> apply_op(M, Op, 2) end, Base, OpsB),
+                      {A2, B2, Bytes, _Rounds} = plexus_lwwmap_tests:sync(A, B),
+                      Full = byte_size(?M:to_binary(A)) + byte_size(?M:to_binary(B)),
+                      Merged = ?M:merge(A, B),
+                      ?WHENFAIL(io:format(user, "bytes ~p full ~p~n", [Bytes, Full]),
+                                A2 =:= Merged andalso B2 =:= Merged
+                                    andalso ?M:to_binary(A2) =:= ?M:to_binary(B2)
+                                    andalso Bytes =< Full + 256)
+                  end)).
