@@ -24,8 +24,14 @@
 %%
 %% The callbacks above return `{ok, State}' or `{stop, Reason, State}'. All but
 %% `init/1' are optional. Every API function also works from inside a callback of
-%% the process it names (queries are answered from the process's own view; `join/2'
-%% and `leave/2' are then queued and return `ok').
+%% the process it names (queries are answered from the process's own view, as it is
+%% after the whole event that caused the callback; `join/2' and `leave/2' are then
+%% queued and return `ok').
+%%
+%% Inside, the decisions are made by the pure `plexus_leader_policy' (events in,
+%% effects out); this module runs the effects of each event in order: the hard state
+%% is written (`plexus_leader_hard_state'), then the messages are sent, then the
+%% callbacks run.
 %%
 %% Options (a map or a proplist / Elixir keyword list):
 %% <ul>
@@ -54,7 +60,8 @@
 %% leaves, so a restarted node never votes twice in a term nor counts votes against
 %% voters it no longer has. A missing file next to its `.ran' marker is logged as an
 %% error and the node sits out an election timeout; do not delete either. Membership
-%% changes follow the rules above `membership_change/2'. Leadership is not a lease: a deposed leader can still believe it
+%% changes follow the rules above `plexus_leader_policy:membership_change/2'.
+%% Leadership is not a lease: a deposed leader can still believe it
 %% leads for up to about `election_timeout_min' after it was cut off (CheckQuorum steps
 %% it down), so side effects outside the cluster need fencing by term (`term/1').
 -module(plexus_leader).
