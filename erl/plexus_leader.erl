@@ -327,7 +327,7 @@ handle_info({?TAG, _OtherCluster, _From, _Payload}, S) ->
     {noreply, S#st{foreign = S#st.foreign + 1}};
 handle_info({?TAG, deferred, Op}, S) ->
     noreply(request(Op, S));
-handle_info({?TAG, timer, Event}, S) ->
+handle_info({?TAG, timer, {fast_campaign, Term} = Event}, S) when is_integer(Term) ->
     step(Event, S);
 handle_info({nodedown, Node}, S) ->
     step({nodedown, Node}, S);
