@@ -15,11 +15,51 @@
 -define(SLOW, #{election_timeout_min => 5000, election_timeout_max => 10000,
                 heartbeat_interval => 1000}).
 
+%% ------------------------------------------------------------------ the fixture
+
+%% Every test runs inside one fixture that owns this run's data directories and
+%% removes them after the last test, whatever the outcome (no test depends on running
+%% last). The tests run in this order, one after the other: they register names.
+leader_test_() ->
+    {setup, fun make_root/0, fun remove_root/1,
+     fun(_) ->
+             [
+      {"single_node_leads", fun single_node_leads/0},
+      {"restart_resumes_term", fun restart_resumes_term/0},
+      {"hard_state_file", fun hard_state_file/0},
+      {"binary_data_dir", fun binary_data_dir/0},
+      {"corrupt_hard_state_refuses_to_start", fun() -> quiet(fun corrupt_hard_state_refuses_to_start/0) end},
+      {"vote_survives_restart", fun vote_survives_restart/0},
+      {"follower_callbacks", fun follower_callbacks/0},
+      {"silent_peer_is_reported_left", fun silent_peer_is_reported_left/0},
+      {"other_cluster_is_ignored", fun other_cluster_is_ignored/0},
+      {"write_failure_stops", fun() -> quiet(fun write_failure_stops/0) end},
+      {"join_leave", fun join_leave/0},
+      {"restart_keeps_membership", fun restart_keeps_membership/0},
+      {"stale_membership_gets_no_vote", fun stale_membership_gets_no_vote/0},
+      {"old_format_hard_state", fun old_format_hard_state/0},
+      {"missing_hard_state_is_reported", fun missing_hard_state_is_reported/0},
+      {"api_inside_callbacks", fun api_inside_callbacks/0},
+      {"user_messages", fun() -> quiet(fun user_messages/0) end},
+      {"minimal_module", fun() -> quiet(fun minimal_module/0) end},
+      {"callback_stop", fun() -> quiet(fun callback_stop/0) end},
+      {"init_results", fun() -> quiet(fun init_results/0) end},
+      {"child_spec", fun child_spec/0},
+      %% each start reads the data dir: on a loaded machine one took over eunit's default 5 s
+      {"bad_options", {setup, fun silence/0, fun restore/1,
+                       fun(_) -> [{timeout, 60, T} || T <- bad_options()] end}}]
+     end}.
+
+root() -> filename:join("/tmp", "plexus_leader_tests." ++ os:getpid()).
+
+make_root() -> ok = filelib:ensure_path(root()).
+
+remove_root(ok) -> ok = file:del_dir_r(root()).
+
 %% ------------------------------------------------------------------ helpers
 
 tmp_dir() ->
-    D = filename:join(["/tmp", "plexus_leader_tests." ++ os:getpid(),
-                       integer_to_list(erlang:unique_integer([positive]))]),
+    D = filename:join(root(), integer_to_list(erlang:unique_integer([positive]))),
     ok = filelib:ensure_path(D),
     D.
 
@@ -84,7 +124,7 @@ wait_for(F, N) ->
 
 %% ------------------------------------------------------------------ one node alone
 
-single_node_leads_test() ->
+single_node_leads() ->
     Pid = start(el_single, #{}),
     ?assert(wait_for(fun() -> ?L:is_leader(el_single) end)),
     ?assertEqual(Pid, ?L:leader(el_single)),
@@ -104,7 +144,7 @@ single_node_leads_test() ->
     ?assert(?L:is_leader({el_single, node()})),
     stop(el_single).
 
-restart_resumes_term_test() ->
+restart_resumes_term() ->
     Dir = tmp_dir(),
     _ = start(el_restart, #{data_dir => Dir}),
     ?assert(wait_for(fun() -> ?L:is_leader(el_restart) end)),
@@ -115,7 +155,7 @@ restart_resumes_term_test() ->
     ?assertEqual({term, 1, 2}, hd(events(el_restart))),
     stop(el_restart).
 
-hard_state_file_test() ->
+hard_state_file() ->
     F = ?L:hard_state_file("/d", my_name, 5),
     ?assertEqual(filename:join(["/d", "plexus_leader", atom_to_list(node()),
                                 "my_name-0000000000000005.hs"]), F),
@@ -126,7 +166,7 @@ hard_state_file_test() ->
                  filename:basename(?L:hard_state_file("/d", 'été', 5))),
     ?assertEqual({ok, {0, 0}}, ?L:read_hard_state("/nonexistent/plexus/x.hs")).
 
-binary_data_dir_test() ->
+binary_data_dir() ->
     Dir = list_to_binary(tmp_dir()),
     {ok, _} = ?L:start(el_bindir, plexus_leader_probe, #{}, #{data_dir => Dir}),
     ?assert(wait_for(fun() -> ?L:is_leader(el_bindir) end)),
@@ -134,9 +174,6 @@ binary_data_dir_test() ->
     ?assert(is_binary(File)),
     ?assertMatch({ok, {1, _}}, ?L:read_hard_state(File)),
     stop(el_bindir).
-
-corrupt_hard_state_refuses_to_start_test() ->
-    quiet(fun corrupt_hard_state_refuses_to_start/0).
 
 corrupt_hard_state_refuses_to_start() ->
     process_flag(trap_exit, true),
@@ -158,7 +195,7 @@ corrupt_hard_state_refuses_to_start() ->
 
 %% Raft's promise across a restart: a node that voted for p2 in term 5, restarted from
 %% its file, still refuses p3 in term 5 (the file is read at start).
-vote_survives_restart_test() ->
+vote_survives_restart() ->
     Dir = tmp_dir(),
     Opts = ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
     _ = start(el_vote, Opts),
@@ -174,7 +211,7 @@ vote_survives_restart_test() ->
     ?assertMatch(#{term := 6, voted_for := ?P3}, ?L:info(el_vote)),
     stop(el_vote).
 
-follower_callbacks_test() ->
+follower_callbacks() ->
     _ = start(el_follow, ?SLOW#{bootstrap => [?P2, ?P3]}),
     Leader = fake_pid(?P2),
     ok = inject(el_follow, ?P2, wire(el_follow, heartbeat, ?P2, 7)),
@@ -192,7 +229,7 @@ follower_callbacks_test() ->
     ?assertMatch(#{stats := #{pre_votes := 1, fast_campaigns := 1}}, ?L:info(el_follow)),
     stop(el_follow).
 
-silent_peer_is_reported_left_test() ->
+silent_peer_is_reported_left() ->
     _ = start(el_silent, ?SLOW#{bootstrap => [?P2, ?P3], peer_timeout => 100}),
     ok = inject(el_silent, ?P3, alive),
     ?assertEqual([{peer_joined, {el_silent, ?P3}}], events(el_silent)),
@@ -202,7 +239,7 @@ silent_peer_is_reported_left_test() ->
     ?assertEqual(2, maps:get(quorum, ?L:info(el_silent))),
     stop(el_silent).
 
-other_cluster_is_ignored_test() ->
+other_cluster_is_ignored() ->
     _ = start(el_foreign, ?SLOW#{bootstrap => [?P2]}),
     ok = inject(el_foreign, other_cluster, ?P2, wire(el_foreign, heartbeat, ?P2, 3)),
     ?assertMatch(#{term := 0, stats := #{foreign := 1}}, ?L:info(el_foreign)),
@@ -214,9 +251,6 @@ other_cluster_is_ignored_test() ->
     stop(el_foreign).
 
 %% The hard state cannot be written: the process stops before it sends anything.
-write_failure_stops_test() ->
-    quiet(fun write_failure_stops/0).
-
 write_failure_stops() ->
     process_flag(trap_exit, true),
     Dir = tmp_dir(),
@@ -248,7 +282,7 @@ make_leader(Name) ->
     ?assertMatch(#{role := leader, term := T}, ?L:info(Name)),
     T.
 
-join_leave_test() ->
+join_leave() ->
     _ = start(el_join, ?CAMPAIGNS#{bootstrap => [?P2, ?P3]}),
     ?assertEqual({error, not_leader}, ?L:join(el_join, 'p4@h')),
     T = make_leader(el_join),
@@ -304,7 +338,7 @@ join_leave_test() ->
 %% Before the fix it counted a quorum of 2 and led a term with 2 votes while the
 %% other 3 could elect their own leader in that term. Now the saved membership wins:
 %% 2 votes of 5 are not enough, 3 are.
-restart_keeps_membership_test() ->
+restart_keeps_membership() ->
     Dir = tmp_dir(),
     Opts = ?CAMPAIGNS#{data_dir => Dir, bootstrap => [?P2, ?P3, node()]},
     _ = start(el_qa, Opts),
@@ -332,7 +366,7 @@ restart_keeps_membership_test() ->
 
 %% A candidate behind on membership gets no vote: it would count votes against voters
 %% that were replaced.
-stale_membership_gets_no_vote_test() ->
+stale_membership_gets_no_vote() ->
     _ = start(el_stale, ?SLOW#{bootstrap => [?P2, ?P3]}),
     ok = inject(el_stale, ?P2, {config, {0, 1}, [node(), ?P2, ?P3, 'p4@h']}),
     ok = inject(el_stale, ?P2, {msg, {0, 0}, wire(el_stale, vote, ?P2, 4)}),
@@ -348,7 +382,7 @@ stale_membership_gets_no_vote_test() ->
 
 %% A hard state written before membership was saved (format 1) is still read; the
 %% bootstrap list seeds the membership then.
-old_format_hard_state_test() ->
+old_format_hard_state() ->
     Dir = tmp_dir(),
     File = ?L:hard_state_file(Dir, el_v1, el_v1),
     ok = filelib:ensure_dir(File),
@@ -365,7 +399,7 @@ old_format_hard_state_test() ->
 %% Issue 8: a deleted hard state of a node that ran before is reported loudly (the
 %% way a node votes twice in a term), and the node sits out instead of voting at once;
 %% a node that never ran starts quietly.
-missing_hard_state_is_reported_test() ->
+missing_hard_state_is_reported() ->
     Dir = tmp_dir(),
     Opts = ?SLOW#{data_dir => Dir, bootstrap => [?P2, ?P3]},
     ok = logger:add_handler(el_capture, ?MODULE, #{config => #{pid => self()}}),
@@ -403,7 +437,7 @@ captured(Level) ->
     after 100 -> []
     end.
 
-api_inside_callbacks_test() ->
+api_inside_callbacks() ->
     _ = start(el_inside, ?SLOW#{bootstrap => [?P2]}),
     %% handle_call of the callback module calls the API on its own process: no deadlock
     ?assertEqual(false, gen_server:call(el_inside, {api, is_leader, [el_inside]})),
@@ -427,9 +461,6 @@ api_inside_callbacks_test() ->
     ?assert(wait_for(fun() -> ?L:peer_count(el_inside) =:= 2 end)),
     stop(el_inside).
 
-user_messages_test() ->
-    quiet(fun user_messages/0).
-
 user_messages() ->
     process_flag(trap_exit, true),
     Pid = start(el_user, ?SLOW),
@@ -446,9 +477,6 @@ user_messages() ->
     after 5000 -> error(still_running)
     end.
 
-minimal_module_test() ->
-    quiet(fun minimal_module/0).
-
 minimal_module() ->
     {ok, Pid} = ?L:start(el_min, plexus_leader_minimal, state, #{data_dir => tmp_dir()}),
     ?assert(wait_for(fun() -> ?L:is_leader(el_min) end)),
@@ -456,9 +484,6 @@ minimal_module() ->
     el_min ! whatever,
     ?assertEqual(Pid, ?L:leader(el_min)),
     stop(el_min).
-
-callback_stop_test() ->
-    quiet(fun callback_stop/0).
 
 callback_stop() ->
     process_flag(trap_exit, true),
@@ -469,19 +494,12 @@ callback_stop() ->
     after 5000 -> error(still_running)
     end.
 
-init_results_test() ->
-    quiet(fun init_results/0).
-
 init_results() ->
     process_flag(trap_exit, true),
     D = #{data_dir => tmp_dir()},
     ?assertEqual({error, refused}, ?L:start(el_init, plexus_leader_probe, refuse, D)),
     ?assertEqual({error, {bad_return_value, {nonsense}}},
                  ?L:start(el_init, plexus_leader_probe, bad_return, D)).
-
-%% Each start reads the data dir: on a loaded machine one took over eunit's default 5 s.
-bad_options_test_() ->
-    {setup, fun silence/0, fun restore/1, [{timeout, 60, T} || T <- bad_options()]}.
 
 bad_options() ->
     S = fun(Opts) -> ?L:start(el_opts, plexus_leader_probe, #{}, Opts) end,
@@ -508,14 +526,10 @@ bad_options() ->
                    ?L:start(el_opts, no_such_module_here, [], #{data_dir => D})),
      ?_assertError(function_clause, ?L:start("name", plexus_leader_probe, #{}, #{}))].
 
-child_spec_test() ->
+child_spec() ->
     Spec = ?L:child_spec({el_cs, plexus_leader_probe, #{}, #{}}),
     ?assertMatch(#{id := {plexus_leader, el_cs},
                    start := {plexus_leader, start_link, [el_cs, plexus_leader_probe, #{}, #{}]}},
                  Spec),
     ?assertEqual(Spec, ?L:child_spec(#{name => el_cs, module => plexus_leader_probe,
                                        args => #{}, opts => #{}})).
-
-%% Last (EUnit runs a module's tests in order): remove this run's data directories.
-zz_cleanup_test() ->
-    ok = file:del_dir_r(filename:join("/tmp", "plexus_leader_tests." ++ os:getpid())).

@@ -3,7 +3,7 @@
  *
  * One seed = one cluster of 3, 5 or 7 real plexus_election machines, a simulated clock
  * and network, and a scripted run of fault phases. Half the seeds also change the
- * membership (join/leave) as erl/plexus_leader.erl does, bootstrapping 3 nodes and
+ * membership (join/leave) as erl/plexus_leader_policy.erl does, bootstrapping 3 nodes and
  * joining the others. Everything random comes from the
  * seed, so a seed replays exactly. Pieces:
  *

@@ -14,7 +14,7 @@
  * Every message travels as bytes through the wire codec, so the codec is exercised on
  * everything the machines say.
  *
- * Half the seeds also change the membership the way erl/plexus_leader.erl does (its
+ * Half the seeds also change the membership the way erl/plexus_leader_policy.erl does (its
  * rules are argued there): 3 nodes bootstrap (all of them in a 3-node seed), the
  * operator calls join/leave on a random node, which only the committed leader
  * honours; memberships travel in `config' and `alive' events over the same lossy,
@@ -370,7 +370,7 @@ static void deliver(world *w, sim_event ev)
     trace(w, "  %d -> %d %s%s term %llu v%llu", ev.from, ev.to,
           plexus_election_msg_type_name(m.type), m.reject ? " (refused)" : "",
           (unsigned long long)m.term, (unsigned long long)ev.cfg.ver);
-    /* Rule 3 (erl/plexus_leader.erl): no vote for a candidate behind on membership. */
+    /* Rule 3 (erl/plexus_leader_policy.erl): no vote for a candidate behind on membership. */
     if (is_vote_request(&m) && key_less(ev.cfg, nd->cfg)) return;
     int rc = plexus_election_step(&nd->e, &m);
     if (rc == PLEXUS_ENOTFOUND && !(nd->cfg.mask & (1u << ev.from))) rc = PLEXUS_OK;
@@ -462,7 +462,7 @@ static void tick_node(world *w, int i)
 
 /* Node i uses membership c, saved first. Same term: peers are added and removed on
  * the running machine. c made in a later term: the machine restarts from the saved
- * {c.cterm, no vote} (rule 2 of erl/plexus_leader.erl). */
+ * {c.cterm, no vote} (rule 2 of erl/plexus_leader_policy.erl). */
 static void install(world *w, int i, sim_config c)
 {
     sim_node *nd = &w->node[i];
