@@ -370,7 +370,7 @@ static void deliver(world *w, sim_event ev)
     trace(w, "  %d -> %d %s%s term %llu v%llu", ev.from, ev.to,
           plexus_election_msg_type_name(m.type), m.reject ? " (refused)" : "",
           (unsigned long long)m.term, (unsigned long long)ev.cfg.ver);
-    /* Rule 3 (erl/plexus_leader_policy.erl): no vote for a candidate behind on membership. */
+    /* Rule 4 (erl/plexus_leader_policy.erl): no vote for a candidate behind on membership. */
     if (is_vote_request(&m) && key_less(ev.cfg, nd->cfg)) return;
     int rc = plexus_election_step(&nd->e, &m);
     if (rc == PLEXUS_ENOTFOUND && !(nd->cfg.mask & (1u << ev.from))) rc = PLEXUS_OK;
