@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cnode/clock.h"
+#include "cnode/log.h"
 #include "cnode/msg.h"
 #include "plexus/system_alloc.h" /* the heap the C node hands the core */
 #include "plexus/beacon.h"
@@ -185,7 +187,7 @@ typedef struct cnode {
     ei_x_buff x; /* scratch for outgoing packets (loop thread only) */
     /* counters */
     uint64_t packets, malformed, ignored, events;
-    uint64_t oversize; /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
+    uint64_t oversize;      /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
     uint64_t peers_refused; /* names not added: the peer table is full (--max-peers) */
     /* start-up: first results of the seeds */
     size_t seeds_reported;
@@ -193,12 +195,7 @@ typedef struct cnode {
     int stop, exit_code;
 } cnode;
 
-/* ---------------------------------------------------------------- time (main.c) */
-uint64_t cn_now_ms(void);  /* monotonic */
-uint64_t cn_now_us(void);  /* monotonic */
-uint64_t cn_wall_ms(void); /* since the epoch, for "ts" */
-void cn_log(const cnode *cn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cn_debug(const cnode *cn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* time: clock.h; diagnostics: log.h (leaf modules, no upward calls) */
 
 /* ---------------------------------------------------------------- config.c */
 /* Parses argv into cfg; on error prints to stderr and returns CN_EXIT_USAGE; 0 ok;

@@ -110,7 +110,7 @@ void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now)
 {
     rpc_ctx c = {cn, now};
     if (cn_msg_atom_list(term, len, learn_atom, &c) != 0)
-        cn_debug(cn, "rpc erlang:nodes/0 answered something else than a list");
+        cn_debug("rpc erlang:nodes/0 answered something else than a list");
 }
 
 void cn_discovery_forget(cnode *cn, uint64_t now)

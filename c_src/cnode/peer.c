@@ -93,7 +93,7 @@ static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int boun
     p->seen_ms = now;
     p->known = was_known(name, len);
     cn->peers[cn->n_peers++] = p;
-    cn_debug(cn, "learned %s", p->name);
+    cn_debug("learned %s", p->name);
     return p;
 }
 
@@ -119,7 +119,7 @@ void cn_peer_remove(cnode *cn, peer *p)
     }
     if (p->in_health &&
         plexus_health_remove(cn->health, (const uint8_t *)p->name, p->name_len) != PLEXUS_OK)
-        cn_debug(cn, "%s was not in the detector", p->name);
+        cn_debug("%s was not in the detector", p->name);
     for (size_t i = 0; i < cn->n_peers; i++) {
         if (cn->peers[i] == p) {
             cn->peers[i] = cn->peers[--cn->n_peers];
@@ -127,7 +127,7 @@ void cn_peer_remove(cnode *cn, peer *p)
         }
     }
     if (p->known) remember_known(p);
-    cn_debug(cn, "forgot %s", p->name);
+    cn_debug("forgot %s", p->name);
     free_bufs(p);
     free(p);
 }
@@ -201,7 +201,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     size_t len = strlen(node);
     peer *p = add(cn, node, len, now, 0);
     if (!p) {
-        cn_debug(cn, "dropping connection from unusable node name '%s'", node);
+        cn_debug("dropping connection from unusable node name '%s'", node);
         ei_close_connection(fd);
         return;
     }
@@ -235,7 +235,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
         cn_peer_connect_failed(cn, p, CN_ERR_CONNECT, "epoll failed", now);
         return;
     }
-    cn_debug(cn, "connected to %s", p->name);
+    cn_debug("connected to %s", p->name);
     seed_result(cn, p, 1, 0);
     if (plexus_health_up(cn->health, (const uint8_t *)p->name, p->name_len, now, cn_health_emit,
                          cn) == PLEXUS_OK)
@@ -261,9 +261,9 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64
     p->backoff_ms = next_backoff(cn, p->backoff_ms);
     p->next_attempt_ms = now + p->backoff_ms + jitter(p->backoff_ms);
     if (p->seed && err != p->last_err)
-        cn_log(cn, "seed %s: %s", p->name, msg);
+        cn_log("seed %s: %s", p->name, msg);
     else
-        cn_debug(cn, "connect %s: %s (retry in %u ms)", p->name, msg, p->backoff_ms);
+        cn_debug("connect %s: %s (retry in %u ms)", p->name, msg, p->backoff_ms);
     p->last_err = err;
     seed_result(cn, p, 0, err);
 }
@@ -282,7 +282,7 @@ void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now
     cn_server_peer_gone(cn, p);
     if (p->in_health && plexus_health_down(cn->health, (const uint8_t *)p->name, p->name_len, now,
                                            reason, cn_health_emit, cn) != PLEXUS_OK)
-        cn_debug(cn, "%s was not in the detector", p->name);
+        cn_debug("%s was not in the detector", p->name);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -314,7 +314,7 @@ static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t 
 {
     if (p->state != PS_UP || p->broken) return -1;
     if (p->wlen + n > MAX_WBUF) {
-        cn_log(cn, "%s is not reading (over %u bytes queued): dropping the connection", p->name,
+        cn_log("%s is not reading (over %u bytes queued): dropping the connection", p->name,
                MAX_WBUF);
         p->broken = 1;
         return -1;
@@ -393,7 +393,7 @@ void cn_peer_check_ticks(cnode *cn, uint64_t now)
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
         if (p->state == PS_UP && now - p->last_recv_ms >= cn->cfg.tick_timeout_ms) {
-            cn_log(cn, "%s: nothing received for %u ms: closing", p->name, cn->cfg.tick_timeout_ms);
+            cn_log("%s: nothing received for %u ms: closing", p->name, cn->cfg.tick_timeout_ms);
             cn_peer_close(cn, p, PLEXUS_HEALTH_R_TICK_TIMEOUT, now);
         }
     }
@@ -412,7 +412,7 @@ static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t l
     cn->packets++;
     if (cn_msg_decode((const char *)buf, len, &m) != 0) {
         cn->malformed++;
-        cn_debug(cn, "%s: malformed packet of %zu bytes dropped (%llu so far)", p->name, len,
+        cn_debug("%s: malformed packet of %zu bytes dropped (%llu so far)", p->name, len,
                  (unsigned long long)cn->malformed);
         return;
     }
@@ -436,7 +436,7 @@ static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t l
             if (p->in_health &&
                 plexus_health_answer(cn->health, (const uint8_t *)p->name, p->name_len, now, rtt_us,
                                      cn_health_emit, cn) != PLEXUS_OK)
-                cn_debug(cn, "%s was not in the detector", p->name);
+                cn_debug("%s was not in the detector", p->name);
             cn_server_answer(cn, p, rtt_us);
         } else if (kind == 2) {
             cn_discovery_rpc_reply(cn, m.term, m.term_len, now);
@@ -475,7 +475,7 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (n > CN_MAX_PACKET) {
-            cn_log(cn, "%s sent a packet of %u bytes (limit %u): skipped", p->name, n,
+            cn_log("%s sent a packet of %u bytes (limit %u): skipped", p->name, n,
                    CN_MAX_PACKET);
             cn->oversize++;
             off += 4;
@@ -524,13 +524,13 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (r == 0) {
-            cn_debug(cn, "%s closed the connection", p->name);
+            cn_debug("%s closed the connection", p->name);
             cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
             return -1;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-        cn_debug(cn, "%s: %s", p->name, strerror(errno));
+        cn_debug("%s: %s", p->name, strerror(errno));
         cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
         return -1;
     }

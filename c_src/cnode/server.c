@@ -358,7 +358,7 @@ static void subscribe(cnode *cn, const cn_msg *m, uint64_t now)
                              &added);
     if (rc == PLEXUS_EFULL) {
         if (sv->refused_full++ == 0)
-            cn_log(cn, "subscriber table full (%zu, --max-subscribers): refusing more",
+            cn_log("subscriber table full (%zu, --max-subscribers): refusing more",
                    plexus_subs_max(sv->subs));
         notify(cn, &m->pid, "not_subscribed", "too_many_subscribers", now);
         return;
@@ -669,7 +669,7 @@ void cn_server_check_reply(cnode *cn, const peer *p, uint32_t seq, const char *t
     uint64_t dropped = sv->dropped_exited;
     if (cn_msg_partition_pids(term, len, drop_dead, &d) != 0) {
         if (sv->check_errors++ == 0)
-            cn_log(cn, "%s: the subscriber liveness check failed (no rpc server?)", p->name);
+            cn_log("%s: the subscriber liveness check failed (no rpc server?)", p->name);
     }
     if (seq <= sv->round_seq || !sv->in_flight) return; /* an earlier round's */
     sv->round_dead += sv->dropped_exited - dropped;
