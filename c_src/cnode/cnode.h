@@ -32,6 +32,7 @@
 #include <stdio.h>
 
 #include "cnode/clock.h"
+#include "cnode/event.h"
 #include "cnode/log.h"
 #include "cnode/msg.h"
 #include "plexus/system_alloc.h" /* the heap the C node hands the core */
@@ -150,24 +151,6 @@ struct cn_accept;
 struct cn_gossip;
 struct cn_registry;
 
-/*
- * A discovery event of the gossip or registry host, written by out.c (JSON line) and
- * sent by server.c to the subscribers that asked for `discovery`. Every pointer
- * borrows; fields that do not apply are NULL / 0.
- */
-typedef struct cn_disco_event {
-    const char *event; /* gossip_peer_up | gossip_peer_update | gossip_peer_down |
-                          beacon_rejected | registry_announce | registry_leave */
-    const char *node;  /* the peer (beacon_rejected: this node) */
-    size_t node_len;
-    const char *source; /* "IP:PORT" the datagram came from */
-    const char *reason; /* down: leaving | timeout; beacon_rejected: the error name */
-    const plexus_disco_meta *meta;
-    uint64_t incarnation;
-    uint32_t ttl_ms, heartbeat_ms; /* registry_announce */
-    uint64_t count;                /* beacon_rejected: rejected so far */
-} cn_disco_event;
-
 typedef struct cnode {
     cn_config cfg;
     ei_cnode *ec; /* sodium_malloc'd: it holds the cookie */
@@ -180,7 +163,8 @@ typedef struct cnode {
     plexus_health *health;
     peer **peers;
     size_t n_peers, cap_peers;
-    struct cn_server *server; /* subscribers; made on the first subscribe */
+    struct cn_server *server;    /* subscribers; made on the first subscribe */
+    cn_event_sink_fn event_sink; /* installed by main.c; every event goes up through it */
     uint64_t next_ping_ms, next_discovery_ms;
     size_t rpc_rr;
     uint32_t ref_seq;
@@ -196,6 +180,12 @@ typedef struct cnode {
 } cnode;
 
 /* time: clock.h; diagnostics: log.h (leaf modules, no upward calls) */
+
+/* Reports an event up to the sink main.c installed (event.h). */
+static inline void cn_event_emit(cnode *cn, const cn_event *ev)
+{
+    if (cn->event_sink) cn->event_sink(cn, ev);
+}
 
 /* ---------------------------------------------------------------- config.c */
 /* Parses argv into cfg; on error prints to stderr and returns CN_EXIT_USAGE; 0 ok;
@@ -306,7 +296,6 @@ int cn_node_name_ok(const char *name, size_t len);
 
 /* ---------------------------------------------------------------- server.c */
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now);
-void cn_server_event(cnode *cn, const plexus_health_event *ev);
 void cn_server_answer(cnode *cn, const peer *p, uint32_t rtt_us);
 /* Starts the due subscriber liveness checks; lowers *next to the next one. */
 void cn_server_tick(cnode *cn, uint64_t now, uint64_t *next);
@@ -317,7 +306,8 @@ void cn_server_check_reply(cnode *cn, const peer *p, uint32_t seq, const char *t
 void cn_server_peer_gone(cnode *cn, const peer *p);
 void cn_server_free(cnode *cn);
 /* A gossip or registry event to the subscribers that asked for `discovery`. */
-void cn_server_disco(cnode *cn, const cn_disco_event *ev);
+/* Event consumer: sends the event to the subscribers that asked for it. */
+void cn_server_on_event(cnode *cn, const cn_event *ev);
 
 /* ---------------------------------------------------------------- out.c */
 /* Bound of the stdout buffer: lines that do not fit are dropped and counted. */
@@ -354,10 +344,10 @@ typedef struct cn_io_stats {
 } cn_io_stats;
 extern const char *const cn_io_stats_names[CN_IO_STATS_N];
 void cn_io_get_stats(const cnode *cn, cn_io_stats *s);
-void cn_out_event(cnode *cn, const plexus_health_event *ev);
+/* Event consumer: one JSON (or text) line on stdout. */
+void cn_out_on_event(cnode *cn, const cn_event *ev);
 void cn_out_ready(cnode *cn);
 void cn_out_stopped(cnode *cn);
-void cn_out_disco(cnode *cn, const cn_disco_event *ev);
 
 /* ---------------------------------------------------------------- udp.c */
 struct sockaddr_in;

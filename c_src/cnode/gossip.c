@@ -84,8 +84,7 @@ static void emit(cnode *cn, const char *event, const char *node, size_t len, con
     ev.reason = reason;
     ev.meta = meta;
     ev.incarnation = incarnation;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 /* ---------------------------------------------------------------- start, stop */
@@ -355,8 +354,7 @@ static void rejected(cnode *cn, struct cn_gossip *g, int rc, const char *src, ui
     ev.source = src;
     ev.reason = plexus_errname(rc);
     ev.count = g->rejected;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 static void heard(cnode *cn, struct cn_gossip *g, size_t n, const struct sockaddr_in *from,

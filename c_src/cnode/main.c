@@ -24,6 +24,14 @@
 
 #include "cnode/cnode.h"
 
+/* The event sink (event.h): every event, written once by its producer, goes to both
+ * consumers, the lines on stdout and the Erlang subscribers. */
+static void deliver_event(cnode *cn, const cn_event *ev)
+{
+    cn_out_on_event(cn, ev);
+    cn_server_on_event(cn, ev);
+}
+
 /* Why did ei_publish fail? Asks the local epmd directly. */
 static void explain_publish_failure(const cnode *cn)
 {
@@ -94,6 +102,7 @@ int main(int argc, char **argv)
 {
     static cnode cn; /* zeroed; big (ei_x_buff, tables) and lives for the whole run */
     cn.listen_fd = cn.epmd_fd = cn.epfd = cn.sigfd = -1;
+    cn.event_sink = deliver_event;
     int rc = cn_config_parse(&cn.cfg, argc, argv);
     if (rc) {
         cn_config_free(&cn.cfg);

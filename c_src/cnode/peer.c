@@ -154,8 +154,7 @@ void cn_health_emit(void *ctx, const plexus_health_event *ev)
 {
     cnode *cn = ctx;
     cn->events++;
-    cn_out_event(cn, ev);
-    cn_server_event(cn, ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_HEALTH, .health = ev});
 }
 
 static void seed_result(cnode *cn, peer *p, int ok, int err)
@@ -475,8 +474,7 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (n > CN_MAX_PACKET) {
-            cn_log("%s sent a packet of %u bytes (limit %u): skipped", p->name, n,
-                   CN_MAX_PACKET);
+            cn_log("%s sent a packet of %u bytes (limit %u): skipped", p->name, n, CN_MAX_PACKET);
             cn->oversize++;
             off += 4;
             size_t here = p->rlen - off < n ? p->rlen - off : n;

@@ -72,8 +72,7 @@ int cn_registry_start(cnode *cn)
                                strlen(c->registry_trusted[i]), NULL, &bin_len, NULL) != 0 ||
                 bin_len != PLEXUS_REGISTRY_PK_BYTES) {
                 free(trusted);
-                cn_log("--registry-trusted-key '%s' is not 64 hex digits",
-                       c->registry_trusted[i]);
+                cn_log("--registry-trusted-key '%s' is not 64 hex digits", c->registry_trusted[i]);
                 return CN_EXIT_USAGE;
             }
         }
@@ -102,8 +101,8 @@ int cn_registry_start(cnode *cn)
     if (cn_udp_addr(c->registry_addr, &b, c->registry_port) != 0) return CN_EXIT_USAGE;
     r->fd = cn_udp_open(&b);
     if (r->fd < 0) {
-        cn_log("registry: cannot open UDP %s:%u: %s", c->registry_addr,
-               (unsigned)c->registry_port, strerror(errno));
+        cn_log("registry: cannot open UDP %s:%u: %s", c->registry_addr, (unsigned)c->registry_port,
+               strerror(errno));
         return CN_EXIT_UDP;
     }
     r->port = cn_udp_port(r->fd);
@@ -177,8 +176,7 @@ static void report(cnode *cn, const plexus_registry_result *res, const char *src
     ev.node = (const char *)res->peer.p;
     ev.node_len = res->peer.n;
     ev.source = src;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 void cn_registry_readable(cnode *cn, uint64_t now)

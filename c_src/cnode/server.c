@@ -471,7 +471,7 @@ static int encode_health_event(cnode *cn, ei_x_buff *x, const void *ctx)
                         ev->node_len, ev, 0);
 }
 
-void cn_server_event(cnode *cn, const plexus_health_event *ev)
+static void server_health(cnode *cn, const plexus_health_event *ev)
 {
     fan_out(cn, 0, encode_health_event, ev);
 }
@@ -535,9 +535,17 @@ static int encode_disco_cb(cnode *cn, ei_x_buff *x, const void *ctx)
     return encode_disco(x, ctx);
 }
 
-void cn_server_disco(cnode *cn, const cn_disco_event *ev)
+static void server_disco(cnode *cn, const cn_disco_event *ev)
 {
     fan_out(cn, SUB_DISCOVERY, encode_disco_cb, ev);
+}
+
+void cn_server_on_event(cnode *cn, const cn_event *ev)
+{
+    if (ev->kind == CN_EVENT_HEALTH)
+        server_health(cn, ev->health);
+    else
+        server_disco(cn, ev->disco);
 }
 
 void cn_server_peer_gone(cnode *cn, const peer *p)
