@@ -291,8 +291,6 @@ void cn_discovery_round(cnode *cn, uint64_t now);
 void cn_discovery_names(cnode *cn, cn_result *r, uint64_t now);
 void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now);
 void cn_discovery_forget(cnode *cn, uint64_t now);
-/* Node name sanity: "alive@host", printable, no spaces. */
-int cn_node_name_ok(const char *name, size_t len);
 
 /* ---------------------------------------------------------------- server.c */
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now);

@@ -666,7 +666,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
     }
     snprintf(cfg->node, sizeof cfg->node, "%s@%s", cfg->alive, cfg->host);
     for (size_t i = 0; i < cfg->n_seeds; i++) {
-        if (!cn_node_name_ok(cfg->seeds[i], strlen(cfg->seeds[i]))) {
+        if (!plexus_disco_valid_name((const uint8_t *)cfg->seeds[i], strlen(cfg->seeds[i]))) {
             fprintf(stderr, "plexus_cnode: --seed '%s' is not a node name (name@host)\n",
                     cfg->seeds[i]);
             return CN_EXIT_USAGE;

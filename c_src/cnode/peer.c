@@ -69,7 +69,8 @@ static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int boun
 {
     peer *p = cn_peer_find(cn, name, len);
     if (p) return p;
-    if (!cn_node_name_ok(name, len)) return NULL;
+    /* one rule for node names, the core's (the same one beacons and the registry use) */
+    if (!plexus_disco_valid_name((const uint8_t *)name, len)) return NULL;
     if (len == strlen(cn->cfg.node) && memcmp(name, cn->cfg.node, len) == 0) return NULL;
     if (bounded && cn->n_peers >= cn->cfg.max_peers) {
         cn->peers_refused++;
