@@ -165,6 +165,11 @@ typedef struct cnode {
     size_t n_peers, cap_peers;
     struct cn_server *server;    /* subscribers; made on the first subscribe */
     cn_event_sink_fn event_sink; /* installed by main.c; every event goes up through it */
+    /* upcalls of the transport (peer.c), installed by main.c: a complete packet
+     * (router.c) and a closed connection (server.c drops the peer's monitors) */
+    void (*packet_sink)(struct cnode *cn, struct peer *p, const unsigned char *buf, size_t len,
+                        uint64_t now);
+    void (*peer_gone)(struct cnode *cn, const struct peer *p);
     uint64_t next_ping_ms, next_discovery_ms;
     size_t rpc_rr;
     uint32_t ref_seq;
@@ -292,6 +297,10 @@ void cn_discovery_names(cnode *cn, cn_result *r, uint64_t now);
 void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now);
 void cn_discovery_forget(cnode *cn, uint64_t now);
 
+/* ---------------------------------------------------------------- router.c */
+/* One complete packet from a peer: decoded, then handed to whoever it is for. */
+void cn_router_packet(cnode *cn, peer *p, const unsigned char *buf, size_t len, uint64_t now);
+
 /* ---------------------------------------------------------------- server.c */
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now);
 void cn_server_answer(cnode *cn, const peer *p, uint32_t rtt_us);
@@ -405,8 +414,5 @@ int cn_registry_encode_view(cnode *cn, ei_x_buff *x, size_t max);
 
 /* ---------------------------------------------------------------- loop.c */
 int cn_loop_run(cnode *cn);
-/* Registers / updates a peer fd in epoll (events EPOLLIN [| EPOLLOUT]). */
-int cn_loop_watch(cnode *cn, peer *p, int add);
-void cn_loop_unwatch(cnode *cn, peer *p);
 
 #endif

@@ -35,20 +35,6 @@ static void watch_stdout(cnode *cn, int *watched)
     if (epoll_ctl(cn->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, 1, &ev) == 0) *watched = want;
 }
 
-int cn_loop_watch(cnode *cn, peer *p, int add)
-{
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN | (p->epoll_out ? EPOLLOUT : 0);
-    ev.data.ptr = p;
-    return epoll_ctl(cn->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev);
-}
-
-void cn_loop_unwatch(cnode *cn, peer *p)
-{
-    if (p->fd >= 0) (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, p->fd, NULL);
-}
-
 static int add_fd(cnode *cn, int fd, void *tag)
 {
     struct epoll_event ev;

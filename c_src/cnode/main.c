@@ -103,6 +103,8 @@ int main(int argc, char **argv)
     static cnode cn; /* zeroed; big (ei_x_buff, tables) and lives for the whole run */
     cn.listen_fd = cn.epmd_fd = cn.epfd = cn.sigfd = -1;
     cn.event_sink = deliver_event;
+    cn.packet_sink = cn_router_packet;
+    cn.peer_gone = cn_server_peer_gone;
     int rc = cn_config_parse(&cn.cfg, argc, argv);
     if (rc) {
         cn_config_free(&cn.cfg);

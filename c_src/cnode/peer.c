@@ -1,7 +1,8 @@
 /*
  * Peers: one entry per known node, its connection and its pings.
  *
- * Connections are framed here, not by ei_receive/ei_send: reads and writes are
+ * Transport only: decoded packets go up through cn->packet_sink (router.c decides what
+ * they mean). Connections are framed here, not by ei_receive/ei_send: reads and writes are
  * non-blocking and buffered per peer, so a peer that stops reading (SIGSTOP) or sends
  * half a packet costs memory up to a bound, never time. A packet is a 4-byte big-endian
  * length and a payload; length 0 is a tick, answered with a tick (as ei does).
@@ -31,6 +32,21 @@
 #define REF_MAGIC 0x504c0000u
 
 static void ping(cnode *cn, peer *p, uint64_t now);
+
+/* The peer's fd in the loop's epoll set (loop.c makes epfd; the peer owns its fd). */
+static int watch(cnode *cn, peer *p, int add)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | (p->epoll_out ? EPOLLOUT : 0);
+    ev.data.ptr = p;
+    return epoll_ctl(cn->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev);
+}
+
+static void unwatch(cnode *cn, peer *p)
+{
+    if (p->fd >= 0) (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+}
 
 /* ---------------------------------------------------------------- table */
 
@@ -115,7 +131,7 @@ static void free_bufs(peer *p)
 void cn_peer_remove(cnode *cn, peer *p)
 {
     if (p->state == PS_UP) {
-        cn_loop_unwatch(cn, p);
+        unwatch(cn, p);
         ei_close_connection(p->fd);
     }
     if (p->in_health &&
@@ -138,7 +154,7 @@ void cn_peer_free_all(cnode *cn)
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
         if (p->state == PS_UP) {
-            cn_loop_unwatch(cn, p);
+            unwatch(cn, p);
             ei_close_connection(p->fd);
         }
         free_bufs(p);
@@ -228,7 +244,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     p->last_err = 0;
     p->seen_ms = now;
     memset(p->slot_sent_us, 0, sizeof p->slot_sent_us);
-    if (cn_loop_watch(cn, p, 1) != 0) {
+    if (watch(cn, p, 1) != 0) {
         ei_close_connection(fd);
         p->fd = -1;
         p->state = PS_IDLE;
@@ -271,7 +287,7 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64
 void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now)
 {
     if (p->state != PS_UP) return;
-    cn_loop_unwatch(cn, p);
+    unwatch(cn, p);
     ei_close_connection(p->fd);
     p->fd = -1;
     p->state = PS_IDLE;
@@ -279,7 +295,7 @@ void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now
     free_bufs(p);
     p->backoff_ms = 0;
     p->next_attempt_ms = now + FIRST_BACKOFF_MS;
-    cn_server_peer_gone(cn, p);
+    if (cn->peer_gone) cn->peer_gone(cn, p); /* subscribers' monitors (server.c) */
     if (p->in_health && plexus_health_down(cn->health, (const uint8_t *)p->name, p->name_len, now,
                                            reason, cn_health_emit, cn) != PLEXUS_OK)
         cn_debug("%s was not in the detector", p->name);
@@ -305,7 +321,7 @@ static int flush(cnode *cn, peer *p)
     int want_out = p->wlen > 0;
     if (want_out != p->epoll_out) {
         p->epoll_out = want_out;
-        if (cn_loop_watch(cn, p, 0) != 0) return -1;
+        if (watch(cn, p, 0) != 0) return -1;
     }
     return 0;
 }
@@ -406,54 +422,6 @@ static uint32_t be32(const unsigned char *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t len, uint64_t now)
-{
-    cn_msg m;
-    cn->packets++;
-    if (cn_msg_decode((const char *)buf, len, &m) != 0) {
-        cn->malformed++;
-        cn_debug("%s: malformed packet of %zu bytes dropped (%llu so far)", p->name, len,
-                 (unsigned long long)cn->malformed);
-        return;
-    }
-    if (m.kind == CN_MSG_REPLY) {
-        unsigned kind;
-        uint32_t seq;
-        if (!cn_ref_is_ours(cn, &m.ref, &kind, &seq)) {
-            cn->ignored++;
-            return;
-        }
-        if (kind == 1) {
-            unsigned slot = seq % CN_PING_SLOTS;
-            if (p->slot_seq[slot] != seq || !p->slot_sent_us[slot] ||
-                !cn_msg_is_yes(m.term, m.term_len)) {
-                cn->ignored++;
-                return;
-            }
-            uint64_t rtt = cn_now_us() - p->slot_sent_us[slot];
-            p->slot_sent_us[slot] = 0;
-            uint32_t rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
-            if (p->in_health &&
-                plexus_health_answer(cn->health, (const uint8_t *)p->name, p->name_len, now, rtt_us,
-                                     cn_health_emit, cn) != PLEXUS_OK)
-                cn_debug("%s was not in the detector", p->name);
-            cn_server_answer(cn, p, rtt_us);
-        } else if (kind == 2) {
-            cn_discovery_rpc_reply(cn, m.term, m.term_len, now);
-        } else if (kind == 4) {
-            cn_server_check_reply(cn, p, seq, m.term, m.term_len, now);
-        } else {
-            cn->ignored++;
-        }
-        return;
-    }
-    if (m.kind == CN_MSG_IGNORED) {
-        cn->ignored++;
-        return;
-    }
-    cn_server_handle(cn, p, &m, now);
-}
-
 /* Parses every complete packet in rbuf; returns -1 when the peer was closed. An
  * oversized packet is skipped unread (p->skip counts down what is left of it): it is
  * the sender's mistake, not a sign the node is gone, so the connection, the node's
@@ -484,7 +452,7 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (p->rlen - off - 4 < n) break;
-        handle_packet(cn, p, p->rbuf + off + 4, n, now);
+        cn->packet_sink(cn, p, p->rbuf + off + 4, n, now); /* routed above (router.c) */
         if (p->state != PS_UP) return -1;
         off += 4 + (size_t)n;
     }
