@@ -664,7 +664,12 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
         fprintf(stderr, "plexus_cnode: cannot find this host's name\n");
         return CN_EXIT_FAILURE;
     }
-    snprintf(cfg->node, sizeof cfg->node, "%s@%s", cfg->alive, cfg->host);
+    /* alive and host are each bounded, their sum is not: a longer name is refused, not cut */
+    int nl = snprintf(cfg->node, sizeof cfg->node, "%s@%s", cfg->alive, cfg->host);
+    if (nl < 0 || (size_t)nl >= sizeof cfg->node) {
+        fprintf(stderr, "plexus_cnode: node name longer than %d bytes\n", CN_NODE_MAX);
+        return CN_EXIT_USAGE;
+    }
     for (size_t i = 0; i < cfg->n_seeds; i++) {
         if (!plexus_disco_valid_name((const uint8_t *)cfg->seeds[i], strlen(cfg->seeds[i]))) {
             fprintf(stderr, "plexus_cnode: --seed '%s' is not a node name (name@host)\n",
