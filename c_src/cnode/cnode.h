@@ -7,6 +7,8 @@
  *   config.c     command line and the cookie (sodium_malloc'd, wiped after use)
  *   loop.c       the single-threaded event loop (epoll + signalfd) and its timers
  *   peer.c       the peer table, framed non-blocking I/O, pings, ticks, backoff
+ *                (transport only: packets go up through packet_sink)
+ *   router.c     what a decoded packet means: ping/rpc/check replies, the rest to server.c
  *   connector.c  the connector threads (blocking ei handshakes, epmd queries); finished
  *                work comes back to the loop through a pipe
  *   accept.c     incoming connections: a bounded gate, then handshakes with a deadline
@@ -18,6 +20,14 @@
  *   udp.c        UDP sockets and addresses for gossip and the registry
  *   gossip.c     --gossip: sealed beacons (core beacon.c) sent and received, gossip peers
  *   registry_host.c  --registry: the TTL registry server (core registry.c) on UDP
+ *   event.h      the one event sink main.c installs; out.c and server.c consume events
+ *   clock.c, log.c  leaves: the time and stderr diagnostics (no calls into other files)
+ *
+ * Calls go down only (test/cnode_layers.sh checks there is no circle). Today's layers:
+ * main -> {loop, router} -> server -> out (stats of the others) -> {accept, discovery}
+ * -> {connector, gossip} -> {epmd, peer, registry_host} -> {clock, log, msg, udp,
+ * config}. Upward needs go through the pointers main.c installs in cnode
+ * (event_sink, packet_sink, peer_gone).
  *
  * Threads: all peer state belongs to the loop thread. Connector threads only run
  * handshakes and epmd queries on their own copy of the ei_cnode and hand back fds and
