@@ -232,8 +232,9 @@ build/test/san/%: build/san/test/c/%.o build/san/test/c/harness.o $(CORE_SAN_OBJ
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
-# C node unit tests: the test and the C node files it needs (config.c, log.c) see ei.h.
-CNODE_TEST_OBJ := config.o log.o
+# C node unit tests: the test and the C node files it needs (config.c, log.c, backoff.c)
+# see ei.h.
+CNODE_TEST_OBJ := config.o log.o backoff.o
 build/obj/test/c/test_cnode_%.o build/san/test/c/test_cnode_%.o build/san/c_src/cnode/%.o: \
 	BASE_CFLAGS += $(EI_CFLAGS)
 build/test/plain/test_cnode_%: build/obj/test/c/test_cnode_%.o build/obj/test/c/harness.o \

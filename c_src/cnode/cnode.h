@@ -22,11 +22,12 @@
  *   registry_host.c  --registry: the TTL registry server (core registry.c) on UDP
  *   event.h      the one event sink main.c installs; out.c and server.c consume events
  *   clock.c, log.c  leaves: the time and stderr diagnostics (no calls into other files)
+ *   backoff.c    leaf: the reconnect backoff (doubling up to --max-backoff-ms)
  *
  * Calls go down only (test/cnode_layers.sh checks there is no circle). Today's layers:
  * main -> {loop, router} -> server -> out (stats of the others) -> {accept, discovery}
- * -> {connector, gossip} -> {epmd, peer, registry_host} -> {clock, log, msg, udp,
- * config}. Upward needs go through the pointers main.c installs in cnode
+ * -> {connector, gossip} -> {epmd, peer, registry_host} -> {clock, log, backoff, msg,
+ * udp, config}. Upward needs go through the pointers main.c installs in cnode
  * (event_sink, packet_sink, peer_gone).
  *
  * Threads: all peer state belongs to the loop thread. Connector threads only run

@@ -25,9 +25,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cnode/backoff.h"
 #include "cnode/cnode.h"
 
-#define FIRST_BACKOFF_MS 200
 #define MAX_WBUF (4u << 20) /* a peer this far behind is not reading: drop it */
 #define REF_MAGIC 0x504c0000u
 
@@ -259,13 +259,6 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     if (p->state == PS_UP) ping(cn, p, now); /* first ping at once: an RTT from the start */
 }
 
-static uint32_t next_backoff(const cnode *cn, uint32_t cur)
-{
-    uint32_t b = cur ? cur * 2 : FIRST_BACKOFF_MS;
-    if (b > cn->cfg.max_backoff_ms) b = cn->cfg.max_backoff_ms;
-    return b;
-}
-
 static uint64_t jitter(uint32_t b)
 {
     return b / 4 ? randombytes_uniform(b / 4) : 0;
@@ -274,7 +267,7 @@ static uint64_t jitter(uint32_t b)
 void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64_t now)
 {
     p->state = PS_IDLE;
-    p->backoff_ms = next_backoff(cn, p->backoff_ms);
+    p->backoff_ms = cn_backoff_next(p->backoff_ms, cn->cfg.max_backoff_ms);
     p->next_attempt_ms = now + p->backoff_ms + jitter(p->backoff_ms);
     if (p->seed && err != p->last_err)
         cn_log("seed %s: %s", p->name, msg);
@@ -294,7 +287,7 @@ void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now
     p->broken = 0;
     free_bufs(p);
     p->backoff_ms = 0;
-    p->next_attempt_ms = now + FIRST_BACKOFF_MS;
+    p->next_attempt_ms = now + CN_BACKOFF_FIRST_MS;
     if (cn->peer_gone) cn->peer_gone(cn, p); /* subscribers' monitors (server.c) */
     if (p->in_health && plexus_health_down(cn->health, (const uint8_t *)p->name, p->name_len, now,
                                            reason, cn_health_emit, cn) != PLEXUS_OK)
