@@ -4,7 +4,8 @@
  * concern each:
  *
  *   main.c       start-up, shutdown, exit codes
- *   config.c     command line and the cookie (sodium_malloc'd, wiped after use)
+ *   config.c     the command line (cn_config)
+ *   secrets.c    the cookie and the gossip secret (sodium_malloc'd, wiped after use)
  *   loop.c       the single-threaded event loop (epoll + signalfd) and its timers
  *   peer.c       the peer table, framed non-blocking I/O, pings, ticks, backoff
  *                (transport only: packets go up through packet_sink)
@@ -207,6 +208,9 @@ static inline void cn_event_emit(cnode *cn, const cn_event *ev)
 /* Parses argv into cfg; on error prints to stderr and returns CN_EXIT_USAGE; 0 ok;
  * -1 after --help. */
 int cn_config_parse(cn_config *cfg, int argc, char **argv);
+void cn_config_free(cn_config *cfg);
+
+/* ---------------------------------------------------------------- secrets.c */
 /* Reads the cookie into a sodium_malloc'd buffer (*out, NUL-terminated); the caller
  * wipes and frees it with sodium_free. 0 or CN_EXIT_COOKIE (message printed). */
 int cn_cookie_load(const cn_config *cfg, char **out);
@@ -214,7 +218,6 @@ int cn_cookie_load(const cn_config *cfg, char **out);
  * sodium_malloc'd buffer (*out, *len bytes); the caller frees it with sodium_free.
  * 0 or CN_EXIT_SECRET (message printed). */
 int cn_gossip_secret_load(const cn_config *cfg, uint8_t **out, size_t *len);
-void cn_config_free(cn_config *cfg);
 void cn_usage(FILE *f);
 
 /* ---------------------------------------------------------------- peer.c */
