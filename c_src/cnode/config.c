@@ -214,6 +214,82 @@ enum {
     O_MAX_SUBS
 };
 
+/* The checks that need the whole command line, and the defaults derived from other
+ * options (run after every option is read). gossip_opt / registry_opt: one option of
+ * that group that was given, named in the error when the group is off. */
+static int config_check(cn_config *cfg, const char *gossip_opt, const char *registry_opt)
+{
+    if (cfg->down_after_ms <= cfg->suspect_after_ms) {
+        fprintf(stderr, "plexus_cnode: --down-after-ms must exceed --suspect-after-ms\n");
+        return CN_EXIT_USAGE;
+    }
+    if (!cfg->forget_after_ms) cfg->forget_after_ms = 3 * cfg->discovery_interval_ms;
+    if (gossip_opt && !cfg->gossip) {
+        fprintf(stderr, "plexus_cnode: %s needs --gossip\n", gossip_opt);
+        return CN_EXIT_USAGE;
+    }
+    if (registry_opt && !cfg->registry) {
+        fprintf(stderr, "plexus_cnode: %s needs --registry\n", registry_opt);
+        return CN_EXIT_USAGE;
+    }
+    if (cfg->gossip && cfg->gossip_mode == CN_GOSSIP_UNICAST && cfg->n_gossip_targets == 0) {
+        fprintf(stderr, "plexus_cnode: --gossip-mode unicast needs at least one --gossip-target\n");
+        return CN_EXIT_USAGE;
+    }
+    if (cfg->gossip && cfg->gossip_ttl == 0) {
+        fprintf(stderr, "plexus_cnode: --gossip-ttl must be at least 1\n");
+        return CN_EXIT_USAGE;
+    }
+    if (!cfg->gossip_peer_timeout_ms) {
+        uint64_t t = 5ull * cfg->gossip_interval_ms;
+        cfg->gossip_peer_timeout_ms = t > 86400000u ? 86400000u : (uint32_t)t;
+    }
+    return 0;
+}
+
+/* This node's name (--name / --sname, the host found when not given) and the seeds',
+ * checked by the one node-name rule, the core's. */
+static int node_names(cn_config *cfg, const char *name, int sname)
+{
+    if (!name) {
+        name = "plexus_cnode";
+        sname = 1;
+    }
+    cfg->longnames = !sname;
+    const char *at = strchr(name, '@');
+    size_t alen = at ? (size_t)(at - name) : strlen(name);
+    if (alen == 0 || alen > 200) {
+        fprintf(stderr, "plexus_cnode: bad node name '%s'\n", name);
+        return CN_EXIT_USAGE;
+    }
+    memcpy(cfg->alive, name, alen);
+    cfg->alive[alen] = 0;
+    if (at) {
+        if (strlen(at + 1) == 0 || strlen(at + 1) > 200) {
+            fprintf(stderr, "plexus_cnode: bad host in '%s'\n", name);
+            return CN_EXIT_USAGE;
+        }
+        strcpy(cfg->host, at + 1);
+    } else if (this_host(cfg->host, sizeof cfg->host, cfg->longnames) != 0) {
+        fprintf(stderr, "plexus_cnode: cannot find this host's name\n");
+        return CN_EXIT_FAILURE;
+    }
+    /* alive and host are each bounded, their sum is not: a longer name is refused, not cut */
+    int nl = snprintf(cfg->node, sizeof cfg->node, "%s@%s", cfg->alive, cfg->host);
+    if (nl < 0 || (size_t)nl >= sizeof cfg->node) {
+        fprintf(stderr, "plexus_cnode: node name longer than %d bytes\n", CN_NODE_MAX);
+        return CN_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < cfg->n_seeds; i++) {
+        if (!plexus_disco_valid_name((const uint8_t *)cfg->seeds[i], strlen(cfg->seeds[i]))) {
+            fprintf(stderr, "plexus_cnode: --seed '%s' is not a node name (name@host)\n",
+                    cfg->seeds[i]);
+            return CN_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 int cn_config_parse(cn_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -599,67 +675,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
         fprintf(stderr, "plexus_cnode: unexpected argument '%s'\n", argv[optind]);
         return CN_EXIT_USAGE;
     }
-    if (cfg->down_after_ms <= cfg->suspect_after_ms) {
-        fprintf(stderr, "plexus_cnode: --down-after-ms must exceed --suspect-after-ms\n");
-        return CN_EXIT_USAGE;
-    }
-    if (!cfg->forget_after_ms) cfg->forget_after_ms = 3 * cfg->discovery_interval_ms;
-    if (gossip_opt && !cfg->gossip) {
-        fprintf(stderr, "plexus_cnode: %s needs --gossip\n", gossip_opt);
-        return CN_EXIT_USAGE;
-    }
-    if (registry_opt && !cfg->registry) {
-        fprintf(stderr, "plexus_cnode: %s needs --registry\n", registry_opt);
-        return CN_EXIT_USAGE;
-    }
-    if (cfg->gossip && cfg->gossip_mode == CN_GOSSIP_UNICAST && cfg->n_gossip_targets == 0) {
-        fprintf(stderr, "plexus_cnode: --gossip-mode unicast needs at least one --gossip-target\n");
-        return CN_EXIT_USAGE;
-    }
-    if (cfg->gossip && cfg->gossip_ttl == 0) {
-        fprintf(stderr, "plexus_cnode: --gossip-ttl must be at least 1\n");
-        return CN_EXIT_USAGE;
-    }
-    if (!cfg->gossip_peer_timeout_ms) {
-        uint64_t t = 5ull * cfg->gossip_interval_ms;
-        cfg->gossip_peer_timeout_ms = t > 86400000u ? 86400000u : (uint32_t)t;
-    }
-    /* node name */
-    if (!name) {
-        name = "plexus_cnode";
-        sname = 1;
-    }
-    cfg->longnames = !sname;
-    const char *at = strchr(name, '@');
-    size_t alen = at ? (size_t)(at - name) : strlen(name);
-    if (alen == 0 || alen > 200) {
-        fprintf(stderr, "plexus_cnode: bad node name '%s'\n", name);
-        return CN_EXIT_USAGE;
-    }
-    memcpy(cfg->alive, name, alen);
-    cfg->alive[alen] = 0;
-    if (at) {
-        if (strlen(at + 1) == 0 || strlen(at + 1) > 200) {
-            fprintf(stderr, "plexus_cnode: bad host in '%s'\n", name);
-            return CN_EXIT_USAGE;
-        }
-        strcpy(cfg->host, at + 1);
-    } else if (this_host(cfg->host, sizeof cfg->host, cfg->longnames) != 0) {
-        fprintf(stderr, "plexus_cnode: cannot find this host's name\n");
-        return CN_EXIT_FAILURE;
-    }
-    /* alive and host are each bounded, their sum is not: a longer name is refused, not cut */
-    int nl = snprintf(cfg->node, sizeof cfg->node, "%s@%s", cfg->alive, cfg->host);
-    if (nl < 0 || (size_t)nl >= sizeof cfg->node) {
-        fprintf(stderr, "plexus_cnode: node name longer than %d bytes\n", CN_NODE_MAX);
-        return CN_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < cfg->n_seeds; i++) {
-        if (!plexus_disco_valid_name((const uint8_t *)cfg->seeds[i], strlen(cfg->seeds[i]))) {
-            fprintf(stderr, "plexus_cnode: --seed '%s' is not a node name (name@host)\n",
-                    cfg->seeds[i]);
-            return CN_EXIT_USAGE;
-        }
-    }
-    return 0;
+    int rc = config_check(cfg, gossip_opt, registry_opt);
+    if (rc) return rc;
+    return node_names(cfg, name, sname);
 }
