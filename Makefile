@@ -137,6 +137,8 @@ CNODE_LIBS := $(EI_DIR)/lib/libei.a $(CNODE_SODIUM_LIBS) $(CNODE_JANSSON_LIBS) -
 EI_TEST_LIBS := $(EI_DIR)/lib/libei.a $(LIBS) -lpthread
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 
+# test/c/test_cnode_*.c link C node objects: only where the C node builds.
+CTEST_SRC := $(filter-out $(if $(CNODE_BIN),,test/c/test_cnode_%.c),$(CTEST_SRC))
 CTESTS := $(CTEST_SRC:test/c/%.c=build/test/plain/%)
 CTESTS_SAN := $(CTEST_SRC:test/c/%.c=build/test/san/%)
 SIM := $(if $(SIM_SRC),build/test/plain/plexus_sim)
@@ -227,6 +229,21 @@ build/test/plain/%: build/obj/test/c/%.o build/obj/test/c/harness.o $(CORE_OBJ)
 	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
 build/test/san/%: build/san/test/c/%.o build/san/test/c/harness.o $(CORE_SAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+# C node unit tests: the test and the C node files it needs (config.c, log.c, backoff.c)
+# see ei.h.
+CNODE_TEST_OBJ := config.o log.o backoff.o
+build/obj/test/c/test_cnode_%.o build/san/test/c/test_cnode_%.o build/san/c_src/cnode/%.o: \
+	BASE_CFLAGS += $(EI_CFLAGS)
+build/test/plain/test_cnode_%: build/obj/test/c/test_cnode_%.o build/obj/test/c/harness.o \
+		$(addprefix build/obj/c_src/cnode/,$(CNODE_TEST_OBJ)) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+build/test/san/test_cnode_%: build/san/test/c/test_cnode_%.o build/san/test/c/harness.o \
+		$(addprefix build/san/c_src/cnode/,$(CNODE_TEST_OBJ)) $(CORE_SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 

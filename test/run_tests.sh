@@ -152,6 +152,9 @@ if [ -x build/test/san/plexus_sim ]; then
     stage election-sim-asan count_plain build/test/san/plexus_sim --seeds 200
 fi
 stage fuzz-smoke count_plain fuzz_smoke
+if [ -x priv/plexus_cnode ]; then # the C node's files call each other without a circle
+    stage cnode-layers count_plain bash test/cnode_layers.sh
+fi
 if [ -x priv/plexus_cnode ]; then # the C node: 100 kill/restart cycles under valgrind
     stage cnode-valgrind count_plain bash test/cnode_valgrind.sh 100
 fi

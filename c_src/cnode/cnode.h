@@ -4,9 +4,12 @@
  * concern each:
  *
  *   main.c       start-up, shutdown, exit codes
- *   config.c     command line and the cookie (sodium_malloc'd, wiped after use)
+ *   config.c     the command line (cn_config)
+ *   secrets.c    the cookie and the gossip secret (sodium_malloc'd, wiped after use)
  *   loop.c       the single-threaded event loop (epoll + signalfd) and its timers
  *   peer.c       the peer table, framed non-blocking I/O, pings, ticks, backoff
+ *                (transport only: packets go up through packet_sink)
+ *   router.c     what a decoded packet means: ping/rpc/check replies, the rest to server.c
  *   connector.c  the connector threads (blocking ei handshakes, epmd queries); finished
  *                work comes back to the loop through a pipe
  *   accept.c     incoming connections: a bounded gate, then handshakes with a deadline
@@ -18,6 +21,15 @@
  *   udp.c        UDP sockets and addresses for gossip and the registry
  *   gossip.c     --gossip: sealed beacons (core beacon.c) sent and received, gossip peers
  *   registry_host.c  --registry: the TTL registry server (core registry.c) on UDP
+ *   event.h      the one event sink main.c installs; out.c and server.c consume events
+ *   clock.c, log.c  leaves: the time and stderr diagnostics (no calls into other files)
+ *   backoff.c    leaf: the reconnect backoff (doubling up to --max-backoff-ms)
+ *
+ * Calls go down only (test/cnode_layers.sh checks there is no circle). Today's layers:
+ * main -> {loop, router} -> server -> out (stats of the others) -> {accept, discovery}
+ * -> {connector, gossip} -> {epmd, peer, registry_host} -> {clock, log, backoff, msg,
+ * udp, config}. Upward needs go through the pointers main.c installs in cnode
+ * (event_sink, packet_sink, peer_gone).
  *
  * Threads: all peer state belongs to the loop thread. Connector threads only run
  * handshakes and epmd queries on their own copy of the ei_cnode and hand back fds and
@@ -31,6 +43,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cnode/clock.h"
+#include "cnode/event.h"
+#include "cnode/log.h"
 #include "cnode/msg.h"
 #include "plexus/system_alloc.h" /* the heap the C node hands the core */
 #include "plexus/beacon.h"
@@ -148,24 +163,6 @@ struct cn_accept;
 struct cn_gossip;
 struct cn_registry;
 
-/*
- * A discovery event of the gossip or registry host, written by out.c (JSON line) and
- * sent by server.c to the subscribers that asked for `discovery`. Every pointer
- * borrows; fields that do not apply are NULL / 0.
- */
-typedef struct cn_disco_event {
-    const char *event; /* gossip_peer_up | gossip_peer_update | gossip_peer_down |
-                          beacon_rejected | registry_announce | registry_leave */
-    const char *node;  /* the peer (beacon_rejected: this node) */
-    size_t node_len;
-    const char *source; /* "IP:PORT" the datagram came from */
-    const char *reason; /* down: leaving | timeout; beacon_rejected: the error name */
-    const plexus_disco_meta *meta;
-    uint64_t incarnation;
-    uint32_t ttl_ms, heartbeat_ms; /* registry_announce */
-    uint64_t count;                /* beacon_rejected: rejected so far */
-} cn_disco_event;
-
 typedef struct cnode {
     cn_config cfg;
     ei_cnode *ec; /* sodium_malloc'd: it holds the cookie */
@@ -178,14 +175,20 @@ typedef struct cnode {
     plexus_health *health;
     peer **peers;
     size_t n_peers, cap_peers;
-    struct cn_server *server; /* subscribers; made on the first subscribe */
+    struct cn_server *server;    /* subscribers; made on the first subscribe */
+    cn_event_sink_fn event_sink; /* installed by main.c; every event goes up through it */
+    /* upcalls of the transport (peer.c), installed by main.c: a complete packet
+     * (router.c) and a closed connection (server.c drops the peer's monitors) */
+    void (*packet_sink)(struct cnode *cn, struct peer *p, const unsigned char *buf, size_t len,
+                        uint64_t now);
+    void (*peer_gone)(struct cnode *cn, const struct peer *p);
     uint64_t next_ping_ms, next_discovery_ms;
     size_t rpc_rr;
     uint32_t ref_seq;
     ei_x_buff x; /* scratch for outgoing packets (loop thread only) */
     /* counters */
     uint64_t packets, malformed, ignored, events;
-    uint64_t oversize; /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
+    uint64_t oversize;      /* packets over CN_MAX_PACKET, skipped unread (peer.c) */
     uint64_t peers_refused; /* names not added: the peer table is full (--max-peers) */
     /* start-up: first results of the seeds */
     size_t seeds_reported;
@@ -193,17 +196,21 @@ typedef struct cnode {
     int stop, exit_code;
 } cnode;
 
-/* ---------------------------------------------------------------- time (main.c) */
-uint64_t cn_now_ms(void);  /* monotonic */
-uint64_t cn_now_us(void);  /* monotonic */
-uint64_t cn_wall_ms(void); /* since the epoch, for "ts" */
-void cn_log(const cnode *cn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cn_debug(const cnode *cn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* time: clock.h; diagnostics: log.h (leaf modules, no upward calls) */
+
+/* Reports an event up to the sink main.c installed (event.h). */
+static inline void cn_event_emit(cnode *cn, const cn_event *ev)
+{
+    if (cn->event_sink) cn->event_sink(cn, ev);
+}
 
 /* ---------------------------------------------------------------- config.c */
 /* Parses argv into cfg; on error prints to stderr and returns CN_EXIT_USAGE; 0 ok;
  * -1 after --help. */
 int cn_config_parse(cn_config *cfg, int argc, char **argv);
+void cn_config_free(cn_config *cfg);
+
+/* ---------------------------------------------------------------- secrets.c */
 /* Reads the cookie into a sodium_malloc'd buffer (*out, NUL-terminated); the caller
  * wipes and frees it with sodium_free. 0 or CN_EXIT_COOKIE (message printed). */
 int cn_cookie_load(const cn_config *cfg, char **out);
@@ -211,7 +218,6 @@ int cn_cookie_load(const cn_config *cfg, char **out);
  * sodium_malloc'd buffer (*out, *len bytes); the caller frees it with sodium_free.
  * 0 or CN_EXIT_SECRET (message printed). */
 int cn_gossip_secret_load(const cn_config *cfg, uint8_t **out, size_t *len);
-void cn_config_free(cn_config *cfg);
 void cn_usage(FILE *f);
 
 /* ---------------------------------------------------------------- peer.c */
@@ -304,12 +310,13 @@ void cn_discovery_round(cnode *cn, uint64_t now);
 void cn_discovery_names(cnode *cn, cn_result *r, uint64_t now);
 void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now);
 void cn_discovery_forget(cnode *cn, uint64_t now);
-/* Node name sanity: "alive@host", printable, no spaces. */
-int cn_node_name_ok(const char *name, size_t len);
+
+/* ---------------------------------------------------------------- router.c */
+/* One complete packet from a peer: decoded, then handed to whoever it is for. */
+void cn_router_packet(cnode *cn, peer *p, const unsigned char *buf, size_t len, uint64_t now);
 
 /* ---------------------------------------------------------------- server.c */
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now);
-void cn_server_event(cnode *cn, const plexus_health_event *ev);
 void cn_server_answer(cnode *cn, const peer *p, uint32_t rtt_us);
 /* Starts the due subscriber liveness checks; lowers *next to the next one. */
 void cn_server_tick(cnode *cn, uint64_t now, uint64_t *next);
@@ -320,7 +327,8 @@ void cn_server_check_reply(cnode *cn, const peer *p, uint32_t seq, const char *t
 void cn_server_peer_gone(cnode *cn, const peer *p);
 void cn_server_free(cnode *cn);
 /* A gossip or registry event to the subscribers that asked for `discovery`. */
-void cn_server_disco(cnode *cn, const cn_disco_event *ev);
+/* Event consumer: sends the event to the subscribers that asked for it. */
+void cn_server_on_event(cnode *cn, const cn_event *ev);
 
 /* ---------------------------------------------------------------- out.c */
 /* Bound of the stdout buffer: lines that do not fit are dropped and counted. */
@@ -357,10 +365,10 @@ typedef struct cn_io_stats {
 } cn_io_stats;
 extern const char *const cn_io_stats_names[CN_IO_STATS_N];
 void cn_io_get_stats(const cnode *cn, cn_io_stats *s);
-void cn_out_event(cnode *cn, const plexus_health_event *ev);
+/* Event consumer: one JSON (or text) line on stdout. */
+void cn_out_on_event(cnode *cn, const cn_event *ev);
 void cn_out_ready(cnode *cn);
 void cn_out_stopped(cnode *cn);
-void cn_out_disco(cnode *cn, const cn_disco_event *ev);
 
 /* ---------------------------------------------------------------- udp.c */
 struct sockaddr_in;
@@ -420,8 +428,5 @@ int cn_registry_encode_view(cnode *cn, ei_x_buff *x, size_t max);
 
 /* ---------------------------------------------------------------- loop.c */
 int cn_loop_run(cnode *cn);
-/* Registers / updates a peer fd in epoll (events EPOLLIN [| EPOLLOUT]). */
-int cn_loop_watch(cnode *cn, peer *p, int add);
-void cn_loop_unwatch(cnode *cn, peer *p);
 
 #endif

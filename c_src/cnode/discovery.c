@@ -19,19 +19,6 @@
 #define RPC_PER_ROUND 3
 #define HOSTS_PER_ROUND 64
 
-int cn_node_name_ok(const char *name, size_t len)
-{
-    if (len < 3 || len > CN_NODE_MAX) return 0;
-    const char *at = memchr(name, '@', len);
-    if (!at || at == name || at == name + len - 1) return 0;
-    if (memchr(at + 1, '@', len - (size_t)(at + 1 - name))) return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c <= ' ' || c == 0x7f || c == '/' || c == '\\' || c == '"') return 0;
-    }
-    return 1;
-}
-
 static void send_rpc_nodes(cnode *cn, peer *p, uint64_t now)
 {
     erlang_ref ref;
@@ -110,7 +97,7 @@ void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now)
 {
     rpc_ctx c = {cn, now};
     if (cn_msg_atom_list(term, len, learn_atom, &c) != 0)
-        cn_debug(cn, "rpc erlang:nodes/0 answered something else than a list");
+        cn_debug("rpc erlang:nodes/0 answered something else than a list");
 }
 
 void cn_discovery_forget(cnode *cn, uint64_t now)

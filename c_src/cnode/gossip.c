@@ -84,8 +84,7 @@ static void emit(cnode *cn, const char *event, const char *node, size_t len, con
     ev.reason = reason;
     ev.meta = meta;
     ev.incarnation = incarnation;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 /* ---------------------------------------------------------------- start, stop */
@@ -96,7 +95,7 @@ static int build_meta(cnode *cn, plexus_disco_meta *m)
     m->n = 0;
     /* room for plexus.leaving in the last beacon */
     if (cn->cfg.n_gossip_meta > PLEXUS_DISCO_META_MAX - 1) {
-        cn_log(cn, "at most %d --gossip-meta pairs", PLEXUS_DISCO_META_MAX - 1);
+        cn_log("at most %d --gossip-meta pairs", PLEXUS_DISCO_META_MAX - 1);
         return -1;
     }
     for (size_t i = 0; i < cn->cfg.n_gossip_meta; i++) {
@@ -104,7 +103,7 @@ static int build_meta(cnode *cn, plexus_disco_meta *m)
         const char *eq = strchr(kv, '=');
         size_t kl = (size_t)(eq - kv);
         if (kl == strlen(LEAVING_KEY) && memcmp(kv, LEAVING_KEY, kl) == 0) {
-            cn_log(cn, "--gossip-meta: the key %s is reserved", LEAVING_KEY);
+            cn_log("--gossip-meta: the key %s is reserved", LEAVING_KEY);
             return -1;
         }
         m->kv[m->n].key = (plexus_bytes){(const uint8_t *)kv, kl};
@@ -113,8 +112,7 @@ static int build_meta(cnode *cn, plexus_disco_meta *m)
     }
     plexus_disco_sort_meta(m);
     if (!plexus_disco_valid_meta(m)) {
-        cn_log(cn,
-               "--gossip-meta: keys must be 1..%d printable ASCII bytes, all different, "
+        cn_log("--gossip-meta: keys must be 1..%d printable ASCII bytes, all different, "
                "values at most %d bytes",
                PLEXUS_DISCO_KEY_MAX, PLEXUS_DISCO_VAL_MAX);
         return -1;
@@ -122,14 +120,14 @@ static int build_meta(cnode *cn, plexus_disco_meta *m)
     return 0;
 }
 
-static int add_target(cnode *cn, struct cn_gossip *g, const struct sockaddr_in *a)
+static int add_target(struct cn_gossip *g, const struct sockaddr_in *a)
 {
     for (size_t i = 0; i < g->n_targets; i++)
         if (g->targets[i].sin_addr.s_addr == a->sin_addr.s_addr &&
             g->targets[i].sin_port == a->sin_port)
             return 0;
     if (g->n_targets == MAX_TARGETS) {
-        cn_log(cn, "at most %d gossip targets", MAX_TARGETS);
+        cn_log("at most %d gossip targets", MAX_TARGETS);
         return -1;
     }
     g->targets[g->n_targets++] = *a;
@@ -141,21 +139,20 @@ static int targets(cnode *cn, struct cn_gossip *g)
     const cn_config *c = &cn->cfg;
     struct sockaddr_in a;
     if (c->gossip_mode == CN_GOSSIP_MULTICAST) {
-        if (cn_udp_addr(c->gossip_group, &a, c->gossip_port) != 0 || add_target(cn, g, &a) != 0)
+        if (cn_udp_addr(c->gossip_group, &a, c->gossip_port) != 0 || add_target(g, &a) != 0)
             return -1;
     } else if (c->gossip_mode == CN_GOSSIP_BROADCAST) {
-        if (cn_udp_addr(c->gossip_broadcast, &a, c->gossip_port) != 0 || add_target(cn, g, &a) != 0)
+        if (cn_udp_addr(c->gossip_broadcast, &a, c->gossip_port) != 0 || add_target(g, &a) != 0)
             return -1;
     }
     for (size_t i = 0; i < c->n_gossip_targets; i++) {
         if (cn_udp_host_port(c->gossip_targets[i], &a) != 0) {
-            cn_log(cn,
-                   "--gossip-target '%s' is not HOST:PORT (an IPv4 address or a name that "
+            cn_log("--gossip-target '%s' is not HOST:PORT (an IPv4 address or a name that "
                    "resolves)",
                    c->gossip_targets[i]);
             return -1;
         }
-        if (add_target(cn, g, &a) != 0) return -1;
+        if (add_target(g, &a) != 0) return -1;
     }
     return 0;
 }
@@ -195,7 +192,7 @@ static int open_socket(cnode *cn, struct cn_gossip *g)
     g->port = cn_udp_port(g->fd);
     return 0;
 fail:
-    cn_log(cn, "gossip: cannot %s on %s:%u: %s", what, bind_ip, (unsigned)c->gossip_port,
+    cn_log("gossip: cannot %s on %s:%u: %s", what, bind_ip, (unsigned)c->gossip_port,
            strerror(errno));
     return -2;
 }
@@ -204,8 +201,7 @@ int cn_gossip_start(cnode *cn)
 {
     const cn_config *c = &cn->cfg;
     if (!plexus_disco_valid_name((const uint8_t *)c->node, strlen(c->node))) {
-        cn_log(cn,
-               "--gossip: the node name '%s' cannot go in a beacon (letters, digits and "
+        cn_log("--gossip: the node name '%s' cannot go in a beacon (letters, digits and "
                "_.:-[] around one @)",
                c->node);
         return CN_EXIT_USAGE;
@@ -233,7 +229,7 @@ int cn_gossip_start(cnode *cn)
     rc = plexus_beacon_new(&bc, plexus_system_alloc(), &g->codec);
     sodium_free(secret); /* zeroed: only the derived keys stay, in sodium memory */
     if (rc) {
-        cn_log(cn, "gossip: cannot make the beacon codec: %s", plexus_strerror(rc));
+        cn_log("gossip: cannot make the beacon codec: %s", plexus_strerror(rc));
         return rc == PLEXUS_ENOMEM ? CN_EXIT_FAILURE : CN_EXIT_USAGE;
     }
     rc = open_socket(cn, g);
@@ -257,7 +253,7 @@ static void send_beacon(cnode *cn, struct cn_gossip *g, const plexus_disco_meta 
     int rc = plexus_beacon_seal(g->codec, &m, nonce, g->sbuf, sizeof g->sbuf, &len);
     if (rc) {
         g->send_errors++;
-        cn_debug(cn, "gossip: cannot seal a beacon: %s", plexus_strerror(rc));
+        cn_debug("gossip: cannot seal a beacon: %s", plexus_strerror(rc));
         return;
     }
     for (size_t i = 0; i < g->n_targets; i++) {
@@ -267,7 +263,7 @@ static void send_beacon(cnode *cn, struct cn_gossip *g, const plexus_disco_meta 
             g->send_errors++;
             char a[CN_UDP_ADDR_STR];
             cn_udp_format(&g->targets[i], a);
-            cn_debug(cn, "gossip: send to %s: %s", a, n < 0 ? strerror(errno) : "short");
+            cn_debug("gossip: send to %s: %s", a, n < 0 ? strerror(errno) : "short");
         }
     }
     g->sent++;
@@ -346,7 +342,7 @@ static int has_leaving(const plexus_disco_meta *m)
 static void rejected(cnode *cn, struct cn_gossip *g, int rc, const char *src, uint64_t now)
 {
     g->rejected++;
-    cn_debug(cn, "gossip: beacon from %s rejected: %s", src, plexus_strerror(rc));
+    cn_debug("gossip: beacon from %s rejected: %s", src, plexus_strerror(rc));
     if (g->reported && now - g->last_report_ms < REJECT_REPORT_MS) return;
     g->reported = 1;
     g->last_report_ms = now;
@@ -358,8 +354,7 @@ static void rejected(cnode *cn, struct cn_gossip *g, int rc, const char *src, ui
     ev.source = src;
     ev.reason = plexus_errname(rc);
     ev.count = g->rejected;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 static void heard(cnode *cn, struct cn_gossip *g, size_t n, const struct sockaddr_in *from,
@@ -438,7 +433,7 @@ void cn_gossip_readable(cnode *cn, uint64_t now)
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                cn_debug(cn, "gossip: recvfrom: %s", strerror(errno));
+                cn_debug("gossip: recvfrom: %s", strerror(errno));
             return;
         }
         g->received++;

@@ -35,20 +35,6 @@ static void watch_stdout(cnode *cn, int *watched)
     if (epoll_ctl(cn->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, 1, &ev) == 0) *watched = want;
 }
 
-int cn_loop_watch(cnode *cn, peer *p, int add)
-{
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN | (p->epoll_out ? EPOLLOUT : 0);
-    ev.data.ptr = p;
-    return epoll_ctl(cn->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev);
-}
-
-void cn_loop_unwatch(cnode *cn, peer *p)
-{
-    if (p->fd >= 0) (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, p->fd, NULL);
-}
-
 static int add_fd(cnode *cn, int fd, void *tag)
 {
     struct epoll_event ev;
@@ -66,7 +52,7 @@ static void results(cnode *cn, uint64_t now)
         if (r->kind == CN_JOB_NAMES) {
             cn_discovery_names(cn, r, now);
         } else if (r->kind == CN_RES_ACCEPT) {
-            cn_debug(cn, "accepted a connection from %s", r->node);
+            cn_debug("accepted a connection from %s", r->node);
             cn_peer_connected(cn, r->node, r->fd, now);
         } else {
             peer *p = cn_peer_find(cn, r->node, strlen(r->node));
@@ -101,16 +87,16 @@ static void start_attempts(cnode *cn, uint64_t now, uint64_t *next)
 int cn_loop_run(cnode *cn)
 {
     if (add_fd(cn, cn_pool_wake_fd(cn), &tag_wake) != 0 || add_fd(cn, cn->sigfd, &tag_sig) != 0) {
-        cn_log(cn, "epoll: %s", strerror(errno));
+        cn_log("epoll: %s", strerror(errno));
         return CN_EXIT_FAILURE;
     }
     if (cn->cfg.stdin_eof && add_fd(cn, 0, &tag_stdin) != 0) {
-        cn_log(cn, "cannot watch stdin: %s", strerror(errno));
+        cn_log("cannot watch stdin: %s", strerror(errno));
         return CN_EXIT_FAILURE;
     }
     if ((cn->gossip && add_fd(cn, cn_gossip_fd(cn), &tag_gossip) != 0) ||
         (cn->registry && add_fd(cn, cn_registry_fd(cn), &tag_registry) != 0)) {
-        cn_log(cn, "epoll (UDP sockets): %s", strerror(errno));
+        cn_log("epoll (UDP sockets): %s", strerror(errno));
         return CN_EXIT_FAILURE;
     }
     uint64_t now = cn_now_ms();
@@ -148,7 +134,7 @@ int cn_loop_run(cnode *cn)
         int n = epoll_wait(cn->epfd, evs, 64, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;
-            cn_log(cn, "epoll_wait: %s", strerror(errno));
+            cn_log("epoll_wait: %s", strerror(errno));
             return CN_EXIT_FAILURE;
         }
         now = cn_now_ms();
@@ -157,14 +143,14 @@ int cn_loop_run(cnode *cn)
             if (tag == &tag_sig) {
                 struct signalfd_siginfo si;
                 if (read(cn->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                    cn_debug(cn, "signal %u: shutting down", si.ssi_signo);
+                    cn_debug("signal %u: shutting down", si.ssi_signo);
                     cn->stop = 1;
                 }
             } else if (tag == &tag_stdin) {
                 char buf[512];
                 ssize_t r = read(0, buf, sizeof buf);
                 if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                    cn_debug(cn, "stdin closed: shutting down");
+                    cn_debug("stdin closed: shutting down");
                     (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, 0, NULL);
                     cn->stop = 1;
                 }

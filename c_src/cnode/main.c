@@ -24,54 +24,12 @@
 
 #include "cnode/cnode.h"
 
-static uint64_t clock_ms(clockid_t id)
+/* The event sink (event.h): every event, written once by its producer, goes to both
+ * consumers, the lines on stdout and the Erlang subscribers. */
+static void deliver_event(cnode *cn, const cn_event *ev)
 {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t cn_now_ms(void)
-{
-    return clock_ms(CLOCK_MONOTONIC);
-}
-
-uint64_t cn_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t cn_wall_ms(void)
-{
-    return clock_ms(CLOCK_REALTIME);
-}
-
-/* Every diagnostic goes to stderr with one prefix; stdout carries only JSON lines. */
-static void vlog(const char *fmt, va_list ap)
-{
-    fputs("plexus_cnode: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
-void cn_log(const cnode *cn, const char *fmt, ...)
-{
-    (void)cn;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
-}
-
-void cn_debug(const cnode *cn, const char *fmt, ...)
-{
-    if (!cn->cfg.verbose) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
+    cn_out_on_event(cn, ev);
+    cn_server_on_event(cn, ev);
 }
 
 /* Why did ei_publish fail? Asks the local epmd directly. */
@@ -85,11 +43,11 @@ static void explain_publish_failure(const cnode *cn)
     int port;
     int e = cn_epmd_port(&lo, cn->cfg.alive, 2000, &port, msg, sizeof msg);
     if (e == CN_ERR_NO_EPMD)
-        cn_log(cn, "cannot register with epmd: %s; start it with `epmd -daemon`", msg);
+        cn_log("cannot register with epmd: %s; start it with `epmd -daemon`", msg);
     else if (e == 0)
-        cn_log(cn, "cannot register with epmd: the name '%s' is taken on this host", cn->cfg.alive);
+        cn_log("cannot register with epmd: the name '%s' is taken on this host", cn->cfg.alive);
     else
-        cn_log(cn, "cannot register with epmd (%s)", msg);
+        cn_log("cannot register with epmd (%s)", msg);
 }
 
 static int setup(cnode *cn)
@@ -99,7 +57,7 @@ static int setup(cnode *cn)
     if (rc) return rc;
     if (ei_init() != 0) {
         sodium_free(cookie);
-        cn_log(cn, "ei_init failed");
+        cn_log("ei_init failed");
         return CN_EXIT_FAILURE;
     }
     cn->ec = sodium_malloc(sizeof *cn->ec);
@@ -113,7 +71,7 @@ static int setup(cnode *cn)
     if (cn->cfg.listen_addr) {
         if (inet_pton(AF_INET, cn->cfg.listen_addr, &addr) != 1) {
             sodium_free(cookie);
-            cn_log(cn, "--listen wants an IPv4 address, got '%s'", cn->cfg.listen_addr);
+            cn_log("--listen wants an IPv4 address, got '%s'", cn->cfg.listen_addr);
             return CN_EXIT_USAGE;
         }
     } else if (inet_pton(AF_INET, cn->cfg.host, &addr) != 1) {
@@ -122,13 +80,13 @@ static int setup(cnode *cn)
     int r = ei_connect_xinit(cn->ec, cn->cfg.host, cn->cfg.alive, cn->cfg.node, &addr, cookie, 0);
     sodium_free(cookie); /* ei keeps its copy inside cn->ec, itself sodium_malloc'd */
     if (r < 0) {
-        cn_log(cn, "ei_connect_xinit failed for %s", cn->cfg.node);
+        cn_log("ei_connect_xinit failed for %s", cn->cfg.node);
         return CN_EXIT_FAILURE;
     }
     int port = 0;
     cn->listen_fd = ei_xlisten(cn->ec, &addr, &port, 128);
     if (cn->listen_fd < 0) {
-        cn_log(cn, "cannot listen on %s: %s", inet_ntoa(addr), strerror(erl_errno));
+        cn_log("cannot listen on %s: %s", inet_ntoa(addr), strerror(erl_errno));
         return CN_EXIT_EPMD;
     }
     cn->listen_port = port;
@@ -144,11 +102,15 @@ int main(int argc, char **argv)
 {
     static cnode cn; /* zeroed; big (ei_x_buff, tables) and lives for the whole run */
     cn.listen_fd = cn.epmd_fd = cn.epfd = cn.sigfd = -1;
+    cn.event_sink = deliver_event;
+    cn.packet_sink = cn_router_packet;
+    cn.peer_gone = cn_server_peer_gone;
     int rc = cn_config_parse(&cn.cfg, argc, argv);
     if (rc) {
         cn_config_free(&cn.cfg);
         return rc < 0 ? CN_EXIT_OK : rc;
     }
+    cn_log_set_verbose(cn.cfg.verbose);
     if (sodium_init() < 0) {
         fprintf(stderr, "plexus_cnode: libsodium failed to initialise\n");
         cn_config_free(&cn.cfg);
@@ -187,7 +149,7 @@ int main(int argc, char **argv)
     cn.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (cn.epfd < 0 || cn.sigfd < 0 || cn_pool_start(&cn, cn.cfg.connectors) != 0 ||
         cn_accept_start(&cn) != 0) {
-        cn_log(&cn, "cannot start: %s", strerror(errno));
+        cn_log("cannot start: %s", strerror(errno));
         rc = CN_EXIT_FAILURE;
         goto out;
     }

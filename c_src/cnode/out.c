@@ -212,7 +212,7 @@ static json_t *base(const char *event, const char *node, size_t node_len)
     return o;
 }
 
-void cn_out_event(cnode *cn, const plexus_health_event *ev)
+static void out_health(cnode *cn, const plexus_health_event *ev)
 {
     plexus_health_stats st;
     int have =
@@ -315,7 +315,7 @@ static json_t *registry_json(const cnode *cn)
     return o;
 }
 
-void cn_out_disco(cnode *cn, const cn_disco_event *ev)
+static void out_disco(cnode *cn, const cn_disco_event *ev)
 {
     if (!cn->cfg.json) {
         char src[64] = "", reason[96] = "", ttl[64] = "", count[32] = "";
@@ -405,4 +405,12 @@ void cn_out_stopped(cnode *cn)
         if (r) json_object_set_new(o, "registry", r);
     }
     emit_json(cn, o);
+}
+
+void cn_out_on_event(cnode *cn, const cn_event *ev)
+{
+    if (ev->kind == CN_EVENT_HEALTH)
+        out_health(cn, ev->health);
+    else
+        out_disco(cn, ev->disco);
 }

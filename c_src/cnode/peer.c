@@ -1,7 +1,8 @@
 /*
  * Peers: one entry per known node, its connection and its pings.
  *
- * Connections are framed here, not by ei_receive/ei_send: reads and writes are
+ * Transport only: decoded packets go up through cn->packet_sink (router.c decides what
+ * they mean). Connections are framed here, not by ei_receive/ei_send: reads and writes are
  * non-blocking and buffered per peer, so a peer that stops reading (SIGSTOP) or sends
  * half a packet costs memory up to a bound, never time. A packet is a 4-byte big-endian
  * length and a payload; length 0 is a tick, answered with a tick (as ei does).
@@ -24,13 +25,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cnode/backoff.h"
 #include "cnode/cnode.h"
 
-#define FIRST_BACKOFF_MS 200
 #define MAX_WBUF (4u << 20) /* a peer this far behind is not reading: drop it */
 #define REF_MAGIC 0x504c0000u
 
 static void ping(cnode *cn, peer *p, uint64_t now);
+
+/* The peer's fd in the loop's epoll set (loop.c makes epfd; the peer owns its fd). */
+static int watch(cnode *cn, peer *p, int add)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | (p->epoll_out ? EPOLLOUT : 0);
+    ev.data.ptr = p;
+    return epoll_ctl(cn->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev);
+}
+
+static void unwatch(cnode *cn, peer *p)
+{
+    if (p->fd >= 0) (void)epoll_ctl(cn->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+}
 
 /* ---------------------------------------------------------------- table */
 
@@ -69,7 +85,8 @@ static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int boun
 {
     peer *p = cn_peer_find(cn, name, len);
     if (p) return p;
-    if (!cn_node_name_ok(name, len)) return NULL;
+    /* one rule for node names, the core's (the same one beacons and the registry use) */
+    if (!plexus_disco_valid_name((const uint8_t *)name, len)) return NULL;
     if (len == strlen(cn->cfg.node) && memcmp(name, cn->cfg.node, len) == 0) return NULL;
     if (bounded && cn->n_peers >= cn->cfg.max_peers) {
         cn->peers_refused++;
@@ -93,7 +110,7 @@ static peer *add(cnode *cn, const char *name, size_t len, uint64_t now, int boun
     p->seen_ms = now;
     p->known = was_known(name, len);
     cn->peers[cn->n_peers++] = p;
-    cn_debug(cn, "learned %s", p->name);
+    cn_debug("learned %s", p->name);
     return p;
 }
 
@@ -114,12 +131,12 @@ static void free_bufs(peer *p)
 void cn_peer_remove(cnode *cn, peer *p)
 {
     if (p->state == PS_UP) {
-        cn_loop_unwatch(cn, p);
+        unwatch(cn, p);
         ei_close_connection(p->fd);
     }
     if (p->in_health &&
         plexus_health_remove(cn->health, (const uint8_t *)p->name, p->name_len) != PLEXUS_OK)
-        cn_debug(cn, "%s was not in the detector", p->name);
+        cn_debug("%s was not in the detector", p->name);
     for (size_t i = 0; i < cn->n_peers; i++) {
         if (cn->peers[i] == p) {
             cn->peers[i] = cn->peers[--cn->n_peers];
@@ -127,7 +144,7 @@ void cn_peer_remove(cnode *cn, peer *p)
         }
     }
     if (p->known) remember_known(p);
-    cn_debug(cn, "forgot %s", p->name);
+    cn_debug("forgot %s", p->name);
     free_bufs(p);
     free(p);
 }
@@ -137,7 +154,7 @@ void cn_peer_free_all(cnode *cn)
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
         if (p->state == PS_UP) {
-            cn_loop_unwatch(cn, p);
+            unwatch(cn, p);
             ei_close_connection(p->fd);
         }
         free_bufs(p);
@@ -154,8 +171,7 @@ void cn_health_emit(void *ctx, const plexus_health_event *ev)
 {
     cnode *cn = ctx;
     cn->events++;
-    cn_out_event(cn, ev);
-    cn_server_event(cn, ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_HEALTH, .health = ev});
 }
 
 static void seed_result(cnode *cn, peer *p, int ok, int err)
@@ -201,7 +217,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     size_t len = strlen(node);
     peer *p = add(cn, node, len, now, 0);
     if (!p) {
-        cn_debug(cn, "dropping connection from unusable node name '%s'", node);
+        cn_debug("dropping connection from unusable node name '%s'", node);
         ei_close_connection(fd);
         return;
     }
@@ -228,26 +244,19 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     p->last_err = 0;
     p->seen_ms = now;
     memset(p->slot_sent_us, 0, sizeof p->slot_sent_us);
-    if (cn_loop_watch(cn, p, 1) != 0) {
+    if (watch(cn, p, 1) != 0) {
         ei_close_connection(fd);
         p->fd = -1;
         p->state = PS_IDLE;
         cn_peer_connect_failed(cn, p, CN_ERR_CONNECT, "epoll failed", now);
         return;
     }
-    cn_debug(cn, "connected to %s", p->name);
+    cn_debug("connected to %s", p->name);
     seed_result(cn, p, 1, 0);
     if (plexus_health_up(cn->health, (const uint8_t *)p->name, p->name_len, now, cn_health_emit,
                          cn) == PLEXUS_OK)
         p->in_health = 1;
     if (p->state == PS_UP) ping(cn, p, now); /* first ping at once: an RTT from the start */
-}
-
-static uint32_t next_backoff(const cnode *cn, uint32_t cur)
-{
-    uint32_t b = cur ? cur * 2 : FIRST_BACKOFF_MS;
-    if (b > cn->cfg.max_backoff_ms) b = cn->cfg.max_backoff_ms;
-    return b;
 }
 
 static uint64_t jitter(uint32_t b)
@@ -258,12 +267,12 @@ static uint64_t jitter(uint32_t b)
 void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64_t now)
 {
     p->state = PS_IDLE;
-    p->backoff_ms = next_backoff(cn, p->backoff_ms);
+    p->backoff_ms = cn_backoff_next(p->backoff_ms, cn->cfg.max_backoff_ms);
     p->next_attempt_ms = now + p->backoff_ms + jitter(p->backoff_ms);
     if (p->seed && err != p->last_err)
-        cn_log(cn, "seed %s: %s", p->name, msg);
+        cn_log("seed %s: %s", p->name, msg);
     else
-        cn_debug(cn, "connect %s: %s (retry in %u ms)", p->name, msg, p->backoff_ms);
+        cn_debug("connect %s: %s (retry in %u ms)", p->name, msg, p->backoff_ms);
     p->last_err = err;
     seed_result(cn, p, 0, err);
 }
@@ -271,18 +280,18 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64
 void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now)
 {
     if (p->state != PS_UP) return;
-    cn_loop_unwatch(cn, p);
+    unwatch(cn, p);
     ei_close_connection(p->fd);
     p->fd = -1;
     p->state = PS_IDLE;
     p->broken = 0;
     free_bufs(p);
     p->backoff_ms = 0;
-    p->next_attempt_ms = now + FIRST_BACKOFF_MS;
-    cn_server_peer_gone(cn, p);
+    p->next_attempt_ms = now + CN_BACKOFF_FIRST_MS;
+    if (cn->peer_gone) cn->peer_gone(cn, p); /* subscribers' monitors (server.c) */
     if (p->in_health && plexus_health_down(cn->health, (const uint8_t *)p->name, p->name_len, now,
                                            reason, cn_health_emit, cn) != PLEXUS_OK)
-        cn_debug(cn, "%s was not in the detector", p->name);
+        cn_debug("%s was not in the detector", p->name);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -305,7 +314,7 @@ static int flush(cnode *cn, peer *p)
     int want_out = p->wlen > 0;
     if (want_out != p->epoll_out) {
         p->epoll_out = want_out;
-        if (cn_loop_watch(cn, p, 0) != 0) return -1;
+        if (watch(cn, p, 0) != 0) return -1;
     }
     return 0;
 }
@@ -314,7 +323,7 @@ static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t 
 {
     if (p->state != PS_UP || p->broken) return -1;
     if (p->wlen + n > MAX_WBUF) {
-        cn_log(cn, "%s is not reading (over %u bytes queued): dropping the connection", p->name,
+        cn_log("%s is not reading (over %u bytes queued): dropping the connection", p->name,
                MAX_WBUF);
         p->broken = 1;
         return -1;
@@ -393,7 +402,7 @@ void cn_peer_check_ticks(cnode *cn, uint64_t now)
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
         if (p->state == PS_UP && now - p->last_recv_ms >= cn->cfg.tick_timeout_ms) {
-            cn_log(cn, "%s: nothing received for %u ms: closing", p->name, cn->cfg.tick_timeout_ms);
+            cn_log("%s: nothing received for %u ms: closing", p->name, cn->cfg.tick_timeout_ms);
             cn_peer_close(cn, p, PLEXUS_HEALTH_R_TICK_TIMEOUT, now);
         }
     }
@@ -404,54 +413,6 @@ void cn_peer_check_ticks(cnode *cn, uint64_t now)
 static uint32_t be32(const unsigned char *b)
 {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static void handle_packet(cnode *cn, peer *p, const unsigned char *buf, size_t len, uint64_t now)
-{
-    cn_msg m;
-    cn->packets++;
-    if (cn_msg_decode((const char *)buf, len, &m) != 0) {
-        cn->malformed++;
-        cn_debug(cn, "%s: malformed packet of %zu bytes dropped (%llu so far)", p->name, len,
-                 (unsigned long long)cn->malformed);
-        return;
-    }
-    if (m.kind == CN_MSG_REPLY) {
-        unsigned kind;
-        uint32_t seq;
-        if (!cn_ref_is_ours(cn, &m.ref, &kind, &seq)) {
-            cn->ignored++;
-            return;
-        }
-        if (kind == 1) {
-            unsigned slot = seq % CN_PING_SLOTS;
-            if (p->slot_seq[slot] != seq || !p->slot_sent_us[slot] ||
-                !cn_msg_is_yes(m.term, m.term_len)) {
-                cn->ignored++;
-                return;
-            }
-            uint64_t rtt = cn_now_us() - p->slot_sent_us[slot];
-            p->slot_sent_us[slot] = 0;
-            uint32_t rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
-            if (p->in_health &&
-                plexus_health_answer(cn->health, (const uint8_t *)p->name, p->name_len, now, rtt_us,
-                                     cn_health_emit, cn) != PLEXUS_OK)
-                cn_debug(cn, "%s was not in the detector", p->name);
-            cn_server_answer(cn, p, rtt_us);
-        } else if (kind == 2) {
-            cn_discovery_rpc_reply(cn, m.term, m.term_len, now);
-        } else if (kind == 4) {
-            cn_server_check_reply(cn, p, seq, m.term, m.term_len, now);
-        } else {
-            cn->ignored++;
-        }
-        return;
-    }
-    if (m.kind == CN_MSG_IGNORED) {
-        cn->ignored++;
-        return;
-    }
-    cn_server_handle(cn, p, &m, now);
 }
 
 /* Parses every complete packet in rbuf; returns -1 when the peer was closed. An
@@ -475,8 +436,7 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (n > CN_MAX_PACKET) {
-            cn_log(cn, "%s sent a packet of %u bytes (limit %u): skipped", p->name, n,
-                   CN_MAX_PACKET);
+            cn_log("%s sent a packet of %u bytes (limit %u): skipped", p->name, n, CN_MAX_PACKET);
             cn->oversize++;
             off += 4;
             size_t here = p->rlen - off < n ? p->rlen - off : n;
@@ -485,7 +445,7 @@ static int parse(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (p->rlen - off - 4 < n) break;
-        handle_packet(cn, p, p->rbuf + off + 4, n, now);
+        cn->packet_sink(cn, p, p->rbuf + off + 4, n, now); /* routed above (router.c) */
         if (p->state != PS_UP) return -1;
         off += 4 + (size_t)n;
     }
@@ -524,13 +484,13 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
             continue;
         }
         if (r == 0) {
-            cn_debug(cn, "%s closed the connection", p->name);
+            cn_debug("%s closed the connection", p->name);
             cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
             return -1;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-        cn_debug(cn, "%s: %s", p->name, strerror(errno));
+        cn_debug("%s: %s", p->name, strerror(errno));
         cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
         return -1;
     }

@@ -72,8 +72,7 @@ int cn_registry_start(cnode *cn)
                                strlen(c->registry_trusted[i]), NULL, &bin_len, NULL) != 0 ||
                 bin_len != PLEXUS_REGISTRY_PK_BYTES) {
                 free(trusted);
-                cn_log(cn, "--registry-trusted-key '%s' is not 64 hex digits",
-                       c->registry_trusted[i]);
+                cn_log("--registry-trusted-key '%s' is not 64 hex digits", c->registry_trusted[i]);
                 return CN_EXIT_USAGE;
             }
         }
@@ -94,7 +93,7 @@ int cn_registry_start(cnode *cn)
     sodium_memzero(rc.hash_key, sizeof rc.hash_key);
     sodium_memzero(rc.cookie_key, sizeof rc.cookie_key);
     if (e) {
-        cn_log(cn, "--registry: %s (TTLs must satisfy min <= default <= max)", plexus_strerror(e));
+        cn_log("--registry: %s (TTLs must satisfy min <= default <= max)", plexus_strerror(e));
         return e == PLEXUS_ENOMEM ? CN_EXIT_FAILURE : CN_EXIT_USAGE;
     }
 
@@ -102,8 +101,8 @@ int cn_registry_start(cnode *cn)
     if (cn_udp_addr(c->registry_addr, &b, c->registry_port) != 0) return CN_EXIT_USAGE;
     r->fd = cn_udp_open(&b);
     if (r->fd < 0) {
-        cn_log(cn, "registry: cannot open UDP %s:%u: %s", c->registry_addr,
-               (unsigned)c->registry_port, strerror(errno));
+        cn_log("registry: cannot open UDP %s:%u: %s", c->registry_addr, (unsigned)c->registry_port,
+               strerror(errno));
         return CN_EXIT_UDP;
     }
     r->port = cn_udp_port(r->fd);
@@ -121,7 +120,7 @@ int cn_registry_start(cnode *cn)
     }
     e = plexus_registry_set_server_addrs(r->table, &sa);
     if (e) {
-        cn_log(cn, "--registry-server-addr: %s", plexus_strerror(e));
+        cn_log("--registry-server-addr: %s", plexus_strerror(e));
         return e == PLEXUS_ENOMEM ? CN_EXIT_FAILURE : CN_EXIT_USAGE;
     }
     return 0;
@@ -154,7 +153,7 @@ void cn_registry_tick(cnode *cn, uint64_t now, uint64_t *next)
     if (!r) return;
     if (now >= r->next_evict_ms) {
         size_t n = plexus_registry_evict(r->table, cn_wall_ms());
-        if (n) cn_debug(cn, "registry: %zu expired entries evicted", n);
+        if (n) cn_debug("registry: %zu expired entries evicted", n);
         r->next_evict_ms = now + EVICT_EVERY_MS;
     }
     if (r->next_evict_ms < *next) *next = r->next_evict_ms;
@@ -177,8 +176,7 @@ static void report(cnode *cn, const plexus_registry_result *res, const char *src
     ev.node = (const char *)res->peer.p;
     ev.node_len = res->peer.n;
     ev.source = src;
-    cn_out_disco(cn, &ev);
-    cn_server_disco(cn, &ev);
+    cn_event_emit(cn, &(cn_event){.kind = CN_EVENT_DISCO, .disco = &ev});
 }
 
 void cn_registry_readable(cnode *cn, uint64_t now)
@@ -194,7 +192,7 @@ void cn_registry_readable(cnode *cn, uint64_t now)
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                cn_debug(cn, "registry: recvfrom: %s", strerror(errno));
+                cn_debug("registry: recvfrom: %s", strerror(errno));
             return;
         }
         r->datagrams++;
@@ -206,13 +204,13 @@ void cn_registry_readable(cnode *cn, uint64_t now)
         int e = plexus_registry_handle(r->table, r->rbuf, (size_t)n, source, sizeof source,
                                        cn_wall_ms(), sodium_rand, NULL, &r->reply, &res);
         if (e) { /* out of memory: no reply, nothing changed */
-            cn_debug(cn, "registry: %s", plexus_strerror(e));
+            cn_debug("registry: %s", plexus_strerror(e));
             continue;
         }
         char src[CN_UDP_ADDR_STR];
         cn_udp_format(&from, src);
         if (res.outcome == PLEXUS_REGISTRY_DROPPED)
-            cn_debug(cn, "registry: malformed datagram of %zd bytes from %s dropped (%s)", n, src,
+            cn_debug("registry: malformed datagram of %zd bytes from %s dropped (%s)", n, src,
                      plexus_errname(res.err));
         if (r->reply.len > 0) {
             ssize_t s = sendto(r->fd, r->reply.p, r->reply.len, MSG_DONTWAIT,
@@ -221,7 +219,7 @@ void cn_registry_readable(cnode *cn, uint64_t now)
                 r->replies++;
             } else {
                 r->send_errors++;
-                cn_debug(cn, "registry: reply to %s: %s", src, s < 0 ? strerror(errno) : "short");
+                cn_debug("registry: reply to %s: %s", src, s < 0 ? strerror(errno) : "short");
             }
         }
         report(cn, &res, src);

@@ -358,7 +358,7 @@ static void subscribe(cnode *cn, const cn_msg *m, uint64_t now)
                              &added);
     if (rc == PLEXUS_EFULL) {
         if (sv->refused_full++ == 0)
-            cn_log(cn, "subscriber table full (%zu, --max-subscribers): refusing more",
+            cn_log("subscriber table full (%zu, --max-subscribers): refusing more",
                    plexus_subs_max(sv->subs));
         notify(cn, &m->pid, "not_subscribed", "too_many_subscribers", now);
         return;
@@ -471,7 +471,7 @@ static int encode_health_event(cnode *cn, ei_x_buff *x, const void *ctx)
                         ev->node_len, ev, 0);
 }
 
-void cn_server_event(cnode *cn, const plexus_health_event *ev)
+static void server_health(cnode *cn, const plexus_health_event *ev)
 {
     fan_out(cn, 0, encode_health_event, ev);
 }
@@ -535,9 +535,17 @@ static int encode_disco_cb(cnode *cn, ei_x_buff *x, const void *ctx)
     return encode_disco(x, ctx);
 }
 
-void cn_server_disco(cnode *cn, const cn_disco_event *ev)
+static void server_disco(cnode *cn, const cn_disco_event *ev)
 {
     fan_out(cn, SUB_DISCOVERY, encode_disco_cb, ev);
+}
+
+void cn_server_on_event(cnode *cn, const cn_event *ev)
+{
+    if (ev->kind == CN_EVENT_HEALTH)
+        server_health(cn, ev->health);
+    else
+        server_disco(cn, ev->disco);
 }
 
 void cn_server_peer_gone(cnode *cn, const peer *p)
@@ -669,7 +677,7 @@ void cn_server_check_reply(cnode *cn, const peer *p, uint32_t seq, const char *t
     uint64_t dropped = sv->dropped_exited;
     if (cn_msg_partition_pids(term, len, drop_dead, &d) != 0) {
         if (sv->check_errors++ == 0)
-            cn_log(cn, "%s: the subscriber liveness check failed (no rpc server?)", p->name);
+            cn_log("%s: the subscriber liveness check failed (no rpc server?)", p->name);
     }
     if (seq <= sv->round_seq || !sv->in_flight) return; /* an earlier round's */
     sv->round_dead += sv->dropped_exited - dropped;
