@@ -4,7 +4,8 @@
 # log.c, backoff.c) call no other C node file. Read from the symbols of the built objects
 # (build/obj/c_src/cnode/*.o): an edge A -> B when A.o needs a symbol B.o defines.
 # Prints the edges, then "cnode-layers: N passed, M failed". Upward needs go through
-# the pointers main.c installs (event_sink, packet_sink, peer_gone), which nm does not see.
+# the pointers main.c installs (event_sink, packet_sink, peer_gone) and the health core's
+# emit callback (cn_health_emit), which nm does not see.
 set -u
 cd "$(dirname "$0")/.."
 objs=(build/obj/c_src/cnode/*.o)
