@@ -68,13 +68,21 @@ start_link() -> start_link(#{}).
 
 %% @doc Starts the daemon (port mode) or attaches to one (`#{mode => attach, node => N}').
 %% Returns once the daemon accepts connections, or `{error, Reason}' with the daemon's
-%% own message (bad cookie, no epmd, ...).
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
+%% own message (bad cookie, no epmd, ...). Options are a map or a keyword list
+%% (`[]' for the defaults); `{error, {invalid_configuration, {bad_options, Opts}}}' when
+%% they are neither.
+-spec start_link(opts() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
+start_link(Opts0) ->
+    case plexus_opts:to_map(Opts0) of
+        {ok, Opts} -> gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []);
+        {error, R} -> {error, {invalid_configuration, R}}
+    end.
 
--spec child_spec(opts()) -> supervisor:child_spec().
-child_spec(Opts) ->
+%% @doc A supervisor child spec (options as for `start_link/1'); raises
+%% `error({bad_options, Opts})' for anything else.
+-spec child_spec(opts() | proplists:proplist()) -> supervisor:child_spec().
+child_spec(Opts0) ->
+    Opts = plexus_opts:to_map_or_error(Opts0),
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, restart => permanent,
       shutdown => 5000, type => worker, modules => [?MODULE]}.
 

@@ -134,9 +134,13 @@
 
 %% ------------------------------------------------------------------ API
 
-%% @doc A supervisor child spec; the child id is the server's name.
--spec child_spec(options()) -> supervisor:child_spec().
-child_spec(Opts) ->
+%% @doc A supervisor child spec; the child id is the server's name. Options as for
+%% `start_link/1' (a map or a keyword list; `[]' is the default server, which is what
+%% a bare `plexus_discovery' in an Elixir child list asks for); anything else raises
+%% `error({bad_options, Opts})'.
+-spec child_spec(options() | proplists:proplist()) -> supervisor:child_spec().
+child_spec(Opts0) ->
+    Opts = plexus_opts:to_map_or_error(Opts0),
     Name = maps:get(name, Opts, ?DEFAULT),
     #{id => Name, start => {?MODULE, start_link, [Opts]}, restart => permanent,
       shutdown => 5000, type => worker, modules => [?MODULE]}.
@@ -146,10 +150,17 @@ child_spec(Opts) ->
 start_link() ->
     start_link(#{}).
 
-%% @doc Starts a server. `{error, {invalid_configuration, R}}' for bad options,
-%% `{error, {start_failed, R}}' when the adapter cannot start.
--spec start_link(options()) -> {ok, pid()} | {error, error() | term()}.
-start_link(Opts) when is_map(Opts) ->
+%% @doc Starts a server. Options are a map or a keyword list (`[{adapter, gossip}]').
+%% `{error, {invalid_configuration, R}}' for bad options (`{bad_options, Opts}' when
+%% they are neither), `{error, {start_failed, R}}' when the adapter cannot start.
+-spec start_link(options() | proplists:proplist()) -> {ok, pid()} | {error, error() | term()}.
+start_link(Opts0) ->
+    case plexus_opts:to_map(Opts0) of
+        {ok, Opts} -> start_validated(Opts);
+        {error, R} -> {error, {invalid_configuration, R}}
+    end.
+
+start_validated(Opts) ->
     case validate(Opts) of
         {ok, O} ->
             case gen_server:start_link({local, maps:get(name, O)}, ?MODULE, O, []) of
@@ -158,11 +169,7 @@ start_link(Opts) when is_map(Opts) ->
             end;
         {error, _} = E ->
             E
-    end;
-start_link(Opts) when is_list(Opts) ->
-    start_link(maps:from_list(Opts));
-start_link(_) ->
-    {error, {invalid_configuration, options_not_a_map}}.
+    end.
 
 %% @doc Stops the default server.
 -spec stop() -> ok | {error, error()}.

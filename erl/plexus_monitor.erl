@@ -63,12 +63,21 @@
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() -> start_link(#{}).
 
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
+%% @doc Starts the monitor. Options are a map or a keyword list
+%% (`[{ping_interval_ms, 1000}]'); `{error, {invalid_configuration, {bad_options, Opts}}}'
+%% when they are neither.
+-spec start_link(opts() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
+start_link(Opts0) ->
+    case plexus_opts:to_map(Opts0) of
+        {ok, Opts} -> gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []);
+        {error, R} -> {error, {invalid_configuration, R}}
+    end.
 
--spec child_spec(opts()) -> supervisor:child_spec().
-child_spec(Opts) ->
+%% @doc A supervisor child spec (options as for `start_link/1'; `[]' for the defaults);
+%% raises `error({bad_options, Opts})' for anything else.
+-spec child_spec(opts() | proplists:proplist()) -> supervisor:child_spec().
+child_spec(Opts0) ->
+    Opts = plexus_opts:to_map_or_error(Opts0),
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, restart => permanent,
       shutdown => 5000, type => worker, modules => [?MODULE]}.
 

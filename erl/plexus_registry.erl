@@ -69,17 +69,26 @@
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() -> start_link(#{}).
 
-%% @doc Starts a server; `{error, {invalid_configuration, R}}' for bad options.
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    case maps:get(name, Opts, ?MODULE) of
-        undefined -> gen_server:start_link(?MODULE, Opts, []);
-        Name -> gen_server:start_link({local, Name}, ?MODULE, Opts, [])
+%% @doc Starts a server; options are a map or a keyword list (`[]' for the defaults);
+%% `{error, {invalid_configuration, R}}' for bad options (`{bad_options, Opts}' when
+%% they are neither).
+-spec start_link(options() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
+start_link(Opts0) ->
+    case plexus_opts:to_map(Opts0) of
+        {ok, Opts} ->
+            case maps:get(name, Opts, ?MODULE) of
+                undefined -> gen_server:start_link(?MODULE, Opts, []);
+                Name -> gen_server:start_link({local, Name}, ?MODULE, Opts, [])
+            end;
+        {error, R} ->
+            {error, {invalid_configuration, R}}
     end.
 
-%% @doc A supervisor child spec; the id is the name.
--spec child_spec(options()) -> supervisor:child_spec().
-child_spec(Opts) ->
+%% @doc A supervisor child spec; the id is the name. Options as for `start_link/1';
+%% raises `error({bad_options, Opts})' for anything else.
+-spec child_spec(options() | proplists:proplist()) -> supervisor:child_spec().
+child_spec(Opts0) ->
+    Opts = plexus_opts:to_map_or_error(Opts0),
     #{id => maps:get(name, Opts, ?MODULE), start => {?MODULE, start_link, [Opts]},
       restart => permanent, shutdown => 5000, type => worker, modules => [?MODULE]}.
 

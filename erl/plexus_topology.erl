@@ -90,7 +90,11 @@ child_spec(Opts) ->
     #{id => {?MODULE, maps:get(name, O)}, start => {?MODULE, start_link, [O]},
       restart => permanent, shutdown => 5000, type => worker, modules => [?MODULE]}.
 
-opts(L) when is_list(L) -> opts(proplists:to_map(L));
+opts(L) when is_list(L) ->
+    case plexus_opts:to_map(L) of
+        {ok, M} -> opts(M);
+        {error, _} -> erlang:error(badarg, [L])
+    end;
 opts(M) when is_map(M) ->
     Q = maps:get(quorum_size, M, 1),
     (is_integer(Q) andalso Q >= 0) orelse erlang:error(badarg, [M]),
