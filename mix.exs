@@ -37,7 +37,7 @@ defmodule Mix.Tasks.Compile.PlexusDocs do
   @impl true
   def run(_args) do
     escript = Path.join([to_string(:code.root_dir()), "bin", "escript"])
-    args = ["tools/doc_chunks.escript", "erl", Mix.Project.compile_path()]
+    args = ["doc/doc_chunks.escript", "erl", Mix.Project.compile_path()]
     {_, _} = System.cmd(escript, args, stderr_to_stdout: true, into: IO.stream(:stdio, :line))
     {:ok, []}
   end
@@ -88,7 +88,7 @@ defmodule Plexus.MixProject do
       licenses: ["Apache-2.0"],
       links: %{"Changelog" => "CHANGELOG.md", "Design" => "doc/DESIGN.md"},
       files: ~w(mix.exs rebar.config Makefile LICENSE CHANGELOG.md README.md .clang-format
-                erl lib c_src include tools doc)
+                erl lib c_src include doc)
     ]
   end
 end
