@@ -1,4 +1,4 @@
-%% @doc The C node (`priv/plexus_cnode', DESIGN.md §4) from Erlang.
+%% @doc The C node (`priv/plexus_cnode', doc/DESIGN.md §4) from Erlang.
 %%
 %% Two modes:
 %% <ul>

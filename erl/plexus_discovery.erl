@@ -1,4 +1,4 @@
-%% @doc The discovery facade (DESIGN.md §5; seeds: Gleam `distribute' discovery, Raxol
+%% @doc The discovery facade (doc/DESIGN.md §5; seeds: Gleam `distribute' discovery, Raxol
 %% Discovery): one place to ask "who are my peers, and are they healthy?", whatever
 %% finds them.
 %%

@@ -1,4 +1,4 @@
-%% @doc The behaviour of a discovery adapter (DESIGN.md §5; the Gleam `distribute'
+%% @doc The behaviour of a discovery adapter (doc/DESIGN.md §5; the Gleam `distribute'
 %% discovery behaviour). `plexus_discovery' runs one adapter and turns what it reports
 %% into the peer set, events, health and (with `connect => true') connections.
 %%

@@ -1,5 +1,5 @@
 %% @doc Discovery adapter `cnode': the peers the C node (`priv/plexus_cnode',
-%% DESIGN.md §4) watches, through `plexus_cnode' in this node.
+%% doc/DESIGN.md §4) watches, through `plexus_cnode' in this node.
 %%
 %% The coupling is kept to two calls and one message shape (the assumption this
 %% adapter makes of `plexus_cnode'):

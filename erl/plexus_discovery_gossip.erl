@@ -1,4 +1,4 @@
-%% @doc Discovery adapter `gossip': sealed UDP beacons (DESIGN.md §6), libcluster
+%% @doc Discovery adapter `gossip': sealed UDP beacons (doc/DESIGN.md §6), libcluster
 %% Gossip-compatible defaults (UDP port 45892, multicast group 233.252.1.32, TTL 1).
 %%
 %% Every `broadcast_interval_ms' each node sends a beacon {node name, incarnation,

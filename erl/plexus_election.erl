@@ -1,4 +1,4 @@
-%% @doc The Raft election state machine as a value you drive yourself (DESIGN.md §2).
+%% @doc The Raft election state machine as a value you drive yourself (doc/DESIGN.md §2).
 %%
 %% A thin layer over the pure C core (`c_src/core/election.c'): `new/1' makes one
 %% node's machine; `tick/1', `step/2', `peer_down/2', `campaign/1', `add_peer/2' and
@@ -98,7 +98,7 @@ tick(E) -> plexus_nif:election_tick(E).
 step(E, Bin) -> plexus_nif:election_step(E, Bin).
 
 %% @doc The connection to `Peer' closed. If it was this follower's leader, a pre-vote
-%% starts at once (DESIGN.md §2 fast path). `{error, not_found}' if not a peer,
+%% starts at once (doc/DESIGN.md §2 fast path). `{error, not_found}' if not a peer,
 %% `{error, invalid_argument}' for the node's own id.
 -spec peer_down(election(), id()) -> ready() | {error, not_found | invalid_argument}.
 peer_down(E, Peer) -> plexus_nif:election_peer_down(E, Peer).

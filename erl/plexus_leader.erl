@@ -1,5 +1,5 @@
 %% @doc Leader election as a behaviour: one process per node, one leader per cluster
-%% (DESIGN.md §2; the options, API and callbacks of ergo's `leader' actor).
+%% (doc/DESIGN.md §2; the options, API and callbacks of ergo's `leader' actor).
 %%
 %% `start_link(Name, Module, Args, Opts)' starts a process registered locally as
 %% `Name'. Its peers are the processes registered as `Name' on the other nodes of the

@@ -485,7 +485,7 @@ check_presence(#{now := Now}, PS = #ps{peer_timeout = Timeout}) ->
                    Now - H > Timeout],
     lists:foldl(fun left/2, PS, Stale).
 
-%% The fast path (DESIGN.md §2), staggered. The BEAM tells every survivor within
+%% The fast path (doc/DESIGN.md §2), staggered. The BEAM tells every survivor within
 %% milliseconds that the leader's node went (or its process said goodbye). Were they all
 %% to campaign at once, they would all stand in the same term and split the vote, and
 %% the cluster would wait out a randomized timeout after all. So every survivor forgets

@@ -1,4 +1,4 @@
-%% @doc Node health monitor with the Raxol NodeMonitor API (DESIGN.md §3).
+%% @doc Node health monitor with the Raxol NodeMonitor API (doc/DESIGN.md §3).
 %%
 %% Every `ping_interval_ms' (1000) each known node is pinged the way net_adm:ping does
 %% (`{is_auth, node()}' to its net_kernel, answered `yes'); a node is `suspect' after

@@ -1,4 +1,4 @@
-%% @doc The TTL membership registry server hosted in a BEAM node (DESIGN.md §5,
+%% @doc The TTL membership registry server hosted in a BEAM node (doc/DESIGN.md §5,
 %% global_registry parity), on the C core table (c_src/core/registry.c) through the
 %% NIF. The C node serves the same protocol with `--registry' (same core code).
 %%

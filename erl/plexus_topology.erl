@@ -1,4 +1,4 @@
-%% @doc Seniority-based commander election (DESIGN.md §2, Raxol Topology parity).
+%% @doc Seniority-based commander election (doc/DESIGN.md §2, Raxol Topology parity).
 %%
 %% No voting: the member that has been in the cluster longest is the commander. Each
 %% node runs one `plexus_topology' process; the processes on connected nodes tell each

@@ -1,6 +1,6 @@
 /*
  * priv/plexus_cnode: a hidden Erlang node (erl_interface/ei) that watches a whole
- * cluster (DESIGN.md §4). Internal header shared by the files of the daemon, one
+ * cluster (doc/DESIGN.md §4). Internal header shared by the files of the daemon, one
  * concern each:
  *
  *   main.c       start-up, shutdown, exit codes

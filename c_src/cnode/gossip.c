@@ -1,6 +1,6 @@
 /*
  * --gossip: the C node sends and hears the sealed beacons of the `gossip' discovery
- * adapter (erl/plexus_discovery_gossip.erl; DESIGN.md §6), through the same core codec
+ * adapter (erl/plexus_discovery_gossip.erl; doc/DESIGN.md §6), through the same core codec
  * (c_src/core/beacon.c), so BEAM nodes and C nodes find each other byte for byte.
  *
  * Sending: every --gossip-interval-ms one beacon {our node name, incarnation = start

@@ -1,5 +1,5 @@
 /*
- * The event loop: one thread, one epoll set, no blocking call (STYLE.md habit 9).
+ * The event loop: one thread, one epoll set, no blocking call (doc/STYLE.md habit 9).
  *
  * Watched: every connected peer's socket, the connector pool's wake-up pipe, a
  * signalfd for SIGTERM/SIGINT/SIGHUP, the gossip and registry UDP sockets when

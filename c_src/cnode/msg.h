@@ -10,7 +10,7 @@
  * external term format, then for the message-carrying operations the message term.
  * ei's decoders trust their input (they take no length), so every term is first walked
  * by cn_term_check, which bounds every count and length by the bytes left and the
- * nesting depth (STYLE.md habit 4); only then do ei_decode_* read it. Anything that does
+ * nesting depth (doc/STYLE.md habit 4); only then do ei_decode_* read it. Anything that does
  * not check out is reported as malformed, and the caller drops and counts it. Funs,
  * compressed terms and atom-cache references are refused: nobody has a reason to send
  * them to this node. Nothing here makes an atom anywhere: names stay byte strings.

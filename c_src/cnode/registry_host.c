@@ -1,5 +1,5 @@
 /*
- * --registry [PORT]: the C node hosts the TTL membership registry (DESIGN.md §5,
+ * --registry [PORT]: the C node hosts the TTL membership registry (doc/DESIGN.md §5,
  * global_registry parity) that the `registry' discovery adapter
  * (erl/plexus_discovery_registry.erl) talks to, on the core table
  * (c_src/core/registry.c) that plexus_registry uses in a BEAM node. Same code, same

@@ -394,7 +394,7 @@ int plexus_election_step(plexus_election *e, const plexus_election_msg *m)
 
 /* ---------------------------------------------------------------- fast path */
 
-/* DESIGN.md §2: the BEAM reports a closed connection within milliseconds. If it was our
+/* doc/DESIGN.md §2: the BEAM reports a closed connection within milliseconds. If it was our
  * leader's, forget the leader (which also ends its lease, so we grant other nodes'
  * pre-votes) and campaign now rather than after the timeout. */
 int plexus_election_peer_down(plexus_election *e, uint64_t peer)

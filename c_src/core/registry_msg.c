@@ -1,6 +1,6 @@
 /*
  * TTL registry wire codec; see include/plexus/registry.h for the format. The decoder
- * validates everything before it reports success (STYLE.md habit 4): every length and
+ * validates everything before it reports success (doc/STYLE.md habit 4): every length and
  * count is bounded by the bytes left, VIEW entries are all walked, trailing bytes are
  * refused. Signatures are checked by plexus_registry_msg_verify (and by the table).
  */

@@ -1,5 +1,5 @@
 /*
- * Sealed gossip beacon NIFs; see nif_beacon.h. Shape of every NIF (STYLE.md habit 5):
+ * Sealed gossip beacon NIFs; see nif_beacon.h. Shape of every NIF (doc/STYLE.md habit 5):
  * arity/type checks -> decode -> core call (under the resource mutex) -> encode, with
  * the goto ladder where there is anything to unwind.
  */

@@ -1,6 +1,6 @@
 /*
  * Election NIFs; see nif_election.h for the terms they return. Shape of
- * every NIF (STYLE.md habit 5): arity/type checks -> decode -> core call (under the
+ * every NIF (doc/STYLE.md habit 5): arity/type checks -> decode -> core call (under the
  * resource mutex) -> encode, with a bad_arg: / done: ladder. Nothing here allocates
  * outside the resource and the result terms, so there is nothing to unwind but the lock.
  */

@@ -4,7 +4,7 @@
  * c_src/core/election.c.
  *
  * One resource per election node, holding the whole plexus_election struct (fixed size,
- * no inner allocation), a mutex (STYLE.md habit 7: the handle is mutable) and the
+ * no inner allocation), a mutex (doc/STYLE.md habit 7: the handle is mutable) and the
  * node's own random source: a xorshift128+ generator seeded from libsodium's
  * randombytes_buf, used only to draw election timeouts.
  *

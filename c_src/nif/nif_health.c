@@ -1,5 +1,5 @@
 /*
- * Failure detector NIFs; see nif_health.h. Shape of every NIF (STYLE.md habit 5):
+ * Failure detector NIFs; see nif_health.h. Shape of every NIF (doc/STYLE.md habit 5):
  * arity/type checks -> decode -> core call (under the resource mutex) -> encode.
  */
 #include "nif/nif_health.h"

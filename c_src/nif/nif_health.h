@@ -1,7 +1,7 @@
 /*
  * Failure detector NIFs (plexus_nif:health_*): a resource wrapping one
  * plexus_health detector (c_src/core/health.c) for plexus_monitor. The detector is
- * mutable, so the resource carries a mutex (STYLE.md habit 7); every call is O(nodes)
+ * mutable, so the resource carries a mutex (doc/STYLE.md habit 7); every call is O(nodes)
  * at worst and stays on a normal scheduler.
  *
  * Events come back as a list in the order the detector emitted them:

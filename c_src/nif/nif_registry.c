@@ -1,5 +1,5 @@
 /*
- * TTL registry NIFs; see nif_registry.h. Shape (STYLE.md habit 5): arity/type checks
+ * TTL registry NIFs; see nif_registry.h. Shape (doc/STYLE.md habit 5): arity/type checks
  * -> decode -> core call under the resource mutex -> encode, goto ladder where there
  * is something to unwind.
  */

@@ -1,6 +1,6 @@
 /*
  * The seniority rule of c_src/core/topology.c for plexus_topology_view (the pure part of
- * plexus_topology). Shape of every NIF (STYLE.md habit 5): arity/type checks -> decode
+ * plexus_topology). Shape of every NIF (doc/STYLE.md habit 5): arity/type checks -> decode
  * -> core call -> encode, with a bad_arg: / done: ladder; the two arrays are the only
  * memory, freed on every path.
  */

@@ -4,7 +4,7 @@
  * terms from PLEXUS_E* codes, decoding of arguments, state and term binaries, and the
  * dirty-dispatch helper.
  *
- * Every NIF in c_src/nif/ has one shape (STYLE.md habit 5): arity/type checks ->
+ * Every NIF in c_src/nif/ has one shape (doc/STYLE.md habit 5): arity/type checks ->
  * decode -> core call -> encode, with a goto ladder bad_arg: / err: / done: that frees
  * scratch memory on every path. No atom is ever made from input (habit 6): all atoms
  * live in nif_priv, made once at load, and every core error code reaches Erlang
@@ -27,7 +27,7 @@
 
 /*
  * Calls whose input weighs at least this many bytes run on a dirty CPU scheduler
- * (STYLE.md habit 8: no NIF call over ~1 ms on a normal scheduler; the target here is
+ * (doc/STYLE.md habit 8: no NIF call over ~1 ms on a normal scheduler; the target here is
  * ~0.5 ms). The weight of a call is the size of every state and term binary it reads
  * plus NIF_CELL_WEIGHT per list cell it walks. plexus_nif:set_dirty_threshold/1
  * changes it at run time (tests force each path: 0 = always dirty, huge = inline).
@@ -210,7 +210,7 @@ void nif_outbuf_free(nif_outbuf *o);
 void nif_charge(ErlNifEnv *env, uint64_t weight);
 
 /*
- * Dirty dispatch (STYLE.md habit 8). nif_should_go_dirty says whether a call weighing
+ * Dirty dispatch (doc/STYLE.md habit 8). nif_should_go_dirty says whether a call weighing
  * `weight` bytes that runs on a normal scheduler must move; nif_go_dirty re-schedules
  * `fn` with the same arguments on a dirty CPU scheduler, where the same code runs
  * again and nif_should_go_dirty then answers 0.

@@ -1,5 +1,5 @@
 /*
- * plexus core: sealed gossip beacons (DESIGN.md §6).
+ * plexus core: sealed gossip beacons (doc/DESIGN.md §6).
  *
  * A beacon says "node N, incarnation I, beacon number S, metadata M is alive". Nodes
  * multicast one every interval (libcluster Gossip defaults: UDP port 45892, group
@@ -39,7 +39,7 @@
  * stale entry forgets its window: a stale beacon of that sender could be replayed once
  * more; hosts expire peers by silence anyway, so the effect is one spurious sighting.)
  *
- * Pure core (STYLE.md habit 1): the caller injects the nonce, the time (any monotonic
+ * Pure core (doc/STYLE.md habit 1): the caller injects the nonce, the time (any monotonic
  * milliseconds, used only for stale_ms) and the allocators; no I/O. Key material lives
  * in a separate block from `secret_alloc` (the NIF and the C node pass an allocator over
  * sodium_malloc) and is wiped with sodium_memzero before it is freed. Not thread-safe:

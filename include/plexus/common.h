@@ -1,7 +1,7 @@
 /*
  * plexus core: shared types for every area.
  *
- * The core is pure (DESIGN.md, "c_src/core"): no I/O, no clock, no global state.
+ * The core is pure (doc/DESIGN.md, "c_src/core"): no I/O, no clock, no global state.
  * Memory comes from an injected allocator, so tests can fail any allocation and the
  * NIF can route everything through enif_alloc. Every fallible function returns
  * PLEXUS_OK (0) or a negative PLEXUS_E* code; plexus_strerror() has the one table of

@@ -1,5 +1,5 @@
 /*
- * plexus election: a pure Raft leader-election state machine (DESIGN.md §2).
+ * plexus election: a pure Raft leader-election state machine (doc/DESIGN.md §2).
  *
  * What it implements, and where the rule comes from:
  *   - Raft paper (Ongaro & Ousterhout, "In Search of an Understandable Consensus
@@ -14,7 +14,7 @@
  *     timeout refuses pre-votes, and with CheckQuorum also ignores votes for higher terms.
  *   - Thesis §6.2 CheckQuorum: a leader that has not heard from a majority within an
  *     election timeout steps down, so a partitioned leader does not linger.
- *   - DESIGN.md §2 fast path: plexus_election_peer_down() tells a follower that its
+ *   - doc/DESIGN.md §2 fast path: plexus_election_peer_down() tells a follower that its
  *     leader's node connection closed; it starts a pre-vote (or an election when PreVote
  *     is off) at once instead of waiting out its timeout. Votes are still needed, so
  *     safety is unchanged.
@@ -218,7 +218,7 @@ PLEXUS_API void plexus_election_tick(plexus_election *e);
  * when a second leader claims our term (ignored, counted in stats.conflicts). */
 PLEXUS_API int plexus_election_step(plexus_election *e, const plexus_election_msg *m);
 
-/* The connection to `peer` closed (DESIGN.md §2 fast path). If it was our leader, a
+/* The connection to `peer` closed (doc/DESIGN.md §2 fast path). If it was our leader, a
  * follower forgets it and campaigns now. PLEXUS_ENOTFOUND if not a peer, PLEXUS_EINVAL
  * for self or 0. */
 PLEXUS_API int plexus_election_peer_down(plexus_election *e, uint64_t peer);

@@ -1,13 +1,13 @@
 /*
  * plexus failure detector: per-node health from connection events and ping answers.
  *
- * Seed behaviour: Raxol NodeMonitor (DESIGN.md §3): a node is pinged every
+ * Seed behaviour: Raxol NodeMonitor (doc/DESIGN.md §3): a node is pinged every
  * ping_interval_ms (1000), becomes `suspect` after suspect_after_ms (5000) without an
  * answer and `down` after down_after_ms (30000); the RTT of the last 60 answers is kept
  * with avg, p50 and p99. Anchors: the timeout detector of memberlist/SWIM without the
  * indirect probes, and net_kernel's tick (the host reports closed connections).
  *
- * Pure core (STYLE.md habit 1): no I/O, no clock. The host tells the detector what it
+ * Pure core (doc/STYLE.md habit 1): no I/O, no clock. The host tells the detector what it
  * saw, with the time in milliseconds of any monotonic clock it likes:
  *
  *   plexus_health_up      a connection to the node is established
@@ -65,7 +65,7 @@ typedef struct plexus_health_config {
     uint32_t down_after_ms;    /* > suspect_after_ms */
 } plexus_health_config;
 
-/* The defaults of DESIGN.md §3: 1000 / 5000 / 30000. */
+/* The defaults of doc/DESIGN.md §3: 1000 / 5000 / 30000. */
 PLEXUS_API plexus_health_config plexus_health_default_config(void);
 
 typedef struct plexus_health_event {

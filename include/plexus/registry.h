@@ -1,5 +1,5 @@
 /*
- * plexus core: the TTL membership registry (DESIGN.md §5, global_registry parity).
+ * plexus core: the TTL membership registry (doc/DESIGN.md §5, global_registry parity).
  *
  * A client Announces {peer, addresses, metadata}; the server records it for a TTL and
  * answers with a Handshake {assigned_ttl, heartbeat_interval = TTL/3, server

@@ -2,7 +2,7 @@
  * libsodium's guarded heap as a plexus_alloc, for key material in hosts of the core:
  * the NIF and the C node hand it to the beacon codec as `secret_alloc` (beacon.h). The
  * core itself never includes this header (it takes its allocators as arguments,
- * STYLE.md habit 1); the plain heap is system_alloc.h.
+ * doc/STYLE.md habit 1); the plain heap is system_alloc.h.
  *
  * sodium_malloc puts each block between guard pages, mlocks it and sodium_free wipes
  * it, so keys are neither swapped out nor left behind in freed memory. The host must

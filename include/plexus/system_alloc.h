@@ -1,7 +1,7 @@
 /*
  * The C library heap as a plexus_alloc, for hosts of the core: the C node, the fuzz
  * targets and the benchmark tools. The core itself never includes this header (it
- * takes its allocator as an argument, STYLE.md habit 1); the NIF uses enif_alloc and
+ * takes its allocator as an argument, doc/STYLE.md habit 1); the NIF uses enif_alloc and
  * the tests the fault-injecting allocator instead.
  *
  * malloc(0) may return NULL, which the core would read as out of memory, so zero-size

@@ -1,5 +1,5 @@
 /*
- * plexus topology: the seniority commander rule (DESIGN.md §2, Raxol Topology parity).
+ * plexus topology: the seniority commander rule (doc/DESIGN.md §2, Raxol Topology parity).
  *
  * No voting: the member that has been in the cluster longest is commander. Every node
  * that holds the same membership view computes the same answer, because the rule is a

@@ -1,5 +1,5 @@
 /*
- * Sealed beacon tests (c_src/core/beacon.c, DESIGN.md §6): round trip, the documented
+ * Sealed beacon tests (c_src/core/beacon.c, doc/DESIGN.md §6): round trip, the documented
  * KDF and associated data (checked by decrypting with libsodium directly), forged,
  * altered, wrong-key, other-cluster, other-epoch and replayed beacons refused and
  * counted, the 64-beacon replay window, the bounded sender table, strict payload

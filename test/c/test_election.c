@@ -1,7 +1,7 @@
 /*
  * Unit tests of the election state machine (c_src/core/election.c, election_msg.c).
  * Each test names the rule it checks: Raft paper §5.1/§5.2, Ongaro's thesis §6.2
- * (CheckQuorum) and §9.6 (PreVote, leader lease), DESIGN.md §2 (fast path, restart).
+ * (CheckQuorum) and §9.6 (PreVote, leader lease), doc/DESIGN.md §2 (fast path, restart).
  *
  * The machine never allocates, so the fault allocator has nothing to fail here; the
  * harness still checks that no test leaks. Multi-node tests use a tiny synchronous
@@ -705,7 +705,7 @@ static void test_join_running_cluster(void)
 
 /* ---------------------------------------------------------------- restart */
 
-/* DESIGN.md §2: without hard state the node sits out a full election timeout (max)
+/* doc/DESIGN.md §2: without hard state the node sits out a full election timeout (max)
  * before voting or campaigning, and never votes in a term learned meanwhile. */
 static void test_restart_without_hard_state_sits_out(void)
 {
@@ -774,7 +774,7 @@ static void test_restart_with_hard_state_keeps_vote(void)
 
 /* ---------------------------------------------------------------- fast path */
 
-/* DESIGN.md §2: a follower told its leader's node went down campaigns at once, without
+/* doc/DESIGN.md §2: a follower told its leader's node went down campaigns at once, without
  * waiting for a tick. When every survivor is told, a new leader emerges with no tick at
  * all; a peer_down about a non-leader changes nothing. */
 static void test_peer_down_fast_path(void)

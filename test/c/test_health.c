@@ -1,6 +1,6 @@
 /*
  * Failure detector tests (c_src/core/health.c): Raxol NodeMonitor's thresholds
- * (DESIGN.md §3: suspect after 5000 ms of silence, down after 30000 ms), the RTT ring of
+ * (doc/DESIGN.md §3: suspect after 5000 ms of silence, down after 30000 ms), the RTT ring of
  * 60 samples with avg/p50/p99, the event order, and every allocation failure.
  */
 #include "harness.h"

@@ -1,5 +1,5 @@
 /*
- * TTL registry tests (c_src/core/registry.c, registry_msg.c; DESIGN.md §5,
+ * TTL registry tests (c_src/core/registry.c, registry_msg.c; doc/DESIGN.md §5,
  * global_registry parity): Announce -> Handshake with the TTL clamped to [30 s, 300 s]
  * (default 90 s) and heartbeat TTL/3, lazy eviction on sample/view with injected time
  * (no sleeps), the size bound, Ed25519-signed announcements (key binding, replay,

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the seniority commander rule (c_src/core/topology.c, DESIGN.md §2,
+ * Unit tests of the seniority commander rule (c_src/core/topology.c, doc/DESIGN.md §2,
  * Raxol Topology parity). The property that matters most: every node holding the same
  * view computes the same roles, whatever order the view lists members in.
  */

@@ -1,4 +1,4 @@
-%% @doc Gossip discovery (DESIGN.md §6) on loopback: real BEAM nodes find each other by
+%% @doc Gossip discovery (doc/DESIGN.md §6) on loopback: real BEAM nodes find each other by
 %% sealed multicast beacons (group 233.252.1.32 on the loopback interface, TTL 1) and
 %% connect with `connect => true'; forged, altered, wrong-key, other-cluster and
 %% replayed beacons are rejected, counted, and change nothing (no peer, no atom, no

@@ -1,4 +1,4 @@
-%% @doc The TTL registry (DESIGN.md §5, global_registry parity) over real UDP on
+%% @doc The TTL registry (doc/DESIGN.md §5, global_registry parity) over real UDP on
 %% loopback: Announce -> Handshake, the TTL clamp, lazy eviction driven by an injected
 %% clock (no sleeps), floods bounded and counted without losing entries, Ed25519-signed
 %% announcements (required, trusted keys, replay), clients discovering each other and

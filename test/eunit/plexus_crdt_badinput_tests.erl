@@ -1,4 +1,4 @@
-%% Hostile and malformed input to the CRDT NIFs (DESIGN.md §1 "Bad input"): every
+%% Hostile and malformed input to the CRDT NIFs (doc/DESIGN.md §1 "Bad input"): every
 %% truncation and every single-bit flip of real states, oversized counts, random
 %% binaries and trailing bytes must give {error, Reason} from every reader and
 %% mutator, never a crash or a wrong answer; a flip that happens to give another valid

@@ -1,5 +1,5 @@
 %% EUnit for plexus_monitor and the detector NIFs it runs on (plexus_nif:health_*):
-%% the thresholds of DESIGN.md §3, event translation, badarg and {error, _} cases, and
+%% the thresholds of doc/DESIGN.md §3, event translation, badarg and {error, _} cases, and
 %% the monitor on a non-distributed node (no nodes: empty lists, not_found).
 -module(plexus_monitor_tests).
 

@@ -1,4 +1,4 @@
-%% PropEr properties of plexus_orset (DESIGN.md §1 "Laws"): merge is commutative,
+%% PropEr properties of plexus_orset (doc/DESIGN.md §1 "Laws"): merge is commutative,
 %% associative and idempotent; from_binary(to_binary(S)) round-trips; replicas converge
 %% under random delivery order, duplication and loss followed by anti-entropy;
 %% concurrent add and remove: add wins; a single replica agrees with the sequential

@@ -1,5 +1,5 @@
 /*
- * Deterministic simulator of the election core (DESIGN.md §2, issue 3).
+ * Deterministic simulator of the election core (doc/DESIGN.md §2, issue 3).
  *
  * One seed = one cluster of 3, 5 or 7 real plexus_election machines, a simulated clock
  * and network, and a scripted run of fault phases. Half the seeds also change the
