@@ -75,7 +75,8 @@ int plexus_buf_reserve(plexus_buf *b, size_t more)
     if (more > SIZE_MAX / 2 - b->len) return PLEXUS_EOVERFLOW;
     size_t want = b->len + more;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < want) cap *= 2;
+    while (cap < want)
+        cap *= 2;
     uint8_t *p = b->a->realloc(b->a->ctx, b->p, cap);
     if (!p) return PLEXUS_ENOMEM;
     b->p = p;

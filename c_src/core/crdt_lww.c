@@ -21,7 +21,10 @@ uint64_t plexus_hlc_from_ms(uint64_t wall_ms)
     return wall_ms << HLC_LOGICAL_BITS;
 }
 
-uint64_t plexus_hlc_ms(uint64_t ts) { return ts >> HLC_LOGICAL_BITS; }
+uint64_t plexus_hlc_ms(uint64_t ts)
+{
+    return ts >> HLC_LOGICAL_BITS;
+}
 
 uint64_t plexus_hlc_next(uint64_t last, uint64_t wall_ms)
 {
@@ -38,7 +41,8 @@ int plexus_lww_decode(const uint8_t *s, size_t n, plexus_lww_view *v)
     if (s[1] != PLEXUS_TYPE_LWW) return PLEXUS_ETYPE;
     if (n < 10) return PLEXUS_ETRUNCATED;
     uint64_t ts = 0;
-    for (int i = 0; i < 8; i++) ts = ts << 8 | s[2 + i];
+    for (int i = 0; i < 8; i++)
+        ts = ts << 8 | s[2 + i];
     const uint8_t *pos = s + 10, *end = s + n;
     int rc = crdt_read_field(&pos, end, &v->actor);
     if (!rc) rc = crdt_read_field(&pos, end, &v->value);
@@ -57,7 +61,8 @@ int plexus_lww_encode(uint64_t ts, plexus_bytes actor, plexus_bytes value, plexu
     uint8_t *p = out->p + out->len;
     *p++ = PLEXUS_CRDT_VERSION;
     *p++ = PLEXUS_TYPE_LWW;
-    for (int i = 7; i >= 0; i--) *p++ = (uint8_t)(ts >> (8 * i));
+    for (int i = 7; i >= 0; i--)
+        *p++ = (uint8_t)(ts >> (8 * i));
     p += plexus_varint_write(p, actor.n);
     memcpy(p, actor.p, actor.n);
     p += actor.n;

@@ -39,7 +39,7 @@ typedef struct apply_state {
     uint32_t self;   /* actor's new index (valid when n_added > 0) */
     uint64_t next_ctr;
     size_t n_added;
-    int remapped; /* an actor was inserted: old dots need rewriting */
+    int remapped;     /* an actor was inserted: old dots need rewriting */
     size_t first_bad; /* smallest list index of a failing strict remove, or SIZE_MAX */
     /* delta bookkeeping */
     added_elem *added;
@@ -145,7 +145,8 @@ static int build_context(apply_state *s, plexus_bytes actor)
     /* New dots follow everything this actor has been seen to issue. */
     if (s->n_added > UINT64_MAX - base) return PLEXUS_EOVERFLOW;
     s->next_ctr = base + 1;
-    for (size_t i = 0; i < s->n_added; i++) s->cloud[n++] = (orset_dot){s->self, base + 1 + i};
+    for (size_t i = 0; i < s->n_added; i++)
+        s->cloud[n++] = (orset_dot){s->self, base + 1 + i};
     s->n_cloud = orset_fold_cloud(s->vv, s->cloud, n);
     return PLEXUS_OK;
 }
@@ -234,7 +235,7 @@ static int walk(apply_state *s, plexus_buf *out, unsigned flags, int want_delta,
     size_t oi = 0;
     int rc = orset_cursor_start(&k, &s->c);
     while (!rc && (k.has || oi < s->n_ops)) {
-        int cmp = !k.has            ? 1
+        int cmp = !k.has           ? 1
                   : oi == s->n_ops ? -1
                                    : orset_cmp(k.cur.elem, k.cur.elen, s->ops[oi].p, s->ops[oi].n);
         if (cmp < 0) {
@@ -270,8 +271,10 @@ static int write_delta(apply_state *s, plexus_buf *delta)
     uint64_t *vv = block;
     plexus_bytes *actors = (plexus_bytes *)(vv + s->n_actors);
     uint32_t *dmap = (uint32_t *)(actors + s->n_actors);
-    for (size_t i = 0; i < s->n_actors; i++) dmap[i] = ORSET_NO_ACTOR;
-    for (size_t i = 0; i < n; i++) dmap[s->ctx_dots[i].actor] = 0;
+    for (size_t i = 0; i < s->n_actors; i++)
+        dmap[i] = ORSET_NO_ACTOR;
+    for (size_t i = 0; i < n; i++)
+        dmap[s->ctx_dots[i].actor] = 0;
     size_t k = 0;
     for (size_t i = 0; i < s->n_actors; i++)
         if (dmap[i] != ORSET_NO_ACTOR) {
@@ -279,7 +282,8 @@ static int write_delta(apply_state *s, plexus_buf *delta)
             actors[k] = s->actors[i];
             vv[k++] = 0;
         }
-    for (size_t i = 0; i < n; i++) s->ctx_dots[i].actor = dmap[s->ctx_dots[i].actor];
+    for (size_t i = 0; i < n; i++)
+        s->ctx_dots[i].actor = dmap[s->ctx_dots[i].actor];
     size_t n_cloud = orset_fold_cloud(vv, s->ctx_dots, n);
 
     size_t mark = 0;
@@ -300,8 +304,8 @@ static int write_delta(apply_state *s, plexus_buf *delta)
 }
 
 int plexus_orset_apply(const uint8_t *st, size_t n, const plexus_orset_op *ops, size_t n_ops,
-                       plexus_bytes actor, unsigned flags, const plexus_alloc *a,
-                       plexus_buf *out, plexus_buf *delta, size_t *bad_op)
+                       plexus_bytes actor, unsigned flags, const plexus_alloc *a, plexus_buf *out,
+                       plexus_buf *delta, size_t *bad_op)
 {
     if (!actor.p || actor.n == 0) return PLEXUS_EINVAL;
     if (actor.n > PLEXUS_MAX_BYTES_LEN) return PLEXUS_ETOOBIG;

@@ -97,7 +97,8 @@ static int parse_cloud(orset_ctx *c, const uint8_t **pos)
     /* Every listed actor is used: vv > 0 or present in the cloud. */
     size_t k = 0;
     for (size_t i = 0; i < c->n_actors; i++) {
-        while (k < c->n_cloud && c->cloud[k].actor < i) k++;
+        while (k < c->n_cloud && c->cloud[k].actor < i)
+            k++;
         int in_cloud = k < c->n_cloud && c->cloud[k].actor == i;
         if (c->vv[i] == 0 && !in_cloud) return PLEXUS_EORDER;
     }
@@ -147,8 +148,7 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
     e->raw = *pos;
     int rc = crdt_read_field(pos, c->end, &elem);
     if (rc) return rc;
-    if (prev && orset_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0)
-        return PLEXUS_EORDER;
+    if (prev && orset_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0) return PLEXUS_EORDER;
     e->elem = elem.p;
     e->elen = elem.n;
     rc = read_count(pos, c->end, MIN_DOT_BYTES, &e->ndots);
@@ -195,7 +195,8 @@ int orset_check_elems(const orset_ctx *c)
 {
     orset_cursor k;
     int rc = orset_cursor_start(&k, c);
-    while (!rc && k.has) rc = orset_cursor_next(&k);
+    while (!rc && k.has)
+        rc = orset_cursor_next(&k);
     return rc;
 }
 
@@ -226,7 +227,8 @@ int orset_write_context(plexus_buf *out, size_t n_actors, const plexus_bytes *ac
                         const uint64_t *vv, size_t n_cloud, const orset_dot *cloud)
 {
     size_t need = 2 + 2 * PLEXUS_VARINT_MAX + n_cloud * 2 * PLEXUS_VARINT_MAX;
-    for (size_t i = 0; i < n_actors; i++) need += actors[i].n + 2 * PLEXUS_VARINT_MAX;
+    for (size_t i = 0; i < n_actors; i++)
+        need += actors[i].n + 2 * PLEXUS_VARINT_MAX;
     int rc = plexus_buf_reserve(out, need);
     if (rc) return rc;
     out->p[out->len++] = PLEXUS_CRDT_VERSION;
@@ -266,7 +268,10 @@ void orset_end_elems(plexus_buf *out, size_t mark, size_t max_count, size_t coun
     memcpy(out->p + mark, tmp, k);
 }
 
-static int dot_qsort_cmp(const void *x, const void *y) { return dot_cmp(x, y); }
+static int dot_qsort_cmp(const void *x, const void *y)
+{
+    return dot_cmp(x, y);
+}
 
 size_t orset_fold_cloud(uint64_t *vv, orset_dot *cloud, size_t n_cloud)
 {

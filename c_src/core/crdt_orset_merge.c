@@ -64,11 +64,10 @@ static int merge_contexts(merge_state *m)
 
     size_t i = 0, j = 0, k = 0;
     while (i < nx || j < ny) {
-        int cmp = i == nx ? 1
-                  : j == ny
-                      ? -1
-                      : plexus_bytes_cmp(cx->actors[i].p, cx->actors[i].n, cy->actors[j].p,
-                                         cy->actors[j].n);
+        int cmp = i == nx   ? 1
+                  : j == ny ? -1
+                            : plexus_bytes_cmp(cx->actors[i].p, cx->actors[i].n, cy->actors[j].p,
+                                               cy->actors[j].n);
         m->x.back[k] = m->y.back[k] = ORSET_NO_ACTOR;
         uint64_t v = 0;
         if (cmp <= 0) {
@@ -88,9 +87,11 @@ static int merge_contexts(merge_state *m)
     }
     m->n_actors = k;
     m->x.identity = 1;
-    for (i = 0; i < nx; i++) m->x.identity &= m->x.map[i] == i;
+    for (i = 0; i < nx; i++)
+        m->x.identity &= m->x.map[i] == i;
     m->y.identity = 1;
-    for (j = 0; j < ny; j++) m->y.identity &= m->y.map[j] == j;
+    for (j = 0; j < ny; j++)
+        m->y.identity &= m->y.map[j] == j;
 
     size_t n = 0;
     for (i = 0; i < cx->n_cloud; i++)
@@ -112,7 +113,8 @@ static int grow_scratch(merge_state *m, size_t need)
 {
     if (need <= m->scratch_cap) return PLEXUS_OK;
     size_t cap = m->scratch_cap ? m->scratch_cap : 16;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     void *p = m->a->realloc(m->a->ctx, m->scratch, cap * sizeof(orset_dot));
     if (!p) return PLEXUS_ENOMEM;
     m->scratch = p;
@@ -125,8 +127,8 @@ static int write_kept(merge_state *m, plexus_buf *out, const orset_entry *e, siz
                       size_t *count)
 {
     if (kept == 0) return PLEXUS_OK;
-    int rc = plexus_buf_reserve(out, e->elen + 2 * PLEXUS_VARINT_MAX +
-                                         kept * 2 * PLEXUS_VARINT_MAX);
+    int rc =
+        plexus_buf_reserve(out, e->elen + 2 * PLEXUS_VARINT_MAX + kept * 2 * PLEXUS_VARINT_MAX);
     if (rc) return rc;
     put_bytes(out, e->elem, e->elen);
     put_varint(out, kept);
@@ -169,8 +171,8 @@ static int merge_one_side(merge_state *m, plexus_buf *out, const side *own, cons
 }
 
 /* An element both sides have: common dots stay, others stay if unseen by the other. */
-static int merge_both(merge_state *m, plexus_buf *out, const orset_entry *ex,
-                      const orset_entry *ey, size_t *count)
+static int merge_both(merge_state *m, plexus_buf *out, const orset_entry *ex, const orset_entry *ey,
+                      size_t *count)
 {
     size_t nbx = (size_t)(ex->dots_end - ex->dots), nby = (size_t)(ey->dots_end - ey->dots);
     if (m->x.identity && m->y.identity && nbx == nby && ex->ndots == ey->ndots &&
@@ -252,8 +254,7 @@ static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_
     return rc;
 }
 
-int plexus_orset_merge(const plexus_bytes *states, size_t k, const plexus_alloc *a,
-                       plexus_buf *out)
+int plexus_orset_merge(const plexus_bytes *states, size_t k, const plexus_alloc *a, plexus_buf *out)
 {
     if (k == 0) return PLEXUS_EINVAL;
     if (k == 1) {

@@ -30,8 +30,7 @@ int plexus_orset_member(const uint8_t *s, size_t n, plexus_bytes elem, const ple
     return rc;
 }
 
-int plexus_orset_iter_init(plexus_orset_iter *it, const uint8_t *s, size_t n,
-                           const plexus_alloc *a)
+int plexus_orset_iter_init(plexus_orset_iter *it, const uint8_t *s, size_t n, const plexus_alloc *a)
 {
     orset_ctx c;
     int rc = orset_parse_header(s, n, a, &c);
@@ -53,7 +52,8 @@ int plexus_orset_iter_next(plexus_orset_iter *it, plexus_bytes *elem)
     elem->n = (size_t)len;
     it->pos += len;
     uint64_t ndots = orset_trusted_varint(&it->pos);
-    for (uint64_t i = 0; i < 2 * ndots; i++) (void)orset_trusted_varint(&it->pos);
+    for (uint64_t i = 0; i < 2 * ndots; i++)
+        (void)orset_trusted_varint(&it->pos);
     it->left--;
     return 1;
 }

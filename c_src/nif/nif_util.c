@@ -174,7 +174,10 @@ static void *outbuf_realloc(void *ctx, void *p, size_t n)
     return o->bin.data;
 }
 
-static void *outbuf_malloc(void *ctx, size_t n) { return outbuf_realloc(ctx, NULL, n); }
+static void *outbuf_malloc(void *ctx, size_t n)
+{
+    return outbuf_realloc(ctx, NULL, n);
+}
 
 static void outbuf_release(void *ctx, void *p)
 {
@@ -205,7 +208,10 @@ int nif_outbuf_term(ErlNifEnv *env, nif_outbuf *o, ERL_NIF_TERM *out)
     return 1;
 }
 
-void nif_outbuf_free(nif_outbuf *o) { plexus_buf_free(&o->buf); }
+void nif_outbuf_free(nif_outbuf *o)
+{
+    plexus_buf_free(&o->buf);
+}
 
 /* ---------------------------------------------------------------- scheduling */
 

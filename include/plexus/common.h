@@ -30,26 +30,26 @@
 /* Error codes. Keep in step with the table in c_src/core/common.c. */
 enum plexus_error {
     PLEXUS_OK = 0,
-    PLEXUS_ENOMEM = -1,      /* the allocator said no */
-    PLEXUS_ETRUNCATED = -2,  /* input ends inside a field */
-    PLEXUS_EVERSION = -3,    /* unknown format version byte */
-    PLEXUS_ETYPE = -4,       /* a state of another type (e.g. LWW passed as OR-Set) */
-    PLEXUS_EVARINT = -5,     /* overlong, non-minimal or > 64-bit varint */
-    PLEXUS_ECOUNT = -6,      /* a count larger than the bytes left could hold */
-    PLEXUS_EORDER = -7,      /* not canonical: unsorted or duplicate entries */
-    PLEXUS_EACTOR = -8,      /* actor index out of range */
-    PLEXUS_EDOT = -9,        /* dot not covered by its own context, or counter 0 */
-    PLEXUS_ETRAILING = -10,  /* bytes after the end of the state */
-    PLEXUS_EOVERFLOW = -11,  /* a counter or size would overflow */
-    PLEXUS_EINVAL = -12,     /* bad argument from the caller (empty element, ...) */
+    PLEXUS_ENOMEM = -1,       /* the allocator said no */
+    PLEXUS_ETRUNCATED = -2,   /* input ends inside a field */
+    PLEXUS_EVERSION = -3,     /* unknown format version byte */
+    PLEXUS_ETYPE = -4,        /* a state of another type (e.g. LWW passed as OR-Set) */
+    PLEXUS_EVARINT = -5,      /* overlong, non-minimal or > 64-bit varint */
+    PLEXUS_ECOUNT = -6,       /* a count larger than the bytes left could hold */
+    PLEXUS_EORDER = -7,       /* not canonical: unsorted or duplicate entries */
+    PLEXUS_EACTOR = -8,       /* actor index out of range */
+    PLEXUS_EDOT = -9,         /* dot not covered by its own context, or counter 0 */
+    PLEXUS_ETRAILING = -10,   /* bytes after the end of the state */
+    PLEXUS_EOVERFLOW = -11,   /* a counter or size would overflow */
+    PLEXUS_EINVAL = -12,      /* bad argument from the caller (empty element, ...) */
     PLEXUS_ENOTPRESENT = -13, /* strict remove of an element that is not in the set */
-    PLEXUS_ETOOBIG = -14,    /* input over a documented bound */
-    PLEXUS_ECLUSTER = -15,   /* message from another cluster */
-    PLEXUS_ESTATE = -16,     /* call not valid in the current state */
-    PLEXUS_EAUTH = -17,      /* authentication failed (sealed data) */
-    PLEXUS_EREPLAY = -18,    /* replayed or stale message */
-    PLEXUS_ENOTFOUND = -19,  /* no such entry */
-    PLEXUS_EFULL = -20,      /* a bounded table is full */
+    PLEXUS_ETOOBIG = -14,     /* input over a documented bound */
+    PLEXUS_ECLUSTER = -15,    /* message from another cluster */
+    PLEXUS_ESTATE = -16,      /* call not valid in the current state */
+    PLEXUS_EAUTH = -17,       /* authentication failed (sealed data) */
+    PLEXUS_EREPLAY = -18,     /* replayed or stale message */
+    PLEXUS_ENOTFOUND = -19,   /* no such entry */
+    PLEXUS_EFULL = -20,       /* a bounded table is full */
     PLEXUS_ERROR_MIN = -20
 };
 

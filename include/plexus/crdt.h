@@ -57,8 +57,7 @@ typedef struct plexus_lww_view {
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_lww_encode(uint64_t ts, plexus_bytes actor,
                                                    plexus_bytes value, plexus_buf *out);
 /* Validates and decodes; the view points into s. */
-PLEXUS_API PLEXUS_MUST_CHECK int plexus_lww_decode(const uint8_t *s, size_t n,
-                                                   plexus_lww_view *v);
+PLEXUS_API PLEXUS_MUST_CHECK int plexus_lww_decode(const uint8_t *s, size_t n, plexus_lww_view *v);
 /* Total order used by merge: (ts, actor bytes, value bytes). Returns -1, 0 or 1. */
 PLEXUS_API int plexus_lww_compare(const plexus_lww_view *a, const plexus_lww_view *b);
 /*
@@ -78,9 +77,8 @@ typedef struct plexus_orset_info {
 } plexus_orset_info;
 
 /* Validates s completely; fills info when not NULL. */
-PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_validate(const uint8_t *s, size_t n,
-                                                       const plexus_alloc *a,
-                                                       plexus_orset_info *info);
+PLEXUS_API PLEXUS_MUST_CHECK int
+plexus_orset_validate(const uint8_t *s, size_t n, const plexus_alloc *a, plexus_orset_info *info);
 
 /* Appends the empty set to out. */
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_new(plexus_buf *out);
@@ -119,9 +117,8 @@ PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_apply(const uint8_t *s, size_t n,
                                                     plexus_buf *delta, size_t *bad_op);
 
 /* Sets *found to 1 if elem is in s. */
-PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_member(const uint8_t *s, size_t n,
-                                                     plexus_bytes elem, const plexus_alloc *a,
-                                                     int *found);
+PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_member(const uint8_t *s, size_t n, plexus_bytes elem,
+                                                     const plexus_alloc *a, int *found);
 
 /*
  * Element iteration in canonical (bytewise) order. plexus_orset_iter_init validates

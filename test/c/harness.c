@@ -87,10 +87,22 @@ void fault_fail_at(long n)
     alloc_count = 0;
     fired = 0;
 }
-long fault_count(void) { return alloc_count; }
-long fault_live(void) { return alloc_live; }
-int fault_fired(void) { return fired; }
-void fault_reset(void) { fault_fail_at(0); }
+long fault_count(void)
+{
+    return alloc_count;
+}
+long fault_live(void)
+{
+    return alloc_live;
+}
+int fault_fired(void)
+{
+    return fired;
+}
+void fault_reset(void)
+{
+    fault_fail_at(0);
+}
 
 uint64_t test_rand(uint64_t *state)
 {

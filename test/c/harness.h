@@ -20,23 +20,23 @@
 extern int harness_failed_checks;
 extern const char *harness_current;
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            harness_failed_checks++;                                                   \
-            fprintf(stderr, "  FAIL %s:%d in %s: %s\n", __FILE__, __LINE__,           \
-                    harness_current, #cond);                                           \
-        }                                                                              \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            harness_failed_checks++;                                                               \
+            fprintf(stderr, "  FAIL %s:%d in %s: %s\n", __FILE__, __LINE__, harness_current,       \
+                    #cond);                                                                        \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                             \
-    do {                                                                               \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                          \
-        if (va_ != vb_) {                                                              \
-            harness_failed_checks++;                                                   \
-            fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%lld != %lld)\n", __FILE__, \
-                    __LINE__, harness_current, #a, #b, va_, vb_);                      \
-        }                                                                              \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            harness_failed_checks++;                                                               \
+            fprintf(stderr, "  FAIL %s:%d in %s: %s == %s (%lld != %lld)\n", __FILE__, __LINE__,   \
+                    harness_current, #a, #b, va_, vb_);                                            \
+        }                                                                                          \
     } while (0)
 
 #define RUN(fn) harness_run(#fn, fn)
@@ -62,22 +62,22 @@ void fault_reset(void);
  * whatever it allocated on both paths, and treat rc == PLEXUS_ENOMEM as the only
  * acceptable error. Checks that each run leaks nothing.
  */
-#define FOR_EACH_FAULT(rc_var, ...)                                                    \
-    do {                                                                               \
-        long live0_ = fault_live();                                                    \
-        for (long n_ = 1; n_ < 100000; n_++) {                                         \
-            fault_fail_at(n_);                                                         \
-            __VA_ARGS__;                                                                    \
-            int fired_ = fault_fired();                                                \
-            CHECK(fault_live() == live0_);                                             \
-            if (fired_)                                                                \
-                CHECK((rc_var) == PLEXUS_ENOMEM);                                      \
-            else {                                                                     \
-                CHECK((rc_var) == PLEXUS_OK);                                          \
-                break;                                                                 \
-            }                                                                          \
-        }                                                                              \
-        fault_reset();                                                                 \
+#define FOR_EACH_FAULT(rc_var, ...)                                                                \
+    do {                                                                                           \
+        long live0_ = fault_live();                                                                \
+        for (long n_ = 1; n_ < 100000; n_++) {                                                     \
+            fault_fail_at(n_);                                                                     \
+            __VA_ARGS__;                                                                           \
+            int fired_ = fault_fired();                                                            \
+            CHECK(fault_live() == live0_);                                                         \
+            if (fired_)                                                                            \
+                CHECK((rc_var) == PLEXUS_ENOMEM);                                                  \
+            else {                                                                                 \
+                CHECK((rc_var) == PLEXUS_OK);                                                      \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        fault_reset();                                                                             \
     } while (0)
 
 /* Deterministic PRNG for tests (splitmix64). */

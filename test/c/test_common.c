@@ -3,8 +3,9 @@
 
 static void test_varint_roundtrip(void)
 {
-    uint64_t vals[] = {0, 1, 127, 128, 255, 300, 16383, 16384, (1ULL << 32) - 1,
-                       1ULL << 32, (1ULL << 63), UINT64_MAX};
+    uint64_t vals[] = {
+        0,         1, 127, 128, 255, 300, 16383, 16384, (1ULL << 32) - 1, 1ULL << 32, (1ULL << 63),
+        UINT64_MAX};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         uint8_t buf[PLEXUS_VARINT_MAX];
         size_t n = plexus_varint_write(buf, vals[i]);
@@ -47,7 +48,8 @@ static void test_buf_grows_and_fails_cleanly(void)
         plexus_buf b;
         plexus_buf_init(&b, &test_alloc);
         rc = PLEXUS_OK;
-        for (int i = 0; i < 1000 && rc == PLEXUS_OK; i++) rc = plexus_buf_put(&b, "abcdefgh", 8);
+        for (int i = 0; i < 1000 && rc == PLEXUS_OK; i++)
+            rc = plexus_buf_put(&b, "abcdefgh", 8);
         if (rc == PLEXUS_OK) CHECK_EQ_INT(b.len, 8000);
         plexus_buf_free(&b);
     });

@@ -6,7 +6,10 @@
 #include "harness.h"
 #include "plexus/crdt.h"
 
-static plexus_bytes B(const char *s) { return (plexus_bytes){(const uint8_t *)s, strlen(s)}; }
+static plexus_bytes B(const char *s)
+{
+    return (plexus_bytes){(const uint8_t *)s, strlen(s)};
+}
 
 static plexus_buf reg(uint64_t ts, const char *actor, const char *value)
 {
@@ -69,7 +72,8 @@ static void test_bad_input(void)
 {
     plexus_buf b = reg(7, "actor", "value");
     plexus_lww_view v;
-    for (size_t k = 0; k < b.len; k++) CHECK(plexus_lww_decode(b.p, k, &v) < 0);
+    for (size_t k = 0; k < b.len; k++)
+        CHECK(plexus_lww_decode(b.p, k, &v) < 0);
     uint8_t copy[64];
     CHECK(b.len < sizeof copy);
     if (b.len >= sizeof copy) return;
@@ -86,7 +90,8 @@ static void test_bad_input(void)
     uint8_t buf[40];
     for (int i = 0; i < 20000; i++) {
         size_t n = test_rand(&rng) % sizeof buf;
-        for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)test_rand(&rng);
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (uint8_t)test_rand(&rng);
         if (n >= 2) buf[0] = 1, buf[1] = 'L';
         int rc = plexus_lww_decode(buf, n, &v);
         if (rc == 0) CHECK(v.actor.p + v.actor.n <= buf + n && v.value.p + v.value.n == buf + n);

@@ -12,8 +12,14 @@ typedef struct {
     size_t n;
 } state;
 
-static plexus_bytes B(const char *s) { return (plexus_bytes){(const uint8_t *)s, strlen(s)}; }
-static plexus_bytes SB(state s) { return (plexus_bytes){s.p, s.n}; }
+static plexus_bytes B(const char *s)
+{
+    return (plexus_bytes){(const uint8_t *)s, strlen(s)};
+}
+static plexus_bytes SB(state s)
+{
+    return (plexus_bytes){s.p, s.n};
+}
 
 static state take(plexus_buf *b)
 {
@@ -76,7 +82,10 @@ static size_t count(state s)
     return info.n_elems;
 }
 
-static int same(state x, state y) { return x.n == y.n && memcmp(x.p, y.p, x.n) == 0; }
+static int same(state x, state y)
+{
+    return x.n == y.n && memcmp(x.p, y.p, x.n) == 0;
+}
 
 static void test_new_is_empty_and_valid(void)
 {
@@ -125,8 +134,8 @@ static void test_batch_replays_in_order(void)
     CHECK_EQ_INT(count(s), 2);
 
     /* strict: the failing op is reported by its list index */
-    plexus_orset_op bad[] = {{PLEXUS_OP_ADD, B("q")}, {PLEXUS_OP_REMOVE, B("q")},
-                             {PLEXUS_OP_REMOVE, B("q")}};
+    plexus_orset_op bad[] = {
+        {PLEXUS_OP_ADD, B("q")}, {PLEXUS_OP_REMOVE, B("q")}, {PLEXUS_OP_REMOVE, B("q")}};
     size_t bad_op = 99;
     plexus_buf_init(&out, &test_alloc);
     CHECK_EQ_INT(plexus_orset_apply(s.p, s.n, bad, 3, B("A"), PLEXUS_APPLY_STRICT, &test_alloc,
@@ -136,11 +145,11 @@ static void test_batch_replays_in_order(void)
     CHECK_EQ_INT(out.len, 0);
     plexus_buf_free(&out);
     /* the first failing op in list order, not in element order */
-    plexus_orset_op two_bad[] = {{PLEXUS_OP_ADD, B("m")}, {PLEXUS_OP_REMOVE, B("z")},
-                                 {PLEXUS_OP_REMOVE, B("a")}};
+    plexus_orset_op two_bad[] = {
+        {PLEXUS_OP_ADD, B("m")}, {PLEXUS_OP_REMOVE, B("z")}, {PLEXUS_OP_REMOVE, B("a")}};
     plexus_buf_init(&out, &test_alloc);
-    CHECK_EQ_INT(plexus_orset_apply(s.p, s.n, two_bad, 3, B("A"), PLEXUS_APPLY_STRICT,
-                                    &test_alloc, &out, NULL, &bad_op),
+    CHECK_EQ_INT(plexus_orset_apply(s.p, s.n, two_bad, 3, B("A"), PLEXUS_APPLY_STRICT, &test_alloc,
+                                    &out, NULL, &bad_op),
                  PLEXUS_ENOTPRESENT);
     CHECK_EQ_INT(bad_op, 1);
     plexus_buf_free(&out);
@@ -172,7 +181,7 @@ static void test_add_wins_over_concurrent_remove(void)
 
 static const char *elem_name(uint64_t i)
 {
-    static const char *names[NELEM] = {"a", "b", "c", "d", "e", "f",
+    static const char *names[NELEM] = {"a",  "b",  "c",  "d",   "e", "f",
                                        "gg", "hh", "ii", "jjj", "k", "\x01"};
     return names[i % NELEM];
 }
@@ -195,7 +204,8 @@ static void test_merge_laws_random(void)
     uint64_t rng = 42;
     for (int round = 0; round < 300; round++) {
         state r[NREP];
-        for (int i = 0; i < NREP; i++) r[i] = empty_set();
+        for (int i = 0; i < NREP; i++)
+            r[i] = empty_set();
         int steps = (int)(test_rand(&rng) % 30);
         for (int k = 0; k < steps; k++) {
             int i = (int)(test_rand(&rng) % NREP);
@@ -225,7 +235,8 @@ static void test_merge_laws_random(void)
         CHECK(same(nway, ab_c));
         drop(&nway), drop(&ab), drop(&ba), drop(&ab_c), drop(&bc), drop(&a_bc), drop(&aa),
             drop(&abab);
-        for (int i = 0; i < NREP; i++) drop(&r[i]);
+        for (int i = 0; i < NREP; i++)
+            drop(&r[i]);
     }
 }
 
@@ -262,7 +273,8 @@ static void test_deltas(void)
     uint64_t rng = 99;
     for (int round = 0; round < 200; round++) {
         state base = empty_set();
-        for (int k = 0; k < 8; k++) random_mutation(&base, 0, &rng);
+        for (int k = 0; k < 8; k++)
+            random_mutation(&base, 0, &rng);
         state cur = merge2(base, base);
         state deltas[6];
         int nd = 0;
@@ -276,8 +288,8 @@ static void test_deltas(void)
             plexus_buf out, delta;
             plexus_buf_init(&out, &test_alloc);
             plexus_buf_init(&delta, &test_alloc);
-            CHECK_EQ_INT(plexus_orset_apply(cur.p, cur.n, ops, nops, B(actor), 0, &test_alloc,
-                                            &out, &delta, NULL),
+            CHECK_EQ_INT(plexus_orset_apply(cur.p, cur.n, ops, nops, B(actor), 0, &test_alloc, &out,
+                                            &delta, NULL),
                          PLEXUS_OK);
             CHECK_EQ_INT(plexus_orset_validate(delta.p, delta.len, &test_alloc, NULL), PLEXUS_OK);
             state next = take(&out), dl = take(&delta);
@@ -297,7 +309,8 @@ static void test_deltas(void)
         }
         CHECK(same(r, cur));
         drop(&r), drop(&base), drop(&cur);
-        for (int d = 0; d < nd; d++) drop(&deltas[d]);
+        for (int d = 0; d < nd; d++)
+            drop(&deltas[d]);
     }
 }
 
@@ -307,7 +320,8 @@ static state sample_state(void)
 {
     state s = empty_set();
     const char *elems[] = {"alpha", "beta", "gamma", "delta", "eps"};
-    for (int i = 0; i < 5; i++) CHECK_EQ_INT(apply1(&s, PLEXUS_OP_ADD, elems[i], "A", 0), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(apply1(&s, PLEXUS_OP_ADD, elems[i], "A", 0), 0);
     CHECK_EQ_INT(apply1(&s, PLEXUS_OP_ADD, "beta", "B", 0), 0);
     CHECK_EQ_INT(apply1(&s, PLEXUS_OP_REMOVE, "gamma", "B", 0), 0);
     return s;
@@ -406,11 +420,13 @@ static void test_random_bytes_never_crash(void)
     uint8_t buf[96];
     for (int i = 0; i < 20000; i++) {
         size_t n = test_rand(&rng) % sizeof buf;
-        for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)test_rand(&rng);
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (uint8_t)test_rand(&rng);
         if (n >= 2 && (i & 1)) buf[0] = 1, buf[1] = 'S'; /* get past the header */
         int found;
         CHECK(plexus_orset_validate(buf, n, &test_alloc, NULL) <= 0);
-        if (plexus_orset_member(buf, n, B("x"), &test_alloc, &found) == 0) CHECK(found == 0 || found == 1);
+        if (plexus_orset_member(buf, n, B("x"), &test_alloc, &found) == 0)
+            CHECK(found == 0 || found == 1);
     }
 }
 
@@ -427,8 +443,8 @@ static void test_fault_injection_apply_merge(void)
         plexus_buf out, delta;
         plexus_buf_init(&out, &test_alloc);
         plexus_buf_init(&delta, &test_alloc);
-        rc = plexus_orset_apply(s.p, s.n, ops, 2, B("0-first-actor"), 0, &test_alloc, &out,
-                                &delta, NULL);
+        rc = plexus_orset_apply(s.p, s.n, ops, 2, B("0-first-actor"), 0, &test_alloc, &out, &delta,
+                                NULL);
         plexus_buf_free(&out);
         plexus_buf_free(&delta);
     });
@@ -510,9 +526,9 @@ static void test_size_small_ints(void)
     state s = empty_set();
     plexus_buf out;
     plexus_buf_init(&out, &test_alloc);
-    CHECK_EQ_INT(plexus_orset_apply(s.p, s.n, ops, N, B("plexus@host"), 0, &test_alloc, &out,
-                                    NULL, NULL),
-                 PLEXUS_OK);
+    CHECK_EQ_INT(
+        plexus_orset_apply(s.p, s.n, ops, N, B("plexus@host"), 0, &test_alloc, &out, NULL, NULL),
+        PLEXUS_OK);
     CHECK(out.len <= 12u * N);
     CHECK_EQ_INT(count((state){out.p, out.len}), N);
     plexus_buf_free(&out);
