@@ -146,7 +146,7 @@ SIM_SAN := $(if $(SIM_SRC),build/test/san/plexus_sim)
 FUZZERS := $(FUZZ_SRC:test/fuzz/%.c=build/fuzz/%)
 
 .PHONY: FORCE all nif cnode check-nif check-cnode cnode-note doc-chunks deps test ctest ctest-san fuzz-smoke fuzz bench demo soak clean clean-c \
-	format dialyzer eunit ct c-build
+	format format-check dialyzer eunit ct c-build
 
 all: nif
 
@@ -324,9 +324,17 @@ soak: deps
 	@$(MAKE) --no-print-directory $(SIM)
 	@bash test/soak.sh
 
+# Every C source and header of the project, for clang-format (.clang-format).
+FORMAT_SRC = $(CORE_SRC) $(NIF_SRC) $(CNODE_SRC) $(wildcard c_src/*/*.h) include/plexus/*.h \
+	test/c/*.[ch] $(wildcard test/sim/*.[ch]) $(FUZZ_SRC) $(wildcard test/bench/*.c)
+
 format:
-	clang-format -i $(CORE_SRC) $(NIF_SRC) $(CNODE_SRC) include/plexus/*.h test/c/*.[ch] \
-	  $(SIM_SRC) $(FUZZ_SRC)
+	clang-format -i $(FORMAT_SRC)
+
+# Fails on the first file clang-format would change (a stage of make test).
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format-check: 1 passed, 0 failed" \
+	  || { echo "format-check: 0 passed, 1 failed (run make format)"; exit 1; }
 
 clean-c:
 	rm -rf build priv/plexus_nif.so priv/plexus_cnode

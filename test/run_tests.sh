@@ -142,6 +142,7 @@ fi
 mapfile -t plain_tests < <(ls build/test/plain/test_* 2>/dev/null)
 mapfile -t san_tests < <(ls build/test/san/test_* 2>/dev/null)
 
+stage format-check count_plain make --no-print-directory -s format-check
 stage c-unit count_plain run_all "${plain_tests[@]}"
 stage c-unit-asan-ubsan count_plain run_all "${san_tests[@]}"
 stage c-unit-valgrind count_plain valgrind_all "${plain_tests[@]}"
