@@ -46,7 +46,7 @@ endif
 DEB_PACKAGES := gcc make erlang-nox erlang-dev erlang-eunit erlang-common-test \
 	erlang-dialyzer erlang-proper erlang-proper-dev erlang-tools erlang-edoc rebar3 \
 	libsodium-dev libjansson-dev clang libclang-rt-14-dev valgrind pkg-config dnsmasq-base \
-	elixir iproute2
+	elixir iproute2 clang-format
 
 # ERTS and erl_interface locations come from erl itself (doc/STYLE.md habit 11). Only
 # asked when erl exists, so `make deps` works on a bare machine.
