@@ -35,10 +35,10 @@
 %% The shape is a pure function of the content: equal maps are equal terms and give
 %% equal `to_binary/1' bytes on every node, whatever the history.
 %%
-%% TODO(issue 12): the trie code (lookup/update/build/branch/collapse, the Merkle
-%% summaries and the slice paths) duplicates plexus_orset2's, adapted to entries that
-%% carry registers; factor it into a shared plexus_crdt_trie with per-type entry
-%% callbacks (left for a later change so as not to disturb plexus_orset2 in this one).
+%% The trie shape (update/build/branch/collapse, node hashes) lives in plexus_crdt_trie,
+%% shared with plexus_orset2. TODO(issue 12): the merge walk, the Merkle summaries and
+%% the slice paths still duplicate plexus_orset2's; they need per-type entry-merge
+%% callbacks to move there too.
 %%
 %% == Trust ==
 %% `from_binary/1' and `merge_missing/2' validate everything they read in pure Erlang
@@ -59,6 +59,11 @@
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
 -export_type([lwwmap/0, path/0, summary/0, reason/0]).
+
+%% The trie itself (shape, hashes, single-entry updates) is shared with the other
+%% trie-backed CRDT.
+-import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
+                           count/1, hash/1, ehash/1, nibble/2, collect/2]).
 
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).
@@ -426,106 +431,6 @@ lookup({l, _, _, Entries}, _, _, K) ->
     lists:keyfind(K, 1, Entries);
 lookup({b, _, _, Ch}, D, H, K) ->
     lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
-
-%% update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}, as in
-%% plexus_orset2.
-update(nil, D, H, K, Fun) ->
-    case Fun(none) of
-        none -> {nil, 0, 0};
-        New -> update({l, 0, 0, []}, D, H, K, fun(_) -> New end)
-    end;
-update({l, NH, C, Entries}, D, _H, K, Fun) ->
-    Old = case lists:keyfind(K, 1, Entries) of
-              false -> none;
-              Found -> Found
-          end,
-    case {Old, Fun(Old)} of
-        {none, none} ->
-            {nil_if_empty({l, NH, C, Entries}), 0, 0};
-        {_, none} ->
-            DH = -ehash(Old),
-            {leaf(NH + DH, C - 1, lists:keydelete(K, 1, Entries)), DH, -1};
-        {none, New} ->
-            DH = ehash(New),
-            Node = leaf(NH + DH, C + 1, insert_sorted(New, Entries)),
-            {split_if_big(Node, D), DH, 1};
-        {_, New} ->
-            DH = ehash(New) - ehash(Old),
-            {leaf(NH + DH, C, lists:keyreplace(K, 1, Entries, New)), DH, 0}
-    end;
-update({b, NH, C, Ch}, D, H, K, Fun) ->
-    I = nibble(H, D) + 1,
-    {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Fun),
-    Ch2 = setelement(I, Ch, Child),
-    case C + DC of
-        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
-        C2 -> {{b, (NH + DH) band ?MASK, C2, Ch2}, DH, DC}
-    end.
-
-leaf(_, 0, []) -> nil;
-leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
-
-nil_if_empty({l, _, 0, []}) -> nil;
-nil_if_empty(Node) -> Node.
-
-insert_sorted({K, _} = New, [{K2, _} = X | T]) when K2 < K -> [X | insert_sorted(New, T)];
-insert_sorted(New, L) -> [New | L].
-
-split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Entries]);
-split_if_big(Node, _) ->
-    Node.
-
-collapse(Ch) ->
-    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
-        [] -> nil;
-        Entries -> mk_leaf(Entries)
-    end.
-
-%% Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
-build(_, []) ->
-    nil;
-build(D, Hashed) ->
-    N = length(Hashed),
-    case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
-        true ->
-            mk_leaf([En || {_, En} <- Hashed]);
-        false ->
-            Buckets = lists:foldr(fun({H, _} = X, Acc) ->
-                                          I = nibble(H, D) + 1,
-                                          setelement(I, Acc, [X | element(I, Acc)])
-                                  end, erlang:make_tuple(16, []), Hashed),
-            branch(list_to_tuple([build(D + 1, B) || B <- tuple_to_list(Buckets)]))
-    end.
-
-branch(Ch) ->
-    Kids = tuple_to_list(Ch),
-    case lists:sum([count(N) || N <- Kids]) of
-        C when C =< ?MAX_LEAF -> collapse(Ch);
-        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
-    end.
-
-mk_leaf([]) -> nil;
-mk_leaf(Entries) ->
-    leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), length(Entries), Entries).
-
-count(nil) -> 0;
-count({_, _, C, _}) -> C.
-
-hash(nil) -> 0;
-hash({_, H, _, _}) -> H.
-
-ehash(Entry) ->
-    <<X:128>> = erlang:md5(term_to_binary(Entry)),
-    X.
-
-nibble(H, D) ->
-    <<_:D/unit:4, N:4, _/bitstring>> = H,
-    N.
-
-collect(nil, Acc) -> Acc;
-collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
-collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
 
 entries({lwwmap, _, Root}) ->
     lists:sort(collect(Root, [])).

@@ -58,6 +58,11 @@
 -export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
               error/0]).
 
+%% The trie itself (shape, hashes, single-entry updates) is shared with the other
+%% trie-backed CRDT.
+-import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
+                           count/1, hash/1, ehash/1, nibble/2, collect/2]).
+
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).
 %% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
@@ -344,109 +349,6 @@ lookup({l, _, _, Entries}, _, _, E) ->
 lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
-%% update(Node, Depth, KeyHash, Elem, Fun) -> {Node2, HashDelta, CountDelta}:
-%% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
-%% adjusted by the deltas, and the node is reshaped (split / collapse) as the
-%% canonical rule requires.
-update(nil, D, K, E, Fun) ->
-    case Fun(none) of
-        none -> {nil, 0, 0};
-        New -> update({l, 0, 0, []}, D, K, E, fun(_) -> New end)
-    end;
-update({l, H, C, Entries}, D, _K, E, Fun) ->
-    Old = case lists:keyfind(E, 1, Entries) of
-              false -> none;
-              Found -> Found
-          end,
-    case {Old, Fun(Old)} of
-        {none, none} ->
-            {nil_if_empty({l, H, C, Entries}), 0, 0};
-        {_, none} ->
-            DH = -ehash(Old),
-            {leaf(H + DH, C - 1, lists:keydelete(E, 1, Entries)), DH, -1};
-        {none, New} ->
-            DH = ehash(New),
-            Node = leaf(H + DH, C + 1, insert_sorted(New, Entries)),
-            {split_if_big(Node, D), DH, 1};
-        {_, New} ->
-            DH = ehash(New) - ehash(Old),
-            {leaf(H + DH, C, lists:keyreplace(E, 1, Entries, New)), DH, 0}
-    end;
-update({b, H, C, Ch}, D, K, E, Fun) ->
-    I = nibble(K, D) + 1,
-    {Child, DH, DC} = update(element(I, Ch), D + 1, K, E, Fun),
-    Ch2 = setelement(I, Ch, Child),
-    case C + DC of
-        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
-        C2 -> {{b, (H + DH) band ?MASK, C2, Ch2}, DH, DC}
-    end.
-
-leaf(_, 0, []) -> nil;
-leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
-
-nil_if_empty({l, _, 0, []}) -> nil;
-nil_if_empty(Node) -> Node.
-
-insert_sorted({E, _} = New, [{E2, _} = X | T]) when E2 < E -> [X | insert_sorted(New, T)];
-insert_sorted(New, L) -> [New | L].
-
-split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{erlang:md5(E), En} || {E, _} = En <- Entries]);
-split_if_big(Node, _) ->
-    Node.
-
-%% A branch whose subtree shrank to ?MAX_LEAF entries or fewer becomes a leaf.
-collapse(Ch) ->
-    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
-        [] -> nil;
-        Entries -> leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries),
-                        length(Entries), Entries)
-    end.
-
-%% Canonical node for [{KeyHash, Entry}] sorted by element, all below one path.
-build(_, []) ->
-    nil;
-build(D, Hashed) ->
-    N = length(Hashed),
-    case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
-        true ->
-            Entries = [En || {_, En} <- Hashed],
-            leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), N, Entries);
-        false ->
-            Buckets = lists:foldr(fun({K, _} = X, Acc) ->
-                                          I = nibble(K, D) + 1,
-                                          setelement(I, Acc, [X | element(I, Acc)])
-                                  end, erlang:make_tuple(16, []), Hashed),
-            branch(list_to_tuple([build(D + 1, B) || B <- tuple_to_list(Buckets)]))
-    end.
-
-%% A branch from children that are already canonical; collapses when small.
-branch(Ch) ->
-    Kids = tuple_to_list(Ch),
-    case lists:sum([count(N) || N <- Kids]) of
-        C when C =< ?MAX_LEAF -> collapse(Ch);
-        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
-    end.
-
-count(nil) -> 0;
-count({_, _, C, _}) -> C.
-
-hash(nil) -> 0;
-hash({_, H, _, _}) -> H.
-
-ehash(Entry) ->
-    <<X:128>> = erlang:md5(term_to_binary(Entry)),
-    X.
-
-nibble(K, D) ->
-    <<_:D/unit:4, N:4, _/bitstring>> = K,
-    N.
-
-%% Entries below a node, appended to Acc, in trie order.
-collect(nil, Acc) -> Acc;
-collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
-collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
-
 entries({orset2, _, Root}) ->
     lists:sort(collect(Root, [])).
 
@@ -514,10 +416,6 @@ split({l, _, _, Entries}, D) ->
                                   setelement(I, Acc, [En | element(I, Acc)])
                           end, erlang:make_tuple(16, []), Entries),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
-
-mk_leaf([]) -> nil;
-mk_leaf(Entries) ->
-    leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), length(Entries), Entries).
 
 %% Entries only one side has: keep the dots the other context has not seen.
 filter(nil, _, _) ->
