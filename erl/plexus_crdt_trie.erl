@@ -10,17 +10,25 @@
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
          count/1, hash/1, ehash/1, nibble/2, collect/2]).
+%% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
+-export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
+         summarise/1, summary_hash/1, diff_one/5]).
 
--export_type([tnode/0, entry/0]).
+-export_type([tnode/0, entry/0, node_summary/0]).
 
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).
+%% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
+%% with more differing children than ?DESCEND_MAX is shipped whole.
+-define(SHIP_BELOW, 256).
+-define(DESCEND_MAX, 8).
 -define(MASK, 16#ffffffffffffffffffffffffffffffff).
 
 -type entry() :: {binary(), term()}.
 -type tnode() :: nil
                | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
+-type node_summary() :: nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), binary()}.
 -type update_fun() :: fun((entry() | none) -> entry() | none).
 
 %% @doc update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}:
@@ -144,3 +152,88 @@ nibble(H, D) ->
 collect(nil, Acc) -> Acc;
 collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
 collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
+
+%% ---------------------------------------------------------------- anti-entropy
+
+%% @doc A leaf seen as a (non-canonical) branch, to merge with a branch.
+-spec split(tnode(), non_neg_integer()) -> {b, 0, 0, tuple()}.
+split({l, _, _, Entries}, D) ->
+    Buckets = lists:foldr(fun({E, _} = En, Acc) ->
+                                  I = nibble(erlang:md5(E), D) + 1,
+                                  setelement(I, Acc, [En | element(I, Acc)])
+                          end, erlang:make_tuple(16, []), Entries),
+    {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
+
+%% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
+-spec at_path(tnode(), binary()) -> tnode().
+at_path(Node, <<>>) -> Node;
+at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
+%% A leaf or empty node above the path: the part of it below the path.
+at_path(nil, _) -> nil;
+at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
+
+sub_leaf({l, _, _, Entries}, P) ->
+    mk_leaf([En || {E, _} = En <- Entries, in_path(erlang:md5(E), P)]).
+
+-spec in_path(binary(), binary()) -> boolean().
+in_path(K, P) ->
+    binary:part(nibbles(K), 0, byte_size(P)) =:= P.
+
+%% The key hash as a path: one byte per nibble.
+-spec nibbles(binary()) -> binary().
+nibbles(K) ->
+    << <<N>> || <<N:4>> <= K >>.
+
+-spec is_prefix(binary(), binary()) -> boolean().
+is_prefix(Q, P) ->
+    byte_size(Q) < byte_size(P) andalso binary:part(P, 0, byte_size(Q)) =:= Q.
+
+%% Sorted paths: a prefix of a path sorts just before it and every path between them
+%% shares that prefix, so comparing neighbours finds any nesting.
+-spec no_nested([binary()]) -> boolean().
+no_nested([Q, P | T]) -> not is_prefix(Q, P) andalso no_nested([P | T]);
+no_nested(_) -> true.
+
+-spec valid_path(term()) -> boolean().
+valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
+    lists:all(fun(I) -> I < 16 end, binary_to_list(P));
+valid_path(_) ->
+    false.
+
+%% A subtree of at most ?SHIP_BELOW entries is summarised by its hash alone, as a
+%% leaf: shipping it costs about what more summaries would. A branch lists its 16
+%% child hashes truncated to 64 bits (enough to tell honest differences apart).
+-spec summarise(tnode()) -> node_summary().
+summarise(nil) -> nil;
+summarise({l, H, _, _}) -> {leaf, H};
+summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
+summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
+
+-spec summary_hash(node_summary()) -> non_neg_integer().
+summary_hash(nil) -> 0;
+summary_hash({leaf, H}) -> H;
+summary_hash({branch, H, _}) -> H.
+
+%% @doc One step of diff: equal hashes stop, a few differing children descend, else ship.
+-spec diff_one(binary(), node_summary(), node_summary(), [binary()], [binary()]) ->
+          {[binary()], [binary()]}.
+diff_one(P, Local, Remote, D, S) ->
+    case summary_hash(Local) =:= summary_hash(Remote) of
+        true ->
+            {D, S};
+        false ->
+            case {Local, Remote} of
+                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
+                    Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
+                                              binary:part(LC, I * 8, 8) =/=
+                                                  binary:part(RC, I * 8, 8)],
+                    case length(Kids) > ?DESCEND_MAX of
+                        %% Most of the subtree differs: summaries would cost more than
+                        %% they save, ship it whole.
+                        true -> {D, [P | S]};
+                        false -> {Kids ++ D, S}
+                    end;
+                _ ->
+                    {D, [P | S]}
+            end
+    end.

@@ -35,10 +35,10 @@
 %% The shape is a pure function of the content: equal maps are equal terms and give
 %% equal `to_binary/1' bytes on every node, whatever the history.
 %%
-%% The trie shape (update/build/branch/collapse, node hashes) lives in plexus_crdt_trie,
-%% shared with plexus_orset2. TODO(issue 12): the merge walk, the Merkle summaries and
-%% the slice paths still duplicate plexus_orset2's; they need per-type entry-merge
-%% callbacks to move there too.
+%% The trie (update/build/branch/collapse, node hashes, slice paths, Merkle summaries)
+%% lives in plexus_crdt_trie, shared with plexus_orset2. TODO(issue 12): the merge walk
+%% (merge_node/filter/merge_at) and the slice codec still repeat plexus_orset2's; they
+%% need per-type entry-merge callbacks to move there too.
 %%
 %% == Trust ==
 %% `from_binary/1' and `merge_missing/2' validate everything they read in pure Erlang
@@ -60,16 +60,13 @@
 
 -export_type([lwwmap/0, path/0, summary/0, reason/0]).
 
-%% The trie itself (shape, hashes, single-entry updates) is shared with the other
-%% trie-backed CRDT.
+%% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
+%% shared with the other trie-backed CRDT.
 -import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, nibble/2, collect/2]).
+                           count/1, hash/1, ehash/1, nibble/2, collect/2,
+                           split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
+                           valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
 
--define(MAX_LEAF, 32).
--define(MAX_DEPTH, 32).
--define(SHIP_BELOW, 256).
--define(DESCEND_MAX, 8).
--define(MASK, 16#ffffffffffffffffffffffffffffffff).
 -define(MAX_TS, 18446744073709551615).
 -define(MAX_BYTES, 67108864).
 -define(IS_MAP(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
@@ -379,7 +376,7 @@ diff(_, _) ->
 -spec missing(lwwmap(), [path()]) -> binary() | error().
 missing({lwwmap, Ctx, Root} = Map, Paths) when ?IS_MAP(Map), is_list(Paths) ->
     guard(fun() ->
-                  true = lists:all(fun valid_path/1, Paths),
+                  true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
                   Ps = lists:usort(Paths),
                   true = no_nested(Ps),
                   Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
@@ -489,13 +486,6 @@ merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB) ->
              lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB) end,
                            tuple_to_list(ChA), tuple_to_list(ChB)))).
 
-split({l, _, _, Entries}, D) ->
-    Buckets = lists:foldr(fun({K, _} = En, Acc) ->
-                                  I = nibble(erlang:md5(K), D) + 1,
-                                  setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), Entries),
-    {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
-
 filter(nil, _, _) ->
     nil;
 filter({l, _, _, Entries} = Leaf, D, Other) ->
@@ -554,24 +544,6 @@ keep_write(W, Other, Rest) ->
 
 %% ---------------------------------------------------------------- anti-entropy internals
 
-at_path(Node, <<>>) -> Node;
-at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
-at_path(nil, _) -> nil;
-at_path({l, _, _, Entries}, P) ->
-    mk_leaf([En || {K, _} = En <- Entries, in_path(erlang:md5(K), P)]).
-
-in_path(H, P) ->
-    binary:part(nibbles(H), 0, byte_size(P)) =:= P.
-
-nibbles(H) ->
-    << <<N>> || <<N:4>> <= H >>.
-
-is_prefix(Q, P) ->
-    byte_size(Q) < byte_size(P) andalso binary:part(P, 0, byte_size(Q)) =:= Q.
-
-no_nested([Q, P | T]) -> not is_prefix(Q, P) andalso no_nested([P | T]);
-no_nested(_) -> true.
-
 group_by_path(Paths, Entries) ->
     Lens = lists:usort([byte_size(P) || P <- Paths]),
     Set = maps:from_list([{P, []} || P <- Paths]),
@@ -586,39 +558,6 @@ group_by_path(Paths, Entries) ->
                end, #{}, Entries)}
     catch
         error:{badmatch, _} -> error
-    end.
-
-valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
-    lists:all(fun(I) -> I < 16 end, binary_to_list(P));
-valid_path(_) ->
-    false.
-
-summarise(nil) -> nil;
-summarise({l, H, _, _}) -> {leaf, H};
-summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
-summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
-
-summary_hash(nil) -> 0;
-summary_hash({leaf, H}) -> H;
-summary_hash({branch, H, _}) -> H.
-
-diff_one(P, Local, Remote, D, S) ->
-    case summary_hash(Local) =:= summary_hash(Remote) of
-        true ->
-            {D, S};
-        false ->
-            case {Local, Remote} of
-                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
-                    Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
-                                              binary:part(LC, I * 8, 8) =/=
-                                                  binary:part(RC, I * 8, 8)],
-                    case length(Kids) > ?DESCEND_MAX of
-                        true -> {D, [P | S]};
-                        false -> {Kids ++ D, S}
-                    end;
-                _ ->
-                    {D, [P | S]}
-            end
     end.
 
 merge_at(Tree, D, P, Node, CL, CR) when D =:= byte_size(P) ->
@@ -636,7 +575,7 @@ decode_slice(Slice) ->
         {NP, R1} = varint(Slice),
         true = NP =< byte_size(R1),
         {Paths, Body} = read_paths(NP, R1, []),
-        true = lists:all(fun valid_path/1, Paths),
+        true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
         true = Paths =:= lists:usort(Paths),
         true = no_nested(Paths),
         {Paths, Body}

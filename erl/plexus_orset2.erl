@@ -58,18 +58,13 @@
 -export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
               error/0]).
 
-%% The trie itself (shape, hashes, single-entry updates) is shared with the other
-%% trie-backed CRDT.
+%% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
+%% shared with the other trie-backed CRDT.
 -import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, nibble/2, collect/2]).
+                           count/1, hash/1, ehash/1, nibble/2, collect/2,
+                           split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
+                           valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
 
--define(MAX_LEAF, 32).
--define(MAX_DEPTH, 32).
-%% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
-%% with more differing children than ?DESCEND_MAX is shipped whole.
--define(SHIP_BELOW, 256).
--define(DESCEND_MAX, 8).
--define(MASK, 16#ffffffffffffffffffffffffffffffff).
 -define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= orset2)).
 
@@ -306,7 +301,7 @@ diff(_, _) ->
 -spec missing(orset2(), [path()]) -> binary() | error().
 missing({orset2, Ctx, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
     guard(fun() ->
-                  true = lists:all(fun valid_path/1, Paths),
+                  true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
                   Ps = lists:usort(Paths),
                   true = no_nested(Ps),
                   Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
@@ -409,14 +404,6 @@ merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB) ->
              lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB) end,
                            tuple_to_list(ChA), tuple_to_list(ChB)))).
 
-%% A leaf seen as a (non-canonical) branch, to merge with a branch.
-split({l, _, _, Entries}, D) ->
-    Buckets = lists:foldr(fun({E, _} = En, Acc) ->
-                                  I = nibble(erlang:md5(E), D) + 1,
-                                  setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), Entries),
-    {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
-
 %% Entries only one side has: keep the dots the other context has not seen.
 filter(nil, _, _) ->
     nil;
@@ -475,30 +462,6 @@ keep_dot(Dot, Other, Rest) ->
 
 %% ---------------------------------------------------------------- anti-entropy internals
 
-at_path(Node, <<>>) -> Node;
-at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
-%% A leaf or empty node above the path: the part of it below the path.
-at_path(nil, _) -> nil;
-at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
-
-sub_leaf({l, _, _, Entries}, P) ->
-    mk_leaf([En || {E, _} = En <- Entries, in_path(erlang:md5(E), P)]).
-
-in_path(K, P) ->
-    binary:part(nibbles(K), 0, byte_size(P)) =:= P.
-
-%% The key hash as a path: one byte per nibble.
-nibbles(K) ->
-    << <<N>> || <<N:4>> <= K >>.
-
-is_prefix(Q, P) ->
-    byte_size(Q) < byte_size(P) andalso binary:part(P, 0, byte_size(Q)) =:= Q.
-
-%% Sorted paths: a prefix of a path sorts just before it and every path between them
-%% shares that prefix, so comparing neighbours finds any nesting.
-no_nested([Q, P | T]) -> not is_prefix(Q, P) andalso no_nested([P | T]);
-no_nested(_) -> true.
-
 %% #{Path => [{KeyHash, Entry}] (reversed)} for entries sorted by element; error if an
 %% entry lies under none of the paths. O(entries x distinct path lengths).
 group_by_path(Paths, Entries) ->
@@ -519,44 +482,6 @@ group_by_path(Lens, Set, Entries) ->
         error:{badmatch, _} -> error
     end.
 
-valid_path(P) when is_binary(P), byte_size(P) =< ?MAX_DEPTH ->
-    lists:all(fun(I) -> I < 16 end, binary_to_list(P));
-valid_path(_) ->
-    false.
-
-%% A subtree of at most ?SHIP_BELOW entries is summarised by its hash alone, as a
-%% leaf: shipping it costs about what more summaries would. A branch lists its 16
-%% child hashes truncated to 64 bits (enough to tell honest differences apart).
-summarise(nil) -> nil;
-summarise({l, H, _, _}) -> {leaf, H};
-summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
-summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
-
-summary_hash(nil) -> 0;
-summary_hash({leaf, H}) -> H;
-summary_hash({branch, H, _}) -> H.
-
-diff_one(P, Local, Remote, D, S) ->
-    case summary_hash(Local) =:= summary_hash(Remote) of
-        true ->
-            {D, S};
-        false ->
-            case {Local, Remote} of
-                {{branch, _, LC}, {branch, _, RC}} when byte_size(RC) =:= 128 ->
-                    Kids = [<<P/binary, I>> || I <- lists:seq(0, 15),
-                                              binary:part(LC, I * 8, 8) =/=
-                                                  binary:part(RC, I * 8, 8)],
-                    case length(Kids) > ?DESCEND_MAX of
-                        %% Most of the subtree differs: summaries would cost more than
-                        %% they save, ship it whole.
-                        true -> {D, [P | S]};
-                        false -> {Kids ++ D, S}
-                    end;
-                _ ->
-                    {D, [P | S]}
-            end
-    end.
-
 %% Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 merge_at(Tree, D, P, Node, CL, CR) when D =:= byte_size(P) ->
     merge_node(Tree, Node, D, CL, CR);
@@ -573,7 +498,7 @@ decode_slice(Slice) ->
         {NP, R1} = varint(Slice),
         true = NP =< byte_size(R1),
         {Paths, Body} = read_paths(NP, R1, []),
-        true = lists:all(fun valid_path/1, Paths),
+        true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
         true = Paths =:= lists:usort(Paths),
         true = no_nested(Paths),
         {Paths, <<1, $S, Body/binary>>}
