@@ -13,8 +13,10 @@
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
+%% The merge walk, given what merging entries means to the CRDT.
+-export([merge_node/6, merge_at/7]).
 
--export_type([tnode/0, entry/0, node_summary/0]).
+-export_type([tnode/0, entry/0, node_summary/0, entry_ops/1]).
 
 -define(MAX_LEAF, 32).
 -define(MAX_DEPTH, 32).
@@ -29,6 +31,11 @@
                | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
 -type node_summary() :: nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), binary()}.
+%% merge_entries(EntriesA, EntriesB, CtxA, CtxB) merges two sorted entry lists;
+%% keep_unseen(Entries, OtherCtx) keeps what the other side has not yet seen.
+-type entry_ops(Ctx) :: #{merge_entries := fun(([entry()], [entry()], Ctx, Ctx) -> [entry()]),
+                          keep_unseen := fun(([entry()], Ctx) -> [entry()])}.
+-type walk_node() :: tnode() | {b, 0, 0, tuple()}.
 -type update_fun() :: fun((entry() | none) -> entry() | none).
 
 %% @doc update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}:
@@ -237,3 +244,59 @@ diff_one(P, Local, Remote, D, S) ->
                     {D, [P | S]}
             end
     end.
+
+%% ---------------------------------------------------------------- merge walk
+
+%% @doc Merges two canonical nodes at depth D. Entries only one side has go through
+%% keep_unseen (against the other side's context), entries both have through
+%% merge_entries; an entry with the same payload on both sides keeps it whatever the
+%% contexts, so equal subtrees merge to themselves and are skipped.
+%% A split leaf (`{b, 0, 0, Ch}') may stand for a node while merging.
+-spec merge_node(walk_node(), walk_node(), non_neg_integer(), Ctx, Ctx, entry_ops(Ctx)) ->
+          tnode().
+merge_node(nil, nil, _, _, _, _) ->
+    nil;
+merge_node(nil, B, D, CA, _, Ops) ->
+    filter(B, D, CA, Ops);
+merge_node(A, nil, D, _, CB, Ops) ->
+    filter(A, D, CB, Ops);
+merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
+    A;
+merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB, #{merge_entries := Merge}) ->
+    Merged = Merge(EA, EB, CA, CB),
+    build(D, [{erlang:md5(K), En} || {K, _} = En <- Merged]);
+merge_node({l, _, _, _} = A, B, D, CA, CB, Ops) ->
+    merge_node(split(A, D), B, D, CA, CB, Ops);
+merge_node(A, {l, _, _, _} = B, D, CA, CB, Ops) ->
+    merge_node(A, split(B, D), D, CA, CB, Ops);
+merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    branch(list_to_tuple(
+             lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB, Ops) end,
+                           tuple_to_list(ChA), tuple_to_list(ChB)))).
+
+filter(nil, _, _, _) ->
+    nil;
+filter({l, _, _, Entries} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+    case Keep(Entries, Other) of
+        Entries -> Leaf;
+        Kept -> build(D, [{erlang:md5(K), En} || {K, _} = En <- Kept])
+    end;
+filter({b, _, _, Ch} = Node, D, Other, Ops) ->
+    Kids = [filter(N, D + 1, Other, Ops) || N <- tuple_to_list(Ch)],
+    case list_to_tuple(Kids) of
+        Ch -> Node;
+        Ch2 -> branch(Ch2)
+    end.
+
+%% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
+-spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,
+               entry_ops(Ctx)) -> tnode().
+merge_at(Tree, D, P, Node, CL, CR, Ops) when D =:= byte_size(P) ->
+    merge_node(Tree, Node, D, CL, CR, Ops);
+merge_at({b, _, _, Ch}, D, P, Node, CL, CR, Ops) ->
+    I = binary:at(P, D) + 1,
+    branch(setelement(I, Ch, merge_at(element(I, Ch), D + 1, P, Node, CL, CR, Ops)));
+merge_at(nil, D, P, Node, CL, CR, Ops) ->
+    merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR, Ops);
+merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
+    merge_at(split(Leaf, D), D, P, Node, CL, CR, Ops).

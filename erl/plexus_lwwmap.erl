@@ -464,41 +464,15 @@ next_dot(A, VV, Cloud) ->
 covers({VV, Cloud}, {A, C, _, _}) ->
     C =< maps:get(A, VV, 0) orelse is_map_key({A, C}, Cloud).
 
-%% As plexus_orset2:merge_node/5: an entry with the same writes on both sides keeps
-%% them all whatever the contexts, so equal subtrees merge to themselves.
-merge_node(nil, nil, _, _, _) ->
-    nil;
-merge_node(nil, B, D, CA, _) ->
-    filter(B, D, CA);
-merge_node(A, nil, D, _, CB) ->
-    filter(A, D, CB);
-merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _) ->
-    A;
-merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB) ->
-    Merged = merge_entries(EA, EB, CA, CB),
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Merged]);
-merge_node({l, _, _, _} = A, B, D, CA, CB) ->
-    merge_node(split(A, D), B, D, CA, CB);
-merge_node(A, {l, _, _, _} = B, D, CA, CB) ->
-    merge_node(A, split(B, D), D, CA, CB);
-merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB) ->
-    branch(list_to_tuple(
-             lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB) end,
-                           tuple_to_list(ChA), tuple_to_list(ChB)))).
+%% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
+merge_node(A, B, D, CA, CB) ->
+    plexus_crdt_trie:merge_node(A, B, D, CA, CB, entry_ops()).
 
-filter(nil, _, _) ->
-    nil;
-filter({l, _, _, Entries} = Leaf, D, Other) ->
-    case keep_unseen(Entries, Other) of
-        Entries -> Leaf;
-        Kept -> build(D, [{erlang:md5(K), En} || {K, _} = En <- Kept])
-    end;
-filter({b, _, _, Ch} = Node, D, Other) ->
-    Kids = [filter(N, D + 1, Other) || N <- tuple_to_list(Ch)],
-    case list_to_tuple(Kids) of
-        Ch -> Node;
-        Ch2 -> branch(Ch2)
-    end.
+merge_at(Tree, D, P, Node, CL, CR) ->
+    plexus_crdt_trie:merge_at(Tree, D, P, Node, CL, CR, entry_ops()).
+
+entry_ops() ->
+    #{merge_entries => fun merge_entries/4, keep_unseen => fun keep_unseen/2}.
 
 keep_unseen(Entries, Other) ->
     [{K, Ws2} || {K, Ws} <- Entries,
@@ -559,16 +533,6 @@ group_by_path(Paths, Entries) ->
     catch
         error:{badmatch, _} -> error
     end.
-
-merge_at(Tree, D, P, Node, CL, CR) when D =:= byte_size(P) ->
-    merge_node(Tree, Node, D, CL, CR);
-merge_at({b, _, _, Ch}, D, P, Node, CL, CR) ->
-    I = binary:at(P, D) + 1,
-    branch(setelement(I, Ch, merge_at(element(I, Ch), D + 1, P, Node, CL, CR)));
-merge_at(nil, D, P, Node, CL, CR) ->
-    merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR);
-merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR) ->
-    merge_at(split(Leaf, D), D, P, Node, CL, CR).
 
 decode_slice(Slice) ->
     try
