@@ -36,9 +36,9 @@
 %% equal `to_binary/1' bytes on every node, whatever the history.
 %%
 %% The trie (update/build/branch/collapse, node hashes, slice paths, Merkle summaries)
-%% lives in plexus_crdt_trie, shared with plexus_orset2. TODO(issue 12): the merge walk
-%% (merge_node/filter/merge_at) and the slice codec still repeat plexus_orset2's; they
-%% need per-type entry-merge callbacks to move there too.
+%% and the merge walk (given this module's entry merge as callbacks) live in
+%% plexus_crdt_trie, shared with plexus_orset2. TODO(issue 12): the slice codec and the
+%% digest_tree/summary/diff/missing/merge_missing bodies still repeat plexus_orset2's.
 %%
 %% == Trust ==
 %% `from_binary/1' and `merge_missing/2' validate everything they read in pure Erlang
