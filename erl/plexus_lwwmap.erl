@@ -58,7 +58,8 @@
 -export([to_binary/1, from_binary/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
--export_type([lwwmap/0, path/0, summary/0, reason/0]).
+-export_type([lwwmap/0, path/0, summary/0, reason/0, write/0, entry/0, node_summary/0,
+              tnode/0, ctx/0, error/0]).
 
 %% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
 %% shared with the other trie-backed CRDT.

@@ -118,7 +118,7 @@ os_kill(OsPid, Sig) when is_integer(OsPid) ->
     ok.
 
 cnode_exe() ->
-    filename:join([filename:dirname(code:which(plexus_nif)), "..", "priv", "plexus_cnode"]).
+    filename:join(code:priv_dir(plexus), "plexus_cnode").
 
 %% @doc A cookie file with the given mode; returns its path.
 cookie_file(Dir, {Cookie, Mode}) ->
