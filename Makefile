@@ -303,7 +303,7 @@ test: deps
 	@WERROR=1 MAKEFLAGS= bash test/run_tests.sh
 
 eunit: deps nif
-	$(REBAR3) eunit --module=$$(ls test/eunit/*.erl test/prop/*.erl | xargs -n1 basename | sed 's/\.erl$$//' | paste -sd, -)
+	$(REBAR3) eunit --dir=test
 
 ct: deps nif
 	$(REBAR3) ct

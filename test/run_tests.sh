@@ -159,10 +159,7 @@ fi
 if [ -x priv/plexus_cnode ]; then # the C node: 100 kill/restart cycles under valgrind
     stage cnode-valgrind count_plain bash test/cnode_valgrind.sh 100
 fi
-# Every EUnit and PropEr module by name: `--dir` would also run each `*_tests` module a
-# second time under the application module it tests.
-eunit_modules=$(ls test/eunit/*.erl test/prop/*.erl | xargs -n1 basename | sed 's/\.erl$//' | paste -sd, -)
-stage eunit-proper count_rebar rebar3 eunit --module="$eunit_modules"
+stage eunit-proper count_rebar rebar3 eunit --dir=test
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 # The Elixir face (lib/, test/ex/) when Elixir is installed: Mix builds plexus in
 # _build/test from mix.exs, nothing is downloaded.
