@@ -13,38 +13,8 @@
 
 %% ---------------------------------------------------------------- anti-entropy driver
 
-%% Runs digest_tree/summary/diff/missing/merge_missing between two replicas in one
-%% process and counts what would cross the wire (external-format bytes of every
-%% message). Returns {A2, B2, Bytes, RoundTrips}.
-sync(A, B) ->
-    Sum = ?M:digest_tree(A),
-    loop(b, {A, B}, Sum, [], wire(Sum), 1).
-
-loop(Turn, Reps, Sums, Ship, Bytes, Msgs) ->
-    Self = side(Turn, Reps),
-    {Descend, Ship1} = ?M:diff(Self, Sums),
-    Ship2 = lists:usort(Ship ++ Ship1),
-    case Descend of
-        [] ->
-            Mine = ?M:missing(Self, Ship2),
-            Theirs = ?M:missing(side(other(Turn), Reps), Ship2),
-            Self2 = ?M:merge_missing(Self, Theirs),
-            Other2 = ?M:merge_missing(side(other(Turn), Reps), Mine),
-            Reps2 = case Turn of a -> {Self2, Other2}; b -> {Other2, Self2} end,
-            Total = Bytes + byte_size(Mine) + byte_size(Theirs),
-            {element(1, Reps2), element(2, Reps2), Total, (Msgs + 2 + 1) div 2};
-        _ ->
-            Reply = {?M:summary(Self, Descend), Ship1},
-            loop(other(Turn), Reps, element(1, Reply), Ship2, Bytes + wire(Reply), Msgs + 1)
-    end.
-
-side(a, {A, _}) -> A;
-side(b, {_, B}) -> B.
-
-other(a) -> b;
-other(b) -> a.
-
-wire(Term) -> byte_size(term_to_binary(Term)).
+% The anti-entropy exchange in one process: {A2, B2, Bytes, RoundTrips}.
+sync(A, B) -> plexus_ae_sync:sync(?M, A, B).
 
 %% ---------------------------------------------------------------- API
 

@@ -13,41 +13,8 @@
 
 %% ---------------------------------------------------------------- anti-entropy driver
 
-%% Runs the exchange of plexus_orset2's digest_tree/summary/diff/missing between two
-%% replicas in one process and counts what would cross the wire (external-format
-%% bytes of every message). Returns {A2, B2, Bytes, RoundTrips}.
-sync(A, B) ->
-    Sum = ?V2:digest_tree(A),
-    loop(b, {A, B}, Sum, [], wire(Sum), 1).
-
-loop(Turn, Reps, Sums, Ship, Bytes, Msgs) ->
-    Self = side(Turn, Reps),
-    {Descend, Ship1} = ?V2:diff(Self, Sums),
-    Ship2 = lists:usort(Ship ++ Ship1),
-    case Descend of
-        [] ->
-            %% The slices are swapped even when Ship is empty: they carry the contexts,
-            %% which can differ when the entries do not (as README's protocol says).
-            %% Both slices come from the states the summaries were taken from.
-            Mine = ?V2:missing(Self, Ship2),
-            Theirs = ?V2:missing(side(other(Turn), Reps), Ship2),
-            Self2 = ?V2:merge_missing(Self, Theirs),
-            Other2 = ?V2:merge_missing(side(other(Turn), Reps), Mine),
-            Reps2 = case Turn of a -> {Self2, Other2}; b -> {Other2, Self2} end,
-            Total = Bytes + byte_size(Mine) + byte_size(Theirs),
-            {element(1, Reps2), element(2, Reps2), Total, (Msgs + 2 + 1) div 2};
-        _ ->
-            Reply = {?V2:summary(Self, Descend), Ship1},
-            loop(other(Turn), Reps, element(1, Reply), Ship2, Bytes + wire(Reply), Msgs + 1)
-    end.
-
-side(a, {A, _}) -> A;
-side(b, {_, B}) -> B.
-
-other(a) -> b;
-other(b) -> a.
-
-wire(Term) -> byte_size(term_to_binary(Term)).
+% The anti-entropy exchange in one process: {A2, B2, Bytes, RoundTrips}.
+sync(A, B) -> plexus_ae_sync:sync(?V2, A, B).
 
 %% ---------------------------------------------------------------- single ops
 

@@ -8,7 +8,7 @@ make --no-print-directory build/bench/bench_floor >/dev/null
 rebar3 compile >/dev/null
 mkdir -p build/bench
 erlc -o build/bench test/bench/*.erl test/plexus_orset_model.erl test/plexus_orset2_tests.erl \
-    test/plexus_lwwmap_model.erl test/plexus_lwwmap_tests.erl
+    test/plexus_lwwmap_model.erl test/plexus_lwwmap_tests.erl test/plexus_ae_sync.erl
 ebin=_build/default/lib/plexus/ebin
 echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
