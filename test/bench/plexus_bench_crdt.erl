@@ -10,7 +10,7 @@
 %% nothing here asserts on time.
 -module(plexus_bench_crdt).
 
--export([main/0, main/1]).
+-export([main/0, main/1, lww/0]).
 -export([plain_update/3, plain_merge/2]).
 
 -define(SIZES, [1000, 10000, 100000, 1000000]).
@@ -38,6 +38,13 @@ main(Sizes) ->
     io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
               [LongSchedules]),
     summary(Rows, LongSchedules),
+    erlang:halt(0).
+
+%% @doc Only the LWW register section (`erl ... -eval 'plexus_bench_crdt:lww()'').
+-spec lww() -> no_return().
+lww() ->
+    [{module, _} = code:ensure_loaded(M) || M <- [plexus_lww, plexus_hlc, plexus_nif]],
+    lww_section(),
     erlang:halt(0).
 
 %% ------------------------------------------------------------------ merge
