@@ -25,7 +25,7 @@
 
 -export([choose/1, facts/2, base/0, path_component/1]).
 
--export_type([facts/0, source/0]).
+-export_type([facts/0, source/0, dir/0]).
 
 -type dir() :: file:filename_all().
 -type facts() :: #{option := dir() | undefined,
