@@ -52,7 +52,8 @@ started_test_() ->
               {"the plexus data_dir env wins over the default", fun() -> app_env(Root) end},
               {"a release names the directory", fun() -> release(Root) end},
               {"the callback module's application", fun() -> module_app(Root) end},
-              {"nothing names a directory: refused", fun() -> required(Root) end}]
+              {"nothing names a directory: refused", fun() -> required(Root) end},
+              {"a file at the old shared default is reported", fun() -> old_default(Root) end}]
      end}.
 
 -define(VARS, ["XDG_DATA_HOME", "RELEASE_NAME", "RELX_RELEASE_NAME"]).
@@ -65,8 +66,9 @@ setup() ->
     true = os:putenv("XDG_DATA_HOME", Root),
     [os:unsetenv(V) || V <- ?VARS, V =/= "XDG_DATA_HOME"],
     application:unset_env(plexus, data_dir),
-    %% the notices of each start stay out of the test output
-    logger:add_primary_filter(?MODULE, {fun(_, _) -> stop end, []}),
+    %% the notices of each start stay out of the test output; a test that reads them
+    %% registers as pxdd_log_sink
+    logger:add_primary_filter(?MODULE, {fun log_to_sink/2, []}),
     {Root, Saved}.
 
 cleanup({Root, {Vars, Env}}) ->
@@ -168,3 +170,36 @@ required(Root) ->
     ?assertEqual(undefined, whereis(pxdd_req)),
     %% and nothing was written to the shared base
     ?assertEqual([], filelib:wildcard(filename:join([base(Root), "plexus_leader", "**"]))).
+
+log_to_sink(#{level := Level, msg := Msg}, _) ->
+    case whereis(pxdd_log_sink) of
+        undefined -> ok;
+        Sink -> Sink ! {pxdd_log, Level, Msg}
+    end,
+    stop.
+
+log_text({report, R}) -> io_lib:format("~p", [R]);
+log_text({string, S}) -> S;
+log_text({Format, Args}) -> io_lib:format(Format, Args).
+
+%% A leader whose hard state sits at the old shared default (the base itself) and who
+%% now gets a directory of its own says so, naming the old file.
+old_default(Root) ->
+    Old = plexus_leader:hard_state_file(base(Root), pxdd_legacy, pxdd_legacy),
+    ok = filelib:ensure_dir(Old),
+    ok = file:write_file(Old, <<"an older version's vote">>),
+    true = register(pxdd_log_sink, self()),
+    try
+        File = run_app(pxdd_app_a, pxdd_legacy, #{}),
+        ?assertNotEqual(Old, File),
+        Warnings = [lists:flatten(log_text(M)) || {pxdd_log, warning, M} <- drain()],
+        ?assertMatch([_], [W || W <- Warnings, string:find(W, Old) =/= nomatch])
+    after
+        unregister(pxdd_log_sink),
+        ok = file:del_dir_r(filename:join(base(Root), "plexus_leader"))
+    end.
+
+drain() ->
+    receive M -> [M | drain()]
+    after 0 -> []
+    end.
