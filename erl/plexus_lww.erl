@@ -226,7 +226,7 @@ enc(Term) ->
 
 %% The register (Ts, the node, Value) built in one construction, for the value shapes
 %% enc/1 builds (?WRITTEN_HERE) when the value fits a one-byte length field, else none.
-%% update/2 saves ~70 ns this way over enc/1 and make_register/3 (the BIF call, an
+%% update/2 saves ~50 ns this way over enc/1 and make_register/3 (the BIF call, an
 %% intermediate binary and the clause chain).
 small_write(Ts, ActorField, A) when is_atom(A) ->
     case atom_to_binary(A, utf8) of
