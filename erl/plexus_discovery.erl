@@ -272,17 +272,22 @@ sync_now() -> sync_now(?DEFAULT).
 -spec sync_now(server()) -> ok | {error, error()}.
 sync_now(Server) -> call(Server, sync_now).
 
-%% @doc True for errors worth retrying: `sync_failed', `timeout', `shutdown_timeout'.
+%% @doc True for errors worth retrying: `sync_failed' (but not `{sync_failed,
+%% not_running}': no server of that name runs, and retrying will not start one),
+%% `timeout', `shutdown_timeout'.
 -spec is_transient_error(term()) -> boolean().
+is_transient_error({sync_failed, not_running}) -> false;
 is_transient_error({sync_failed, _}) -> true;
 is_transient_error({timeout, _}) -> true;
 is_transient_error({shutdown_timeout, _}) -> true;
 is_transient_error(_) -> false.
 
 %% @doc True for errors that retrying will not fix: `start_failed', `stop_failed',
-%% `invalid_configuration', `peer_not_found', `subscription_failed'. Every error of
-%% `error()' is exactly one of transient or permanent.
+%% `invalid_configuration', `peer_not_found', `subscription_failed', and
+%% `{sync_failed, not_running}'. Every error of `error()' is exactly one of transient or
+%% permanent.
 -spec is_permanent_error(term()) -> boolean().
+is_permanent_error({sync_failed, not_running}) -> true;
 is_permanent_error({start_failed, _}) -> true;
 is_permanent_error({stop_failed, _}) -> true;
 is_permanent_error({invalid_configuration, _}) -> true;
