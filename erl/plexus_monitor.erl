@@ -282,7 +282,7 @@ publish({error, _}, St) -> St;
 publish(Evs, #st{subs = Subs} = St) ->
     _ = [begin
          N = name(element(2, Ev), St),
-         [P ! {plexus_event, E} || E <- translate(Ev, N), P <- maps:keys(Subs)],
+         _ = [P ! {plexus_event, E} || E <- translate(Ev, N), P <- maps:keys(Subs)],
          detector_event(Ev, N, St)
      end || Ev <- Evs],
     St.

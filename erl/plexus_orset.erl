@@ -38,7 +38,8 @@
 -module(plexus_orset).
 
 -compile({no_auto_import, [apply/2, apply/3, size/1]}).
--compile({inline, [enc/1, wsize/1]}).
+%% The NIF wrappers are inlined so a small call pays the weight check and nothing else.
+-compile({inline, [enc/1, wsize/1, apply_nif/6, merge_nif/2, read_nif/2, validate_nif/2]}).
 
 -include("plexus_telemetry.hrl").
 
@@ -216,14 +217,14 @@ size(Set) ->
 %% @doc The merge (least upper bound) of two sets or deltas.
 -spec merge(orset(), orset()) -> orset() | error().
 merge(A, B) ->
-    merge_nif([A, B]).
+    merge_nif([A, B], wsize(A) + wsize(B) + 2 * ?PLEXUS_NIF_CELL_WEIGHT).
 
 %% @doc The n-way merge of a list of sets or deltas in one pass; `[]' gives `new()'.
 -spec merge([orset()]) -> orset() | error().
 merge([]) ->
     new();
 merge(Sets) when is_list(Sets) ->
-    merge_nif(Sets);
+    merge_nif(Sets, states_weight(Sets));
 merge(_) ->
     erlang:error(badarg).
 
@@ -296,9 +297,9 @@ apply_nif(Function, Set, Kind, Encoded, ActorBin, Mode) ->
                       ops_weight(Encoded, wsize(Set)), fun(_) -> length(Encoded) end,
                       plexus_nif:orset_apply(Set, Kind, Encoded, ActorBin, Mode)).
 
-merge_nif(Sets) ->
-    ?PLEXUS_CRDT_CALL(orset, merge, states_weight(Sets), states_weight(Sets),
-                      fun(_) -> length(Sets) end, plexus_nif:orset_merge(Sets)).
+merge_nif(Sets, Weight) ->
+    ?PLEXUS_CRDT_CALL(orset, merge, Weight, Weight, fun(_) -> length(Sets) end,
+                      plexus_nif:orset_merge(Sets)).
 
 read_nif(Function, Set) ->
     ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set), wsize(Set), fun count/1,
