@@ -15,7 +15,8 @@
 %% `{plexus_cnode, Event}':
 %% `{node_up | node_down | suspect | healthy, NodeBin, #{ts := Ms, ...}}' and, for
 %% subscribers that asked for `[answers]', `{answer, NodeBin, #{rtt_us := Us, ...}}'.
-%% Node names are binaries: nothing from the network becomes an atom here.
+%% Node names are binaries: nothing from the network becomes an atom here. Each node
+%% event is also emitted as `[plexus, cnode, Kind]' (`plexus_telemetry').
 %%
 %% Both modes need this node to be distributed (the daemon is reached over Erlang
 %% distribution).

@@ -11,7 +11,9 @@
 %% made an atom; peers are binaries until the facade connects them (`connect => true').
 %% A peer not heard from for `peer_timeout_ms' goes down (`timeout'); a node that stops
 %% sends a last beacon marked leaving, and goes down at once (`leaving') where it is
-%% heard.
+%% heard. Telemetry (`plexus_telemetry'): `[plexus, gossip, beacon]' per datagram
+%% received (accepted, own or dropped, with the reason) and `[plexus, gossip,
+%% beacon_sent]' per beacon sent.
 %%
 %% Options (`custom'):
 %% <ul>

@@ -20,6 +20,9 @@
 %%
 %% Subscribers receive `{plexus_event, {node_up, N}}', `{plexus_event, {node_down, N}}'
 %% and `{plexus_event, {status_change, N, From, To}}' for healthy &lt;-&gt; suspect.
+%%
+%% Telemetry (`plexus_telemetry'): `[plexus, monitor, node_up | node_down | suspect |
+%% healthy]' with the node's RTT figures, `[plexus, monitor, rtt]' per ping answer.
 -module(plexus_monitor).
 -behaviour(gen_server).
 

@@ -22,6 +22,8 @@
 %% it still fits in the size of the ANNOUNCE. The table is bounded (`max_entries'); a
 %% flood of new names is refused (`full') without touching the entries already there.
 %% Expired entries are evicted lazily by `sample/2', `current_view/1' and queries.
+%% Every datagram is counted as `[plexus, registry, datagram]' (`plexus_telemetry'),
+%% with what became of it.
 %%
 %% Options: `name' (registered name, default `plexus_registry'; `undefined' for none),
 %% `ip' (bind address, default {127,0,0,1}: serving other hosts is a choice to make
