@@ -252,7 +252,8 @@ ERL_NIF_TERM nif_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     (void)argv;
     if (argc != 0) return enif_make_badarg(env);
     nif_priv *priv = nif_priv_get(env);
-    return enif_make_uint64(env, atomic_load_explicit(&priv->dirty_threshold, memory_order_relaxed));
+    return enif_make_uint64(env,
+                            atomic_load_explicit(&priv->dirty_threshold, memory_order_relaxed));
 }
 
 /* ---------------------------------------------------------------- any state */
