@@ -39,7 +39,7 @@
 
 -compile({no_auto_import, [apply/2, apply/3, size/1]}).
 %% The NIF wrappers are inlined so a small call pays the weight check and nothing else.
--compile({inline, [enc/1, wsize/1, apply_nif/6, merge_nif/2, read_nif/2, validate_nif/2]}).
+-compile({inline, [enc/1, wsize/1, apply_nif/7, list_nif/6, merge_nif/2, read_nif/2, validate_nif/2]}).
 
 -include("plexus_telemetry.hrl").
 
@@ -88,7 +88,7 @@ add(Set, Elem) ->
 %% (the new dot supersedes its old ones).
 -spec add(orset(), element(), actor()) -> orset() | error().
 add(Set, Elem, Actor) ->
-    apply_nif(add, Set, add, [enc(Elem)], enc(Actor), state).
+    apply_nif(add, Set, add, [enc(Elem)], 1, enc(Actor), state).
 
 %% @doc Adds every element of `Elems' as `node()' in one pass. See `add_all/3'.
 -spec add_all(orset(), [element()]) -> orset() | error().
@@ -98,7 +98,7 @@ add_all(Set, Elems) ->
 %% @doc Adds every element of `Elems' by `Actor' in one pass (one copy of the state).
 -spec add_all(orset(), [element()], actor()) -> orset() | error().
 add_all(Set, Elems, Actor) ->
-    apply_nif(add_all, Set, add, enc_list(Elems), enc(Actor), state).
+    list_nif(add_all, Set, add, enc_list(Elems), enc(Actor), state).
 
 %% @doc Removes `Elem' (actor `node()'). See `remove/3'.
 -spec remove(orset(), element()) -> orset() | error().
@@ -111,7 +111,7 @@ remove(Set, Elem) ->
 %% precondition error instead, as riak_dt does.
 -spec remove(orset(), element(), actor()) -> orset() | error().
 remove(Set, Elem, Actor) ->
-    apply_nif(remove, Set, remove, [enc(Elem)], enc(Actor), state).
+    apply_nif(remove, Set, remove, [enc(Elem)], 1, enc(Actor), state).
 
 %% @doc Removes every element of `Elems' in one pass (actor `node()').
 -spec remove_all(orset(), [element()]) -> orset() | error().
@@ -121,7 +121,7 @@ remove_all(Set, Elems) ->
 %% @doc Removes every element of `Elems' in one pass; absent ones are skipped.
 -spec remove_all(orset(), [element()], actor()) -> orset() | error().
 remove_all(Set, Elems, Actor) ->
-    apply_nif(remove_all, Set, remove, enc_list(Elems), enc(Actor), state).
+    list_nif(remove_all, Set, remove, enc_list(Elems), enc(Actor), state).
 
 %% @doc Applies `Ops' in order as `node()'. See `apply/3'.
 -spec apply(orset(), [op()]) -> orset() | error().
@@ -133,7 +133,7 @@ apply(Set, Ops) ->
 %% cost of one pass over the state. Removing an absent element is skipped.
 -spec apply(orset(), [op()], actor()) -> orset() | error().
 apply(Set, Ops, Actor) ->
-    apply_nif(apply, Set, ops, enc_ops(Ops), enc(Actor), state).
+    list_nif(apply, Set, ops, enc_ops(Ops), enc(Actor), state).
 
 %% ---------------------------------------------------------------- delta mutators
 
@@ -145,7 +145,7 @@ add_delta(Set, Elem) ->
 %% @doc `add/3' returning `{Set2, Delta}'; `Delta' is a set holding the change.
 -spec add_delta(orset(), element(), actor()) -> {orset(), delta()} | error().
 add_delta(Set, Elem, Actor) ->
-    apply_nif(add_delta, Set, add, [enc(Elem)], enc(Actor), delta).
+    apply_nif(add_delta, Set, add, [enc(Elem)], 1, enc(Actor), delta).
 
 %% @doc `add_all/2' returning `{Set2, Delta}'.
 -spec add_all_delta(orset(), [element()]) -> {orset(), delta()} | error().
@@ -155,7 +155,7 @@ add_all_delta(Set, Elems) ->
 %% @doc `add_all/3' returning `{Set2, Delta}'.
 -spec add_all_delta(orset(), [element()], actor()) -> {orset(), delta()} | error().
 add_all_delta(Set, Elems, Actor) ->
-    apply_nif(add_all_delta, Set, add, enc_list(Elems), enc(Actor), delta).
+    list_nif(add_all_delta, Set, add, enc_list(Elems), enc(Actor), delta).
 
 %% @doc `remove/2' returning `{Set2, Delta}'.
 -spec remove_delta(orset(), element()) -> {orset(), delta()} | error().
@@ -165,7 +165,7 @@ remove_delta(Set, Elem) ->
 %% @doc `remove/3' returning `{Set2, Delta}'; the delta carries the removed dots.
 -spec remove_delta(orset(), element(), actor()) -> {orset(), delta()} | error().
 remove_delta(Set, Elem, Actor) ->
-    apply_nif(remove_delta, Set, remove, [enc(Elem)], enc(Actor), delta).
+    apply_nif(remove_delta, Set, remove, [enc(Elem)], 1, enc(Actor), delta).
 
 %% @doc `remove_all/2' returning `{Set2, Delta}'.
 -spec remove_all_delta(orset(), [element()]) -> {orset(), delta()} | error().
@@ -175,7 +175,7 @@ remove_all_delta(Set, Elems) ->
 %% @doc `remove_all/3' returning `{Set2, Delta}'.
 -spec remove_all_delta(orset(), [element()], actor()) -> {orset(), delta()} | error().
 remove_all_delta(Set, Elems, Actor) ->
-    apply_nif(remove_all_delta, Set, remove, enc_list(Elems), enc(Actor), delta).
+    list_nif(remove_all_delta, Set, remove, enc_list(Elems), enc(Actor), delta).
 
 %% @doc `apply/2' returning `{Set2, Delta}'.
 -spec apply_delta(orset(), [op()]) -> {orset(), delta()} | error().
@@ -185,7 +185,7 @@ apply_delta(Set, Ops) ->
 %% @doc `apply/3' returning `{Set2, Delta}': one delta for the whole batch.
 -spec apply_delta(orset(), [op()], actor()) -> {orset(), delta()} | error().
 apply_delta(Set, Ops, Actor) ->
-    apply_nif(apply_delta, Set, ops, enc_ops(Ops), enc(Actor), delta).
+    list_nif(apply_delta, Set, ops, enc_ops(Ops), enc(Actor), delta).
 
 %% ---------------------------------------------------------------- readers
 
@@ -261,7 +261,7 @@ digest(Set) ->
 update(Op, Actor, Set) ->
     Flat = flatten_update(Op),
     Encoded = [{Kind, enc(E)} || {Kind, E} <- Flat],
-    case apply_nif(update, Set, ops, Encoded, enc(Actor), strict) of
+    case list_nif(update, Set, ops, Encoded, enc(Actor), strict) of
         {error, not_present, Index} ->
             {_, Elem} = lists:nth(Index + 1, Flat),
             {error, {precondition, {not_present, Elem}}};
@@ -292,10 +292,13 @@ from_binary(Bin) ->
 
 %% The NIF calls, each reported as a CRDT call event when its input is large
 %% (plexus_telemetry.hrl); the weights are the NIF's (c_src/nif/nif_orset.c).
-apply_nif(Function, Set, Kind, Encoded, ActorBin, Mode) ->
-    ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set) + ?PLEXUS_NIF_CELL_WEIGHT * length(Encoded),
-                      ops_weight(Encoded, wsize(Set)), fun(_) -> length(Encoded) end,
+apply_nif(Function, Set, Kind, Encoded, Cells, ActorBin, Mode) ->
+    ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set) + ?PLEXUS_NIF_CELL_WEIGHT * Cells,
+                      ops_weight(Encoded, wsize(Set)), fun(_) -> Cells end,
                       plexus_nif:orset_apply(Set, Kind, Encoded, ActorBin, Mode)).
+
+list_nif(Function, Set, Kind, Encoded, ActorBin, Mode) ->
+    apply_nif(Function, Set, Kind, Encoded, length(Encoded), ActorBin, Mode).
 
 merge_nif(Sets, Weight) ->
     ?PLEXUS_CRDT_CALL(orset, merge, Weight, Weight, fun(_) -> length(Sets) end,
