@@ -191,7 +191,7 @@ app() ->
         {error, {already_loaded, plexus}} -> ok
     end,
     {ok, [{application, plexus, Props}]} = file:consult(code:where_is_file("plexus.app")),
-    Optional = [inets, ssl, public_key],
+    Optional = [inets, ssl, public_key, telemetry],
     [] = Optional -- proplists:get_value(applications, Props),
     Optional = proplists:get_value(optional_applications, Props),
     [_, _, _] = string:split(proplists:get_value(vsn, Props), ".", all),
