@@ -40,7 +40,7 @@
 %% never creates an atom (see there); validation and merges never create atoms.
 -module(plexus_lww).
 
--compile({inline, [enc/1, observed/2, small_register/3]}).
+-compile({inline, [enc/1, observed/2, small_register/3, read_nif/2, validate_nif/2, wsize/1]}).
 
 -include("plexus_telemetry.hrl").
 
