@@ -10,6 +10,7 @@
 %% @doc Starts the top supervisor.
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
+    ok = plexus_telemetry:setup(),   % so events find an installed telemetry
     plexus_sup:start_link().
 
 %% @doc Nothing to clean up.

@@ -138,7 +138,8 @@
     timing :: map(),
     file :: file:filename_all(),
     connect_tries = #{} :: #{node() => integer()},
-    foreign = 0 :: non_neg_integer()         % messages of other clusters
+    foreign = 0 :: non_neg_integer(),        % messages of other clusters
+    clocks = plexus_leader_events:new() :: plexus_leader_events:clocks()  % for telemetry
 }).
 
 %% ------------------------------------------------------------------ start
@@ -369,6 +370,7 @@ terminate(Reason, S = #st{module = M, mod_state = MS}) ->
     %% Peers are told (the policy's goodbye is sends only), so a follower of this
     %% leader campaigns now rather than after its timeout.
     _ = step(goodbye, S),
+    ok = plexus_leader_events:stopped(event_meta(S), S#st.clocks),
     case erlang:function_exported(M, terminate, 2) of
         true -> with_view(S, fun() -> M:terminate(Reason, MS) end);
         false -> ok
@@ -610,9 +612,12 @@ wrap_noreply(Other, S) -> {stop, {bad_return_value, Other}, S}.
 %% hard state is on disk before anything leaves, and the callbacks run last, seeing
 %% the state after the whole event. A membership change answers with its `reply'.
 step(Event, S = #st{ps = PS}) ->
-    Ctx = #{now => now_ms(), connected => nodes()},
+    Now = now_ms(),
+    Ctx = #{now => Now, connected => nodes()},
     {PS1, Effects} = plexus_leader_policy:handle(Event, Ctx, PS),
-    run(Effects, noreply, S#st{ps = PS1}).
+    {Role, _} = plexus_leader_policy:role_and_term(PS1),
+    Clocks = plexus_leader_events:observe(Role, Now, S#st.clocks),
+    run(Effects, noreply, S#st{ps = PS1, clocks = Clocks}).
 
 run([], noreply, S) ->
     {noreply, S};
@@ -630,7 +635,8 @@ run([{persist, Hard, Config} | Rest], Reply, S = #st{file = File}) ->
 run([{send, Node, Payload} | Rest], Reply, S) ->
     run(Rest, Reply, send_to(Node, Payload, S));
 run([{callback, F, Args} | Rest], Reply, S) ->
-    case callback(F, Args, S) of
+    Clocks = plexus_leader_events:callback(F, Args, event_meta(S), S#st.clocks),
+    case callback(F, Args, S#st{clocks = Clocks}) of
         {ok, S1} -> run(Rest, Reply, S1);
         {stop, _, _} = Stop -> Stop
     end;
@@ -642,6 +648,11 @@ run([{log, Level, Format, Args} | Rest], Reply, S) ->
     run(Rest, Reply, S);
 run([{reply, R} | Rest], _, S) ->
     run(Rest, {reply, R}, S).
+
+%% What every election event says about this process (plexus_leader_events).
+event_meta(#st{name = Name, cluster = Cluster, ps = PS}) ->
+    {_, Term} = plexus_leader_policy:role_and_term(PS),
+    #{name => Name, node => node(), cluster_id => Cluster, term => Term}.
 
 %% Calls an optional election callback.
 callback(F, Args, S = #st{module = M, mod_state = MS}) ->

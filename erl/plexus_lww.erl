@@ -40,7 +40,10 @@
 %% never creates an atom (see there); validation and merges never create atoms.
 -module(plexus_lww).
 
--compile({inline, [observed/2, small_register/3, small_write/3]}).
+-compile({inline, [observed/2, small_register/3, small_write/3, read_nif/2, validate_nif/2,
+                   wsize/1]}).
+
+-include("plexus_telemetry.hrl").
 
 -define(MAX_TS, 18446744073709551615).
 -define(NODE_TERM_KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
@@ -121,12 +124,12 @@ update(_, _, _) ->
 %% @doc The value.
 -spec value(lww()) -> term() | error().
 value(Reg) ->
-    plexus_nif:lww_read(Reg, value).
+    read_nif(value, Reg).
 
 %% @doc The HLC timestamp of the last write.
 -spec timestamp(lww()) -> timestamp() | error().
 timestamp(Reg) ->
-    plexus_nif:lww_read(Reg, timestamp).
+    read_nif(timestamp, Reg).
 
 %% @doc The actor of the last write, without ever creating an atom (registers arrive
 %% from other nodes; each new actor name would otherwise add an atom for good): the
@@ -136,7 +139,7 @@ timestamp(Reg) ->
 %% an unknown atom.
 -spec actor(lww()) -> term() | binary() | error().
 actor(Reg) ->
-    plexus_nif:lww_read(Reg, actor).
+    read_nif(actor, Reg).
 
 %% @doc The greater of two registers (by timestamp, actor, value): one of the two
 %% binaries itself, not a copy. Its timestamp is observed by the node clock.
@@ -150,13 +153,13 @@ merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
         true -> observed(TsA, tie_break(A, B))
     end;
 merge(A, B) ->
-    observed(plexus_nif:lww_merge([A, B])).
+    observed(merge_nif([A, B])).
 
 %% @doc The greatest of a non-empty list of registers; `merge([])' raises `badarg'
 %% (there is no empty register).
 -spec merge([lww(), ...]) -> lww() | error().
 merge(Regs) when is_list(Regs), Regs =/= [] ->
-    observed(plexus_nif:lww_merge(Regs));
+    observed(merge_nif(Regs));
 merge(_) ->
     erlang:error(badarg).
 
@@ -164,9 +167,9 @@ merge(_) ->
 %% the encoding is canonical).
 -spec equal(lww(), lww()) -> boolean() | error().
 equal(A, B) when is_binary(A), is_binary(B) ->
-    case plexus_nif:lww_validate(A) of
+    case validate_nif(equal, A) of
         ok ->
-            case plexus_nif:lww_validate(B) of
+            case validate_nif(equal, B) of
                 ok -> A =:= B;
                 Error -> Error
             end;
@@ -179,12 +182,12 @@ equal(_, _) ->
 %% @doc BLAKE2b-256 of the (validated) register.
 -spec digest(lww()) -> <<_:256>> | error().
 digest(Reg) ->
-    plexus_nif:lww_digest(Reg).
+    ?PLEXUS_CRDT_CALL(lww, digest, wsize(Reg), wsize(Reg), fun one/1, plexus_nif:lww_digest(Reg)).
 
 %% @doc The binary form of a register: the register itself, after validation.
 -spec to_binary(lww()) -> binary() | error().
 to_binary(Reg) ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(to_binary, Reg) of
         ok -> Reg;
         Error -> Error
     end.
@@ -192,7 +195,7 @@ to_binary(Reg) ->
 %% @doc Reads a register from bytes of unknown origin: full validation, no atoms made.
 -spec from_binary(binary()) -> {ok, lww()} | error().
 from_binary(Bin) ->
-    case plexus_nif:lww_validate(Bin) of
+    case validate_nif(from_binary, Bin) of
         ok -> {ok, Bin};
         Error -> Error
     end.
@@ -203,6 +206,28 @@ clock() ->
     plexus_hlc:now().
 
 %% ---------------------------------------------------------------- internal
+
+%% The NIF calls of the C path, each reported as a CRDT call event when its input is
+%% large (plexus_telemetry.hrl); the weights are the NIF's (c_src/nif/nif_lww.c).
+read_nif(What, Reg) ->
+    ?PLEXUS_CRDT_CALL(lww, What, wsize(Reg), wsize(Reg), fun one/1, plexus_nif:lww_read(Reg, What)).
+
+merge_nif(Regs) ->
+    ?PLEXUS_CRDT_CALL(lww, merge, regs_weight(Regs, 0), regs_weight(Regs, 0),
+                      fun(_) -> length(Regs) end, plexus_nif:lww_merge(Regs)).
+
+validate_nif(Function, Reg) ->
+    ?PLEXUS_CRDT_CALL(lww, Function, wsize(Reg), wsize(Reg), fun one/1,
+                      plexus_nif:lww_validate(Reg)).
+
+wsize(Bin) when is_binary(Bin) -> byte_size(Bin);
+wsize(_) -> 0.
+
+%% A list cell and the register bytes, per register (an improper tail is the NIF's badarg).
+regs_weight([R | T], W) -> regs_weight(T, W + ?PLEXUS_NIF_CELL_WEIGHT + wsize(R));
+regs_weight(_, W) -> W.
+
+one(_) -> 1.
 
 %% plexus_nif:encode/1 (term_to_binary/2 with [deterministic, {minor_version, 2}])
 %% for any term, with the bytes of the commonest values built here: that BIF call
@@ -261,7 +286,7 @@ update_hlc(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>>, ValueBin, ActorBi
   when ?SMALL(AL, VL) ->
     write_after(Ts, ActorBin, ValueBin);
 update_hlc(Reg, ValueBin, ActorBin) when is_binary(Reg) ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(update, Reg) of
         ok ->
             <<_:16, Ts:64, _/binary>> = Reg,
             write_after(Ts, ActorBin, ValueBin);
@@ -283,10 +308,12 @@ update_ts(<<1, $L, RegTs:64, AL, RegActor:AL/binary, VL, RegValue:VL/binary>> = 
     end;
 update_ts(Reg, ValueBin, ActorBin, Ts)
   when is_binary(Reg), is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(update, Reg) of
         ok ->
             plexus_hlc:observe(Ts),
-            plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts);
+            W = wsize(Reg) + wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
+            ?PLEXUS_CRDT_CALL(lww, update, W, W, fun one/1,
+                              plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts));
         Error ->
             Error
     end;
@@ -311,7 +338,8 @@ make_register(Ts, <<131, Actor/binary>>, <<131, Value/binary>>)
   when byte_size(Actor) < 128, byte_size(Value) < 128 ->
     small_register(Ts, Actor, Value);
 make_register(Ts, ActorBin, ValueBin) ->
-    plexus_nif:lww_new(ValueBin, ActorBin, Ts).
+    W = wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
+    ?PLEXUS_CRDT_CALL(lww, new, W, W, fun one/1, plexus_nif:lww_new(ValueBin, ActorBin, Ts)).
 
 small_register(Ts, Actor, Value) ->
     <<1, $L, Ts:64, (byte_size(Actor)), Actor/binary, (byte_size(Value)), Value/binary>>.

@@ -17,7 +17,7 @@
 -export([five_nodes_up/1, kill_9/1, halt/1, sigstop_then_sigcont/1, late_joiner/1,
          erlang_api/1, sigterm/1, wrong_cookie/1, cookie_mode_0644/1, cookie_env/1,
          unreachable_seed/1, no_epmd/1, cookie_never_from_argv/1, port_program/1,
-         monitor_fed_by_cnode/1]).
+         monitor_fed_by_cnode/1, telemetry_events/1]).
 
 -define(PING, 200).
 -define(SUSPECT, 1000).
@@ -27,7 +27,7 @@ suite() -> [{timetrap, {seconds, 120}}].
 
 all() ->
     [{group, cluster}, wrong_cookie, cookie_mode_0644, cookie_env, unreachable_seed, no_epmd,
-     cookie_never_from_argv, port_program, monitor_fed_by_cnode].
+     cookie_never_from_argv, port_program, monitor_fed_by_cnode, telemetry_events].
 
 groups() ->
     [{cluster, [sequence],
@@ -297,6 +297,34 @@ monitor_fed_by_cnode(Config) ->
         ?assertMatch({ok, #{status := down}}, plexus_monitor:get_health(NodeB)),
         ok = plexus_monitor:stop(),
         ok = plexus_cnode:stop()
+    after
+        plexus_test_nodes:stop_node(N)
+    end.
+
+%% `[plexus, cnode, node_up | node_down]' (README, "Telemetry") from the daemon's
+%% events, through a stand-in `telemetry' (plexus_telemetry_capture).
+telemetry_events(Config) ->
+    N = plexus_test_nodes:start_node("cn_tel", ?config(cookie, Config)),
+    process_flag(trap_exit, true),
+    try
+        plexus_telemetry_capture:with_telemetry(
+          fun() ->
+                  {ok, _} = plexus_cnode:start_link(#{ping_interval_ms => ?PING,
+                                                      suspect_after_ms => ?SUSPECT,
+                                                      down_after_ms => ?DOWN}),
+                  CNode = plexus_cnode:cnode(),
+                  {Node, _, OsPid} = N,
+                  NodeB = atom_to_binary(Node, utf8),
+                  IsNode = fun(_, #{node := X}) -> X =:= NodeB end,
+                  {_, #{cnode := CNode}} =
+                      plexus_telemetry_capture:wait(telemetry, [plexus, cnode, node_up], IsNode),
+                  plexus_test_nodes:os_kill(OsPid, "KILL"),
+                  {M, #{reason := Reason}} =
+                      plexus_telemetry_capture:wait(telemetry, [plexus, cnode, node_down], IsNode),
+                  ?assert(is_atom(Reason)),
+                  ?assert(lists:all(fun erlang:is_integer/1, maps:values(M))),
+                  ok = plexus_cnode:stop()
+          end)
     after
         plexus_test_nodes:stop_node(N)
     end.
