@@ -179,21 +179,24 @@ mailbox(Acc) ->
 %% down after peer_timeout_ms.
 leaving_and_silent(_Config) ->
     [P1, P2, P3] = [plexus_disco_fixture:free_udp_port() || _ <- [1, 2, 3]],
-    _ = unicast(lv_a, P1, [P2, P3], #{}),
+    %% lv_a's peer timeout is long enough that a stall of lv_c's beacons just before
+    %% the kill (a loaded machine) cannot make the silence look long enough by itself
+    _ = unicast(lv_a, P1, [P2, P3], #{peer_timeout_ms => 3000}),
     _ = unicast(lv_b, P2, [P1], #{}),
     PidC = unicast(lv_c, P3, [P1], #{}),
     ok = plexus_disco_fixture:wait(fun() -> length(ids(lv_a)) =:= 2 end, 5000),
     {ok, _} = plexus_discovery:subscribe(lv_a, self()),
     ok = plexus_discovery:stop(lv_b),
+    %% the reason says it came from the goodbye, not from the (3 s) timeout
     receive {plexus_discovery, {peer_down, #{id := <<"lv_b@127.0.0.1">>}, leaving}} -> ok
-    after 2000 -> error(no_leaving_down)
+    after 10000 -> error(no_leaving_down)
     end,
     exit(PidC, kill),
     T0 = erlang:monotonic_time(millisecond),
     receive {plexus_discovery, {peer_down, #{id := <<"lv_c@127.0.0.1">>}, timeout}} -> ok
-    after 5000 -> error(no_timeout_down)
+    after 15000 -> error(no_timeout_down)
     end,
-    ?assert(erlang:monotonic_time(millisecond) - T0 >= 400),
+    ?assert(erlang:monotonic_time(millisecond) - T0 >= 1500),
     ok = plexus_discovery:stop(lv_a).
 
 %% Epoch 1 nodes that accept epoch 0 hear epoch 0 nodes, not the other way round.
