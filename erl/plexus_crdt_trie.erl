@@ -1,15 +1,22 @@
 %% @private
 %% @doc The canonical hash trie shared by plexus_orset2 and plexus_lwwmap.
 %%
-%% Entries are `{Key, Payload}' tuples, placed by `erlang:md5(Key)' (one nibble per
-%% level, 16 children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod
-%% 2^128 of the md5 of its entries' external terms. The shape depends only on the
-%% entries, so equal contents give equal terms and bytes. What each entry means (an
-%% OR-set element's dots, an LWW register's writes) stays in the CRDT module.
+%% Entries are `{Key, Payload}' tuples, placed by the 32-bit key hash
+%% `erlang:phash2(Key, 1 bsl 32)' (one nibble per level, high nibble first, 16
+%% children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod 2^56 of its
+%% entries' 56-bit hashes (`ehash/1', two phash2 of the entry). The shape depends only
+%% on the entries, so equal contents give equal terms and bytes. What each entry means
+%% (an OR-set element's dots, an LWW register's writes) stays in the CRDT module.
+%%
+%% Why phash2: it is documented as the same for the same term on every machine and
+%% every ERTS version (so two nodes build the same trie), and it costs a tenth of
+%% `erlang:md5/1' of the external term that v2 used first, which dominated every
+%% single op. Neither is collision resistant against crafted keys; the hashes only
+%% tell honest differences apart (see include/plexus/crdt_format.md).
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
-         count/1, hash/1, ehash/1, nibble/2, collect/2]).
+         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
@@ -19,12 +26,17 @@
 -export_type([tnode/0, entry/0, node_summary/0, entry_ops/1]).
 
 -define(MAX_LEAF, 32).
--define(MAX_DEPTH, 32).
+%% The key hash has 32 bits: 8 levels of 16 children. Below them only keys whose
+%% 32-bit hashes collide share a leaf, which may then exceed ?MAX_LEAF.
+-define(MAX_DEPTH, 8).
 %% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
 %% with more differing children than ?DESCEND_MAX is shipped whole.
 -define(SHIP_BELOW, 256).
 -define(DESCEND_MAX, 8).
--define(MASK, 16#ffffffffffffffffffffffffffffffff).
+%% Node hashes are sums mod 2^56 of 56-bit entry hashes: small integers (no bignum
+%% arithmetic on the path of a single op), and 56 bits keep honest collisions rare.
+-define(MASK, 16#ffffffffffffff).
+-define(HALF, (1 bsl 28)).
 
 -type entry() :: {binary(), term()}.
 -type tnode() :: nil
@@ -43,7 +55,8 @@
 %% adjusted by the deltas, and the node is reshaped (split / collapse) as the
 %% canonical rule requires.
 %% The empty leaf `{l, 0, 0, []}' is only the seed of an insert into nil.
--spec update(tnode() | {l, 0, 0, []}, non_neg_integer(), binary(), binary(), update_fun()) ->
+-spec update(tnode() | {l, 0, 0, []}, non_neg_integer(), non_neg_integer(), binary(),
+             update_fun()) ->
           {tnode(), integer(), -1 | 0 | 1}.
 update(nil, D, H, K, Fun) ->
     case Fun(none) of
@@ -73,9 +86,11 @@ update({b, NH, C, Ch}, D, H, K, Fun) ->
     I = nibble(H, D) + 1,
     {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Fun),
     Ch2 = setelement(I, Ch, Child),
+    H2 = (NH + DH) band ?MASK,
     case C + DC of
-        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
-        C2 -> {{b, (NH + DH) band ?MASK, C2, Ch2}, DH, DC}
+        %% The collapsed leaf holds the same entries: its hash is the branch's.
+        C2 when C2 =< ?MAX_LEAF -> {leaf(H2, C2, lists:sort(collect_all(Ch2))), DH, DC};
+        C2 -> {{b, H2, C2, Ch2}, DH, DC}
     end.
 
 %% @doc A leaf from a hash sum, a count and sorted entries (nil when empty).
@@ -90,17 +105,19 @@ insert_sorted({K, _} = New, [{K2, _} = X | T]) when K2 < K -> [X | insert_sorted
 insert_sorted(New, L) -> [New | L].
 
 split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Entries]);
+    build(D, [{khash(K), En} || {K, _} = En <- Entries]);
 split_if_big(Node, _) ->
     Node.
 
 %% @doc A branch whose subtree shrank to ?MAX_LEAF entries or fewer becomes a leaf.
 -spec collapse(tuple()) -> tnode().
 collapse(Ch) ->
-    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
-        [] -> nil;
-        Entries -> mk_leaf(Entries)
-    end.
+    Kids = tuple_to_list(Ch),
+    leaf(lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids),
+         lists:sum([count(N) || N <- Kids]), lists:sort(collect_all(Ch))).
+
+collect_all(Ch) ->
+    lists:foldl(fun collect/2, [], tuple_to_list(Ch)).
 
 %% @doc Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
 -spec build(non_neg_integer(), [{binary(), entry()}]) -> tnode().
@@ -123,9 +140,10 @@ build(D, Hashed) ->
 -spec branch(tuple()) -> tnode().
 branch(Ch) ->
     Kids = tuple_to_list(Ch),
+    H = lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK,
     case lists:sum([count(N) || N <- Kids]) of
-        C when C =< ?MAX_LEAF -> collapse(Ch);
-        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
+        C when C =< ?MAX_LEAF -> leaf(H, C, lists:sort(collect_all(Ch)));
+        C -> {b, H, C, Ch}
     end.
 
 %% @doc A leaf holding exactly these sorted entries (nil when none).
@@ -142,17 +160,23 @@ count({_, _, C, _}) -> C.
 hash(nil) -> 0;
 hash({_, H, _, _}) -> H.
 
-%% @doc The 128-bit hash an entry contributes to every node above it.
+%% @doc The 56-bit hash an entry contributes to every node above it: two 28-bit
+%% phash2 of the entry with its fields in both orders (phash2 carries a 32-bit state
+%% through a term, so a second hash of the same term in the same order would collide
+%% wherever the first does).
 -spec ehash(entry()) -> non_neg_integer().
-ehash(Entry) ->
-    <<X:128>> = erlang:md5(term_to_binary(Entry)),
-    X.
+ehash({K, P} = Entry) ->
+    (erlang:phash2(Entry, ?HALF) bsl 28) bor erlang:phash2({P, K}, ?HALF).
 
-%% @doc Nibble D of a key hash: the child index at depth D.
--spec nibble(bitstring(), non_neg_integer()) -> 0..15.
+%% @doc The key hash that places a key: 32 bits, stable across nodes and releases.
+-spec khash(binary()) -> non_neg_integer().
+khash(K) ->
+    erlang:phash2(K, 1 bsl 32).
+
+%% @doc Nibble D of a key hash (high nibble first): the child index at depth D.
+-spec nibble(non_neg_integer(), non_neg_integer()) -> 0..15.
 nibble(H, D) ->
-    <<_:D/unit:4, N:4, _/bitstring>> = H,
-    N.
+    (H bsr (28 - 4 * D)) band 15.
 
 %% @doc Entries below a node, appended to Acc, in trie order.
 -spec collect(tnode(), [entry()]) -> [entry()].
@@ -166,7 +190,7 @@ collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)
 -spec split(tnode(), non_neg_integer()) -> {b, 0, 0, tuple()}.
 split({l, _, _, Entries}, D) ->
     Buckets = lists:foldr(fun({E, _} = En, Acc) ->
-                                  I = nibble(erlang:md5(E), D) + 1,
+                                  I = nibble(khash(E), D) + 1,
                                   setelement(I, Acc, [En | element(I, Acc)])
                           end, erlang:make_tuple(16, []), Entries),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
@@ -180,16 +204,16 @@ at_path(nil, _) -> nil;
 at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
 
 sub_leaf({l, _, _, Entries}, P) ->
-    mk_leaf([En || {E, _} = En <- Entries, in_path(erlang:md5(E), P)]).
+    mk_leaf([En || {E, _} = En <- Entries, in_path(khash(E), P)]).
 
--spec in_path(binary(), binary()) -> boolean().
+-spec in_path(non_neg_integer(), binary()) -> boolean().
 in_path(K, P) ->
     binary:part(nibbles(K), 0, byte_size(P)) =:= P.
 
 %% The key hash as a path: one byte per nibble.
--spec nibbles(binary()) -> binary().
+-spec nibbles(non_neg_integer()) -> binary().
 nibbles(K) ->
-    << <<N>> || <<N:4>> <= K >>.
+    <<<<N>> || <<N:4>> <= <<K:32>>>>.
 
 -spec is_prefix(binary(), binary()) -> boolean().
 is_prefix(Q, P) ->
@@ -262,9 +286,11 @@ merge_node(A, nil, D, _, CB, Ops) ->
     filter(A, D, CB, Ops);
 merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
     A;
-merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB, #{merge_entries := Merge}) ->
-    Merged = Merge(EA, EB, CA, CB),
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Merged]);
+merge_node({l, HA, _, EA} = A, {l, _, _, EB}, D, CA, CB, #{merge_entries := Merge}) ->
+    case Merge(EA, EB, CA, CB) of
+        EA -> A;
+        Merged -> leaf_at(D, HA + hash_delta(EA, Merged, 0), Merged)
+    end;
 merge_node({l, _, _, _} = A, B, D, CA, CB, Ops) ->
     merge_node(split(A, D), B, D, CA, CB, Ops);
 merge_node(A, {l, _, _, _} = B, D, CA, CB, Ops) ->
@@ -276,10 +302,10 @@ merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
 
 filter(nil, _, _, _) ->
     nil;
-filter({l, _, _, Entries} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+filter({l, H, _, Entries} = Leaf, D, Other, #{keep_unseen := Keep}) ->
     case Keep(Entries, Other) of
         Entries -> Leaf;
-        Kept -> build(D, [{erlang:md5(K), En} || {K, _} = En <- Kept])
+        Kept -> leaf_at(D, H + hash_delta(Entries, Kept, 0), Kept)
     end;
 filter({b, _, _, Ch} = Node, D, Other, Ops) ->
     Kids = [filter(N, D + 1, Other, Ops) || N <- tuple_to_list(Ch)],
@@ -287,6 +313,30 @@ filter({b, _, _, Ch} = Node, D, Other, Ops) ->
         Ch -> Node;
         Ch2 -> branch(Ch2)
     end.
+
+%% The canonical node at depth D for sorted entries whose hash sum is H: a leaf, or
+%% when they are too many for one, the subtree built from them.
+leaf_at(D, H, Entries) ->
+    case length(Entries) of
+        N when N =< ?MAX_LEAF; D >= ?MAX_DEPTH -> leaf(H, N, Entries);
+        _ -> build(D, [{khash(K), En} || {K, _} = En <- Entries])
+    end.
+
+%% The hash of New minus the hash of Old (both sorted by key), hashing only the
+%% entries that differ: a merge mostly keeps what one side had, and the entry hashes
+%% are the costly part of building a node.
+hash_delta([X | TO], [X | TN], Acc) ->
+    hash_delta(TO, TN, Acc);
+hash_delta([{KO, _} = O | TO], [{KN, _} | _] = New, Acc) when KO < KN ->
+    hash_delta(TO, New, Acc - ehash(O));
+hash_delta([{KO, _} | _] = Old, [{KN, _} = X | TN], Acc) when KN < KO ->
+    hash_delta(Old, TN, Acc + ehash(X));
+hash_delta([O | TO], [X | TN], Acc) ->
+    hash_delta(TO, TN, Acc - ehash(O) + ehash(X));
+hash_delta([], New, Acc) ->
+    lists:foldl(fun(X, A) -> A + ehash(X) end, Acc, New);
+hash_delta(Old, [], Acc) ->
+    lists:foldl(fun(O, A) -> A - ehash(O) end, Acc, Old).
 
 %% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 -spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,

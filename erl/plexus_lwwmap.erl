@@ -27,8 +27,9 @@
 %%
 %% == Representation ==
 %% `{lwwmap, {VV, Cloud}, Root}' exactly as `plexus_orset2' (context: version vector
-%% and dot cloud, folded canonically; `Root': md5-of-key hash trie, leaves of at most
-%% 32 entries, 16-way branches, node hash = sum mod 2^128 of md5 of the entries).
+%% and dot cloud, folded canonically; `Root': trie placed by the 32-bit phash2 of the
+%% key, leaves of at most 32 entries, 16-way branches, node hash = sum mod 2^56 of the
+%% 56-bit entry hashes).
 %% An entry is `{KeyBin, [{ActorBin, Counter, Ts, ValueBin}, ...]}', writes sorted by
 %% (actor, counter). Keys, actors and values are stored as
 %% `term_to_binary(T, [deterministic, {minor_version, 2}])' without the leading 131.
@@ -64,7 +65,7 @@
 %% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
 %% shared with the other trie-backed CRDT.
 -import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, nibble/2, collect/2,
+                           count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2,
                            split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
                            valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
 
@@ -129,7 +130,7 @@ put_delta(Map, _, _, _) ->
 do_put({lwwmap, {VV, Cloud}, Root}, Key, Value, Actor) ->
     A = enc(Actor),
     K = enc(Key),
-    H = erlang:md5(K),
+    H = khash(K),
     Old = case lookup(Root, 0, H, K) of
               false -> [];
               {K, Ws} -> Ws
@@ -175,7 +176,7 @@ remove(Map, Key, _Actor) ->
 remove_delta({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
     guard(fun() ->
                   K = enc(Key),
-                  H = erlang:md5(K),
+                  H = khash(K),
                   case lookup(Root, 0, H, K) of
                       false ->
                           {Map, new()};
@@ -204,7 +205,7 @@ remove_all(_, _) ->
 get({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
     K = enc(Key),
     guard(fun() ->
-                  case lookup(Root, 0, erlang:md5(K), K) of
+                  case lookup(Root, 0, khash(K), K) of
                       false -> {error, not_found};
                       {K, Ws} -> {ok, dec(winner(Ws))}
                   end
@@ -225,7 +226,7 @@ get(Map, Key, Default) ->
 -spec is_key(lwwmap(), term()) -> boolean() | error().
 is_key({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
     K = enc(Key),
-    guard(fun() -> lookup(Root, 0, erlang:md5(K), K) =/= false end);
+    guard(fun() -> lookup(Root, 0, khash(K), K) =/= false end);
 is_key(Map, _) ->
     not_a_map(Map).
 
@@ -328,7 +329,7 @@ to_binary(Map) ->
 from_binary(<<2, $M, Body/binary>>) ->
     case decode_body(Body) of
         {ok, Ctx, Entries} ->
-            {ok, {lwwmap, Ctx, build(0, [{erlang:md5(K), En} || {K, _} = En <- Entries])}};
+            {ok, {lwwmap, Ctx, build(0, [{khash(K), En} || {K, _} = En <- Entries])}};
         Error ->
             Error
     end;
@@ -525,7 +526,7 @@ group_by_path(Paths, Entries) ->
     try
         {ok, lists:foldl(
                fun({K, _} = En, Acc) ->
-                       H = erlang:md5(K),
+                       H = khash(K),
                        N = nibbles(H),
                        [P] = [binary:part(N, 0, L) || L <- Lens,
                                                       is_map_key(binary:part(N, 0, L), Set)],

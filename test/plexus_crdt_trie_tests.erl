@@ -1,0 +1,57 @@
+%% EUnit tests of plexus_crdt_trie, the canonical hash trie under plexus_orset2 and
+%% plexus_lwwmap: the key and entry hashes are pinned (every node must place and hash
+%% entries alike, whatever its release, or merges stop skipping equal subtrees and
+%% anti-entropy paths point at different entries), and the hashes a node stores stay
+%% those recomputed from its entries along every path that updates them
+%% incrementally (single ops, collapses, leaf merges, filters).
+-module(plexus_crdt_trie_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(T, plexus_crdt_trie).
+
+%% phash2 is documented as the same on every machine and ERTS release, so these
+%% values are part of the in-memory format (include/plexus/crdt_format.md).
+pinned_hashes_test() ->
+    ?assertEqual(1590930917, ?T:khash(<<"k">>)),
+    ?assertEqual(<<5, 14, 13, 3, 10, 13, 14, 5>>, ?T:nibbles(?T:khash(<<"k">>))),
+    ?assertEqual(5, ?T:nibble(?T:khash(<<"k">>), 0)),
+    ?assertEqual(37914289854684527, ?T:ehash({<<"k">>, [{<<"a">>, 1}]})).
+
+%% Entry hashes have 56 bits and node hashes stay below 2^56 (small integers).
+hash_width_test() ->
+    S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, 2000), a),
+    {orset2, _, Root} = S,
+    ?assert(?T:hash(Root) < 1 bsl 56),
+    ?assert(lists:all(fun(E) -> ?T:ehash(E) < 1 bsl 56 end, ?T:collect(Root, []))).
+
+%% Every stored hash and count equals the one recomputed from the entries below it,
+%% after single ops (splits and collapses), merges (leaf merges and filters of
+%% one-sided subtrees) and anti-entropy slices.
+stored_hashes_test() ->
+    M = plexus_orset2,
+    Base = M:add_all(M:new(), lists:seq(1, 3000), a),
+    A = M:remove_all(M:add_all(Base, lists:seq(3001, 3400), b), lists:seq(1, 900)),
+    B = M:remove_all(M:add_all(Base, lists:seq(1, 300), c), lists:seq(2000, 2900)),
+    {ok, A2} = M:from_binary(M:to_binary(A)),
+    AB = M:merge(A2, B),
+    Small = M:remove_all(AB, lists:seq(1, 3400)),
+    {A3, B3, _, _} = plexus_orset2_tests:sync(A, B),
+    lists:foreach(fun({orset2, _, Root}) -> check(Root) end, [Base, A, B, AB, Small, A3, B3]),
+    Map = plexus_lwwmap:put_all(plexus_lwwmap:new(), [{I, I} || I <- lists:seq(1, 500)], a),
+    Map2 = plexus_lwwmap:merge(Map, plexus_lwwmap:remove_all(Map, lists:seq(1, 480))),
+    lists:foreach(fun({lwwmap, _, Root}) -> check(Root) end, [Map, Map2]).
+
+check(nil) ->
+    {0, 0};
+check({l, H, C, Entries}) ->
+    ?assertEqual(length(Entries), C),
+    ?assertEqual(lists:sort(Entries), Entries),
+    ?assertEqual(H, lists:sum([?T:ehash(E) || E <- Entries]) band ((1 bsl 56) - 1)),
+    {H, C};
+check({b, H, C, Ch}) ->
+    Kids = [check(N) || N <- tuple_to_list(Ch)],
+    ?assertEqual(H, lists:sum([X || {X, _} <- Kids]) band ((1 bsl 56) - 1)),
+    ?assertEqual(C, lists:sum([Y || {_, Y} <- Kids])),
+    ?assert(C > 32),
+    {H, C}.
