@@ -16,7 +16,7 @@
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
-         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2]).
+         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
@@ -39,8 +39,11 @@
 -define(HALF, (1 bsl 28)).
 
 -type entry() :: {binary(), term()}.
+%% A leaf holds its entries in a tuple sorted by key: a lookup is a binary search
+%% (five probes for 32 entries) instead of a walk of up to 32 list cells, each a
+%% cache miss in a large state; inserts and deletes are one tuple copy (BIFs).
 -type tnode() :: nil
-               | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+               | {l, non_neg_integer(), pos_integer(), tuple()}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
 -type node_summary() :: nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), binary()}.
 %% merge_entries(EntriesA, EntriesB, CtxA, CtxB) merges two sorted entry lists;
@@ -54,33 +57,36 @@
 %% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
 %% adjusted by the deltas, and the node is reshaped (split / collapse) as the
 %% canonical rule requires.
-%% The empty leaf `{l, 0, 0, []}' is only the seed of an insert into nil.
--spec update(tnode() | {l, 0, 0, []}, non_neg_integer(), non_neg_integer(), binary(),
+%% The empty leaf `{l, 0, 0, {}}' is only the seed of an insert into nil.
+-spec update(tnode() | {l, 0, 0, {}}, non_neg_integer(), non_neg_integer(), binary(),
              update_fun()) ->
           {tnode(), integer(), -1 | 0 | 1}.
 update(nil, D, H, K, Fun) ->
     case Fun(none) of
         none -> {nil, 0, 0};
-        New -> update({l, 0, 0, []}, D, H, K, fun(_) -> New end)
+        New -> update({l, 0, 0, {}}, D, H, K, fun(_) -> New end)
     end;
-update({l, NH, C, Entries}, D, _H, K, Fun) ->
-    Old = case lists:keyfind(K, 1, Entries) of
-              false -> none;
-              Found -> Found
-          end,
-    case {Old, Fun(Old)} of
-        {none, none} ->
-            {nil_if_empty({l, NH, C, Entries}), 0, 0};
-        {_, none} ->
-            DH = -ehash(Old),
-            {leaf(NH + DH, C - 1, lists:keydelete(K, 1, Entries)), DH, -1};
-        {none, New} ->
-            DH = ehash(New),
-            Node = leaf(NH + DH, C + 1, insert_sorted(New, Entries)),
-            {split_if_big(Node, D), DH, 1};
-        {_, New} ->
-            DH = ehash(New) - ehash(Old),
-            {leaf(NH + DH, C, lists:keyreplace(K, 1, Entries, New)), DH, 0}
+update({l, NH, C, T} = Leaf, D, _H, K, Fun) ->
+    case find(T, K) of
+        I when I > 0 ->
+            Old = element(I, T),
+            case Fun(Old) of
+                none ->
+                    DH = -ehash(Old),
+                    {leaf_t(NH + DH, C - 1, erlang:delete_element(I, T)), DH, -1};
+                {K, _} = New ->
+                    DH = ehash(New) - ehash(Old),
+                    {leaf_t(NH + DH, C, setelement(I, T, New)), DH, 0}
+            end;
+        I ->
+            case Fun(none) of
+                none ->
+                    {nil_if_empty(Leaf), 0, 0};
+                {K, _} = New ->
+                    DH = ehash(New),
+                    Node = leaf_t(NH + DH, C + 1, erlang:insert_element(-I, T, New)),
+                    {split_if_big(Node, D), DH, 1}
+            end
     end;
 update({b, NH, C, Ch}, D, H, K, Fun) ->
     I = nibble(H, D) + 1,
@@ -96,16 +102,32 @@ update({b, NH, C, Ch}, D, H, K, Fun) ->
 %% @doc A leaf from a hash sum, a count and sorted entries (nil when empty).
 -spec leaf(integer(), non_neg_integer(), [entry()]) -> tnode().
 leaf(_, 0, []) -> nil;
-leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
+leaf(H, C, Entries) -> {l, H band ?MASK, C, list_to_tuple(Entries)}.
 
-nil_if_empty({l, _, 0, []}) -> nil;
+leaf_t(_, 0, {}) -> nil;
+leaf_t(H, C, T) -> {l, H band ?MASK, C, T}.
+
+nil_if_empty({l, _, 0, {}}) -> nil;
 nil_if_empty(Node) -> Node.
 
-insert_sorted({K, _} = New, [{K2, _} = X | T]) when K2 < K -> [X | insert_sorted(New, T)];
-insert_sorted(New, L) -> [New | L].
+%% @doc Binary search of a leaf's entry tuple (sorted by key): the index of the
+%% entry with key K, or minus the index where it would be inserted.
+-spec find(tuple(), binary()) -> integer().
+find(T, K) ->
+    find(T, K, 1, tuple_size(T)).
 
-split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{khash(K), En} || {K, _} = En <- Entries]);
+find(T, K, Lo, Hi) when Lo =< Hi ->
+    Mid = (Lo + Hi) bsr 1,
+    case element(1, element(Mid, T)) of
+        K -> Mid;
+        X when X < K -> find(T, K, Mid + 1, Hi);
+        _ -> find(T, K, Lo, Mid - 1)
+    end;
+find(_, _, Lo, _) ->
+    -Lo.
+
+split_if_big({l, _, C, T}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
+    build(D, [{khash(K), En} || {K, _} = En <- tuple_to_list(T)]);
 split_if_big(Node, _) ->
     Node.
 
@@ -181,18 +203,18 @@ nibble(H, D) ->
 %% @doc Entries below a node, appended to Acc, in trie order.
 -spec collect(tnode(), [entry()]) -> [entry()].
 collect(nil, Acc) -> Acc;
-collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
+collect({l, _, _, T}, Acc) -> tuple_to_list(T) ++ Acc;
 collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
 
 %% ---------------------------------------------------------------- anti-entropy
 
 %% @doc A leaf seen as a (non-canonical) branch, to merge with a branch.
 -spec split(tnode(), non_neg_integer()) -> {b, 0, 0, tuple()}.
-split({l, _, _, Entries}, D) ->
+split({l, _, _, T}, D) ->
     Buckets = lists:foldr(fun({E, _} = En, Acc) ->
                                   I = nibble(khash(E), D) + 1,
                                   setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), Entries),
+                          end, erlang:make_tuple(16, []), tuple_to_list(T)),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
 
 %% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
@@ -203,8 +225,8 @@ at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
 at_path(nil, _) -> nil;
 at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
 
-sub_leaf({l, _, _, Entries}, P) ->
-    mk_leaf([En || {E, _} = En <- Entries, in_path(khash(E), P)]).
+sub_leaf({l, _, _, T}, P) ->
+    mk_leaf([En || {E, _} = En <- tuple_to_list(T), in_path(khash(E), P)]).
 
 -spec in_path(non_neg_integer(), binary()) -> boolean().
 in_path(K, P) ->
@@ -286,8 +308,9 @@ merge_node(A, nil, D, _, CB, Ops) ->
     filter(A, D, CB, Ops);
 merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
     A;
-merge_node({l, HA, _, EA} = A, {l, _, _, EB}, D, CA, CB, #{merge_entries := Merge}) ->
-    case Merge(EA, EB, CA, CB) of
+merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merge}) ->
+    EA = tuple_to_list(TA),
+    case Merge(EA, tuple_to_list(TB), CA, CB) of
         EA -> A;
         Merged -> leaf_at(D, HA + hash_delta(EA, Merged, 0), Merged)
     end;
@@ -302,7 +325,8 @@ merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
 
 filter(nil, _, _, _) ->
     nil;
-filter({l, H, _, Entries} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+filter({l, H, _, T} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+    Entries = tuple_to_list(T),
     case Keep(Entries, Other) of
         Entries -> Leaf;
         Kept -> leaf_at(D, H + hash_delta(Entries, Kept, 0), Kept)

@@ -17,8 +17,9 @@
 %% <li>`Root' is a trie node. An element's place is fixed by its 32-bit key hash
 %%     `erlang:phash2(ElemBin, 1 bsl 32)' alone: at depth D it goes to child `nibble D'
 %%     of that hash (high nibble first). A node that holds at most `?MAX_LEAF' entries
-%%     is a leaf `{l, Hash, Count, Entries}' (Entries sorted bytewise by element, each
-%%     `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]'); a larger one is a branch
+%%     is a leaf `{l, Hash, Count, Entries}' (Entries a tuple sorted bytewise by
+%%     element, searched by bisection, each `{ElemBin, Dots}', Dots sorted
+%%     `[{ActorBin, Ctr}]'); a larger one is a branch
 %%     `{b, Hash, Count, Children}' (a 16-tuple); an empty one is `nil'. The shape is
 %%     therefore a pure function of the element set: equal sets are equal terms
 %%     (`=:=') on every node, whatever the history, and chunk boundaries depend only on
@@ -74,7 +75,7 @@
 -type entry() :: {binary(), [{binary(), pos_integer()}, ...]}.
 -type tnode() ::
     nil
-    | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+    | {l, non_neg_integer(), pos_integer(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque orset2() :: {orset2, ctx(), tnode()}.
 %% A trie position: one byte per nibble, from the root.
@@ -341,8 +342,8 @@ merge_missing(_, _) ->
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, Entries}, _, _, E) ->
-    lists:keymember(E, 1, Entries);
+lookup({l, _, _, T}, _, _, E) ->
+    plexus_crdt_trie:find(T, E) > 0;
 lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
@@ -397,9 +398,12 @@ entry_ops() ->
 
 %% Entries only one side has: keep the dots the other context has not seen.
 keep_unseen(Entries, Other) ->
-    [{E, Ds2} || {E, Ds} <- Entries,
-                 (Ds2 = [Dot || Dot <- Ds, not covers(Other, Dot)]) =/= []].
+    lists:foldr(fun(X, Acc) -> keep_one(X, Other, Acc) end, [], Entries).
 
+%% An entry both sides hold alike is kept as it is (the same term: no copy, and the
+%% hash of the merged leaf skips it by identity).
+merge_entries([X | TA], [X | TB], CA, CB) ->
+    [X | merge_entries(TA, TB, CA, CB)];
 merge_entries([{E, _} = X | TA], [{F, _} | _] = B, CA, CB) when E < F ->
     keep_one(X, CB, merge_entries(TA, B, CA, CB));
 merge_entries([{E, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < E ->
@@ -414,8 +418,10 @@ merge_entries([], B, CA, _) ->
 merge_entries(A, [], _, CB) ->
     keep_unseen(A, CB).
 
-keep_one({E, Ds}, Other, Rest) ->
+% An entry that keeps all its dots stays the same term.
+keep_one({E, Ds} = X, Other, Rest) ->
     case [Dot || Dot <- Ds, not covers(Other, Dot)] of
+        Ds -> [X | Rest];
         [] -> Rest;
         Kept -> [{E, Kept} | Rest]
     end.

@@ -44,7 +44,8 @@ stored_hashes_test() ->
 
 check(nil) ->
     {0, 0};
-check({l, H, C, Entries}) ->
+check({l, H, C, T}) ->
+    Entries = tuple_to_list(T),
     ?assertEqual(length(Entries), C),
     ?assertEqual(lists:sort(Entries), Entries),
     ?assertEqual(H, lists:sum([?T:ehash(E) || E <- Entries]) band ((1 bsl 56) - 1)),
