@@ -16,7 +16,8 @@
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
-         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2]).
+         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2, get_entry/3,
+         entries/1]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
@@ -39,9 +40,13 @@
 -define(HALF, (1 bsl 28)).
 
 -type entry() :: {binary(), term()}.
-%% A leaf holds its entries in a tuple sorted by key: a lookup is a binary search
-%% (five probes for 32 entries) instead of a walk of up to 32 list cells, each a
-%% cache miss in a large state; inserts and deletes are one tuple copy (BIFs).
+%% A leaf holds `{Frags, Entry1, ..., EntryN}': the entries sorted by key, after a
+%% binary of their 16-bit key fragments (`khash(Key) band 16#ffff', in entry order;
+%% 64 bytes for 32 entries, so a heap binary next to the tuple). In a large state
+%% every term a lookup touches is a cache miss: a lookup scans the fragments (one or
+%% two cache lines) and touches only the entry whose fragment matches, instead of the
+%% ~5 entries and keys of a binary search or ~16 list cells, entries and keys of a
+%% list walk. Inserts and deletes copy the tuple and the fragments once (BIFs).
 -type tnode() :: nil
                | {l, non_neg_integer(), pos_integer(), tuple()}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
@@ -57,26 +62,28 @@
 %% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
 %% adjusted by the deltas, and the node is reshaped (split / collapse) as the
 %% canonical rule requires.
-%% The empty leaf `{l, 0, 0, {}}' is only the seed of an insert into nil.
--spec update(tnode() | {l, 0, 0, {}}, non_neg_integer(), non_neg_integer(), binary(),
+%% The empty leaf `{l, 0, 0, {<<>>}}' is only the seed of an insert into nil.
+-spec update(tnode() | {l, 0, 0, {<<>>}}, non_neg_integer(), non_neg_integer(), binary(),
              update_fun()) ->
           {tnode(), integer(), -1 | 0 | 1}.
 update(nil, D, H, K, Fun) ->
     case Fun(none) of
         none -> {nil, 0, 0};
-        New -> update({l, 0, 0, {}}, D, H, K, fun(_) -> New end)
+        New -> update({l, 0, 0, {<<>>}}, D, H, K, fun(_) -> New end)
     end;
-update({l, NH, C, T} = Leaf, D, _H, K, Fun) ->
-    case find(T, K) of
+update({l, NH, C, T} = Leaf, D, H, K, Fun) ->
+    case find(T, K, H) of
         I when I > 0 ->
-            Old = element(I, T),
+            Old = element(I + 1, T),
             case Fun(Old) of
                 none ->
                     DH = -ehash(Old),
-                    {leaf_t(NH + DH, C - 1, erlang:delete_element(I, T)), DH, -1};
+                    <<Pre:(2 * (I - 1))/binary, _:16, Post/binary>> = element(1, T),
+                    T2 = setelement(1, erlang:delete_element(I + 1, T), <<Pre/binary, Post/binary>>),
+                    {leaf_t(NH + DH, C - 1, T2), DH, -1};
                 {K, _} = New ->
                     DH = ehash(New) - ehash(Old),
-                    {leaf_t(NH + DH, C, setelement(I, T, New)), DH, 0}
+                    {leaf_t(NH + DH, C, setelement(I + 1, T, New)), DH, 0}
             end;
         I ->
             case Fun(none) of
@@ -84,7 +91,10 @@ update({l, NH, C, T} = Leaf, D, _H, K, Fun) ->
                     {nil_if_empty(Leaf), 0, 0};
                 {K, _} = New ->
                     DH = ehash(New),
-                    Node = leaf_t(NH + DH, C + 1, erlang:insert_element(-I, T, New)),
+                    <<Pre:(2 * (-I - 1))/binary, Post/binary>> = element(1, T),
+                    T2 = setelement(1, erlang:insert_element(-I + 1, T, New),
+                                    <<Pre/binary, (frag(H)):16, Post/binary>>),
+                    Node = leaf_t(NH + DH, C + 1, T2),
                     {split_if_big(Node, D), DH, 1}
             end
     end;
@@ -102,32 +112,67 @@ update({b, NH, C, Ch}, D, H, K, Fun) ->
 %% @doc A leaf from a hash sum, a count and sorted entries (nil when empty).
 -spec leaf(integer(), non_neg_integer(), [entry()]) -> tnode().
 leaf(_, 0, []) -> nil;
-leaf(H, C, Entries) -> {l, H band ?MASK, C, list_to_tuple(Entries)}.
+leaf(H, C, Entries) ->
+    Frags = << <<(frag(khash(K))):16>> || {K, _} <- Entries >>,
+    {l, H band ?MASK, C, list_to_tuple([Frags | Entries])}.
 
-leaf_t(_, 0, {}) -> nil;
+leaf_t(_, 0, _) -> nil;
 leaf_t(H, C, T) -> {l, H band ?MASK, C, T}.
 
-nil_if_empty({l, _, 0, {}}) -> nil;
+nil_if_empty({l, _, 0, _}) -> nil;
 nil_if_empty(Node) -> Node.
 
-%% @doc Binary search of a leaf's entry tuple (sorted by key): the index of the
-%% entry with key K, or minus the index where it would be inserted.
+frag(H) -> H band 16#ffff.
+
+%% @doc A leaf's entries (the tuple without its fragments), sorted by key.
+-spec entries(tuple()) -> [entry()].
+entries(T) ->
+    tl(tuple_to_list(T)).
+
+%% @doc The index of the entry with key K in a leaf's tuple (entry I is element
+%% I + 1), or minus the index where it would be inserted.
 -spec find(tuple(), binary()) -> integer().
 find(T, K) ->
-    find(T, K, 1, tuple_size(T)).
+    find(T, K, khash(K)).
 
-find(T, K, Lo, Hi) when Lo =< Hi ->
-    Mid = (Lo + Hi) bsr 1,
-    case element(1, element(Mid, T)) of
-        K -> Mid;
-        X when X < K -> find(T, K, Mid + 1, Hi);
-        _ -> find(T, K, Lo, Mid - 1)
+find(T, K, H) ->
+    case scan(element(1, T), frag(H), 1, T, K) of
+        false -> -bisect(T, K, 1, tuple_size(T) - 1);
+        I -> I
+    end.
+
+%% @doc The entry with key K (whose key hash is H) in a leaf's tuple, or false.
+-spec get_entry(tuple(), binary(), non_neg_integer()) -> entry() | false.
+get_entry(T, K, H) ->
+    case scan(element(1, T), frag(H), 1, T, K) of
+        false -> false;
+        I -> element(I + 1, T)
+    end.
+
+%% Only entries whose fragment matches are touched; a fragment shared by two keys
+%% only costs one more comparison.
+scan(<<F:16, Rest/binary>>, F, I, T, K) ->
+    case element(I + 1, T) of
+        {K, _} -> I;
+        _ -> scan(Rest, F, I + 1, T, K)
     end;
-find(_, _, Lo, _) ->
-    -Lo.
+scan(<<_:16, Rest/binary>>, F, I, T, K) ->
+    scan(Rest, F, I + 1, T, K);
+scan(<<>>, _, _, _, _) ->
+    false.
+
+%% Where K would go among entries Lo..Hi (sorted by key).
+bisect(T, K, Lo, Hi) when Lo =< Hi ->
+    Mid = (Lo + Hi) bsr 1,
+    case element(1, element(Mid + 1, T)) < K of
+        true -> bisect(T, K, Mid + 1, Hi);
+        false -> bisect(T, K, Lo, Mid - 1)
+    end;
+bisect(_, _, Lo, _) ->
+    Lo.
 
 split_if_big({l, _, C, T}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{khash(K), En} || {K, _} = En <- tuple_to_list(T)]);
+    build(D, [{khash(K), En} || {K, _} = En <- entries(T)]);
 split_if_big(Node, _) ->
     Node.
 
@@ -203,7 +248,7 @@ nibble(H, D) ->
 %% @doc Entries below a node, appended to Acc, in trie order.
 -spec collect(tnode(), [entry()]) -> [entry()].
 collect(nil, Acc) -> Acc;
-collect({l, _, _, T}, Acc) -> tuple_to_list(T) ++ Acc;
+collect({l, _, _, T}, Acc) -> entries(T) ++ Acc;
 collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
 
 %% ---------------------------------------------------------------- anti-entropy
@@ -214,7 +259,7 @@ split({l, _, _, T}, D) ->
     Buckets = lists:foldr(fun({E, _} = En, Acc) ->
                                   I = nibble(khash(E), D) + 1,
                                   setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), tuple_to_list(T)),
+                          end, erlang:make_tuple(16, []), entries(T)),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
 
 %% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
@@ -226,7 +271,7 @@ at_path(nil, _) -> nil;
 at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
 
 sub_leaf({l, _, _, T}, P) ->
-    mk_leaf([En || {E, _} = En <- tuple_to_list(T), in_path(khash(E), P)]).
+    mk_leaf([En || {E, _} = En <- entries(T), in_path(khash(E), P)]).
 
 -spec in_path(non_neg_integer(), binary()) -> boolean().
 in_path(K, P) ->
@@ -309,8 +354,8 @@ merge_node(A, nil, D, _, CB, Ops) ->
 merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
     A;
 merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merge}) ->
-    EA = tuple_to_list(TA),
-    case Merge(EA, tuple_to_list(TB), CA, CB) of
+    EA = entries(TA),
+    case Merge(EA, entries(TB), CA, CB) of
         EA -> A;
         Merged -> leaf_at(D, HA + hash_delta(EA, Merged, 0), Merged)
     end;
@@ -326,7 +371,7 @@ merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
 filter(nil, _, _, _) ->
     nil;
 filter({l, H, _, T} = Leaf, D, Other, #{keep_unseen := Keep}) ->
-    Entries = tuple_to_list(T),
+    Entries = entries(T),
     case Keep(Entries, Other) of
         Entries -> Leaf;
         Kept -> leaf_at(D, H + hash_delta(Entries, Kept, 0), Kept)

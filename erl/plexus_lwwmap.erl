@@ -443,11 +443,8 @@ reg({A, C, Ts, V}) -> {Ts, A, V, C}.
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, T}, _, _, K) ->
-    case plexus_crdt_trie:find(T, K) of
-        I when I > 0 -> element(I, T);
-        _ -> false
-    end;
+lookup({l, _, _, T}, _, H, K) ->
+    plexus_crdt_trie:get_entry(T, K, H);
 lookup({b, _, _, Ch}, D, H, K) ->
     lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
 

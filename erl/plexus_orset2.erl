@@ -17,9 +17,10 @@
 %% <li>`Root' is a trie node. An element's place is fixed by its 32-bit key hash
 %%     `erlang:phash2(ElemBin, 1 bsl 32)' alone: at depth D it goes to child `nibble D'
 %%     of that hash (high nibble first). A node that holds at most `?MAX_LEAF' entries
-%%     is a leaf `{l, Hash, Count, Entries}' (Entries a tuple sorted bytewise by
-%%     element, searched by bisection, each `{ElemBin, Dots}', Dots sorted
-%%     `[{ActorBin, Ctr}]'); a larger one is a branch
+%%     is a leaf `{l, Hash, Count, {Frags, Entry1, ..., EntryN}}' (entries sorted
+%%     bytewise by element, each `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]';
+%%     Frags the 16-bit key-hash fragments of the entries, which a lookup scans, see
+%%     plexus_crdt_trie); a larger one is a branch
 %%     `{b, Hash, Count, Children}' (a 16-tuple); an empty one is `nil'. The shape is
 %%     therefore a pure function of the element set: equal sets are equal terms
 %%     (`=:=') on every node, whatever the history, and chunk boundaries depend only on
@@ -342,8 +343,8 @@ merge_missing(_, _) ->
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, T}, _, _, E) ->
-    plexus_crdt_trie:find(T, E) > 0;
+lookup({l, _, _, T}, _, K, E) ->
+    plexus_crdt_trie:get_entry(T, E, K) =/= false;
 lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 

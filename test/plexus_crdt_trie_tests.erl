@@ -3,7 +3,8 @@
 %% entries alike, whatever its release, or merges stop skipping equal subtrees and
 %% anti-entropy paths point at different entries), and the hashes a node stores stay
 %% those recomputed from its entries along every path that updates them
-%% incrementally (single ops, collapses, leaf merges, filters).
+%% incrementally (single ops, collapses, leaf merges, filters), and so do the key
+%% fragments a leaf keeps for lookups.
 -module(plexus_crdt_trie_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -45,7 +46,8 @@ stored_hashes_test() ->
 check(nil) ->
     {0, 0};
 check({l, H, C, T}) ->
-    Entries = tuple_to_list(T),
+    [Frags | Entries] = tuple_to_list(T),
+    ?assertEqual(<< <<(?T:khash(K) band 16#ffff):16>> || {K, _} <- Entries >>, Frags),
     ?assertEqual(length(Entries), C),
     ?assertEqual(lists:sort(Entries), Entries),
     ?assertEqual(H, lists:sum([?T:ehash(E) || E <- Entries]) band ((1 bsl 56) - 1)),
@@ -56,3 +58,27 @@ check({b, H, C, Ch}) ->
     ?assertEqual(C, lists:sum([Y || {_, Y} <- Kids])),
     ?assert(C > 32),
     {H, C}.
+
+%% Lookups find every key present and no key absent, through fragment collisions: 40
+%% keys whose fragments are all equal, at depth 8 (their 32-bit key hashes collide
+%% only in 16 bits, so they spread over the trie; the leaf is built directly here).
+find_with_equal_fragments_test() ->
+    Keys = [<<I:32>> || I <- lists:seq(1, 40)],
+    Entries = [{K, [{<<"a">>, 1}]} || K <- Keys],
+    {l, _, 40, T} = ?T:leaf(0, 40, Entries),
+    Same = setelement(1, T, binary:copy(<<7:16>>, 40)),
+    [?assertEqual(E, ?T:get_entry(Same, K, 7)) || {K, _} = E <- Entries],
+    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 7)),
+    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 8)),
+    ?assertEqual(-1, ?T:find(T, <<0:32>>)),
+    ?assertEqual(-41, ?T:find(T, <<41:32>>)),
+    ?assertEqual(7, ?T:find(T, <<7:32>>)).
+
+%% A single op keeps the fragments in step with the entries (insert, replace, delete).
+single_ops_keep_fragments_test() ->
+    M = plexus_orset2,
+    S = lists:foldl(fun(I, Acc) -> M:add(Acc, I, a) end, M:new(), lists:seq(1, 31)),
+    S2 = M:remove(M:add(M:add(S, 5, b), 100, a), 17),
+    {orset2, _, Root} = S2,
+    check(Root),
+    ?assertEqual({ok, S2}, M:from_binary(M:to_binary(S2))).

@@ -62,8 +62,8 @@ concurrent_puts_lww_test() ->
     AB = ?M:merge(A, B),
     ?assertEqual({ok, second}, ?M:get(AB, k)),
     ?assertEqual(AB, ?M:merge(B, A)),
-    {lwwmap, _, {l, _, 1, {{_, [_, _]}}}} = AB,
-    {lwwmap, _, {l, _, 1, {{_, [_]}}}} = ?M:put(AB, k, third, a).
+    {lwwmap, _, {l, _, 1, {_, {_, [_, _]}}}} = AB,
+    {lwwmap, _, {l, _, 1, {_, {_, [_]}}}} = ?M:put(AB, k, third, a).
 
 deltas_test() ->
     A0 = ?M:put(?M:new(), k, 1, a),
