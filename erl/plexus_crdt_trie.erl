@@ -357,7 +357,7 @@ merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merg
     EA = entries(TA),
     case Merge(EA, entries(TB), CA, CB) of
         EA -> A;
-        Merged -> leaf_at(D, HA + hash_delta(EA, Merged, 0), Merged)
+        Merged -> leaf_at(D, HA, EA, element(1, TA), Merged)
     end;
 merge_node({l, _, _, _} = A, B, D, CA, CB, Ops) ->
     merge_node(split(A, D), B, D, CA, CB, Ops);
@@ -374,7 +374,7 @@ filter({l, H, _, T} = Leaf, D, Other, #{keep_unseen := Keep}) ->
     Entries = entries(T),
     case Keep(Entries, Other) of
         Entries -> Leaf;
-        Kept -> leaf_at(D, H + hash_delta(Entries, Kept, 0), Kept)
+        Kept -> leaf_at(D, H, Entries, element(1, T), Kept)
     end;
 filter({b, _, _, Ch} = Node, D, Other, Ops) ->
     Kids = [filter(N, D + 1, Other, Ops) || N <- tuple_to_list(Ch)],
@@ -383,29 +383,31 @@ filter({b, _, _, Ch} = Node, D, Other, Ops) ->
         Ch2 -> branch(Ch2)
     end.
 
-%% The canonical node at depth D for sorted entries whose hash sum is H: a leaf, or
-%% when they are too many for one, the subtree built from them.
-leaf_at(D, H, Entries) ->
-    case length(Entries) of
-        N when N =< ?MAX_LEAF; D >= ?MAX_DEPTH -> leaf(H, N, Entries);
-        _ -> build(D, [{khash(K), En} || {K, _} = En <- Entries])
+%% The canonical node at depth D for the sorted entries New, made from a leaf whose
+%% hash was H, entries Old and fragments Frags: a leaf, or when they are too many for
+%% one, the subtree built from them.
+leaf_at(D, H, Old, Frags, New) ->
+    case length(New) of
+        N when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
+            {H2, Frags2} = delta(Old, Frags, New, H, <<>>),
+            leaf_t(H2, N, list_to_tuple([Frags2 | New]));
+        _ ->
+            build(D, [{khash(K), En} || {K, _} = En <- New])
     end.
 
-%% The hash of New minus the hash of Old (both sorted by key), hashing only the
-%% entries that differ: a merge mostly keeps what one side had, and the entry hashes
-%% are the costly part of building a node.
-hash_delta([X | TO], [X | TN], Acc) ->
-    hash_delta(TO, TN, Acc);
-hash_delta([{KO, _} = O | TO], [{KN, _} | _] = New, Acc) when KO < KN ->
-    hash_delta(TO, New, Acc - ehash(O));
-hash_delta([{KO, _} | _] = Old, [{KN, _} = X | TN], Acc) when KN < KO ->
-    hash_delta(Old, TN, Acc + ehash(X));
-hash_delta([O | TO], [X | TN], Acc) ->
-    hash_delta(TO, TN, Acc - ehash(O) + ehash(X));
-hash_delta([], New, Acc) ->
-    lists:foldl(fun(X, A) -> A + ehash(X) end, Acc, New);
-hash_delta(Old, [], Acc) ->
-    lists:foldl(fun(O, A) -> A - ehash(O) end, Acc, Old).
+%% The hash and fragments of New from those of Old (both sorted by key), hashing only
+%% the entries that differ: a merge mostly keeps what one side had, and hashing the
+%% entries is the costly part of building a node.
+delta([X | TO], <<F:16, FR/binary>>, [X | TN], H, Acc) ->
+    delta(TO, FR, TN, H, <<Acc/binary, F:16>>);
+delta([{K, _} = O | TO], <<F:16, FR/binary>>, [{K, _} = X | TN], H, Acc) ->
+    delta(TO, FR, TN, H - ehash(O) + ehash(X), <<Acc/binary, F:16>>);
+delta([{KO, _} = O | TO], <<_:16, FR/binary>>, [{KN, _} | _] = New, H, Acc) when KO < KN ->
+    delta(TO, FR, New, H - ehash(O), Acc);
+delta(Old, Frags, [{K, _} = X | TN], H, Acc) ->
+    delta(Old, Frags, TN, H + ehash(X), <<Acc/binary, (frag(khash(K))):16>>);
+delta(Old, _, [], H, Acc) ->
+    {lists:foldl(fun(O, A) -> A - ehash(O) end, H, Old), Acc}.
 
 %% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 -spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,

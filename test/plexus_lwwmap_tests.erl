@@ -176,7 +176,8 @@ hostile_terms_test() ->
     Good = ?M:put(?M:new(), k, v, a),
     {lwwmap, Ctx, Root} = Good,
     Bad = [{lwwmap, x, y}, {lwwmap, Ctx, {l, 0, 1, [bad]}}, {lwwmap, Ctx, {b, 1, 2, {}}},
-           {lwwmap, {#{}, #{}}, Root}, {lwwmap, Ctx, {l, 0, 1, [{<<"k">>, []}]}}],
+           {lwwmap, {#{}, #{}}, Root}, {lwwmap, Ctx, {l, 0, 1, [{<<"k">>, []}]}}
+           | [{lwwmap, Ctx, L} || {orset2, _, L} <- plexus_orset2_tests:bad_leaves(<<119, 1, $k>>)]],
     lists:foreach(
       fun(S) ->
               ?assertMatch({error, _}, ?M:validate(S)),
