@@ -194,7 +194,11 @@ build(D, Hashed) ->
     N = length(Hashed),
     case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
         true ->
-            mk_leaf([En || {_, En} <- Hashed]);
+            %% The key hashes are at hand: the fragments come from them.
+            {Frags, Sum} = lists:foldl(fun({H, En}, {F, S}) ->
+                                               {<<F/binary, (frag(H)):16>>, S + ehash(En)}
+                                       end, {<<>>, 0}, Hashed),
+            leaf_t(Sum, N, list_to_tuple([Frags | [En || {_, En} <- Hashed]]));
         false ->
             Buckets = lists:foldr(fun({H, _} = X, Acc) ->
                                           I = nibble(H, D) + 1,
