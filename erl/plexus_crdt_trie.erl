@@ -363,14 +363,40 @@ merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merg
         EA -> A;
         Merged -> leaf_at(D, HA, EA, element(1, TA), Merged)
     end;
-merge_node({l, _, _, _} = A, B, D, CA, CB, Ops) ->
-    merge_node(split(A, D), B, D, CA, CB, Ops);
-merge_node(A, {l, _, _, _} = B, D, CA, CB, Ops) ->
-    merge_node(A, split(B, D), D, CA, CB, Ops);
+merge_node({l, _, _, TA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    merge_split(entries(TA), ChB, D, CA, CB, Ops);
+merge_node({b, _, _, ChA}, {l, _, _, TB}, D, CA, CB, Ops) ->
+    %% The merge is symmetric: the leaf's side goes first, with its context.
+    merge_split(entries(TB), ChA, D, CB, CA, Ops);
 merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
     branch(list_to_tuple(
              lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB, Ops) end,
                            tuple_to_list(ChA), tuple_to_list(ChB)))).
+
+%% A leaf's entries (side A) against a branch's children (side B) at depth D. The
+%% entries are only bucketed, not hashed: a bucket equal to B's child or merged into
+%% it takes B's hashes and fragments (a leaf meets a branch wherever one replica holds
+%% just over 32 entries below a node and the other just under, so this is common).
+merge_split(Entries, ChB, D, CA, CB, Ops) ->
+    Buckets = lists:foldr(fun({K, _} = En, Acc) ->
+                                  I = nibble(khash(K), D) + 1,
+                                  setelement(I, Acc, [En | element(I, Acc)])
+                          end, erlang:make_tuple(16, []), Entries),
+    branch(list_to_tuple([merge_bucket(element(I, Buckets), element(I, ChB), D + 1, CA, CB, Ops)
+                          || I <- lists:seq(1, 16)])).
+
+merge_bucket([], B, D, CA, _, Ops) ->
+    filter(B, D, CA, Ops);
+merge_bucket(EA, nil, D, _, CB, #{keep_unseen := Keep}) ->
+    build(D, [{khash(K), En} || {K, _} = En <- Keep(EA, CB)]);
+merge_bucket(EA, {l, HB, _, TB} = B, D, CA, CB, #{merge_entries := Merge}) ->
+    EB = entries(TB),
+    case Merge(EA, EB, CA, CB) of
+        EB -> B;
+        Merged -> leaf_at(D, HB, EB, element(1, TB), Merged)
+    end;
+merge_bucket(EA, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    merge_split(EA, ChB, D, CA, CB, Ops).
 
 filter(nil, _, _, _) ->
     nil;

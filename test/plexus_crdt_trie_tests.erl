@@ -82,3 +82,26 @@ single_ops_keep_fragments_test() ->
     {orset2, _, Root} = S2,
     check(Root),
     ?assertEqual({ok, S2}, M:from_binary(M:to_binary(S2))).
+
+%% A leaf merged with a branch (one replica holds at most 32 entries below a node, the
+%% other more), both ways round and at depth: the result is the canonical trie of the
+%% v1 merge, with its hashes and fragments in step.
+leaf_meets_branch_test() ->
+    M = plexus_orset2,
+    Base = M:add_all(M:new(), lists:seq(1, 20), a),
+    Leafy = M:remove_all(M:add_all(Base, [x, y], b), [3, 4]),
+    Branchy = M:remove_all(M:add_all(Base, lists:seq(21, 45), c), [5, 6]),
+    {orset2, _, {l, _, _, _}} = Leafy,
+    {orset2, _, {b, _, _, _}} = Branchy,
+    Deep = M:add_all(M:new(), lists:seq(1, 2000), a),
+    DeepLeafy = M:remove_all(Deep, lists:seq(1, 1900)),
+    DeepBranchy = M:add_all(Deep, lists:seq(5000, 5500), d),
+    lists:foreach(
+      fun({A, B}) ->
+              AB = M:merge(A, B),
+              ?assertEqual(AB, M:merge(B, A)),
+              {ok, V1} = M:from_binary(plexus_orset:merge(M:to_v1(A), M:to_v1(B))),
+              ?assertEqual(V1, AB),
+              {orset2, _, Root} = AB,
+              check(Root)
+      end, [{Leafy, Branchy}, {DeepLeafy, DeepBranchy}, {M:new(), Branchy}]).
