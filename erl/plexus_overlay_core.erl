@@ -63,10 +63,15 @@
                max_pending_ops :: pos_integer(),
                ae_timeout_ms :: pos_integer(),
                dropped_deltas = 0 :: non_neg_integer(),
-               bad_msgs = 0 :: non_neg_integer()}).
+               bad_msgs = 0 :: non_neg_integer(),
+               last_bad = none :: term()}).
 -opaque core() :: #core{}.
 
 -define(TYPES, [entities, waypoints]).
+%% A path is shipped when about this many entries or fewer lie below it (see refine/3).
+-define(SHIP_AT_MOST, 8).
+%% The deepest path of the tries (32 nibbles).
+-define(MAX_PATH, 32).
 
 %% @doc A core for the replica of `Actor' (the node name).
 -spec new(term(), options()) -> core().
@@ -92,6 +97,7 @@ info(#core{} = C) ->
       sessions => map_size(C#core.sessions),
       dropped_deltas => C#core.dropped_deltas,
       bad_msgs => C#core.bad_msgs,
+      last_bad => C#core.last_bad,
       entities => plexus_overlay_state:entity_count(C#core.rep),
       waypoints => plexus_overlay_state:waypoint_count(C#core.rep)}.
 
@@ -230,7 +236,7 @@ handle_msg(#core{rep = R} = C, _From, {delta, Wire}, _Now) ->
             {R2, Events} = plexus_overlay_state:apply_delta(R, D),
             {C#core{rep = R2}, events(Events)};
         {error, _} ->
-            {bad(C), []}
+            {bad(C, bad_delta), []}
     end;
 handle_msg(C, From, {ae, T, Sid, Dir, Step}, Now) when T =:= entities; T =:= waypoints ->
     Key = {From, T, flip(Dir)},
@@ -249,7 +255,7 @@ handle_msg(C, From, {ae, T, Sid, Dir, Step}, Now) when T =:= entities; T =:= way
             {C, []}
     end;
 handle_msg(C, _, _, _) ->
-    {bad(C), []}.
+    {bad(C, unknown_msg), []}.
 
 flip(out) -> in;
 flip(in) -> out.
@@ -258,7 +264,7 @@ ae_step(C, Key, S, Step) ->
     try
         ae_step1(C, Key, S, Step)
     catch
-        error:_ -> {bad(close(C, Key)), []}
+        error:Reason -> {bad(close(C, Key), {ae_step, Reason}), []}
     end.
 
 ae_step1(C, {Node, T, Dir} = Key, #session{sid = Sid, snap = Snap}, Step) ->
@@ -268,45 +274,67 @@ ae_step1(C, {Node, T, Dir} = Key, #session{sid = Sid, snap = Snap}, Step) ->
         {sum, Sums, Ship, CtxH} when is_list(Ship) ->
             case Mod:diff(Snap, Sums) of
                 {error, _} ->
-                    {bad(close(C, Key)), []};
-                {[], S1} ->
+                    {bad(close(C, Key), bad_summary), []};
+                {Descend0, S0} ->
+                    {Refine, S1} = refine(Mod, Snap, S0),
                     Ship2 = lists:usort(Ship ++ S1),
-                    case Ship2 =:= [] andalso CtxH =:= ctx_hash(Mod, Snap) of
-                        true ->
-                            {close(C, Key), [Send(done)]};
-                        false ->
-                            {C, [Send({slice, Mod:missing(Snap, Ship2), Ship2})]}
-                    end;
-                {Descend, S1} ->
-                    {C, [Send({sum, Mod:summary(Snap, Descend), lists:usort(Ship ++ S1),
-                               none})]}
+                    case Descend0 ++ Refine of
+                        [] ->
+                            case Ship2 =:= [] andalso CtxH =:= ctx_hash(Mod, Snap) of
+                                true ->
+                                    {close(C, Key), [Send(done)]};
+                                false ->
+                                    {C, [Send({slice, Mod:missing(Snap, Ship2), Ship2})]}
+                            end;
+                        Descend ->
+                            {C, [Send({sum, Mod:summary(Snap, Descend), Ship2, none})]}
+                    end
             end;
         {slice, Slice, Ship} when is_binary(Slice), is_list(Ship) ->
             case Mod:missing(Snap, Ship) of
                 Mine when is_binary(Mine) ->
                     merge_slice(close(C, Key), T, Slice, Ship, [Send({slice_reply, Mine, Ship})]);
                 _ ->
-                    {bad(close(C, Key)), []}
+                    {bad(close(C, Key), bad_ship), []}
             end;
         {slice_reply, Slice, Ship} when is_binary(Slice), is_list(Ship) ->
             merge_slice(close(C, Key), T, Slice, Ship, []);
         done ->
             {close(C, Key), []};
         _ ->
-            {bad(close(C, Key)), []}
+            {bad(close(C, Key), bad_step), []}
     end.
 
 merge_slice(#core{rep = R} = C, T, Slice, Ship, Effects) ->
     case plexus_overlay_state:merge_slice(R, T, Slice, Ship) of
         {ok, R2, Events} -> {C#core{rep = R2}, Effects ++ events(Events)};
-        {error, _} -> {bad(C), Effects}
+        {error, Reason} -> {bad(C, {bad_slice, Reason}), Effects}
     end.
 
 close(#core{sessions = S} = C, Key) ->
     C#core{sessions = maps:remove(Key, S)}.
 
-bad(#core{bad_msgs = N} = C) ->
-    C#core{bad_msgs = N + 1}.
+bad(#core{bad_msgs = N} = C, Why) ->
+    C#core{bad_msgs = N + 1, last_bad = Why}.
+
+%% `diff/2' ships a path whole once its subtree holds at most a few hundred entries,
+%% or when most of its children differ: cheap for small values, but with 10,000
+%% entities ten scattered changes differ under most root children and the whole
+%% state would move. So a path is shipped only when it is expected to hold at most
+%% ?SHIP_AT_MOST entries here (n / 16^depth: keys are placed by md5); above that its
+%% 16 children are summarised instead, one more round trip per level. `summary/2'
+%% accepts any path, also one below a leaf, and `missing/2' / `merge_missing/2' any
+%% set of non-nested paths, so the exchange stays the one of the CRDT modules, only
+%% finer. -> {PathsToDescend, PathsToShip}.
+refine(Mod, Snap, Paths) ->
+    N = Mod:size(Snap),
+    lists:foldr(fun(P, {D, S}) ->
+                        case N div (1 bsl (4 * byte_size(P))) > ?SHIP_AT_MOST
+                            andalso byte_size(P) < ?MAX_PATH of
+                            true -> {[<<P/binary, I>> || I <- lists:seq(0, 15)] ++ D, S};
+                            false -> {D, [P | S]}
+                        end
+                end, {[], []}, Paths).
 
 %% ---------------------------------------------------------------- helpers
 
