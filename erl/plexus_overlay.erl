@@ -205,12 +205,11 @@ init(M) ->
                                              ae_timeout_ms => maps:get(ae_timeout_ms, M,
                                                                        max(10000, 10 * Sync))}),
     ok = net_kernel:monitor_nodes(true),
-    St0 = #st{name = name(M), core = Core, sync_ms = Sync,
-              ae_ms = maps:get(anti_entropy_interval_ms, M, 60000),
-              drop_p = float(maps:get(drop_delta_probability, M, 0.0))},
     case peers_source(maps:get(peers, M, connected)) of
         {ok, Src} ->
-            St = St0#st{peers = Src},
+            St = #st{name = name(M), core = Core, peers = Src, sync_ms = Sync,
+                     ae_ms = maps:get(anti_entropy_interval_ms, M, 60000),
+                     drop_p = float(maps:get(drop_delta_probability, M, 0.0))},
             erlang:send_after(Sync, self(), sync_tick),
             erlang:send_after(St#st.ae_ms, self(), ae_tick),
             {ok, lists:foldl(fun(N, A) -> node_up(A, N) end, St, nodes())};
