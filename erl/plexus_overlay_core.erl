@@ -177,10 +177,12 @@ sent(#core{peers = Peers} = C, Node, ok) ->
 sent(C, _, _) ->
     C.
 
-%% @doc A peer came up (or back): anti-entropy with it at once.
+%% @doc A peer came up (or back): anti-entropy with it at once. (A peer already up,
+%% reported again by another source, keeps its pending delta.)
 -spec peer_up(core(), node(), integer()) -> {core(), [effect()]}.
 peer_up(#core{peers = Peers} = C, Node, Now) ->
-    C2 = C#core{peers = Peers#{Node => #peer{needs_ae = true}}},
+    C2 = C#core{peers = maps:update_with(Node, fun(P) -> P#peer{needs_ae = true} end,
+                                         #peer{needs_ae = true}, Peers)},
     start_marked(C2, Now).
 
 %% @doc A peer went down: its pending delta and sessions are dropped (the

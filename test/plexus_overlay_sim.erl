@@ -62,7 +62,11 @@ drop(#sim{net = Net} = S, I) ->
 
 %% Lets time pass beyond every session timeout, then flushes, runs anti-entropy on
 %% every node and delivers everything, twice (the second round finds nothing).
-quiesce(S) ->
+quiesce(S0) ->
+    Names0 = lists:sort(maps:keys(S0#sim.nodes)),
+    S = lists:foldl(fun({A, B}, Acc) -> peer_up(Acc, A, B) end, S0,
+                    [{A, B} || A <- Names0, B <- Names0, A =/= B,
+                               not lists:member(B, plexus_overlay_core:up_peers(core(S0, A)))]),
     lists:foldl(fun(_, Sa) ->
                         Sb = Sa#sim{now = Sa#sim.now + 100000},
                         Names = lists:sort(maps:keys(Sb#sim.nodes)),

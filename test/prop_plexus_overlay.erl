@@ -3,7 +3,8 @@
 %%
 %% - convergence under random delivery: three replicas run random entity and
 %%   waypoint ops, flushes and anti-entropy rounds while the network delivers,
-%%   duplicates, reorders and drops messages at random and a peer is slow at times;
+%%   duplicates, reorders and drops messages at random, a peer is slow at times and
+%%   links are cut and healed (peer_down / peer_up);
 %%   once the network quiesces (time past every session timeout, one anti-entropy
 %%   round, everything delivered) every replica has the same bytes;
 %% - events match state: on every replica, the events it fired, folded in order from
@@ -32,7 +33,9 @@ step() ->
                {8, {deliver, pos_integer()}},
                {2, {duplicate, pos_integer()}},
                {2, {drop, pos_integer()}},
-               {1, {busy, replica(), boolean()}}]).
+               {1, {busy, replica(), boolean()}},
+               {1, {cut, replica(), replica()}},
+               {1, {heal, replica(), replica()}}]).
 
 op() ->
     oneof([{update_entity, id(), range(1, 3)},
@@ -56,4 +59,7 @@ run({ae, N}, S) -> ?SIM:ae(S, N);
 run({deliver, I}, S) -> ?SIM:deliver(S, I);
 run({duplicate, I}, S) -> ?SIM:duplicate(S, I);
 run({drop, I}, S) -> ?SIM:drop(S, I);
-run({busy, N, B}, S) -> ?SIM:set_busy(S, N, B).
+run({busy, N, B}, S) -> ?SIM:set_busy(S, N, B);
+run({cut, A, B}, S) when A =/= B -> ?SIM:peer_down(?SIM:peer_down(S, A, B), B, A);
+run({heal, A, B}, S) when A =/= B -> ?SIM:peer_up(?SIM:peer_up(S, A, B), B, A);
+run(_, S) -> S.
