@@ -37,7 +37,7 @@
 
 -export([new/2, local/3, flush/2, sent/3, peer_up/3, peer_down/2, anti_entropy/2,
          handle_msg/4]).
--export([replica/1, up_peers/1, info/1]).
+-export([replica/1, batch/1, up_peers/1, info/1]).
 
 -export_type([core/0, effect/0, op/0, msg/0, options/0]).
 
@@ -84,6 +84,10 @@ new(Actor, Opts) ->
 
 -spec replica(core()) -> plexus_overlay_state:state().
 replica(#core{rep = R}) -> R.
+
+%% @doc The local changes not flushed yet, as one delta.
+-spec batch(core()) -> plexus_overlay_state:delta().
+batch(#core{batch = B}) -> B.
 
 -spec up_peers(core()) -> [node()].
 up_peers(#core{peers = P}) -> lists:sort(maps:keys(P)).

@@ -6,18 +6,22 @@
 
 -export([new/1, drain_all/1, op/3, flush/2, ae/2, deliver/2, duplicate/2, drop/2, net/1, quiesce/1,
          core/2, bytes/2, events/2, folded_events/2, visible/2, converged/1, peer_down/3,
-         peer_up/3, set_busy/3]).
+         peer_up/3, set_busy/3, reference_bytes/1]).
 
 %% nodes: Name => core; net: [{From, To, Msg}] in flight (any may be delivered next);
 %% events: Name => [event] in order; busy: peers whose delta sends report busy.
 -record(sim, {nodes :: #{atom() => term()}, net = [] :: list(), events = #{} :: map(),
-              now = 0 :: integer(), busy = #{} :: map()}).
+              now = 0 :: integer(), busy = #{} :: map(),
+              %% every local change ever flushed, merged: what every replica must end
+              %% with once everything is delivered
+              reference :: term()}).
 
 new(Names) ->
     S0 = #sim{nodes = maps:from_list([{N, plexus_overlay_core:new(N, #{max_pending_ops => 50,
                                                                      ae_timeout_ms => 1000})}
                                       || N <- Names]),
-              events = maps:from_list([{N, []} || N <- Names])},
+              events = maps:from_list([{N, []} || N <- Names]),
+              reference = plexus_overlay_state:new(reference)},
     lists:foldl(fun({A, B}, S) -> peer_up(S, A, B) end, S0,
                 [{A, B} || A <- Names, B <- Names, A =/= B]).
 
@@ -34,7 +38,13 @@ op(S, N, Op) ->
     run(S, N, plexus_overlay_core:local(core(S, N), Op, S#sim.now)).
 
 flush(S, N) ->
-    run(S, N, plexus_overlay_core:flush(core(S, N), S#sim.now)).
+    {Ref, _} = plexus_overlay_state:apply_delta(S#sim.reference,
+                                                plexus_overlay_core:batch(core(S, N))),
+    run(S#sim{reference = Ref}, N, plexus_overlay_core:flush(core(S, N), S#sim.now)).
+
+%% The canonical bytes of the reference replica.
+reference_bytes(#sim{reference = Ref}) ->
+    plexus_overlay_state:to_binary(Ref).
 
 ae(S, N) ->
     run(S, N, plexus_overlay_core:anti_entropy(core(S, N), S#sim.now)).
