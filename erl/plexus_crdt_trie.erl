@@ -268,11 +268,16 @@ split({l, _, _, T}, D) ->
 
 %% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
 -spec at_path(tnode(), binary()) -> tnode().
-at_path(Node, <<>>) -> Node;
-at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
-%% A leaf or empty node above the path: the part of it below the path.
-at_path(nil, _) -> nil;
-at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
+at_path(Node, P) ->
+    at_path(Node, P, P).
+
+at_path(Node, <<>>, _) -> Node;
+at_path({b, _, _, Ch}, <<I, Rest/binary>>, Full) -> at_path(element(I + 1, Ch), Rest, Full);
+%% A leaf or empty node above the path: the part of it below the path. Entries are
+%% placed by the whole path from the root, so the filter takes the whole path, not
+%% the part left below the leaf.
+at_path(nil, _, _) -> nil;
+at_path({l, _, _, _} = Leaf, _, Full) -> sub_leaf(Leaf, Full).
 
 sub_leaf({l, _, _, T}, P) ->
     mk_leaf([En || {E, _} = En <- entries(T), in_path(khash(E), P)]).

@@ -58,6 +58,7 @@
 -export([merge/1, merge/2, equal/2, digest/1, validate/1]).
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
+-export([add_delta/3, remove_delta/2]).
 
 -export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
               error/0]).
@@ -597,3 +598,61 @@ guard(Fun) ->
     catch
         error:_ -> {error, bad_state}
     end.
+
+%% ---------------------------------------------------------------- deltas
+
+%% @doc `add/3' that also returns the delta: a small set holding only the new entry
+%% and, as its context, the new dot and the dots of `Elem' this add supersedes.
+%% Merged into any replica (in any order, any number of times) it applies this add
+%% there, as `plexus_lwwmap:put_delta/4' does for a put.
+-spec add_delta(orset2(), term(), term()) -> {orset2(), orset2()} | error().
+add_delta({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
+    guard(fun() ->
+                  A = enc(Actor),
+                  E = enc(Elem),
+                  K = erlang:md5(E),
+                  Old = observed_dots(Root, K, E),
+                  {C, Ctx} = next_dot(A, VV, Cloud),
+                  Entry = {E, [{A, C}]},
+                  {Root2, _, _} = update(Root, 0, K, E, fun(_) -> Entry end),
+                  DCtx = dots_ctx([{A, C} | Old]),
+                  {{orset2, Ctx, Root2}, {orset2, DCtx, leaf(ehash(Entry), 1, [Entry])}}
+          end);
+add_delta(Set, _, _) ->
+    not_a_set(Set).
+
+%% @doc `remove/2' that also returns the delta: no entry, the removed dots as context
+%% (an absent element gives the set unchanged and an empty delta).
+-spec remove_delta(orset2(), term()) -> {orset2(), orset2()} | error().
+remove_delta({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
+    guard(fun() ->
+                  E = enc(Elem),
+                  K = erlang:md5(E),
+                  case observed_dots(Root, K, E) of
+                      [] ->
+                          {Set, new()};
+                      Old ->
+                          {Root2, _, _} = update(Root, 0, K, E, fun(_) -> none end),
+                          {{orset2, Ctx, Root2}, {orset2, dots_ctx(Old), nil}}
+                  end
+          end);
+remove_delta(Set, _) ->
+    not_a_set(Set).
+
+%% The dots of element E (hash K) in the trie.
+observed_dots(Root, K, E) ->
+    observed_dots(Root, 0, K, E).
+
+observed_dots(nil, _, _, _) ->
+    [];
+observed_dots({l, _, _, Entries}, _, _, E) ->
+    case lists:keyfind(E, 1, Entries) of
+        {E, Ds} -> Ds;
+        false -> []
+    end;
+observed_dots({b, _, _, Ch}, D, K, E) ->
+    observed_dots(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+
+%% A canonical context holding exactly these dots.
+dots_ctx(Dots) ->
+    fold_cloud({#{}, maps:from_list([{Dot, true} || Dot <- Dots])}).

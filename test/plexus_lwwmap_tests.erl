@@ -250,3 +250,27 @@ readme_sync(Map, Peer, Summary, Ship) ->
         _ ->
             readme_sync(Map, Peer, ?M:summary(Map, Descend), Ship1 ++ Ship)
     end.
+
+%% A path below a leaf (summary/2 and missing/2 take any valid path): the slice holds
+%% exactly the entries under the whole path. The filter once used only the part of
+%% the path below the leaf, so the slice held entries of sibling paths and
+%% merge_missing/2 refused it (bad_slice), even the map's own slice.
+path_below_leaf_test() ->
+    M = ?M:put_all(?M:new(), [{{e, I}, I} || I <- lists:seq(1, 10000)], a),
+    Deep = [<<A, B, C>> || A <- lists:seq(0, 15), B <- lists:seq(0, 15), C <- [1, 9]],
+    lists:foreach(
+      fun(P) ->
+              Slice = ?M:missing(M, [P]),
+              ?assertEqual(M, ?M:merge_missing(M, Slice)),
+              Part = ?M:merge_missing(?M:new(), Slice),
+              [?assert(plexus_crdt_trie:in_path(erlang:md5(key_bytes(K)), P)) || K <- ?M:keys(Part)]
+      end, Deep),
+    %% the summaries of the 16 children of a path add up to the path's own
+    [{_, {_, H}}] = ?M:summary(M, [<<3, 7>>]),
+    Kids = ?M:summary(M, [<<3, 7, I>> || I <- lists:seq(0, 15)]),
+    ?assertEqual(H, lists:sum([plexus_crdt_trie:summary_hash(S) || {_, S} <- Kids])
+                 band (1 bsl 128 - 1)).
+
+key_bytes(K) ->
+    <<131, B/binary>> = term_to_binary(K, [deterministic, {minor_version, 2}]),
+    B.

@@ -209,3 +209,42 @@ no_raise(F) ->
     catch
         Class:Reason -> {Class, Reason}
     end.
+
+%% ---------------------------------------------------------------- deltas
+
+%% Merging the delta of an op equals doing the op on the state the delta came from
+%% (every replica that had that state ends where the origin ended), also replayed
+%% twice and in another order, and a delta is small: one entry at most.
+delta_equals_op_test() ->
+    Base = ?V2:add_all(?V2:new(), lists:seq(1, 200), a),
+    Replica = ?V2:add(Base, 1000, b),
+    {S1, D1} = ?V2:add_delta(Base, 7, c),
+    ?assertEqual(?V2:add(Base, 7, c), S1),
+    ?assertEqual(1, ?V2:size(D1)),
+    {S2, D2} = ?V2:remove_delta(S1, 8),
+    ?assertEqual(?V2:remove(S1, 8), S2),
+    ?assertEqual(0, ?V2:size(D2)),
+    {S3, D3} = ?V2:add_delta(S2, 7, a),
+    Full = ?V2:merge(Replica, S3),
+    ?assertEqual(Full, lists:foldl(fun(D, R) -> ?V2:merge(R, D) end, Replica, [D1, D2, D3])),
+    ?assertEqual(Full, lists:foldl(fun(D, R) -> ?V2:merge(R, D) end, Replica,
+                                   [D3, D2, D1, D1, D3])),
+    ?assertEqual(Full, ?V2:merge(Replica, ?V2:merge([D1, D2, D3]))),
+    %% the re-add superseded the dot of the first add on the replica too
+    ?assertEqual([7], [E || E <- ?V2:to_list(Full), E =:= 7]),
+    %% a delta is a valid state: it survives the binary round trip
+    ?assertEqual({ok, D3}, ?V2:from_binary(?V2:to_binary(D3))),
+    ?assertEqual({ok, D2}, ?V2:from_binary(?V2:to_binary(D2))).
+
+%% Add-wins with deltas: a remove delta does not cover a concurrent add's dot.
+delta_add_wins_test() ->
+    {A1, DA} = ?V2:add_delta(?V2:new(), x, a),
+    B1 = ?V2:merge(?V2:new(), DA),
+    {_, DRem} = ?V2:remove_delta(B1, x),
+    {A2, DReAdd} = ?V2:add_delta(A1, x, a),
+    ?assert(?V2:member(?V2:merge(?V2:merge(A2, DRem), DReAdd), x)),
+    ?assert(?V2:member(?V2:merge(?V2:merge(B1, DReAdd), DRem), x)),
+    ?assertEqual({B1, ?V2:new()}, ?V2:remove_delta(B1, absent)),
+    ?assertError(badarg, ?V2:add_delta(not_a_set, 1, a)),
+    ?assertError(badarg, ?V2:remove_delta(not_a_set, 1)),
+    ?assertEqual({error, bad_state}, ?V2:add_delta({orset2, x, y}, 1, a)).

@@ -17,6 +17,11 @@ erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt2:main()'
 # LWW map (plexus_lwwmap): single put/remove, get, merges by divergence, anti-entropy.
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_lwwmap:main()'
+# Overlay (plexus_overlay): convergence after a change on 5 nodes, idle bytes of a
+# 10,000-entity overlay, bytes to re-converge after a partition (real nodes).
+erlc -pa "$ebin" -o build/bench test/plexus_test_cluster.erl test/plexus_leader_probe.erl
+erl -noshell -name "plexus_bench_overlay_$$@127.0.0.1" -kernel inet_dist_use_interface '{127,0,0,1}' \
+    -pa "$ebin" -pa build/bench -eval 'plexus_bench_overlay:main()'
 # Election: 5 local nodes; ELECTION_TRIALS (50) failovers, ELECTION_STEADY_S (300) s steady.
 erlc -pa "$ebin" -o build/bench test/plexus_test_cluster.erl test/plexus_leader_probe.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_election:main()'

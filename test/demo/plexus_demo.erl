@@ -16,6 +16,7 @@ main() ->
     Nodes = [N || {_, N} <- Peers],
     Code = try
                crdt_section(Nodes),
+               plexus_demo_overlay:run(Nodes),
                cnode_section(Nodes, Ebin),
                discovery_section(Nodes),
                election_section(Nodes),
