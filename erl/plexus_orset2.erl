@@ -610,7 +610,7 @@ add_delta({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
     guard(fun() ->
                   A = enc(Actor),
                   E = enc(Elem),
-                  K = erlang:md5(E),
+                  K = khash(E),
                   Old = observed_dots(Root, K, E),
                   {C, Ctx} = next_dot(A, VV, Cloud),
                   Entry = {E, [{A, C}]},
@@ -627,7 +627,7 @@ add_delta(Set, _, _) ->
 remove_delta({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
     guard(fun() ->
                   E = enc(Elem),
-                  K = erlang:md5(E),
+                  K = khash(E),
                   case observed_dots(Root, K, E) of
                       [] ->
                           {Set, new()};
@@ -645,8 +645,8 @@ observed_dots(Root, K, E) ->
 
 observed_dots(nil, _, _, _) ->
     [];
-observed_dots({l, _, _, Entries}, _, _, E) ->
-    case lists:keyfind(E, 1, Entries) of
+observed_dots({l, _, _, T}, _, K, E) ->
+    case plexus_crdt_trie:get_entry(T, E, K) of
         {E, Ds} -> Ds;
         false -> []
     end;
