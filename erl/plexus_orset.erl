@@ -27,8 +27,8 @@
 %% Batches: `add_all/2,3', `remove_all/2,3' and `apply/2,3' apply an op list as one
 %% batch with one fresh dot per added element (counters in bytewise element order, as
 %% v1 does: the v1 form of every result is byte for byte what `plexus_orset_v1'
-%% writes); a batch that touches a large part of the set rebuilds it once instead of
-%% descending once per element.
+%% writes). A batch at least as large as the set builds the trie at once; a smaller
+%% one costs one O(log n) descent per changed element.
 %%
 %% Deltas: every mutator has a delta form (`add_delta/2,3', ..., `remove_by_delta/2,3')
 %% returning `{Set2, Delta}'. The delta is a small set (the added entries, and as

@@ -1,15 +1,16 @@
-%% EUnit tests of plexus_orset: every exported function, edge cases, the riak_dt
-%% precondition error, deltas (in order, out of order through the dot cloud), add-wins,
-%% n-way merge, equal/digest agreement, arbitrary-term elements, and scheduling (both
-%% dispatch paths give identical results; merging two 1,000,000-element sets holds no
-%% scheduler thread for more than 10 ms of its CPU; inline calls charge their cost).
--module(plexus_orset_tests).
+%% EUnit tests of plexus_orset_v1 (the C v1 path, kept as the baseline): every
+%% exported function, edge cases, the riak_dt precondition error, deltas (in order,
+%% out of order through the dot cloud), add-wins, n-way merge, equal/digest agreement,
+%% arbitrary-term elements, and scheduling (both dispatch paths give identical
+%% results; merging two 1,000,000-element sets holds no scheduler thread for more than
+%% 10 ms of its CPU; inline calls charge their cost).
+-module(plexus_orset_v1_tests).
 
 -include_lib("eunit/include/eunit.hrl").
 
 -compile({no_auto_import, [size/1]}).
 
--define(S, plexus_orset).
+-define(S, plexus_orset_v1).
 
 %% ---------------------------------------------------------------- basics
 
