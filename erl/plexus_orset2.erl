@@ -273,16 +273,16 @@ from_binary(_) ->
 %% `missing(Set, Ship)' slices, which each applies with `merge_missing/2'. Rounds
 %% repeat on the summaries of `Descend' until it is empty (at most 32, in practice
 %% about log16(n / 32) + 1). Only differing subtrees are summarised or shipped.
--spec digest_tree(orset2()) -> summary().
+-spec digest_tree(orset2()) -> summary() | error().
 digest_tree(Set) ->
     summary(Set, [<<>>]).
 
 %% @doc Summaries of the nodes at `Paths': a hash for a leaf or a subtree of at most
 %% 256 entries, else the branch's hash and its 16 child hashes (64 bits each, 0 for an
-%% empty child).
--spec summary(orset2(), [path()]) -> summary().
+%% empty child). A forged set term gives `{error, bad_state}'.
+-spec summary(orset2(), [path()]) -> summary() | error().
 summary({orset2, _, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
-    [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)];
+    guard(fun() -> [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)] end);
 summary(_, _) ->
     erlang:error(badarg).
 
