@@ -1,6 +1,7 @@
 %% @doc The plexus OTP application. It starts with no configuration: the CRDT modules
-%% (`plexus_orset', `plexus_lww') are pure functions over binaries and need no process;
-%% the supervisor is where the membership and election processes will live.
+%% (`plexus_orset', `plexus_lww') are pure functions over plain terms and binaries and
+%% need no process; the supervisor is where the membership and election processes will
+%% live.
 -module(plexus_app).
 -behaviour(application).
 

@@ -3,9 +3,9 @@
 %% O(log n + chunk) instead of a copy of the whole state, merges cost what diverged, and
 %% two replicas can find their differences with a Merkle exchange.
 %%
-%% Semantics are exactly those of `plexus_orset' (same dots, same context rules, same
+%% Semantics are exactly those of `plexus_orset_v1' (same dots, same context rules, same
 %% add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the very
-%% body `plexus_orset' writes for the same history (the tests check this byte for byte).
+%% body `plexus_orset_v1' writes for the same history (the tests check this byte for byte).
 %%
 %% == Representation ==
 %% `{orset2, {VV, Cloud}, Root}':
@@ -148,7 +148,7 @@ member({orset2, _, Root} = Set, Elem) when ?IS_SET(Set) ->
 member(Set, _) ->
     not_a_set(Set).
 
-%% @doc The elements in bytewise order of their external format (as `plexus_orset').
+%% @doc The elements in bytewise order of their external format (as `plexus_orset_v1').
 -spec to_list(orset2()) -> [term()] | error().
 to_list(Set) when ?IS_SET(Set) ->
     case guard(fun() -> entries(Set) end) of
@@ -234,7 +234,7 @@ to_binary(Set) ->
         Error -> Error
     end.
 
-%% @doc The same set as a version 1 binary (`plexus_orset' state).
+%% @doc The same set as a version 1 binary (`plexus_orset_v1' state).
 -spec to_v1(orset2()) -> binary() | error().
 to_v1({orset2, Ctx, _} = Set) when ?IS_SET(Set) ->
     guard(fun() -> iolist_to_binary(encode_v1(Ctx, entries(Set))) end);
@@ -655,9 +655,10 @@ apply_ops(Set, _, _, _) ->
 -spec remove_matching(orset2(), fun((term()) -> boolean()), state) -> orset2() | error();
                      (orset2(), fun((term()) -> boolean()), delta) ->
           {orset2(), orset2()} | error().
-remove_matching(Set, Pred, Mode)
+remove_matching({orset2, _, Root} = Set, Pred, Mode)
   when ?IS_SET(Set), is_function(Pred, 1), (Mode =:= state orelse Mode =:= delta) ->
-    case guard(fun() -> entries(Set) end) of
+    %% Trie order, not sorted: the batch sorts only the elements that match.
+    case guard(fun() -> collect(Root, []) end) of
         {error, _} = Error ->
             Error;
         Entries ->
