@@ -74,6 +74,17 @@ defmodule Plexus.ORSet do
     wrap(call(:remove_all, [s, Enum.to_list(enumerable)], opts), :delete_all)
   end
 
+  @doc """
+  Removes every element for which `fun` returns a truthy value, in one batch, as
+  `delete/3` removes one: what this replica has seen goes, and an element another
+  replica adds concurrently survives the merge (add wins). An element on which `fun`
+  raises is kept, so a pattern is enough: `delete_by(set, fn {:waypoint, _} -> true end)`.
+  """
+  @spec delete_by(t, (element -> as_boolean(term))) :: t
+  def delete_by(%__MODULE__{state: s}, fun) when is_function(fun, 1) do
+    wrap(:plexus_orset.remove_by(s, fn element -> !!fun.(element) end), :delete_by)
+  end
+
   @doc "Whether `element` is in the set."
   @spec member?(t, element) :: boolean
   def member?(%__MODULE__{state: s}, element) do
