@@ -3,9 +3,10 @@
 %% O(log n + chunk) instead of a copy of the whole state, merges cost what diverged, and
 %% two replicas can find their differences with a Merkle exchange.
 %%
-%% Semantics are exactly those of `plexus_orset_v1' (same dots, same context rules, same
-%% add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the very
-%% body `plexus_orset_v1' writes for the same history (the tests check this byte for byte).
+%% Semantics are exactly those of `plexus_orset_v1' (same dots, same context rules,
+%% same add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the
+%% very body `plexus_orset_v1' writes for the same history (the tests check this byte
+%% for byte). `plexus_orset' is the public API over this representation.
 %%
 %% == Representation ==
 %% `{orset2, {VV, Cloud}, Root}':
@@ -641,7 +642,8 @@ remove_delta(Set, _) ->
 -spec apply_ops(orset2(), [{add | remove, term()}], term(), state) -> orset2() | error();
                (orset2(), [{add | remove, term()}], term(), delta) ->
           {orset2(), orset2()} | error().
-apply_ops(Set, Ops, Actor, Mode) when ?IS_SET(Set), (Mode =:= state orelse Mode =:= delta) ->
+apply_ops(Set, Ops, Actor, Mode)
+  when ?IS_SET(Set), (Mode =:= state orelse Mode =:= delta) ->
     Encoded = enc_ops(Ops),
     A = enc(Actor),
     guard(fun() -> apply_encoded(Set, Encoded, A, Mode) end);

@@ -77,7 +77,8 @@ delta_rows(N) ->
     T1 = ns_each(fun() -> ?V1:merge(S1, D1) end, 1),
     T2 = ns_each(fun() -> ?V2:merge(S2, D2) end, 1),
     io:format("~nadd_delta at ~b elements, each on the previous result: v1 ~b ops/s, "
-              "v2 ~b ops/s~nmerge of one add delta into a ~b-element replica: v1 ~s, v2 ~s~n",
+              "v2 ~b ops/s~nmerge of one add delta into a ~b-element replica: v1 ~s, "
+              "v2 ~s~n",
               [N, V1Make, V2Make, N, ms(T1), ms(T2)]).
 
 remove_by_row(N) ->
@@ -86,7 +87,8 @@ remove_by_row(N) ->
     Key = fun({K, _}) -> K end,
     T2 = ns_each(fun() -> ?V2:remove_by(S2, Key, 7) end, 1),
     %% v1 has no remove_by: read the elements, filter, remove_all.
-    T1 = ns_each(fun() -> ?V1:remove_all(S1, [E || E <- ?V1:to_list(S1), Key(E) =:= 7]) end, 1),
+    T1 = ns_each(fun() -> ?V1:remove_all(S1, [E || E <- ?V1:to_list(S1), Key(E) =:= 7]) end,
+                 1),
     io:format("~nremove_by of 100 of ~b elements ({Key, I} pairs): v2 ~s, "
               "v1 to_list + remove_all ~s~n", [N, ms(T2), ms(T1)]).
 
