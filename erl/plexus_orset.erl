@@ -259,10 +259,11 @@ size(Set) ->
 %% ---------------------------------------------------------------- merging
 
 %% @doc The merge (least upper bound) of two sets or deltas. Subtrees both sides hold
-%% alike are taken as they are, so the cost follows what diverged.
+%% alike are taken as they are, so the cost follows what diverged; a delta of adds is
+%% merged entry by entry (O(log n) for one add), a delta of removes walks the set.
 -spec merge(state(), state()) -> orset() | error().
 merge(A, B) ->
-    with(A, fun(SA) -> with(B, fun(SB) -> plexus_orset2:merge(SA, SB) end) end).
+    with(A, fun(SA) -> with(B, fun(SB) -> plexus_orset2:merge_delta(SA, SB) end) end).
 
 %% @doc The merge of a list of sets or deltas; `[]' gives `new()'.
 -spec merge([state()]) -> orset() | error().

@@ -589,3 +589,21 @@ single_ops_are_logarithmic_test_() ->
         ?assert(Remove < 2000),
         ?assert(Member < 500)
     end}.
+
+%% Merging the delta of one add into a 100,000-element replica is O(log n) too (the
+%% delta's entry is merged where it goes); a remove delta, whose context names dots of
+%% an element it does not hold, takes the full walk and still gives the same set.
+delta_merges_test_() ->
+    {timeout, 120, fun() ->
+        S = ?S:add_all(?S:new(), lists:seq(1, 100000), a),
+        Deltas = [element(2, ?S:add_delta(S, E, b)) || E <- lists:seq(200001, 200100)]
+            ++ [element(2, ?S:add_delta(S, E, b)) || E <- lists:seq(1, 5)],
+        {reductions, R0} = process_info(self(), reductions),
+        Merged = [?S:merge(S, D) || D <- Deltas],
+        {reductions, R1} = process_info(self(), reductions),
+        ?assert((R1 - R0) div length(Deltas) < 3000),
+        ?assertEqual([plexus_orset2:merge(S, D) || D <- Deltas], Merged),
+        {S2, RD} = ?S:remove_delta(S, 77),
+        ?assertEqual(S2, ?S:merge(S, RD)),
+        ?assertEqual(S2, ?S:merge(RD, S))
+    end}.
