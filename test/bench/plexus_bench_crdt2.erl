@@ -58,9 +58,9 @@ member_row(N) ->
 %% ------------------------------------------------------------------ deltas
 
 %% Making a delta (add_delta, each on the previous result) and merging one single-add
-%% delta into a replica of N elements. A v2 merge skips the subtrees whose hashes are
-%% equal, but one side of a delta is nearly empty: the replica's entries are checked
-%% against the delta's context (O(n) walk, no copy).
+%% and one single-remove delta into a replica of N elements. An add delta's entry is
+%% merged where it belongs (O(log n)); a remove delta names dots, not elements, so its
+%% merge walks the replica's entries against the delta's context (O(n), no copy).
 delta_rows(N) ->
     S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
     {ok, S2} = ?V2:from_binary(S1),
@@ -74,12 +74,16 @@ delta_rows(N) ->
     V2Make = rate(Loop(?V2, S2), Ops),
     {_, D1} = ?V1:add_delta(S1, new, b),
     {_, D2} = ?V2:add_delta(S2, new, b),
+    {_, R1} = ?V1:remove_delta(S1, 5),
+    {_, R2} = ?V2:remove_delta(S2, 5),
     T1 = ns_each(fun() -> ?V1:merge(S1, D1) end, 1),
     T2 = ns_each(fun() -> ?V2:merge(S2, D2) end, 1),
+    TR1 = ns_each(fun() -> ?V1:merge(S1, R1) end, 1),
+    TR2 = ns_each(fun() -> ?V2:merge(S2, R2) end, 1),
     io:format("~nadd_delta at ~b elements, each on the previous result: v1 ~b ops/s, "
               "v2 ~b ops/s~nmerge of one add delta into a ~b-element replica: v1 ~s, "
-              "v2 ~s~n",
-              [N, V1Make, V2Make, N, ms(T1), ms(T2)]).
+              "v2 ~s~nmerge of one remove delta: v1 ~s, v2 ~s~n",
+              [N, V1Make, V2Make, N, ms(T1), ms(T2), ms(TR1), ms(TR2)]).
 
 remove_by_row(N) ->
     S1 = ?V1:add_all(?V1:new(), [{I rem 1000, I} || I <- lists:seq(1, N)], a),
