@@ -1,7 +1,7 @@
 %% @doc The plexus OTP application. It starts with no configuration: the CRDT modules
-%% (`plexus_orset', `plexus_lww') are pure functions over binaries and need no process;
-%% the supervisor (`plexus_sup') runs the default discovery server and what the
-%% application env configures.
+%% (`plexus_orset', `plexus_lww') are pure functions over plain terms and binaries and
+%% need no process; the supervisor (`plexus_sup') runs the default discovery server and
+%% what the application env configures.
 -module(plexus_app).
 -behaviour(application).
 

@@ -1,7 +1,7 @@
 %% @private
 %% @doc NIF stubs for priv/plexus_nif.so (c_src/nif/). Not a public API: call
-%% `plexus_orset' and `plexus_lww'. Term arguments named `*Bin' are `encode/1' output
-%% (external term format, leading byte 131); the NIF strips that byte before the core
+%% `plexus_orset', `plexus_orset_v1' and `plexus_lww'. Term arguments named `*Bin' are
+%% `encode/1' output (external term format, leading byte 131); the NIF strips that byte before the core
 %% sees the bytes and puts it back when it decodes them.
 -module(plexus_nif).
 

@@ -3,9 +3,10 @@
 %% O(log n + chunk) instead of a copy of the whole state, merges cost what diverged, and
 %% two replicas can find their differences with a Merkle exchange.
 %%
-%% Semantics are exactly those of `plexus_orset' (same dots, same context rules, same
-%% add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the very
-%% body `plexus_orset' writes for the same history (the tests check this byte for byte).
+%% Semantics are exactly those of `plexus_orset_v1' (same dots, same context rules,
+%% same add-wins merge): `to_binary/1' of a v2 set is, after its two header bytes, the
+%% very body `plexus_orset_v1' writes for the same history (the tests check this byte
+%% for byte). `plexus_orset' is the public API over this representation.
 %%
 %% == Representation ==
 %% `{orset2, {VV, Cloud}, Root}':
@@ -58,7 +59,8 @@
 -export([merge/1, merge/2, equal/2, digest/1, validate/1]).
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
--export([add_delta/3, remove_delta/2]).
+%% Deltas and one-pass batches (the plexus_orset API runs on these).
+-export([add_delta/3, remove_delta/2, apply_ops/4, remove_matching/3, merge_delta/2]).
 
 -export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
               error/0]).
@@ -151,10 +153,13 @@ member({orset2, _, Root} = Set, Elem) when ?IS_SET(Set) ->
 member(Set, _) ->
     not_a_set(Set).
 
-%% @doc The elements in bytewise order of their external format (as `plexus_orset').
+%% @doc The elements in bytewise order of their external format (as `plexus_orset_v1').
 -spec to_list(orset2()) -> [term()] | error().
 to_list(Set) when ?IS_SET(Set) ->
-    guard(fun() -> [binary_to_term(<<131, E/binary>>) || {E, _} <- entries(Set)] end);
+    case guard(fun() -> entries(Set) end) of
+        {error, _} = Error -> Error;
+        Entries -> decode_all(Entries)
+    end;
 to_list(Set) ->
     not_a_set(Set).
 
@@ -177,10 +182,10 @@ size(Set) ->
 -spec merge(orset2(), orset2()) -> orset2() | error().
 merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
     guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
-merge(A, B) when ?IS_SET(A); ?IS_SET(B) ->
-    {error, bad_state};
-merge(_, _) ->
-    erlang:error(badarg).
+merge(A, B) when ?IS_SET(A) ->
+    not_a_set(B);
+merge(A, _) ->
+    not_a_set(A).
 
 %% @doc The merge of a list of sets; `[]' gives `new()'.
 -spec merge([orset2()]) -> orset2() | error().
@@ -234,7 +239,7 @@ to_binary(Set) ->
         Error -> Error
     end.
 
-%% @doc The same set as a version 1 binary (`plexus_orset' state).
+%% @doc The same set as a version 1 binary (`plexus_orset_v1' state).
 -spec to_v1(orset2()) -> binary() | error().
 to_v1({orset2, Ctx, _} = Set) when ?IS_SET(Set) ->
     guard(fun() -> iolist_to_binary(encode_v1(Ctx, entries(Set))) end);
@@ -273,16 +278,16 @@ from_binary(_) ->
 %% `missing(Set, Ship)' slices, which each applies with `merge_missing/2'. Rounds
 %% repeat on the summaries of `Descend' until it is empty (at most 8, in practice
 %% about log16(n / 32) + 1). Only differing subtrees are summarised or shipped.
--spec digest_tree(orset2()) -> summary().
+-spec digest_tree(orset2()) -> summary() | error().
 digest_tree(Set) ->
     summary(Set, [<<>>]).
 
 %% @doc Summaries of the nodes at `Paths': a hash for a leaf or a subtree of at most
 %% 256 entries, else the branch's hash and its 16 child hashes (64 bits each, 0 for an
-%% empty child).
--spec summary(orset2(), [path()]) -> summary().
+%% empty child). A forged set term gives `{error, bad_state}'.
+-spec summary(orset2(), [path()]) -> summary() | error().
 summary({orset2, _, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
-    [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)];
+    guard(fun() -> [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)] end);
 summary(_, _) ->
     erlang:error(badarg).
 
@@ -599,60 +604,261 @@ guard(Fun) ->
         error:_ -> {error, bad_state}
     end.
 
-%% ---------------------------------------------------------------- deltas
+%% ---------------------------------------------------------------- deltas and batches
+%%
+%% The mutators of the public API (`plexus_orset') with the semantics of the v1 batch
+%% (`c_src/core/crdt_orset_apply.c'), so the v1 form of every result is byte for byte
+%% what plexus_orset_v1 writes: each element's ops are replayed in list order and only
+%% the last one counts; every element whose last op is an add gets one fresh dot, the
+%% counters given in bytewise element order; the delta is a set holding the added
+%% entries, with the new dots and the dots removed or superseded as its context.
 
-%% @doc `add/3' that also returns the delta: a small set holding only the new entry
-%% and, as its context, the new dot and the dots of `Elem' this add supersedes.
-%% Merged into any replica (in any order, any number of times) it applies this add
-%% there, as `plexus_lwwmap:put_delta/4' does for a put.
+%% A batch with at least as many changes as the set has elements (building a set, or
+%% replacing most of a small one) is applied by one build of the trie from the merged
+%% entry list; a smaller one by one descent per change, which shares every untouched
+%% subtree. Measured: a build hashes every entry again, so it only wins (about 2x)
+%% from there on; at 10k elements and 2.5k changes the descents cost a quarter of it.
+-define(BULK_RATIO, 1).
+
+%% @doc `add/3' that also returns the delta: a set holding the element with its new
+%% dot, and as context that dot and the dots it superseded. Merging the delta into any
+%% replica that saw `Set' equals the add there; deltas commute and are idempotent.
 -spec add_delta(orset2(), term(), term()) -> {orset2(), orset2()} | error().
-add_delta({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
-    guard(fun() ->
-                  A = enc(Actor),
-                  E = enc(Elem),
-                  K = khash(E),
-                  Old = observed_dots(Root, K, E),
-                  {C, Ctx} = next_dot(A, VV, Cloud),
-                  Entry = {E, [{A, C}]},
-                  {Root2, _, _} = update(Root, 0, K, E, fun(_) -> Entry end),
-                  DCtx = dots_ctx([{A, C} | Old]),
-                  {{orset2, Ctx, Root2}, {orset2, DCtx, leaf(ehash(Entry), 1, [Entry])}}
-          end);
-add_delta(Set, _, _) ->
-    not_a_set(Set).
+add_delta(Set, Elem, Actor) ->
+    apply_ops(Set, [{add, Elem}], Actor, delta).
 
-%% @doc `remove/2' that also returns the delta: no entry, the removed dots as context
-%% (an absent element gives the set unchanged and an empty delta).
+%% @doc `remove/2' that also returns the delta: an empty set whose context holds the
+%% removed dots (the empty set when `Elem' is absent).
 -spec remove_delta(orset2(), term()) -> {orset2(), orset2()} | error().
 remove_delta({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
+    E = enc(Elem),
     guard(fun() ->
-                  E = enc(Elem),
                   K = khash(E),
-                  case observed_dots(Root, K, E) of
-                      [] ->
+                  case find(Root, 0, K, E) of
+                      false ->
                           {Set, new()};
-                      Old ->
+                      {E, Dots} ->
                           {Root2, _, _} = update(Root, 0, K, E, fun(_) -> none end),
-                          {{orset2, Ctx, Root2}, {orset2, dots_ctx(Old), nil}}
+                          {{orset2, Ctx, Root2}, {orset2, dots_ctx(Dots), nil}}
                   end
           end);
 remove_delta(Set, _) ->
     not_a_set(Set).
 
-%% The dots of element E (hash K) in the trie.
-observed_dots(Root, K, E) ->
-    observed_dots(Root, 0, K, E).
+%% @doc Applies a flat op list (`{add, Elem}' and `{remove, Elem}') by `Actor' in one
+%% batch; `delta' also returns the batch's delta. A batch at least as large as the set
+%% builds the trie at once; a smaller one descends once per changed element.
+-spec apply_ops(orset2(), [{add | remove, term()}], term(), state) -> orset2() | error();
+               (orset2(), [{add | remove, term()}], term(), delta) ->
+          {orset2(), orset2()} | error().
+apply_ops(Set, Ops, Actor, Mode)
+  when ?IS_SET(Set), (Mode =:= state orelse Mode =:= delta) ->
+    Encoded = enc_ops(Ops),
+    A = enc(Actor),
+    guard(fun() -> apply_encoded(Set, Encoded, A, Mode) end);
+apply_ops(Set, _, _, _) ->
+    not_a_set(Set).
 
-observed_dots(nil, _, _, _) ->
-    [];
-observed_dots({l, _, _, T}, _, K, E) ->
-    case plexus_crdt_trie:get_entry(T, E, K) of
-        {E, Ds} -> Ds;
-        false -> []
+%% @doc Removes every element for which `Pred' returns `true' (an element on which
+%% `Pred' raises an error does not match), in one batch; `delta' also returns the
+%% delta. O(n): every element is decoded (with `binary_to_term/1' semantics, as
+%% `to_list/1') and tested.
+-spec remove_matching(orset2(), fun((term()) -> boolean()), state) -> orset2() | error();
+                     (orset2(), fun((term()) -> boolean()), delta) ->
+          {orset2(), orset2()} | error().
+remove_matching({orset2, _, Root} = Set, Pred, Mode)
+  when ?IS_SET(Set), is_function(Pred, 1), (Mode =:= state orelse Mode =:= delta) ->
+    %% Trie order, not sorted: the batch sorts only the elements that match.
+    case guard(fun() -> collect(Root, []) end) of
+        {error, _} = Error ->
+            Error;
+        Entries ->
+            try [{remove, E} || {E, _} <- Entries, matches(Pred, decode(E))] of
+                Ops -> guard(fun() -> apply_encoded(Set, Ops, <<>>, Mode) end)
+            catch
+                throw:bad_term -> {error, bad_term}
+            end
     end;
-observed_dots({b, _, _, Ch}, D, K, E) ->
-    observed_dots(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+remove_matching(Set, _, _) when ?IS_SET(Set) ->
+    erlang:error(badarg);
+remove_matching(Set, _, _) ->
+    not_a_set(Set).
 
-%% A canonical context holding exactly these dots.
+%% A side this small (entries, and dots its context names) may be merged entry by
+%% entry into the other.
+-define(SMALL, 64).
+
+%% @doc `merge/2', faster when one side is small (a delta): its entries are merged one
+%% by one into the other side, O(small x log n), when that is provably the full merge;
+%% otherwise (a large side, or a context that removes dots of elements it does not
+%% hold, as a remove delta's does) this is `merge/2'. Same result, term for term.
+%%
+%% Why it is the merge: an entry only the large side L holds keeps every dot the small
+%% side S's context has not seen. Its dots are in L's context, and a dot names one add
+%% of one element. So if every dot of S's context that L has seen is held by L's
+%% entries of S's elements, no entry outside S's elements loses a dot: L's other
+%% subtrees are taken as they are. (Two histories under one actor can give one dot to
+%% two elements; then the dot is held elsewhere, and the full merge runs.)
+-spec merge_delta(orset2(), orset2()) -> orset2() | error().
+merge_delta({orset2, _, RA} = A, {orset2, _, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
+    Fast = guard(fun() ->
+                         case count(RB) =< count(RA) of
+                             true -> merge_small(A, B);
+                             false -> merge_small(B, A)
+                         end
+                 end),
+    case Fast of
+        slow -> merge(A, B);
+        _ -> Fast
+    end;
+merge_delta(A, B) ->
+    merge(A, B).
+
+merge_small({orset2, CL, RL}, {orset2, {VS, CloudS} = CS, RS}) ->
+    case count(RS) =< ?SMALL andalso
+        lists:sum(maps:values(VS)) + map_size(CloudS) =< ?SMALL of
+        false ->
+            slow;
+        true ->
+            Pairs = [{E, K, find(RL, 0, K, E), Ds}
+                     || {E, Ds} <- collect(RS, []), K <- [khash(E)]],
+            Held = maps:from_list([{D, true} || {_, _, {_, OldDs}, _} <- Pairs, D <- OldDs]),
+            CtxDots = [{A, C} || {A, V} <- maps:to_list(VS), C <- lists:seq(1, V)]
+                ++ maps:keys(CloudS),
+            case [D || D <- CtxDots, covers(CL, D), not is_map_key(D, Held)] of
+                [] ->
+                    Root = lists:foldl(fun({E, K, Old, Ds}, R) ->
+                                               New = merged_entry(E, Old, Ds, CL, CS),
+                                               element(1, update(R, 0, K, E, fun(_) -> New end))
+                                       end, RL, Pairs),
+                    {orset2, merge_ctx(CL, CS), Root};
+                _ ->
+                    slow
+            end
+    end.
+
+merged_entry(E, Old, Ds, CL, CS) ->
+    Merged = case Old of
+                 false -> keep_unseen([{E, Ds}], CL);
+                 {E, OldDs} -> merge_entries([{E, OldDs}], [{E, Ds}], CL, CS)
+             end,
+    case Merged of
+        [] -> none;
+        [Entry] -> Entry
+    end.
+
+matches(Pred, Term) ->
+    try Pred(Term) of
+        true -> true;
+        _ -> false
+    catch
+        error:_ -> false
+    end.
+
+apply_encoded({orset2, {VV, Cloud}, Root}, Ops, A, Mode) ->
+    %% keysort is stable: each element's ops stay in list order, the last one counts.
+    Last = last_op(lists:keysort(2, Ops)),
+    Adds = [E || {add, E} <- Last],
+    {Ctx2, Dots} = new_dots(A, length(Adds), VV, Cloud),
+    Changes = assign(Last, Dots),
+    {Root2, Old} = case length(Changes) * ?BULK_RATIO >= count(Root) of
+                       true -> rebuild(Root, Changes);
+                       false -> descend(Root, Changes, Mode)
+                   end,
+    Set2 = {orset2, Ctx2, Root2},
+    case Mode of
+        state ->
+            Set2;
+        delta ->
+            Added = [{E, [Dot]} || {E, {add, Dot}} <- Changes],
+            DCtx = dots_ctx(Dots ++ lists:append([Ds || {_, Ds} <- Old])),
+            {Set2, {orset2, DCtx, build(0, [{khash(E), En} || {E, _} = En <- Added])}}
+    end.
+
+%% [{Kind, ElemBin}] sorted by element, ops of one element in list order -> the last
+%% op of each element.
+last_op([{_, E}, {_, E} = Next | T]) -> last_op([Next | T]);
+last_op([Op | T]) -> [Op | last_op(T)];
+last_op([]) -> [].
+
+%% N fresh dots of actor A, past every dot of A this replica has seen (the cloud
+%% included), and the context that records them (unchanged when N is 0, as in v1).
+new_dots(_, 0, VV, Cloud) ->
+    {{VV, Cloud}, []};
+new_dots(A, N, VV, Cloud) ->
+    Top = lists:max([maps:get(A, VV, 0) | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]]),
+    Dots = [{A, C} || C <- lists:seq(Top + 1, Top + N)],
+    {fold_cloud({VV, maps:merge(Cloud, maps:from_list([{D, true} || D <- Dots]))}), Dots}.
+
+%% Changes in element order: {E, {add, Dot}} (dots taken in that order) or {E, remove}.
+assign([{add, E} | T], [Dot | Dots]) -> [{E, {add, Dot}} | assign(T, Dots)];
+assign([{remove, E} | T], Dots) -> [{E, remove} | assign(T, Dots)];
+assign([], []) -> [].
+
+%% One trie descent per change; the old entries are looked up only for a delta.
+descend(Root, Changes, Mode) ->
+    lists:foldl(
+      fun({E, Change}, {R, Old}) ->
+              K = khash(E),
+              Old2 = case Mode =:= delta andalso find(R, 0, K, E) of
+                         {E, _} = Entry -> [Entry | Old];
+                         _ -> Old
+                     end,
+              New = case Change of
+                        {add, Dot} -> {E, [Dot]};
+                        remove -> none
+                    end,
+              {R2, _, _} = update(R, 0, K, E, fun(_) -> New end),
+              {R2, Old2}
+      end, {Root, []}, Changes).
+
+%% The merged entry list, built into a trie at once; the old entries of changed
+%% elements come back for the delta.
+rebuild(Root, Changes) ->
+    {Entries, Old} = merge_changes(lists:sort(collect(Root, [])), Changes, [], []),
+    {build(0, [{khash(E), En} || {E, _} = En <- Entries]), Old}.
+
+merge_changes([{E, _} = En | T], [{F, _} | _] = Cs, Acc, Old) when E < F ->
+    merge_changes(T, Cs, [En | Acc], Old);
+merge_changes([{E, _} = En | T], [{E, C} | Cs], Acc, Old) ->
+    merge_changes(T, Cs, changed(E, C, Acc), [En | Old]);
+merge_changes(Es, [{E, C} | Cs], Acc, Old) ->
+    merge_changes(Es, Cs, changed(E, C, Acc), Old);
+merge_changes(Es, [], Acc, Old) ->
+    {lists:reverse(Acc, Es), Old}.
+
+changed(E, {add, Dot}, Acc) -> [{E, [Dot]} | Acc];
+changed(_, remove, Acc) -> Acc.
+
+%% The context of a delta: exactly these dots, folded canonically.
 dots_ctx(Dots) ->
-    fold_cloud({#{}, maps:from_list([{Dot, true} || Dot <- Dots])}).
+    fold_cloud({#{}, maps:from_list([{D, true} || D <- Dots])}).
+
+%% The entry of E, or false.
+find(nil, _, _, _) ->
+    false;
+find({l, _, _, T}, _, K, E) ->
+    plexus_crdt_trie:get_entry(T, E, K);
+find({b, _, _, Ch}, D, K, E) ->
+    find(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+
+enc_ops([{add, E} | T]) -> [{add, enc(E)} | enc_ops(T)];
+enc_ops([{remove, E} | T]) -> [{remove, enc(E)} | enc_ops(T)];
+enc_ops([]) -> [];
+enc_ops(_) -> erlang:error(badarg).
+
+%% Element bytes back to the term; bytes that are no valid term (a hostile set built
+%% by hand) are `bad_term', as in v1.
+decode(E) ->
+    try
+        binary_to_term(<<131, E/binary>>)
+    catch
+        error:badarg -> throw(bad_term)
+    end.
+
+decode_all(Entries) ->
+    try
+        [decode(E) || {E, _} <- Entries]
+    catch
+        throw:bad_term -> {error, bad_term}
+    end.

@@ -327,7 +327,7 @@ bad(#core{bad_msgs = N} = C, Why) ->
 %% or when most of its children differ: cheap for small values, but with 10,000
 %% entities ten scattered changes differ under most root children and the whole
 %% state would move. So a path is shipped only when it is expected to hold at most
-%% ?SHIP_AT_MOST entries here (n / 16^depth: keys are placed by md5); above that its
+%% ?SHIP_AT_MOST entries here (n / 16^depth: keys are placed by their hash); above that its
 %% 16 children are summarised instead, one more round trip per level. `summary/2'
 %% accepts any path, also one below a leaf, and `missing/2' / `merge_missing/2' any
 %% set of non-nested paths, so the exchange stays the one of the CRDT modules, only

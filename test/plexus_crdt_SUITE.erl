@@ -1,8 +1,11 @@
 %% @doc CRDT states across real BEAM nodes (OTP `peer', 127.0.0.1 only).
 %%
-%% States are plain binaries, so they travel over distribution, to disk and back, and
-%% every node merges them to the same bytes. Deltas are delivered out of order, twice
-%% or not at all, then a digest-driven anti-entropy round repairs the losses.
+%% OR-Set states are plain terms (v2) and LWW registers plain binaries, so they travel
+%% over distribution, to disk and back, and every node merges them to the same state.
+%% Deltas are delivered out of order, twice or not at all, then a digest-driven
+%% anti-entropy round repairs the losses. Two replicas on two nodes converge through
+%% the Merkle exchange shipping a small part of the state, and a v1 state stored by
+%% the C path is read and changed on another node.
 -module(plexus_crdt_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -10,11 +13,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([states_cross_nodes/1, deltas_shuffled_then_anti_entropy/1, lww_across_nodes/1,
-         state_survives_disk/1]).
+         state_survives_disk/1, v1_state_read_on_another_node/1,
+         merkle_anti_entropy_across_nodes/1]).
 
 all() ->
     [states_cross_nodes, deltas_shuffled_then_anti_entropy, lww_across_nodes,
-     state_survives_disk].
+     state_survives_disk, v1_state_read_on_another_node, merkle_anti_entropy_across_nodes].
 
 init_per_suite(Config) ->
     ok = ensure_distributed(),
@@ -121,6 +125,103 @@ state_survives_disk(Config) ->
     ?assertEqual(1000, erpc:call(B, plexus_orset, size, [S2])),
     ?assert(plexus_orset:equal(S, S2)),
     ok.
+
+%% A v1 state written by the C path on one node is read on another, changed there
+%% (passed as it is, or read first), and written back as version 2.
+v1_state_read_on_another_node(Config) ->
+    [A, B | _] = nodes_of(Config),
+    File = filename:join(?config(priv_dir, Config), "set_v1.bin"),
+    V1 = erpc:call(A, fun() ->
+                              plexus_orset_v1:add_all(plexus_orset_v1:new(), lists:seq(1, 500))
+                      end),
+    ok = file:write_file(File, V1),
+    {S, Added, V2Bin, Back} =
+        erpc:call(B, fun() ->
+                             {ok, Bin} = file:read_file(File),
+                             {ok, Set} = plexus_orset:from_binary(Bin),
+                             {Set, plexus_orset:add(Bin, extra), plexus_orset:to_binary(Bin),
+                              plexus_orset:to_v1(Set)}
+                     end),
+    ?assertEqual(V1, Back),
+    ?assertEqual(500, plexus_orset:size(S)),
+    ?assertEqual(plexus_orset:add(S, extra, B), Added),
+    ?assertMatch(<<2, $S, _/binary>>, V2Bin),
+    ?assertEqual({ok, S}, plexus_orset:from_binary(V2Bin)),
+    ok.
+
+%% Two replicas of 20,000 elements, each held by a process on its own node, differ in
+%% 7 elements. The Merkle exchange (README: "Anti-entropy") sends summaries and
+%% slices between them; both end with the merge, and far fewer bytes cross than one
+%% full state.
+merkle_anti_entropy_across_nodes(Config) ->
+    [A, B | _] = nodes_of(Config),
+    MakeA = fun() -> plexus_orset:add_all(base(20000), [x, y, z], a) end,
+    MakeB = fun() -> plexus_orset:remove_all(base(20000), [1, 2, 3, 4]) end,
+    PA = holder(A, MakeA),
+    PB = holder(B, MakeB),
+    try
+        Sum = ask(PA, fun(S) -> plexus_orset:digest_tree(S) end),
+        {Ship, Bytes, Rounds} = descend({PA, PB}, b, Sum, [], wire(Sum), 1),
+        SliceA = ask(PA, fun(S) -> plexus_orset:missing(S, Ship) end),
+        SliceB = ask(PB, fun(S) -> plexus_orset:missing(S, Ship) end),
+        ok = change(PA, fun(S) -> plexus_orset:merge_missing(S, SliceB) end),
+        ok = change(PB, fun(S) -> plexus_orset:merge_missing(S, SliceA) end),
+        Merged = plexus_orset:merge(MakeA(), MakeB()),
+        ?assertEqual(Merged, ask(PA, fun(S) -> S end)),
+        ?assertEqual(Merged, ask(PB, fun(S) -> S end)),
+        Total = Bytes + byte_size(SliceA) + byte_size(SliceB),
+        Full = byte_size(plexus_orset:to_binary(Merged)),
+        ct:pal("Merkle exchange: ~b bytes in ~b rounds, full state ~b bytes",
+               [Total, Rounds, Full]),
+        ?assert(Total * 10 < Full)
+    after
+        [P ! stop || P <- [PA, PB]]
+    end,
+    ok.
+
+base(N) ->
+    plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), base).
+
+%% One protocol step on side Turn: diff the other side's summaries; descend where
+%% both have branches, collect the paths to ship. -> {Ship, BytesSent, Rounds}.
+descend(Pids, Turn, Sums, Ship, Bytes, Rounds) ->
+    Self = side(Turn, Pids),
+    {Descend, Ship1} = ask(Self, fun(S) -> plexus_orset:diff(S, Sums) end),
+    Ship2 = lists:usort(Ship ++ Ship1),
+    case Descend of
+        [] ->
+            {Ship2, Bytes, Rounds};
+        _ ->
+            Reply = ask(Self, fun(S) -> plexus_orset:summary(S, Descend) end),
+            descend(Pids, other(Turn), Reply, Ship2, Bytes + wire({Reply, Ship1}), Rounds + 1)
+    end.
+
+side(a, {PA, _}) -> PA;
+side(b, {_, PB}) -> PB.
+
+other(a) -> b;
+other(b) -> a.
+
+wire(Term) -> byte_size(term_to_binary(Term)).
+
+%% A process on node N holding the replica Make() builds there.
+holder(N, Make) ->
+    erpc:call(N, erlang, spawn, [fun() -> hold(Make()) end]).
+
+hold(S) ->
+    receive
+        {ask, From, F} -> From ! {self(), F(S)}, hold(S);
+        {change, From, F} -> From ! {self(), ok}, hold(F(S));
+        stop -> ok
+    end.
+
+ask(Pid, F) ->
+    Pid ! {ask, self(), F},
+    receive {Pid, Reply} -> Reply end.
+
+change(Pid, F) ->
+    Pid ! {change, self(), F},
+    receive {Pid, Reply} -> Reply end.
 
 %% ------------------------------------------------------------------ helpers
 

@@ -1,9 +1,12 @@
-%% Hostile and malformed input to the CRDT NIFs (doc/DESIGN.md §1 "Bad input"): every
-%% truncation and every single-bit flip of real states, oversized counts, random
-%% binaries and trailing bytes must give {error, Reason} from every reader and
-%% mutator, never a crash or a wrong answer; a flip that happens to give another valid
-%% state must then be accepted by from_binary and behave as a valid state everywhere.
-%% Wrong argument types raise badarg. No atom is created by any of it.
+%% Hostile and malformed input to the CRDTs (doc/DESIGN.md §1 "Bad input"): every
+%% truncation and every single-bit flip of real states (the OR-Set in its v1 and v2
+%% binary forms, passed where a set is expected), oversized counts, random binaries
+%% and trailing bytes must give {error, Reason} from every reader and mutator, never a
+%% crash or a wrong answer; a flip that happens to give another valid state must then
+%% be accepted by from_binary and behave as a valid state everywhere. Forged OR-Set
+%% terms (random mutations of a real set's term) give {error, Reason} or a value from
+%% every function, never an exception, and validate/1 accepts exactly the canonical
+%% ones. Wrong argument types raise badarg. No atom is created by any of it.
 %%
 %% Elements, actors and values are integers and binaries whose bytes stay below 70 (no
 %% external-format tag that makes an atom), so even a flipped element that decodes
@@ -17,7 +20,7 @@
 
 -define(REASONS, [truncated, bad_version, wrong_type, bad_varint, bad_count,
                   not_canonical, bad_actor, bad_dot, trailing_bytes, overflow, too_big,
-                  no_memory]).
+                  no_memory, bad_state, bad_term]).
 
 %% ---------------------------------------------------------------- fixtures
 
@@ -44,10 +47,11 @@ lww_state() ->
 
 is_reason(R) -> lists:member(R, ?REASONS).
 
-%% Checks one candidate OR-Set binary against every entry point.
+%% Checks one candidate OR-Set binary against every entry point (the binary is
+%% passed where a set is expected: every function reads it first).
 check_orset(B, Good) ->
     case ?S:from_binary(B) of
-        {ok, B} -> check_valid_orset(B, Good);
+        {ok, S} -> check_valid_orset(B, S, Good);
         {error, R} -> check_invalid_orset(B, Good, R)
     end.
 
@@ -68,26 +72,33 @@ check_invalid_orset(B, Good, R) ->
         {add, ?S:add(B, 1, <<1>>)},
         {remove, ?S:remove(B, 1, <<1>>)},
         {add_delta, ?S:add_delta(B, 1, <<1>>)},
+        {remove_by, ?S:remove_by(B, fun(_) -> true end)},
+        {validate, ?S:validate(B)},
+        {digest_tree, ?S:digest_tree(B)},
         {apply, ?S:apply(B, [{add, 9}, {remove, 1}], <<1>>)},
         {update, ?S:update({add, 1}, <<1>>, B)}
     ],
     [?assertEqual({Name, true, B}, {Name, Err(Res), B}) || {Name, Res} <- Calls],
     ok.
 
-check_valid_orset(B, Good) ->
+check_valid_orset(B, S, Good) ->
     L = ?S:to_list(B),
     ?assert(is_list(L) orelse L =:= {error, bad_term}),
+    ?assertEqual(L, ?S:to_list(S)),
     N = ?S:size(B),
     ?assert(is_integer(N)),
     is_list(L) andalso ?assertEqual(N, length(L)),
     ?assert(is_boolean(?S:member(B, 1))),
     M = ?S:merge(B, Good),
-    ?assertEqual({ok, M}, ?S:from_binary(M)),
+    ?assertEqual({ok, M}, ?S:from_binary(?S:to_binary(M))),
     ?assertEqual(M, ?S:merge(Good, B)),
+    ?assertEqual(M, ?S:merge(S, Good)),
     ?assertMatch(<<_:256>>, ?S:digest(B)),
     ?assert(?S:equal(B, B)),
+    ?assert(?S:equal(B, S)),
+    ?assertEqual(ok, ?S:validate(S)),
     A = ?S:add(B, 1, <<1>>),
-    ?assertEqual({ok, A}, ?S:from_binary(A)),
+    ?assertEqual({ok, A}, ?S:from_binary(?S:to_binary(A))),
     ok.
 
 check_lww(B, Good) ->
@@ -120,6 +131,81 @@ check_lww(B, Good) ->
     end,
     ok.
 
+%% Forged set terms: N random mutations of a real set's term (a subterm replaced by
+%% junk), each through every function. None may raise; errors are {error, Reason}
+%% with a documented reason; validate/1 accepts a term only if it is exactly the set
+%% its own bytes give.
+check_terms(Set, Good, N) ->
+    _ = rand:seed(exsss, {7, 8, N}),
+    [ok = check_term(mutate(Set), Good) || _ <- lists:seq(1, N)],
+    ok.
+
+check_term(T, Good) ->
+    Calls = [fun() -> ?S:add(T, 1, <<1>>) end, fun() -> ?S:add_all(T, [1, 2], <<1>>) end,
+             fun() -> ?S:remove(T, 1) end, fun() -> ?S:remove_all(T, [1, 40]) end,
+             fun() -> ?S:remove_by(T, fun(E) -> E =:= 4 end) end,
+             fun() -> ?S:apply(T, [{add, 9}, {remove, 1}], <<1>>) end,
+             fun() -> ?S:add_delta(T, 1, <<1>>) end, fun() -> ?S:remove_delta(T, 5) end,
+             fun() -> ?S:apply_delta(T, [{add, 9}, {remove, 1}], <<1>>) end,
+             fun() -> ?S:member(T, 1) end, fun() -> ?S:to_list(T) end,
+             fun() -> ?S:size(T) end, fun() -> ?S:merge(T, Good) end,
+             fun() -> ?S:merge(Good, T) end, fun() -> ?S:merge([Good, T, Good]) end,
+             fun() -> ?S:equal(T, Good) end, fun() -> ?S:digest(T) end,
+             fun() -> ?S:to_binary(T) end, fun() -> ?S:to_v1(T) end,
+             fun() -> ?S:update({add, 1}, <<1>>, T) end,
+             fun() -> ?S:update({remove, 1}, <<1>>, T) end,
+             fun() -> ?S:digest_tree(T) end,
+             fun() -> case ?S:digest_tree(T) of
+                          Sum when is_list(Sum) -> ?S:diff(Good, Sum);
+                          Error -> Error
+                      end
+             end,
+             fun() -> ?S:missing(T, [<<>>]) end],
+    [?assertEqual({T, ok}, {T, no_raise(F)}) || F <- Calls],
+    case ?S:validate(T) of
+        ok -> ?assertEqual({ok, T}, ?S:from_binary(?S:to_binary(T)));
+        {error, Reason} -> ?assert(is_reason(Reason))
+    end,
+    ok.
+
+no_raise(F) ->
+    try F() of
+        {error, {precondition, {not_present, _}}} -> ok;
+        {error, R} -> case is_reason(R) of true -> ok; false -> {bad_reason, R} end;
+        _ -> ok
+    catch
+        Class:Reason -> {Class, Reason}
+    end.
+
+%% The term with one random subterm replaced by junk (existing atoms only). The
+%% outer {orset2, _, _} stays: anything else is not a set term, a caller's type
+%% error (badarg, tested in badarg_test).
+mutate(T) ->
+    Paths = [P || P <- paths(T, []), P =/= [], P =/= [{t, 1}]],
+    Path = lists:nth(rand:uniform(length(Paths)), Paths),
+    Junk = [nil, l, b, orset2, true, -1, 0, 1 bsl 130, 1.5, <<>>, <<1, 2, 3>>, {}, [],
+            #{}, [x | y], {l, 0, 0, []}, {b, 0, 40, {}}, #{<<1>> => 0}, {<<1>>, []}],
+    replace(T, lists:reverse(Path), lists:nth(rand:uniform(length(Junk)), Junk)).
+
+%% Every position in a term, as the reversed list of steps from the root.
+paths(T, Rev) when is_tuple(T) ->
+    [Rev | lists:append([paths(element(I, T), [{t, I} | Rev])
+                         || I <- lists:seq(1, tuple_size(T))])];
+paths([H | Tl], Rev) ->
+    [Rev | paths(H, [hd | Rev]) ++ paths(Tl, [tl | Rev])];
+paths(M, Rev) when is_map(M) ->
+    [Rev | lists:append([paths(K, [{k, K} | Rev]) ++ paths(V, [{v, K} | Rev])
+                         || {K, V} <- maps:to_list(M)])];
+paths(_, Rev) ->
+    [Rev].
+
+replace(_, [], New) -> New;
+replace(T, [{t, I} | P], New) -> setelement(I, T, replace(element(I, T), P, New));
+replace([H | Tl], [hd | P], New) -> [replace(H, P, New) | Tl];
+replace([H | Tl], [tl | P], New) -> [H | replace(Tl, P, New)];
+replace(M, [{k, K} | P], New) -> V = maps:get(K, M), (maps:remove(K, M))#{replace(K, P, New) => V};
+replace(M, [{v, K} | P], New) -> M#{K := replace(maps:get(K, M), P, New)}.
+
 truncations(B) -> [binary:part(B, 0, N) || N <- lists:seq(0, byte_size(B) - 1)].
 
 bit_flips(B) ->
@@ -139,11 +225,12 @@ random_binaries(Seed, Count) ->
 random_binary(I) ->
     Len = rand:uniform(80) - 1,
     Tail = rand:bytes(Len),
-    case I rem 4 of
+    case I rem 5 of
         0 -> Tail;
         1 -> <<1, $S, Tail/binary>>;
-        2 -> <<1, $S, (rand:uniform(4) - 1), Tail/binary>>;
-        3 -> <<1, $L, Tail/binary>>
+        2 -> <<(rand:uniform(2)), $S, (rand:uniform(4) - 1), Tail/binary>>;
+        3 -> <<1, $L, Tail/binary>>;
+        4 -> <<2, $S, Tail/binary>>
     end.
 
 %% ---------------------------------------------------------------- the run
@@ -153,17 +240,23 @@ bad_input_test_() ->
     {timeout, 300, fun bad_input_run/0}.
 
 bad_input_run() ->
-    S = orset_state(),
+    Set = orset_state(),
+    %% The set's bytes in both versions: the v1 body and its v2 header.
+    S = ?S:to_v1(Set),
+    S2 = ?S:to_binary(Set),
     R = lww_state(),
     Good = ?S:add_all(?S:new(), [1, 50, <<3>>], <<9>>),
     GoodR = ?L:new(1, <<5>>),
     %% Fixture sanity: the states are what the test says they are.
-    ?assertEqual({ok, S}, ?S:from_binary(S)),
+    ?assertEqual({ok, Set}, ?S:from_binary(S)),
+    ?assertEqual({ok, Set}, ?S:from_binary(S2)),
     ?assertEqual([1, 4, 5, 40, 60, <<7, 8>>], lists:sort(?S:to_list(S))),
     ?assertEqual({ok, R}, ?L:from_binary(R)),
     %% Warm up every code path (loading modules makes atoms), then count.
     ok = check_orset(S, Good),
+    ok = check_orset(S2, Good),
     ok = check_orset(<<>>, Good),
+    ok = check_terms(Set, Good, 20),
     ok = check_lww(R, GoodR),
     ok = check_lww(<<>>, GoodR),
     %% (large inputs also go by plexus_telemetry, which loads then)
@@ -173,6 +266,9 @@ bad_input_run() ->
 
     [ok = check_orset(T, Good) || T <- truncations(S)],
     [ok = check_orset(F, Good) || F <- bit_flips(S)],
+    [ok = check_orset(T, Good) || T <- truncations(S2)],
+    [ok = check_orset(F, Good) || F <- bit_flips(S2)],
+    ok = check_terms(Set, Good, 3000),
     [ok = check_lww(T, GoodR) || T <- truncations(R)],
     [ok = check_lww(F, GoodR) || F <- bit_flips(R)],
     [ok = check_orset(X, Good) || X <- random_binaries({1, 2, 3}, 20000)],
@@ -180,6 +276,7 @@ bad_input_run() ->
     [ok = check_orset(X, Good) || X <- oversized_orsets()],
     [ok = check_lww(X, GoodR) || X <- oversized_lwws()],
     ok = trailing_bytes(S, R),
+    ok = trailing_bytes(S2, R),
     %% Same hostile inputs through the dirty path.
     Old = plexus_nif:set_dirty_threshold(0),
     try
@@ -246,10 +343,14 @@ oversized_lwws() ->
 %% ---------------------------------------------------------------- exact reasons
 
 exact_reasons_test() ->
-    S = ?S:add(?S:new(), 1, <<1>>),
+    S = ?S:to_binary(?S:add(?S:new(), 1, <<1>>)),
     ?assertEqual({error, truncated}, ?S:from_binary(<<>>)),
     ?assertEqual({error, truncated}, ?S:from_binary(<<1>>)),
-    ?assertEqual({error, bad_version}, ?S:from_binary(<<2, $S, 0, 0, 0>>)),
+    ?assertEqual({error, bad_version}, ?S:from_binary(<<3, $S, 0, 0, 0>>)),
+    ?assertEqual({error, bad_version}, ?S:from_binary(<<0, $S, 0, 0, 0>>)),
+    %% Version 2 is read: the empty set.
+    ?assertEqual({ok, ?S:new()}, ?S:from_binary(<<2, $S, 0, 0, 0>>)),
+    ?assertEqual({error, trailing_bytes}, ?S:from_binary(<<2, $S, 0, 0, 0, 0>>)),
     ?assertEqual({error, wrong_type}, ?S:from_binary(?L:new(1, <<1>>))),
     ?assertEqual({error, trailing_bytes}, ?S:from_binary(<<S/binary, 0>>)),
     ?assertEqual({error, bad_count}, ?S:from_binary(<<1, $S, 0, 0, (varint(1 bsl 40))/binary>>)),

@@ -100,7 +100,7 @@ leaf_meets_branch_test() ->
       fun({A, B}) ->
               AB = M:merge(A, B),
               ?assertEqual(AB, M:merge(B, A)),
-              {ok, V1} = M:from_binary(plexus_orset:merge(M:to_v1(A), M:to_v1(B))),
+              {ok, V1} = M:from_binary(plexus_orset_v1:merge(M:to_v1(A), M:to_v1(B))),
               ?assertEqual(V1, AB),
               {orset2, _, Root} = AB,
               check(Root)

@@ -205,7 +205,7 @@ equal_digest_test() ->
 
 bad_input_test() ->
     R = ?L:new(value),
-    Set = plexus_orset:new(),
+    Set = plexus_orset_v1:new(),
     ?assertEqual({error, wrong_type}, ?L:from_binary(Set)),
     ?assertEqual({error, wrong_type}, ?L:value(Set)),
     ?assertEqual({error, wrong_type}, ?L:merge(R, Set)),

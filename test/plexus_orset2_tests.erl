@@ -8,7 +8,7 @@
 
 -export([sync/2, bad_leaves/1]).
 
--define(V1, plexus_orset).
+-define(V1, plexus_orset_v1).
 -define(V2, plexus_orset2).
 
 %% ---------------------------------------------------------------- anti-entropy driver

@@ -11,14 +11,15 @@
 %% riak_dt_orswot):
 %%   add(E, A):   c = ++vv[A]; E's dots become [{A, c}].
 %%   remove(E):   drop E; its dots stay covered by vv, so merges drop them elsewhere.
+%%   remove_by(P): remove(E) for every present E with P(E).
 %%   merge:       vv = pointwise max; an element keeps a dot both sides have, or one
 %%                side has and the other side's vv does not cover (add wins).
 %% There is no dot cloud: full states built by mutation and merged whole never need
 %% one (deltas are the NIF's business).
 -module(plexus_orset_model).
 
--export([new/0, add/3, add_all/3, remove/2, remove_all/2, merge/2, value/1, size/1,
-         member/2]).
+-export([new/0, add/3, add_all/3, remove/2, remove_all/2, remove_by/2, merge/2, value/1,
+         size/1, member/2]).
 
 -export_type([model/0]).
 
@@ -58,6 +59,12 @@ remove(Elem, {VV, Entries}) ->
 -spec remove_all([term()], model()) -> model().
 remove_all(Elems, {VV, Entries}) ->
     {VV, maps:without(Elems, Entries)}.
+
+%% @doc Removes every element for which Pred is true (observed remove of each: its
+%% dots stay covered by vv, so a concurrent add elsewhere survives the merge).
+-spec remove_by(fun((term()) -> boolean()), model()) -> model().
+remove_by(Pred, {VV, Entries}) ->
+    {VV, maps:filter(fun(Elem, _) -> not Pred(Elem) end, Entries)}.
 
 %% @doc The merge (add wins).
 -spec merge(model(), model()) -> model().

@@ -1,8 +1,11 @@
-%% EUnit tests of plexus_orset: every exported function, edge cases, the riak_dt
-%% precondition error, deltas (in order, out of order through the dot cloud), add-wins,
-%% n-way merge, equal/digest agreement, arbitrary-term elements, and scheduling (both
-%% dispatch paths give identical results; merging two 1,000,000-element sets holds no
-%% scheduler thread for more than 10 ms of its CPU; inline calls charge their cost).
+%% EUnit tests of plexus_orset (the public OR-Set, on the v2 representation): every
+%% exported function, edge cases, the riak_dt precondition error, deltas (in order,
+%% out of order through the dot cloud), add-wins, n-way merge, equal/digest agreement,
+%% arbitrary-term elements; v1 compatibility (every function takes a stored v1 or v2
+%% binary in place of the set, batches and deltas are byte for byte those of
+%% plexus_orset_v1); remove_by/2,3; hostile set terms; and the cost of a single op
+%% (reductions, not time). The scheduling of the C path is tested in
+%% plexus_orset_v1_tests.
 -module(plexus_orset_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -15,11 +18,12 @@
 
 new_test() ->
     S = ?S:new(),
-    ?assert(is_binary(S)),
+    ?assertNot(is_binary(S)),
     ?assertEqual([], ?S:to_list(S)),
     ?assertEqual([], ?S:value(S)),
     ?assertEqual(0, ?S:size(S)),
-    ?assertEqual({ok, S}, ?S:from_binary(S)),
+    ?assertEqual(<<2, $S, 0, 0, 0>>, ?S:to_binary(S)),
+    ?assertEqual({ok, S}, ?S:from_binary(?S:to_binary(S))),
     ?assertNot(?S:member(S, a)).
 
 add_member_test() ->
@@ -126,7 +130,7 @@ to_list_bytewise_order_test() ->
 actors_are_terms_test() ->
     S = ?S:add(?S:add(?S:new(), a, {node, 1}), b, "actor two"),
     ?assertEqual([a, b], ?S:to_list(S)),
-    ?assertEqual({ok, S}, ?S:from_binary(S)).
+    ?assertEqual({ok, S}, ?S:from_binary(?S:to_binary(S))).
 
 %% ---------------------------------------------------------------- merge
 
@@ -185,12 +189,13 @@ equal_digest_test() ->
     ?assertEqual([], ?S:to_list(R)),
     ?assertNot(?S:equal(R, ?S:new())),
     ?assertNotEqual(?S:digest(R), ?S:digest(?S:new())),
-    %% Digest is BLAKE2b-256 of the canonical bytes: equal states, equal digests.
-    ?assertEqual(?S:digest(AB), ?S:digest(binary:copy(BA))).
+    %% Digest is BLAKE2b-256 of the canonical bytes: equal states, equal digests,
+    %% also from the stored bytes.
+    ?assertEqual(?S:digest(AB), ?S:digest(binary:copy(?S:to_binary(BA)))).
 
 equal_validates_test() ->
     S = ?S:add(?S:new(), a, n1),
-    Bad = <<S/binary, 0>>,
+    Bad = <<(?S:to_binary(S))/binary, 0>>,
     ?assertEqual({error, trailing_bytes}, ?S:equal(S, Bad)),
     ?assertEqual({error, trailing_bytes}, ?S:equal(Bad, S)),
     ?assertEqual({error, trailing_bytes}, ?S:equal(Bad, Bad)),
@@ -251,7 +256,7 @@ update_badarg_test() ->
 
 to_from_binary_test() ->
     S = ?S:add_all(?S:new(), [1, 2, 3], n1),
-    ?assertEqual(S, ?S:to_binary(S)),
+    ?assertMatch(<<2, $S, _/binary>>, ?S:to_binary(S)),
     ?assertEqual({ok, S}, ?S:from_binary(?S:to_binary(S))),
     ?assertMatch({error, _}, ?S:from_binary(<<>>)),
     ?assertMatch({error, _}, ?S:to_binary(<<1>>)).
@@ -263,7 +268,7 @@ add_delta_test() ->
     {S1, D} = ?S:add_delta(S0, c, n1),
     ?assertEqual(?S:add(S0, c, n1), S1),
     ?assertEqual([c], ?S:to_list(D)),
-    ?assertEqual({ok, D}, ?S:from_binary(D)),
+    ?assertEqual({ok, D}, ?S:from_binary(?S:to_binary(D))),
     %% A replica that saw S0 reaches S1 by merging the delta.
     ?assertEqual(S1, ?S:merge(S0, D)),
     ?assertEqual(S1, ?S:merge(D, S0)),
@@ -317,7 +322,7 @@ deltas_out_of_order_test() ->
     {S3, D3} = ?S:remove_delta(S2, a, n1),
     %% Replica saw S0 only; gets D3, then D2, then D1 (reverse order).
     R1 = ?S:merge(S0, D3),
-    ?assertEqual({ok, R1}, ?S:from_binary(R1)),
+    ?assertEqual({ok, R1}, ?S:from_binary(?S:to_binary(R1))),
     ?assertEqual([], ?S:to_list(R1)),
     R2 = ?S:merge(R1, D2),
     ?assertEqual([c], ?S:to_list(R2)),
@@ -361,145 +366,244 @@ badarg_test() ->
     ?assertError(badarg, ?S:from_binary(a)),
     ?assertError(badarg, ?S:to_binary({S})).
 
-nif_badarg_test() ->
-    %% The NIF itself refuses element binaries that Erlang did not make.
-    S = ?S:new(),
-    A = plexus_nif:encode(n1),
-    ?assertError(badarg, plexus_nif:orset_apply(S, add, [<<"no131">>], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, add, [<<131>>], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, add, [a], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, add, [], <<1, 2>>, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, other, [], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, add, [], A, other)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, ops, [{add, a}], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, ops, [{add, A, x}], A, state)),
-    ?assertError(badarg, plexus_nif:orset_apply(S, ops, [{move, A}], A, state)),
-    ?assertError(badarg, plexus_nif:orset_member(S, <<"x">>)),
-    ?assertError(badarg, plexus_nif:orset_merge([])),
-    ?assertError(badarg, plexus_nif:set_dirty_threshold(-1)).
 
-%% ---------------------------------------------------------------- scheduling
+%% ---------------------------------------------------------------- v1 compatibility
 
-%% Runs F with the dirty threshold set to T, restoring the old one.
-with_threshold(T, F) ->
-    Old = plexus_nif:set_dirty_threshold(T),
-    try
-        F()
-    after
-        plexus_nif:set_dirty_threshold(Old)
+-define(V1, plexus_orset_v1).
+
+%% A stored v1 state with several actors, a removal and a dot cloud.
+v1_state() ->
+    Base = ?V1:add_all(?V1:new(), lists:seq(1, 100), a),
+    X = ?V1:apply(Base, [{remove, 7}, {add, zz}, {add, 1}], b),
+    {_, D} = ?V1:add_delta(?V1:add(X, 1000, c), 1001, c),
+    ?V1:merge(X, D).
+
+%% Stored v1 states keep working: from_binary reads them (and their v2 form) into the
+%% same set, to_binary writes version 2 with the very v1 body, to_v1 gives the v1
+%% bytes back, and the digest is the v1 one.
+v1_upgrade_round_trip_test() ->
+    V1 = v1_state(),
+    {ok, S} = ?S:from_binary(V1),
+    <<1, $S, Body/binary>> = V1,
+    ?assertEqual(<<2, $S, Body/binary>>, ?S:to_binary(S)),
+    ?assertEqual({ok, S}, ?S:from_binary(?S:to_binary(S))),
+    ?assertEqual(V1, ?S:to_v1(S)),
+    ?assertEqual(?V1:digest(V1), ?S:digest(S)),
+    ?assertEqual(?V1:to_list(V1), ?S:to_list(S)),
+    ?assertEqual(ok, ?S:validate(V1)),
+    ?assertEqual(ok, ?S:validate(S)),
+    ?assertEqual(?S:to_binary(S), ?S:to_binary(V1)),
+    ?assertEqual(V1, ?S:to_v1(?S:to_binary(S))).
+
+%% Every function given a v1 (or v2) binary in place of the set answers what it
+%% answers for the set read from it.
+binary_in_place_of_set_test() ->
+    V1 = v1_state(),
+    {ok, S} = ?S:from_binary(V1),
+    V2 = ?S:to_binary(S),
+    Other = ?S:add_all(?S:new(), [1, 500, q], d),
+    Calls = [fun(X) -> ?S:add(X, new, n1) end,
+             fun(X) -> ?S:add_all(X, [p, q], n1) end,
+             fun(X) -> ?S:remove(X, 3) end,
+             fun(X) -> ?S:remove_all(X, [3, 4, zz]) end,
+             fun(X) -> ?S:remove_by(X, fun(E) -> is_integer(E) andalso E > 50 end) end,
+             fun(X) -> ?S:remove_by(X, fun(E) -> E rem 10 end, 3) end,
+             fun(X) -> ?S:apply(X, [{add, r}, {remove, 1}], n2) end,
+             fun(X) -> ?S:add_delta(X, new, n1) end,
+             fun(X) -> ?S:remove_delta(X, 5) end,
+             fun(X) -> ?S:apply_delta(X, [{add, r}, {remove, 1}], n2) end,
+             fun(X) -> ?S:remove_by_delta(X, fun(E) -> E =:= zz end) end,
+             fun(X) -> ?S:member(X, 5) end,
+             fun(X) -> ?S:member(X, 7) end,
+             fun(X) -> ?S:to_list(X) end,
+             fun(X) -> ?S:size(X) end,
+             fun(X) -> ?S:merge(X, Other) end,
+             fun(X) -> ?S:merge(Other, X) end,
+             fun(X) -> ?S:merge([Other, X]) end,
+             fun(X) -> ?S:equal(X, S) end,
+             fun(X) -> ?S:digest(X) end,
+             fun(X) -> ?S:update({remove, 7}, n1, X) end,
+             fun(X) -> ?S:update({add, 7}, n1, X) end,
+             fun(X) -> ?S:digest_tree(X) end,
+             fun(X) -> ?S:diff(X, ?S:digest_tree(Other)) end],
+    [?assertEqual(F(S), F(V1)) || F <- Calls],
+    [?assertEqual(F(S), F(V2)) || F <- Calls].
+
+%% Batches and deltas give, in v1 form, the bytes the C v1 path writes.
+batches_match_v1_test() ->
+    V1 = v1_state(),
+    {ok, S} = ?S:from_binary(V1),
+    Ops = [{add_all, [5, 200, 201, 5]}, {remove, 3}, {add, 3}, {remove_all, [8, 9, 999]},
+           {add, x}, {remove, x}, {add, 7}],
+    ?assertEqual(?V1:apply(V1, Ops, b), ?S:to_v1(?S:apply(S, Ops, b))),
+    ?assertEqual(?V1:add_all(V1, [p, q, 1], e), ?S:to_v1(?S:add_all(S, [p, q, 1], e))),
+    ?assertEqual(?V1:remove_all(V1, [1, 2, 3]), ?S:to_v1(?S:remove_all(S, [1, 2, 3]))),
+    {V1b, V1d} = ?V1:apply_delta(V1, Ops, c),
+    {Sb, Sd} = ?S:apply_delta(S, Ops, c),
+    ?assertEqual({V1b, V1d}, {?S:to_v1(Sb), ?S:to_v1(Sd)}),
+    {V1a, V1ad} = ?V1:add_delta(V1, 1000, c),
+    {Sa, Sad} = ?S:add_delta(S, 1000, c),
+    ?assertEqual({V1a, V1ad}, {?S:to_v1(Sa), ?S:to_v1(Sad)}),
+    {V1r, V1rd} = ?V1:remove_delta(V1, 1),
+    {Sr, Srd} = ?S:remove_delta(S, 1),
+    ?assertEqual({V1r, V1rd}, {?S:to_v1(Sr), ?S:to_v1(Srd)}),
+    ?assertEqual(?V1:update({update, Ops}, n1, V1),
+                 case ?S:update({update, Ops}, n1, S) of
+                     {ok, U} -> {ok, ?S:to_v1(U)};
+                     Other -> Other
+                 end).
+
+%% A batch that touches most of the set (rebuilt at once) and one that touches a
+%% little of it (one descent per change) give the same set as single ops would.
+large_and_small_batches_test() ->
+    Base = ?S:add_all(?S:new(), lists:seq(1, 2000), a),
+    Small = [{add, 5000}, {remove, 10}, {add, 11}],
+    Large = [{remove_all, lists:seq(1, 1500)}, {add_all, lists:seq(3000, 3600)}],
+    lists:foreach(
+      fun(Ops) ->
+              B = ?S:apply(Base, Ops, b),
+              {B, D} = ?S:apply_delta(Base, Ops, b),
+              ?assertEqual(B, ?S:merge(Base, D)),
+              ?assertEqual({ok, B}, ?S:from_binary(?S:to_binary(B))),
+              ?assertEqual(ok, ?S:validate(B)),
+              Flat = lists:flatmap(fun({add_all, Es}) -> [{add, E} || E <- Es];
+                                      ({remove_all, Es}) -> [{remove, E} || E <- Es];
+                                      (Op) -> [Op]
+                                   end, Ops),
+              Single = lists:foldl(fun({add, E}, X) -> ?S:add(X, E, b);
+                                      ({remove, E}, X) -> ?S:remove(X, E)
+                                   end, Base, Flat),
+              ?assertEqual(?S:to_list(Single), ?S:to_list(B))
+      end, [Small, Large]).
+
+%% ---------------------------------------------------------------- remove_by
+
+remove_by_test() ->
+    S = ?S:add_all(?S:new(), [{w1, {0, 0}}, {w1, {1, 1}}, {w2, {5, 5}}, plain, 42], n1),
+    K = fun({Id, _}) -> Id end,
+    R = ?S:remove_by(S, K, w1),
+    ?assertEqual(lists:sort([{w2, {5, 5}}, plain, 42]), lists:sort(?S:to_list(R))),
+    %% Same as removing the matching elements one by one.
+    ?assertEqual(?S:remove_all(S, [{w1, {0, 0}}, {w1, {1, 1}}]), R),
+    %% A predicate form; elements the key function does not match are kept.
+    ?assertEqual(R, ?S:remove_by(S, fun({w1, _}) -> true end)),
+    ?assertEqual(S, ?S:remove_by(S, K, nobody)),
+    ?assertEqual(S, ?S:remove_by(S, fun(_) -> maybe end)),
+    ?assertEqual(?S:new(), ?S:remove_by(?S:new(), K, w1)),
+    {R, D} = ?S:remove_by_delta(S, K, w1),
+    ?assertEqual(R, ?S:merge(S, D)),
+    ?assertEqual([], ?S:to_list(D)),
+    {R, D} = ?S:remove_by_delta(S, fun({w1, _}) -> true end),
+    ?assertError(badarg, ?S:remove_by(S, not_a_fun)),
+    ?assertError(badarg, ?S:remove_by(S, fun(_, _) -> true end)),
+    ?assertError(badarg, ?S:remove_by(S, not_a_fun, w1)),
+    ?assertError(badarg, ?S:remove_by_delta(S, 42)),
+    ?assertError(badarg, ?S:remove_by(not_a_set, K, w1)).
+
+%% Observed remove: an element of the key that another replica adds concurrently
+%% survives the merge (add wins); the removed ones stay removed.
+remove_by_add_wins_test() ->
+    Base = ?S:add_all(?S:new(), [{w1, a}, {w1, b}, {w2, c}], n1),
+    Removed = ?S:remove_by(Base, fun({Id, _}) -> Id end, w1),
+    Concurrent = ?S:add_all(Base, [{w1, b}, {w1, new}], n2),
+    M = ?S:merge(Removed, Concurrent),
+    ?assertEqual(lists:sort([{w1, b}, {w1, new}, {w2, c}]), lists:sort(?S:to_list(M))),
+    ?assertEqual(M, ?S:merge(Concurrent, Removed)),
+    {_, D} = ?S:remove_by_delta(Base, fun({Id, _}) -> Id end, w1),
+    ?assertEqual(M, ?S:merge(Concurrent, D)).
+
+%% ---------------------------------------------------------------- anti-entropy
+
+anti_entropy_through_plexus_orset_test() ->
+    Base = ?S:add_all(?S:new(), lists:seq(1, 5000), a),
+    A = ?S:add_all(Base, [x, y], b),
+    B = ?S:remove_all(Base, [1, 2, 3]),
+    {A2, B2, Bytes, _Rounds} = plexus_ae_sync:sync(?S, A, B),
+    ?assertEqual(?S:merge(A, B), A2),
+    ?assertEqual(A2, B2),
+    ?assert(Bytes * 10 < byte_size(?S:to_binary(A))).
+
+%% ---------------------------------------------------------------- hostile terms
+
+%% Forged set terms give {error, _} from every function, never an exception, and
+%% validate/1 refuses them.
+hostile_terms_test() ->
+    Good = ?S:add_all(?S:new(), [1, 2, 3], n1),
+    {orset2, C, {l, H, N, Es}} = Good,
+    Terms = [{orset2, x, y}, {orset2, {#{}, #{}}, {l, 1, 2, [bad]}},
+             {orset2, {#{}, #{}}, {b, 1, 40, {}}}, {orset2, {nope, #{}}, nil},
+             {orset2, {#{}, #{}}, {l, 1, 1, [{<<1>>, [{<<2>>, 1}]}]}},
+             {orset2, {#{}, #{}}, {l, 0, 1, [{<<255, 0>>, [{<<100, 0, 1, $a>>, 1}]}]}},
+             {orset2, C, {l, H + 1, N, Es}},
+             {orset2, {#{<<1>> => -1}, #{}}, nil}],
+    Calls = [fun(T) -> ?S:add(T, 1, a) end, fun(T) -> ?S:add_all(T, [1, 2], a) end,
+             fun(T) -> ?S:remove(T, 1) end, fun(T) -> ?S:remove_all(T, [1, 9]) end,
+             fun(T) -> ?S:remove_by(T, fun(_) -> true end) end,
+             fun(T) -> ?S:apply(T, [{add, 4}, {remove, 1}], a) end,
+             fun(T) -> ?S:add_delta(T, 1, a) end, fun(T) -> ?S:remove_delta(T, 1) end,
+             fun(T) -> ?S:apply_delta(T, [{add, 4}], a) end,
+             fun(T) -> ?S:member(T, 1) end, fun(T) -> ?S:to_list(T) end,
+             fun(T) -> ?S:size(T) end, fun(T) -> ?S:merge(T, Good) end,
+             fun(T) -> ?S:merge(Good, T) end, fun(T) -> ?S:merge([Good, T]) end,
+             fun(T) -> ?S:digest(T) end, fun(T) -> ?S:to_binary(T) end,
+             fun(T) -> ?S:to_v1(T) end,
+             fun(T) -> ?S:update({remove, 1}, a, T) end,
+             fun(T) -> ?S:update({add, 1}, a, T) end],
+    lists:foreach(
+      fun(T) ->
+              ?assertMatch({error, _}, ?S:validate(T)),
+              [?assertEqual({T, ok}, {T, no_raise(F, T)}) || F <- Calls]
+      end, Terms).
+
+%% No exception; an {error, Reason} with an atom reason, or a value.
+no_raise(F, T) ->
+    try F(T) of
+        {error, R} when is_atom(R) -> ok;
+        {error, {precondition, {not_present, _}}} -> ok;
+        {error, Other} -> {bad_error, Other};
+        _ -> ok
+    catch
+        Class:Reason -> {Class, Reason}
     end.
 
-%% A mixed workload over small inputs; every call's result, in order.
-workload() ->
-    A = ?S:add_all(?S:new(), lists:seq(1, 300), n1),
-    B = ?S:apply(A, [{remove_all, lists:seq(1, 50)}, {add, x}], n2),
-    {C, D} = ?S:apply_delta(A, [{add, y}, {remove, 7}], n1),
-    M = ?S:merge([A, B, C]),
-    [A, B, C, D, M, ?S:merge(B, D), ?S:to_list(M), ?S:size(M), ?S:member(M, x),
-     ?S:digest(M), ?S:from_binary(M), ?S:equal(M, ?S:merge(C, B)),
-     ?S:update({remove, zz}, n1, M), ?S:to_list(<<1, 83, 9>>)].
+%% ---------------------------------------------------------------- cost of one op
 
-dirty_and_inline_agree_test() ->
-    Default = workload(),
-    Dirty = with_threshold(0, fun workload/0),
-    Inline = with_threshold(1 bsl 62, fun workload/0),
-    ?assertEqual(Default, Dirty),
-    ?assertEqual(Default, Inline).
-
-threshold_round_trip_test() ->
-    Old = plexus_nif:set_dirty_threshold(0),
-    ?assertEqual(0, plexus_nif:set_dirty_threshold(12345)),
-    ?assertEqual(12345, plexus_nif:set_dirty_threshold(Old)).
-
-threshold_boundary_test() ->
-    S = ?S:add_all(?S:new(), lists:seq(1, 1000), n1),
-    Results = [with_threshold(T, fun() -> ?S:merge(S, S) end)
-               || T <- [0, byte_size(S) - 1, byte_size(S), byte_size(S) + 1, 1 bsl 40]],
-    ?assertEqual([S], lists:usort(Results)).
-
-dirty_path_is_taken_test_() ->
-    {timeout, 60, fun dirty_path_is_taken/0}.
-
-%% The threshold really moves the work: with 0 every merge is rescheduled onto a dirty
-%% CPU scheduler, with a huge threshold every one runs inline (seen by call tracing,
-%% plexus_nif_probe, so no timing is involved).
-dirty_path_is_taken() ->
-    S = ?S:add_all(?S:new(), lists:seq(1, 200000), n1),
-    T = ?S:add_all(S, lists:seq(200001, 210000), n2),
-    Work = fun() -> [?S:merge(S, T) || _ <- lists:seq(1, 10)], ok end,
-    Merges = [{orset_merge, 1}],
-    {ok, Dirty} = with_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
-    {ok, Inline} = with_threshold(1 bsl 62, fun() -> plexus_nif_probe:calls(Work, Merges) end),
-    ?assertEqual(lists:duplicate(10, {orset_merge, rescheduled}), Dirty),
-    ?assertMatch([{orset_merge, inline, _}], lists:usort([{F, K, 0} || {F, K, _} <- Inline])),
-    ?assertEqual(10, length(Inline)).
-
-no_inline_call_holds_a_scheduler_test_() ->
-    {timeout, 300, fun() -> one_million(default) end}.
-
-%% The same check must fail when every call is kept inline: the probe can see a
-%% scheduler held by a NIF.
-inline_calls_are_seen_test_() ->
-    {timeout, 300, fun() -> one_million(inline) end}.
-
-%% Merging two 1,000,000-element sets (and building, reading them) holds no normal
-%% scheduler thread for more than 10 ms of its CPU: every big call goes dirty. The
-%% bound is on each inline call's own CPU time (plexus_nif_probe), not on wall-clock
-%% long_schedule events, which a loaded machine raises for any slice.
-one_million(Mode) ->
-    N = 1000000,
-    Work = fun() ->
-        Base = ?S:add_all(?S:new(), lists:seq(1, N * 9 div 10), base),
-        A = ?S:add_all(Base, lists:seq(N * 9 div 10 + 1, N), a),
-        B = ?S:add_all(Base, lists:seq(N + 1, N + N div 10), b),
-        ?assertEqual(N, ?S:size(A)),
-        ?assertEqual(N, ?S:size(B)),
-        M = ?S:merge(A, B),
-        ?assertEqual(N + N div 10, ?S:size(M)),
-        L = ?S:to_list(M),
-        ?assertEqual(N + N div 10, length(L)),
-        ?assert(?S:member(M, N + 1)),
-        ?assertMatch(<<_:256>>, ?S:digest(M)),
-        ok
-    end,
-    case Mode of
-        default ->
-            {ok, Calls} = plexus_nif_probe:calls(Work),
-            ?assertMatch([_ | _], [C || C = {_, rescheduled} <- Calls]),
-            ?assert(plexus_nif_probe:max_inline_us(Calls) < 10000);
-        inline ->
-            {ok, Calls} = with_threshold(1 bsl 62, fun() -> plexus_nif_probe:calls(Work) end),
-            ?assertEqual([], [C || C = {_, rescheduled} <- Calls]),
-            ?assert(plexus_nif_probe:max_inline_us(Calls) >= 10000)
-    end.
-
-%% Many small merges in a loop stay inline (each ~30 us); each must charge the
-%% scheduler its cost (enif_consume_timeslice), or the loop runs thousands of them in
-%% one time slice (a ~20 ms slice before nif_charge existed). Measured in reductions,
-%% which the charge adds to and which no machine load changes: a call charges 1% of a
-%% slice (40 reductions) per 1,400 bytes of input, so two ~10 KB sets ask for over 500
-%% reductions a call, where an uncharged NIF call costs about one. At least half must
-%% show (the last charge of a slice is cut to what is left of the slice's 4,000).
-small_inline_merges_charge_the_scheduler_test_() ->
+%% A single add, remove or member on a 100,000-element set is O(log n): counted in
+%% reductions, which machine load does not change. The v1 path charges its NIF for a
+%% copy of the whole state (some 17,000 reductions at this size).
+single_ops_are_logarithmic_test_() ->
     {timeout, 120, fun() ->
-        A = ?S:add_all(?S:new(), lists:seq(1, 1000), a),
-        B = ?S:add_all(?S:new(), lists:seq(500, 1500), b),
-        Calls = 2000,
-        Self = self(),
-        {Pid, Ref} = spawn_monitor(fun() ->
-                                           {reductions, R0} = process_info(self(), reductions),
-                                           ok = merge_loop(A, B, Calls),
-                                           {reductions, R1} = process_info(self(), reductions),
-                                           Self ! {self(), R1 - R0}
-                                   end),
-        Reds = receive {Pid, R} -> R end,
-        receive {'DOWN', Ref, process, Pid, _} -> ok end,
-        Charged = 40 * ((byte_size(A) + byte_size(B)) div 1400),
-        ?assert(Charged >= 500),
-        ?assert(Reds div Calls >= Charged div 2)
+        S = ?S:add_all(?S:new(), lists:seq(1, 100000), a),
+        Reds = fun(F) ->
+                       {reductions, R0} = process_info(self(), reductions),
+                       _ = F(),
+                       {reductions, R1} = process_info(self(), reductions),
+                       (R1 - R0) div 100
+               end,
+        Add = Reds(fun() -> lists:foldl(fun(E, X) -> ?S:add(X, E, b) end, S,
+                                        lists:seq(200001, 200100)) end),
+        Remove = Reds(fun() -> lists:foldl(fun(E, X) -> ?S:remove(X, E) end, S,
+                                           lists:seq(1, 100)) end),
+        Member = Reds(fun() -> [?S:member(S, E) || E <- lists:seq(1, 100)] end),
+        ?assert(Add < 2000),
+        ?assert(Remove < 2000),
+        ?assert(Member < 500)
     end}.
 
-merge_loop(_, _, 0) -> ok;
-merge_loop(A, B, K) ->
-    <<1, $S, _/binary>> = ?S:merge(A, B),
-    merge_loop(A, B, K - 1).
+%% Merging the delta of one add into a 100,000-element replica is O(log n) too (the
+%% delta's entry is merged where it goes); a remove delta, whose context names dots of
+%% an element it does not hold, takes the full walk and still gives the same set.
+delta_merges_test_() ->
+    {timeout, 120, fun() ->
+        S = ?S:add_all(?S:new(), lists:seq(1, 100000), a),
+        Deltas = [element(2, ?S:add_delta(S, E, b)) || E <- lists:seq(200001, 200100)]
+            ++ [element(2, ?S:add_delta(S, E, b)) || E <- lists:seq(1, 5)],
+        {reductions, R0} = process_info(self(), reductions),
+        Merged = [?S:merge(S, D) || D <- Deltas],
+        {reductions, R1} = process_info(self(), reductions),
+        ?assert((R1 - R0) div length(Deltas) < 3000),
+        ?assertEqual([plexus_orset2:merge(S, D) || D <- Deltas], Merged),
+        {S2, RD} = ?S:remove_delta(S, 77),
+        ?assertEqual(S2, ?S:merge(S, RD)),
+        ?assertEqual(S2, ?S:merge(RD, S))
+    end}.

@@ -54,10 +54,10 @@ crashing_telemetry_is_contained_test() ->
 %% ------------------------------------------------------------------ CRDT NIF calls
 
 %% A set of at least Bytes bytes.
-set_of_bytes(Bytes) -> set_of_bytes(Bytes, plexus_orset:new(), 0).
+set_of_bytes(Bytes) -> set_of_bytes(Bytes, plexus_orset_v1:new(), 0).
 set_of_bytes(Bytes, S, N) when byte_size(S) >= Bytes -> {S, N};
 set_of_bytes(Bytes, S, N) ->
-    set_of_bytes(Bytes, plexus_orset:add_all(S, lists:seq(N + 1, N + 500), a), N + 500).
+    set_of_bytes(Bytes, plexus_orset_v1:add_all(S, lists:seq(N + 1, N + 500), a), N + 500).
 
 crdt_calls_test_() ->
     {timeout, 120, fun crdt_calls/0}.
@@ -65,31 +65,31 @@ crdt_calls_test_() ->
 crdt_calls() ->
     Threshold = plexus_telemetry:crdt_bytes(),
     {Big, N} = set_of_bytes(Threshold),
-    Small = plexus_orset:add_all(plexus_orset:new(), [1, 2, 3], a),
+    Small = plexus_orset_v1:add_all(plexus_orset_v1:new(), [1, 2, 3], a),
     Reg = plexus_lww:new(binary:copy(<<"v">>, Threshold), a),
     each_path(
       fun(Via) ->
               %% small calls send nothing
-              _ = plexus_orset:add(Small, x),
-              _ = plexus_orset:merge(Small, Small),
-              _ = plexus_orset:to_list(Small),
+              _ = plexus_orset_v1:add(Small, x),
+              _ = plexus_orset_v1:merge(Small, Small),
+              _ = plexus_orset_v1:to_list(Small),
               none(Via, [plexus, crdt, call]),
               %% large ones send what they did
-              _ = plexus_orset:add(Big, x),
+              _ = plexus_orset_v1:add(Big, x),
               {#{duration_us := D, bytes := B, elements := 1}, #{crdt := orset, function := add}}
                   = wait(Via, [plexus, crdt, call]),
               ?assert(is_integer(D) andalso D >= 0),
               ?assert(B >= Threshold andalso B >= byte_size(Big)),
-              _ = plexus_orset:add_all(Small, lists:seq(1, Threshold div 16)),
+              _ = plexus_orset_v1:add_all(Small, lists:seq(1, Threshold div 16)),
               ?assertMatch({#{elements := E}, #{function := add_all}} when E =:= Threshold div 16,
                            wait(Via, [plexus, crdt, call])),
-              _ = plexus_orset:merge(Big, Small),
+              _ = plexus_orset_v1:merge(Big, Small),
               ?assertMatch({#{elements := 2}, #{crdt := orset, function := merge}},
                            wait(Via, [plexus, crdt, call])),
-              _ = plexus_orset:to_list(Big),
+              _ = plexus_orset_v1:to_list(Big),
               ?assertMatch({#{elements := N}, #{function := to_list}},
                            wait(Via, [plexus, crdt, call])),
-              {ok, _} = plexus_orset:from_binary(Big),
+              {ok, _} = plexus_orset_v1:from_binary(Big),
               ?assertMatch({_, #{function := from_binary}}, wait(Via, [plexus, crdt, call])),
               _ = plexus_lww:merge(Reg, Reg),
               ?assertMatch({#{elements := 2}, #{crdt := lww, function := merge}},
@@ -114,7 +114,7 @@ crdt_dirty_flag() ->
                         Old = plexus_nif:set_dirty_threshold(Threshold),
                         try
                             {_, Calls} = plexus_nif_probe:calls(
-                                           fun() -> plexus_orset:merge(Big, Big) end, Merge),
+                                           fun() -> plexus_orset_v1:merge(Big, Big) end, Merge),
                             ?assertEqual([{orset_merge, Where}],
                                          [{F, W} || C <- Calls, {F, W} <- [{element(1, C), element(2, C)}]]),
                             ?assertMatch({_, #{dirty := Dirty}}, wait(telemetry, [plexus, crdt, call]))
@@ -286,7 +286,7 @@ gossip() ->
                                  when R =/= undefined,
                                wait(Via, [plexus, gossip, beacon])),
                   Beacon = plexus_nif:beacon_seal(Codec, <<"tel_other@h">>,
-                                                  erlang:unique_integer([positive]), 1, #{}),
+                                                  erlang:unique_integer([positive, monotonic]), 1, #{}),
                   ok = gen_udp:send(Sock, {127, 0, 0, 1}, Port, Beacon),
                   ?assertMatch({_, #{outcome := accepted}}, wait(Via, [plexus, gossip, beacon]))
           end)

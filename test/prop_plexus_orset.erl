@@ -1,9 +1,13 @@
-%% PropEr properties of plexus_orset (doc/DESIGN.md §1 "Laws"): merge is commutative,
-%% associative and idempotent; from_binary(to_binary(S)) round-trips; replicas converge
-%% under random delivery order, duplication and loss followed by anti-entropy;
-%% concurrent add and remove: add wins; a single replica agrees with the sequential
-%% specification (a `sets' model); and the NIF agrees with the Erlang ORSWOT reference
-%% model (plexus_orset_model) under the same ops and merges.
+%% PropEr properties of plexus_orset, on the v2 representation (doc/DESIGN.md §1
+%% "Laws"): merge is commutative, associative and idempotent; from_binary(to_binary(S))
+%% round-trips; replicas converge under random delivery order, duplication and loss
+%% followed by anti-entropy; concurrent add and remove (also remove_by): add wins; a
+%% single replica agrees with the sequential specification (a `sets' model); the sets
+%% agree with the Erlang ORSWOT reference model (plexus_orset_model) under the same
+%% ops, remove_by and merges; every history run side by side on the C v1 path
+%% (plexus_orset_v1) gives the same v1 bytes at every step, and v1 states read back
+%% give the same sets (upgrade); and the delta laws: merging an op's delta equals the
+%% op, deltas commute, are idempotent and may arrive in any order.
 %%
 %% Run from EUnit (rebar3's proper plugin cannot be fetched offline): proper_test_/0.
 -module(prop_plexus_orset).
@@ -32,7 +36,8 @@
 proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
              prop_roundtrip, prop_converge, prop_add_wins, prop_sequential_spec,
-             prop_model_agreement],
+             prop_model_agreement, prop_v1_agreement, prop_delta_is_op, prop_delta_laws,
+             prop_remove_by_add_wins],
     [{atom_to_list(P),
       {timeout, 120,
        ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
@@ -95,7 +100,8 @@ three_states() ->
 
 prop_merge_commutative() ->
     ?FORALL({A, B, _}, three_states(),
-            ?SAFE(?S:merge(A, B) =:= ?S:merge(B, A))).
+            ?SAFE(?S:merge(A, B) =:= ?S:merge(B, A)
+                  andalso ?S:merge(A, B) =:= plexus_orset2:merge(A, B))).
 
 prop_merge_associative() ->
     ?FORALL({A, B, C}, three_states(),
@@ -280,7 +286,13 @@ flatten(Ops) ->
 
 model_step() ->
     frequency([{5, {mutate, replica(), ops()}},
+               {2, {remove_by, replica(), key()}},
                {3, {merge, replica(), replica()}}]).
+
+%% remove_by keys: a key function every node computes alike.
+key() -> range(0, 2).
+
+key_of(E) -> erlang:phash2(E, 3).
 
 prop_model_agreement() ->
     ?FORALL(Steps, list(model_step()),
@@ -297,6 +309,11 @@ model_step(_, {_, _, false} = Acc) ->
 model_step({mutate, R, Ops}, {Nif, Model, true}) ->
     Nif1 = setelement(R, Nif, ?S:apply(element(R, Nif), Ops, actor(R))),
     M = lists:foldl(fun(Op, Acc) -> model_op(Op, actor(R), Acc) end, element(R, Model), Ops),
+    Model1 = setelement(R, Model, M),
+    {Nif1, Model1, agree(Nif1, Model1)};
+model_step({remove_by, R, Key}, {Nif, Model, true}) ->
+    Nif1 = setelement(R, Nif, ?S:remove_by(element(R, Nif), fun key_of/1, Key)),
+    M = plexus_orset_model:remove_by(fun(E) -> key_of(E) =:= Key end, element(R, Model)),
     Model1 = setelement(R, Model, M),
     {Nif1, Model1, agree(Nif1, Model1)};
 model_step({merge, From, To}, {Nif, Model, true}) ->
@@ -321,3 +338,113 @@ agree(Nif, Model) ->
                                             [R, lists:sort(?S:to_list(N)), V]),
                       Same
               end, [1, 2, 3]).
+
+%% ---------------------------------------------------------------- v1 agreement
+
+-define(V1, plexus_orset_v1).
+
+%% The same history (batches, deltas merged elsewhere, merges) on the C v1 path and on
+%% plexus_orset: at every step the v1 form of each v2 state is the v1 state, byte for
+%% byte, and the v1 state read back (from_binary, or passed as it is) is the v2 state.
+prop_v1_agreement() ->
+    ?FORALL(History, history(),
+            ?SAFE(begin
+                      Init = list_to_tuple(lists:duplicate(3, {?V1:new(), ?S:new()})),
+                      _ = lists:foldl(fun v1_step/2, Init, History),
+                      true
+                  end)).
+
+v1_step({mutate, R, Ops}, Reps) ->
+    {V1, V2} = element(R, Reps),
+    setelement(R, Reps, same({?V1:apply(V1, Ops, actor(R)), ?S:apply(V2, Ops, actor(R))}));
+v1_step({delta, R, Ops, To}, Reps) ->
+    {V1, V2} = element(R, Reps),
+    {V1b, D1} = ?V1:apply_delta(V1, Ops, actor(R)),
+    {V2b, D2} = ?S:apply_delta(V2, Ops, actor(R)),
+    _ = same({D1, D2}),
+    Reps1 = setelement(R, Reps, same({V1b, V2b})),
+    {T1, T2} = element(To, Reps1),
+    %% The v2 side merges the v1 delta as it came (a binary in place of a set).
+    setelement(To, Reps1, same({?V1:merge(T1, D1), ?S:merge(T2, D1)}));
+v1_step({merge, From, To}, Reps) ->
+    {F1, F2} = element(From, Reps),
+    {T1, T2} = element(To, Reps),
+    setelement(To, Reps, same({?V1:merge(T1, F1), ?S:merge(T2, F2)})).
+
+same({V1, V2} = P) ->
+    V1 = ?S:to_v1(V2),
+    {ok, V2} = ?S:from_binary(V1),
+    {ok, V2} = ?S:from_binary(?S:to_binary(V2)),
+    true = ?S:equal(V1, V2),
+    P.
+
+%% ---------------------------------------------------------------- delta laws
+
+%% Merging an op's delta into the state it came from, or into any replica that saw
+%% that state, equals applying the op there (full-state merge of the result).
+prop_delta_is_op() ->
+    ?FORALL({{S, Other, _}, Ops, HowDelta}, {three_states(), ops(), elements([apply, by])},
+            ?SAFE(begin
+                      {S2, D} = delta_of(HowDelta, S, Ops),
+                      R = ?S:merge(S, Other),
+                      %% plexus_orset:merge/2 merges a small side entry by entry when
+                      %% it can; plexus_orset2:merge/2 always walks both tries.
+                      Walk = plexus_orset2:merge(R, D),
+                      ?S:merge(S, D) =:= S2 andalso ?S:merge(D, S) =:= S2
+                          andalso ?S:merge(R, D) =:= ?S:merge(R, S2)
+                          andalso ?S:merge(R, D) =:= Walk andalso ?S:merge(D, R) =:= Walk
+                          andalso ?S:merge(Other, D) =:= plexus_orset2:merge(Other, D)
+                  end)).
+
+delta_of(apply, S, Ops) -> ?S:apply_delta(S, Ops, n1);
+delta_of(by, S, Ops) ->
+    %% remove_by with a key taken from the ops, then the ops.
+    Key = erlang:phash2(Ops, 3),
+    {S1, D1} = ?S:remove_by_delta(S, fun key_of/1, Key),
+    {S2, D2} = ?S:apply_delta(S1, Ops, n1),
+    {S2, ?S:merge(D1, D2)}.
+
+%% Successive deltas of one replica: delivered in any order, any number of times,
+%% merged with each other first or not, they bring a replica that saw the start to
+%% the end state.
+prop_delta_laws() ->
+    ?FORALL({{S0, _, _}, Batches, Order}, {three_states(), non_empty(list({ops(), replica()})),
+                                           list(nat())},
+            ?SAFE(begin
+                      {End, Ds} = lists:foldl(
+                                    fun({Ops, R}, {S, Acc}) ->
+                                            {S1, D} = ?S:apply_delta(S, Ops, actor(R)),
+                                            {S1, [D | Acc]}
+                                    end, {S0, []}, Batches),
+                      Shuffled = shuffle(Ds ++ Ds, Order),
+                      Joined = ?S:merge(Ds),
+                      lists:foldl(fun(D, Acc) -> ?S:merge(Acc, D) end, S0, Shuffled) =:= End
+                          andalso ?S:merge(S0, Joined) =:= End
+                          andalso ?S:merge(lists:reverse(Ds)) =:= Joined
+                          andalso ?S:merge(Joined, hd(Ds)) =:= Joined
+                  end)).
+
+%% ---------------------------------------------------------------- remove_by
+
+%% remove_by on one replica, a concurrent add of a matching element on another: the
+%% added element stays after the merge (full states or deltas); the other matching
+%% elements the first replica saw are gone unless the second re-added them.
+prop_remove_by_add_wins() ->
+    ?FORALL({H, E, UseDelta}, {history(), elem(), bool()},
+            ?SAFE(begin
+                      [_, Base | _] = pool(H),
+                      Key = key_of(E),
+                      Matching = [X || X <- ?S:to_list(Base), key_of(X) =:= Key],
+                      A = ?S:remove_by(Base, fun key_of/1, Key),
+                      B = ?S:add(Base, E, n2),
+                      M = case UseDelta of
+                              false -> ?S:merge(A, B);
+                              true ->
+                                  {_, DA} = ?S:remove_by_delta(Base, fun key_of/1, Key),
+                                  {_, DB} = ?S:add_delta(Base, E, n2),
+                                  ?S:merge([DB, Base, DA])
+                          end,
+                      ?S:member(M, E)
+                          andalso lists:all(fun(X) -> X =:= E orelse not ?S:member(M, X) end,
+                                            Matching)
+                  end)).

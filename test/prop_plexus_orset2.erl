@@ -27,7 +27,7 @@
                 false
         end).
 
--define(V1, plexus_orset).
+-define(V1, plexus_orset_v1).
 -define(V2, plexus_orset2).
 -define(OPTS, [{numtests, 150}, {max_size, 40}, {to_file, user}]).
 -define(ACTORS, {n1, n2, n3}).

@@ -1,6 +1,7 @@
 defmodule Plexus.ORSet do
   @moduledoc """
-  An add-wins observed-remove set (`:plexus_orset`, merged in C) as an Elixir struct.
+  An add-wins observed-remove set (`:plexus_orset`, on its version 2 representation)
+  as an Elixir struct.
 
   The set is immutable and mergeable: replicas change it independently and
   `merge/2` joins them, whatever the order or repetition of the merges. When one
@@ -19,14 +20,15 @@ defmodule Plexus.ORSet do
   need different actors (the default is right for one replica per node; pass
   `actor: term` where several live on one node): two histories under one actor
   collide, and a merge takes the adds of one for adds the other saw and removed.
-  Build large sets in one call (`new/2`, `put_all/3`, `Enum.into/2`): each single
-  change copies the state.
+  A single change (`put/3`, `delete/3`, `member?/2`) costs O(log n); build large sets
+  in one call (`new/2`, `put_all/3`, `Enum.into/2`), which is one batch.
 
-  The struct implements `Enumerable` (`Enum.count/1` and `Enum.member?/2` ask the
-  NIF directly), `Collectable` (`Enum.into/2` adds everything in one batch) and
-  `Inspect` (`#Plexus.ORSet<[:b, :c]>`). Compare two sets with `equal?/2`, not `==`:
-  the state is opaque. Store or send it with `to_binary/1`; read untrusted bytes with
-  `from_binary/1`.
+  The struct implements `Enumerable` (`Enum.count/1` is O(1) and `Enum.member?/2`
+  O(log n)), `Collectable` (`Enum.into/2` adds everything in one batch) and `Inspect`
+  (`#Plexus.ORSet<[:b, :c]>`). Compare two sets with `equal?/2`, not `==`: the state
+  is opaque. Store or send it with `to_binary/1` (version 2 bytes); read untrusted
+  bytes with `from_binary/1`, which also reads the version 1 bytes of earlier
+  releases.
   """
 
   @enforce_keys [:state]
@@ -72,6 +74,17 @@ defmodule Plexus.ORSet do
     wrap(call(:remove_all, [s, Enum.to_list(enumerable)], opts), :delete_all)
   end
 
+  @doc """
+  Removes every element for which `fun` returns a truthy value, in one batch, as
+  `delete/3` removes one: what this replica has seen goes, and an element another
+  replica adds concurrently survives the merge (add wins). An element on which `fun`
+  raises is kept, so a pattern is enough: `delete_by(set, fn {:waypoint, _} -> true end)`.
+  """
+  @spec delete_by(t, (element -> as_boolean(term))) :: t
+  def delete_by(%__MODULE__{state: s}, fun) when is_function(fun, 1) do
+    wrap(:plexus_orset.remove_by(s, fn element -> !!fun.(element) end), :delete_by)
+  end
+
   @doc "Whether `element` is in the set."
   @spec member?(t, element) :: boolean
   def member?(%__MODULE__{state: s}, element) do
@@ -110,8 +123,9 @@ defmodule Plexus.ORSet do
     do: CRDTError.unwrap!(:plexus_orset.to_binary(s), :to_binary)
 
   @doc """
-  Reads a set from bytes of unknown origin: validated completely, no atoms made.
-  `{:error, reason}` for malformed bytes (`:truncated`, `:bad_version`, ...).
+  Reads a set from bytes of unknown origin (version 1 or 2): validated completely, no
+  atoms made. `{:error, reason}` for malformed bytes (`:truncated`, `:bad_version`,
+  ...).
   """
   @spec from_binary(binary) :: {:ok, t} | {:error, :plexus_orset.reason()}
   def from_binary(bytes) when is_binary(bytes) do
@@ -133,8 +147,8 @@ defmodule Plexus.ORSet do
   defimpl Enumerable do
     def count(set), do: {:ok, Plexus.ORSet.size(set)}
     def member?(set, element), do: {:ok, Plexus.ORSet.member?(set, element)}
-    # One NIF call lists every element; reducing over that list is as cheap as any
-    # slice would be, so slicing falls back to reduce/3.
+    # One call lists every element; reducing over that list is as cheap as any slice
+    # would be, so slicing falls back to reduce/3.
     def slice(_set), do: {:error, __MODULE__}
     def reduce(set, acc, fun), do: Enumerable.reduce(Plexus.ORSet.to_list(set), acc, fun)
   end

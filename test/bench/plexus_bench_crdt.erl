@@ -1,11 +1,13 @@
 %% @doc CRDT benchmark for `make bench' (issue 2 figures), side by side in one run.
 %%
 %% OR-Set merge at 1k, 10k, 100k and 1M elements per side (90% shared; each side
-%% removes a distinct 5% and adds a unique 5%): the NIF, the plain-Erlang reference
-%% model (test/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
+%% removes a distinct 5% and adds a unique 5%): the v1 C path (plexus_orset_v1, the
+%% NIF), the public OR-Set on its v2 representation (plexus_orset, the same replicas
+%% built apart so no structure is shared), the plain-Erlang reference model
+%% (test/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
 %% arrays, build/bench/bench_floor, which also reports the core merge without the
-%% NIF). Then add/remove throughput, bytes per element and long_schedule events seen
-%% by erlang:system_monitor during the whole run. Figures are per input element
+%% NIF). Then add/remove throughput v1 beside v2, bytes per element and long_schedule
+%% events seen by erlang:system_monitor during the whole run. Figures are per input element
 %% (2N for a merge of two N-element sets). Targets are printed beside the figures;
 %% nothing here asserts on time.
 -module(plexus_bench_crdt).
@@ -23,15 +25,16 @@ main(Sizes) ->
     %% Load every module first: the code loader reading a .beam mid-run is itself
     %% reported as a long_schedule and says nothing about plexus.
     [{module, _} = code:ensure_loaded(M)
-     || M <- [plexus_orset, plexus_lww, plexus_hlc, plexus_nif, plexus_orset_model, lists,
-              io_lib_format, string]],
+     || M <- [plexus_orset, plexus_orset_v1, plexus_orset2, plexus_crdt_trie, plexus_lww,
+              plexus_hlc, plexus_nif, plexus_orset_model, lists, io_lib_format, string]],
     Monitor = start_long_schedule_monitor(),
     io:format("~n== OR-Set merge, ns per input element (lower is better)~n"),
-    io:format("~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
-              ["elements", "nif", "c-core", "c-floor", "erl-model", "model/nif", "nif/floor",
-               "bytes/el"]),
+    io:format("~10s ~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
+              ["elements", "v1 nif", "v2", "c-core", "c-floor", "erl-model", "model/nif",
+               "nif/floor", "bytes/el"]),
     Rows = [merge_row(N) || N <- Sizes],
-    io:format("targets: nif <= 15 ns at 100k; model/nif >= 20; bytes/el <= 12~n"),
+    io:format("targets: nif <= 15 ns at 100k; model/nif >= 20; bytes/el <= 12 "
+              "(v2: plexus_bench_crdt2 has its merge figures by divergence)~n"),
     ops_section(),
     lww_section(),
     LongSchedules = stop_long_schedule_monitor(Monitor),
@@ -51,11 +54,11 @@ lww() ->
 
 replicas(N) ->
     U = max(1, N div 20),
-    Base = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), a),
-    A = plexus_orset:apply(Base, [{remove_all, lists:seq(1, U)},
-                                  {add_all, lists:seq(N + 1, N + U)}], a),
-    B = plexus_orset:apply(Base, [{remove_all, lists:seq(U + 1, 2 * U)},
-                                  {add_all, lists:seq(N + U + 1, N + 2 * U)}], b),
+    Base = plexus_orset_v1:add_all(plexus_orset_v1:new(), lists:seq(1, N), a),
+    A = plexus_orset_v1:apply(Base, [{remove_all, lists:seq(1, U)},
+                                     {add_all, lists:seq(N + 1, N + U)}], a),
+    B = plexus_orset_v1:apply(Base, [{remove_all, lists:seq(U + 1, 2 * U)},
+                                     {add_all, lists:seq(N + U + 1, N + 2 * U)}], b),
     {Base, A, B, U}.
 
 model_replicas(N, U) ->
@@ -72,14 +75,19 @@ merge_row(N) ->
     {Base, A, B, U} = replicas(N),
     %% Both removals were seen by the other side's context (they removed base dots),
     %% so the union keeps N - 2U shared elements plus 2U unique adds: N.
-    N = plexus_orset:size(plexus_orset:merge(A, B)),
-    NifNs = per_element(fun() -> plexus_orset:merge(A, B) end, 2 * N),
+    N = plexus_orset_v1:size(plexus_orset_v1:merge(A, B)),
+    NifNs = per_element(fun() -> plexus_orset_v1:merge(A, B) end, 2 * N),
+    %% v2: the same replicas read from their bytes (nothing shared but equal content).
+    {ok, A2} = plexus_orset:from_binary(A),
+    {ok, B2} = plexus_orset:from_binary(B),
+    V2Ns = per_element(fun() -> plexus_orset:merge(A2, B2) end, 2 * N),
     {MA, MB} = model_replicas(N, U),
     ModelNs = per_element(fun() -> plexus_orset_model:merge(MA, MB) end, 2 * N),
     {FloorNs, CoreNs} = c_floor(N),
     BytesPerEl = byte_size(Base) / N,
-    io:format("~10b ~10.2f ~10.2f ~10.2f ~10.1f ~12.1f ~12.1f ~10.2f~n",
-              [N, NifNs, CoreNs, FloorNs, ModelNs, ModelNs / NifNs, NifNs / FloorNs, BytesPerEl]),
+    io:format("~10b ~10.2f ~10.2f ~10.2f ~10.2f ~10.1f ~12.1f ~12.1f ~10.2f~n",
+              [N, NifNs, V2Ns, CoreNs, FloorNs, ModelNs, ModelNs / NifNs, NifNs / FloorNs,
+               BytesPerEl]),
     #{n => N, nif => NifNs, model => ModelNs, floor => FloorNs, bytes => BytesPerEl}.
 
 %% Runs F repeatedly for at least ~300 ms (at least once) and returns ns per element.
@@ -107,28 +115,41 @@ c_floor(N) ->
 %% ------------------------------------------------------------------ ops
 
 ops_section() ->
-    io:format("~n== OR-Set mutations (ops per second, higher is better)~n"),
-    S100k = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, 100000), a),
+    io:format("~n== OR-Set mutations (ops per second, higher is better): v1 C path beside v2~n"),
+    V1 = plexus_orset_v1:add_all(plexus_orset_v1:new(), lists:seq(1, 100000), a),
+    {ok, V2} = plexus_orset:from_binary(V1),
     Batch = lists:seq(200001, 210000),
-    BatchNs = per_element(fun() -> plexus_orset:add_all(S100k, Batch, b) end, length(Batch)),
-    io:format("batched add_all of 10k into a 100k set:    ~12b ops/s  (target >= 1,000,000)~n",
-              [round(1.0e9 / BatchNs)]),
-    RmNs = per_element(fun() -> plexus_orset:remove_all(S100k, lists:seq(1, 10000)) end, 10000),
-    io:format("batched remove_all of 10k from a 100k set: ~12b ops/s~n", [round(1.0e9 / RmNs)]),
-    io:format("single add (each copies the state), by set size:~n"),
+    Gone = lists:seq(1, 10000),
+    Rate = fun(F, Count) -> round(1.0e9 / per_element(F, Count)) end,
+    io:format("batched add_all of 10k into a 100k set:    v1 ~10b  v2 ~10b ops/s  "
+              "(target >= 1,000,000)~n",
+              [Rate(fun() -> plexus_orset_v1:add_all(V1, Batch, b) end, 10000),
+               Rate(fun() -> plexus_orset:add_all(V2, Batch, b) end, 10000)]),
+    io:format("batched remove_all of 10k from a 100k set: v1 ~10b  v2 ~10b ops/s~n",
+              [Rate(fun() -> plexus_orset_v1:remove_all(V1, Gone) end, 10000),
+               Rate(fun() -> plexus_orset:remove_all(V2, Gone) end, 10000)]),
+    io:format("building a 100k set with one add_all:      v1 ~10b  v2 ~10b ops/s~n",
+              [Rate(fun() -> plexus_orset_v1:add_all(plexus_orset_v1:new(),
+                                                     lists:seq(1, 100000), a) end, 100000),
+               Rate(fun() -> plexus_orset:add_all(plexus_orset:new(),
+                                                  lists:seq(1, 100000), a) end, 100000)]),
+    io:format("single add, each on the previous result (v1 copies the state, v2 is "
+              "O(log n)), by set size:~n"),
     [single_add_row(N) || N <- [10, 100, 1000, 10000, 100000]],
-    io:format("single adds cost one state copy each: cheap while the state is a few KB,~n"
-              "use add_all/apply for bulk work on larger sets.~n"),
     ok.
 
 single_add_row(N) ->
-    S = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, N), a),
-    Ns = per_element(fun() -> add_loop(S, 100) end, 100),
-    io:format("   ~7b elements (~8b bytes): ~12b ops/s  ~10b ns/op~n",
-              [N, byte_size(S), round(1.0e9 / Ns), round(Ns)]).
+    S1 = plexus_orset_v1:add_all(plexus_orset_v1:new(), lists:seq(1, N), a),
+    {ok, S2} = plexus_orset:from_binary(S1),
+    Ns1 = per_element(fun() -> add_loop(plexus_orset_v1, S1, 100) end, 100),
+    Ns2 = per_element(fun() -> add_loop(plexus_orset, S2, 100) end, 100),
+    io:format("   ~7b elements (v1 ~8b bytes): v1 ~10b ops/s ~10b ns/op, "
+              "v2 ~10b ops/s ~8b ns/op~n",
+              [N, byte_size(S1), round(1.0e9 / Ns1), round(Ns1), round(1.0e9 / Ns2),
+               round(Ns2)]).
 
-add_loop(S, 0) -> S;
-add_loop(S, K) -> add_loop(plexus_orset:add(S, {new, K}, b), K - 1).
+add_loop(_, S, 0) -> S;
+add_loop(M, S, K) -> add_loop(M, M:add(S, {new, K}, b), K - 1).
 
 %% ------------------------------------------------------------------ LWW register
 

@@ -1,26 +1,30 @@
-%% @doc OR-Set v2 benchmark for `make bench' (issue 12 figures): plexus_orset2 beside
-%% the v1 path (plexus_orset, the C core), in one run. Single add and remove, each on
-%% the previous result; member; merges of two 100k replicas that diverged by 10, 100
-%% and 1,000 elements against a full merge; anti-entropy bytes and round trips; bytes
-%% per element. Targets from the issue are printed beside the figures; nothing here
-%% asserts on time.
+%% @doc OR-Set v2 benchmark for `make bench' (issue 12 figures): the public OR-Set
+%% (plexus_orset, on the v2 representation) beside the v1 path (plexus_orset_v1, the C
+%% core), in one run. Single add and remove, each on the previous result; member;
+%% deltas (make one, merge one into a 100k replica); remove_by; merges of two 100k
+%% replicas that diverged by 10, 100 and 1,000 elements against a full merge;
+%% anti-entropy bytes and round trips; bytes per element. Targets from the issue are
+%% printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_crdt2).
 
 -export([main/0]).
 
--define(V1, plexus_orset).
--define(V2, plexus_orset2).
+-define(V1, plexus_orset_v1).
+-define(V2, plexus_orset).
 
 -spec main() -> no_return().
 main() ->
-    [{module, _} = code:ensure_loaded(M) || M <- [?V1, ?V2, plexus_nif, plexus_orset2_tests]],
-    io:format("~n== OR-Set v2 (plexus_orset2) beside v1 (plexus_orset)~n"),
+    [{module, _} = code:ensure_loaded(M)
+     || M <- [?V1, ?V2, plexus_orset2, plexus_crdt_trie, plexus_nif, plexus_orset2_tests]],
+    io:format("~n== OR-Set v2 (plexus_orset) beside v1 (plexus_orset_v1)~n"),
     io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
     io:format("~10s ~12s ~12s ~12s ~12s~n", ["elements", "v1 add", "v2 add", "v1 remove",
                                               "v2 remove"]),
     [ops_row(N) || N <- [10, 1000, 10000, 100000]],
     io:format("target: v2 add and remove >= 300,000 ops/s at 100k~n"),
     member_row(100000),
+    delta_rows(100000),
+    remove_by_row(100000),
     merge_rows(100000),
     anti_entropy_row(100000),
     bytes_row(100000),
@@ -51,6 +55,47 @@ member_row(N) ->
     io:format("~nmember/2 at ~b elements: v1 ~s, v2 ~s (target v2 <= 1 us)~n",
               [N, us(T1), us(T2)]).
 
+%% ------------------------------------------------------------------ deltas
+
+%% Making a delta (add_delta, each on the previous result) and merging one single-add
+%% and one single-remove delta into a replica of N elements. An add delta's entry is
+%% merged where it belongs (O(log n)); a remove delta names dots, not elements, so its
+%% merge walks the replica's entries against the delta's context (O(n), no copy).
+delta_rows(N) ->
+    S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
+    {ok, S2} = ?V2:from_binary(S1),
+    Ops = 2000,
+    Fresh = lists:seq(N + 1, N + Ops),
+    Loop = fun(M, S0) ->
+                   fun() -> lists:foldl(fun(E, S) -> element(1, M:add_delta(S, E, b)) end,
+                                        S0, Fresh) end
+           end,
+    V1Make = rate(Loop(?V1, S1), Ops),
+    V2Make = rate(Loop(?V2, S2), Ops),
+    {_, D1} = ?V1:add_delta(S1, new, b),
+    {_, D2} = ?V2:add_delta(S2, new, b),
+    {_, R1} = ?V1:remove_delta(S1, 5),
+    {_, R2} = ?V2:remove_delta(S2, 5),
+    T1 = ns_each(fun() -> ?V1:merge(S1, D1) end, 1),
+    T2 = ns_each(fun() -> ?V2:merge(S2, D2) end, 1),
+    TR1 = ns_each(fun() -> ?V1:merge(S1, R1) end, 1),
+    TR2 = ns_each(fun() -> ?V2:merge(S2, R2) end, 1),
+    io:format("~nadd_delta at ~b elements, each on the previous result: v1 ~b ops/s, "
+              "v2 ~b ops/s~nmerge of one add delta into a ~b-element replica: v1 ~s, "
+              "v2 ~s~nmerge of one remove delta: v1 ~s, v2 ~s~n",
+              [N, V1Make, V2Make, N, ms(T1), ms(T2), ms(TR1), ms(TR2)]).
+
+remove_by_row(N) ->
+    S1 = ?V1:add_all(?V1:new(), [{I rem 1000, I} || I <- lists:seq(1, N)], a),
+    {ok, S2} = ?V2:from_binary(S1),
+    Key = fun({K, _}) -> K end,
+    T2 = ns_each(fun() -> ?V2:remove_by(S2, Key, 7) end, 1),
+    %% v1 has no remove_by: read the elements, filter, remove_all.
+    T1 = ns_each(fun() -> ?V1:remove_all(S1, [E || E <- ?V1:to_list(S1), Key(E) =:= 7]) end,
+                 1),
+    io:format("~nremove_by of 100 of ~b elements ({Key, I} pairs): v2 ~s, "
+              "v1 to_list + remove_all ~s~n", [N, ms(T2), ms(T1)]).
+
 %% ------------------------------------------------------------------ merges
 
 merge_rows(N) ->
@@ -65,7 +110,8 @@ merge_rows(N) ->
     FB = ?V2:add_all(?V2:remove_all(Base, lists:seq(U + 1, 2 * U)),
                      lists:seq(N + U + 1, N + 2 * U), b),
     Full = ns_each(fun() -> ?V2:merge(FA, FB) end, 1),
-    V1A = ?V2:to_v1(FA), V1B = ?V2:to_v1(FB),
+    V1A = ?V2:to_v1(FA),
+    V1B = ?V2:to_v1(FB),
     V1Full = ns_each(fun() -> ?V1:merge(V1A, V1B) end, 1),
     Values = lists:seq(1, N),
     Union = ns_each(fun() -> ordsets:union(Values, lists:seq(N div 10, N + N div 10)) end, 1),

@@ -12,7 +12,7 @@
 
 -export([main/0]).
 
--define(S, plexus_orset).
+-define(S, plexus_orset_v1).
 -define(CELL_WEIGHT, 16).
 
 -spec main() -> no_return().

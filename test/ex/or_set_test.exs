@@ -68,6 +68,24 @@ defmodule Plexus.ORSetTest do
     assert {:error, _} = ORSet.from_binary(binary_part(bin, 0, byte_size(bin) - 1))
   end
 
+  test "delete_by removes what matches; a concurrent add of a match wins" do
+    base = ORSet.new([{:w1, 1}, {:w1, 2}, {:w2, 3}, :plain])
+    removed = ORSet.delete_by(base, fn {id, _} -> id == :w1 end)
+    assert Enum.sort(ORSet.to_list(removed)) == [:plain, {:w2, 3}]
+    re_added = ORSet.put(base, {:w1, 9}, actor: :other)
+    merged = ORSet.merge(removed, re_added)
+    assert Enum.sort(ORSet.to_list(merged)) == [:plain, {:w1, 9}, {:w2, 3}]
+  end
+
+  test "from_binary reads the version 1 bytes of earlier releases" do
+    v1 = :plexus_orset_v1.add_all(:plexus_orset_v1.new(), [:a, {:b, 1}], :n1)
+    assert {:ok, set} = ORSet.from_binary(v1)
+    assert Enum.sort(ORSet.to_list(set)) == [:a, {:b, 1}]
+    <<1, ?S, body::binary>> = v1
+    assert ORSet.to_binary(set) == <<2, ?S, body::binary>>
+    assert ORSet.member?(ORSet.put(set, :c), :c)
+  end
+
   test "a state that is not a set raises Plexus.CRDTError" do
     assert_raise Plexus.CRDTError, fn -> ORSet.size(%ORSet{state: <<0, 1, 2>>}) end
   end
