@@ -77,9 +77,10 @@ defmodule Plexus.MixProject do
       registered: [:plexus_sup, :plexus_topology],
       # As in erl/plexus.app.src: only the kubernetes discovery adapter needs inets,
       # ssl and public_key, so they are optional (OTP's optional_applications).
+      # telemetry: optional as well (plexus_telemetry falls back to logger).
       # elixir: the Plexus.* modules of lib/ (a Mix build only; rebar3 builds no lib/).
-      applications: [:kernel, :stdlib, :elixir, :inets, :ssl, :public_key],
-      optional_applications: [:inets, :ssl, :public_key]
+      applications: [:kernel, :stdlib, :elixir, :inets, :ssl, :public_key, :telemetry],
+      optional_applications: [:inets, :ssl, :public_key, :telemetry]
     ]
   end
 

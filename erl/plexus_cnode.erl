@@ -15,7 +15,8 @@
 %% `{plexus_cnode, Event}':
 %% `{node_up | node_down | suspect | healthy, NodeBin, #{ts := Ms, ...}}' and, for
 %% subscribers that asked for `[answers]', `{answer, NodeBin, #{rtt_us := Us, ...}}'.
-%% Node names are binaries: nothing from the network becomes an atom here.
+%% Node names are binaries: nothing from the network becomes an atom here. Each node
+%% event is also emitted as `[plexus, cnode, Kind]' (`plexus_telemetry').
 %%
 %% Both modes need this node to be distributed (the daemon is reached over Erlang
 %% distribution).
@@ -279,9 +280,10 @@ handle_cast(_, St) -> {noreply, St}.
 handle_info({?REG, {answer, _, _}} = Msg, #st{subs = Subs} = St) ->
     _ = [P ! Msg || {P, {_, true}} <- maps:to_list(Subs)],
     {noreply, St};
-handle_info({?REG, {Kind, _, _}} = Msg, #st{subs = Subs} = St)
+handle_info({?REG, {Kind, Node, Info}} = Msg, #st{subs = Subs} = St)
   when Kind =:= node_up; Kind =:= node_down; Kind =:= suspect; Kind =:= healthy ->
     _ = [P ! Msg || P <- maps:keys(Subs)],
+    ok = telemetry_event(Kind, Node, Info, St),
     {noreply, St};
 handle_info({?REG, _}, St) ->
     {noreply, St};
@@ -315,6 +317,23 @@ handle_info({'EXIT', Port, _}, #st{port = Port} = St) ->
     {stop, {cnode_exited, port_closed}, St#st{port = undefined}};
 handle_info(_, St) ->
     {noreply, St}.
+
+%% `[plexus, cnode, Kind]' (README, "Telemetry"): the numbers the daemon sent
+%% (`rtt_us' with healthy, `silent_ms' with suspect and node_down) as measurements,
+%% only when they are integers (the daemon is a peer, not this VM), the rest as
+%% metadata.
+telemetry_event(Kind, Node, Info, #st{cnode = CNode}) when is_map(Info) ->
+    Measurements = maps:filter(fun(K, V) -> (K =:= rtt_us orelse K =:= silent_ms)
+                                                andalso is_integer(V) andalso V >= 0
+                               end, Info),
+    Meta0 = #{node => Node, cnode => CNode},
+    Meta = case Info of
+               #{reason := R} when is_atom(R) -> Meta0#{reason => R};
+               _ -> Meta0
+           end,
+    plexus_telemetry:execute([plexus, cnode, Kind], Measurements, Meta);
+telemetry_event(_, _, _, _) ->
+    ok.
 
 %% @private
 terminate(_Reason, St) ->

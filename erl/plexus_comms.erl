@@ -323,12 +323,12 @@ report(Drops, #st{name = Name} = St) ->
     _ = [emit_drop_event(Name, D) || D <- Drops],
     St.
 
-%% The telemetry event of one drop: [plexus, comms, dropped], measurements
-%% #{count => 1, bytes => ExternalSize}, metadata #{server, node, priority, reason}.
-%% plexus_telemetry (the project's one way of emitting events) is not part of this
-%% build yet; wire this function to plexus_telemetry:execute/3 when it is.
-emit_drop_event(_Name, _Drop) ->
-    ok.
+%% The telemetry event of one drop (README, "Telemetry"): [plexus, comms, dropped],
+%% measurements #{count => 1, bytes => ExternalSize}, metadata #{server, node,
+%% priority, reason}.
+emit_drop_event(Name, #{node := Node, priority := P, reason := R, bytes := B}) ->
+    plexus_telemetry:execute([plexus, comms, dropped], #{count => 1, bytes => B},
+                             #{server => Name, node => Node, priority => P, reason => R}).
 
 subscribe_monitor(#st{monitor = undefined} = St) ->
     case whereis(plexus_monitor) of

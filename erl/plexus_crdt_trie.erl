@@ -1,15 +1,23 @@
 %% @private
 %% @doc The canonical hash trie shared by plexus_orset2 and plexus_lwwmap.
 %%
-%% Entries are `{Key, Payload}' tuples, placed by `erlang:md5(Key)' (one nibble per
-%% level, 16 children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod
-%% 2^128 of the md5 of its entries' external terms. The shape depends only on the
-%% entries, so equal contents give equal terms and bytes. What each entry means (an
-%% OR-set element's dots, an LWW register's writes) stays in the CRDT module.
+%% Entries are `{Key, Payload}' tuples, placed by the 32-bit key hash
+%% `erlang:phash2(Key, 1 bsl 32)' (one nibble per level, high nibble first, 16
+%% children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod 2^56 of its
+%% entries' 56-bit hashes (`ehash/1', two phash2 of the entry). The shape depends only
+%% on the entries, so equal contents give equal terms and bytes. What each entry means
+%% (an OR-set element's dots, an LWW register's writes) stays in the CRDT module.
+%%
+%% Why phash2: it is documented as the same for the same term on every machine and
+%% every ERTS version (so two nodes build the same trie), and it costs a tenth of
+%% `erlang:md5/1' of the external term that v2 used first, which dominated every
+%% single op. Neither is collision resistant against crafted keys; the hashes only
+%% tell honest differences apart (see include/plexus/crdt_format.md).
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
-         count/1, hash/1, ehash/1, nibble/2, collect/2]).
+         count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2, get_entry/3,
+         entries/1]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
@@ -19,16 +27,28 @@
 -export_type([tnode/0, entry/0, node_summary/0, entry_ops/1]).
 
 -define(MAX_LEAF, 32).
--define(MAX_DEPTH, 32).
+%% The key hash has 32 bits: 8 levels of 16 children. Below them only keys whose
+%% 32-bit hashes collide share a leaf, which may then exceed ?MAX_LEAF.
+-define(MAX_DEPTH, 8).
 %% Anti-entropy: subtrees this small are shipped rather than summarised, and a branch
 %% with more differing children than ?DESCEND_MAX is shipped whole.
 -define(SHIP_BELOW, 256).
 -define(DESCEND_MAX, 8).
--define(MASK, 16#ffffffffffffffffffffffffffffffff).
+%% Node hashes are sums mod 2^56 of 56-bit entry hashes: small integers (no bignum
+%% arithmetic on the path of a single op), and 56 bits keep honest collisions rare.
+-define(MASK, 16#ffffffffffffff).
+-define(HALF, (1 bsl 28)).
 
 -type entry() :: {binary(), term()}.
+%% A leaf holds `{Frags, Entry1, ..., EntryN}': the entries sorted by key, after a
+%% binary of their 16-bit key fragments (`khash(Key) band 16#ffff', in entry order;
+%% 64 bytes for 32 entries, so a heap binary next to the tuple). In a large state
+%% every term a lookup touches is a cache miss: a lookup scans the fragments (one or
+%% two cache lines) and touches only the entry whose fragment matches, instead of the
+%% ~5 entries and keys of a binary search or ~16 list cells, entries and keys of a
+%% list walk. Inserts and deletes copy the tuple and the fragments once (BIFs).
 -type tnode() :: nil
-               | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+               | {l, non_neg_integer(), pos_integer(), tuple()}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
 -type node_summary() :: nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), binary()}.
 %% merge_entries(EntriesA, EntriesB, CtxA, CtxB) merges two sorted entry lists;
@@ -42,65 +62,129 @@
 %% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
 %% adjusted by the deltas, and the node is reshaped (split / collapse) as the
 %% canonical rule requires.
-%% The empty leaf `{l, 0, 0, []}' is only the seed of an insert into nil.
--spec update(tnode() | {l, 0, 0, []}, non_neg_integer(), binary(), binary(), update_fun()) ->
+%% The empty leaf `{l, 0, 0, {<<>>}}' is only the seed of an insert into nil.
+-spec update(tnode() | {l, 0, 0, {<<>>}}, non_neg_integer(), non_neg_integer(), binary(),
+             update_fun()) ->
           {tnode(), integer(), -1 | 0 | 1}.
 update(nil, D, H, K, Fun) ->
     case Fun(none) of
         none -> {nil, 0, 0};
-        New -> update({l, 0, 0, []}, D, H, K, fun(_) -> New end)
+        New -> update({l, 0, 0, {<<>>}}, D, H, K, fun(_) -> New end)
     end;
-update({l, NH, C, Entries}, D, _H, K, Fun) ->
-    Old = case lists:keyfind(K, 1, Entries) of
-              false -> none;
-              Found -> Found
-          end,
-    case {Old, Fun(Old)} of
-        {none, none} ->
-            {nil_if_empty({l, NH, C, Entries}), 0, 0};
-        {_, none} ->
-            DH = -ehash(Old),
-            {leaf(NH + DH, C - 1, lists:keydelete(K, 1, Entries)), DH, -1};
-        {none, New} ->
-            DH = ehash(New),
-            Node = leaf(NH + DH, C + 1, insert_sorted(New, Entries)),
-            {split_if_big(Node, D), DH, 1};
-        {_, New} ->
-            DH = ehash(New) - ehash(Old),
-            {leaf(NH + DH, C, lists:keyreplace(K, 1, Entries, New)), DH, 0}
+update({l, NH, C, T} = Leaf, D, H, K, Fun) ->
+    case find(T, K, H) of
+        I when I > 0 ->
+            Old = element(I + 1, T),
+            case Fun(Old) of
+                none ->
+                    DH = -ehash(Old),
+                    <<Pre:(2 * (I - 1))/binary, _:16, Post/binary>> = element(1, T),
+                    T2 = setelement(1, erlang:delete_element(I + 1, T), <<Pre/binary, Post/binary>>),
+                    {leaf_t(NH + DH, C - 1, T2), DH, -1};
+                {K, _} = New ->
+                    DH = ehash(New) - ehash(Old),
+                    {leaf_t(NH + DH, C, setelement(I + 1, T, New)), DH, 0}
+            end;
+        I ->
+            case Fun(none) of
+                none ->
+                    {nil_if_empty(Leaf), 0, 0};
+                {K, _} = New ->
+                    DH = ehash(New),
+                    <<Pre:(2 * (-I - 1))/binary, Post/binary>> = element(1, T),
+                    T2 = setelement(1, erlang:insert_element(-I + 1, T, New),
+                                    <<Pre/binary, (frag(H)):16, Post/binary>>),
+                    Node = leaf_t(NH + DH, C + 1, T2),
+                    {split_if_big(Node, D), DH, 1}
+            end
     end;
 update({b, NH, C, Ch}, D, H, K, Fun) ->
     I = nibble(H, D) + 1,
     {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Fun),
     Ch2 = setelement(I, Ch, Child),
+    H2 = (NH + DH) band ?MASK,
     case C + DC of
-        C2 when C2 =< ?MAX_LEAF -> {collapse(Ch2), DH, DC};
-        C2 -> {{b, (NH + DH) band ?MASK, C2, Ch2}, DH, DC}
+        %% The collapsed leaf holds the same entries: its hash is the branch's.
+        C2 when C2 =< ?MAX_LEAF -> {leaf(H2, C2, lists:sort(collect_all(Ch2))), DH, DC};
+        C2 -> {{b, H2, C2, Ch2}, DH, DC}
     end.
 
 %% @doc A leaf from a hash sum, a count and sorted entries (nil when empty).
 -spec leaf(integer(), non_neg_integer(), [entry()]) -> tnode().
 leaf(_, 0, []) -> nil;
-leaf(H, C, Entries) -> {l, H band ?MASK, C, Entries}.
+leaf(H, C, Entries) ->
+    Frags = << <<(frag(khash(K))):16>> || {K, _} <- Entries >>,
+    {l, H band ?MASK, C, list_to_tuple([Frags | Entries])}.
 
-nil_if_empty({l, _, 0, []}) -> nil;
+leaf_t(_, 0, _) -> nil;
+leaf_t(H, C, T) -> {l, H band ?MASK, C, T}.
+
+nil_if_empty({l, _, 0, _}) -> nil;
 nil_if_empty(Node) -> Node.
 
-insert_sorted({K, _} = New, [{K2, _} = X | T]) when K2 < K -> [X | insert_sorted(New, T)];
-insert_sorted(New, L) -> [New | L].
+frag(H) -> H band 16#ffff.
 
-split_if_big({l, _, C, Entries}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Entries]);
+%% @doc A leaf's entries (the tuple without its fragments), sorted by key.
+-spec entries(tuple()) -> [entry()].
+entries(T) ->
+    tl(tuple_to_list(T)).
+
+%% @doc The index of the entry with key K in a leaf's tuple (entry I is element
+%% I + 1), or minus the index where it would be inserted.
+-spec find(tuple(), binary()) -> integer().
+find(T, K) ->
+    find(T, K, khash(K)).
+
+find(T, K, H) ->
+    case scan(element(1, T), frag(H), 1, T, K) of
+        false -> -bisect(T, K, 1, tuple_size(T) - 1);
+        I -> I
+    end.
+
+%% @doc The entry with key K (whose key hash is H) in a leaf's tuple, or false.
+-spec get_entry(tuple(), binary(), non_neg_integer()) -> entry() | false.
+get_entry(T, K, H) ->
+    case scan(element(1, T), frag(H), 1, T, K) of
+        false -> false;
+        I -> element(I + 1, T)
+    end.
+
+%% Only entries whose fragment matches are touched; a fragment shared by two keys
+%% only costs one more comparison.
+scan(<<F:16, Rest/binary>>, F, I, T, K) ->
+    case element(I + 1, T) of
+        {K, _} -> I;
+        _ -> scan(Rest, F, I + 1, T, K)
+    end;
+scan(<<_:16, Rest/binary>>, F, I, T, K) ->
+    scan(Rest, F, I + 1, T, K);
+scan(<<>>, _, _, _, _) ->
+    false.
+
+%% Where K would go among entries Lo..Hi (sorted by key).
+bisect(T, K, Lo, Hi) when Lo =< Hi ->
+    Mid = (Lo + Hi) bsr 1,
+    case element(1, element(Mid + 1, T)) < K of
+        true -> bisect(T, K, Mid + 1, Hi);
+        false -> bisect(T, K, Lo, Mid - 1)
+    end;
+bisect(_, _, Lo, _) ->
+    Lo.
+
+split_if_big({l, _, C, T}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
+    build(D, [{khash(K), En} || {K, _} = En <- entries(T)]);
 split_if_big(Node, _) ->
     Node.
 
 %% @doc A branch whose subtree shrank to ?MAX_LEAF entries or fewer becomes a leaf.
 -spec collapse(tuple()) -> tnode().
 collapse(Ch) ->
-    case lists:sort(lists:append([collect(N, []) || N <- tuple_to_list(Ch)])) of
-        [] -> nil;
-        Entries -> mk_leaf(Entries)
-    end.
+    Kids = tuple_to_list(Ch),
+    leaf(lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids),
+         lists:sum([count(N) || N <- Kids]), lists:sort(collect_all(Ch))).
+
+collect_all(Ch) ->
+    lists:foldl(fun collect/2, [], tuple_to_list(Ch)).
 
 %% @doc Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
 -spec build(non_neg_integer(), [{binary(), entry()}]) -> tnode().
@@ -110,7 +194,11 @@ build(D, Hashed) ->
     N = length(Hashed),
     case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
         true ->
-            mk_leaf([En || {_, En} <- Hashed]);
+            %% The key hashes are at hand: the fragments come from them.
+            {Frags, Sum} = lists:foldl(fun({H, En}, {F, S}) ->
+                                               {<<F/binary, (frag(H)):16>>, S + ehash(En)}
+                                       end, {<<>>, 0}, Hashed),
+            leaf_t(Sum, N, list_to_tuple([Frags | [En || {_, En} <- Hashed]]));
         false ->
             Buckets = lists:foldr(fun({H, _} = X, Acc) ->
                                           I = nibble(H, D) + 1,
@@ -123,9 +211,10 @@ build(D, Hashed) ->
 -spec branch(tuple()) -> tnode().
 branch(Ch) ->
     Kids = tuple_to_list(Ch),
+    H = lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK,
     case lists:sum([count(N) || N <- Kids]) of
-        C when C =< ?MAX_LEAF -> collapse(Ch);
-        C -> {b, lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK, C, Ch}
+        C when C =< ?MAX_LEAF -> leaf(H, C, lists:sort(collect_all(Ch)));
+        C -> {b, H, C, Ch}
     end.
 
 %% @doc A leaf holding exactly these sorted entries (nil when none).
@@ -142,33 +231,39 @@ count({_, _, C, _}) -> C.
 hash(nil) -> 0;
 hash({_, H, _, _}) -> H.
 
-%% @doc The 128-bit hash an entry contributes to every node above it.
+%% @doc The 56-bit hash an entry contributes to every node above it: two 28-bit
+%% phash2 of the entry with its fields in both orders (phash2 carries a 32-bit state
+%% through a term, so a second hash of the same term in the same order would collide
+%% wherever the first does).
 -spec ehash(entry()) -> non_neg_integer().
-ehash(Entry) ->
-    <<X:128>> = erlang:md5(term_to_binary(Entry)),
-    X.
+ehash({K, P} = Entry) ->
+    (erlang:phash2(Entry, ?HALF) bsl 28) bor erlang:phash2({P, K}, ?HALF).
 
-%% @doc Nibble D of a key hash: the child index at depth D.
--spec nibble(bitstring(), non_neg_integer()) -> 0..15.
+%% @doc The key hash that places a key: 32 bits, stable across nodes and releases.
+-spec khash(binary()) -> non_neg_integer().
+khash(K) ->
+    erlang:phash2(K, 1 bsl 32).
+
+%% @doc Nibble D of a key hash (high nibble first): the child index at depth D.
+-spec nibble(non_neg_integer(), non_neg_integer()) -> 0..15.
 nibble(H, D) ->
-    <<_:D/unit:4, N:4, _/bitstring>> = H,
-    N.
+    (H bsr (28 - 4 * D)) band 15.
 
 %% @doc Entries below a node, appended to Acc, in trie order.
 -spec collect(tnode(), [entry()]) -> [entry()].
 collect(nil, Acc) -> Acc;
-collect({l, _, _, Entries}, Acc) -> Entries ++ Acc;
+collect({l, _, _, T}, Acc) -> entries(T) ++ Acc;
 collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
 
 %% ---------------------------------------------------------------- anti-entropy
 
 %% @doc A leaf seen as a (non-canonical) branch, to merge with a branch.
 -spec split(tnode(), non_neg_integer()) -> {b, 0, 0, tuple()}.
-split({l, _, _, Entries}, D) ->
+split({l, _, _, T}, D) ->
     Buckets = lists:foldr(fun({E, _} = En, Acc) ->
-                                  I = nibble(erlang:md5(E), D) + 1,
+                                  I = nibble(khash(E), D) + 1,
                                   setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), Entries),
+                          end, erlang:make_tuple(16, []), entries(T)),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
 
 %% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
@@ -179,17 +274,17 @@ at_path({b, _, _, Ch}, <<I, Rest/binary>>) -> at_path(element(I + 1, Ch), Rest);
 at_path(nil, _) -> nil;
 at_path({l, _, _, _} = Leaf, P) -> sub_leaf(Leaf, P).
 
-sub_leaf({l, _, _, Entries}, P) ->
-    mk_leaf([En || {E, _} = En <- Entries, in_path(erlang:md5(E), P)]).
+sub_leaf({l, _, _, T}, P) ->
+    mk_leaf([En || {E, _} = En <- entries(T), in_path(khash(E), P)]).
 
--spec in_path(binary(), binary()) -> boolean().
+-spec in_path(non_neg_integer(), binary()) -> boolean().
 in_path(K, P) ->
     binary:part(nibbles(K), 0, byte_size(P)) =:= P.
 
 %% The key hash as a path: one byte per nibble.
--spec nibbles(binary()) -> binary().
+-spec nibbles(non_neg_integer()) -> binary().
 nibbles(K) ->
-    << <<N>> || <<N:4>> <= K >>.
+    <<<<N>> || <<N:4>> <= <<K:32>>>>.
 
 -spec is_prefix(binary(), binary()) -> boolean().
 is_prefix(Q, P) ->
@@ -262,24 +357,54 @@ merge_node(A, nil, D, _, CB, Ops) ->
     filter(A, D, CB, Ops);
 merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
     A;
-merge_node({l, _, _, EA}, {l, _, _, EB}, D, CA, CB, #{merge_entries := Merge}) ->
-    Merged = Merge(EA, EB, CA, CB),
-    build(D, [{erlang:md5(K), En} || {K, _} = En <- Merged]);
-merge_node({l, _, _, _} = A, B, D, CA, CB, Ops) ->
-    merge_node(split(A, D), B, D, CA, CB, Ops);
-merge_node(A, {l, _, _, _} = B, D, CA, CB, Ops) ->
-    merge_node(A, split(B, D), D, CA, CB, Ops);
+merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merge}) ->
+    EA = entries(TA),
+    case Merge(EA, entries(TB), CA, CB) of
+        EA -> A;
+        Merged -> leaf_at(D, HA, EA, element(1, TA), Merged)
+    end;
+merge_node({l, _, _, TA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    merge_split(entries(TA), ChB, D, CA, CB, Ops);
+merge_node({b, _, _, ChA}, {l, _, _, TB}, D, CA, CB, Ops) ->
+    %% The merge is symmetric: the leaf's side goes first, with its context.
+    merge_split(entries(TB), ChA, D, CB, CA, Ops);
 merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
     branch(list_to_tuple(
              lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB, Ops) end,
                            tuple_to_list(ChA), tuple_to_list(ChB)))).
 
+%% A leaf's entries (side A) against a branch's children (side B) at depth D. The
+%% entries are only bucketed, not hashed: a bucket equal to B's child or merged into
+%% it takes B's hashes and fragments (a leaf meets a branch wherever one replica holds
+%% just over 32 entries below a node and the other just under, so this is common).
+merge_split(Entries, ChB, D, CA, CB, Ops) ->
+    Buckets = lists:foldr(fun({K, _} = En, Acc) ->
+                                  I = nibble(khash(K), D) + 1,
+                                  setelement(I, Acc, [En | element(I, Acc)])
+                          end, erlang:make_tuple(16, []), Entries),
+    branch(list_to_tuple([merge_bucket(element(I, Buckets), element(I, ChB), D + 1, CA, CB, Ops)
+                          || I <- lists:seq(1, 16)])).
+
+merge_bucket([], B, D, CA, _, Ops) ->
+    filter(B, D, CA, Ops);
+merge_bucket(EA, nil, D, _, CB, #{keep_unseen := Keep}) ->
+    build(D, [{khash(K), En} || {K, _} = En <- Keep(EA, CB)]);
+merge_bucket(EA, {l, HB, _, TB} = B, D, CA, CB, #{merge_entries := Merge}) ->
+    EB = entries(TB),
+    case Merge(EA, EB, CA, CB) of
+        EB -> B;
+        Merged -> leaf_at(D, HB, EB, element(1, TB), Merged)
+    end;
+merge_bucket(EA, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    merge_split(EA, ChB, D, CA, CB, Ops).
+
 filter(nil, _, _, _) ->
     nil;
-filter({l, _, _, Entries} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+filter({l, H, _, T} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+    Entries = entries(T),
     case Keep(Entries, Other) of
         Entries -> Leaf;
-        Kept -> build(D, [{erlang:md5(K), En} || {K, _} = En <- Kept])
+        Kept -> leaf_at(D, H, Entries, element(1, T), Kept)
     end;
 filter({b, _, _, Ch} = Node, D, Other, Ops) ->
     Kids = [filter(N, D + 1, Other, Ops) || N <- tuple_to_list(Ch)],
@@ -287,6 +412,32 @@ filter({b, _, _, Ch} = Node, D, Other, Ops) ->
         Ch -> Node;
         Ch2 -> branch(Ch2)
     end.
+
+%% The canonical node at depth D for the sorted entries New, made from a leaf whose
+%% hash was H, entries Old and fragments Frags: a leaf, or when they are too many for
+%% one, the subtree built from them.
+leaf_at(D, H, Old, Frags, New) ->
+    case length(New) of
+        N when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
+            {H2, Frags2} = delta(Old, Frags, New, H, <<>>),
+            leaf_t(H2, N, list_to_tuple([Frags2 | New]));
+        _ ->
+            build(D, [{khash(K), En} || {K, _} = En <- New])
+    end.
+
+%% The hash and fragments of New from those of Old (both sorted by key), hashing only
+%% the entries that differ: a merge mostly keeps what one side had, and hashing the
+%% entries is the costly part of building a node.
+delta([X | TO], <<F:16, FR/binary>>, [X | TN], H, Acc) ->
+    delta(TO, FR, TN, H, <<Acc/binary, F:16>>);
+delta([{K, _} = O | TO], <<F:16, FR/binary>>, [{K, _} = X | TN], H, Acc) ->
+    delta(TO, FR, TN, H - ehash(O) + ehash(X), <<Acc/binary, F:16>>);
+delta([{KO, _} = O | TO], <<_:16, FR/binary>>, [{KN, _} | _] = New, H, Acc) when KO < KN ->
+    delta(TO, FR, New, H - ehash(O), Acc);
+delta(Old, Frags, [{K, _} = X | TN], H, Acc) ->
+    delta(Old, Frags, TN, H + ehash(X), <<Acc/binary, (frag(khash(K))):16>>);
+delta(Old, _, [], H, Acc) ->
+    {lists:foldl(fun(O, A) -> A - ehash(O) end, H, Old), Acc}.
 
 %% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 -spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,

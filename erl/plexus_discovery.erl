@@ -52,10 +52,11 @@
 %% keeps their states, then sends the events (subscribers, telemetry) and performs
 %% the connect effects (timers, helper processes, the one place a node atom is made).
 %%
-%% <b>Telemetry</b> (only when the `telemetry' application is loaded): events
-%% `Prefix ++ [sync]' (measurements `#{duration_ms, peers}', metadata
-%% `#{adapter, result}'), `Prefix ++ [peer_up | peer_update | peer_down]'
-%% (`#{count => 1}', `#{peer => PeerId}').
+%% <b>Telemetry</b> (through `plexus_telemetry': `telemetry' when it is loaded, else
+%% logger debug reports): events `Prefix ++ [sync]' (measurements
+%% `#{duration_ms, peers}', metadata `#{adapter, result}'),
+%% `Prefix ++ [peer_up | peer_update | peer_down]' (`#{count => 1}',
+%% `#{peer => PeerId}').
 -module(plexus_discovery).
 -behaviour(gen_server).
 
@@ -128,7 +129,6 @@
              failures = 0 :: non_neg_integer(),
              last_sync :: non_neg_integer() | undefined,
              last_error :: error() | undefined,
-             telemetry = false :: boolean(),
              %% the adapter vouches for its peers (authenticated/1): only then connect
              vouched = false :: boolean()}).
 
@@ -272,17 +272,22 @@ sync_now() -> sync_now(?DEFAULT).
 -spec sync_now(server()) -> ok | {error, error()}.
 sync_now(Server) -> call(Server, sync_now).
 
-%% @doc True for errors worth retrying: `sync_failed', `timeout', `shutdown_timeout'.
+%% @doc True for errors worth retrying: `sync_failed' (but not `{sync_failed,
+%% not_running}': no server of that name runs, and retrying will not start one),
+%% `timeout', `shutdown_timeout'.
 -spec is_transient_error(term()) -> boolean().
+is_transient_error({sync_failed, not_running}) -> false;
 is_transient_error({sync_failed, _}) -> true;
 is_transient_error({timeout, _}) -> true;
 is_transient_error({shutdown_timeout, _}) -> true;
 is_transient_error(_) -> false.
 
 %% @doc True for errors that retrying will not fix: `start_failed', `stop_failed',
-%% `invalid_configuration', `peer_not_found', `subscription_failed'. Every error of
-%% `error()' is exactly one of transient or permanent.
+%% `invalid_configuration', `peer_not_found', `subscription_failed', and
+%% `{sync_failed, not_running}'. Every error of `error()' is exactly one of transient or
+%% permanent.
 -spec is_permanent_error(term()) -> boolean().
+is_permanent_error({sync_failed, not_running}) -> true;
 is_permanent_error({start_failed, _}) -> true;
 is_permanent_error({stop_failed, _}) -> true;
 is_permanent_error({invalid_configuration, _}) -> true;
@@ -377,7 +382,7 @@ call(Server, Req) ->
 init(O) ->
     process_flag(trap_exit, true),
     {ok, Mod} = adapter_module(maps:get(adapter, O)),
-    S0 = #st{name = maps:get(name, O), mod = Mod, opts = O, telemetry = telemetry_loaded()},
+    S0 = #st{name = maps:get(name, O), mod = Mod, opts = O},
     Config = #{name => S0#st.name, seed_peers => maps:get(seed_peers, O),
                custom => maps:get(custom, O), sync_interval_ms => maps:get(sync_interval_ms, O),
                sync_timeout_ms => maps:get(sync_timeout_ms, O)},
@@ -756,15 +761,5 @@ node_atom(Id) ->
 
 %% ------------------------------------------------------------------ telemetry
 
-telemetry_loaded() ->
-    lists:keymember(telemetry, 1, application:loaded_applications()) andalso
-        code:ensure_loaded(telemetry) =:= {module, telemetry} andalso
-        erlang:function_exported(telemetry, execute, 3).
-
-telemetry(#st{telemetry = false}, _Event, _M, _Meta) ->
-    ok;
-telemetry(#st{telemetry = true, opts = O}, Event, Measurements, Meta) ->
-    Mod = telemetry,
-    _ = (catch erlang:apply(Mod, execute,
-                            [maps:get(telemetry_prefix, O) ++ Event, Measurements, Meta])),
-    ok.
+telemetry(#st{opts = O}, Event, Measurements, Meta) ->
+    plexus_telemetry:execute(maps:get(telemetry_prefix, O) ++ Event, Measurements, Meta).

@@ -11,7 +11,9 @@
 %% made an atom; peers are binaries until the facade connects them (`connect => true').
 %% A peer not heard from for `peer_timeout_ms' goes down (`timeout'); a node that stops
 %% sends a last beacon marked leaving, and goes down at once (`leaving') where it is
-%% heard.
+%% heard. Telemetry (`plexus_telemetry'): `[plexus, gossip, beacon]' per datagram
+%% received (accepted, own or dropped, with the reason) and `[plexus, gossip,
+%% beacon_sent]' per beacon sent.
 %%
 %% Options (`custom'):
 %% <ul>
@@ -162,6 +164,10 @@ send_beacon(Meta, #s{seq = Seq} = S) ->
         Bin when is_binary(Bin) ->
             Errors = length([E || {IP, P} <- S#s.targets,
                                   E <- [gen_udp:send(S#s.socket, IP, P, Bin)], E =/= ok]),
+            ok = plexus_telemetry:execute([plexus, gossip, beacon_sent],
+                                          #{count => 1, bytes => byte_size(Bin),
+                                            send_errors => Errors},
+                                          #{port => S#s.port}),
             S#s{seq = Seq + 1, sent = S#s.sent + 1, send_errors = S#s.send_errors + Errors};
         {error, R} ->
             logger:warning("plexus_discovery_gossip: cannot seal a beacon: ~p", [R]),
@@ -170,7 +176,9 @@ send_beacon(Meta, #s{seq = Seq} = S) ->
 
 receive_beacon(Data, IP, Port, S) ->
     Now = now_ms(),
-    case plexus_nif:beacon_open(S#s.codec, Data, Now) of
+    Opened = plexus_nif:beacon_open(S#s.codec, Data, Now),
+    ok = beacon_event(Opened, Data, S),
+    case Opened of
         {ok, {Name, _Inc, _Seq, _Epoch, _Meta}} when Name =:= S#s.name ->
             {ok, S#s{dropped_self = S#s.dropped_self + 1}};
         {ok, {Name, _Inc, _Seq, _Epoch, #{?LEAVING := _}}} ->
@@ -188,6 +196,18 @@ receive_beacon(Data, IP, Port, S) ->
             %% forged, altered, wrong key, replayed, malformed: counted by the codec
             {ok, S}
     end.
+
+%% `[plexus, gossip, beacon]' (README, "Telemetry"): one per datagram received,
+%% `outcome' accepted, own (our own beacon looped back) or dropped (with the codec's
+%% `reason': forged, altered, wrong key, replayed, malformed, ...).
+beacon_event(Opened, Data, S) ->
+    {Outcome, Reason} = case Opened of
+                            {ok, {Name, _, _, _, _}} when Name =:= S#s.name -> {own, undefined};
+                            {ok, _} -> {accepted, undefined};
+                            {error, R} -> {dropped, R}
+                        end,
+    plexus_telemetry:execute([plexus, gossip, beacon], #{count => 1, bytes => byte_size(Data)},
+                             #{outcome => Outcome, reason => Reason, port => S#s.port}).
 
 expire(#s{peers = Peers, timeout = T} = S) ->
     Now = now_ms(),

@@ -43,7 +43,10 @@
 %%     `heartbeat_interval' (50): milliseconds;</li>
 %% <li>`pre_vote' (true), `check_quorum' (true);</li>
 %% <li>`data_dir': where the hard state is kept (default: the `plexus' application's
-%%     `data_dir' env, else `filename:basedir(user_data, "plexus")');</li>
+%%     `data_dir' env, else `filename:basedir(user_data, "plexus")' joined with the
+%%     release's name, else with the starting application's name; with none of these
+%%     the process does not start: `{error, {data_dir_required, Why}}'. See
+%%     `plexus_leader_data_dir'. The directory chosen is logged at start);</li>
 %% <li>`tick_ms' (10): the timer resolution; the timings are rounded up to ticks;</li>
 %% <li>`peer_timeout' (2 x election_timeout_max): silence after which a peer is
 %%     reported by `handle_peer_left/2';</li>
@@ -135,14 +138,18 @@
     timing :: map(),
     file :: file:filename_all(),
     connect_tries = #{} :: #{node() => integer()},
-    foreign = 0 :: non_neg_integer()         % messages of other clusters
+    foreign = 0 :: non_neg_integer(),        % messages of other clusters
+    clocks = plexus_leader_events:new() :: plexus_leader_events:clocks()  % for telemetry
 }).
 
 %% ------------------------------------------------------------------ start
 
 %% @doc Starts the process, registered locally as `Name', linked to the caller.
-%% Fails with `{invalid_configuration, What}' for a bad option and
-%% `{hard_state, File, Reason}' when the saved state cannot be read.
+%% `Opts' is a map or a proplist / keyword list (`plexus_opts'). Fails with
+%% `{invalid_configuration, What}' for a bad option (`{bad_options, Opts}' when `Opts'
+%% is neither), `{data_dir_required, Why}' when no directory for the hard state can be
+%% named (see the `data_dir' option) and `{hard_state, File, Reason}' when the saved
+%% state cannot be read.
 -spec start_link(atom(), module(), term(), options()) ->
     {ok, pid()} | ignore | {error, term()}.
 start_link(Name, Module, Args, Opts) when is_atom(Name), is_atom(Module) ->
@@ -157,18 +164,33 @@ start(Name, Module, Args, Opts) when is_atom(Name), is_atom(Module) ->
 -spec stop(server()) -> ok.
 stop(Server) -> gen_server:stop(Server).
 
-%% @doc A child spec: `{Name, Module, Args, Opts}' or `#{name, module, args, opts}'
-%% (from Elixir: `{:plexus_leader, {name, MyModule, args, opts}}').
--spec child_spec({atom(), module(), term(), options()} | map()) -> supervisor:child_spec().
-child_spec({Name, Module, Args, Opts}) ->
+%% @doc A child spec, from `{Name, Module, Args, Opts}', a bare callback module
+%% (registered under its own name, `Args' `[]', default options), or a map or keyword
+%% list (`plexus_opts') with `name' and `module', optional `args' (`[]') and `opts'
+%% (options as for `start_link/4'), every other key being a leader option too (it
+%% wins over the same key in `opts'). From Elixir: `{:plexus_leader, name: :sched,
+%% module: MyMod, bootstrap: nodes, data_dir: dir}' or `{:plexus_leader, MyMod}'.
+%% Anything else raises `error({bad_options, Spec})'.
+-spec child_spec({atom(), module(), term(), options()} | module() | map()
+                 | proplists:proplist()) -> supervisor:child_spec().
+child_spec({Name, Module, Args, Opts}) when is_atom(Name), is_atom(Module) ->
     #{id => {?MODULE, Name},
       start => {?MODULE, start_link, [Name, Module, Args, Opts]},
       restart => permanent,
       shutdown => 5000,
       type => worker,
       modules => [?MODULE, Module]};
-child_spec(#{name := Name, module := Module} = M) ->
-    child_spec({Name, Module, maps:get(args, M, []), maps:get(opts, M, [])}).
+child_spec(Module) when is_atom(Module), Module =/= undefined ->
+    child_spec({Module, Module, [], #{}});
+child_spec(Spec) ->
+    case plexus_opts:to_map_or_error(Spec) of
+        #{name := Name, module := Module} = M when is_atom(Name), is_atom(Module) ->
+            Opts = plexus_opts:to_map_or_error(maps:get(opts, M, #{})),
+            Extra = maps:without([name, module, args, opts], M),
+            child_spec({Name, Module, maps:get(args, M, []), maps:merge(Opts, Extra)});
+        _ ->
+            erlang:error({bad_options, Spec}, [Spec])
+    end.
 
 %% ------------------------------------------------------------------ API
 
@@ -348,6 +370,7 @@ terminate(Reason, S = #st{module = M, mod_state = MS}) ->
     %% Peers are told (the policy's goodbye is sends only), so a follower of this
     %% leader campaigns now rather than after its timeout.
     _ = step(goodbye, S),
+    ok = plexus_leader_events:stopped(event_meta(S), S#st.clocks),
     case erlang:function_exported(M, terminate, 2) of
         true -> with_view(S, fun() -> M:terminate(Reason, MS) end);
         false -> ok
@@ -367,22 +390,21 @@ code_change(OldVsn, S = #st{module = M, mod_state = MS}, Extra) ->
 
 setup(Name, Module, Opts0) ->
     try
-        Opts = case Opts0 of
-                   M when is_map(M) -> M;
-                   L when is_list(L) -> proplists:to_map(L);
-                   _ -> throw({opts, Opts0})
+        Opts = case plexus_opts:to_map(Opts0) of
+                   {ok, M} -> M;
+                   {error, BadOpts} -> throw(BadOpts)
                end,
         Get = fun(K, D) -> maps:get(K, Opts, D) end,
         Timing = timing(Get),
         #{tick_ms := TickMs, heartbeat_interval := Hb, priority := Priority} = Timing,
         _ = process_flag(priority, Priority),
         Cluster = Get(cluster_id, Name),
-        DataDir = Get(data_dir, default_data_dir()),
-        [throw({data_dir, DataDir}) || not is_list(DataDir) andalso not is_binary(DataDir)],
+        {DataDir, DirSource} = data_dir(Name, Module, Opts),
         Ticks = fun(Ms) -> (Ms + TickMs - 1) div TickMs end,
         Boot = bootstrap_nodes(Name, Get(bootstrap, [])),
         Cid = plexus_election:cluster_key(Cluster),
         File = hard_state_file(DataDir, Name, Cluster),
+        ok = warn_old_default(DirSource, File, Name, Cluster),
         {Hard, Config} = plexus_leader_hard_state:restore(Name, File, Boot),
         PS = plexus_leader_policy:new(
                #{name => Name, self_node => node(), hard => Hard, config => Config,
@@ -398,6 +420,7 @@ setup(Name, Module, Opts0) ->
                  timing = Timing, file = File}}
     catch
         throw:{hard_state, _, _} = HS -> {error, HS};
+        throw:{data_dir_required, _} = Required -> {error, Required};
         throw:What -> {error, {invalid_configuration, What}}
     end.
 
@@ -430,11 +453,37 @@ machine_cfg(#{election_timeout_min := Min, election_timeout_max := Max,
       election_min_ticks => Ticks(Min), election_max_ticks => Ticks(Max),
       heartbeat_ticks => Ticks(Hb), pre_vote => PreVote, check_quorum => CheckQuorum}.
 
-default_data_dir() ->
-    case application:get_env(plexus, data_dir) of
-        {ok, D} -> D;
-        undefined -> filename:basedir(user_data, "plexus")
+%% The hard state's directory (plexus_leader_data_dir says which), logged, because a
+%% derived default is a directory the operator did not name.
+data_dir(Name, Module, Opts) ->
+    case plexus_leader_data_dir:choose(plexus_leader_data_dir:facts(Module, Opts)) of
+        {ok, Dir, Source} when is_list(Dir); is_binary(Dir) ->
+            logger:notice("~p ~p: hard state under ~ts (~p)", [?MODULE, Name, Dir, Source]),
+            {Dir, Source};
+        {ok, Dir, _} ->
+            throw({data_dir, Dir});
+        {error, Required} ->
+            logger:error("~p ~p: not started: ~p", [?MODULE, Name, Required]),
+            throw(Required)
     end.
+
+%% Versions before the per-release default kept every app's hard state in the shared
+%% base directory. Its file for this leader is not taken over (it may be another
+%% app's), but an operator upgrading must hear of it: starting without the saved vote
+%% could vote twice in a term.
+warn_old_default(Source, File, Name, Cluster) when Source =/= option, Source =/= app_env ->
+    Old = hard_state_file(plexus_leader_data_dir:base(), Name, Cluster),
+    case filelib:is_regular(Old) andalso not filelib:is_regular(File) of
+        true ->
+            logger:warning("~p ~p: ~ts holds a hard state of the former shared default "
+                           "directory; this leader now keeps its own in ~ts. If that file "
+                           "is this application's, pass data_dir => ~tp to keep its term "
+                           "and vote", [?MODULE, Name, Old, File, plexus_leader_data_dir:base()]);
+        false ->
+            ok
+    end;
+warn_old_default(_, _, _, _) ->
+    ok.
 
 pos_int(_, V) when is_integer(V), V > 0 -> V;
 pos_int(K, V) -> throw({K, V}).
@@ -563,9 +612,12 @@ wrap_noreply(Other, S) -> {stop, {bad_return_value, Other}, S}.
 %% hard state is on disk before anything leaves, and the callbacks run last, seeing
 %% the state after the whole event. A membership change answers with its `reply'.
 step(Event, S = #st{ps = PS}) ->
-    Ctx = #{now => now_ms(), connected => nodes()},
+    Now = now_ms(),
+    Ctx = #{now => Now, connected => nodes()},
     {PS1, Effects} = plexus_leader_policy:handle(Event, Ctx, PS),
-    run(Effects, noreply, S#st{ps = PS1}).
+    {Role, _} = plexus_leader_policy:role_and_term(PS1),
+    Clocks = plexus_leader_events:observe(Role, Now, S#st.clocks),
+    run(Effects, noreply, S#st{ps = PS1, clocks = Clocks}).
 
 run([], noreply, S) ->
     {noreply, S};
@@ -583,7 +635,8 @@ run([{persist, Hard, Config} | Rest], Reply, S = #st{file = File}) ->
 run([{send, Node, Payload} | Rest], Reply, S) ->
     run(Rest, Reply, send_to(Node, Payload, S));
 run([{callback, F, Args} | Rest], Reply, S) ->
-    case callback(F, Args, S) of
+    Clocks = plexus_leader_events:callback(F, Args, event_meta(S), S#st.clocks),
+    case callback(F, Args, S#st{clocks = Clocks}) of
         {ok, S1} -> run(Rest, Reply, S1);
         {stop, _, _} = Stop -> Stop
     end;
@@ -595,6 +648,11 @@ run([{log, Level, Format, Args} | Rest], Reply, S) ->
     run(Rest, Reply, S);
 run([{reply, R} | Rest], _, S) ->
     run(Rest, {reply, R}, S).
+
+%% What every election event says about this process (plexus_leader_events).
+event_meta(#st{name = Name, cluster = Cluster, ps = PS}) ->
+    {_, Term} = plexus_leader_policy:role_and_term(PS),
+    #{name => Name, node => node(), cluster_id => Cluster, term => Term}.
 
 %% Calls an optional election callback.
 callback(F, Args, S = #st{module = M, mod_state = MS}) ->

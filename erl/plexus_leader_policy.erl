@@ -18,7 +18,7 @@
 
 -export([new/1, handle/3, membership_change/2]).
 -export([view/1, info/1, key/1, member_nodes/1, peer_nodes/1, present_nodes/1,
-         voted_for_node/1, leader_node/1, leader/1]).
+         voted_for_node/1, leader_node/1, leader/1, role_and_term/1]).
 
 -export_type([policy/0, event/0, effect/0, ctx/0, payload/0, key/0]).
 
@@ -567,6 +567,10 @@ node_of(Id, #ps{peers = Peers}) ->
         #{Id := #peer{node = N}} -> N;
         _ -> undefined
     end.
+
+%% @doc The role and term, cheaply (the runner's events read them after every event).
+-spec role_and_term(policy()) -> {plexus_election:role(), non_neg_integer()}.
+role_and_term(#ps{role = Role, term = Term}) -> {Role, Term}.
 
 %% @doc What the API answers from: role, term, leader (as `leader/1'), peers.
 -spec view(policy()) -> #{role := plexus_election:role(), term := non_neg_integer(),

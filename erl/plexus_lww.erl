@@ -40,13 +40,21 @@
 %% never creates an atom (see there); validation and merges never create atoms.
 -module(plexus_lww).
 
--compile({inline, [enc/1, observed/2, small_register/3]}).
+-compile({inline, [observed/2, small_register/3, small_write/3, read_nif/2, validate_nif/2,
+                   wsize/1]}).
+
+-include("plexus_telemetry.hrl").
 
 -define(MAX_TS, 18446744073709551615).
 -define(NODE_TERM_KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
 
 %% Actor and value lengths that the Erlang fast path decides (one-byte varints).
 -define(SMALL(AL, VL), AL > 0, AL < 128, VL > 0, VL < 128).
+%% Values whose register update/2 builds itself (small_write/3): atoms, 32-bit
+%% integers, binaries under 123 bytes (the value field then fits one length byte).
+-define(WRITTEN_HERE(V), (is_atom(V) orelse
+                         (is_integer(V) andalso V >= -2147483648 andalso V < 2147483648) orelse
+                         (is_binary(V) andalso byte_size(V) < 123))).
 
 -export([new/1, new/2, update/2, update/3]).
 -export([value/1, timestamp/1, actor/1]).
@@ -76,6 +84,22 @@ new(Value, Actor) ->
 %% `Reg''s timestamp: the result always wins over `Reg'. `{error, overflow}' only if
 %% `Reg''s timestamp is already the greatest (2^64-1).
 -spec update(lww(), term()) -> lww() | error().
+update(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>> = Reg, Value)
+  when ?SMALL(AL, VL), ?WRITTEN_HERE(Value) ->
+    case node_actor() of
+        {_, _, <<_, _/binary>> = ActorField} ->
+            case plexus_hlc:next_after(Ts) of
+                Next when Next > Ts ->
+                    case small_write(Next, ActorField, Value) of
+                        none -> update_hlc(Reg, enc(Value), node_actor());
+                        New -> New
+                    end;
+                _ ->
+                    {error, overflow}
+            end;
+        Actor ->
+            update_hlc(Reg, enc(Value), Actor)
+    end;
 update(Reg, Value) ->
     update_hlc(Reg, enc(Value), node_actor()).
 
@@ -100,12 +124,12 @@ update(_, _, _) ->
 %% @doc The value.
 -spec value(lww()) -> term() | error().
 value(Reg) ->
-    plexus_nif:lww_read(Reg, value).
+    read_nif(value, Reg).
 
 %% @doc The HLC timestamp of the last write.
 -spec timestamp(lww()) -> timestamp() | error().
 timestamp(Reg) ->
-    plexus_nif:lww_read(Reg, timestamp).
+    read_nif(timestamp, Reg).
 
 %% @doc The actor of the last write, without ever creating an atom (registers arrive
 %% from other nodes; each new actor name would otherwise add an atom for good): the
@@ -115,7 +139,7 @@ timestamp(Reg) ->
 %% an unknown atom.
 -spec actor(lww()) -> term() | binary() | error().
 actor(Reg) ->
-    plexus_nif:lww_read(Reg, actor).
+    read_nif(actor, Reg).
 
 %% @doc The greater of two registers (by timestamp, actor, value): one of the two
 %% binaries itself, not a copy. Its timestamp is observed by the node clock.
@@ -129,13 +153,13 @@ merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
         true -> observed(TsA, tie_break(A, B))
     end;
 merge(A, B) ->
-    observed(plexus_nif:lww_merge([A, B])).
+    observed(merge_nif([A, B])).
 
 %% @doc The greatest of a non-empty list of registers; `merge([])' raises `badarg'
 %% (there is no empty register).
 -spec merge([lww(), ...]) -> lww() | error().
 merge(Regs) when is_list(Regs), Regs =/= [] ->
-    observed(plexus_nif:lww_merge(Regs));
+    observed(merge_nif(Regs));
 merge(_) ->
     erlang:error(badarg).
 
@@ -143,9 +167,9 @@ merge(_) ->
 %% the encoding is canonical).
 -spec equal(lww(), lww()) -> boolean() | error().
 equal(A, B) when is_binary(A), is_binary(B) ->
-    case plexus_nif:lww_validate(A) of
+    case validate_nif(equal, A) of
         ok ->
-            case plexus_nif:lww_validate(B) of
+            case validate_nif(equal, B) of
                 ok -> A =:= B;
                 Error -> Error
             end;
@@ -158,12 +182,12 @@ equal(_, _) ->
 %% @doc BLAKE2b-256 of the (validated) register.
 -spec digest(lww()) -> <<_:256>> | error().
 digest(Reg) ->
-    plexus_nif:lww_digest(Reg).
+    ?PLEXUS_CRDT_CALL(lww, digest, wsize(Reg), wsize(Reg), fun one/1, plexus_nif:lww_digest(Reg)).
 
 %% @doc The binary form of a register: the register itself, after validation.
 -spec to_binary(lww()) -> binary() | error().
 to_binary(Reg) ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(to_binary, Reg) of
         ok -> Reg;
         Error -> Error
     end.
@@ -171,7 +195,7 @@ to_binary(Reg) ->
 %% @doc Reads a register from bytes of unknown origin: full validation, no atoms made.
 -spec from_binary(binary()) -> {ok, lww()} | error().
 from_binary(Bin) ->
-    case plexus_nif:lww_validate(Bin) of
+    case validate_nif(from_binary, Bin) of
         ok -> {ok, Bin};
         Error -> Error
     end.
@@ -183,8 +207,67 @@ clock() ->
 
 %% ---------------------------------------------------------------- internal
 
+%% The NIF calls of the C path, each reported as a CRDT call event when its input is
+%% large (plexus_telemetry.hrl); the weights are the NIF's (c_src/nif/nif_lww.c).
+read_nif(What, Reg) ->
+    ?PLEXUS_CRDT_CALL(lww, What, wsize(Reg), wsize(Reg), fun one/1, plexus_nif:lww_read(Reg, What)).
+
+merge_nif(Regs) ->
+    ?PLEXUS_CRDT_CALL(lww, merge, regs_weight(Regs, 0), regs_weight(Regs, 0),
+                      fun(_) -> length(Regs) end, plexus_nif:lww_merge(Regs)).
+
+validate_nif(Function, Reg) ->
+    ?PLEXUS_CRDT_CALL(lww, Function, wsize(Reg), wsize(Reg), fun one/1,
+                      plexus_nif:lww_validate(Reg)).
+
+wsize(Bin) when is_binary(Bin) -> byte_size(Bin);
+wsize(_) -> 0.
+
+%% A list cell and the register bytes, per register (an improper tail is the NIF's badarg).
+regs_weight([R | T], W) -> regs_weight(T, W + ?PLEXUS_NIF_CELL_WEIGHT + wsize(R));
+regs_weight(_, W) -> W.
+
+one(_) -> 1.
+
+%% plexus_nif:encode/1 (term_to_binary/2 with [deterministic, {minor_version, 2}])
+%% for any term, with the bytes of the commonest values built here: that BIF call
+%% costs 40-70 ns, a third of an update, while these few shapes take a few ns.
+%% Byte for byte the same (test/plexus_lww_tests.erl checks against the BIF):
+%% SMALL_ATOM_UTF8_EXT (119) for an atom of up to 255 UTF-8 bytes, SMALL_INTEGER_EXT
+%% (97) for 0..255, INTEGER_EXT (98) for other 32-bit integers, BINARY_EXT (109).
+enc(A) when is_atom(A) ->
+    case atom_to_binary(A, utf8) of
+        B when byte_size(B) < 256 -> <<131, 119, (byte_size(B)), B/binary>>;
+        _ -> plexus_nif:encode(A)
+    end;
+enc(I) when is_integer(I), I >= 0, I < 256 ->
+    <<131, 97, I>>;
+enc(I) when is_integer(I), I >= -2147483648, I < 2147483648 ->
+    <<131, 98, I:32/signed>>;
+enc(B) when is_binary(B), byte_size(B) < 4294967296 ->
+    <<131, 109, (byte_size(B)):32, B/binary>>;
 enc(Term) ->
     plexus_nif:encode(Term).
+
+%% The register (Ts, the node, Value) built in one construction, for the value shapes
+%% enc/1 builds (?WRITTEN_HERE) when the value fits a one-byte length field, else none.
+%% update/2 saves ~50 ns this way over enc/1 and make_register/3 (the BIF call, an
+%% intermediate binary and the clause chain).
+small_write(Ts, ActorField, A) when is_atom(A) ->
+    case atom_to_binary(A, utf8) of
+        B when byte_size(B) < 126 ->
+            <<1, $L, Ts:64, ActorField/binary, (byte_size(B) + 2), 119, (byte_size(B)),
+              B/binary>>;
+        _ ->
+            none
+    end;
+small_write(Ts, ActorField, I) when is_integer(I), I >= 0, I < 256 ->
+    <<1, $L, Ts:64, ActorField/binary, 2, 97, I>>;
+small_write(Ts, ActorField, I) when is_integer(I) ->
+    <<1, $L, Ts:64, ActorField/binary, 5, 98, I:32/signed>>;
+small_write(Ts, ActorField, B) when is_binary(B) ->
+    <<1, $L, Ts:64, ActorField/binary, (byte_size(B) + 5), 109, (byte_size(B)):32,
+      B/binary>>.
 
 ok_tuple({error, _} = Error) -> Error;
 ok_tuple(Reg) -> {ok, Reg}.
@@ -203,7 +286,7 @@ update_hlc(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>>, ValueBin, ActorBi
   when ?SMALL(AL, VL) ->
     write_after(Ts, ActorBin, ValueBin);
 update_hlc(Reg, ValueBin, ActorBin) when is_binary(Reg) ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(update, Reg) of
         ok ->
             <<_:16, Ts:64, _/binary>> = Reg,
             write_after(Ts, ActorBin, ValueBin);
@@ -225,10 +308,12 @@ update_ts(<<1, $L, RegTs:64, AL, RegActor:AL/binary, VL, RegValue:VL/binary>> = 
     end;
 update_ts(Reg, ValueBin, ActorBin, Ts)
   when is_binary(Reg), is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
-    case plexus_nif:lww_validate(Reg) of
+    case validate_nif(update, Reg) of
         ok ->
             plexus_hlc:observe(Ts),
-            plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts);
+            W = wsize(Reg) + wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
+            ?PLEXUS_CRDT_CALL(lww, update, W, W, fun one/1,
+                              plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts));
         Error ->
             Error
     end;
@@ -253,7 +338,8 @@ make_register(Ts, <<131, Actor/binary>>, <<131, Value/binary>>)
   when byte_size(Actor) < 128, byte_size(Value) < 128 ->
     small_register(Ts, Actor, Value);
 make_register(Ts, ActorBin, ValueBin) ->
-    plexus_nif:lww_new(ValueBin, ActorBin, Ts).
+    W = wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
+    ?PLEXUS_CRDT_CALL(lww, new, W, W, fun one/1, plexus_nif:lww_new(ValueBin, ActorBin, Ts)).
 
 small_register(Ts, Actor, Value) ->
     <<1, $L, Ts:64, (byte_size(Actor)), Actor/binary, (byte_size(Value)), Value/binary>>.

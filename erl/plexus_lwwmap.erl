@@ -27,8 +27,9 @@
 %%
 %% == Representation ==
 %% `{lwwmap, {VV, Cloud}, Root}' exactly as `plexus_orset2' (context: version vector
-%% and dot cloud, folded canonically; `Root': md5-of-key hash trie, leaves of at most
-%% 32 entries, 16-way branches, node hash = sum mod 2^128 of md5 of the entries).
+%% and dot cloud, folded canonically; `Root': trie placed by the 32-bit phash2 of the
+%% key, leaves of at most 32 entries, 16-way branches, node hash = sum mod 2^56 of the
+%% 56-bit entry hashes).
 %% An entry is `{KeyBin, [{ActorBin, Counter, Ts, ValueBin}, ...]}', writes sorted by
 %% (actor, counter). Keys, actors and values are stored as
 %% `term_to_binary(T, [deterministic, {minor_version, 2}])' without the leading 131.
@@ -64,7 +65,7 @@
 %% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
 %% shared with the other trie-backed CRDT.
 -import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, nibble/2, collect/2,
+                           count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2,
                            split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
                            valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
 
@@ -78,7 +79,7 @@
 -type entry() :: {binary(), [write(), ...]}.
 -type tnode() ::
     nil
-    | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+    | {l, non_neg_integer(), pos_integer(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque lwwmap() :: {lwwmap, ctx(), tnode()}.
 -type path() :: binary().
@@ -105,7 +106,7 @@ put(Map, Key, Value) ->
 %% replica has observed with one new write. One trie descent plus one leaf.
 -spec put(lwwmap(), term(), term(), term()) -> lwwmap() | error().
 put({lwwmap, _, _} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
-    guard(fun() -> element(1, do_put(Map, Key, Value, Actor)) end);
+    guard(fun() -> put_one(Map, Key, Value, Actor) end);
 put(Map, _, _, _) ->
     not_a_map(Map).
 
@@ -124,12 +125,29 @@ put_delta(Map, Key, Value, Actor) when ?IS_MAP(Map) ->
 put_delta(Map, _, _, _) ->
     not_a_map(Map).
 
+%% put/4 in one descent: the new entry is made from the old one inside the trie
+%% update (do_put/4 looks the key up first, for the delta's context). In a large map
+%% each descent is mostly cache misses, so one instead of two is most of the gain.
+put_one({lwwmap, {VV, Cloud}, Root}, Key, Value, Actor) ->
+    A = enc(Actor),
+    K = enc(Key),
+    V = enc(Value),
+    {C, Ctx} = next_dot(A, VV, Cloud),
+    New = fun(none) -> {K, [{A, C, plexus_hlc:next_after(0), V}]};
+             ({_, Old}) -> {K, [{A, C, plexus_hlc:next_after(max_ts(Old)), V}]}
+          end,
+    {Root2, _, _} = update(Root, 0, khash(K), K, New),
+    {lwwmap, Ctx, Root2}.
+
+max_ts(Ws) ->
+    lists:max([T || {_, _, T, _} <- Ws]).
+
 %% -> {Map2, NewEntry, OldWrites}: the new write's timestamp follows the greatest of
 %% the key's writes, so a put wins over everything it has observed.
 do_put({lwwmap, {VV, Cloud}, Root}, Key, Value, Actor) ->
     A = enc(Actor),
     K = enc(Key),
-    H = erlang:md5(K),
+    H = khash(K),
     Old = case lookup(Root, 0, H, K) of
               false -> [];
               {K, Ws} -> Ws
@@ -175,7 +193,7 @@ remove(Map, Key, _Actor) ->
 remove_delta({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
     guard(fun() ->
                   K = enc(Key),
-                  H = erlang:md5(K),
+                  H = khash(K),
                   case lookup(Root, 0, H, K) of
                       false ->
                           {Map, new()};
@@ -204,7 +222,7 @@ remove_all(_, _) ->
 get({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
     K = enc(Key),
     guard(fun() ->
-                  case lookup(Root, 0, erlang:md5(K), K) of
+                  case lookup(Root, 0, khash(K), K) of
                       false -> {error, not_found};
                       {K, Ws} -> {ok, dec(winner(Ws))}
                   end
@@ -225,7 +243,7 @@ get(Map, Key, Default) ->
 -spec is_key(lwwmap(), term()) -> boolean() | error().
 is_key({lwwmap, _, Root} = Map, Key) when ?IS_MAP(Map) ->
     K = enc(Key),
-    guard(fun() -> lookup(Root, 0, erlang:md5(K), K) =/= false end);
+    guard(fun() -> lookup(Root, 0, khash(K), K) =/= false end);
 is_key(Map, _) ->
     not_a_map(Map).
 
@@ -328,7 +346,7 @@ to_binary(Map) ->
 from_binary(<<2, $M, Body/binary>>) ->
     case decode_body(Body) of
         {ok, Ctx, Entries} ->
-            {ok, {lwwmap, Ctx, build(0, [{erlang:md5(K), En} || {K, _} = En <- Entries])}};
+            {ok, {lwwmap, Ctx, build(0, [{khash(K), En} || {K, _} = En <- Entries])}};
         Error ->
             Error
     end;
@@ -425,8 +443,8 @@ reg({A, C, Ts, V}) -> {Ts, A, V, C}.
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, Entries}, _, _, K) ->
-    lists:keyfind(K, 1, Entries);
+lookup({l, _, _, T}, _, H, K) ->
+    plexus_crdt_trie:get_entry(T, K, H);
 lookup({b, _, _, Ch}, D, H, K) ->
     lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
 
@@ -476,9 +494,12 @@ entry_ops() ->
     #{merge_entries => fun merge_entries/4, keep_unseen => fun keep_unseen/2}.
 
 keep_unseen(Entries, Other) ->
-    [{K, Ws2} || {K, Ws} <- Entries,
-                 (Ws2 = [W || W <- Ws, not covers(Other, W)]) =/= []].
+    lists:foldr(fun(X, Acc) -> keep_one(X, Other, Acc) end, [], Entries).
 
+%% An entry both sides hold alike is kept as it is (the same term: no copy, and the
+%% hash of the merged leaf skips it by identity).
+merge_entries([X | TA], [X | TB], CA, CB) ->
+    [X | merge_entries(TA, TB, CA, CB)];
 merge_entries([{K, _} = X | TA], [{F, _} | _] = B, CA, CB) when K < F ->
     keep_one(X, CB, merge_entries(TA, B, CA, CB));
 merge_entries([{K, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < K ->
@@ -493,8 +514,10 @@ merge_entries([], B, CA, _) ->
 merge_entries(A, [], _, CB) ->
     keep_unseen(A, CB).
 
-keep_one({K, Ws}, Other, Rest) ->
+% An entry that keeps all its dots stays the same term.
+keep_one({K, Ws} = X, Other, Rest) ->
     case [W || W <- Ws, not covers(Other, W)] of
+        Ws -> [X | Rest];
         [] -> Rest;
         Kept -> [{K, Kept} | Rest]
     end.
@@ -525,7 +548,7 @@ group_by_path(Paths, Entries) ->
     try
         {ok, lists:foldl(
                fun({K, _} = En, Acc) ->
-                       H = erlang:md5(K),
+                       H = khash(K),
                        N = nibbles(H),
                        [P] = [binary:part(N, 0, L) || L <- Lens,
                                                       is_map_key(binary:part(N, 0, L), Set)],

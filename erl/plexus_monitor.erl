@@ -24,6 +24,9 @@
 %%
 %% Subscribers receive `{plexus_event, {node_up, N}}', `{plexus_event, {node_down, N}}'
 %% and `{plexus_event, {status_change, N, From, To}}' for healthy &lt;-&gt; suspect.
+%%
+%% Telemetry (`plexus_telemetry'): `[plexus, monitor, node_up | node_down | suspect |
+%% healthy]' with the node's RTT figures, `[plexus, monitor, rtt]' per ping answer.
 -module(plexus_monitor).
 -behaviour(gen_server).
 
@@ -251,6 +254,7 @@ handle_info({plexus_cnode, {node_down, N, Info}}, #st{source = cnode} = St) when
 handle_info({plexus_cnode, {answer, N, #{rtt_us := Rtt}}}, #st{source = cnode, h = H} = St)
   when is_binary(N), is_integer(Rtt), Rtt >= 0 ->
     St1 = remember(N, N, St),
+    ok = rtt_event(N, Rtt, St1),
     Evs = case plexus_nif:health_answer(H, N, now_ms(St), min(Rtt, 16#ffffffff)) of
               {error, not_found} -> plexus_nif:health_up(H, N, now_ms(St));
               E -> E
@@ -298,7 +302,8 @@ publish({error, _}, St) -> St;
 publish(Evs, #st{subs = Subs} = St) ->
     _ = [begin
          N = name(element(2, Ev), St),
-         [P ! {plexus_event, E} || E <- translate(Ev, N), P <- maps:keys(Subs)]
+         _ = [P ! {plexus_event, E} || E <- translate(Ev, N), P <- maps:keys(Subs)],
+         detector_event(Ev, N, St)
      end || Ev <- Evs],
     St.
 
@@ -308,6 +313,7 @@ answer(Tag, #st{pending = P} = St) ->
         {{Key, T0}, P1} ->
             Rtt = max(0, erlang:monotonic_time(microsecond) - T0),
             St1 = St#st{pending = P1},
+            ok = rtt_event(Key, Rtt, St1),
             Evs = case plexus_nif:health_answer(St#st.h, Key, now_ms(St), Rtt) of
                       {error, not_found} -> plexus_nif:health_up(St#st.h, Key, now_ms(St));
                       E -> E
@@ -316,6 +322,30 @@ answer(Tag, #st{pending = P} = St) ->
         error ->
             St
     end.
+
+%% `[plexus, monitor, node_up | node_down | suspect | healthy]' (README, "Telemetry"),
+%% with the node's RTT figures as measurements; the health record is read only when
+%% someone listens.
+detector_event({Kind, Key, From, To, Reason}, N, #st{h = H, source = Source}) ->
+    case plexus_telemetry:enabled() of
+        false ->
+            ok;
+        true ->
+            M = case plexus_nif:health_get(H, Key) of
+                    {ok, Health} ->
+                        maps:with([rtt_last_us, rtt_avg_us, rtt_p99_us, samples], Health);
+                    {error, not_found} ->
+                        #{}
+                end,
+            plexus_telemetry:execute([plexus, monitor, Kind], M,
+                                     #{node => N, source => Source, from => From, to => To,
+                                       reason => Reason})
+    end.
+
+%% `[plexus, monitor, rtt]': one ping answer.
+rtt_event(Key, Rtt, #st{source = Source} = St) ->
+    plexus_telemetry:execute([plexus, monitor, rtt], #{rtt_us => Rtt},
+                             #{node => name(Key, St), source => Source}).
 
 %% beam source: a ping like net_adm:ping's, without blocking the monitor.
 ping(Node, #st{pending = P, t0 = _} = St) when is_atom(Node) ->

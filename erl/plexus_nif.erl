@@ -23,7 +23,8 @@
     lww_merge/1,
     lww_validate/1,
     lww_digest/1,
-    set_dirty_threshold/1
+    set_dirty_threshold/1,
+    dirty_threshold/0
 ]).
 %% Failure detector (c_src/nif/nif_health.c), used by plexus_monitor.
 -export([
@@ -177,6 +178,11 @@ lww_digest(_Reg) -> ?NOT_LOADED.
 %% every call inline. For tests and benchmarks.
 -spec set_dirty_threshold(non_neg_integer()) -> non_neg_integer().
 set_dirty_threshold(_Bytes) -> ?NOT_LOADED.
+
+%% @doc The current dirty threshold (bytes of input weight), as `set_dirty_threshold/1'
+%% left it.
+-spec dirty_threshold() -> non_neg_integer().
+dirty_threshold() -> ?NOT_LOADED.
 
 %% ------------------------------------------------------------------ failure detector
 %% Events: {node_up | suspect | healthy | node_down, NodeBin, From, To, Reason}.

@@ -38,7 +38,10 @@
 -module(plexus_orset).
 
 -compile({no_auto_import, [apply/2, apply/3, size/1]}).
--compile({inline, [enc/1]}).
+%% The NIF wrappers are inlined so a small call pays the weight check and nothing else.
+-compile({inline, [enc/1, wsize/1, apply_nif/7, list_nif/6, merge_nif/2, read_nif/2, validate_nif/2]}).
+
+-include("plexus_telemetry.hrl").
 
 -export([new/0]).
 -export([add/2, add/3, add_all/2, add_all/3]).
@@ -85,7 +88,7 @@ add(Set, Elem) ->
 %% (the new dot supersedes its old ones).
 -spec add(orset(), element(), actor()) -> orset() | error().
 add(Set, Elem, Actor) ->
-    plexus_nif:orset_apply(Set, add, [enc(Elem)], enc(Actor), state).
+    apply_nif(add, Set, add, [enc(Elem)], 1, enc(Actor), state).
 
 %% @doc Adds every element of `Elems' as `node()' in one pass. See `add_all/3'.
 -spec add_all(orset(), [element()]) -> orset() | error().
@@ -95,7 +98,7 @@ add_all(Set, Elems) ->
 %% @doc Adds every element of `Elems' by `Actor' in one pass (one copy of the state).
 -spec add_all(orset(), [element()], actor()) -> orset() | error().
 add_all(Set, Elems, Actor) ->
-    plexus_nif:orset_apply(Set, add, enc_list(Elems), enc(Actor), state).
+    list_nif(add_all, Set, add, enc_list(Elems), enc(Actor), state).
 
 %% @doc Removes `Elem' (actor `node()'). See `remove/3'.
 -spec remove(orset(), element()) -> orset() | error().
@@ -108,7 +111,7 @@ remove(Set, Elem) ->
 %% precondition error instead, as riak_dt does.
 -spec remove(orset(), element(), actor()) -> orset() | error().
 remove(Set, Elem, Actor) ->
-    plexus_nif:orset_apply(Set, remove, [enc(Elem)], enc(Actor), state).
+    apply_nif(remove, Set, remove, [enc(Elem)], 1, enc(Actor), state).
 
 %% @doc Removes every element of `Elems' in one pass (actor `node()').
 -spec remove_all(orset(), [element()]) -> orset() | error().
@@ -118,7 +121,7 @@ remove_all(Set, Elems) ->
 %% @doc Removes every element of `Elems' in one pass; absent ones are skipped.
 -spec remove_all(orset(), [element()], actor()) -> orset() | error().
 remove_all(Set, Elems, Actor) ->
-    plexus_nif:orset_apply(Set, remove, enc_list(Elems), enc(Actor), state).
+    list_nif(remove_all, Set, remove, enc_list(Elems), enc(Actor), state).
 
 %% @doc Applies `Ops' in order as `node()'. See `apply/3'.
 -spec apply(orset(), [op()]) -> orset() | error().
@@ -130,7 +133,7 @@ apply(Set, Ops) ->
 %% cost of one pass over the state. Removing an absent element is skipped.
 -spec apply(orset(), [op()], actor()) -> orset() | error().
 apply(Set, Ops, Actor) ->
-    plexus_nif:orset_apply(Set, ops, enc_ops(Ops), enc(Actor), state).
+    list_nif(apply, Set, ops, enc_ops(Ops), enc(Actor), state).
 
 %% ---------------------------------------------------------------- delta mutators
 
@@ -142,7 +145,7 @@ add_delta(Set, Elem) ->
 %% @doc `add/3' returning `{Set2, Delta}'; `Delta' is a set holding the change.
 -spec add_delta(orset(), element(), actor()) -> {orset(), delta()} | error().
 add_delta(Set, Elem, Actor) ->
-    plexus_nif:orset_apply(Set, add, [enc(Elem)], enc(Actor), delta).
+    apply_nif(add_delta, Set, add, [enc(Elem)], 1, enc(Actor), delta).
 
 %% @doc `add_all/2' returning `{Set2, Delta}'.
 -spec add_all_delta(orset(), [element()]) -> {orset(), delta()} | error().
@@ -152,7 +155,7 @@ add_all_delta(Set, Elems) ->
 %% @doc `add_all/3' returning `{Set2, Delta}'.
 -spec add_all_delta(orset(), [element()], actor()) -> {orset(), delta()} | error().
 add_all_delta(Set, Elems, Actor) ->
-    plexus_nif:orset_apply(Set, add, enc_list(Elems), enc(Actor), delta).
+    list_nif(add_all_delta, Set, add, enc_list(Elems), enc(Actor), delta).
 
 %% @doc `remove/2' returning `{Set2, Delta}'.
 -spec remove_delta(orset(), element()) -> {orset(), delta()} | error().
@@ -162,7 +165,7 @@ remove_delta(Set, Elem) ->
 %% @doc `remove/3' returning `{Set2, Delta}'; the delta carries the removed dots.
 -spec remove_delta(orset(), element(), actor()) -> {orset(), delta()} | error().
 remove_delta(Set, Elem, Actor) ->
-    plexus_nif:orset_apply(Set, remove, [enc(Elem)], enc(Actor), delta).
+    apply_nif(remove_delta, Set, remove, [enc(Elem)], 1, enc(Actor), delta).
 
 %% @doc `remove_all/2' returning `{Set2, Delta}'.
 -spec remove_all_delta(orset(), [element()]) -> {orset(), delta()} | error().
@@ -172,7 +175,7 @@ remove_all_delta(Set, Elems) ->
 %% @doc `remove_all/3' returning `{Set2, Delta}'.
 -spec remove_all_delta(orset(), [element()], actor()) -> {orset(), delta()} | error().
 remove_all_delta(Set, Elems, Actor) ->
-    plexus_nif:orset_apply(Set, remove, enc_list(Elems), enc(Actor), delta).
+    list_nif(remove_all_delta, Set, remove, enc_list(Elems), enc(Actor), delta).
 
 %% @doc `apply/2' returning `{Set2, Delta}'.
 -spec apply_delta(orset(), [op()]) -> {orset(), delta()} | error().
@@ -182,43 +185,46 @@ apply_delta(Set, Ops) ->
 %% @doc `apply/3' returning `{Set2, Delta}': one delta for the whole batch.
 -spec apply_delta(orset(), [op()], actor()) -> {orset(), delta()} | error().
 apply_delta(Set, Ops, Actor) ->
-    plexus_nif:orset_apply(Set, ops, enc_ops(Ops), enc(Actor), delta).
+    list_nif(apply_delta, Set, ops, enc_ops(Ops), enc(Actor), delta).
 
 %% ---------------------------------------------------------------- readers
 
 %% @doc Whether `Elem' is in the set.
 -spec member(orset(), element()) -> boolean() | error().
 member(Set, Elem) ->
-    plexus_nif:orset_member(Set, enc(Elem)).
+    E = enc(Elem),
+    ?PLEXUS_CRDT_CALL(orset, member, wsize(Set), wsize(Set) + byte_size(E) - 1, fun one/1,
+                      plexus_nif:orset_member(Set, E)).
 
 %% @doc The elements, in canonical (bytewise external format) order.
 -spec to_list(orset()) -> [element()] | error().
 to_list(Set) ->
-    plexus_nif:orset_to_list(Set).
+    read_nif(to_list, Set).
 
 %% @doc Same as `to_list/1' (riak_dt parity).
 -spec value(orset()) -> [element()] | error().
 value(Set) ->
-    plexus_nif:orset_to_list(Set).
+    read_nif(value, Set).
 
 %% @doc The number of elements.
 -spec size(orset()) -> non_neg_integer() | error().
 size(Set) ->
-    plexus_nif:orset_size(Set).
+    ?PLEXUS_CRDT_CALL(orset, size, wsize(Set), wsize(Set), fun count/1,
+                      plexus_nif:orset_size(Set)).
 
 %% ---------------------------------------------------------------- merging
 
 %% @doc The merge (least upper bound) of two sets or deltas.
 -spec merge(orset(), orset()) -> orset() | error().
 merge(A, B) ->
-    plexus_nif:orset_merge([A, B]).
+    merge_nif([A, B], wsize(A) + wsize(B) + 2 * ?PLEXUS_NIF_CELL_WEIGHT).
 
 %% @doc The n-way merge of a list of sets or deltas in one pass; `[]' gives `new()'.
 -spec merge([orset()]) -> orset() | error().
 merge([]) ->
     new();
 merge(Sets) when is_list(Sets) ->
-    plexus_nif:orset_merge(Sets);
+    merge_nif(Sets, states_weight(Sets));
 merge(_) ->
     erlang:error(badarg).
 
@@ -226,9 +232,9 @@ merge(_) ->
 %% encoding is canonical, so this is a byte comparison after validating both.
 -spec equal(orset(), orset()) -> boolean() | error().
 equal(A, B) when is_binary(A), is_binary(B) ->
-    case plexus_nif:orset_validate(A) of
+    case validate_nif(equal, A) of
         ok ->
-            case plexus_nif:orset_validate(B) of
+            case validate_nif(equal, B) of
                 ok -> A =:= B;
                 Error -> Error
             end;
@@ -241,7 +247,8 @@ equal(_, _) ->
 %% @doc BLAKE2b-256 of the (validated) set: equal sets have equal digests on every node.
 -spec digest(orset()) -> <<_:256>> | error().
 digest(Set) ->
-    plexus_nif:orset_digest(Set).
+    ?PLEXUS_CRDT_CALL(orset, digest, wsize(Set), wsize(Set), fun one/1,
+                      plexus_nif:orset_digest(Set)).
 
 %% ---------------------------------------------------------------- riak_dt style
 
@@ -254,7 +261,7 @@ digest(Set) ->
 update(Op, Actor, Set) ->
     Flat = flatten_update(Op),
     Encoded = [{Kind, enc(E)} || {Kind, E} <- Flat],
-    case plexus_nif:orset_apply(Set, ops, Encoded, enc(Actor), strict) of
+    case list_nif(update, Set, ops, Encoded, enc(Actor), strict) of
         {error, not_present, Index} ->
             {_, Elem} = lists:nth(Index + 1, Flat),
             {error, {precondition, {not_present, Elem}}};
@@ -268,7 +275,7 @@ update(Op, Actor, Set) ->
 %% validation.
 -spec to_binary(orset()) -> binary() | error().
 to_binary(Set) ->
-    case plexus_nif:orset_validate(Set) of
+    case validate_nif(to_binary, Set) of
         ok -> Set;
         Error -> Error
     end.
@@ -276,12 +283,56 @@ to_binary(Set) ->
 %% @doc Reads a set from bytes of unknown origin: full validation, no atoms created.
 -spec from_binary(binary()) -> {ok, orset()} | error().
 from_binary(Bin) ->
-    case plexus_nif:orset_validate(Bin) of
+    case validate_nif(from_binary, Bin) of
         ok -> {ok, Bin};
         Error -> Error
     end.
 
 %% ---------------------------------------------------------------- internal
+
+%% The NIF calls, each reported as a CRDT call event when its input is large
+%% (plexus_telemetry.hrl); the weights are the NIF's (c_src/nif/nif_orset.c).
+apply_nif(Function, Set, Kind, Encoded, Cells, ActorBin, Mode) ->
+    ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set) + ?PLEXUS_NIF_CELL_WEIGHT * Cells,
+                      ops_weight(Encoded, wsize(Set)), fun(_) -> Cells end,
+                      plexus_nif:orset_apply(Set, Kind, Encoded, ActorBin, Mode)).
+
+list_nif(Function, Set, Kind, Encoded, ActorBin, Mode) ->
+    apply_nif(Function, Set, Kind, Encoded, length(Encoded), ActorBin, Mode).
+
+merge_nif(Sets, Weight) ->
+    ?PLEXUS_CRDT_CALL(orset, merge, Weight, Weight, fun(_) -> length(Sets) end,
+                      plexus_nif:orset_merge(Sets)).
+
+read_nif(Function, Set) ->
+    ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set), wsize(Set), fun count/1,
+                      plexus_nif:orset_to_list(Set)).
+
+validate_nif(Function, Set) ->
+    ?PLEXUS_CRDT_CALL(orset, Function, wsize(Set), wsize(Set), fun one/1,
+                      plexus_nif:orset_validate(Set)).
+
+%% Bytes of a state (the NIF raises badarg for anything else).
+wsize(Set) when is_binary(Set) -> byte_size(Set);
+wsize(_) -> 0.
+
+%% A list cell and the term bytes without the leading 131, per op.
+ops_weight([{_, Bin} | T], W) -> ops_weight(T, W + ?PLEXUS_NIF_CELL_WEIGHT + wsize(Bin) - 1);
+ops_weight([Bin | T], W) -> ops_weight(T, W + ?PLEXUS_NIF_CELL_WEIGHT + wsize(Bin) - 1);
+ops_weight([], W) -> W.
+
+%% A list cell and the state bytes, per state (an improper tail is the NIF's badarg).
+states_weight(Sets) -> states_weight(Sets, 0).
+
+states_weight([S | T], W) -> states_weight(T, W + ?PLEXUS_NIF_CELL_WEIGHT + wsize(S));
+states_weight(_, W) -> W.
+
+%% The `elements' of a reader's event: the elements it returned.
+count(L) when is_list(L) -> length(L);
+count(N) when is_integer(N) -> N;
+count(_) -> 0.
+
+one(_) -> 1.
 
 enc(Term) ->
     plexus_nif:encode(Term).

@@ -14,17 +14,21 @@
 %%     are the causal context (version vector and dot cloud, folded canonically as in
 %%     `include/plexus/crdt_format.md'); ActorBin and element bytes are
 %%     `plexus_nif:encode/1' of the terms, as in v1.</li>
-%% <li>`Root' is a trie node. An element's place is fixed by `md5(ElemBin)' alone:
-%%     at depth D it goes to child `nibble D' of that hash. A node that holds at most
-%%     `?MAX_LEAF' entries is a leaf `{l, Hash, Count, Entries}' (Entries sorted
-%%     bytewise by element, each `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]');
-%%     a larger one is a branch `{b, Hash, Count, Children}' (a 16-tuple); an empty
-%%     one is `nil'. The shape is therefore a pure function of the element set: equal
-%%     sets are equal terms (`=:=') on every node, whatever the history, and chunk
-%%     boundaries depend only on element bytes, with a bounded chunk size (a leaf only
-%%     exceeds `?MAX_LEAF' at depth 32, i.e. on a full 128-bit md5 collision).</li>
-%% <li>`Hash' of a leaf or branch is the sum modulo 2^128 of md5 of the term of each
-%%     entry below it. It is updated incrementally along the path of a single op, and
+%% <li>`Root' is a trie node. An element's place is fixed by its 32-bit key hash
+%%     `erlang:phash2(ElemBin, 1 bsl 32)' alone: at depth D it goes to child `nibble D'
+%%     of that hash (high nibble first). A node that holds at most `?MAX_LEAF' entries
+%%     is a leaf `{l, Hash, Count, {Frags, Entry1, ..., EntryN}}' (entries sorted
+%%     bytewise by element, each `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]';
+%%     Frags the 16-bit key-hash fragments of the entries, which a lookup scans, see
+%%     plexus_crdt_trie); a larger one is a branch
+%%     `{b, Hash, Count, Children}' (a 16-tuple); an empty one is `nil'. The shape is
+%%     therefore a pure function of the element set: equal sets are equal terms
+%%     (`=:=') on every node, whatever the history, and chunk boundaries depend only on
+%%     element bytes, with a bounded chunk size (a leaf only exceeds `?MAX_LEAF' at
+%%     depth 8, i.e. among elements with equal 32-bit key hashes).</li>
+%% <li>`Hash' of a leaf or branch is the sum modulo 2^56 of the 56-bit hashes of the
+%%     entries below it (`plexus_crdt_trie:ehash/1', two phash2). It is updated
+%%     incrementally along the path of a single op and across a merge, and
 %%     equal hashes let merge and anti-entropy skip a subtree. It detects honest
 %%     differences; it is NOT collision resistant against crafted elements (a sum of
 %%     hashes can be steered), so `digest/1' and `equal/2' do not rely on it.</li>
@@ -61,7 +65,7 @@
 %% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
 %% shared with the other trie-backed CRDT.
 -import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, nibble/2, collect/2,
+                           count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2,
                            split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
                            valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
 
@@ -72,7 +76,7 @@
 -type entry() :: {binary(), [{binary(), pos_integer()}, ...]}.
 -type tnode() ::
     nil
-    | {l, non_neg_integer(), pos_integer(), [entry(), ...]}
+    | {l, non_neg_integer(), pos_integer(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque orset2() :: {orset2, ctx(), tnode()}.
 %% A trie position: one byte per nibble, from the root.
@@ -104,7 +108,7 @@ add({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
                   {C, Ctx} = next_dot(A, VV, Cloud),
                   E = enc(Elem),
                   Entry = {E, [{A, C}]},
-                  {Root2, _, _} = update(Root, 0, erlang:md5(E), E, fun(_) -> Entry end),
+                  {Root2, _, _} = update(Root, 0, khash(E), E, fun(_) -> Entry end),
                   {orset2, Ctx, Root2}
           end);
 add(Set, _, _) ->
@@ -120,7 +124,7 @@ add_all(Set, Elems, Actor) when is_list(Elems) ->
 remove({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
     guard(fun() ->
                   E = enc(Elem),
-                  {Root2, _, _} = update(Root, 0, erlang:md5(E), E, fun(_) -> none end),
+                  {Root2, _, _} = update(Root, 0, khash(E), E, fun(_) -> none end),
                   {orset2, Ctx, Root2}
           end);
 remove(Set, _) ->
@@ -142,7 +146,7 @@ remove_all(Set, Elems) when is_list(Elems) ->
 -spec member(orset2(), term()) -> boolean() | error().
 member({orset2, _, Root} = Set, Elem) when ?IS_SET(Set) ->
     E = enc(Elem),
-    guard(fun() -> lookup(Root, 0, erlang:md5(E), E) end);
+    guard(fun() -> lookup(Root, 0, khash(E), E) end);
 member(Set, _) ->
     not_a_set(Set).
 
@@ -245,7 +249,7 @@ from_binary(<<1, $S, _/binary>> = V1) ->
     case plexus_nif:orset_validate(V1) of
         ok ->
             {Ctx, Entries} = decode_v1(V1),
-            {ok, {orset2, Ctx, build(0, [{erlang:md5(E), En} || {E, _} = En <- Entries])}};
+            {ok, {orset2, Ctx, build(0, [{khash(E), En} || {E, _} = En <- Entries])}};
         Error ->
             Error
     end;
@@ -266,7 +270,7 @@ from_binary(_) ->
 %% binary): A sends `digest_tree(SetA)'; B answers `diff(SetB, Summary)' =
 %% `{Descend, Ship}': it sends `summary(SetB, Descend)' back, and the two sides swap
 %% `missing(Set, Ship)' slices, which each applies with `merge_missing/2'. Rounds
-%% repeat on the summaries of `Descend' until it is empty (at most 32, in practice
+%% repeat on the summaries of `Descend' until it is empty (at most 8, in practice
 %% about log16(n / 32) + 1). Only differing subtrees are summarised or shipped.
 -spec digest_tree(orset2()) -> summary().
 digest_tree(Set) ->
@@ -339,8 +343,8 @@ merge_missing(_, _) ->
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, Entries}, _, _, E) ->
-    lists:keymember(E, 1, Entries);
+lookup({l, _, _, T}, _, K, E) ->
+    plexus_crdt_trie:get_entry(T, E, K) =/= false;
 lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
@@ -395,9 +399,12 @@ entry_ops() ->
 
 %% Entries only one side has: keep the dots the other context has not seen.
 keep_unseen(Entries, Other) ->
-    [{E, Ds2} || {E, Ds} <- Entries,
-                 (Ds2 = [Dot || Dot <- Ds, not covers(Other, Dot)]) =/= []].
+    lists:foldr(fun(X, Acc) -> keep_one(X, Other, Acc) end, [], Entries).
 
+%% An entry both sides hold alike is kept as it is (the same term: no copy, and the
+%% hash of the merged leaf skips it by identity).
+merge_entries([X | TA], [X | TB], CA, CB) ->
+    [X | merge_entries(TA, TB, CA, CB)];
 merge_entries([{E, _} = X | TA], [{F, _} | _] = B, CA, CB) when E < F ->
     keep_one(X, CB, merge_entries(TA, B, CA, CB));
 merge_entries([{E, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < E ->
@@ -412,8 +419,10 @@ merge_entries([], B, CA, _) ->
 merge_entries(A, [], _, CB) ->
     keep_unseen(A, CB).
 
-keep_one({E, Ds}, Other, Rest) ->
+% An entry that keeps all its dots stays the same term.
+keep_one({E, Ds} = X, Other, Rest) ->
     case [Dot || Dot <- Ds, not covers(Other, Dot)] of
+        Ds -> [X | Rest];
         [] -> Rest;
         Kept -> [{E, Kept} | Rest]
     end.
@@ -447,7 +456,7 @@ group_by_path(Lens, Set, Entries) ->
     try
         {ok, lists:foldl(
                fun({E, _} = En, Acc) ->
-                       K = erlang:md5(E),
+                       K = khash(E),
                        N = nibbles(K),
                        [P] = [binary:part(N, 0, L) || L <- Lens,
                                                       is_map_key(binary:part(N, 0, L), Set)],

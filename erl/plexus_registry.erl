@@ -22,6 +22,8 @@
 %% it still fits in the size of the ANNOUNCE. The table is bounded (`max_entries'); a
 %% flood of new names is refused (`full') without touching the entries already there.
 %% Expired entries are evicted lazily by `sample/2', `current_view/1' and queries.
+%% Every datagram is counted as `[plexus, registry, datagram]' (`plexus_telemetry'),
+%% with what became of it.
 %%
 %% Options: `name' (registered name, default `plexus_registry'; `undefined' for none),
 %% `ip' (bind address, default {127,0,0,1}: serving other hosts is a choice to make
@@ -217,14 +219,17 @@ handle_cast(_Msg, S) ->
 handle_info({udp, Sock, IP, Port, Data}, #s{socket = Sock} = S) ->
     S1 = S#s{datagrams = S#s.datagrams + 1},
     case plexus_nif:registry_handle(S#s.table, Data, source(IP, Port), (S#s.clock)()) of
-        {_Result, <<>>} ->
+        {Result, <<>>} ->
+            ok = datagram_event(Result, Data, <<>>),
             {noreply, S1};
-        {_Result, Reply} when is_binary(Reply) ->
+        {Result, Reply} when is_binary(Reply) ->
+            ok = datagram_event(Result, Data, Reply),
             case gen_udp:send(Sock, IP, Port, Reply) of
                 ok -> {noreply, S1#s{replies = S1#s.replies + 1}};
                 {error, _} -> {noreply, S1#s{send_errors = S1#s.send_errors + 1}}
             end;
-        _NoMemory ->
+        NoMemory ->
+            ok = datagram_event(NoMemory, Data, <<>>),
             {noreply, S1}
     end;
 handle_info({udp_passive, Sock}, #s{socket = Sock} = S) ->
@@ -232,6 +237,21 @@ handle_info({udp_passive, Sock}, #s{socket = Sock} = S) ->
     {noreply, S};
 handle_info(_Msg, S) ->
     {noreply, S}.
+
+%% `[plexus, registry, datagram]' (README, "Telemetry"): one per datagram received,
+%% with what the table made of it (`outcome': announced, refused, queried, cookie,
+%% left, ignored, dropped or error; `reason' for the last four and refused).
+datagram_event(Result, Data, Reply) ->
+    {Outcome, Reason} = case Result of
+                            {announced, _, _, _} -> {announced, undefined};
+                            {refused, R, _} -> {refused, R};
+                            {left, _} -> {left, undefined};
+                            {Kind, R} when is_atom(Kind) -> {Kind, R};  % ignored, dropped, error
+                            Kind when is_atom(Kind) -> {Kind, undefined} % queried, cookie
+                        end,
+    plexus_telemetry:execute([plexus, registry, datagram],
+                             #{count => 1, bytes => byte_size(Data), reply_bytes => byte_size(Reply)},
+                             #{outcome => Outcome, reason => Reason, server => self()}).
 
 %% The sender's address as the table binds entries to it (never empty: empty is us).
 source({A, B, C, D}, Port) -> <<4, A, B, C, D, Port:16>>;

@@ -29,7 +29,7 @@ check() { # check NAME CONDITION-RESULT(0/1)
 
 make --no-print-directory -s priv/plexus_cnode build/test/plexus_ei_peers \
     build/test/plexus_disco_peer >/dev/null || exit 1
-epmd -names >/dev/null 2>&1 || epmd -daemon
+epmd -names >/dev/null 2>&1 || ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon
 tmp=$(mktemp -d)
 COOKIE=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s' "$COOKIE" >"$tmp/cookie"

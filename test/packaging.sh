@@ -8,7 +8,8 @@
 #   - a fresh rebar3 app that depends on the snapshot by git URL compiles offline and
 #     calls plexus_orset and plexus_lww; the beams carry EEP-48 docs (erl/ modules
 #     only); public specs use only exported types; the app file declares inets, ssl
-#     and public_key as optional;
+#     and public_key as optional; without telemetry installed, the app starts and its
+#     events arrive as logger debug reports;
 #   - when Elixir is installed, the same from a fresh Mix app (path dependency), with
 #     `h :plexus_orset.merge` answering from the docs, and the Elixir face of lib/
 #     (Plexus.ORSet, Plexus.LWW) compiled and callable.
@@ -128,7 +129,7 @@ check "C node links libsodium and jansson statically; NIF needs only libsodium23
 # A check run inside the dependent app's VM: the API, docs, types, app file.
 cat >"$WORK/pk_check.erl" <<'EOF'
 -module(pk_check).
--export([api/0, docs/1, types/1, app/0]).
+-export([api/0, docs/1, types/1, app/0, telemetry/0, log/2]).
 
 api() ->
     S = plexus_orset:add(plexus_orset:add(plexus_orset:new(), <<"a">>), b),
@@ -190,11 +191,28 @@ app() ->
         {error, {already_loaded, plexus}} -> ok
     end,
     {ok, [{application, plexus, Props}]} = file:consult(code:where_is_file("plexus.app")),
-    Optional = [inets, ssl, public_key],
+    Optional = [inets, ssl, public_key, telemetry],
     [] = Optional -- proplists:get_value(applications, Props),
     Optional = proplists:get_value(optional_applications, Props),
     [_, _, _] = string:split(proplists:get_value(vsn, Props), ".", all),
     {ok, _} = application:ensure_all_started(plexus),
+    ok.
+
+%% No telemetry in a fresh app: plexus runs, and its events are logger debug reports.
+telemetry() ->
+    {ok, _} = application:ensure_all_started(plexus),
+    false = erlang:function_exported(telemetry, execute, 3),
+    ok = logger:add_handler(pk, ?MODULE, #{level => debug, config => #{pid => self()}}),
+    ok = logger:set_module_level(plexus_telemetry, debug),
+    Big = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, 5000)),
+    _ = plexus_orset:merge(Big, Big),
+    receive {pk, [plexus, crdt, call], #{function := merge}} -> ok
+    after 10000 -> error(no_event)
+    end.
+
+log(#{msg := {report, #{event := E, metadata := M}}}, #{config := #{pid := Pid}}) ->
+    Pid ! {pk, E, M};
+log(_, _) ->
     ok.
 EOF
 erlc -o "$WORK" "$WORK/pk_check.erl" >/dev/null 2>&1 || check "compile the in-VM check" false
@@ -224,6 +242,8 @@ check "rebar3 app: EEP-48 docs in every erl/ module, none elsewhere" \
 check "rebar3 app: public specs name only exported types" \
     in_rebar_vm "pk_check:types(\"$REBAR_APP/_build/default/lib/plexus/ebin\")"
 check "rebar3 app: version, optional inets/ssl/public_key, app starts" in_rebar_vm "pk_check:app()"
+check "rebar3 app: runs without telemetry, events as logger debug reports" \
+    in_rebar_vm "pk_check:telemetry()"
 
 # ---------------------------------------------------------------- Mix
 if command -v mix >/dev/null 2>&1; then

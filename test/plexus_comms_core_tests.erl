@@ -191,3 +191,20 @@ local_server_test() ->
     after
         gen_server:stop(Pid)
     end.
+
+%% Every drop is a [plexus, comms, dropped] telemetry event (README, "Telemetry").
+drop_event_test() ->
+    plexus_telemetry_capture:with_telemetry(
+      fun() ->
+              {ok, Pid} = plexus_comms:start(#{name => comms_eunit_tel}),
+              try
+                  {error, {dropped, disconnected}} =
+                      plexus_comms:send_msg(comms_eunit_tel, 'x@127.0.0.1', <<"abc">>, low),
+                  ?assertEqual({#{count => 1, bytes => erlang:external_size(<<"abc">>)},
+                                #{server => comms_eunit_tel, node => 'x@127.0.0.1',
+                                  priority => low, reason => disconnected}},
+                               plexus_telemetry_capture:wait(telemetry, [plexus, comms, dropped]))
+              after
+                  gen_server:stop(Pid)
+              end
+      end).

@@ -166,6 +166,9 @@ bad_input_run() ->
     ok = check_orset(<<>>, Good),
     ok = check_lww(R, GoodR),
     ok = check_lww(<<>>, GoodR),
+    %% (large inputs also go by plexus_telemetry, which loads then)
+    [ok = check_orset(X, Good) || X <- oversized_orsets()],
+    [ok = check_lww(X, GoodR) || X <- oversized_lwws()],
     Atoms0 = erlang:system_info(atom_count),
 
     [ok = check_orset(T, Good) || T <- truncations(S)],

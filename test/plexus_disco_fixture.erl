@@ -425,12 +425,14 @@ write_ts(#{status := File, hosts := Hosts}) ->
 
 %% ------------------------------------------------------------------ epmd
 
+epmd_port() -> list_to_integer(os:getenv("ERL_EPMD_PORT", "4369")).
+
 %% Registers Name in the local epmd (ALIVE2_REQ) as a real node would; the
 %% registration lasts while the connection stays open.
 epmd_register(Name, Port) ->
     Self = self(),
     Pid = spawn(fun() ->
-                        {ok, S} = gen_tcp:connect({127, 0, 0, 1}, 4369, [binary, {active, false}]),
+                        {ok, S} = gen_tcp:connect({127, 0, 0, 1}, epmd_port(), [binary, {active, false}]),
                         NameB = list_to_binary(Name),
                         Body = <<$x, Port:16, 77, 0, 6:16, 5:16, (byte_size(NameB)):16,
                                  NameB/binary, 0:16>>,

@@ -143,10 +143,15 @@ crypto_rand(N) -> list_to_binary([rand:uniform(256) - 1 || _ <- lists:seq(1, N)]
 %% Thousands of junk datagrams: the endpoint keeps its peers and stays responsive.
 junk_flood(_Config) ->
     [P1, P2] = [plexus_disco_fixture:free_udp_port() || _ <- [1, 2]],
-    _ = unicast(flood_a, P1, [P2], #{}),
-    _ = unicast(flood_b, P2, [P1], #{}),
+    %% A peer timeout far above any scheduling stall of a loaded machine: what this
+    %% checks is that junk does not crowd out genuine beacons, not how fast a
+    %% silent peer is dropped (leaving_and_silent does that).
+    Slow = #{peer_timeout_ms => 10000},
+    _ = unicast(flood_a, P1, [P2], Slow),
+    _ = unicast(flood_b, P2, [P1], Slow),
     ok = plexus_disco_fixture:wait(fun() -> ids(flood_a) =:= [<<"flood_b@127.0.0.1">>] end, 5000),
     _ = info(flood_a),
+    {ok, _} = plexus_discovery:subscribe(flood_a, self()),
     Atoms0 = erlang:system_info(atom_count),
     {ok, S} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}]),
     [gen_udp:send(S, {127, 0, 0, 1}, P1, crypto_rand(rand:uniform(1400)))
@@ -154,34 +159,44 @@ junk_flood(_Config) ->
     gen_udp:close(S),
     ?assertEqual([<<"flood_b@127.0.0.1">>], ids(flood_a)),
     Atoms1 = erlang:system_info(atom_count),
-    #{malformed := M, auth_failed := A} = info(flood_a),
+    #{malformed := M, auth_failed := A, accepted := Accepted0} = info(flood_a),
     ?assert(M + A > 0),
     ?assertEqual(Atoms0, Atoms1),
-    %% and it still hears its peer (no timeout-down during the flood)
-    timer:sleep(700),
+    %% and it still hears its peer: genuine beacons keep being accepted after the
+    %% flood, and the peer was never reported down
+    ok = plexus_disco_fixture:wait(
+           fun() -> maps:get(accepted, info(flood_a)) >= Accepted0 + 5 end, 10000),
     ?assertEqual([<<"flood_b@127.0.0.1">>], ids(flood_a)),
+    Downs = [E || {plexus_discovery, {peer_down, _, _} = E} <- mailbox([])],
+    ?assertEqual([], Downs),
     ok = plexus_discovery:stop(flood_a),
     ok = plexus_discovery:stop(flood_b).
+
+mailbox(Acc) ->
+    receive M -> mailbox([M | Acc]) after 0 -> lists:reverse(Acc) end.
 
 %% A stopping endpoint says it is leaving: down at once. A killed one goes silent:
 %% down after peer_timeout_ms.
 leaving_and_silent(_Config) ->
     [P1, P2, P3] = [plexus_disco_fixture:free_udp_port() || _ <- [1, 2, 3]],
-    _ = unicast(lv_a, P1, [P2, P3], #{}),
+    %% lv_a's peer timeout is long enough that a stall of lv_c's beacons just before
+    %% the kill (a loaded machine) cannot make the silence look long enough by itself
+    _ = unicast(lv_a, P1, [P2, P3], #{peer_timeout_ms => 3000}),
     _ = unicast(lv_b, P2, [P1], #{}),
     PidC = unicast(lv_c, P3, [P1], #{}),
     ok = plexus_disco_fixture:wait(fun() -> length(ids(lv_a)) =:= 2 end, 5000),
     {ok, _} = plexus_discovery:subscribe(lv_a, self()),
     ok = plexus_discovery:stop(lv_b),
+    %% the reason says it came from the goodbye, not from the (3 s) timeout
     receive {plexus_discovery, {peer_down, #{id := <<"lv_b@127.0.0.1">>}, leaving}} -> ok
-    after 2000 -> error(no_leaving_down)
+    after 10000 -> error(no_leaving_down)
     end,
     exit(PidC, kill),
     T0 = erlang:monotonic_time(millisecond),
     receive {plexus_discovery, {peer_down, #{id := <<"lv_c@127.0.0.1">>}, timeout}} -> ok
-    after 5000 -> error(no_timeout_down)
+    after 15000 -> error(no_timeout_down)
     end,
-    ?assert(erlang:monotonic_time(millisecond) - T0 >= 400),
+    ?assert(erlang:monotonic_time(millisecond) - T0 >= 1500),
     ok = plexus_discovery:stop(lv_a).
 
 %% Epoch 1 nodes that accept epoch 0 hear epoch 0 nodes, not the other way round.

@@ -91,7 +91,8 @@ invalid_options_test_() ->
 errors_test() ->
     Transient = [{sync_failed, x}, {timeout, 5}, {shutdown_timeout, 5}],
     Permanent = [{start_failed, x}, {stop_failed, x}, {invalid_configuration, x},
-                 {peer_not_found, <<"p">>}, {subscription_failed, x}],
+                 {peer_not_found, <<"p">>}, {subscription_failed, x},
+                 {sync_failed, not_running}],
     [?assert(plexus_discovery:is_transient_error(E) andalso not plexus_discovery:is_permanent_error(E))
      || E <- Transient],
     [?assert(plexus_discovery:is_permanent_error(E) andalso not plexus_discovery:is_transient_error(E))

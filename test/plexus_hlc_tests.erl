@@ -67,3 +67,47 @@ reload_keeps_the_clock_test() ->
     _ = code:purge(plexus_hlc),
     {module, plexus_hlc} = code:load_file(plexus_hlc),
     ?assert(plexus_hlc:now() > Before).
+
+%% Processes that each tick after their own last result (as update/2 does, on the
+%% register each wrote last) and others that observe: every timestamp issued is
+%% distinct, each process's are increasing, and the clock ends after all of them.
+monotonic_across_processes_test() ->
+    Self = self(),
+    Writer = fun() ->
+                     Ts = lists:foldl(fun(_, [Last | _] = Acc) -> [plexus_hlc:next_after(Last) | Acc] end,
+                                      [0], lists:seq(1, 3000)),
+                     Self ! {self(), lists:reverse(tl(lists:reverse(Ts)))}
+             end,
+    Observer = fun() ->
+                       [plexus_hlc:observe(plexus_hlc:now() + (I bsl 4)) || I <- lists:seq(1, 500)],
+                       Self ! {self(), []}
+               end,
+    Pids = [spawn_link(Writer) || _ <- lists:seq(1, 4)] ++ [spawn_link(Observer)],
+    Lists = [receive {P, L} -> L end || P <- Pids],
+    [?assertEqual(lists:reverse(lists:usort(L)), L) || L <- Lists], % each strictly decreasing from the newest
+    All = lists:append(Lists),
+    ?assertEqual(length(All), length(lists:usort(All))),
+    ?assert(plexus_hlc:now() > lists:max(All)).
+
+%% A floor above the clock (within the skew bound) gives a timestamp after it and
+%% moves the clock there: the next tick, with no floor, is after it too.
+floor_above_the_clock_test() ->
+    Floor = plexus_hlc:now() + (5000 bsl 16),
+    T = plexus_hlc:next_after(Floor),
+    ?assert(T > Floor),
+    ?assert(plexus_hlc:now() > T).
+
+%% The common tick is one atomics add; at the end of time it must not wrap the
+%% unsigned cell to 0 (which would send every later timestamp back to the wall
+%% clock). The test puts the clock there and back, so it restores what it changed.
+saturated_clock_does_not_wrap_test() ->
+    Ref = persistent_term:get(plexus_hlc),
+    Saved = atomics:get(Ref, 1),
+    atomics:put(Ref, 1, ?MAX_TS),
+    try
+        ?assertEqual(?MAX_TS, plexus_hlc:next_after(0)),
+        ?assertEqual(?MAX_TS, plexus_hlc:now()),
+        ?assertEqual(?MAX_TS, atomics:get(Ref, 1))
+    after
+        atomics:put(Ref, 1, Saved)
+    end.

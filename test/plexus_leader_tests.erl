@@ -518,7 +518,9 @@ bad_options() ->
                    S(#{data_dir => D, bootstrap => [{other, 'a@h'}]})),
      ?_assertEqual(Bad({bootstrap, nodes}), S(#{data_dir => D, bootstrap => nodes})),
      ?_assertEqual(Bad({data_dir, 42}), S(#{data_dir => 42})),
-     ?_assertEqual(Bad({opts, 42}), S(42)),
+     ?_assertEqual(Bad({bad_options, 42}), S(42)),
+     %% plexus_opts: a list that is not a proplist is refused as a whole
+     ?_assertEqual(Bad({bad_options, [{data_dir, D}, 42]}), S([{data_dir, D}, 42])),
      ?_assertEqual(Bad({bootstrap, full}),
                    S(#{data_dir => D, bootstrap => [list_to_atom("n" ++ integer_to_list(I) ++ "@h")
                                                     || I <- lists:seq(1, 64)]})),
@@ -532,4 +534,29 @@ child_spec() ->
                    start := {plexus_leader, start_link, [el_cs, plexus_leader_probe, #{}, #{}]}},
                  Spec),
     ?assertEqual(Spec, ?L:child_spec(#{name => el_cs, module => plexus_leader_probe,
-                                       args => #{}, opts => #{}})).
+                                       args => #{}, opts => #{}})),
+    %% Elixir's {:plexus_leader, name: ..., module: ..., data_dir: ...}: a keyword
+    %% list, the keys other than name/module/args/opts being leader options (over opts)
+    D = tmp_dir(),
+    KwSpec = ?L:child_spec([{name, el_cs}, {module, plexus_leader_probe}, {args, #{}},
+                            {opts, [{data_dir, "/nowhere"}, {tick_ms, 5}]}, {data_dir, D}]),
+    ?assertMatch(#{id := {plexus_leader, el_cs},
+                   start := {plexus_leader, start_link,
+                             [el_cs, plexus_leader_probe, #{}, #{data_dir := D, tick_ms := 5}]}},
+                 KwSpec),
+    %% the spec starts a leader (as a supervisor would, from the start MFA)
+    #{start := {M, F, A}} = KwSpec,
+    {ok, Pid} = apply(M, F, A),
+    unlink(Pid),
+    ?assertMatch(#{hard_state_file := File} when is_list(File), ?L:info(el_cs)),
+    ?assertEqual(D, lists:sublist(maps:get(hard_state_file, ?L:info(el_cs)), length(D))),
+    ok = ?L:stop(Pid),
+    %% a bare module: its own name, no args, default options
+    ?assertMatch(#{id := {plexus_leader, plexus_leader_probe},
+                   start := {plexus_leader, start_link,
+                             [plexus_leader_probe, plexus_leader_probe, [], #{}]}},
+                 ?L:child_spec(plexus_leader_probe)),
+    %% a bare :plexus_leader in an Elixir child list asks child_spec([]): no name
+    ?assertError({bad_options, []}, ?L:child_spec([])),
+    ?assertError({bad_options, [{name, x}]}, ?L:child_spec([{name, x}])),
+    ?assertError({bad_options, 42}, ?L:child_spec(42)).

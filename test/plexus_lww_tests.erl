@@ -277,6 +277,33 @@ small_registers_need_no_nif_call_test() ->
     ?assert(count_lww_nif_calls(fun() -> ?L:update(Big, x) end) > 0),
     ?assert(count_lww_nif_calls(fun() -> ?L:update(Small, <<0:(200 * 8)>>) end) > 0).
 
+%% The value encodings built in Erlang (atoms, 32-bit integers, binaries) are the
+%% bytes of plexus_nif:encode/1, at the edges of each shape and of the one-byte length
+%% field; new/1,2, update/2 and update/3 all agree with the C encoder.
+value_encodings_match_the_bif_test() ->
+    Atom = fun(N, C) -> list_to_atom(lists:duplicate(N, C)) end,
+    Values = [a, '', true, Atom(123, $a), Atom(124, $a), Atom(125, $a), Atom(126, $a),
+              Atom(255, $a), Atom(62, 16#e9), Atom(63, 16#e9), Atom(255, 16#1F600),
+              0, 1, 255, 256, -1, -256, 2147483647, 2147483648, -2147483648, -2147483649,
+              1 bsl 64, <<>>, <<1, 2>>, binary:copy(<<7>>, 122), binary:copy(<<7>>, 123),
+              binary:copy(<<7>>, 300), {a, 1}, "ab", 1.5, #{k => v}],
+    Node = plexus_nif:encode(node()),
+    Base = ?L:new(start),
+    [begin
+         Enc = plexus_nif:encode(V),
+         C = fun(Ts) -> plexus_nif:lww_new(Enc, Node, Ts) end,
+         R1 = ?L:new(V),
+         ?assertEqual({V, C(?L:timestamp(R1))}, {V, R1}),
+         R2 = ?L:update(Base, V),
+         ?assertEqual({V, C(?L:timestamp(R2))}, {V, R2}),
+         ?assertEqual(V, ?L:value(R2)),
+         R3 = ?L:update(Base, V, ?L:timestamp(R2) + 1),
+         ?assertEqual({V, C(?L:timestamp(R2) + 1)}, {V, R3}),
+         R4 = ?L:new(V, V),
+         ?assertEqual({V, plexus_nif:lww_new(Enc, Enc, ?L:timestamp(R4))}, {V, R4})
+     end || V <- Values],
+    ok.
+
 count_lww_nif_calls(Fun) ->
     Nifs = [{plexus_nif, F, A} || {F, A} <- plexus_nif:module_info(exports),
                                   lists:prefix("lww_", atom_to_list(F))],

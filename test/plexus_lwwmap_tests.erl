@@ -62,8 +62,8 @@ concurrent_puts_lww_test() ->
     AB = ?M:merge(A, B),
     ?assertEqual({ok, second}, ?M:get(AB, k)),
     ?assertEqual(AB, ?M:merge(B, A)),
-    {lwwmap, _, {l, _, 1, [{_, [_, _]}]}} = AB,
-    {lwwmap, _, {l, _, 1, [{_, [_]}]}} = ?M:put(AB, k, third, a).
+    {lwwmap, _, {l, _, 1, {_, {_, [_, _]}}}} = AB,
+    {lwwmap, _, {l, _, 1, {_, {_, [_]}}}} = ?M:put(AB, k, third, a).
 
 deltas_test() ->
     A0 = ?M:put(?M:new(), k, 1, a),
@@ -176,7 +176,8 @@ hostile_terms_test() ->
     Good = ?M:put(?M:new(), k, v, a),
     {lwwmap, Ctx, Root} = Good,
     Bad = [{lwwmap, x, y}, {lwwmap, Ctx, {l, 0, 1, [bad]}}, {lwwmap, Ctx, {b, 1, 2, {}}},
-           {lwwmap, {#{}, #{}}, Root}, {lwwmap, Ctx, {l, 0, 1, [{<<"k">>, []}]}}],
+           {lwwmap, {#{}, #{}}, Root}, {lwwmap, Ctx, {l, 0, 1, [{<<"k">>, []}]}}
+           | [{lwwmap, Ctx, L} || {orset2, _, L} <- plexus_orset2_tests:bad_leaves(<<119, 1, $k>>)]],
     lists:foreach(
       fun(S) ->
               ?assertMatch({error, _}, ?M:validate(S)),

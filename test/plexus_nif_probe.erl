@@ -25,7 +25,7 @@ calls(Work) -> calls(Work, all_nifs).
 %% `encode/1', which is plain Erlang called once per element) or a list of `{F, A}'.
 -spec calls(fun(() -> term()), all_nifs | [{atom(), arity()}]) -> {term(), [call()]}.
 calls(Work, all_nifs) ->
-    Skip = [encode, module_info, load_info, set_dirty_threshold],
+    Skip = [encode, module_info, load_info, set_dirty_threshold, dirty_threshold],
     calls(Work, [{F, A} || {F, A} <- plexus_nif:module_info(exports),
                            not lists:member(F, Skip)]);
 calls(Work, Funs) when is_list(Funs) ->

@@ -1,5 +1,5 @@
-%% inets, ssl and public_key are optional applications of plexus (issue 11): on a host
-%% without inets, plexus still starts, and the kubernetes adapter, the one user of
+%% inets, ssl, public_key and telemetry are optional applications of plexus (issue
+%% 11): on a host without inets (and, here, without telemetry), plexus still starts, and the kubernetes adapter, the one user of
 %% inets, says `{missing_application, inets}' instead of `invalid_configuration'.
 %% "Without inets" is a peer VM (stdio connection, no distribution, no network) whose
 %% code path has inets removed.
@@ -14,7 +14,7 @@ without_inets_test_() ->
     {setup, fun start_peer_without_inets/0, fun stop_peer/1,
      fun(Peer) ->
              [{"the app resource declares them optional",
-               ?_assertEqual({ok, [inets, ssl, public_key]},
+               ?_assertEqual({ok, [inets, ssl, public_key, telemetry]},
                              peer:call(Peer, ?MODULE, optional_apps, []))},
               {"plexus starts without inets",
                ?_assertMatch({ok, _},

@@ -6,7 +6,7 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
--export([sync/2]).
+-export([sync/2, bad_leaves/1]).
 
 -define(V1, plexus_orset).
 -define(V2, plexus_orset2).
@@ -170,7 +170,7 @@ hostile_slices_test() ->
 hostile_terms_test() ->
     Terms = [{orset2, x, y}, {orset2, {#{}, #{}}, {l, 1, 2, [bad]}},
              {orset2, {#{}, #{}}, {b, 1, 40, {}}}, {orset2, {nope, #{}}, nil},
-             {orset2, {#{}, #{}}, {l, 1, 1, [{<<1>>, [{<<2>>, 1}]}]}}],
+             {orset2, {#{}, #{}}, {l, 1, 1, [{<<1>>, [{<<2>>, 1}]}]}} | bad_leaves(<<97, 1>>)],
     %% Functions check only the outer shape (validate/1 is the gate for terms from
     %% outside): none raises, and validate/1 refuses every one of these terms.
     lists:foreach(
@@ -190,6 +190,18 @@ hostile_terms_test() ->
     ?assertEqual({error, bad_state}, ?V2:validate({orset2, C, {l, H + 1, N, Es}})),
     ?assertError(badarg, ?V2:add(not_a_set, 1, a)),
     ?assertError(badarg, ?V2:from_binary(not_a_binary)).
+
+%% Leaves whose key fragments do not match their entries (the lookup scan trusts the
+%% fragments only to pick entries to compare): Key is the element a test probes.
+bad_leaves(Key) ->
+    F = plexus_crdt_trie:khash(Key) band 16#ffff,
+    En = {Key, [{<<2>>, 1}]},
+    Ctx = {#{<<2>> => 1}, #{}},
+    [{orset2, Ctx, L}
+     || L <- [{l, 1, 1, {}}, {l, 1, 1, {not_a_binary, En}}, {l, 1, 1, {<<F:8>>, En}},
+              {l, 1, 1, {<<F:16, F:16, F:16>>, En}}, {l, 1, 1, {<<F:16>>, bad}},
+              {l, 1, 2, {<<0:16, F:16>>, En}}, {l, 1, 1, {<<(F + 1):16>>, En}},
+              {l, 1, 1, {<<F:16>>, {Key}}}]].
 
 no_raise(F) ->
     try F() of

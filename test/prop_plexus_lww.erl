@@ -31,7 +31,8 @@ proper_test_() ->
              prop_merge_is_max, prop_roundtrip, prop_update_wins, prop_converge,
              prop_fast_merge_agrees_with_c, prop_fast_merge_ties_agree_with_c,
              prop_fast_update_ts_agrees_with_c,
-             prop_fast_update_agrees_with_c, prop_fast_new_agrees_with_c],
+             prop_fast_update_agrees_with_c, prop_fast_new_agrees_with_c,
+             prop_fast_update2_agrees_with_c],
     [{atom_to_list(P),
       {timeout, 120,
        ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
@@ -163,6 +164,32 @@ prop_fast_update_agrees_with_c() ->
                           _ -> false
                       end
                   end)).
+
+%% update/2 builds the value's external format itself for atoms, 32-bit integers and
+%% binaries (value_field/1 and enc/1): byte-equal to what plexus_nif:encode/1 and the
+%% C encoder make, at every size around the bounds of each shape.
+prop_fast_update2_agrees_with_c() ->
+    ?FORALL({X, V}, {hostile(), encodable_value()},
+            ?SAFE(begin
+                      Valid = plexus_nif:lww_validate(X),
+                      case {Valid, ?L:update(X, V)} of
+                          {ok, {error, overflow}} -> ?L:timestamp(X) =:= 16#FFFFFFFFFFFFFFFF;
+                          {ok, Reg} -> written_after(X, Reg, node(), V)
+                                           andalso ?L:value(Reg) =:= V;
+                          {Error, Error} -> true;
+                          _ -> false
+                      end
+                  end)).
+
+encodable_value() ->
+    oneof([wide_value(),
+           ?LET(N, range(0, 130), binary(N)),
+           ?LET(N, range(0, 255), list_to_atom(lists:duplicate(N, $a))),
+           ?LET(N, range(0, 60), list_to_atom(lists:duplicate(N, 16#e9))),
+           integer(-300, 300),
+           elements([255, 256, -1, 2147483647, 2147483648, -2147483648, -2147483649,
+                     1 bsl 64, -(1 bsl 64), '', 'é', true]),
+           {integer(), atom()}]).
 
 prop_fast_new_agrees_with_c() ->
     ?FORALL({A, V}, {actor(), wide_value()},

@@ -129,15 +129,32 @@ dialyzer_stage() {
     if rebar3 dialyzer; then echo "dialyzer: 1 passed, 0 failed"; else echo "dialyzer: 0 passed, 1 failed"; return 1; fi
 }
 
-# Distribution tests need epmd. Start one on loopback if none runs, stop it at the end.
+# Distribution tests get an epmd of their own, on loopback and on a free port, stopped
+# at the end: an epmd that something else started on this machine (bound to every
+# address by an `erl -name` run without ERL_EPMD_ADDRESS, or another test run's, with
+# its node names) never mixes with this run. Every VM, peer and C node the tests start
+# inherits ERL_EPMD_PORT.
 export ERL_EPMD_ADDRESS=127.0.0.1
 epmd_pid=""
-if ! epmd -names >/dev/null 2>&1; then
-    epmd -address 127.0.0.1 >/dev/null 2>&1 &
+for _ in $(seq 20); do
+    port=$((20000 + RANDOM % 20000))
+    epmd -address 127.0.0.1 -port "$port" >/dev/null 2>&1 &
     epmd_pid=$!
-    trap '[ -n "$epmd_pid" ] && kill "$epmd_pid" 2>/dev/null' EXIT
-    for _ in $(seq 50); do epmd -names >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+    for _ in $(seq 50); do
+        kill -0 "$epmd_pid" 2>/dev/null || break
+        ERL_EPMD_PORT=$port epmd -names >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    if kill -0 "$epmd_pid" 2>/dev/null && ERL_EPMD_PORT=$port epmd -names >/dev/null 2>&1; then
+        export ERL_EPMD_PORT=$port
+        break
+    fi
+    kill "$epmd_pid" 2>/dev/null
+    epmd_pid=""
+done
+if [ -z "$epmd_pid" ]; then echo "run_tests: could not start an epmd on 127.0.0.1" >&2; exit 1; fi
+trap 'kill "$epmd_pid" 2>/dev/null' EXIT
+echo "epmd: 127.0.0.1:$ERL_EPMD_PORT (pid $epmd_pid)"
 
 mapfile -t plain_tests < <(ls build/test/plain/test_* 2>/dev/null)
 mapfile -t san_tests < <(ls build/test/san/test_* 2>/dev/null)

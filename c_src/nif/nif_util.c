@@ -247,6 +247,15 @@ ERL_NIF_TERM nif_set_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TER
     return enif_make_uint64(env, old);
 }
 
+ERL_NIF_TERM nif_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argv;
+    if (argc != 0) return enif_make_badarg(env);
+    nif_priv *priv = nif_priv_get(env);
+    return enif_make_uint64(env,
+                            atomic_load_explicit(&priv->dirty_threshold, memory_order_relaxed));
+}
+
 /* ---------------------------------------------------------------- any state */
 
 ERL_NIF_TERM nif_state_digest(ErlNifEnv *env, plexus_bytes s, int type)

@@ -226,4 +226,8 @@ ERL_NIF_TERM nif_state_digest(ErlNifEnv *env, plexus_bytes s, int type);
 /* plexus_nif:set_dirty_threshold(Bytes) -> OldBytes. */
 ERL_NIF_TERM nif_set_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
+/* plexus_nif:dirty_threshold() -> Bytes (read only: the CRDT telemetry reports whether
+ * a call it timed crossed it). */
+ERL_NIF_TERM nif_dirty_threshold(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+
 #endif

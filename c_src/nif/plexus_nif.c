@@ -83,6 +83,7 @@ static ErlNifFunc nif_funcs[] = {
     {"lww_validate", 1, nif_lww_validate, 0},
     {"lww_digest", 1, nif_lww_digest, 0},
     {"set_dirty_threshold", 1, nif_set_dirty_threshold, 0},
+    {"dirty_threshold", 0, nif_dirty_threshold, 0},
     {"health_new", 3, nif_health_new, 0},
     {"health_up", 3, nif_health_up, 0},
     {"health_answer", 4, nif_health_answer, 0},

@@ -4,9 +4,9 @@ defmodule Plexus.Discovery do
   `nil` where the Erlang API says `undefined`.
 
   Every function without a `server` argument talks to the default server, registered
-  as `:plexus_discovery` (`start_link/0` starts one with the `beam` adapter; the
-  application starts servers as configured, see the README). Start servers under your
-  own supervisor:
+  as `:plexus_discovery`, which the `:plexus` application starts (`beam` adapter)
+  unless configured with `config :plexus, discovery: false` or given servers of its
+  own (see the README). Start more servers, under other names, in your own supervisor:
 
       children = [{Plexus.Discovery, name: :my_disco, adapter: :dns, custom: %{...}}]
 

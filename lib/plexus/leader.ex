@@ -33,6 +33,12 @@ defmodule Plexus.Leader do
       `handle_peer_joined/2`, `handle_peer_left/2` and `handle_term_changed/3`
       (`{:ok, state}`).
 
+  Without `:data_dir` (and no `:plexus` app env `data_dir`), the hard state goes to a
+  directory named after the release, else after the application that starts the
+  leader (`Path.join(:filename.basedir(:user_data, "plexus"), name)`); with neither
+  (a leader started from IEx with a module of no application), `start_link/1`
+  returns `{:error, {:data_dir_required, why}}`. The directory chosen is logged.
+
   `init/1` is yours to write. `handle_call/3`, `handle_info/2` and `terminate/2` are
   optional as in `GenServer`; a call the module does not handle is answered
   `{:error, {:unknown_call, request}}`.

@@ -8,6 +8,6 @@ make --no-print-directory -s priv/plexus_cnode build/test/plexus_ei_peers >/dev/
 rebar3 compile >/dev/null
 mkdir -p build/bench
 erlc -o build/bench test/bench/plexus_bench_cnode.erl test/plexus_test_nodes.erl
-epmd -names >/dev/null 2>&1 || epmd -daemon
+epmd -names >/dev/null 2>&1 || ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon
 exec erl -noshell -pa _build/default/lib/plexus/ebin -pa build/bench \
     -eval 'plexus_bench_cnode:main()'

@@ -10,7 +10,7 @@
 %% nothing here asserts on time.
 -module(plexus_bench_crdt).
 
--export([main/0, main/1]).
+-export([main/0, main/1, lww/0]).
 -export([plain_update/3, plain_merge/2]).
 
 -define(SIZES, [1000, 10000, 100000, 1000000]).
@@ -38,6 +38,13 @@ main(Sizes) ->
     io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
               [LongSchedules]),
     summary(Rows, LongSchedules),
+    erlang:halt(0).
+
+%% @doc Only the LWW register section (`erl ... -eval 'plexus_bench_crdt:lww()'').
+-spec lww() -> no_return().
+lww() ->
+    [{module, _} = code:ensure_loaded(M) || M <- [plexus_lww, plexus_hlc, plexus_nif]],
+    lww_section(),
     erlang:halt(0).
 
 %% ------------------------------------------------------------------ merge
@@ -149,7 +156,82 @@ lww_section() ->
     io:format("merge/2 through the NIF (the C path):   ~7.1f~n", [MrgNif]),
     io:format("merge/2, winner ahead of the node clock: ~6.1f (raising it reads the wall clock)~n",
               [MrgFresh]),
+    lww_floors(R, R2),
     ok.
+
+%% Where the time of update/2 and merge/2 goes, each step alone in the same run, so
+%% the gap to the plain tuple register can be read off: the steps a binary register on
+%% a node-wide HLC cannot skip (matching the binaries, ticking the shared clock,
+%% building the new binary), against what the plain register pays (a tuple compare;
+%% a wall clock read and a tuple).
+lww_floors(R, R2) ->
+    <<_:16, Ts:64, _/binary>> = R2,
+    Loop = best_ns(fun(K) -> empty_loop(K) end),
+    Header = best_ns(fun(K) -> header_compare_loop(R, R2, K) end),
+    Match = best_ns(fun(K) -> full_match_loop(R, R2, K) end),
+    Observe = best_ns(fun(K) -> observe_loop(Ts, K) end),
+    SharedRead = best_ns(fun(K) -> shared_read_loop(Ts, K) end),
+    Wall = best_ns(fun(K) -> wall_loop(K) end),
+    Tick = best_ns(fun(K) -> tick_loop(plexus_hlc:now(), K) end),
+    Build = best_ns(fun(K) -> build_loop(R2, K) end),
+    Encode = best_ns(fun(K) -> encode_loop(world, K) end),
+    io:format("where the time goes (each step alone, ns, loop of ~.1f ns included):~n", [Loop]),
+    io:format("  merge floor: compare two registers' timestamps (header match only): ~7.1f~n"
+              "  the match merge/2 does (both registers' full layout, as validation):  ~7.1f~n"
+              "  plexus_hlc:observe/1 of a timestamp the clock has seen:              ~7.1f~n"
+              "  the same decided from the shared cell, without the per-process bound: ~6.1f~n",
+              [Header, Match, Observe, SharedRead]),
+    io:format("  update: os:system_time/1 (plain update pays it too):                 ~7.1f~n"
+              "  plexus_hlc:next_after/1 (wall clock + shared atomics cell):          ~7.1f~n"
+              "  build a 20-byte register binary from its fields:                     ~7.1f~n"
+              "  plexus_nif:encode/1 (term_to_binary/2; update/2 avoids it for atoms,~n"
+              "  32-bit integers and binaries):                                       ~7.1f~n",
+              [Wall, Tick, Build, Encode]).
+
+empty_loop(0) -> ok;
+empty_loop(K) -> empty_loop(K - 1).
+
+header_compare_loop(_, _, 0) -> ok;
+header_compare_loop(A, B, K) -> _ = header_compare(A, B), header_compare_loop(A, B, K - 1).
+
+header_compare(<<1, $L, TsA:64, _/binary>> = A, <<1, $L, TsB:64, _/binary>> = B) ->
+    if TsA >= TsB -> A; true -> B end.
+
+full_match_loop(_, _, 0) -> ok;
+full_match_loop(A, B, K) -> _ = full_match(A, B), full_match_loop(A, B, K - 1).
+
+full_match(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
+           <<1, $L, TsB:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
+  when ALA > 0, ALA < 128, VLA > 0, VLA < 128, ALB > 0, ALB < 128, VLB > 0, VLB < 128 ->
+    if TsA >= TsB -> A; true -> B end.
+
+observe_loop(_, 0) -> ok;
+observe_loop(Ts, K) -> ok = plexus_hlc:observe(Ts), observe_loop(Ts, K - 1).
+
+%% What observe/1 would cost with no bound kept in the caller's process dictionary:
+%% the clock cell read from persistent_term and atomics on every call.
+shared_read_loop(_, 0) -> ok;
+shared_read_loop(Ts, K) ->
+    true = Ts =< atomics:get(persistent_term:get(plexus_hlc), 1),
+    shared_read_loop(Ts, K - 1).
+
+wall_loop(0) -> ok;
+wall_loop(K) -> _ = os:system_time(millisecond), wall_loop(K - 1).
+
+tick_loop(_, 0) -> ok;
+tick_loop(Ts, K) -> tick_loop(plexus_hlc:next_after(Ts), K - 1).
+
+build_loop(R, K) ->
+    <<_:16, Ts:64, AL, Actor:AL/binary, Value/binary>> = R,
+    build_loop(Ts, binary:copy(<<AL, Actor/binary>>), binary:copy(Value), K).
+
+build_loop(_, _, _, 0) -> ok;
+build_loop(Ts, ActorField, ValueField, K) ->
+    _ = <<1, $L, Ts:64, ActorField/binary, ValueField/binary>>,
+    build_loop(Ts + 1, ActorField, ValueField, K - 1).
+
+encode_loop(_, 0) -> ok;
+encode_loop(V, K) -> _ = plexus_nif:encode(V), encode_loop(V, K - 1).
 
 best_ns(F) -> best_ns(F, 200).
 

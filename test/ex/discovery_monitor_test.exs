@@ -20,6 +20,13 @@ defmodule Plexus.DiscoveryMonitorTest do
       assert :ok = Plexus.Discovery.unsubscribe(:ex_disco, sub)
     end
 
+    test "the application's default server answers out of the box" do
+      # mix test started :plexus, and with it the default beam discovery server
+      assert {:ok, peers} = Plexus.Discovery.snapshot()
+      assert length(peers) == length(Node.list())
+      assert %{adapter: :plexus_discovery_beam} = Plexus.Discovery.health_info()
+    end
+
     test "child_spec takes a keyword list or a map" do
       assert %{id: :ex_disco_a} = Plexus.Discovery.child_spec(name: :ex_disco_a)
       assert %{id: :ex_disco_b} = Plexus.Discovery.child_spec(%{name: :ex_disco_b})

@@ -75,6 +75,17 @@ defmodule Plexus.LeaderTest do
     assert Plexus.Leader.call(:ex_leader_min, :what) == {:error, {:unknown_call, :what}}
   end
 
+  test "an Erlang-style {:plexus_leader, keyword} child spec starts a leader", %{data_dir: dir} do
+    pid =
+      start_supervised!(
+        {:plexus_leader,
+         name: :ex_leader_kw, module: Minimal, args: :s, bootstrap: [node()], data_dir: dir}
+      )
+
+    assert wait_until(fn -> Plexus.Leader.leader(:ex_leader_kw) == pid end)
+    assert [_ | _] = Path.wildcard(Path.join(dir, "**/ex_leader_kw-*.hs"))
+  end
+
   test "handle_become_follower sees nil where the Erlang behaviour says undefined" do
     assert Reporter.handle_become_follower(:undefined, %{test: self()}) == {:ok, %{test: self()}}
     assert_received {:became_follower, nil}

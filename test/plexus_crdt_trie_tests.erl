@@ -1,0 +1,107 @@
+%% EUnit tests of plexus_crdt_trie, the canonical hash trie under plexus_orset2 and
+%% plexus_lwwmap: the key and entry hashes are pinned (every node must place and hash
+%% entries alike, whatever its release, or merges stop skipping equal subtrees and
+%% anti-entropy paths point at different entries), and the hashes a node stores stay
+%% those recomputed from its entries along every path that updates them
+%% incrementally (single ops, collapses, leaf merges, filters), and so do the key
+%% fragments a leaf keeps for lookups.
+-module(plexus_crdt_trie_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(T, plexus_crdt_trie).
+
+%% phash2 is documented as the same on every machine and ERTS release, so these
+%% values are part of the in-memory format (include/plexus/crdt_format.md).
+pinned_hashes_test() ->
+    ?assertEqual(1590930917, ?T:khash(<<"k">>)),
+    ?assertEqual(<<5, 14, 13, 3, 10, 13, 14, 5>>, ?T:nibbles(?T:khash(<<"k">>))),
+    ?assertEqual(5, ?T:nibble(?T:khash(<<"k">>), 0)),
+    ?assertEqual(37914289854684527, ?T:ehash({<<"k">>, [{<<"a">>, 1}]})).
+
+%% Entry hashes have 56 bits and node hashes stay below 2^56 (small integers).
+hash_width_test() ->
+    S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, 2000), a),
+    {orset2, _, Root} = S,
+    ?assert(?T:hash(Root) < 1 bsl 56),
+    ?assert(lists:all(fun(E) -> ?T:ehash(E) < 1 bsl 56 end, ?T:collect(Root, []))).
+
+%% Every stored hash and count equals the one recomputed from the entries below it,
+%% after single ops (splits and collapses), merges (leaf merges and filters of
+%% one-sided subtrees) and anti-entropy slices.
+stored_hashes_test() ->
+    M = plexus_orset2,
+    Base = M:add_all(M:new(), lists:seq(1, 3000), a),
+    A = M:remove_all(M:add_all(Base, lists:seq(3001, 3400), b), lists:seq(1, 900)),
+    B = M:remove_all(M:add_all(Base, lists:seq(1, 300), c), lists:seq(2000, 2900)),
+    {ok, A2} = M:from_binary(M:to_binary(A)),
+    AB = M:merge(A2, B),
+    Small = M:remove_all(AB, lists:seq(1, 3400)),
+    {A3, B3, _, _} = plexus_orset2_tests:sync(A, B),
+    lists:foreach(fun({orset2, _, Root}) -> check(Root) end, [Base, A, B, AB, Small, A3, B3]),
+    Map = plexus_lwwmap:put_all(plexus_lwwmap:new(), [{I, I} || I <- lists:seq(1, 500)], a),
+    Map2 = plexus_lwwmap:merge(Map, plexus_lwwmap:remove_all(Map, lists:seq(1, 480))),
+    lists:foreach(fun({lwwmap, _, Root}) -> check(Root) end, [Map, Map2]).
+
+check(nil) ->
+    {0, 0};
+check({l, H, C, T}) ->
+    [Frags | Entries] = tuple_to_list(T),
+    ?assertEqual(<< <<(?T:khash(K) band 16#ffff):16>> || {K, _} <- Entries >>, Frags),
+    ?assertEqual(length(Entries), C),
+    ?assertEqual(lists:sort(Entries), Entries),
+    ?assertEqual(H, lists:sum([?T:ehash(E) || E <- Entries]) band ((1 bsl 56) - 1)),
+    {H, C};
+check({b, H, C, Ch}) ->
+    Kids = [check(N) || N <- tuple_to_list(Ch)],
+    ?assertEqual(H, lists:sum([X || {X, _} <- Kids]) band ((1 bsl 56) - 1)),
+    ?assertEqual(C, lists:sum([Y || {_, Y} <- Kids])),
+    ?assert(C > 32),
+    {H, C}.
+
+%% Lookups find every key present and no key absent, through fragment collisions: 40
+%% keys whose fragments are all equal, at depth 8 (their 32-bit key hashes collide
+%% only in 16 bits, so they spread over the trie; the leaf is built directly here).
+find_with_equal_fragments_test() ->
+    Keys = [<<I:32>> || I <- lists:seq(1, 40)],
+    Entries = [{K, [{<<"a">>, 1}]} || K <- Keys],
+    {l, _, 40, T} = ?T:leaf(0, 40, Entries),
+    Same = setelement(1, T, binary:copy(<<7:16>>, 40)),
+    [?assertEqual(E, ?T:get_entry(Same, K, 7)) || {K, _} = E <- Entries],
+    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 7)),
+    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 8)),
+    ?assertEqual(-1, ?T:find(T, <<0:32>>)),
+    ?assertEqual(-41, ?T:find(T, <<41:32>>)),
+    ?assertEqual(7, ?T:find(T, <<7:32>>)).
+
+%% A single op keeps the fragments in step with the entries (insert, replace, delete).
+single_ops_keep_fragments_test() ->
+    M = plexus_orset2,
+    S = lists:foldl(fun(I, Acc) -> M:add(Acc, I, a) end, M:new(), lists:seq(1, 31)),
+    S2 = M:remove(M:add(M:add(S, 5, b), 100, a), 17),
+    {orset2, _, Root} = S2,
+    check(Root),
+    ?assertEqual({ok, S2}, M:from_binary(M:to_binary(S2))).
+
+%% A leaf merged with a branch (one replica holds at most 32 entries below a node, the
+%% other more), both ways round and at depth: the result is the canonical trie of the
+%% v1 merge, with its hashes and fragments in step.
+leaf_meets_branch_test() ->
+    M = plexus_orset2,
+    Base = M:add_all(M:new(), lists:seq(1, 20), a),
+    Leafy = M:remove_all(M:add_all(Base, [x, y], b), [3, 4]),
+    Branchy = M:remove_all(M:add_all(Base, lists:seq(21, 45), c), [5, 6]),
+    {orset2, _, {l, _, _, _}} = Leafy,
+    {orset2, _, {b, _, _, _}} = Branchy,
+    Deep = M:add_all(M:new(), lists:seq(1, 2000), a),
+    DeepLeafy = M:remove_all(Deep, lists:seq(1, 1900)),
+    DeepBranchy = M:add_all(Deep, lists:seq(5000, 5500), d),
+    lists:foreach(
+      fun({A, B}) ->
+              AB = M:merge(A, B),
+              ?assertEqual(AB, M:merge(B, A)),
+              {ok, V1} = M:from_binary(plexus_orset:merge(M:to_v1(A), M:to_v1(B))),
+              ?assertEqual(V1, AB),
+              {orset2, _, Root} = AB,
+              check(Root)
+      end, [{Leafy, Branchy}, {DeepLeafy, DeepBranchy}, {M:new(), Branchy}]).
