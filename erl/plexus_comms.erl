@@ -75,7 +75,8 @@ start_link() -> start_link(#{}).
 
 %% @doc Starts a comms server, registered as its `name' (default `plexus_comms').
 %% Options are a map or a keyword list (see the README for each and its default);
-%% `{error, {invalid_configuration, Why}}' for an unknown option or a bad value.
+%% `{error, {invalid_configuration, {unknown_option, Key}}}' for an option it does not
+%% know, `{error, {invalid_configuration, {Key, Value}}}' for a bad value.
 -spec start_link(opts() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) -> start(Opts, start_link).
 
@@ -161,9 +162,12 @@ config(Opts0) ->
             {error, {invalid_configuration, R}};
         {ok, Opts} ->
             Cfg = maps:merge(?DEFAULTS, Opts),
-            case [{K, V} || {K, V} <- lists:sort(maps:to_list(Cfg)), not valid(K, V)] of
-                [] -> check_thresholds(Cfg);
-                [Bad | _] -> {error, {invalid_configuration, Bad}}
+            Unknown = lists:sort(maps:keys(maps:without(maps:keys(?DEFAULTS), Opts))),
+            Bad = [{K, V} || {K, V} <- lists:sort(maps:to_list(Cfg)), not valid(K, V)],
+            case {Unknown, Bad} of
+                {[U | _], _} -> {error, {invalid_configuration, {unknown_option, U}}};
+                {[], [B | _]} -> {error, {invalid_configuration, B}};
+                {[], []} -> check_thresholds(Cfg)
             end
     end.
 

@@ -157,7 +157,7 @@ config_test_() ->
      ?_assertMatch({ok, #{name := a, queue_limit := 5}}, C([{name, a}, {queue_limit, 5}])),
      ?_assertMatch({ok, #{}}, C([])),
      ?_assertEqual({error, {invalid_configuration, {queue_limit, 0}}}, C(#{queue_limit => 0})),
-     ?_assertEqual({error, {invalid_configuration, {bogus, 1}}}, C(#{bogus => 1})),
+     ?_assertEqual({error, {invalid_configuration, {unknown_option, bogus}}}, C(#{bogus => 1})),
      ?_assertEqual({error, {invalid_configuration, {rtt_stat, max}}}, C(#{rtt_stat => max})),
      ?_assertMatch({error, {invalid_configuration, {thresholds_not_increasing, _}}},
                    C(#{good_ms => 5})),
