@@ -362,10 +362,16 @@ poll(#st{core = C} = St) ->
     St#st{poll = spawn_monitor(fun() -> poll_monitor(Self, Wanted) end)}.
 
 poll_monitor(Server, Wanted) ->
-    All = plexus_monitor:list_all(),
-    Up = [N || #{node := N, status := S} <- All, S =/= down],
-    _ = [plexus_monitor:watch(N) || N <- lists:usort(Wanted) -- Up, N =/= node()],
-    Server ! {poll, self(), All}.
+    try plexus_monitor:list_all() of
+        All ->
+            Up = [N || #{node := N, status := S} <- All, S =/= down],
+            _ = [catch plexus_monitor:watch(N) || N <- lists:usort(Wanted) -- Up, N =/= node()],
+            Server ! {poll, self(), All}
+    catch
+        %% stopped or too slow to answer (it can be suspended on a congested
+        %% connection): no news this round
+        exit:_ -> ok
+    end.
 
 rtt(#{samples := 0}, _) -> undefined;
 rtt(H, #st{rtt_stat = last}) -> maps:get(rtt_last_us, H);
