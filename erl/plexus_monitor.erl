@@ -18,6 +18,10 @@
 %%   atoms here.</li>
 %% </ul>
 %%
+%% Test hook: `test_delay_answers(Node, Ms)' holds every ping answer from `Node' for
+%% `Ms' before the monitor reads it, so its RTT grows by `Ms' as on a slow link (the
+%% plexus_comms suite induces latency with it). Unset (the default) nothing changes.
+%%
 %% Subscribers receive `{plexus_event, {node_up, N}}', `{plexus_event, {node_down, N}}'
 %% and `{plexus_event, {status_change, N, From, To}}' for healthy &lt;-&gt; suspect.
 %%
@@ -29,6 +33,7 @@
 -export([start_link/0, start_link/1, child_spec/1, stop/0]).
 -export([get_health/1, list_healthy/0, list_suspect/0, list_all/0, subscribe/0,
          unsubscribe/0, watch/1]).
+-export([test_delay_answers/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 %% pure helpers, exported for the tests
 -export([translate/2, node_key/1]).
@@ -59,6 +64,7 @@
              pending = #{} :: #{reference() => {binary(), integer()}},
              subs = #{} :: #{pid() => reference()},
              timer :: reference() | undefined,
+             answer_delays = #{} :: #{binary() => pos_integer()},
              next_ping = 0 :: non_neg_integer()}).
 
 %% ------------------------------------------------------------------ API
@@ -116,6 +122,14 @@ unsubscribe() -> gen_server:call(?SERVER, {unsubscribe, self()}).
 -spec watch(node()) -> ok.
 watch(Node) when is_atom(Node) -> gen_server:call(?SERVER, {watch, Node});
 watch(_) -> erlang:error(badarg).
+
+%% @doc Test hook (see the module doc): answers from `Node' are read `DelayMs' late;
+%% `0' reads them at once again.
+-spec test_delay_answers(node(), non_neg_integer()) -> ok.
+test_delay_answers(Node, DelayMs) when is_atom(Node), is_integer(DelayMs), DelayMs >= 0 ->
+    gen_server:call(?SERVER, {test_delay_answers, node_key(Node), DelayMs});
+test_delay_answers(_, _) ->
+    erlang:error(badarg).
 
 %% @private The detector's key of a node.
 -spec node_key(node_name()) -> binary().
@@ -195,6 +209,10 @@ handle_call({unsubscribe, Pid}, _From, #st{subs = Subs} = St) ->
     end;
 handle_call({watch, Node}, _From, St) ->
     {reply, ok, ping(Node, St)};
+handle_call({test_delay_answers, Key, 0}, _From, #st{answer_delays = D} = St) ->
+    {reply, ok, St#st{answer_delays = maps:remove(Key, D)}};
+handle_call({test_delay_answers, Key, Ms}, _From, #st{answer_delays = D} = St) ->
+    {reply, ok, St#st{answer_delays = D#{Key => Ms}}};
 handle_call(_, _From, St) ->
     {reply, {error, unknown_call}, St}.
 
@@ -205,20 +223,19 @@ handle_cast(_, St) -> {noreply, St}.
 handle_info(tick, St) ->
     {noreply, schedule(tick(St#st{timer = undefined}))};
 %% beam source
-handle_info({Tag, yes}, #st{pending = P} = St) when is_reference(Tag) ->
-    case maps:take(Tag, P) of
-        {{Key, T0}, P1} ->
-            Rtt = max(0, erlang:monotonic_time(microsecond) - T0),
-            St1 = St#st{pending = P1},
-            ok = rtt_event(Key, Rtt, St1),
-            Evs = case plexus_nif:health_answer(St#st.h, Key, now_ms(St), Rtt) of
-                      {error, not_found} -> plexus_nif:health_up(St#st.h, Key, now_ms(St));
-                      E -> E
-                  end,
-            {noreply, schedule(publish(Evs, St1))};
-        error ->
-            {noreply, St}
+handle_info({Tag, yes}, #st{pending = P, answer_delays = D} = St) when is_reference(Tag),
+                                                                         map_size(D) > 0 ->
+    case P of
+        #{Tag := {Key, _}} when is_map_key(Key, D) ->
+            _ = erlang:send_after(maps:get(Key, D), self(), {delayed_answer, Tag}),
+            {noreply, St};
+        _ ->
+            {noreply, answer(Tag, St)}
     end;
+handle_info({Tag, yes}, St) when is_reference(Tag) ->
+    {noreply, answer(Tag, St)};
+handle_info({delayed_answer, Tag}, St) ->
+    {noreply, answer(Tag, St)};
 handle_info({nodeup, N, _}, #st{source = beam} = St) ->
     {noreply, schedule(up(N, now_ms(St), St))};
 handle_info({nodedown, N, _}, #st{source = beam} = St) ->
@@ -289,6 +306,22 @@ publish(Evs, #st{subs = Subs} = St) ->
          detector_event(Ev, N, St)
      end || Ev <- Evs],
     St.
+
+%% beam source: a ping answer, with the RTT from the ping's send time.
+answer(Tag, #st{pending = P} = St) ->
+    case maps:take(Tag, P) of
+        {{Key, T0}, P1} ->
+            Rtt = max(0, erlang:monotonic_time(microsecond) - T0),
+            St1 = St#st{pending = P1},
+            ok = rtt_event(Key, Rtt, St1),
+            Evs = case plexus_nif:health_answer(St#st.h, Key, now_ms(St), Rtt) of
+                      {error, not_found} -> plexus_nif:health_up(St#st.h, Key, now_ms(St));
+                      E -> E
+                  end,
+            schedule(publish(Evs, St1));
+        error ->
+            St
+    end.
 
 %% `[plexus, monitor, node_up | node_down | suspect | healthy]' (README, "Telemetry"),
 %% with the node's RTT figures as measurements; the health record is read only when

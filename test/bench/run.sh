@@ -30,3 +30,6 @@ bash test/bench/cnode_bench.sh
 # announce throughput and memory at 100,000 entries.
 erlc -pa "$ebin" -o build/bench test/bench/plexus_bench_discovery.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_discovery:main()'
+# Messaging (plexus_comms): send_msg throughput to one peer beside bare erlang:send/3.
+erlc -pa "$ebin" -o build/bench test/plexus_test_nodes.erl test/bench/plexus_bench_comms.erl
+erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_comms:main()'
