@@ -22,7 +22,15 @@
 %% last). The tests run in this order, one after the other: they register names.
 leader_test_() ->
     {setup, fun make_root/0, fun remove_root/1,
-     fun(_) ->
+     fun(_) -> [with_timeout(T) || T <- leader_tests()] end}.
+
+%% A start or a call may wait on an fsync of the hard state, which a loaded machine
+%% stretches to seconds: each test gets a minute instead of eunit's default 5 s.
+with_timeout({Desc, {timeout, _, _} = T}) -> {Desc, T};
+with_timeout({Desc, {setup, _, _, _} = T}) -> {Desc, T};
+with_timeout({Desc, F}) when is_function(F, 0) -> {Desc, {timeout, 60, F}}.
+
+leader_tests() ->
              [
       {"single_node_leads", fun single_node_leads/0},
       {"restart_resumes_term", fun restart_resumes_term/0},
@@ -47,8 +55,7 @@ leader_test_() ->
       {"child_spec", fun child_spec/0},
       %% each start reads the data dir: on a loaded machine one took over eunit's default 5 s
       {"bad_options", {setup, fun silence/0, fun restore/1,
-                       fun(_) -> [{timeout, 60, T} || T <- bad_options()] end}}]
-     end}.
+                       fun(_) -> [{timeout, 60, T} || T <- bad_options()] end}}].
 
 root() -> filename:join("/tmp", "plexus_leader_tests." ++ os:getpid()).
 
@@ -117,7 +124,8 @@ quiet(F) ->
 wait_for(F) -> wait_for(F, 200).
 wait_for(F, 0) -> F();
 wait_for(F, N) ->
-    case F() of
+    %% a call that times out while the leader waits on an fsync is a "not yet"
+    case try F() catch exit:{timeout, _} -> false end of
         true -> true;
         _ -> timer:sleep(10), wait_for(F, N - 1)
     end.
