@@ -12,7 +12,7 @@
 %% bytes, exactly the fields of the canonical binary), so merge is one compare of two
 %% tuples and `to_binary/1' only concatenates; the default actor is `node()'.
 %%
-%% Old binary registers (version 1 binaries, the in-memory form before 0.x) are
+%% Old binary registers (the canonical binary, the in-memory form of earlier builds) are
 %% accepted by every function that takes a register: they are validated as
 %% `from_binary/1' does and converted, and a function that returns a register returns
 %% the tuple. `to_binary/1' of either form gives the same canonical bytes, and
