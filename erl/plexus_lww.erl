@@ -12,10 +12,10 @@
 %% bytes, exactly the fields of the canonical binary), so merge is one compare of two
 %% tuples and `to_binary/1' only concatenates; the default actor is `node()'.
 %%
-%% Old binary registers (the canonical binary, the in-memory form of earlier builds) are
-%% accepted by every function that takes a register: they are validated as
-%% `from_binary/1' does and converted, and a function that returns a register returns
-%% the tuple. `to_binary/1' of either form gives the same canonical bytes, and
+%% Old binary registers (the canonical binary, the in-memory form of earlier
+%% builds) are accepted by every function that takes a register: they are validated
+%% as `from_binary/1' does and converted, and a function that returns a register
+%% returns the tuple. `to_binary/1' of either form gives the same canonical bytes, and
 %% `digest/1' is the BLAKE2b-256 of those bytes, as before.
 %%
 %% Timestamps (`clock/0') come from a node-wide hybrid logical clock (Kulkarni et al.
@@ -187,14 +187,16 @@ merge({plexus_lww, TsA, AA, VA} = A, {plexus_lww, TsB, AB, VB} = B)
         B > A -> observed(TsB, B);
         true -> observed(TsA, A)
     end;
-merge(<<1, $L, _:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
-      <<1, $L, _:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
+merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
+      <<1, $L, TsB:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
   when ALA > 0, ALA < 128, VLA > 0, VLA < 128, ALB > 0, ALB < 128, VLB > 0, VLB < 128 ->
     %% Two old binaries of the small layout: an exact match is a valid register, so
-    %% they are converted here, with no NIF call.
-    {ok, RA} = from_binary(A),
-    {ok, RB} = from_binary(B),
-    merge(RA, RB);
+    %% they are decided here, with no NIF call, and only the winner is converted.
+    if
+        TsA > TsB -> observed(TsA, small_term(A));
+        TsA < TsB -> observed(TsB, small_term(B));
+        true -> merge(small_term(A), small_term(B))
+    end;
 merge(A, B) when is_binary(A), is_binary(B) ->
     %% Both old binaries, one over the small layout: the C merge validates both in one
     %% call.
@@ -309,6 +311,9 @@ merge_list({error, _} = Error, _) ->
     Error;
 merge_list(_, _) ->
     erlang:error(badarg). % an improper list
+
+small_term(<<1, $L, Ts:64, AL, A:AL/binary, VL, V:VL/binary>>) ->
+    {plexus_lww, Ts, A, V}.
 
 %% The tuple of a binary the NIF validated (any field lengths).
 parse(<<1, $L, Ts:64, Rest/binary>>) ->
