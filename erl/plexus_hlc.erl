@@ -26,7 +26,9 @@
 
 -type timestamp() :: 0..18446744073709551615.
 
--define(SEEN, '$plexus_hlc_seen').
+-include("plexus_hlc.hrl").
+
+-define(SEEN, ?PLEXUS_HLC_SEEN).
 -define(KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
 -define(LOGICAL_BITS, 16).
 -define(MAX_TS, 18446744073709551615).

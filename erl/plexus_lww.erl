@@ -1,12 +1,22 @@
-%% @doc Last-writer-wins register on a hybrid logical clock, as an immutable binary
-%% (format: `include/plexus/crdt_format.md'). Small registers are decided in Erlang,
-%% the rest in C (priv/plexus_nif.so); the clock is `plexus_hlc'.
+%% @doc Last-writer-wins register on a hybrid logical clock. In memory a register is
+%% a plain term, `{plexus_lww, Ts, Actor, Value}' (sendable, storable in ETS, no
+%% resources); on the wire it is the canonical binary of
+%% `include/plexus/crdt_format.md' (`to_binary/1', `from_binary/1'). The clock is
+%% `plexus_hlc'.
 %%
 %% A register holds `(Timestamp, Actor, Value)'. Merge keeps the greatest by
 %% timestamp, then actor, then value (actor and value compared as their external
 %% format bytes), so ties break the same way on every node. Values and actors are
-%% arbitrary terms stored as `term_to_binary(T, [deterministic, {minor_version, 2}])'
-%% without the leading 131; the default actor is `node()'.
+%% arbitrary terms kept as `term_to_binary(T, [deterministic, {minor_version, 2}])'
+%% without the leading 131 (the `Actor' and `Value' fields of the tuple hold these
+%% bytes, exactly the fields of the canonical binary), so merge is one compare of two
+%% tuples and `to_binary/1' only concatenates; the default actor is `node()'.
+%%
+%% Old binary registers (the canonical binary, the in-memory form of earlier
+%% builds) are accepted by every function that takes a register: they are validated
+%% as `from_binary/1' does and converted, and a function that returns a register
+%% returns the tuple. `to_binary/1' of either form gives the same canonical bytes, and
+%% `digest/1' is the BLAKE2b-256 of those bytes, as before.
 %%
 %% Timestamps (`clock/0') come from a node-wide hybrid logical clock (Kulkarni et al.
 %% 2014): a 64-bit integer, wall-clock milliseconds in the high 48 bits and a logical
@@ -22,39 +32,54 @@
 %%
 %% `update/3' has two meanings, told apart by the first argument:
 %% <ul>
-%% <li>`update(Reg, Value, Ts)' when `Reg' is a binary: the merge of `Reg' with
+%% <li>`update(Reg, Value, Ts)' when `Reg' is a register: the merge of `Reg' with
 %%     `(Ts, node(), Value)' for an explicit integer `Ts' in 0..2^64-1; an older `Ts'
 %%     leaves `Reg' as it is.</li>
-%% <li>`update(Op, Actor, Reg)' when `Op' is a tuple (riak_dt_lwwreg style):
+%% <li>`update(Op, Actor, Reg)' when `Op' is `{assign, ...}' (riak_dt_lwwreg style):
 %%     `{assign, Value}' or `{assign, Value, Ts}' by `Actor', returning `{ok, Reg2}'.</li>
 %% </ul>
 %%
-%% Errors. Every function that takes a register validates it first and returns
-%% `{error, Reason}' for a malformed binary (Reason as in `plexus_nif:reason()':
-%% `truncated', `bad_version', `wrong_type', `bad_varint', `trailing_bytes',
-%% `not_canonical', `too_big', `overflow', `no_memory', ...; `value/1' and `actor/1'
-%% may say `bad_term'). A caller's type error (a register that is not a binary, a
-%% timestamp that is not an integer in range, an unknown op, `merge([])') raises
-%% `badarg'. Reading `value/1' decodes a term with `binary_to_term/1' semantics (atoms
-%% may be created: read values only of registers from nodes you trust); `actor/1'
-%% never creates an atom (see there); validation and merges never create atoms.
+%% Errors. Every function that takes a register checks it first. A tuple
+%% `{plexus_lww, Ts, Actor, Value}' is a register exactly when `Ts' is an integer in
+%% 0..2^64-1 and `Actor' and `Value' are binaries of 1 byte to 64 MiB: that is all
+%% the canonical format asks of the fields (the core never interprets the bytes), so
+%% these guards, a few ns, are the whole validation; a `plexus_lww' tuple that fails
+%% them gives `{error, bad_register}'. `merge/2' of two tuples checks less, for speed:
+%% the timestamp range and that actor and value are binaries (all the order needs),
+%% not their lengths, so a hand-made tuple with an empty or over-64-MiB field can win
+%% a merge; every other function, `to_binary/1' first, refuses it.
+%% An old binary is validated in full and gives `{error, Reason}' when malformed
+%% (Reason as in `plexus_nif:reason()': `truncated', `bad_version', `wrong_type',
+%% `bad_varint', `trailing_bytes', `not_canonical', `too_big', `overflow',
+%% `no_memory', ...); `value/1' and `actor/1' may say `bad_term' (bytes that are not
+%% a term). A caller's type error (a register that is neither a binary nor a
+%% `plexus_lww' tuple, a timestamp that is not an integer in range, an unknown op,
+%% `merge([])') raises `badarg'. Reading `value/1' decodes a term with
+%% `binary_to_term/1' semantics (atoms may be created: read values only of registers
+%% from nodes you trust); `actor/1' never creates an atom (see there); validation,
+%% conversion and merges never create atoms.
 -module(plexus_lww).
 
--compile({inline, [observed/2, small_register/3, small_write/3, read_nif/2, validate_nif/2,
-                   wsize/1]}).
+-compile({inline, [observed/2, read_nif/2, validate_nif/2, wsize/1]}).
 
 -include("plexus_telemetry.hrl").
+-include("plexus_hlc.hrl").
 
 -define(MAX_TS, 18446744073709551615).
+%% Below 2^59 integers are immediates; a compare with the bignum ?MAX_TS costs ~20 ns,
+%% so the guards below test this first (every wall-clock timestamp until 2248 is small).
+-define(SMALL_INT, 576460752303423487).
+-define(MAX_LEN, 67108864). % 64 MiB, the format's limit on actor and value bytes
 -define(NODE_TERM_KEY, ?MODULE). % an atom key: the cheapest persistent_term lookup
 
-%% Actor and value lengths that the Erlang fast path decides (one-byte varints).
--define(SMALL(AL, VL), AL > 0, AL < 128, VL > 0, VL < 128).
-%% Values whose register update/2 builds itself (small_write/3): atoms, 32-bit
-%% integers, binaries under 123 bytes (the value field then fits one length byte).
--define(WRITTEN_HERE(V), (is_atom(V) orelse
-                         (is_integer(V) andalso V >= -2147483648 andalso V < 2147483648) orelse
-                         (is_binary(V) andalso byte_size(V) < 123))).
+-define(TS(Ts), is_integer(Ts), Ts >= 0, (Ts =< ?SMALL_INT orelse Ts =< ?MAX_TS)).
+-define(FIELD(F), is_binary(F), byte_size(F) > 0, byte_size(F) =< ?MAX_LEN).
+%% A `plexus_lww' tuple that is a register (see the module doc).
+-define(VALID(Ts, A, V), ?TS(Ts), ?FIELD(A), ?FIELD(V)).
+%% What merge/2 checks of two tuples: the types and the timestamp range, all the order
+%% needs. The field lengths (1 byte..64 MiB) are left to every other function: their
+%% four byte_size/1 tests cost ~8 ns, as much as the rest of a merge.
+-define(MERGEABLE(Ts, A, V), ?TS(Ts), is_binary(A), is_binary(V)).
 
 -export([new/1, new/2, update/2, update/3]).
 -export([value/1, timestamp/1, actor/1]).
@@ -63,73 +88,75 @@
 
 -export_type([lww/0, timestamp/0, update_op/0, reason/0]).
 
--type lww() :: binary().
+-type lww() :: {plexus_lww, timestamp(), Actor :: binary(), Value :: binary()}.
+%% What functions accept as a register: the tuple or an old (canonical) binary.
+-type register_in() :: lww() | binary().
 -type timestamp() :: 0..18446744073709551615.
 -type update_op() :: {assign, term()} | {assign, term(), timestamp()}.
--type reason() :: plexus_nif:reason().
+-type reason() :: plexus_nif:reason() | bad_register.
 -type error() :: {error, reason()}.
--export_type([error/0]). % used in the specs of exported functions
+-export_type([error/0, register_in/0]). % used in the specs of exported functions
 
 %% @doc A register holding `Value', written by `node()' at the next clock tick.
--spec new(term()) -> lww().
+-spec new(term()) -> lww() | error().
 new(Value) ->
     write_after(0, node_actor(), enc(Value)).
 
 %% @doc A register holding `Value', written by `Actor' at the next clock tick.
--spec new(term(), term()) -> lww().
+-spec new(term(), term()) -> lww() | error().
 new(Value, Actor) ->
     write_after(0, enc(Actor), enc(Value)).
 
 %% @doc Writes `Value' as `node()' with a timestamp after both the node clock and
 %% `Reg''s timestamp: the result always wins over `Reg'. `{error, overflow}' only if
 %% `Reg''s timestamp is already the greatest (2^64-1).
--spec update(lww(), term()) -> lww() | error().
-update(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>> = Reg, Value)
-  when ?SMALL(AL, VL), ?WRITTEN_HERE(Value) ->
-    case node_actor() of
-        {_, _, <<_, _/binary>> = ActorField} ->
-            case plexus_hlc:next_after(Ts) of
-                Next when Next > Ts ->
-                    case small_write(Next, ActorField, Value) of
-                        none -> update_hlc(Reg, enc(Value), node_actor());
-                        New -> New
-                    end;
-                _ ->
-                    {error, overflow}
-            end;
-        Actor ->
-            update_hlc(Reg, enc(Value), Actor)
-    end;
+-spec update(register_in(), term()) -> lww() | error().
+update({plexus_lww, Ts, A, V}, Value) when ?VALID(Ts, A, V) ->
+    write_after(Ts, node_actor(), enc(Value));
 update(Reg, Value) ->
-    update_hlc(Reg, enc(Value), node_actor()).
+    case reg(Reg) of
+        {plexus_lww, Ts, _, _} -> write_after(Ts, node_actor(), enc(Value));
+        Error -> Error
+    end.
 
-%% @doc `update(Reg, Value, Ts)' (`Reg' a binary): merges `Reg' with
+%% @doc `update(Reg, Value, Ts)' (`Reg' a register): merges `Reg' with
 %% `(Ts, node(), Value)', so an older `Ts' is a no-op; `Ts' is observed by the node
 %% clock.
 %%
-%% `update(Op, Actor, Reg)' (`Op' a tuple, riak_dt style): `{assign, Value}' writes as
-%% `update/2' does but by `Actor'; `{assign, Value, Ts}' as `update(Reg, Value, Ts)'
-%% but by `Actor'. Returns `{ok, Reg2}'.
--spec update(lww(), term(), timestamp()) -> lww() | error();
-            (update_op(), term(), lww()) -> {ok, lww()} | error().
-update(Reg, Value, Ts) when is_binary(Reg) ->
-    update_ts(Reg, enc(Value), element(2, node_actor()), Ts);
+%% `update(Op, Actor, Reg)' (`Op' an `assign' tuple, riak_dt style): `{assign, Value}'
+%% writes as `update/2' does but by `Actor'; `{assign, Value, Ts}' as
+%% `update(Reg, Value, Ts)' but by `Actor'. Returns `{ok, Reg2}'.
+-spec update(register_in(), term(), timestamp()) -> lww() | error();
+            (update_op(), term(), register_in()) -> {ok, lww()} | error().
 update({assign, Value}, Actor, Reg) ->
-    ok_tuple(update_hlc(Reg, enc(Value), enc(Actor)));
+    case reg(Reg) of
+        {plexus_lww, Ts, _, _} -> ok_tuple(write_after(Ts, enc(Actor), enc(Value)));
+        Error -> Error
+    end;
 update({assign, Value, Ts}, Actor, Reg) ->
     ok_tuple(update_ts(Reg, enc(Value), enc(Actor), Ts));
+update(Reg, Value, Ts) when is_binary(Reg); element(1, Reg) =:= plexus_lww ->
+    update_ts(Reg, enc(Value), node_actor(), Ts);
 update(_, _, _) ->
     erlang:error(badarg).
 
 %% @doc The value.
--spec value(lww()) -> term() | error().
+-spec value(register_in()) -> term() | error().
+value(Reg) when is_binary(Reg) ->
+    read_nif(value, Reg);
 value(Reg) ->
-    read_nif(value, Reg).
+    case reg(Reg) of
+        {plexus_lww, _, _, _} = R -> read_nif(value, canonical(R));
+        Error -> Error
+    end.
 
 %% @doc The HLC timestamp of the last write.
--spec timestamp(lww()) -> timestamp() | error().
+-spec timestamp(register_in()) -> timestamp() | error().
 timestamp(Reg) ->
-    read_nif(timestamp, Reg).
+    case reg(Reg) of
+        {plexus_lww, Ts, _, _} -> Ts;
+        Error -> Error
+    end.
 
 %% @doc The actor of the last write, without ever creating an atom (registers arrive
 %% from other nodes; each new actor name would otherwise add an atom for good): the
@@ -137,66 +164,122 @@ timestamp(Reg) ->
 %% seen read back as atoms); an actor that is a single atom this node does not know as
 %% its name, a binary (`<<"b@host">>'); `{error, bad_term}' for any other term holding
 %% an unknown atom.
--spec actor(lww()) -> term() | binary() | error().
+-spec actor(register_in()) -> term() | binary() | error().
+actor(Reg) when is_binary(Reg) ->
+    read_nif(actor, Reg);
 actor(Reg) ->
-    read_nif(actor, Reg).
+    case reg(Reg) of
+        {plexus_lww, _, _, _} = R -> read_nif(actor, canonical(R));
+        Error -> Error
+    end.
 
 %% @doc The greater of two registers (by timestamp, actor, value): one of the two
-%% binaries itself, not a copy. Its timestamp is observed by the node clock.
--spec merge(lww(), lww()) -> lww() | error().
-merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
-      <<1, $L, TsB:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
-  when ?SMALL(ALA, VLA), ?SMALL(ALB, VLB) ->
+%% itself, not a copy (converted to the tuple if it was a binary). Its timestamp is
+%% observed by the node clock.
+-spec merge(register_in(), register_in()) -> lww() | error().
+merge({plexus_lww, TsA, AA, VA} = A, {plexus_lww, TsB, AB, VB} = B)
+  when ?MERGEABLE(TsA, AA, VA), ?MERGEABLE(TsB, AB, VB) ->
+    %% The tuple order is the register order: same tag, then Ts, then the actor and
+    %% value bytes (Erlang compares binaries bytewise, the shorter first on a tie).
     if
         TsA > TsB -> observed(TsA, A);
         TsA < TsB -> observed(TsB, B);
-        true -> observed(TsA, tie_break(A, B))
+        B > A -> observed(TsB, B);
+        true -> observed(TsA, A)
+    end;
+merge(<<1, $L, TsA:64, ALA, _:ALA/binary, VLA, _:VLA/binary>> = A,
+      <<1, $L, TsB:64, ALB, _:ALB/binary, VLB, _:VLB/binary>> = B)
+  when ALA > 0, ALA < 128, VLA > 0, VLA < 128, ALB > 0, ALB < 128, VLB > 0, VLB < 128 ->
+    %% Two old binaries of the small layout: an exact match is a valid register, so
+    %% they are decided here, with no NIF call, and only the winner is converted.
+    if
+        TsA > TsB -> observed(TsA, small_term(A));
+        TsA < TsB -> observed(TsB, small_term(B));
+        true -> merge(small_term(A), small_term(B))
+    end;
+merge(A, B) when is_binary(A), is_binary(B) ->
+    %% Both old binaries, one over the small layout: the C merge validates both in one
+    %% call.
+    case merge_nif([A, B]) of
+        W when is_binary(W) -> parse(W);
+        Error -> Error
     end;
 merge(A, B) ->
-    observed(merge_nif([A, B])).
-
-%% @doc The greatest of a non-empty list of registers; `merge([])' raises `badarg'
-%% (there is no empty register).
--spec merge([lww(), ...]) -> lww() | error().
-merge(Regs) when is_list(Regs), Regs =/= [] ->
-    observed(merge_nif(Regs));
-merge(_) ->
-    erlang:error(badarg).
-
-%% @doc Whether two valid registers are equal (a byte comparison after validation:
-%% the encoding is canonical).
--spec equal(lww(), lww()) -> boolean() | error().
-equal(A, B) when is_binary(A), is_binary(B) ->
-    case validate_nif(equal, A) of
-        ok ->
-            case validate_nif(equal, B) of
-                ok -> A =:= B;
+    case reg(A) of
+        {plexus_lww, _, _, _} = RA ->
+            case reg(B) of
+                {plexus_lww, _, _, _} = RB -> merge(RA, RB);
                 Error -> Error
             end;
         Error ->
             Error
+    end.
+
+%% @doc The greatest of a non-empty list of registers (the first of equals);
+%% `merge([])' raises `badarg' (there is no empty register).
+-spec merge([register_in(), ...]) -> lww() | error().
+merge([First | Rest] = Regs) when is_list(Rest) ->
+    case lists:all(fun is_binary/1, Regs) of
+        true ->
+            case merge_nif(Regs) of
+                W when is_binary(W) -> parse(W);
+                Error -> Error
+            end;
+        false ->
+            merge_list(reg(First), Rest)
     end;
-equal(_, _) ->
+merge(_) ->
     erlang:error(badarg).
 
-%% @doc BLAKE2b-256 of the (validated) register.
--spec digest(lww()) -> <<_:256>> | error().
-digest(Reg) ->
-    ?PLEXUS_CRDT_CALL(lww, digest, wsize(Reg), wsize(Reg), fun one/1, plexus_nif:lww_digest(Reg)).
+%% @doc Whether two valid registers are equal (the same write; a register and its
+%% old binary form are equal).
+-spec equal(register_in(), register_in()) -> boolean() | error().
+equal(A, B) ->
+    case reg(A) of
+        {plexus_lww, _, _, _} = RA ->
+            case reg(B) of
+                {plexus_lww, _, _, _} = RB -> RA =:= RB;
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end.
 
-%% @doc The binary form of a register: the register itself, after validation.
--spec to_binary(lww()) -> binary() | error().
-to_binary(Reg) ->
+%% @doc BLAKE2b-256 of the canonical bytes (`to_binary/1') of the register.
+-spec digest(register_in()) -> <<_:256>> | error().
+digest(Reg) ->
+    case to_binary(Reg) of
+        Bin when is_binary(Bin) ->
+            ?PLEXUS_CRDT_CALL(lww, digest, wsize(Bin), wsize(Bin), fun one/1,
+                              plexus_nif:lww_digest(Bin));
+        Error ->
+            Error
+    end.
+
+%% @doc The canonical bytes of a register (format: `include/plexus/crdt_format.md'),
+%% the same for the tuple and its old binary form.
+-spec to_binary(register_in()) -> binary() | error().
+to_binary(Reg) when is_binary(Reg) ->
     case validate_nif(to_binary, Reg) of
         ok -> Reg;
+        Error -> Error
+    end;
+to_binary(Reg) ->
+    case reg(Reg) of
+        {plexus_lww, _, _, _} = R -> canonical(R);
         Error -> Error
     end.
 
 %% @doc Reads a register from bytes of unknown origin: full validation, no atoms made.
 -spec from_binary(binary()) -> {ok, lww()} | error().
+from_binary(<<1, $L, Ts:64, AL, A:AL/binary, VL, V:VL/binary>>)
+  when AL > 0, AL < 128, VL > 0, VL < 128 ->
+    %% An exact match of the small layout is a valid register (one-byte minimal
+    %% varints, no trailing bytes): no NIF call needed.
+    {ok, {plexus_lww, Ts, A, V}};
 from_binary(Bin) ->
     case validate_nif(from_binary, Bin) of
-        ok -> {ok, Bin};
+        ok -> {ok, parse(Bin)};
         Error -> Error
     end.
 
@@ -206,6 +289,55 @@ clock() ->
     plexus_hlc:now().
 
 %% ---------------------------------------------------------------- internal
+
+%% The register a function was given, as the tuple, or the error to return.
+reg({plexus_lww, Ts, A, V} = R) when ?VALID(Ts, A, V) -> R;
+reg({plexus_lww, _, _, _}) -> {error, bad_register};
+reg(Bin) when is_binary(Bin) ->
+    case from_binary(Bin) of
+        {ok, R} -> R;
+        Error -> Error
+    end;
+reg(_) -> erlang:error(badarg).
+
+merge_list({plexus_lww, _, _, _} = Acc, [R | Rest]) ->
+    case reg(R) of
+        {plexus_lww, _, _, _} = Reg -> merge_list(merge(Acc, Reg), Rest);
+        Error -> Error
+    end;
+merge_list(Acc, []) ->
+    Acc;
+merge_list({error, _} = Error, _) ->
+    Error;
+merge_list(_, _) ->
+    erlang:error(badarg). % an improper list
+
+small_term(<<1, $L, Ts:64, AL, A:AL/binary, VL, V:VL/binary>>) ->
+    {plexus_lww, Ts, A, V}.
+
+%% The tuple of a binary the NIF validated (any field lengths).
+parse(<<1, $L, Ts:64, Rest/binary>>) ->
+    {A, Rest2} = bytes_field(Rest),
+    {V, <<>>} = bytes_field(Rest2),
+    {plexus_lww, Ts, A, V}.
+
+bytes_field(Bin) ->
+    {Len, Rest} = varint(Bin, 0, 0),
+    <<Field:Len/binary, Rest2/binary>> = Rest,
+    {Field, Rest2}.
+
+varint(<<0:1, B:7, Rest/binary>>, Shift, Acc) -> {Acc bor (B bsl Shift), Rest};
+varint(<<1:1, B:7, Rest/binary>>, Shift, Acc) -> varint(Rest, Shift + 7, Acc bor (B bsl Shift)).
+
+%% The canonical bytes of a valid tuple.
+canonical({plexus_lww, Ts, A, V}) when byte_size(A) < 128, byte_size(V) < 128 ->
+    <<1, $L, Ts:64, (byte_size(A)), A/binary, (byte_size(V)), V/binary>>;
+canonical({plexus_lww, Ts, A, V}) ->
+    <<1, $L, Ts:64, (leb128(byte_size(A)))/binary, A/binary,
+      (leb128(byte_size(V)))/binary, V/binary>>.
+
+leb128(N) when N < 128 -> <<N>>;
+leb128(N) -> <<1:1, (N band 127):7, (leb128(N bsr 7))/binary>>.
 
 %% The NIF calls of the C path, each reported as a CRDT call event when its input is
 %% large (plexus_telemetry.hrl); the weights are the NIF's (c_src/nif/nif_lww.c).
@@ -229,91 +361,47 @@ regs_weight(_, W) -> W.
 
 one(_) -> 1.
 
-%% plexus_nif:encode/1 (term_to_binary/2 with [deterministic, {minor_version, 2}])
-%% for any term, with the bytes of the commonest values built here: that BIF call
-%% costs 40-70 ns, a third of an update, while these few shapes take a few ns.
-%% Byte for byte the same (test/plexus_lww_tests.erl checks against the BIF):
-%% SMALL_ATOM_UTF8_EXT (119) for an atom of up to 255 UTF-8 bytes, SMALL_INTEGER_EXT
-%% (97) for 0..255, INTEGER_EXT (98) for other 32-bit integers, BINARY_EXT (109).
+%% The register field of a term: plexus_nif:encode/1 (term_to_binary/2 with
+%% [deterministic, {minor_version, 2}]) without the leading 131, with the bytes of the
+%% commonest values built here: that BIF call costs 40-70 ns, more than a whole
+%% update, while these few shapes take a few ns. Byte for byte the same
+%% (test/plexus_lww_tests.erl checks against the BIF): SMALL_ATOM_UTF8_EXT (119) for
+%% an atom of up to 255 UTF-8 bytes, SMALL_INTEGER_EXT (97) for 0..255, INTEGER_EXT
+%% (98) for other 32-bit integers, BINARY_EXT (109).
 enc(A) when is_atom(A) ->
     case atom_to_binary(A, utf8) of
-        B when byte_size(B) < 256 -> <<131, 119, (byte_size(B)), B/binary>>;
-        _ -> plexus_nif:encode(A)
+        B when byte_size(B) < 256 -> <<119, (byte_size(B)), B/binary>>;
+        _ -> enc_bif(A)
     end;
 enc(I) when is_integer(I), I >= 0, I < 256 ->
-    <<131, 97, I>>;
+    <<97, I>>;
 enc(I) when is_integer(I), I >= -2147483648, I < 2147483648 ->
-    <<131, 98, I:32/signed>>;
+    <<98, I:32/signed>>;
 enc(B) when is_binary(B), byte_size(B) < 4294967296 ->
-    <<131, 109, (byte_size(B)):32, B/binary>>;
+    <<109, (byte_size(B)):32, B/binary>>;
 enc(Term) ->
-    plexus_nif:encode(Term).
+    enc_bif(Term).
 
-%% The register (Ts, the node, Value) built in one construction, for the value shapes
-%% enc/1 builds (?WRITTEN_HERE) when the value fits a one-byte length field, else none.
-%% update/2 saves ~50 ns this way over enc/1 and make_register/3 (the BIF call, an
-%% intermediate binary and the clause chain).
-small_write(Ts, ActorField, A) when is_atom(A) ->
-    case atom_to_binary(A, utf8) of
-        B when byte_size(B) < 126 ->
-            <<1, $L, Ts:64, ActorField/binary, (byte_size(B) + 2), 119, (byte_size(B)),
-              B/binary>>;
-        _ ->
-            none
-    end;
-small_write(Ts, ActorField, I) when is_integer(I), I >= 0, I < 256 ->
-    <<1, $L, Ts:64, ActorField/binary, 2, 97, I>>;
-small_write(Ts, ActorField, I) when is_integer(I) ->
-    <<1, $L, Ts:64, ActorField/binary, 5, 98, I:32/signed>>;
-small_write(Ts, ActorField, B) when is_binary(B) ->
-    <<1, $L, Ts:64, ActorField/binary, (byte_size(B) + 5), 109, (byte_size(B)):32,
-      B/binary>>.
+enc_bif(Term) ->
+    <<131, Field/binary>> = plexus_nif:encode(Term),
+    Field.
 
 ok_tuple({error, _} = Error) -> Error;
 ok_tuple(Reg) -> {ok, Reg}.
 
-%% Why two paths: a NIF call costs several times what deciding a small register in
-%% Erlang does, so registers whose actor and value are 1..127 bytes (one-byte length
-%% fields, the common case) are matched, compared and built here, byte for byte as
-%% the C core does (crdt_lww.c); the match is exact, so anything else (longer fields,
-%% multi-byte or non-minimal varints, empty fields, trailing bytes, another header,
-%% not a binary) takes the C path, which validates and answers as before. The clock
-%% is plexus_hlc either way. test/prop_plexus_lww.erl checks that both paths agree.
-
-%% update/2 and {assign, V}: a write after both the node clock and Reg's timestamp.
-%% Actor is encode/1 output or node_actor().
-update_hlc(<<1, $L, Ts:64, AL, _:AL/binary, VL, _:VL/binary>>, ValueBin, ActorBin)
-  when ?SMALL(AL, VL) ->
-    write_after(Ts, ActorBin, ValueBin);
-update_hlc(Reg, ValueBin, ActorBin) when is_binary(Reg) ->
-    case validate_nif(update, Reg) of
-        ok ->
-            <<_:16, Ts:64, _/binary>> = Reg,
-            write_after(Ts, ActorBin, ValueBin);
-        Error ->
-            Error
-    end;
-update_hlc(_, _, _) ->
-    erlang:error(badarg).
-
 %% update/3 and {assign, V, Ts}: the merge of Reg with (Ts, Actor, Value); Ts observed.
-update_ts(<<1, $L, RegTs:64, AL, RegActor:AL/binary, VL, RegValue:VL/binary>> = Reg,
-          <<131, Value/binary>>, <<131, Actor/binary>>, Ts)
-  when ?SMALL(AL, VL), byte_size(Value) < 128, byte_size(Actor) < 128,
-       is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
-    plexus_hlc:observe(Ts),
-    case {RegTs, RegActor, RegValue} >= {Ts, Actor, Value} of
-        true -> Reg;
-        false -> small_register(Ts, Actor, Value)
-    end;
-update_ts(Reg, ValueBin, ActorBin, Ts)
-  when is_binary(Reg), is_integer(Ts), Ts >= 0, Ts =< ?MAX_TS ->
-    case validate_nif(update, Reg) of
-        ok ->
+update_ts(Reg, Value, Actor, Ts) when ?TS(Ts) ->
+    case reg(Reg) of
+        {plexus_lww, _, _, _} = R when byte_size(Value) =< ?MAX_LEN,
+                                       byte_size(Actor) =< ?MAX_LEN ->
             plexus_hlc:observe(Ts),
-            W = wsize(Reg) + wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
-            ?PLEXUS_CRDT_CALL(lww, update, W, W, fun one/1,
-                              plexus_nif:lww_update_ts(Reg, ValueBin, ActorBin, Ts));
+            New = {plexus_lww, Ts, Actor, Value},
+            if
+                R >= New -> R;
+                true -> New
+            end;
+        {plexus_lww, _, _, _} ->
+            {error, too_big};
         Error ->
             Error
     end;
@@ -322,62 +410,34 @@ update_ts(_, _, _, _) ->
 
 %% A new register (Ts, Actor, Value) at the next tick after Floor, or overflow when
 %% nothing can follow Floor.
-write_after(Floor, ActorBin, ValueBin) ->
+write_after(Floor, Actor, Value) when byte_size(Actor) =< ?MAX_LEN,
+                                      byte_size(Value) =< ?MAX_LEN ->
     Ts = plexus_hlc:next_after(Floor),
     if
         Ts =< Floor -> {error, overflow};
-        true -> make_register(Ts, ActorBin, ValueBin)
-    end.
+        true -> {plexus_lww, Ts, Actor, Value}
+    end;
+write_after(_, _, _) ->
+    {error, too_big}.
 
-make_register(Ts, {_Node, _ActorBin, Field}, <<131, Value/binary>>)
-  when is_binary(Field), byte_size(Value) < 128 ->
-    <<1, $L, Ts:64, Field/binary, (byte_size(Value)), Value/binary>>;
-make_register(Ts, {_Node, ActorBin, _Field}, ValueBin) ->
-    make_register(Ts, ActorBin, ValueBin);
-make_register(Ts, <<131, Actor/binary>>, <<131, Value/binary>>)
-  when byte_size(Actor) < 128, byte_size(Value) < 128 ->
-    small_register(Ts, Actor, Value);
-make_register(Ts, ActorBin, ValueBin) ->
-    W = wsize(ValueBin) - 1 + wsize(ActorBin) - 1,
-    ?PLEXUS_CRDT_CALL(lww, new, W, W, fun one/1, plexus_nif:lww_new(ValueBin, ActorBin, Ts)).
-
-small_register(Ts, Actor, Value) ->
-    <<1, $L, Ts:64, (byte_size(Actor)), Actor/binary, (byte_size(Value)), Value/binary>>.
-
-%% Equal timestamps (both registers valid and small): the greater (actor, value)
-%% bytewise; A when equal, as the C merge keeps the first of equals.
-tie_break(<<_:80, ALA, ActorA:ALA/binary, _VLA, ValueA/binary>> = A,
-          <<_:80, ALB, ActorB:ALB/binary, _VLB, ValueB/binary>> = B) ->
-    case {ActorB, ValueB} > {ActorA, ValueA} of
-        true -> B;
-        false -> A
-    end.
-
+%% plexus_hlc:observe/1, with its first test (has this process seen the clock at or
+%% past Ts?) made here: true for nearly every merge, and then no call at all.
 observed(Ts, Reg) ->
-    plexus_hlc:observe(Ts),
-    Reg.
+    case get(?PLEXUS_HLC_SEEN) of
+        Seen when is_integer(Seen), Ts =< Seen -> Reg;
+        _ -> plexus_hlc:observe(Ts), Reg
+    end.
 
-observed(<<_:16, Ts:64, _/binary>> = Reg) ->
-    observed(Ts, Reg);
-observed(Error) ->
-    Error.
-
-%% {node(), enc(node()), its actor field (length byte and bytes) or none}, cached:
-%% the node name changes rarely (once, when distribution starts), so the cache is
-%% rewritten rarely. The ready-made field saves the write path a sub-binary and a
-%% segment (~30 ns of an update).
+%% The register field of node(), cached: the node name changes rarely (once, when
+%% distribution starts), so the cache is rewritten rarely, and the update path saves
+%% the encoding.
 node_actor() ->
     Node = node(),
     case persistent_term:get(?NODE_TERM_KEY, undefined) of
-        {Node, _, _} = Cached ->
-            Cached;
+        {Node, Field} ->
+            Field;
         _ ->
-            Cached = case enc(Node) of
-                         <<131, A/binary>> = Bin when byte_size(A) < 128 ->
-                             {Node, Bin, <<(byte_size(A)), A/binary>>};
-                         Bin ->
-                             {Node, Bin, none}
-                     end,
-            persistent_term:put(?NODE_TERM_KEY, Cached),
-            Cached
+            Field = enc(Node),
+            persistent_term:put(?NODE_TERM_KEY, {Node, Field}),
+            Field
     end.

@@ -137,6 +137,9 @@ api() ->
     false = plexus_orset:member(S, c),
     R = plexus_lww:update(plexus_lww:new(one), two),
     two = plexus_lww:value(R),
+    %% the register is a plain term; its canonical bytes read back as the same term
+    {plexus_lww, _, _, _} = R,
+    {ok, R} = plexus_lww:from_binary(plexus_lww:to_binary(R)),
     ok.
 
 %% Every erl/ module has docs in its beam, nothing else does.
@@ -263,7 +266,9 @@ defmodule PkMixApp do
     set = :plexus_orset.new() |> :plexus_orset.add("a") |> :plexus_orset.add(:b)
     true = :plexus_orset.member(set, "a")
     false = :plexus_orset.member(set, :c)
-    :two = :plexus_lww.value(:plexus_lww.update(:plexus_lww.new(:one), :two))
+    reg = :plexus_lww.update(:plexus_lww.new(:one), :two)
+    :two = :plexus_lww.value(reg)
+    {:ok, ^reg} = :plexus_lww.from_binary(:plexus_lww.to_binary(reg))
     :ok
   end
 

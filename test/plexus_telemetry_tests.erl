@@ -66,7 +66,7 @@ crdt_calls() ->
     Threshold = plexus_telemetry:crdt_bytes(),
     {Big, N} = set_of_bytes(Threshold),
     Small = plexus_orset_v1:add_all(plexus_orset_v1:new(), [1, 2, 3], a),
-    Reg = plexus_lww:new(binary:copy(<<"v">>, Threshold), a),
+    Reg = plexus_lww:to_binary(plexus_lww:new(binary:copy(<<"v">>, Threshold), a)),
     each_path(
       fun(Via) ->
               %% small calls send nothing

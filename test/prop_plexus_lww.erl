@@ -46,7 +46,17 @@ ts() -> range(0, 20).
 
 write() -> {ts(), actor(), value()}.
 
-reg() -> ?LET(W, write(), make(W)).
+%% Either form: the register term or its canonical (old in-memory) binary, so every
+%% law also holds for merges that mix the two.
+reg() -> ?LET({W, Form}, {write(), elements([term, binary])}, form(Form, make(W))).
+
+form(binary, Bin) -> Bin;
+form(term, Bin) -> {ok, R} = ?L:from_binary(Bin), R.
+
+%% The canonical bytes of a result that is a register; errors as they are.
+b({plexus_lww, _, _, _} = R) -> ?L:to_binary(R);
+b({ok, R}) -> {ok, b(R)};
+b(Other) -> Other.
 
 %% A register in the format of crdt_format.md, made without the node clock.
 make({Ts, Actor, Value}) ->
@@ -124,9 +134,10 @@ nonminimal(N) ->
 prop_fast_merge_agrees_with_c() ->
     ?FORALL({X, Y}, {hostile(), hostile()},
             ?SAFE(begin
-                      Fast = ?L:merge(X, Y),
-                      Fast =:= plexus_nif:lww_merge([X, Y])
-                          andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
+                      C = plexus_nif:lww_merge([X, Y]),
+                      b(?L:merge(X, Y)) =:= C
+                          andalso b(?L:merge(Y, X)) =:= plexus_nif:lww_merge([Y, X])
+                          andalso mixed_merge_agrees(X, Y, C)
                   end)).
 
 %% Equal timestamps (and often equal actors): the tie break on actor, then value bytes.
@@ -135,9 +146,26 @@ prop_fast_merge_ties_agree_with_c() ->
             ?SAFE(begin
                       X = make({Ts, A1, V1}),
                       Y = make({Ts, A2, V2}),
-                      ?L:merge(X, Y) =:= plexus_nif:lww_merge([X, Y])
-                          andalso ?L:merge(Y, X) =:= plexus_nif:lww_merge([Y, X])
+                      C = plexus_nif:lww_merge([X, Y]),
+                      b(?L:merge(X, Y)) =:= C
+                          andalso b(?L:merge(Y, X)) =:= plexus_nif:lww_merge([Y, X])
+                          andalso mixed_merge_agrees(X, Y, C)
                   end)).
+
+%% With either side converted to the term first (when it is valid), the merge still
+%% picks the same register.
+mixed_merge_agrees(X, Y, C) ->
+    case {?L:from_binary(X), ?L:from_binary(Y)} of
+        {{ok, TX}, {ok, TY}} ->
+            lists:all(fun(M) -> b(M) =:= C end,
+                      [?L:merge(TX, Y), ?L:merge(X, TY), ?L:merge(TX, TY), ?L:merge([TX, Y])]);
+        {{ok, TX}, Error} ->
+            ?L:merge(TX, Y) =:= Error andalso ?L:merge(Y, TX) =:= Error;
+        {Error, {ok, TY}} ->
+            ?L:merge(X, TY) =:= Error andalso ?L:merge(TY, X) =:= Error;
+        _ ->
+            true
+    end.
 
 prop_fast_update_ts_agrees_with_c() ->
     ?FORALL({X, A, V, Ts}, {hostile(), actor(), wide_value(), wide_ts()},
@@ -146,8 +174,8 @@ prop_fast_update_ts_agrees_with_c() ->
                                                    plexus_nif:encode(A), Ts),
                       CNode = plexus_nif:lww_update_ts(X, plexus_nif:encode(V),
                                                        plexus_nif:encode(node()), Ts),
-                      ok_c(C) =:= ?L:update({assign, V, Ts}, A, X)
-                          andalso CNode =:= ?L:update(X, V, Ts)
+                      ok_c(C) =:= b(?L:update({assign, V, Ts}, A, X))
+                          andalso CNode =:= b(?L:update(X, V, Ts))
                   end)).
 
 %% update/2 takes a fresh timestamp, so the result is compared field by field: valid
@@ -158,7 +186,7 @@ prop_fast_update_agrees_with_c() ->
                       Valid = plexus_nif:lww_validate(X),
                       R = ?L:update({assign, V}, A, X),
                       case {Valid, R} of
-                          {ok, {ok, Reg}} -> written_after(X, Reg, A, V);
+                          {ok, {ok, Reg}} -> written_after(X, b(Reg), A, V);
                           {ok, {error, overflow}} -> ?L:timestamp(X) =:= 16#FFFFFFFFFFFFFFFF;
                           {Error, Error} -> true;
                           _ -> false
@@ -174,7 +202,7 @@ prop_fast_update2_agrees_with_c() ->
                       Valid = plexus_nif:lww_validate(X),
                       case {Valid, ?L:update(X, V)} of
                           {ok, {error, overflow}} -> ?L:timestamp(X) =:= 16#FFFFFFFFFFFFFFFF;
-                          {ok, Reg} -> written_after(X, Reg, node(), V)
+                          {ok, Reg} -> written_after(X, b(Reg), node(), V)
                                            andalso ?L:value(Reg) =:= V;
                           {Error, Error} -> true;
                           _ -> false
@@ -195,7 +223,7 @@ prop_fast_new_agrees_with_c() ->
     ?FORALL({A, V}, {actor(), wide_value()},
             ?SAFE(begin
                       R = ?L:new(V, A),
-                      R =:= plexus_nif:lww_new(plexus_nif:encode(V), plexus_nif:encode(A),
+                      b(R) =:= plexus_nif:lww_new(plexus_nif:encode(V), plexus_nif:encode(A),
                                                ?L:timestamp(R))
                   end)).
 
@@ -211,20 +239,21 @@ ok_c(Reg) -> {ok, Reg}.
 %% ---------------------------------------------------------------- laws
 
 prop_merge_commutative() ->
-    ?FORALL({A, B}, {reg(), reg()}, ?SAFE(?L:merge(A, B) =:= ?L:merge(B, A))).
+    ?FORALL({A, B}, {reg(), reg()}, ?SAFE(b(?L:merge(A, B)) =:= b(?L:merge(B, A)))).
 
 prop_merge_associative() ->
     ?FORALL({A, B, C}, {reg(), reg(), reg()},
             ?SAFE(begin
-                L = ?L:merge(?L:merge(A, B), C),
-                L =:= ?L:merge(A, ?L:merge(B, C)) andalso L =:= ?L:merge([C, B, A])
+                L = b(?L:merge(?L:merge(A, B), C)),
+                L =:= b(?L:merge(A, ?L:merge(B, C))) andalso L =:= b(?L:merge([C, B, A]))
             end)).
 
 prop_merge_idempotent() ->
     ?FORALL({A, B}, {reg(), reg()},
             ?SAFE(begin
                 AB = ?L:merge(A, B),
-                ?L:merge(A, A) =:= A andalso ?L:merge(AB, B) =:= AB andalso ?L:merge([A]) =:= A
+                b(?L:merge(A, A)) =:= b(A) andalso ?L:merge(AB, B) =:= AB
+                    andalso b(?L:merge([A])) =:= b(A)
             end)).
 
 prop_merge_is_max() ->
@@ -233,7 +262,7 @@ prop_merge_is_max() ->
                 {Ts, Actor, Value} = Max = lists:last(lists:sort(fun(X, Y) -> key(X) =< key(Y) end,
                                                                  Writes)),
                 M = ?L:merge([make(W) || W <- Writes]),
-                M =:= make(Max) andalso ?L:value(M) =:= Value andalso ?L:actor(M) =:= Actor
+                b(M) =:= make(Max) andalso ?L:value(M) =:= Value andalso ?L:actor(M) =:= Actor
                     andalso ?L:timestamp(M) =:= Ts
             end)).
 
@@ -241,8 +270,12 @@ prop_roundtrip() ->
     ?FORALL(W, write(),
             ?SAFE(begin
                 R = make(W),
-                {ok, R2} = ?L:from_binary(?L:to_binary(R)),
-                R2 =:= R andalso ?L:equal(R, R2) andalso ?L:digest(R) =:= ?L:digest(R2)
+                {ok, R2} = ?L:from_binary(R),
+                %% old binary -> term -> the same canonical bytes, digest unchanged
+                ?L:to_binary(R2) =:= R andalso ?L:to_binary(R) =:= R
+                    andalso ?L:from_binary(?L:to_binary(R2)) =:= {ok, R2}
+                    andalso ?L:equal(R, R2) andalso ?L:digest(R) =:= ?L:digest(R2)
+                    andalso ?L:digest(R2) =:= plexus_nif:lww_digest(R)
             end)).
 
 prop_update_wins() ->
@@ -276,7 +309,7 @@ prop_converge() ->
                 [R1, R2, R3] = tuple_to_list(Reps2),
                 %% The winner is the greatest write of all (or the initial register).
                 Expected = ?L:merge([make({0, n0, 0}) | Written]),
-                R1 =:= R2 andalso R2 =:= R3 andalso R1 =:= Expected
+                b(R1) =:= b(R2) andalso b(R2) =:= b(R3) andalso b(R1) =:= b(Expected)
             end)).
 
 step({write, R, W}, {Reps, Net, Written}) ->

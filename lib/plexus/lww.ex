@@ -15,15 +15,17 @@ defmodule Plexus.LWW do
       :final
 
   The struct implements `Inspect` (`#Plexus.LWW<:final, actor: :nonode@nohost, ...>`).
-  Compare registers with `equal?/2`; store or send them with `to_binary/1` and read
-  untrusted bytes with `from_binary/1`.
+  Its state is a plain term (`{:plexus_lww, ts, actor_bytes, value_bytes}`): send it,
+  keep it in ETS, compare two registers with `==` or `equal?/2`. Store or send the
+  canonical bytes with `to_binary/1` and read untrusted bytes with `from_binary/1`; a
+  struct holding an old binary state (from before the term form) still works.
   """
 
   @enforce_keys [:state]
   defstruct [:state]
 
-  @typedoc "A register. `state` is `:plexus_lww`'s opaque state."
-  @type t :: %__MODULE__{state: :plexus_lww.lww()}
+  @typedoc "A register. `state` is `:plexus_lww`'s state (a plain term, or an old binary)."
+  @type t :: %__MODULE__{state: :plexus_lww.register_in()}
   @typedoc "An HLC timestamp: 0..2^64-1."
   @type timestamp :: :plexus_lww.timestamp()
   @typedoc """

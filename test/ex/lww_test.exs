@@ -50,5 +50,18 @@ defmodule Plexus.LWWTest do
     assert {:ok, back} = LWW.from_binary(LWW.to_binary(reg))
     assert LWW.equal?(back, reg)
     assert {:error, _} = LWW.from_binary(<<9, 9, 9>>)
+    assert back == reg
+  end
+
+  test "a struct holding an old binary state still works and gives the same bytes" do
+    reg = LWW.new(:v, actor: :me)
+    bytes = LWW.to_binary(reg)
+    old = %LWW{state: bytes}
+    assert LWW.value(old) == :v
+    assert LWW.to_binary(old) == bytes
+    assert LWW.equal?(old, reg)
+    newer = LWW.update(old, :w)
+    assert LWW.merge(old, newer) == newer
+    assert LWW.merge(reg, old) == reg
   end
 end
