@@ -9,9 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/config.h"
+#include "cnode/exit.h"
+#include "cnode/msg.h"
+#include "plexus/beacon.h"
+#include "plexus/disco.h"
+#include "plexus/registry.h"
 
-void cn_usage(FILE *f)
+static void usage(FILE *f)
 {
     fputs("usage: plexus_cnode [--name NAME@HOST | --sname NAME] [--seed NODE]...\n"
           "                    [--cookie-file FILE] [--json] [options]\n"
@@ -471,7 +476,7 @@ int cn_config_parse(cn_config *cfg, int argc, char **argv)
             cfg->verbose = 1;
             break;
         case O_HELP:
-            cn_usage(stdout);
+            usage(stdout);
             return -1;
         case O_STDIN:
             cfg->stdin_eof = 1;

@@ -3,7 +3,8 @@
  * bounds, and the one node-name rule (the core's plexus_disco_valid_name) for --seed.
  * Linked with config.o alone (plus the core): the parser calls no other C node file.
  */
-#include "cnode/cnode.h"
+#include "cnode/config.h"
+#include "cnode/exit.h"
 #include "harness.h"
 
 /* Parses a NULL-terminated argument list (argv[0] added); frees cfg unless keep. */
