@@ -9,7 +9,8 @@
  * Every node event also carries rtt_avg_us, rtt_p50_us, rtt_p99_us and samples once the
  * node has answered a ping. The daemon's own lines: "ready" (node, port, and
  * gossip_port / registry_port when those run) once it accepts connections, "stopped"
- * (node, its counters, and "gossip" / "registry" counter objects) on a clean shutdown.
+ * (node, its counters, and "io", "gossip" / "registry" counter objects, the counters of
+ * `stats` read through cnode.stats_provider) on a clean shutdown.
  * Gossip and registry events (cn_disco_event):
  *   {"event":"gossip_peer_up","node":"a@127.0.0.1","ts":...,"source":"127.0.0.1:45892",
  *    "incarnation":1700000000000,"metadata":{"role":"web"}}
