@@ -1,7 +1,8 @@
 /*
- * The command line of plexus_cnode (config.c): options into cn_config, then the checks
- * that need the whole line. The cookie and the gossip secret are never options
- * (secrets.c reads them from files or the environment; config.c refuses them on argv).
+ * The command line of plexus_cnode (config.c): one table of options drives parsing and
+ * --help; the checks that need the whole line are a separate step. The cookie and the
+ * gossip secret are never options (secrets.c reads them from files or the environment;
+ * config.c refuses them on argv).
  */
 #ifndef PLEXUS_CNODE_CONFIG_H
 #define PLEXUS_CNODE_CONFIG_H
