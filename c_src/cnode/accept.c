@@ -18,7 +18,7 @@
  *     by the same overall deadline. A real node answers in milliseconds, so a client
  *     that stalls after its name holds a handshaker for the rest of its deadline only.
  *
- * Every outcome is counted (cn_accept_get_stats; `stats` -> io). The handshake's ei
+ * Every outcome is counted (cn_accept_counters; `stats` -> io). The handshake's ei
  * state (the cookie) lives in sodium_malloc'd memory, wiped at stop.
  *
  * Ownership: an fd belongs to the gate until it is queued, to the queue until a
@@ -38,7 +38,17 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/accept.h"
+#include "cnode/clock.h"
+#include "cnode/connector.h"
+#include "cnode/counters.h"
+#include "cnode/msg.h"
+#include "cnode/state.h"
+
+/* What the gate and the handshakers count (under the lock); cn_accept_counters. */
+typedef struct cn_accept_stats {
+    uint64_t accepted, handshakes, failed, timeouts, dropped, pending;
+} cn_accept_stats;
 
 /* send_name is 'n' version(2) flags(4) name, or 'N' flags(8) creation(4) nlen(2) name */
 #define NAME_MSG_MIN 3
@@ -512,13 +522,20 @@ void cn_accept_stop(cnode *cn)
     cn->acceptor = NULL;
 }
 
-void cn_accept_get_stats(const cnode *cn, cn_accept_stats *s)
+void cn_accept_counters(const cnode *cn, cn_counters *c)
 {
-    memset(s, 0, sizeof *s);
+    cn_accept_stats s = {0};
     struct cn_accept *a = cn->acceptor;
-    if (!a) return;
-    pthread_mutex_lock(&a->lock);
-    *s = a->st;
-    s->pending = a->gate_seen + a->q_len + a->in_handshake;
-    pthread_mutex_unlock(&a->lock);
+    if (a) {
+        pthread_mutex_lock(&a->lock);
+        s = a->st;
+        s.pending = a->gate_seen + a->q_len + a->in_handshake;
+        pthread_mutex_unlock(&a->lock);
+    }
+    cn_counters_add(c, "accepted", s.accepted);
+    cn_counters_add(c, "handshakes", s.handshakes);
+    cn_counters_add(c, "handshake_failed", s.failed);
+    cn_counters_add(c, "handshake_timeouts", s.timeouts);
+    cn_counters_add(c, "accept_dropped", s.dropped);
+    cn_counters_add(c, "pending", s.pending);
 }

@@ -30,7 +30,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/connector.h"
+#include "cnode/epmd.h"
+#include "cnode/msg.h"
+#include "cnode/state.h"
 
 typedef struct cn_job {
     int kind;

@@ -14,10 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnode/cnode.h"
+#include "cnode/discovery.h"
+#include "cnode/connector.h"
+#include "cnode/log.h"
+#include "cnode/msg.h"
+#include "cnode/peer.h"
+#include "cnode/state.h"
 
 #define RPC_PER_ROUND 3
 #define HOSTS_PER_ROUND 64
+
+static void forget(cnode *cn, uint64_t now);
 
 static void send_rpc_nodes(cnode *cn, peer *p, uint64_t now)
 {
@@ -59,7 +66,7 @@ void cn_discovery_round(cnode *cn, uint64_t now)
         for (size_t j = 0; j < nh; j++)
             (void)cn_pool_submit(cn, CN_JOB_NAMES, hosts[j], 0);
     }
-    cn_discovery_forget(cn, now);
+    forget(cn, now);
 }
 
 static peer *learn(cnode *cn, const char *node, size_t len, uint64_t now)
@@ -100,7 +107,7 @@ void cn_discovery_rpc_reply(cnode *cn, const char *term, int len, uint64_t now)
         cn_debug("rpc erlang:nodes/0 answered something else than a list");
 }
 
-void cn_discovery_forget(cnode *cn, uint64_t now)
+static void forget(cnode *cn, uint64_t now)
 {
     for (size_t i = cn->n_peers; i-- > 0;) {
         peer *p = cn->peers[i];

@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/epmd.h"
+#include "cnode/clock.h"
+#include "cnode/msg.h"
 
 #define EPMD_PORT_DEFAULT 4369
 #define NAMES_MAX_BYTES (1u << 20)

@@ -34,7 +34,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/gossip.h"
+#include "cnode/clock.h"
+#include "cnode/config.h"
+#include "cnode/counters.h"
+#include "cnode/event.h"
+#include "cnode/exit.h"
+#include "cnode/log.h"
+#include "cnode/peer.h"
+#include "cnode/secrets.h"
+#include "cnode/state.h"
+#include "cnode/udp.h"
+#include "plexus/beacon.h"
+#include "plexus/disco.h"
+#include "plexus/system_alloc.h"
 #include "plexus/secret_alloc.h"
 
 #define RECV_PER_WAKE 64
@@ -466,18 +479,25 @@ void cn_gossip_tick(cnode *cn, uint64_t now, uint64_t *next)
 
 /* ---------------------------------------------------------------- Erlang terms */
 
-void cn_gossip_get_stats(const cnode *cn, cn_gossip_stats *s)
+void cn_gossip_counters(const cnode *cn, cn_counters *c)
 {
-    memset(s, 0, sizeof *s);
     const struct cn_gossip *g = cn->gossip;
     if (!g) return;
-    plexus_beacon_get_counters(g->codec, &s->beacons);
-    s->peers = g->n_peers;
-    s->sent = g->sent;
-    s->send_errors = g->send_errors;
-    s->received = g->received;
-    s->dropped_self = g->dropped_self;
-    s->port = g->port;
+    plexus_beacon_counters b;
+    plexus_beacon_get_counters(g->codec, &b);
+    cn_counters_add(c, "sealed", b.sealed);
+    cn_counters_add(c, "accepted", b.accepted);
+    cn_counters_add(c, "malformed", b.malformed);
+    cn_counters_add(c, "auth_failed", b.auth_failed);
+    cn_counters_add(c, "replayed", b.replayed);
+    cn_counters_add(c, "table_full", b.table_full);
+    cn_counters_add(c, "senders", b.senders);
+    cn_counters_add(c, "peers", g->n_peers);
+    cn_counters_add(c, "sent", g->sent);
+    cn_counters_add(c, "send_errors", g->send_errors);
+    cn_counters_add(c, "received", g->received);
+    cn_counters_add(c, "dropped_self", g->dropped_self);
+    cn_counters_add(c, "port", g->port);
 }
 
 static int encode_meta(ei_x_buff *x, const uint8_t *p, size_t n)

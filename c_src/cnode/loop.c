@@ -18,7 +18,19 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/loop.h"
+#include "cnode/clock.h"
+#include "cnode/connector.h"
+#include "cnode/discovery.h"
+#include "cnode/exit.h"
+#include "cnode/gossip.h"
+#include "cnode/log.h"
+#include "cnode/out.h"
+#include "cnode/peer.h"
+#include "cnode/registry_host.h"
+#include "cnode/server.h"
+#include "cnode/state.h"
+#include "plexus/health.h"
 
 /* epoll data for the non-peer fds */
 static char tag_wake, tag_sig, tag_stdin, tag_stdout, tag_gossip, tag_registry;

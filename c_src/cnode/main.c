@@ -1,5 +1,7 @@
 /*
- * plexus_cnode: start-up, shutdown and exit codes (see cnode.h for the map of files).
+ * plexus_cnode: start-up, shutdown and exit codes, and the wiring of the layers: the
+ * upcalls the lower modules make through struct cnode (state.h) are installed here.
+ * The map of files and layers: doc/DESIGN.md §4.
  *
  * Order matters: the cookie is read and handed to ei (then wiped), the node listens and
  * registers with epmd (ei_publish; creation comes from epmd) before any connection is
@@ -22,7 +24,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/accept.h"
+#include "cnode/clock.h"
+#include "cnode/config.h"
+#include "cnode/connector.h"
+#include "cnode/epmd.h"
+#include "cnode/event.h"
+#include "cnode/exit.h"
+#include "cnode/gossip.h"
+#include "cnode/log.h"
+#include "cnode/loop.h"
+#include "cnode/out.h"
+#include "cnode/peer.h"
+#include "cnode/registry_host.h"
+#include "cnode/router.h"
+#include "cnode/secrets.h"
+#include "cnode/server.h"
+#include "cnode/state.h"
+#include "plexus/health.h"
+#include "plexus/system_alloc.h"
 
 /* The event sink (event.h): every event, written once by its producer, goes to both
  * consumers, the lines on stdout and the Erlang subscribers. */
@@ -30,6 +50,19 @@ static void deliver_event(cnode *cn, const cn_event *ev)
 {
     cn_out_on_event(cn, ev);
     cn_server_on_event(cn, ev);
+}
+
+/* The stats provider (counters.h): gathers every module's counters for the two
+ * outputs, `stats` (server.c) and the "stopped" line (out.c). */
+static void collect_stats(const cnode *cn, cn_stats *s)
+{
+    cn_accept_counters(cn, &s->io);
+    cn_counters_add(&s->io, "peers_refused", cn->peers_refused);
+    cn_out_counters(&s->io);
+    s->gossip = cn->gossip != NULL;
+    s->registry = cn->registry != NULL;
+    cn_gossip_counters(cn, &s->gossip_counters);
+    cn_registry_counters(cn, &s->registry_counters);
 }
 
 /* Why did ei_publish fail? Asks the local epmd directly. */
@@ -103,6 +136,7 @@ int main(int argc, char **argv)
     static cnode cn; /* zeroed; big (ei_x_buff, tables) and lives for the whole run */
     cn.listen_fd = cn.epmd_fd = cn.epfd = cn.sigfd = -1;
     cn.event_sink = deliver_event;
+    cn.stats_provider = collect_stats;
     cn.packet_sink = cn_router_packet;
     cn.peer_gone = cn_server_peer_gone;
     int rc = cn_config_parse(&cn.cfg, argc, argv);
@@ -164,7 +198,7 @@ int main(int argc, char **argv)
         }
     }
     cn_out_start(&cn);
-    cn_out_ready(&cn);
+    cn_out_ready(&cn, cn_gossip_port(&cn), cn_registry_port(&cn));
     rc = cn_loop_run(&cn);
     if (rc == CN_EXIT_OK) cn_out_stopped(&cn);
 out:

@@ -9,7 +9,8 @@
  * Every node event also carries rtt_avg_us, rtt_p50_us, rtt_p99_us and samples once the
  * node has answered a ping. The daemon's own lines: "ready" (node, port, and
  * gossip_port / registry_port when those run) once it accepts connections, "stopped"
- * (node, its counters, and "gossip" / "registry" counter objects) on a clean shutdown.
+ * (node, its counters, and "io", "gossip" / "registry" counter objects, the counters of
+ * `stats` read through cnode.stats_provider) on a clean shutdown.
  * Gossip and registry events (cn_disco_event):
  *   {"event":"gossip_peer_up","node":"a@127.0.0.1","ts":...,"source":"127.0.0.1:45892",
  *    "incarnation":1700000000000,"metadata":{"role":"web"}}
@@ -39,7 +40,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/out.h"
+#include "cnode/clock.h"
+#include "cnode/counters.h"
+#include "cnode/event.h"
+#include "cnode/state.h"
+#include "plexus/disco.h"
+#include "plexus/health.h"
 
 /* The loop thread's output buffer (one daemon per process). */
 static struct {
@@ -156,33 +163,11 @@ void cn_out_finish(cnode *cn, unsigned tmo_ms)
     memset(&out, 0, sizeof out);
 }
 
-void cn_out_get_stats(const cnode *cn, cn_out_stats *st)
+void cn_out_counters(cn_counters *c)
 {
-    (void)cn;
-    st->lines = out.lines;
-    st->dropped = out.dropped;
-    st->buffered = out.len - out.off;
-}
-
-const char *const cn_io_stats_names[CN_IO_STATS_N] = {
-    "accepted", "handshakes",    "handshake_failed", "handshake_timeouts", "accept_dropped",
-    "pending",  "peers_refused", "output_lines",     "output_dropped",     "output_buffered"};
-
-void cn_io_get_stats(const cnode *cn, cn_io_stats *s)
-{
-    memset(s, 0, sizeof *s);
-    cn_accept_stats a;
-    cn_accept_get_stats(cn, &a);
-    s->v[CN_IO_ACCEPTED] = a.accepted;
-    s->v[CN_IO_HANDSHAKES] = a.handshakes;
-    s->v[CN_IO_HS_FAILED] = a.failed;
-    s->v[CN_IO_HS_TIMEOUTS] = a.timeouts;
-    s->v[CN_IO_ACCEPT_DROPPED] = a.dropped;
-    s->v[CN_IO_PENDING] = a.pending;
-    s->v[CN_IO_PEERS_REFUSED] = cn->peers_refused;
-    s->v[CN_IO_OUTPUT_LINES] = out.lines;
-    s->v[CN_IO_OUTPUT_DROPPED] = out.dropped;
-    s->v[CN_IO_OUTPUT_BUFFERED] = out.len - out.off;
+    cn_counters_add(c, "output_lines", out.lines);
+    cn_counters_add(c, "output_dropped", out.dropped);
+    cn_counters_add(c, "output_buffered", out.len - out.off);
 }
 
 static void emit_json(cnode *cn, json_t *o)
@@ -249,13 +234,12 @@ static void out_health(cnode *cn, const plexus_health_event *ev)
     emit_json(cn, o);
 }
 
-void cn_out_ready(cnode *cn)
+void cn_out_ready(cnode *cn, uint16_t gossip_port, uint16_t registry_port)
 {
     if (!cn->cfg.json) {
         char g[32] = "", r[32] = "";
-        if (cn->gossip) snprintf(g, sizeof g, " gossip_port=%u", (unsigned)cn_gossip_port(cn));
-        if (cn->registry)
-            snprintf(r, sizeof r, " registry_port=%u", (unsigned)cn_registry_port(cn));
+        if (gossip_port) snprintf(g, sizeof g, " gossip_port=%u", (unsigned)gossip_port);
+        if (registry_port) snprintf(r, sizeof r, " registry_port=%u", (unsigned)registry_port);
         put_linef(cn, "%llu ready     %s port=%d%s%s", (unsigned long long)cn_wall_ms(),
                   cn->cfg.node, cn->listen_port, g, r);
         return;
@@ -263,8 +247,8 @@ void cn_out_ready(cnode *cn)
     json_t *o = base("ready", cn->cfg.node, strlen(cn->cfg.node));
     if (!o) return;
     json_object_set_new(o, "port", json_integer(cn->listen_port));
-    if (cn->gossip) json_object_set_new(o, "gossip_port", json_integer(cn_gossip_port(cn)));
-    if (cn->registry) json_object_set_new(o, "registry_port", json_integer(cn_registry_port(cn)));
+    if (gossip_port) json_object_set_new(o, "gossip_port", json_integer(gossip_port));
+    if (registry_port) json_object_set_new(o, "registry_port", json_integer(registry_port));
     emit_json(cn, o);
 }
 
@@ -273,45 +257,13 @@ static json_t *jint(uint64_t v)
     return json_integer((json_int_t)v);
 }
 
-static json_t *gossip_json(const cnode *cn)
+/* {"name": value, ...} in the order the owner counts them. */
+static json_t *counters_json(const cn_counters *c)
 {
-    cn_gossip_stats s;
-    cn_gossip_get_stats(cn, &s);
     json_t *o = json_object();
     if (!o) return NULL;
-    json_object_set_new(o, "sent", jint(s.sent));
-    json_object_set_new(o, "send_errors", jint(s.send_errors));
-    json_object_set_new(o, "received", jint(s.received));
-    json_object_set_new(o, "accepted", jint(s.beacons.accepted));
-    json_object_set_new(o, "auth_failed", jint(s.beacons.auth_failed));
-    json_object_set_new(o, "malformed", jint(s.beacons.malformed));
-    json_object_set_new(o, "replayed", jint(s.beacons.replayed));
-    json_object_set_new(o, "table_full", jint(s.beacons.table_full));
-    json_object_set_new(o, "dropped_self", jint(s.dropped_self));
-    json_object_set_new(o, "peers", jint(s.peers));
-    return o;
-}
-
-static json_t *registry_json(const cnode *cn)
-{
-    cn_registry_stats s;
-    cn_registry_get_stats(cn, &s);
-    json_t *o = json_object();
-    if (!o) return NULL;
-    json_object_set_new(o, "datagrams", jint(s.datagrams));
-    json_object_set_new(o, "replies", jint(s.replies));
-    json_object_set_new(o, "send_errors", jint(s.send_errors));
-    json_object_set_new(o, "entries", jint(s.table.entries));
-    json_object_set_new(o, "announces", jint(s.table.announces));
-    json_object_set_new(o, "created", jint(s.table.created));
-    json_object_set_new(o, "refreshed", jint(s.table.refreshed));
-    json_object_set_new(o, "byes", jint(s.table.byes));
-    json_object_set_new(o, "evicted", jint(s.table.evicted));
-    json_object_set_new(o, "queries", jint(s.table.queries));
-    json_object_set_new(o, "refused_full", jint(s.table.refused_full));
-    json_object_set_new(o, "refused_auth", jint(s.table.refused_auth));
-    json_object_set_new(o, "refused_replay", jint(s.table.refused_replay));
-    json_object_set_new(o, "malformed", jint(s.table.malformed));
+    for (size_t i = 0; i < c->n; i++)
+        json_object_set_new(o, c->name[i], jint(c->value[i]));
     return o;
 }
 
@@ -369,17 +321,6 @@ static void report_dropped(cnode *cn)
     emit_json(cn, o);
 }
 
-static json_t *io_json(const cnode *cn)
-{
-    cn_io_stats s;
-    cn_io_get_stats(cn, &s);
-    json_t *o = json_object();
-    if (!o) return NULL;
-    for (size_t i = 0; i < CN_IO_STATS_N; i++)
-        json_object_set_new(o, cn_io_stats_names[i], jint(s.v[i]));
-    return o;
-}
-
 void cn_out_stopped(cnode *cn)
 {
     if (!cn->cfg.json) {
@@ -394,14 +335,16 @@ void cn_out_stopped(cnode *cn)
     json_object_set_new(o, "malformed", json_integer((json_int_t)cn->malformed));
     json_object_set_new(o, "ignored", json_integer((json_int_t)cn->ignored));
     json_object_set_new(o, "events", json_integer((json_int_t)cn->events));
-    json_t *io = io_json(cn);
+    cn_stats st;
+    cn_stats_get(cn, &st);
+    json_t *io = counters_json(&st.io);
     if (io) json_object_set_new(o, "io", io);
-    if (cn->gossip) {
-        json_t *g = gossip_json(cn);
+    if (st.gossip) {
+        json_t *g = counters_json(&st.gossip_counters);
         if (g) json_object_set_new(o, "gossip", g);
     }
-    if (cn->registry) {
-        json_t *r = registry_json(cn);
+    if (st.registry) {
+        json_t *r = counters_json(&st.registry_counters);
         if (r) json_object_set_new(o, "registry", r);
     }
     emit_json(cn, o);

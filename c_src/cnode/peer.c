@@ -25,13 +25,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cnode/peer.h"
 #include "cnode/backoff.h"
-#include "cnode/cnode.h"
+#include "cnode/clock.h"
+#include "cnode/epmd.h"
+#include "cnode/event.h"
+#include "cnode/exit.h"
+#include "cnode/log.h"
+#include "cnode/msg.h"
+#include "cnode/state.h"
+#include "plexus/disco.h"
+#include "plexus/health.h"
 
 #define MAX_WBUF (4u << 20) /* a peer this far behind is not reading: drop it */
 #define REF_MAGIC 0x504c0000u
 
 static void ping(cnode *cn, peer *p, uint64_t now);
+static void close_peer(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now);
 
 /* The peer's fd in the loop's epoll set (loop.c makes epfd; the peer owns its fd). */
 static int watch(cnode *cn, peer *p, int add)
@@ -224,7 +234,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     if (p->state == PS_UP) {
         /* A second connection: the node restarted or the old one is dead without us
          * having noticed; the newest connection is the live one. */
-        cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
+        close_peer(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
     }
     int fl = fcntl(fd, F_GETFL);
     int one = 1;
@@ -277,7 +287,7 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err, const char *msg, uint64
     seed_result(cn, p, 0, err);
 }
 
-void cn_peer_close(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now)
+static void close_peer(cnode *cn, peer *p, plexus_health_reason reason, uint64_t now)
 {
     if (p->state != PS_UP) return;
     unwatch(cn, p);
@@ -358,7 +368,7 @@ void cn_peer_reap(cnode *cn, uint64_t now)
 {
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
-        if (p->state == PS_UP && p->broken) cn_peer_close(cn, p, PLEXUS_HEALTH_R_ERROR, now);
+        if (p->state == PS_UP && p->broken) close_peer(cn, p, PLEXUS_HEALTH_R_ERROR, now);
     }
 }
 
@@ -388,7 +398,7 @@ static void ping(cnode *cn, peer *p, uint64_t now)
 
 void cn_peer_ping_all(cnode *cn, uint64_t now)
 {
-    /* cn_peer_close may not remove entries, so indexing stays valid */
+    /* close_peer may not remove entries, so indexing stays valid */
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
         if (p->state != PS_UP) continue;
@@ -403,7 +413,7 @@ void cn_peer_check_ticks(cnode *cn, uint64_t now)
         peer *p = cn->peers[i];
         if (p->state == PS_UP && now - p->last_recv_ms >= cn->cfg.tick_timeout_ms) {
             cn_log("%s: nothing received for %u ms: closing", p->name, cn->cfg.tick_timeout_ms);
-            cn_peer_close(cn, p, PLEXUS_HEALTH_R_TICK_TIMEOUT, now);
+            close_peer(cn, p, PLEXUS_HEALTH_R_TICK_TIMEOUT, now);
         }
     }
 }
@@ -470,7 +480,7 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
                 cap *= 2;
             unsigned char *nb = realloc(p->rbuf, cap);
             if (!nb) {
-                cn_peer_close(cn, p, PLEXUS_HEALTH_R_ERROR, now);
+                close_peer(cn, p, PLEXUS_HEALTH_R_ERROR, now);
                 return -1;
             }
             p->rbuf = nb;
@@ -485,13 +495,13 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
         }
         if (r == 0) {
             cn_debug("%s closed the connection", p->name);
-            cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
+            close_peer(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
             return -1;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
         cn_debug("%s: %s", p->name, strerror(errno));
-        cn_peer_close(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
+        close_peer(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
         return -1;
     }
     return 0;
@@ -504,6 +514,6 @@ void cn_peer_io(cnode *cn, peer *p, uint32_t events, uint64_t now)
         if (read_some(cn, p, now) != 0) return;
     }
     if (events & EPOLLOUT) {
-        if (flush(cn, p) != 0) cn_peer_close(cn, p, PLEXUS_HEALTH_R_ERROR, now);
+        if (flush(cn, p) != 0) close_peer(cn, p, PLEXUS_HEALTH_R_ERROR, now);
     }
 }

@@ -29,7 +29,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/registry_host.h"
+#include "cnode/clock.h"
+#include "cnode/config.h"
+#include "cnode/counters.h"
+#include "cnode/event.h"
+#include "cnode/exit.h"
+#include "cnode/log.h"
+#include "cnode/state.h"
+#include "cnode/udp.h"
+#include "plexus/registry.h"
+#include "plexus/system_alloc.h"
 
 #define RECV_PER_WAKE 64
 #define EVICT_EVERY_MS 1000
@@ -226,16 +236,28 @@ void cn_registry_readable(cnode *cn, uint64_t now)
     }
 }
 
-void cn_registry_get_stats(const cnode *cn, cn_registry_stats *s)
+void cn_registry_counters(const cnode *cn, cn_counters *c)
 {
-    memset(s, 0, sizeof *s);
     const struct cn_registry *r = cn->registry;
     if (!r) return;
-    plexus_registry_get_stats(r->table, &s->table);
-    s->datagrams = r->datagrams;
-    s->replies = r->replies;
-    s->send_errors = r->send_errors;
-    s->port = r->port;
+    plexus_registry_stats t;
+    plexus_registry_get_stats(r->table, &t);
+    cn_counters_add(c, "entries", t.entries);
+    cn_counters_add(c, "announces", t.announces);
+    cn_counters_add(c, "created", t.created);
+    cn_counters_add(c, "refreshed", t.refreshed);
+    cn_counters_add(c, "byes", t.byes);
+    cn_counters_add(c, "evicted", t.evicted);
+    cn_counters_add(c, "queries", t.queries);
+    cn_counters_add(c, "refused_full", t.refused_full);
+    cn_counters_add(c, "refused_auth", t.refused_auth);
+    cn_counters_add(c, "refused_replay", t.refused_replay);
+    cn_counters_add(c, "malformed", t.malformed);
+    cn_counters_add(c, "bytes", t.bytes);
+    cn_counters_add(c, "datagrams", r->datagrams);
+    cn_counters_add(c, "replies", r->replies);
+    cn_counters_add(c, "send_errors", r->send_errors);
+    cn_counters_add(c, "port", r->port);
 }
 
 /* ---------------------------------------------------------------- registry_view */

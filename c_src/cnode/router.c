@@ -6,7 +6,15 @@
  */
 #include <stdint.h>
 
-#include "cnode/cnode.h"
+#include "cnode/router.h"
+#include "cnode/clock.h"
+#include "cnode/discovery.h"
+#include "cnode/log.h"
+#include "cnode/msg.h"
+#include "cnode/peer.h"
+#include "cnode/server.h"
+#include "cnode/state.h"
+#include "plexus/health.h"
 
 void cn_router_packet(cnode *cn, peer *p, const unsigned char *buf, size_t len, uint64_t now)
 {

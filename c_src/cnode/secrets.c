@@ -22,7 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/secrets.h"
+#include "cnode/config.h"
+#include "cnode/exit.h"
+#include "plexus/beacon.h"
 
 /* Strips trailing white space (erl ignores it too). */
 static size_t trim(char *s, size_t n)

@@ -49,7 +49,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnode/cnode.h"
+#include "cnode/server.h"
+#include "cnode/clock.h"
+#include "cnode/config.h"
+#include "cnode/counters.h"
+#include "cnode/event.h"
+#include "cnode/gossip.h"
+#include "cnode/log.h"
+#include "cnode/msg.h"
+#include "cnode/peer.h"
+#include "cnode/registry_host.h"
+#include "cnode/state.h"
+#include "plexus/health.h"
+#include "plexus/system_alloc.h"
 #include "plexus/subs.h"
 
 #define CHECK_INTERVAL_MS 1000
@@ -168,46 +180,9 @@ static int encode_counters(ei_x_buff *x, const char *const *keys, const uint64_t
     return 0;
 }
 
-static int encode_gossip_stats(const cnode *cn, ei_x_buff *x)
+static int encode_named(ei_x_buff *x, const cn_counters *c)
 {
-    cn_gossip_stats s;
-    cn_gossip_get_stats(cn, &s);
-    static const char *const k[] = {
-        "sealed", "accepted", "malformed",   "auth_failed", "replayed",     "table_full", "senders",
-        "peers",  "sent",     "send_errors", "received",    "dropped_self", "port"};
-    const uint64_t v[] = {s.beacons.sealed,
-                          s.beacons.accepted,
-                          s.beacons.malformed,
-                          s.beacons.auth_failed,
-                          s.beacons.replayed,
-                          s.beacons.table_full,
-                          s.beacons.senders,
-                          s.peers,
-                          s.sent,
-                          s.send_errors,
-                          s.received,
-                          s.dropped_self,
-                          s.port};
-    return encode_counters(x, k, v, (int)(sizeof v / sizeof *v));
-}
-
-static int encode_registry_stats(const cnode *cn, ei_x_buff *x)
-{
-    cn_registry_stats s;
-    cn_registry_get_stats(cn, &s);
-    static const char *const k[] = {"entries",      "announces",      "created",     "refreshed",
-                                    "byes",         "evicted",        "queries",     "refused_full",
-                                    "refused_auth", "refused_replay", "malformed",   "bytes",
-                                    "datagrams",    "replies",        "send_errors", "port"};
-    const uint64_t v[] = {s.table.entries,      s.table.announces,
-                          s.table.created,      s.table.refreshed,
-                          s.table.byes,         s.table.evicted,
-                          s.table.queries,      s.table.refused_full,
-                          s.table.refused_auth, s.table.refused_replay,
-                          s.table.malformed,    s.table.bytes,
-                          s.datagrams,          s.replies,
-                          s.send_errors,        s.port};
-    return encode_counters(x, k, v, (int)(sizeof v / sizeof *v));
+    return encode_counters(x, c->name, c->value, (int)c->n);
 }
 
 static int encode_sub_stats(const cnode *cn, ei_x_buff *x)
@@ -245,11 +220,10 @@ static int encode_stats(cnode *cn, ei_x_buff *x)
     size_t up = 0;
     for (size_t i = 0; i < cn->n_peers; i++)
         up += cn->peers[i]->state == PS_UP;
-    int extra = (cn->gossip != NULL) + (cn->registry != NULL);
-    cn_io_stats io;
-    cn_io_get_stats(cn, &io);
-    if (ei_x_encode_map_header(x, 11 + extra) < 0 || ei_x_encode_atom(x, "io") < 0 ||
-        encode_counters(x, cn_io_stats_names, io.v, CN_IO_STATS_N) < 0 ||
+    cn_stats st;
+    cn_stats_get(cn, &st);
+    if (ei_x_encode_map_header(x, 11 + st.gossip + st.registry) < 0 ||
+        ei_x_encode_atom(x, "io") < 0 || encode_named(x, &st.io) < 0 ||
         ei_x_encode_atom(x, "node") < 0 ||
         ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0 ||
         ei_x_encode_atom(x, "peers") < 0 || ei_x_encode_ulong(x, cn->n_peers) < 0 ||
@@ -263,9 +237,11 @@ static int encode_stats(cnode *cn, ei_x_buff *x)
         ei_x_encode_atom(x, "ignored") < 0 || ei_x_encode_ulonglong(x, cn->ignored) < 0 ||
         ei_x_encode_atom(x, "events") < 0 || ei_x_encode_ulonglong(x, cn->events) < 0)
         return -1;
-    if (cn->gossip && (ei_x_encode_atom(x, "gossip") < 0 || encode_gossip_stats(cn, x) < 0))
+    if (st.gossip &&
+        (ei_x_encode_atom(x, "gossip") < 0 || encode_named(x, &st.gossip_counters) < 0))
         return -1;
-    if (cn->registry && (ei_x_encode_atom(x, "registry") < 0 || encode_registry_stats(cn, x) < 0))
+    if (st.registry &&
+        (ei_x_encode_atom(x, "registry") < 0 || encode_named(x, &st.registry_counters) < 0))
         return -1;
     return 0;
 }

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cnode/cnode.h"
+#include "cnode/udp.h"
 
 #define RCVBUF (1 << 20)
 
