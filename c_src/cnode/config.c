@@ -28,7 +28,9 @@ static int parse_u32(const char *s, uint32_t *out, const char *opt)
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (errno || *s == '\0' || *end != '\0' || v == 0 || v > 86400000UL) {
-        fprintf(stderr, "plexus_cnode: %s wants a positive number of ms, got '%s'\n", opt, s);
+        /* the same bound serves durations (--*-ms) and counts (--connectors, ...) */
+        const char *unit = strstr(opt, "-ms") ? " of ms" : "";
+        fprintf(stderr, "plexus_cnode: %s wants a positive number%s, got '%s'\n", opt, unit, s);
         return -1;
     }
     *out = (uint32_t)v;
