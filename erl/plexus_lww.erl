@@ -195,7 +195,7 @@ ok_tuple(Reg) -> {ok, Reg}.
 %% the C core does (crdt_lww.c); the match is exact, so anything else (longer fields,
 %% multi-byte or non-minimal varints, empty fields, trailing bytes, another header,
 %% not a binary) takes the C path, which validates and answers as before. The clock
-%% is plexus_hlc either way. test/prop_plexus_lww.erl checks that both paths agree.
+%% is plexus_hlc either way. test/prop/prop_plexus_lww.erl checks that both paths agree.
 
 %% update/2 and {assign, V}: a write after both the node clock and Reg's timestamp.
 %% Actor is encode/1 output or node_actor().

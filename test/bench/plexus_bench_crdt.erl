@@ -2,7 +2,7 @@
 %%
 %% OR-Set merge at 1k, 10k, 100k and 1M elements per side (90% shared; each side
 %% removes a distinct 5% and adds a unique 5%): the NIF, the plain-Erlang reference
-%% model (test/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
+%% model (test/support/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
 %% arrays, build/bench/bench_floor, which also reports the core merge without the
 %% NIF). Then add/remove throughput, bytes per element and long_schedule events seen
 %% by erlang:system_monitor during the whole run. Figures are per input element
