@@ -49,11 +49,12 @@ restore_cookie(Old) ->
 %% test/README.md), so a peer can call the suites' own helper modules.
 -spec ebin_dirs() -> [file:filename()].
 ebin_dirs() ->
-    TestOut = filename:dirname(filename:dirname(code:which(?MODULE))),
+    %% absolute: a node may start in another working directory
+    Here = filename:absname(filename:dirname(code:which(?MODULE))),
     Tests = [D || K <- ["support", "ct", "eunit", "prop"],
-                  filelib:is_dir(D = filename:join(TestOut, K))],
-    App = filename:join(code:lib_dir(plexus), "ebin"),
-    [App | lists:usort([filename:dirname(code:which(?MODULE)) | Tests]) -- [App]].
+                  filelib:is_dir(D = filename:join(filename:dirname(Here), K))],
+    App = filename:absname(filename:join(code:lib_dir(plexus), "ebin")),
+    [App | lists:usort([Here | Tests]) -- [App]].
 
 %% @doc `erl' arguments that put ebin_dirs/0 in front of a new node's code path, in
 %% that order: each `-pa' goes to the front in turn, so the last one given comes first.
