@@ -303,7 +303,7 @@ test: deps
 	@WERROR=1 MAKEFLAGS= bash test/run_tests.sh
 
 eunit: deps nif
-	$(REBAR3) eunit --dir=test
+	$(REBAR3) eunit --module=$$(bash test/eunit_modules.sh)
 
 ct: deps nif
 	$(REBAR3) ct

@@ -365,7 +365,7 @@ one(_) -> 1.
 %% [deterministic, {minor_version, 2}]) without the leading 131, with the bytes of the
 %% commonest values built here: that BIF call costs 40-70 ns, more than a whole
 %% update, while these few shapes take a few ns. Byte for byte the same
-%% (test/plexus_lww_tests.erl checks against the BIF): SMALL_ATOM_UTF8_EXT (119) for
+%% (test/eunit/plexus_lww_tests.erl checks against the BIF): SMALL_ATOM_UTF8_EXT (119) for
 %% an atom of up to 255 UTF-8 bytes, SMALL_INTEGER_EXT (97) for 0..255, INTEGER_EXT
 %% (98) for other 32-bit integers, BINARY_EXT (109).
 enc(A) when is_atom(A) ->

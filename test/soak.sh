@@ -3,7 +3,7 @@
 #  1. 100,000 seeds of the election simulator (test/sim), split over the cores. Every
 #     seed is independent and replayable, so chunks run in parallel; each failure is
 #     printed with its replay command.
-#  2. The nemesis on five real nodes (test/plexus_leader_nemesis_SUITE, random_nemesis)
+#  2. The nemesis on five real nodes (test/ct/plexus_leader_nemesis_SUITE, random_nemesis)
 #     for SOAK_NEMESIS_SECONDS; its seed is printed (replay: PLEXUS_NEMESIS_SEED=N).
 # Ends with "soak: N passed, M failed" (the nemesis run counts as one).
 #
@@ -59,7 +59,7 @@ if [ "$NEMESIS_SECONDS" -gt 0 ]; then
     fi
     began=$SECONDS
     mkdir -p build/soak-nemesis
-    PLEXUS_NEMESIS_SECONDS=$NEMESIS_SECONDS rebar3 ct --suite test/plexus_leader_nemesis_SUITE \
+    PLEXUS_NEMESIS_SECONDS=$NEMESIS_SECONDS rebar3 ct --suite test/ct/plexus_leader_nemesis_SUITE \
         --case random_nemesis --name "plexus_ct_soak_nm_$$@127.0.0.1" \
         --logdir build/soak-nemesis >"$tmp/nemesis.log" 2>&1
     nemesis_rc=$?

@@ -4,7 +4,7 @@
 %% removes a distinct 5% and adds a unique 5%): the v1 C path (plexus_orset_v1, the
 %% NIF), the public OR-Set on its v2 representation (plexus_orset, the same replicas
 %% built apart so no structure is shared), the plain-Erlang reference model
-%% (test/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
+%% (test/support/plexus_orset_model.erl) and the C floor (a union of two sorted uint64
 %% arrays, build/bench/bench_floor, which also reports the core merge without the
 %% NIF). Then add/remove throughput v1 beside v2, bytes per element and long_schedule
 %% events seen by erlang:system_monitor during the whole run. Figures are per input element

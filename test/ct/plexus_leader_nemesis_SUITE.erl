@@ -410,9 +410,7 @@ start_vm(Name, #{netns := Ns}) ->
     start_in_netns(Name, Ns, 50).
 
 start_in_netns(Name, Ns, Tries) ->
-    Code = lists:usort([filename:dirname(code:which(M))
-                        || M <- [plexus_leader, ?C, plexus_nemesis_witness]]),
-    Args = lists:append([["-pa", D] || D <- Code]) ++
+    Args = plexus_test_nodes:code_path_args() ++
         ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
          "-kernel", "prevent_overlapping_partitions", "false",
          "-connect_all", "false", "-kernel", "dist_auto_connect", "never"],

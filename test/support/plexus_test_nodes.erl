@@ -8,7 +8,8 @@
 
 -export([ensure_distributed/1, private_cookie/0, restore_cookie/1, start_node/2, start_node/3, stop_node/1, os_kill/2,
          cnode_exe/0, start_cnode/2, stop_cnode/1, cnode_events/1, await_event/4,
-         await_event/5, cnode_exit/2, cookie_file/2, ebin_dirs/0, wait_until/2]).
+         await_event/5, cnode_exit/2, cookie_file/2, ebin_dirs/0, code_path_args/0,
+         cnode_suite_init/2, cnode_suite_end/1, wait_until/2]).
 
 -define(HOST, "127.0.0.1").
 
@@ -42,8 +43,44 @@ restore_cookie(Old) ->
     true = erlang:set_cookie(Old),
     ok.
 
+%% @doc The code every node a test starts needs, in code path order: the application's
+%% ebin first (its plexus_nif is the one whose on_load finds priv/ and the NIF), then
+%% each test output folder that exists next to this module's (support, ct, eunit, prop:
+%% test/README.md), so a peer can call the suites' own helper modules.
+-spec ebin_dirs() -> [file:filename()].
 ebin_dirs() ->
-    lists:usort([filename:dirname(code:which(M)) || M <- [plexus_nif, ?MODULE]]).
+    %% absolute: a node may start in another working directory
+    Here = filename:absname(filename:dirname(code:which(?MODULE))),
+    Tests = [D || K <- ["support", "ct", "eunit", "prop"],
+                  filelib:is_dir(D = filename:join(filename:dirname(Here), K))],
+    App = filename:absname(filename:join(code:lib_dir(plexus), "ebin")),
+    [App | lists:usort([Here | Tests]) -- [App]].
+
+%% @doc `erl' arguments that put ebin_dirs/0 in front of a new node's code path, in
+%% that order: each `-pa' goes to the front in turn, so the last one given comes first.
+-spec code_path_args() -> [string()].
+code_path_args() ->
+    lists:append([["-pa", D] || D <- lists:reverse(ebin_dirs())]).
+
+%% @doc The init_per_suite of the C node suites: this node distributed as Name, a
+%% private cookie (the old one kept for cnode_suite_end/1), skip without the C node.
+-spec cnode_suite_init(string(), list()) -> list() | {skip, string()}.
+cnode_suite_init(Name, Config) ->
+    _ = ensure_distributed(Name),
+    case filelib:is_regular(cnode_exe()) of
+        true ->
+            {Cookie, Old} = private_cookie(),
+            [{cookie, Cookie}, {old_cookie, Old} | Config];
+        false ->
+            {skip, "priv/plexus_cnode not built (make nif)"}
+    end.
+
+-spec cnode_suite_end(list()) -> ok.
+cnode_suite_end(Config) ->
+    case lists:keyfind(old_cookie, 1, Config) of
+        {old_cookie, Old} -> restore_cookie(Old);
+        false -> ok
+    end.
 
 %% @doc Starts a BEAM node as an OS process: {Node, Port, OsPid}.
 start_node(Name, Cookie) -> start_node(Name, Cookie, []).
@@ -60,7 +97,7 @@ start_node(Name, Cookie, Extra) ->
             "-eval", "spawn(fun() -> F = fun L() -> case io:get_line('') of "
                      "eof -> erlang:halt(); {error, _} -> erlang:halt(); _ -> L() end end, "
                      "F() end)"]
-        ++ lists:append([["-pa", D] || D <- ebin_dirs()]) ++ Extra,
+        ++ code_path_args() ++ Extra,
     %% The port belongs to a process of its own (not the caller, which may be a
     %% short-lived init_per_group process): closing it would stop the node.
     Owner = spawn(fun() ->

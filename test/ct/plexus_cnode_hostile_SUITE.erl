@@ -48,15 +48,10 @@ all() ->
      fifo_secret_paths, sigterm_during_startup].
 
 init_per_suite(Config) ->
-    _ = plexus_test_nodes:ensure_distributed("plexus_ct_ci_hostile"),
-    {Cookie, Old} = plexus_test_nodes:private_cookie(),
-    case filelib:is_regular(plexus_test_nodes:cnode_exe()) of
-        true -> [{cookie, Cookie}, {old_cookie, Old} | Config];
-        false -> {skip, "priv/plexus_cnode not built (make nif)"}
-    end.
+    plexus_test_nodes:cnode_suite_init("plexus_ct_ci_hostile", Config).
 
 end_per_suite(Config) ->
-    plexus_test_nodes:restore_cookie(?config(old_cookie, Config)).
+    plexus_test_nodes:cnode_suite_end(Config).
 
 init_per_testcase(_, Config) ->
     persistent_term:put({?MODULE, cleanup}, []),

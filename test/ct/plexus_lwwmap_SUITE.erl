@@ -18,11 +18,10 @@ all() ->
 
 init_per_suite(Config) ->
     ok = ensure_distributed(),
-    Paths = lists:usort([filename:dirname(code:which(M)) || M <- [?M, ?MODULE]]),
     Name = list_to_atom("lm_peer_" ++ integer_to_list(erlang:unique_integer([positive]))
                         ++ "_" ++ os:getpid()),
     {ok, P, N} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
-                              args => lists:append([["-pa", D] || D <- Paths])
+                              args => plexus_test_nodes:code_path_args()
                                   ++ ["-kernel", "inet_dist_use_interface", "{127,0,0,1}"]}),
     [{peer, {P, N}} | Config].
 

@@ -35,10 +35,9 @@ bad_option_still_invalid_configuration_test() ->
                    #{custom => maps:put(mode, sideways, ?K8S_CONFIG)})).
 
 start_peer_without_inets() ->
-    %% The app's ebin (for plexus.app) and this module's directory.
-    Paths = [filename:join(code:lib_dir(plexus), "ebin"), filename:dirname(code:which(?MODULE))],
+    %% The app's ebin (for plexus.app) and the test folders (this module).
     {ok, Peer, _} = peer:start_link(#{connection => standard_io,
-                                   args => lists:append([["-pa", P] || P <- Paths])}),
+                                   args => plexus_test_nodes:code_path_args()}),
     true = peer:call(Peer, code, del_path, [inets]),
     non_existing = peer:call(Peer, code, where_is_file, ["inets.app"]),
     Peer.

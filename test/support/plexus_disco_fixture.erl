@@ -40,8 +40,7 @@ ensure_distributed() ->
 
 %% A peer node on loopback (peer:start, not start_link, so it outlives the caller).
 start_peer(Name) ->
-    Ebin = [filename:dirname(code:which(M)) || M <- [plexus_discovery, ?MODULE]],
-    Args = lists:append([["-pa", D] || D <- lists:usort(Ebin)]) ++
+    Args = plexus_test_nodes:code_path_args() ++
         ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
          "-kernel", "prevent_overlapping_partitions", "false"],
     {ok, P, N} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,

@@ -22,8 +22,7 @@ all() ->
 
 init_per_suite(Config) ->
     ok = ensure_distributed(),
-    Ebin = filename:dirname(code:which(plexus_orset)),
-    Peers = [start_peer(Name, Ebin) || Name <- [crdt_a, crdt_b, crdt_c]],
+    Peers = [start_peer(Name) || Name <- [crdt_a, crdt_b, crdt_c]],
     [{peers, Peers} | Config].
 
 end_per_suite(Config) ->
@@ -234,9 +233,9 @@ ensure_distributed() ->
         _ -> ok
     end.
 
-start_peer(Name, Ebin) ->
+start_peer(Name) ->
     %% Not start_link: init_per_suite runs in a process that exits; end_per_suite stops them.
     {ok, P, N} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
-                                   args => ["-pa", Ebin, "-kernel", "inet_dist_use_interface",
-                                            "{127,0,0,1}"]}),
+                              args => plexus_test_nodes:code_path_args()
+                                  ++ ["-kernel", "inet_dist_use_interface", "{127,0,0,1}"]}),
     {P, N}.

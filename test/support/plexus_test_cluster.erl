@@ -48,9 +48,7 @@ start_one(Name, Mode) ->
 
 start_one(Name, Mode, Tries) ->
     os:putenv("ERL_EPMD_ADDRESS", "127.0.0.1"),
-    Code = lists:usort([filename:dirname(code:which(M))
-                        || M <- [plexus_leader, ?MODULE, plexus_leader_probe]]),
-    Args = lists:append([["-pa", D] || D <- Code]) ++
+    Args = plexus_test_nodes:code_path_args() ++
         ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
          "-kernel", "prevent_overlapping_partitions", "false",
          "-connect_all", "false"] ++

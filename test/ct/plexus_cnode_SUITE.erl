@@ -34,15 +34,10 @@ groups() ->
       [five_nodes_up, kill_9, halt, sigstop_then_sigcont, late_joiner, erlang_api, sigterm]}].
 
 init_per_suite(Config) ->
-    _ = plexus_test_nodes:ensure_distributed("plexus_cnode_ct"),
-    {Cookie, Old} = plexus_test_nodes:private_cookie(),
-    case filelib:is_regular(plexus_test_nodes:cnode_exe()) of
-        true -> [{cookie, Cookie}, {old_cookie, Old} | Config];
-        false -> {skip, "priv/plexus_cnode not built (make nif)"}
-    end.
+    plexus_test_nodes:cnode_suite_init("plexus_cnode_ct", Config).
 
 end_per_suite(Config) ->
-    plexus_test_nodes:restore_cookie(?config(old_cookie, Config)).
+    plexus_test_nodes:cnode_suite_end(Config).
 
 init_per_group(cluster, Config) ->
     Cookie = ?config(cookie, Config),
