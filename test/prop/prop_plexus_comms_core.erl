@@ -12,16 +12,7 @@
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
-%% As in the other properties: the Debian build of PropEr hides exceptions raised in
-%% a property; print them and fail instead.
--define(SAFE(Body),
-        try
-            Body
-        catch
-            Class:Reason:Stack ->
-                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
-                false
-        end).
+-include("plexus_prop.hrl").
 
 -define(C, plexus_comms_core).
 -define(PEER, 'peer@127.0.0.1').

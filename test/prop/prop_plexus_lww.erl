@@ -11,17 +11,7 @@
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
-%% The Debian build of PropEr 1.2 calls erlang:get_stacktrace/0 (gone in OTP 23+) when
-%% a property raises, which hides the real error: properties run their body through
-%% this, which prints the exception and fails the property instead.
--define(SAFE(Body),
-        try
-            Body
-        catch
-            Class:Reason:Stack ->
-                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
-                false
-        end).
+-include("plexus_prop.hrl").
 
 -define(L, plexus_lww).
 -define(OPTS, [{numtests, 300}, {max_size, 60}, {to_file, user}]).

@@ -16,16 +16,7 @@
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
-%% The Debian build of PropEr 1.2 calls erlang:get_stacktrace/0 when a property
-%% raises: print the exception and fail the property instead.
--define(SAFE(Body),
-        try
-            Body
-        catch
-            Class:Reason:Stack ->
-                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
-                false
-        end).
+-include("plexus_prop.hrl").
 
 -define(M, plexus_lwwmap).
 -define(MODEL, plexus_lwwmap_model).

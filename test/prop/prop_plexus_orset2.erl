@@ -18,14 +18,7 @@
 -include_lib("proper/include/proper.hrl").
 -include_lib("eunit/include/eunit.hrl").
 
--define(SAFE(Body),
-        try
-            Body
-        catch
-            Class:Reason:Stack ->
-                io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
-                false
-        end).
+-include("plexus_prop.hrl").
 
 -define(V1, plexus_orset_v1).
 -define(V2, plexus_orset2).
