@@ -47,7 +47,7 @@
                   queues := #{node() => #{length := non_neg_integer(),
                                           bytes := non_neg_integer()}},
                   links := #{node() => quality()}}.
--export_type([priority/0, quality/0, reason/0, opts/0, info/0]).
+-export_type([server/0, priority/0, quality/0, reason/0, opts/0, info/0]).
 
 -define(DEFAULT_NAME, ?MODULE).
 -define(IS_PRIORITY(P), (P =:= critical orelse P =:= high orelse P =:= normal orelse P =:= low)).

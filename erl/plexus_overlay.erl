@@ -28,7 +28,7 @@
          info/0, info/1, to_binary/0, to_binary/1, sync_now/1, anti_entropy_now/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--export_type([server/0, options/0, event/0]).
+-export_type([server/0, peers/0, options/0, event/0]).
 
 -define(DEFAULT, plexus_overlay).
 

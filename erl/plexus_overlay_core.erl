@@ -39,7 +39,7 @@
          handle_msg/4]).
 -export([replica/1, batch/1, up_peers/1, info/1]).
 
--export_type([core/0, effect/0, op/0, msg/0, options/0]).
+-export_type([core/0, effect/0, op/0, msg/0, options/0, type/0]).
 
 -type type() :: plexus_overlay_state:type().
 -type op() :: {update_entity, term(), term()} | {remove_entity, term()}

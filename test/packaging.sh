@@ -207,8 +207,8 @@ telemetry() ->
     false = erlang:function_exported(telemetry, execute, 3),
     ok = logger:add_handler(pk, ?MODULE, #{level => debug, config => #{pid => self()}}),
     ok = logger:set_module_level(plexus_telemetry, debug),
-    Big = plexus_orset:add_all(plexus_orset:new(), lists:seq(1, 5000)),
-    _ = plexus_orset:merge(Big, Big),
+    Big = plexus_orset_v1:add_all(plexus_orset_v1:new(), lists:seq(1, 5000)),
+    _ = plexus_orset_v1:merge(Big, Big),
     receive {pk, [plexus, crdt, call], #{function := merge}} -> ok
     after 10000 -> error(no_event)
     end.
