@@ -99,19 +99,7 @@ call(Pid, Msg) ->
     end.
 
 sync(Map, Peer) ->
-    sync(Map, Peer, ?M:digest_tree(Map), []).
-
-sync(Map, Peer, Summary, Ship) ->
-    {Descend, Ship1} = call(Peer, {diff, Summary}),
-    case Descend of
-        [] ->
-            Paths = lists:usort(Ship1 ++ Ship),
-            Theirs = call(Peer, {missing, Paths}),
-            _ = call(Peer, {merge_missing, ?M:missing(Map, Paths)}),
-            ?M:merge_missing(Map, Theirs);
-        _ ->
-            sync(Map, Peer, ?M:summary(Map, Descend), Ship1 ++ Ship)
-    end.
+    plexus_ae_sync:client(?M, Map, fun(Msg) -> call(Peer, Msg) end).
 
 ensure_distributed() ->
     case node() of

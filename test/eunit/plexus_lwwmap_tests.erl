@@ -237,19 +237,7 @@ call(Peer, Msg) ->
     receive {Ref, Reply} -> Reply end.
 
 readme_sync(Map, Peer) ->
-    readme_sync(Map, Peer, ?M:digest_tree(Map), []).
-
-readme_sync(Map, Peer, Summary, Ship) ->
-    {Descend, Ship1} = call(Peer, {diff, Summary}),
-    case Descend of
-        [] ->
-            Paths = lists:usort(Ship1 ++ Ship),
-            Theirs = call(Peer, {missing, Paths}),
-            _ = call(Peer, {merge_missing, ?M:missing(Map, Paths)}),
-            ?M:merge_missing(Map, Theirs);
-        _ ->
-            readme_sync(Map, Peer, ?M:summary(Map, Descend), Ship1 ++ Ship)
-    end.
+    plexus_ae_sync:client(?M, Map, fun(Msg) -> call(Peer, Msg) end).
 
 %% A path below a leaf (summary/2 and missing/2 take any valid path): the slice holds
 %% exactly the entries under the whole path. The filter once used only the part of

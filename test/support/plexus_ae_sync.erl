@@ -4,7 +4,25 @@
 %% message). Returns {A2, B2, Bytes, RoundTrips}.
 -module(plexus_ae_sync).
 
--export([sync/3]).
+-export([sync/3, client/3]).
+
+%% The exchange as README gives it, from the side holding `Map', against a replica that
+%% `Call' reaches (another process or node answering {diff, S}, {missing, Paths} and
+%% {merge_missing, Slice}): Map merged with what the other side had.
+client(Mod, Map, Call) ->
+    client(Mod, Map, Call, Mod:digest_tree(Map), []).
+
+client(Mod, Map, Call, Summary, Ship) ->
+    {Descend, Ship1} = Call({diff, Summary}),
+    case Descend of
+        [] ->
+            Paths = lists:usort(Ship1 ++ Ship),
+            Theirs = Call({missing, Paths}),
+            _ = Call({merge_missing, Mod:missing(Map, Paths)}),
+            Mod:merge_missing(Map, Theirs);
+        _ ->
+            client(Mod, Map, Call, Mod:summary(Map, Descend), Ship1 ++ Ship)
+    end.
 
 sync(Mod, A, B) ->
     Sum = Mod:digest_tree(A),
