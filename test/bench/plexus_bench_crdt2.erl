@@ -7,6 +7,8 @@
 %% printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_crdt2).
 
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, us/1, ms/1]).
+
 -export([main/0]).
 
 -define(V1, plexus_orset_v1).
@@ -151,21 +153,3 @@ bytes_row(N) ->
               [byte_size(Bin) / N, erts_debug:flat_size(S) div N]).
 
 %% ------------------------------------------------------------------ timing
-
-rate(Fun, Ops) ->
-    Ns = best_ns(Fun),
-    round(Ops * 1.0e9 / max(Ns, 1)).
-
-ns_each(Fun, Count) ->
-    best_ns(Fun) / Count.
-
-%% Best of three runs (the machine is shared and noisy).
-best_ns(Fun) ->
-    lists:min([begin
-                   T0 = erlang:monotonic_time(nanosecond),
-                   _ = Fun(),
-                   erlang:monotonic_time(nanosecond) - T0
-               end || _ <- [1, 2, 3]]).
-
-us(Ns) -> io_lib:format("~.2f us", [Ns / 1000]).
-ms(Ns) -> io_lib:format("~.3f ms", [Ns / 1.0e6]).

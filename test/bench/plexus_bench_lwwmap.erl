@@ -6,6 +6,8 @@
 %% figures; nothing here asserts on time.
 -module(plexus_bench_lwwmap).
 
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, ms/1]).
+
 -export([main/0]).
 
 -define(M, plexus_lwwmap).
@@ -80,19 +82,3 @@ anti_entropy_row(N) ->
     io:format("~nanti-entropy, two ~b-key replicas differing in 10 keys: ~b bytes both "
               "ways = ~.2f% of one full state (~b bytes), ~b round trips "
               "(target <= 2%)~n", [N, Bytes, 100 * Bytes / FullBytes, FullBytes, Rounds]).
-
-rate(Fun, Ops) ->
-    round(Ops * 1.0e9 / max(best_ns(Fun), 1)).
-
-ns_each(Fun, Count) ->
-    best_ns(Fun) / Count.
-
-%% Best of three runs (the machine is shared and noisy).
-best_ns(Fun) ->
-    lists:min([begin
-                   T0 = erlang:monotonic_time(nanosecond),
-                   _ = Fun(),
-                   erlang:monotonic_time(nanosecond) - T0
-               end || _ <- [1, 2, 3]]).
-
-ms(Ns) -> io_lib:format("~.3f ms", [Ns / 1.0e6]).
