@@ -151,5 +151,3 @@ bytes_row(N) ->
     io:format("~nv2 binary: ~.2f bytes per element (small integers, one actor; "
               "target <= 12); in memory ~b words per element~n",
               [byte_size(Bin) / N, erts_debug:flat_size(S) div N]).
-
-%% ------------------------------------------------------------------ timing
