@@ -247,7 +247,7 @@ void cn_peer_connected(cnode *cn, const char *node, int fd, uint64_t now)
     p->fd = fd;
     p->state = PS_UP;
     p->known = 1;
-    p->broken = 0;
+    p->broken = PLEXUS_HEALTH_R_NONE;
     free_bufs(p);
     p->last_recv_ms = p->last_send_ms = now;
     p->backoff_ms = 0;
@@ -294,7 +294,7 @@ static void close_peer(cnode *cn, peer *p, plexus_health_reason reason, uint64_t
     ei_close_connection(p->fd);
     p->fd = -1;
     p->state = PS_IDLE;
-    p->broken = 0;
+    p->broken = PLEXUS_HEALTH_R_NONE;
     free_bufs(p);
     p->backoff_ms = 0;
     p->next_attempt_ms = now + CN_BACKOFF_FIRST_MS;
@@ -306,7 +306,11 @@ static void close_peer(cnode *cn, peer *p, plexus_health_reason reason, uint64_t
 
 /* ---------------------------------------------------------------- output */
 
-static int flush(cnode *cn, peer *p)
+/* Writes what is queued without blocking: PLEXUS_HEALTH_R_NONE, or why the connection
+ * is unusable. A peer that closed or reset its end (EPIPE, ECONNRESET: e.g. killed with
+ * our pings unread) is reported as closed, as the read side would report it; only other
+ * failures are connection errors. */
+static plexus_health_reason flush(cnode *cn, peer *p)
 {
     while (p->woff < p->wlen) {
         ssize_t w = send(p->fd, p->wbuf + p->woff, p->wlen - p->woff, MSG_NOSIGNAL);
@@ -316,17 +320,19 @@ static int flush(cnode *cn, peer *p)
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;
+        } else if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            return PLEXUS_HEALTH_R_CLOSED;
         } else {
-            return -1;
+            return PLEXUS_HEALTH_R_ERROR;
         }
     }
     if (p->woff == p->wlen) p->woff = p->wlen = 0;
     int want_out = p->wlen > 0;
     if (want_out != p->epoll_out) {
         p->epoll_out = want_out;
-        if (watch(cn, p, 0) != 0) return -1;
+        if (watch(cn, p, 0) != 0) return PLEXUS_HEALTH_R_ERROR;
     }
-    return 0;
+    return PLEXUS_HEALTH_R_NONE;
 }
 
 static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t now)
@@ -335,7 +341,7 @@ static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t 
     if (p->wlen + n > MAX_WBUF) {
         cn_log("%s is not reading (over %u bytes queued): dropping the connection", p->name,
                MAX_WBUF);
-        p->broken = 1;
+        p->broken = PLEXUS_HEALTH_R_ERROR;
         return -1;
     }
     if (p->woff > 0 && p->woff == p->wlen) p->woff = p->wlen = 0;
@@ -345,7 +351,7 @@ static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t 
             cap *= 2;
         unsigned char *nb = realloc(p->wbuf, cap);
         if (!nb) {
-            p->broken = 1;
+            p->broken = PLEXUS_HEALTH_R_ERROR;
             return -1;
         }
         p->wbuf = nb;
@@ -354,8 +360,9 @@ static int queue_bytes(cnode *cn, peer *p, const void *data, size_t n, uint64_t 
     memcpy(p->wbuf + p->wlen, data, n);
     p->wlen += n;
     p->last_send_ms = now;
-    if (flush(cn, p) != 0) {
-        p->broken = 1;
+    plexus_health_reason r = flush(cn, p);
+    if (r != PLEXUS_HEALTH_R_NONE) {
+        p->broken = r;
         return -1;
     }
     return 0;
@@ -368,7 +375,7 @@ void cn_peer_reap(cnode *cn, uint64_t now)
 {
     for (size_t i = 0; i < cn->n_peers; i++) {
         peer *p = cn->peers[i];
-        if (p->state == PS_UP && p->broken) close_peer(cn, p, PLEXUS_HEALTH_R_ERROR, now);
+        if (p->state == PS_UP && p->broken) close_peer(cn, p, p->broken, now);
     }
 }
 
@@ -514,6 +521,7 @@ void cn_peer_io(cnode *cn, peer *p, uint32_t events, uint64_t now)
         if (read_some(cn, p, now) != 0) return;
     }
     if (events & EPOLLOUT) {
-        if (flush(cn, p) != 0) close_peer(cn, p, PLEXUS_HEALTH_R_ERROR, now);
+        plexus_health_reason r = flush(cn, p);
+        if (r != PLEXUS_HEALTH_R_NONE) close_peer(cn, p, r, now);
     }
 }

@@ -24,13 +24,14 @@ typedef struct peer {
     peer_state state;
     int fd;
     int seed;
-    int known;        /* connected once, or listed by a connected node's nodes():
-                        the connectors' fast lane (connector.c) */
-    int in_health;    /* the detector knows it */
-    int reported;     /* the first connect result was reported (seeds) */
-    int last_err;     /* kind of the last failure, to log changes only */
-    int broken;       /* a send failed: the loop closes it (cn_peer_reap) */
-    uint64_t seen_ms; /* last time a source listed it or it was connected */
+    int known;                   /* connected once, or listed by a connected node's nodes():
+                                   the connectors' fast lane (connector.c) */
+    int in_health;               /* the detector knows it */
+    int reported;                /* the first connect result was reported (seeds) */
+    int last_err;                /* kind of the last failure, to log changes only */
+    plexus_health_reason broken; /* why a send failed (R_NONE: it did not); the loop
+                                    closes it (cn_peer_reap) */
+    uint64_t seen_ms;            /* last time a source listed it or it was connected */
     uint64_t next_attempt_ms;
     uint32_t backoff_ms;
     /* framing */

@@ -18,7 +18,7 @@
 -export([setup/2, opts/2, add_peer/2, remove_peer/2, teardown/1, adapters/0]).
 -export([ensure_distributed/0, start_peer/1, stop_peer/1, free_udp_port/0, free_tcp_port/0,
          wait/2, flush/0, collect_events/2, json/1]).
--export([dnsmasq_start/2, dnsmasq_stop/1, http_start/1, http_set/2, http_requests/1,
+-export([dnsmasq_start/1, dnsmasq_stop/1, http_start/1, http_set/2, http_requests/1,
          http_stop/1, epmd_register/2, epmd_unregister/1]).
 
 -define(SECRET, <<"conformance secret of 16+ bytes">>).
@@ -102,8 +102,7 @@ setup(epmd, _Config) ->
 setup(dns, Config) ->
     Dir = filename:join(proplists:get_value(priv_dir, Config), "dns"),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
-    Port = free_udp_port(),
-    D = dnsmasq_start(Dir, Port),
+    D = dnsmasq_start(Dir),
     D#{adapter => dns, ips => []};
 setup(kubernetes, Config) ->
     Dir = proplists:get_value(priv_dir, Config),
@@ -263,13 +262,23 @@ teardown(#{adapter := cnode, fake := Pid}) ->
 
 %% ------------------------------------------------------------------ dnsmasq
 
-%% Starts dnsmasq on 127.0.0.1:Port, answering from a hosts file it re-reads on SIGHUP
-%% and from fixed SRV records; stopped by its pid.
-dnsmasq_start(Dir, Port) ->
+%% Starts dnsmasq on 127.0.0.1 on a free port, answering from a hosts file it re-reads
+%% on SIGHUP and from fixed SRV records; stopped by its pid. The port is free for UDP
+%% when picked, but dnsmasq also binds TCP on it, and another process (other test runs
+%% on the machine) may take either before dnsmasq starts: when dnsmasq exits instead of
+%% answering, it is started again on another port (bounded), and its output is kept for
+%% the failure report.
+dnsmasq_start(Dir) ->
+    dnsmasq_start(Dir, 5, []).
+
+dnsmasq_start(_Dir, 0, Failures) ->
+    error({dnsmasq_not_started, lists:reverse(Failures)});
+dnsmasq_start(Dir, Tries, Failures) ->
     Exe = case os:find_executable("dnsmasq") of
               false -> "/usr/sbin/dnsmasq";
               E -> E
           end,
+    Port = free_udp_port(),
     Hosts = filename:join(Dir, "hosts"),
     ok = file:write_file(Hosts, <<>>),
     Args = ["--keep-in-foreground", "--port=" ++ integer_to_list(Port),
@@ -281,19 +290,51 @@ dnsmasq_start(Dir, Port) ->
             "--host-record=v6.plexus.test,::1",
             "--srv-host=_erlang._tcp.plexus.test,node1.plexus.test,4370,10,60",
             "--srv-host=_erlang._tcp.plexus.test,node2.plexus.test,4371,20,40"],
+    Parent = self(),
     Owner = spawn(fun() ->
                           Port0 = open_port({spawn_executable, Exe},
                                             [{args, Args}, exit_status, stderr_to_stdout,
                                              {line, 1024}]),
-                          receive {stop, From} ->
-                                  {os_pid, Pid} = erlang:port_info(Port0, os_pid),
-                                  _ = os:cmd("kill " ++ integer_to_list(Pid)),
-                                  receive {Port0, {exit_status, _}} -> ok after 5000 -> ok end,
-                                  From ! {stopped, self()}
-                          end
+                          dnsmasq_owner(Parent, Port0, [])
                   end),
-    ok = wait(fun() -> dns_up(Port) end, 30000), % bounded; generous for a loaded machine
-    #{dnsmasq => Owner, port => Port, hosts => Hosts, os_pid => dnsmasq_pid(Owner)}.
+    case dnsmasq_wait_up(Owner, Port, 300) of
+        up ->
+            #{dnsmasq => Owner, port => Port, hosts => Hosts, os_pid => dnsmasq_pid(Owner)};
+        Failure ->
+            dnsmasq_stop(#{dnsmasq => Owner}),
+            dnsmasq_start(Dir, Tries - 1, [{Port, Failure} | Failures])
+    end.
+
+%% Up to N polls 100 ms apart (generous for a loaded machine), unless dnsmasq exits.
+dnsmasq_wait_up(Owner, _Port, 0) ->
+    Owner ! {output, self()},
+    receive {output, Owner, Lines} -> {not_answering, Lines} after 5000 -> not_answering end;
+dnsmasq_wait_up(Owner, Port, N) ->
+    receive
+        {dnsmasq_exited, Owner, Status, Lines} -> {exited, Status, Lines}
+    after 0 ->
+            case dns_up(Port) of
+                true -> up;
+                false -> timer:sleep(100), dnsmasq_wait_up(Owner, Port, N - 1)
+            end
+    end.
+
+dnsmasq_owner(Parent, Port0, Lines) ->
+    receive
+        {Port0, {data, {_, L}}} ->
+            dnsmasq_owner(Parent, Port0, lists:sublist([L | Lines], 20));
+        {Port0, {exit_status, Status}} ->
+            Parent ! {dnsmasq_exited, self(), Status, lists:reverse(Lines)},
+            receive {stop, From} -> From ! {stopped, self()} after 10000 -> ok end;
+        {output, From} ->
+            From ! {output, self(), lists:reverse(Lines)},
+            dnsmasq_owner(Parent, Port0, Lines);
+        {stop, From} ->
+            {os_pid, Pid} = erlang:port_info(Port0, os_pid),
+            _ = os:cmd("kill " ++ integer_to_list(Pid)),
+            receive {Port0, {exit_status, _}} -> ok after 5000 -> ok end,
+            From ! {stopped, self()}
+    end.
 
 dnsmasq_pid(Owner) ->
     {links, _} = erlang:process_info(Owner, links),

@@ -19,7 +19,7 @@
 %% (called from `end_per_testcase') stops them even when a test failed half-way.
 -module(plexus_test_cluster).
 
--export([start/2, start_one/2, stop/1, stop_all/0, call/4, call/5, nodes_of/1]).
+-export([start/2, start/3, start_one/2, stop/1, stop_all/0, call/4, call/5, nodes_of/1]).
 -export([mesh/1, partition/2, heal/2, connected/1]).
 -export([start_leaders/3, start_leader/4, infos/2, agreed_leader/2, wait_until/2, now_ms/0]).
 
@@ -30,8 +30,13 @@
 %% @doc Starts one node per name, in parallel: `[{Peer, Node}]' in the names' order.
 -spec start([atom()], auto | manual) -> [{pid(), node()}].
 start(Names, Mode) ->
+    start(Names, Mode, []).
+
+%% @doc As start/2, with extra command-line arguments for every node.
+-spec start([atom()], auto | manual, [string()]) -> [{pid(), node()}].
+start(Names, Mode, Extra) ->
     Self = self(),
-    Pids = [spawn(fun() -> Self ! {started, Name, catch start_one(Name, Mode)} end)
+    Pids = [spawn(fun() -> Self ! {started, Name, catch start_one(Name, Mode, Extra, 50)} end)
             || Name <- Names],
     Results = [receive {started, Name, R} -> R after 60000 -> {error, {timeout, Name}} end
                || Name <- Names],
@@ -44,9 +49,9 @@ start(Names, Mode) ->
 %% @doc Starts one node (retrying while epmd still holds a name just released).
 -spec start_one(atom(), auto | manual) -> {pid(), node()}.
 start_one(Name, Mode) ->
-    start_one(Name, Mode, 50).
+    start_one(Name, Mode, [], 50).
 
-start_one(Name, Mode, Tries) ->
+start_one(Name, Mode, Extra, Tries) ->
     os:putenv("ERL_EPMD_ADDRESS", "127.0.0.1"),
     Args = plexus_test_nodes:code_path_args() ++
         ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
@@ -55,7 +60,7 @@ start_one(Name, Mode, Tries) ->
         case Mode of
             manual -> ["-kernel", "dist_auto_connect", "never"];
             auto -> []
-        end,
+        end ++ Extra,
     case peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
                       connection => standard_io, args => Args}) of
         {ok, P, N} ->
@@ -63,7 +68,7 @@ start_one(Name, Mode, Tries) ->
             {P, N};
         {error, _} when Tries > 0 ->
             timer:sleep(100),
-            start_one(Name, Mode, Tries - 1);
+            start_one(Name, Mode, Extra, Tries - 1);
         {error, R} ->
             error({peer_start_failed, Name, R})
     end.
