@@ -347,11 +347,19 @@ rtt_event(Key, Rtt, #st{source = Source} = St) ->
     plexus_telemetry:execute([plexus, monitor, rtt], #{rtt_us => Rtt},
                              #{node => name(Key, St), source => Source}).
 
-%% beam source: a ping like net_adm:ping's, without blocking the monitor.
+%% beam source: a ping like net_adm:ping's, without blocking the monitor. `nosuspend':
+%% a plain send to a node whose connection is congested (its distribution buffer over
+%% the busy limit, e.g. a frozen node with data queued for it) suspends the sender
+%% until the buffer drains, which would stop every ping, answer and call of the
+%% monitor. A ping that cannot go out now is not sent: that node stays silent, which
+%% is what the detector should judge.
 ping(Node, #st{pending = P, t0 = _} = St) when is_atom(Node) ->
     Tag = make_ref(),
-    erlang:send({net_kernel, Node}, {'$gen_call', {self(), Tag}, {is_auth, node()}}),
-    St#st{pending = P#{Tag => {node_key(Node), erlang:monotonic_time(microsecond)}}};
+    case erlang:send({net_kernel, Node}, {'$gen_call', {self(), Tag}, {is_auth, node()}},
+                     [nosuspend]) of
+        nosuspend -> St;
+        _ -> St#st{pending = P#{Tag => {node_key(Node), erlang:monotonic_time(microsecond)}}}
+    end;
 ping(_, St) ->
     St.
 

@@ -7,7 +7,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
--export([beam_source/1]).
+-export([beam_source/1, congested_connection/1]).
 
 suite() -> [{timetrap, {minutes, 3}}].
 
@@ -15,7 +15,7 @@ suite() -> [{timetrap, {minutes, 3}}].
 %% answers), and it costs nothing when the event comes.
 -define(WAIT, 30000).
 
-all() -> [beam_source].
+all() -> [beam_source, congested_connection].
 
 init_per_suite(Config) ->
     _ = plexus_test_nodes:ensure_distributed("plexus_monitor_ct"),
@@ -77,4 +77,58 @@ beam_source(Config) ->
         plexus_test_nodes:stop_node(A),
         plexus_test_nodes:stop_node(B),
         plexus_monitor:stop()
+    end.
+
+%% A frozen node whose distribution buffer is over the busy limit (data queued for it
+%% that it cannot read) must not freeze the monitor: before pings were sent with
+%% `nosuspend', the next ping to it suspended the monitor until the node resumed, so
+%% calls timed out, the other node was no longer pinged and the frozen one was never
+%% called suspect.
+congested_connection(Config) ->
+    {ok, Mon} = plexus_monitor:start_link(#{ping_interval_ms => 100, suspect_after_ms => 500,
+                                            down_after_ms => 60000}),
+    unlink(Mon),
+    ok = plexus_monitor:subscribe(),
+    Tag = "_" ++ os:getpid(),
+    A = plexus_test_nodes:start_node("mon_ca" ++ Tag, ?config(cookie, Config)),
+    B = plexus_test_nodes:start_node("mon_cb" ++ Tag, ?config(cookie, Config)),
+    {NA, _, _} = A,
+    {NB, _, PidB} = B,
+    try
+        [receive {plexus_event, {node_up, N}} -> ok after ?WAIT -> error({no_node_up, N}) end
+         || N <- [NA, NB]],
+        plexus_test_nodes:os_kill(PidB, "STOP"),
+        %% fill the connection to B until the runtime calls it busy and it stays busy
+        %% (the queue first drains into the kernel's socket buffers, a few MB at most
+        %% once B no longer reads; bounded)
+        Busy = fill_until_busy(NB, binary:copy(<<0>>, 1 bsl 20), 0, 200),
+        ?assert(Busy),
+        %% the monitor keeps judging: B suspect, A still pinged and answered, calls served
+        receive {plexus_event, {status_change, NB, healthy, suspect}} -> ok
+        after ?WAIT ->
+                ct:pal("monitor: ~p", [erlang:process_info(Mon, [status, current_stacktrace,
+                                                                  message_queue_len])]),
+                error(no_suspect)
+        end,
+        {ok, #{samples := S0}} = plexus_monitor:get_health(NA),
+        ok = plexus_test_nodes:wait_until(
+               fun() -> {ok, #{samples := S}} = plexus_monitor:get_health(NA), S >= S0 + 5 end,
+               ?WAIT),
+        ?assertMatch({ok, #{status := healthy}}, plexus_monitor:get_health(NA)),
+        ?assertMatch({ok, #{status := suspect}}, plexus_monitor:get_health(NB))
+    after
+        plexus_test_nodes:os_kill(PidB, "CONT"),
+        plexus_test_nodes:stop_node(A),
+        plexus_test_nodes:stop_node(B),
+        catch plexus_monitor:stop()
+    end.
+
+%% Sends 1 MB chunks without suspending until three sends in a row, 100 ms apart, find
+%% the connection busy.
+fill_until_busy(_, _, 3, _) -> true;
+fill_until_busy(_, _, _, 0) -> false;
+fill_until_busy(Node, Chunk, Streak, Budget) ->
+    case erlang:send({nobody, Node}, Chunk, [nosuspend]) of
+        nosuspend -> timer:sleep(100), fill_until_busy(Node, Chunk, Streak + 1, Budget - 1);
+        ok -> fill_until_busy(Node, Chunk, 0, Budget - 1)
     end.
