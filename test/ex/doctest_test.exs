@@ -3,4 +3,5 @@ defmodule Plexus.DoctestTest do
   use ExUnit.Case, async: true
   doctest Plexus.ORSet
   doctest Plexus.LWW
+  doctest Plexus.LWWMap
 end
