@@ -12,7 +12,7 @@
 #     events arrive as logger debug reports;
 #   - when Elixir is installed, the same from a fresh Mix app (path dependency), with
 #     `h :plexus_orset.merge` answering from the docs, and the Elixir face of lib/
-#     (Plexus.ORSet, Plexus.LWW) compiled and callable.
+#     (Plexus.ORSet, LWW, LWWMap, Overlay, Comms) compiled and callable.
 # Ends with "packaging: N passed, N failed"; exit status non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -279,6 +279,18 @@ defmodule PkMixApp do
     2 = Enum.count(set)
     "#Plexus.ORSet<" <> _ = inspect(set)
     :two = Plexus.LWW.new(:one) |> Plexus.LWW.update(:two) |> Plexus.LWW.value()
+    %{k: 1} = Plexus.LWWMap.new(%{k: 1}) |> Plexus.LWWMap.to_map()
+    # an overlay and a comms server under the app's own supervisor, keyword options
+    {:ok, sup} =
+      Supervisor.start_link(
+        [{Plexus.Overlay, name: :pk_overlay, peers: []}, {Plexus.Comms, name: :pk_comms}],
+        strategy: :one_for_one
+      )
+
+    :ok = Plexus.Overlay.update_entity(:pk_overlay, :unit, %{hp: 3})
+    %{hp: 3} = Plexus.Overlay.get_entity(:pk_overlay, :unit)
+    {:error, {:dropped, :disconnected}} = Plexus.Comms.send_msg(:pk_comms, :"x@127.0.0.1", :m, :low)
+    :ok = Supervisor.stop(sup)
     :ok
   end
 
@@ -315,7 +327,7 @@ EOF
         (cd "$MIX_APP" && MIX_ENV=dev mix run --no-compile --no-deps-check -e "$1")
     }
     check "Mix app: plexus_orset new/add/member and plexus_lww" in_mix_vm ':ok = PkMixApp.run()'
-    check "Mix app: the Elixir face (Plexus.ORSet, Plexus.LWW)" in_mix_vm ':ok = PkMixApp.run_elixir()'
+    check "Mix app: the Elixir face (Plexus.ORSet, LWW, LWWMap, Overlay, Comms)" in_mix_vm ':ok = PkMixApp.run_elixir()'
     check "Mix app: a use Plexus.Leader module becomes leader alone" in_mix_vm \
         ":ok = PkMixApp.run_leader(~c\"$WORK/leader_data\")"
     check "Mix app: Plexus.ORSet carries its docs (h Plexus.ORSet)" in_mix_vm \
