@@ -236,8 +236,8 @@ hash({_, H, _, _}) -> H.
 %% through a term, so a second hash of the same term in the same order would collide
 %% wherever the first does).
 -spec ehash(entry()) -> non_neg_integer().
-ehash({K, P} = Entry) ->
-    (erlang:phash2(Entry, ?HALF) bsl 28) bor erlang:phash2({P, K}, ?HALF).
+ehash(Entry) ->
+    plexus_nif:trie_hash(Entry).
 
 %% @doc The key hash that places a key: 32 bits, stable across nodes and releases.
 -spec khash(binary()) -> non_neg_integer().

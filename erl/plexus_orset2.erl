@@ -181,7 +181,7 @@ size(Set) ->
 %% taken as they are, without being walked.
 -spec merge(orset2(), orset2()) -> orset2() | error().
 merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
-    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_root(RA, RB, CA, CB)} end);
 merge(A, B) when ?IS_SET(A) ->
     not_a_set(B);
 merge(A, _) ->
@@ -392,6 +392,16 @@ next_dot(A, VV, Cloud) ->
 
 covers({VV, Cloud}, {A, C} = Dot) ->
     C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
+
+%% The whole merge of two roots runs in C (c_src/nif/nif_trie.c: the same walk and
+%% entry merge as below, entry terms reused, no per-entry trip through Erlang); the
+%% Erlang walk stays for the few tries the NIF hands back (`fallback') and for slices.
+merge_root(RA, RB, CA, CB) ->
+    case plexus_nif:trie_orset_merge(RA, RB, CA, CB) of
+        fallback -> merge_node(RA, RB, 0, CA, CB);
+        {error, _} -> erlang:error(bad_state);
+        Root -> Root
+    end.
 
 %% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
 merge_node(A, B, D, CA, CB) ->
