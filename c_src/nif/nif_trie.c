@@ -251,8 +251,9 @@ static ment *leaf_entries(mstate *ms, const pnode *n)
     size_t k = (size_t)n->arity - 1;
     ment *e = aalloc(&ms->ar, k * sizeof *e);
     if (!e) return NULL;
+    /* only what the identical-pair fast path reads; the rest is set when decoded */
     for (size_t i = 0; i < k; i++) {
-        memset(&e[i], 0, sizeof e[i]);
+        e[i].key_ok = e[i].dots_ok = 0;
         e[i].term = n->t[i + 1];
         e[i].frag = (uint16_t)((n->frags[2 * i] << 8) | n->frags[2 * i + 1]);
     }
@@ -393,7 +394,7 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
     int rc, same;
     if ((rc = charge(ms, n1 + n2))) return rc;
     while (i < n1 && j < n2) {
-        if (enif_is_identical(e1[i].term, e2[j].term)) {
+        if (e1[i].term == e2[j].term || enif_is_identical(e1[i].term, e2[j].term)) {
             res_take(&out[n++], &e1[i], (long)i, (long)j);
             i++;
             j++;
