@@ -4,15 +4,18 @@
 %% Entries are `{Key, Payload}' tuples, placed by the 32-bit key hash
 %% `erlang:phash2(Key, 1 bsl 32)' (one nibble per level, high nibble first, 16
 %% children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod 2^56 of its
-%% entries' 56-bit hashes (`ehash/1', two phash2 of the entry). The shape depends only
+%% entries' 56-bit hashes (`ehash/1', plexus's own hash computed in C). The shape depends only
 %% on the entries, so equal contents give equal terms and bytes. What each entry means
 %% (an OR-set element's dots, an LWW register's writes) stays in the CRDT module.
 %%
-%% Why phash2: it is documented as the same for the same term on every machine and
-%% every ERTS version (so two nodes build the same trie), and it costs a tenth of
-%% `erlang:md5/1' of the external term that v2 used first, which dominated every
-%% single op. Neither is collision resistant against crafted keys; the hashes only
-%% tell honest differences apart (see include/plexus/crdt_format.md).
+%% Why phash2 for placing keys: it is documented as the same for the same term on
+%% every machine and every ERTS version (so two nodes build the same trie), and it
+%% costs a tenth of `erlang:md5/1' of the external term that v2 used first, which
+%% dominated every single op. Why our own entry hash: the full merge walks the tries
+%% in C (c_src/nif/nif_trie.c) and must hash the entries it changes there, which a NIF
+%% cannot do with phash2/2; the C hash is also a third of the two phash2 it replaced.
+%% Neither is collision resistant against crafted keys; the hashes only tell honest
+%% differences apart (see include/plexus/crdt_format.md).
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
@@ -231,10 +234,11 @@ count({_, _, C, _}) -> C.
 hash(nil) -> 0;
 hash({_, H, _, _}) -> H.
 
-%% @doc The 56-bit hash an entry contributes to every node above it: two 28-bit
-%% phash2 of the entry with its fields in both orders (phash2 carries a 32-bit state
-%% through a term, so a second hash of the same term in the same order would collide
-%% wherever the first does).
+%% @doc The 56-bit hash an entry contributes to every node above it: the stream hash
+%% of c_src/core/crdt_trie.c over the entry's binaries, integers, tuples and lists
+%% (defined byte for byte in include/plexus/crdt_format.md). The C merge walk hashes
+%% the entries it changes with the same function, so both walks sum the same hashes.
+%% An entry holding any other kind of term raises `badarg'.
 -spec ehash(entry()) -> non_neg_integer().
 ehash(Entry) ->
     plexus_nif:trie_hash(Entry).

@@ -59,7 +59,7 @@
 -export([fsync_dir/1]).
 
 %% CRDT v2 tries (c_src/nif/nif_trie.c), used by plexus_crdt_trie and plexus_orset2.
--export([trie_hash/1, trie_orset_merge/4]).
+-export([trie_hash/1, trie_orset_merge/5]).
 
 %% Discovery: sealed gossip beacons (c_src/nif/nif_beacon.c) and the TTL registry
 %% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
@@ -345,7 +345,7 @@ fsync_dir(_Dir) -> ?NOT_LOADED.
 -spec trie_hash(term()) -> non_neg_integer().
 trie_hash(_Entry) -> ?NOT_LOADED.
 
-%% @doc The whole merge of two OR-Set v2 tries (`plexus_orset2:merge/2'); `fallback'
-%% when the Erlang walk must do it (see c_src/nif/nif_trie.c).
--spec trie_orset_merge(term(), term(), term(), term()) -> term() | fallback | error().
-trie_orset_merge(_RootA, _RootB, _CtxA, _CtxB) -> ?NOT_LOADED.
+%% @doc The merge of two OR-Set v2 trie nodes at a depth (`plexus_orset2:merge/2');
+%% `fallback' when the Erlang walk must do it (see c_src/nif/nif_trie.c).
+-spec trie_orset_merge(term(), term(), term(), term(), 0..8) -> term() | fallback | error().
+trie_orset_merge(_NodeA, _NodeB, _CtxA, _CtxB, _Depth) -> ?NOT_LOADED.

@@ -50,7 +50,8 @@ void plexus_thash_int(plexus_thash *s, uint64_t v)
 static inline uint64_t load_le(const uint8_t *p, size_t n)
 {
     uint64_t w = 0;
-    for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)p[i] << (8 * i);
     return w;
 }
 
@@ -60,7 +61,8 @@ void plexus_thash_bin(plexus_thash *s, const uint8_t *p, size_t n)
     plexus_thash_tag(s, PLEXUS_THASH_BIN, n);
     uint64_t h = s->h;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) h = mix(h, load_le(p + i, 8));
+    for (; i + 8 <= n; i += 8)
+        h = mix(h, load_le(p + i, 8));
     if (i < n) h = mix(h, load_le(p + i, n - i));
     s->h = h;
 }
@@ -87,8 +89,8 @@ void plexus_dotctx_init(plexus_dotctx *c, const plexus_alloc *a)
     c->a = a;
 }
 
-static int push(const plexus_alloc *a, plexus_dot **arr, size_t *n, size_t *cap,
-                plexus_bytes actor, uint64_t ctr)
+static int push(const plexus_alloc *a, plexus_dot **arr, size_t *n, size_t *cap, plexus_bytes actor,
+                uint64_t ctr)
 {
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;

@@ -24,10 +24,13 @@
  * side never builds gives {error, bad_state}. As in Erlang, a subtree or entry taken
  * whole (equal on both sides) is not looked into.
  *
- * Scheduling: the walk counts the entries and nodes it touches; on a normal scheduler
- * it gives up once that weight crosses the dirty threshold and runs again on a dirty
- * CPU scheduler (the cost of a merge follows the divergence, which is only known by
- * walking). An inline call charges its weight (nif_charge).
+ * Scheduling: plexus_orset2 splits a large merge at its top branches in Erlang and
+ * calls this NIF once per subtree pair (Depth says where the pair sits), so a call
+ * stays small. The walk still counts the entries and nodes it touches; on a normal
+ * scheduler it gives up once that weight crosses the dirty threshold and runs again
+ * on a dirty CPU scheduler (a leaf met by a large branch filters the whole branch:
+ * the cost of a merge follows the divergence, which is only known by walking). An
+ * inline call charges its weight (nif_charge).
  */
 #include "nif/nif_trie.h"
 
@@ -42,8 +45,13 @@
 #define MASK56 PLEXUS_THASH_MASK
 /* Entries are {Key, [Dot]} with Dot a tuple of binaries and integers: 3 levels. */
 #define HASH_MAX_NEST 6
-/* Weight of one entry or node touched, in the byte units of the dirty threshold. */
-#define WORK_WEIGHT NIF_CELL_WEIGHT
+/* Weight of one entry or node touched, in the byte units of the dirty threshold
+ * (nif_util.h: ~7 ns per byte at the costliest measured rate). Measured with the
+ * full merge of plexus_bench_crdt2 (two 100k replicas built apart): 35-50 ns of CPU
+ * per input entry on the 2-core bench machine, so 6 keeps a merge inline up to
+ * ~11,000 entries touched (~0.45 ms), as the threshold intends for the other NIFs. A
+ * merge of replicas that diverged by 100 elements touches ~5,000 and stays inline. */
+#define WORK_WEIGHT 6u
 /* The weight is compared with the dirty threshold once every this many units. */
 #define WORK_CHECK 512u
 
@@ -168,7 +176,7 @@ typedef struct mstate {
 enum { N_NIL = 0, N_LEAF, N_BRANCH };
 typedef struct pnode {
     int kind;
-    ERL_NIF_TERM term, h_t, c_t;
+    ERL_NIF_TERM term, h_t, c_t, body_t;
     uint64_t h, c;
     const ERL_NIF_TERM *t; /* leaf: Frags, E1..En; branch: 16 children */
     int arity;
@@ -213,7 +221,10 @@ static int charge(mstate *ms, uint64_t units)
     return M_OK;
 }
 
-static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
+/* The node tuple alone: kind, hash and count. A walk that skips the node (equal hash
+ * and count on both sides) reads nothing more of it; in a large state every other
+ * term of a node is one more cache miss. */
+static int parse_head(mstate *ms, ERL_NIF_TERM t, pnode *n)
 {
     int arity;
     const ERL_NIF_TERM *el;
@@ -222,28 +233,42 @@ static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
     if (enif_is_identical(t, ms->priv->atom_nil)) return M_OK;
     if (!enif_get_tuple(ms->env, t, &arity, &el) || arity != 4) return M_BAD;
     ErlNifUInt64 h, c;
-    if (!enif_get_uint64(ms->env, el[1], &h) || !enif_get_uint64(ms->env, el[2], &c))
-        return M_BAD;
+    if (!enif_get_uint64(ms->env, el[1], &h) || !enif_get_uint64(ms->env, el[2], &c)) return M_BAD;
     n->h_t = el[1];
     n->c_t = el[2];
     n->h = h;
     n->c = c;
-    if (!enif_get_tuple(ms->env, el[3], &n->arity, &n->t)) return M_BAD;
-    if (enif_is_identical(el[0], ms->priv->atom_l)) {
+    n->body_t = el[3];
+    if (enif_is_identical(el[0], ms->priv->atom_l))
+        n->kind = N_LEAF;
+    else if (enif_is_identical(el[0], ms->priv->atom_b))
+        n->kind = N_BRANCH;
+    else
+        return M_BAD;
+    return M_OK;
+}
+
+/* The node's tuple of entries (after its fragments) or children. */
+static int parse_body(mstate *ms, pnode *n)
+{
+    if (n->kind == N_NIL) return M_OK;
+    if (!enif_get_tuple(ms->env, n->body_t, &n->arity, &n->t)) return M_BAD;
+    if (n->kind == N_LEAF) {
         ErlNifBinary fr;
         if (n->arity < 2 || !enif_inspect_binary(ms->env, n->t[0], &fr) ||
-            fr.size != 2u * (size_t)(n->arity - 1) || c != (uint64_t)(n->arity - 1))
+            fr.size != 2u * (size_t)(n->arity - 1) || n->c != (uint64_t)(n->arity - 1))
             return M_BAD;
         n->frags = fr.data;
-        n->kind = N_LEAF;
         return M_OK;
     }
-    if (enif_is_identical(el[0], ms->priv->atom_b)) {
-        if (n->arity != 16 || c <= MAX_LEAF) return M_BAD;
-        n->kind = N_BRANCH;
-        return M_OK;
-    }
-    return M_BAD;
+    if (n->arity != 16 || n->c <= MAX_LEAF) return M_BAD;
+    return M_OK;
+}
+
+static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
+{
+    int rc = parse_head(ms, t, n);
+    return rc ? rc : parse_body(ms, n);
 }
 
 static ment *leaf_entries(mstate *ms, const pnode *n)
@@ -376,8 +401,8 @@ static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, 
         dots[i] = m->dots[picks[i]];
     }
     mres *r = &out[(*n)++];
-    r->term = enif_make_tuple2(ms->env, m->key_t,
-                               enif_make_list_from_array(ms->env, terms, (unsigned)k));
+    r->term =
+        enif_make_tuple2(ms->env, m->key_t, enif_make_list_from_array(ms->env, terms, (unsigned)k));
     r->eq1 = r->eq2 = -1;
     r->src = m;
     r->hash = hash_parts(m->key, dots, k);
@@ -443,8 +468,8 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
                     dots[x] = p >= 0 ? a->dots[p] : b->dots[-1 - p];
                 }
                 mres *r = &out[n++];
-                r->term = enif_make_tuple2(
-                    ms->env, a->key_t, enif_make_list_from_array(ms->env, terms, (unsigned)k2));
+                r->term = enif_make_tuple2(ms->env, a->key_t,
+                                           enif_make_list_from_array(ms->env, terms, (unsigned)k2));
                 r->eq1 = r->eq2 = -1;
                 r->src = a;
                 r->hash = hash_parts(a->key, dots, k2);
@@ -558,7 +583,8 @@ static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
     }
     size_t pos[16];
     memcpy(pos, start, sizeof pos);
-    for (size_t i = 0; i < n; i++) sorted[pos[nib[i]]++] = e[i];
+    for (size_t i = 0; i < n; i++)
+        sorted[pos[nib[i]]++] = e[i];
     mnode kids[16];
     for (int k = 0; k < 16; k++)
         if ((rc = build(ms, d + 1, sorted + start[k], counts[k], &kids[k]))) return rc;
@@ -605,7 +631,8 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
     h &= MASK56;
     if (c > MAX_LEAF) {
         ERL_NIF_TERM ch[16];
-        for (int k = 0; k < 16; k++) ch[k] = kids[k].term;
+        for (int k = 0; k < 16; k++)
+            ch[k] = kids[k].term;
         out->term = enif_make_tuple4(ms->env, ms->priv->atom_b, enif_make_uint64(ms->env, h),
                                      enif_make_uint64(ms->env, c),
                                      enif_make_tuple_from_array(ms->env, ch, 16));
@@ -637,7 +664,8 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
     ERL_NIF_TERM terms[MAX_LEAF];
     uint16_t frags[MAX_LEAF];
     for (size_t i = 0; i < n; i++) {
-        if (i > 0 && plexus_bytes_cmp(es[i - 1].key.p, es[i - 1].key.n, es[i].key.p, es[i].key.n) == 0)
+        if (i > 0 &&
+            plexus_bytes_cmp(es[i - 1].key.p, es[i - 1].key.n, es[i].key.p, es[i].key.n) == 0)
             return M_BAD;
         terms[i] = es[i].term;
         frags[i] = es[i].frag;
@@ -830,11 +858,12 @@ static int merge_split(mstate *ms, ment *e, size_t n, const pnode *br, unsigned 
         acc += counts[k];
     }
     memcpy(pos, start, sizeof pos);
-    for (size_t i = 0; i < n; i++) sorted[pos[nib[i]]++] = e[i];
+    for (size_t i = 0; i < n; i++)
+        sorted[pos[nib[i]]++] = e[i];
     mnode kids[16];
     for (int k = 0; k < 16; k++)
-        if ((rc = merge_bucket(ms, sorted + start[k], counts[k], br->t[k], d + 1, c1, c2,
-                               &kids[k])))
+        if ((rc =
+                 merge_bucket(ms, sorted + start[k], counts[k], br->t[k], d + 1, c1, c2, &kids[k])))
             return rc;
     return branch_of(ms, kids, out);
 }
@@ -883,23 +912,24 @@ static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
 {
     pnode a, b;
     int rc;
-    if ((rc = parse_node(ms, at, &a)) || (rc = parse_node(ms, bt, &b))) return rc;
+    if ((rc = parse_head(ms, at, &a)) || (rc = parse_head(ms, bt, &b))) return rc;
     if (a.kind == N_NIL && b.kind == N_NIL) {
         *out = as_mnode(&a);
         return M_OK;
     }
-    if (a.kind == N_NIL) return filter(ms, &b, d, ca, out);
-    if (b.kind == N_NIL) return filter(ms, &a, d, cb, out);
-    if (enif_is_identical(a.h_t, b.h_t) && enif_is_identical(a.c_t, b.c_t)) {
+    if (a.kind != N_NIL && b.kind != N_NIL && enif_is_identical(a.h_t, b.h_t) &&
+        enif_is_identical(a.c_t, b.c_t)) {
         *out = as_mnode(&a);
         return M_OK;
     }
+    if ((rc = parse_body(ms, &a)) || (rc = parse_body(ms, &b))) return rc;
+    if (a.kind == N_NIL) return filter(ms, &b, d, ca, out);
+    if (b.kind == N_NIL) return filter(ms, &a, d, cb, out);
     if ((rc = charge(ms, 1))) return rc;
     if (a.kind == N_LEAF && b.kind == N_LEAF) {
         amark m = amark_get(&ms->ar);
         ment *e1 = leaf_entries(ms, &a);
-        rc = e1 ? merge_with_leaf(ms, e1, (size_t)a.arity - 1, ca, &b, cb, d, 1, &a, out)
-                : M_NOMEM;
+        rc = e1 ? merge_with_leaf(ms, e1, (size_t)a.arity - 1, ca, &b, cb, d, 1, &a, out) : M_NOMEM;
         arelease(&ms->ar, m);
         return rc;
     }
@@ -970,7 +1000,9 @@ ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     ERL_NIF_TERM result;
     int rc;
 
-    if (argc != 4) return enif_make_badarg(env);
+    unsigned depth;
+    if (argc != 5 || !enif_get_uint(env, argv[4], &depth) || depth > MAX_DEPTH)
+        return enif_make_badarg(env);
     memset(&ms, 0, sizeof ms);
     ms.env = env;
     ms.priv = nif_priv_get(env);
@@ -979,7 +1011,7 @@ ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     plexus_dotctx_init(&ca, &nif_alloc);
     plexus_dotctx_init(&cb, &nif_alloc);
     if ((rc = get_ctx(env, argv[2], &ca)) || (rc = get_ctx(env, argv[3], &cb))) goto err;
-    rc = merge_node(&ms, argv[0], argv[1], 0, &ca, &cb, &out);
+    rc = merge_node(&ms, argv[0], argv[1], depth, &ca, &cb, &out);
     if (rc) goto err;
     if (ms.may_go_dirty) nif_charge(env, ms.work * WORK_WEIGHT);
     result = out.term;

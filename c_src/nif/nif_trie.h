@@ -10,7 +10,8 @@
 
 /* trie_hash(Entry) -> 56-bit integer; badarg for a term outside the entry grammar. */
 ERL_NIF_TERM nif_trie_hash(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
-/* trie_orset_merge(RootA, RootB, CtxA, CtxB) -> Root | fallback | {error, bad_state}. */
+/* trie_orset_merge(NodeA, NodeB, CtxA, CtxB, Depth) -> Node | fallback |
+ * {error, bad_state}: the merge of two canonical nodes at Depth (0 for roots). */
 ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 #endif

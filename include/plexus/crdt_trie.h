@@ -94,8 +94,7 @@ PLEXUS_API void plexus_dotctx_free(plexus_dotctx *c);
  * -(1 + its index into b); returns how many. A dot both lists hold is given from a.
  * ca may be NULL when nb is 0 and cb when na is 0 (one side only: keep_unseen).
  */
-PLEXUS_API size_t plexus_dots_merge(const plexus_dot *a, size_t na, const plexus_dot *b,
-                                    size_t nb, const plexus_dotctx *ca,
-                                    const plexus_dotctx *cb, long *out);
+PLEXUS_API size_t plexus_dots_merge(const plexus_dot *a, size_t na, const plexus_dot *b, size_t nb,
+                                    const plexus_dotctx *ca, const plexus_dotctx *cb, long *out);
 
 #endif

@@ -89,12 +89,14 @@ static void test_ctx_covers(void)
 {
     plexus_dotctx c;
     CHECK_EQ_INT(build_ctx(&c), PLEXUS_OK);
-    plexus_dot yes[] = {D("a", 1), D("a", 3), D("b", 1), D("a", 5), D("c", 2), D("z", 100),
-                        D("z", 138)};
-    plexus_dot no[] = {D("a", 4), D("a", 6), D("b", 2), D("c", 1), D("c", 3), D("d", 1),
-                       D("z", 101), D("", 1), D("aa", 1)};
-    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) CHECK(plexus_dotctx_covers(&c, &yes[i]));
-    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) CHECK(!plexus_dotctx_covers(&c, &no[i]));
+    plexus_dot yes[] = {D("a", 1), D("a", 3),   D("b", 1),  D("a", 5),
+                        D("c", 2), D("z", 100), D("z", 138)};
+    plexus_dot no[] = {D("a", 4), D("a", 6),   D("b", 2), D("c", 1), D("c", 3),
+                       D("d", 1), D("z", 101), D("", 1),  D("aa", 1)};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        CHECK(plexus_dotctx_covers(&c, &yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        CHECK(!plexus_dotctx_covers(&c, &no[i]));
     plexus_dotctx_free(&c);
     plexus_dotctx_free(&c); /* harmless twice */
 

@@ -314,7 +314,7 @@ c_walk_matches_erlang_walk_test() ->
 fallback_test() ->
     {orset2, CA, RA} = A = ?V2:add_all(?V2:new(), lists:seq(1, 20), x),
     {orset2, CB, RB} = B = ?V2:add_all(?V2:new(), lists:seq(21, 40), y),
-    ?assertEqual(fallback, plexus_nif:trie_orset_merge(RA, RB, CA, CB)),
+    ?assertEqual(fallback, plexus_nif:trie_orset_merge(RA, RB, CA, CB, 0)),
     ?assertEqual(?V2:merge_erl(A, B), ?V2:merge(A, B)),
     ?assertEqual(40, ?V2:size(?V2:merge(A, B))).
 
@@ -351,16 +351,16 @@ c_walk_hostile_terms_test() ->
               {#{}, #{{<<1>>, x} => true}}],
     %% as a child of the root, where the walk meets it against a real leaf
     In = fun(R) -> {b, H, C, Ch} = RA, {b, H, C, setelement(1, Ch, R)} end,
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(In(R), RB, CA, CB)) || R <- Bad],
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RB, In(R), CB, CA)) || R <- Bad],
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RA, RB, C, CB)) || C <- BadCtx],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(In(R), RB, CA, CB, 0)) || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RB, In(R), CB, CA, 0)) || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RA, RB, C, CB, 0)) || C <- BadCtx],
     [?assertEqual({error, bad_state}, ?V2:merge({orset2, CA, In(R)}, {orset2, CB, RB}))
      || R <- Bad],
     rand:seed(exsss, {1, 2, 3}),
     lists:foreach(
       fun(_) ->
               R = corrupt(RA),
-              case plexus_nif:trie_orset_merge(R, RB, CA, CB) of
+              case plexus_nif:trie_orset_merge(R, RB, CA, CB, 0) of
                   {error, bad_state} -> ok;
                   fallback -> ok;
                   Root -> ?assert(is_tuple(Root) orelse Root =:= nil)
