@@ -59,7 +59,7 @@
 -export([fsync_dir/1]).
 
 %% CRDT v2 tries (c_src/nif/nif_trie.c), used by plexus_crdt_trie and plexus_orset2.
--export([trie_hash/1, trie_orset_merge/5]).
+-export([trie_hash/1, trie_orset_merge/5, trie_lwwmap_merge/5]).
 
 %% Discovery: sealed gossip beacons (c_src/nif/nif_beacon.c) and the TTL registry
 %% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
@@ -349,3 +349,7 @@ trie_hash(_Entry) -> ?NOT_LOADED.
 %% `fallback' when the Erlang walk must do it (see c_src/nif/nif_trie.c).
 -spec trie_orset_merge(term(), term(), term(), term(), 0..8) -> term() | fallback | error().
 trie_orset_merge(_NodeA, _NodeB, _CtxA, _CtxB, _Depth) -> ?NOT_LOADED.
+
+%% @doc `trie_orset_merge/5' for LWW map tries (`plexus_lwwmap:merge/2').
+-spec trie_lwwmap_merge(term(), term(), term(), term(), 0..8) -> term() | fallback | error().
+trie_lwwmap_merge(_NodeA, _NodeB, _CtxA, _CtxB, _Depth) -> ?NOT_LOADED.

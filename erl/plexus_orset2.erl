@@ -412,31 +412,10 @@ covers({VV, Cloud}, {A, C} = Dot) ->
 
 %% The whole merge of two roots runs in C (c_src/nif/nif_trie.c: the same walk and
 %% entry merge as below, entry terms reused, no per-entry trip through Erlang); the
-%% Erlang walk stays for the few tries the NIF hands back (`fallback') and for slices.
-%%
-%% Two branches that hold more than ?NIF_CHUNK entries between them are merged child
-%% by child here (the step of merge_node/6 for two branches), so each NIF call walks a
-%% few thousand entries at most and stays inline (~0.1 ms): a call that outgrows the
-%% inline budget must wait for a dirty scheduler, which a loaded machine serves
-%% milliseconds late (seen in the bench: a merge of replicas diverged by 100 took
-%% 16-20 ms through a dirty scheduler, 1 ms inline).
--define(NIF_CHUNK, 4096).
-
+%% Erlang walk stays for the few tries the NIF hands back and for slices.
 merge_root(RA, RB, CA, CB) ->
-    merge_root(RA, RB, 0, CA, CB).
-
-merge_root({_, H, C, _} = A, {_, H, C, _}, _, _, _) ->
-    A;
-merge_root({b, _, NA, ChA}, {b, _, NB, ChB}, D, CA, CB) when NA + NB > ?NIF_CHUNK ->
-    branch(list_to_tuple(
-             lists:zipwith(fun(X, Y) -> merge_root(X, Y, D + 1, CA, CB) end,
-                           tuple_to_list(ChA), tuple_to_list(ChB))));
-merge_root(A, B, D, CA, CB) ->
-    case plexus_nif:trie_orset_merge(A, B, CA, CB, D) of
-        fallback -> merge_node(A, B, D, CA, CB);
-        {error, _} -> erlang:error(bad_state);
-        Node -> Node
-    end.
+    plexus_crdt_trie:merge_native(RA, RB, CA, CB, fun plexus_nif:trie_orset_merge/5,
+                                  entry_ops()).
 
 %% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
 merge_node(A, B, D, CA, CB) ->

@@ -170,6 +170,9 @@ typedef struct mstate {
     arena ar;
     uint64_t work, next_check;
     int may_go_dirty;
+    /* Arity of the tuples in an entry's list: 2 for OR-Set dots {Actor, Ctr}, 4 for
+     * LWW map writes {Actor, Ctr, Ts, Value}; the dot is always the first two. */
+    int write_arity;
 } mstate;
 
 /* A decoded node: kind, hash and count, and its tuple (leaf entries or children). */
@@ -319,7 +322,7 @@ static int ment_dots(mstate *ms, ment *m)
         const ERL_NIF_TERM *el;
         ErlNifBinary b;
         ErlNifUInt64 ctr;
-        if (!enif_get_tuple(ms->env, head, &arity, &el) || arity != 2 ||
+        if (!enif_get_tuple(ms->env, head, &arity, &el) || arity != ms->write_arity ||
             !enif_inspect_binary(ms->env, el[0], &b) || !enif_get_uint64(ms->env, el[1], &ctr))
             return M_BAD;
         m->dots[i].actor.p = b.data;
@@ -351,12 +354,28 @@ static uint64_t hash_parts(plexus_bytes key, const plexus_dot *d, size_t n)
     return plexus_thash_final(&s);
 }
 
+/* The hash of an entry term whose key and writes are decoded: from the parts for
+ * OR-Set dots, from the term for LWW writes (their timestamps and values are not
+ * decoded; the same stream either way). */
+static int built_hash(mstate *ms, ERL_NIF_TERM term, plexus_bytes key, const plexus_dot *d,
+                      size_t n, uint64_t *h)
+{
+    if (ms->write_arity == 2) {
+        *h = hash_parts(key, d, n);
+        return M_OK;
+    }
+    plexus_thash s;
+    plexus_thash_init(&s);
+    if (!hash_term(ms->env, term, &s, 0)) return M_BAD;
+    *h = plexus_thash_final(&s);
+    return M_OK;
+}
+
 static int ment_hash(mstate *ms, ment *m, uint64_t *h)
 {
     int rc;
     if ((rc = ment_dots(ms, m))) return rc;
-    *h = hash_parts(m->key, m->dots, m->ndots);
-    return M_OK;
+    return built_hash(ms, m->term, m->key, m->dots, m->ndots, h);
 }
 
 static int key_cmp(const ment *a, const ment *b)
@@ -405,9 +424,8 @@ static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, 
         enif_make_tuple2(ms->env, m->key_t, enif_make_list_from_array(ms->env, terms, (unsigned)k));
     r->eq1 = r->eq2 = -1;
     r->src = m;
-    r->hash = hash_parts(m->key, dots, k);
     r->hash_ok = 1;
-    return M_OK;
+    return built_hash(ms, r->term, m->key, dots, k, &r->hash);
 }
 
 /* merge_entries(E1, E2, C1, C2): e1 and e2 sorted by key; results into out (room for
@@ -472,8 +490,8 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
                                            enif_make_list_from_array(ms->env, terms, (unsigned)k2));
                 r->eq1 = r->eq2 = -1;
                 r->src = a;
-                r->hash = hash_parts(a->key, dots, k2);
                 r->hash_ok = 1;
+                if ((rc = built_hash(ms, r->term, a->key, dots, k2, &r->hash))) return rc;
             }
             i++;
             j++;
@@ -992,7 +1010,8 @@ static int get_ctx(ErlNifEnv *env, ERL_NIF_TERM t, plexus_dotctx *c)
     return plexus_dotctx_seal(c) ? M_BAD : M_OK;
 }
 
-ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+static ERL_NIF_TERM trie_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], int write_arity,
+                               const char *name, nif_fun self)
 {
     mstate ms;
     plexus_dotctx ca, cb;
@@ -1008,6 +1027,7 @@ ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     ms.priv = nif_priv_get(env);
     ms.may_go_dirty = enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER;
     ms.next_check = WORK_CHECK;
+    ms.write_arity = write_arity;
     plexus_dotctx_init(&ca, &nif_alloc);
     plexus_dotctx_init(&cb, &nif_alloc);
     if ((rc = get_ctx(env, argv[2], &ca)) || (rc = get_ctx(env, argv[3], &cb))) goto err;
@@ -1020,7 +1040,7 @@ ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 err:
     switch (rc) {
     case M_DIRTY:
-        result = nif_go_dirty(env, "trie_orset_merge", nif_trie_orset_merge, argc, argv);
+        result = nif_go_dirty(env, name, self, argc, argv);
         break;
     case M_FALLBACK:
         result = ms.priv->atom_fallback;
@@ -1037,4 +1057,14 @@ done:
     plexus_dotctx_free(&ca);
     plexus_dotctx_free(&cb);
     return result;
+}
+
+ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return trie_merge(env, argc, argv, 2, "trie_orset_merge", nif_trie_orset_merge);
+}
+
+ERL_NIF_TERM nif_trie_lwwmap_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return trie_merge(env, argc, argv, 4, "trie_lwwmap_merge", nif_trie_lwwmap_merge);
 }

@@ -13,5 +13,7 @@ ERL_NIF_TERM nif_trie_hash(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 /* trie_orset_merge(NodeA, NodeB, CtxA, CtxB, Depth) -> Node | fallback |
  * {error, bad_state}: the merge of two canonical nodes at Depth (0 for roots). */
 ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+/* trie_lwwmap_merge(NodeA, NodeB, CtxA, CtxB, Depth): the same for plexus_lwwmap. */
+ERL_NIF_TERM nif_trie_lwwmap_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 #endif

@@ -79,6 +79,7 @@ static ErlNifFunc nif_funcs[] = {
     {"orset_digest", 1, nif_orset_digest, 0},
     {"trie_hash", 1, nif_trie_hash, 0},
     {"trie_orset_merge", 5, nif_trie_orset_merge, 0},
+    {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
     {"lww_new", 3, nif_lww_new, 0},
     {"lww_update_ts", 4, nif_lww_update_ts, 0},
     {"lww_read", 2, nif_lww_read, 0},
