@@ -486,6 +486,14 @@ merge_native({b, _, NA, ChA}, {b, _, NB, ChB}, D, CA, CB, Nif, Ops)
     branch(list_to_tuple(
              lists:zipwith(fun(X, Y) -> merge_native(X, Y, D + 1, CA, CB, Nif, Ops) end,
                            tuple_to_list(ChA), tuple_to_list(ChB))));
+%% One side empty: the other is filtered against its context (filter/4), child by
+%% child while it is large (a remove delta meets a whole replica this way).
+merge_native({b, _, N, Ch}, nil, D, CA, CB, Nif, Ops) when N > ?NATIVE_CHUNK ->
+    branch(list_to_tuple([merge_native(X, nil, D + 1, CA, CB, Nif, Ops)
+                          || X <- tuple_to_list(Ch)]));
+merge_native(nil, {b, _, N, Ch}, D, CA, CB, Nif, Ops) when N > ?NATIVE_CHUNK ->
+    branch(list_to_tuple([merge_native(nil, X, D + 1, CA, CB, Nif, Ops)
+                          || X <- tuple_to_list(Ch)]));
 merge_native(A, B, D, CA, CB, Nif, Ops) ->
     case Nif(A, B, CA, CB, D) of
         fallback -> merge_node(A, B, D, CA, CB, Ops);

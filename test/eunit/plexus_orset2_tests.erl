@@ -292,7 +292,11 @@ count_calls(MFA, Fun) ->
 c_walk_matches_erlang_walk_test() ->
     {A, B} = apart(3000),
     Small = ?V2:add_all(?V2:new(), lists:seq(1, 20), c),
+    Big = ?V2:add_all(?V2:new(), lists:seq(1, 10000), a),
+    {_, RemoveDelta} = ?V2:remove_delta(Big, 5),
     Pairs = [{A, B}, {A, ?V2:new()}, {?V2:new(), B}, {A, A}, {A, Small},
+             %% a large set against an empty trie (split in Erlang, then filtered)
+             {Big, RemoveDelta}, {?V2:merge_erl(Big, B), RemoveDelta},
              %% removals on one side shrink nodes until branches collapse
              {A, ?V2:remove_all(A, lists:seq(1, 2900))},
              %% disjoint halves: leaves of up to 32 meet and overflow
