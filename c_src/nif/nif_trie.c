@@ -1030,6 +1030,12 @@ static ERL_NIF_TERM trie_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     ms.write_arity = write_arity;
     plexus_dotctx_init(&ca, &nif_alloc);
     plexus_dotctx_init(&cb, &nif_alloc);
+    /* A threshold of 0 (or 1) sends every call to a dirty scheduler, as for the
+     * other NIFs, even one too small to reach a weight check. */
+    if (ms.may_go_dirty && nif_should_go_dirty(env, 1)) {
+        rc = M_DIRTY;
+        goto err;
+    }
     if ((rc = get_ctx(env, argv[2], &ca)) || (rc = get_ctx(env, argv[3], &cb))) goto err;
     rc = merge_node(&ms, argv[0], argv[1], depth, &ca, &cb, &out);
     if (rc) goto err;

@@ -322,16 +322,44 @@ fallback_test() ->
     ?assertEqual(?V2:merge_erl(A, B), ?V2:merge(A, B)),
     ?assertEqual(40, ?V2:size(?V2:merge(A, B))).
 
-%% The walk gives the same result inline and on a dirty scheduler (a threshold of 0
-%% sends every call there; a huge one keeps every call inline).
+%% The walk gives the same result inline and on a dirty scheduler, and the threshold
+%% really moves it (seen by call tracing, plexus_nif_probe, no timing): with 0 every
+%% call is rescheduled onto a dirty CPU scheduler, with a huge one none is.
 dirty_and_inline_test() ->
     {A, B} = apart(3000),
-    Old = plexus_nif:set_dirty_threshold(0),
+    Merges = [{trie_orset_merge, 5}],
+    Work = fun() -> ?V2:merge(A, B) end,
+    {Dirty, DCalls} = with_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    {Inline, ICalls} = with_threshold(1 bsl 62,
+                                      fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    ?assertEqual(Dirty, Inline),
+    ?assertEqual(?V2:merge_erl(A, B), Dirty),
+    ?assertNotEqual([], DCalls),
+    ?assertEqual([{trie_orset_merge, rescheduled}], lists:usort(DCalls)),
+    ?assertEqual([inline], lists:usort([K || {_, K, _} <- ICalls])).
+
+%% A full merge of two 20,000-element replicas built apart (every leaf differs) is
+%% split in Erlang into NIF calls small enough to stay inline under the default
+%% threshold: none waits for a dirty scheduler. (One call for the whole trie, as
+%% before the split, outgrows the inline budget and is rescheduled.)
+large_merge_stays_inline_test() ->
+    {A, B} = apart(20000),
+    {AB, Calls} = plexus_nif_probe:calls(fun() -> ?V2:merge(A, B) end,
+                                         [{trie_orset_merge, 5}]),
+    ?assertEqual(?V2:merge_erl(A, B), AB),
+    ?assert(length(Calls) > 1),
+    ?assertEqual([inline], lists:usort([K || {_, K, _} <- Calls])),
+    {orset2, CA, RA} = A,
+    {orset2, CB, RB} = B,
+    {_, [Whole]} = plexus_nif_probe:calls(
+                     fun() -> plexus_nif:trie_orset_merge(RA, RB, CA, CB, 0) end,
+                     [{trie_orset_merge, 5}]),
+    ?assertEqual({trie_orset_merge, rescheduled}, Whole).
+
+with_threshold(T, F) ->
+    Old = plexus_nif:set_dirty_threshold(T),
     try
-        Dirty = ?V2:merge(A, B),
-        plexus_nif:set_dirty_threshold(1 bsl 62),
-        ?assertEqual(Dirty, ?V2:merge(A, B)),
-        ?assertEqual(?V2:merge_erl(A, B), Dirty)
+        F()
     after
         plexus_nif:set_dirty_threshold(Old)
     end.
