@@ -471,13 +471,27 @@ merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
 %% milliseconds late (measured in the bench: a merge of replicas diverged by 100 took
 %% 16-20 ms through a dirty scheduler, ~1 ms inline).
 -define(NATIVE_CHUNK, 4096).
+%% Contexts (actors plus cloud dots, both sides) up to this size are read once per
+%% NIF call at little cost (~256 calls for a full merge of 100k entries).
+-define(NATIVE_CTX, 1024).
 
 %% @doc merge_node/6 run by a NIF (Nif(A, B, CA, CB, Depth)), which gives the same
 %% node term; large pairs of branches are split here first, and a pair the NIF hands
 %% back (`fallback') goes through merge_node/6. A NIF error raises `bad_state'.
 -spec merge_native(tnode(), tnode(), Ctx, Ctx, native_merge(Ctx), entry_ops(Ctx)) -> tnode().
 merge_native(A, B, CA, CB, Nif, Ops) ->
-    merge_native(A, B, 0, CA, CB, Nif, Ops).
+    case ctx_size(CA) + ctx_size(CB) =< ?NATIVE_CTX of
+        true -> merge_native(A, B, 0, CA, CB, Nif, Ops);
+        %% Each NIF call reads both contexts whole: with large ones (a dot cloud of
+        %% many gaps) one call for the whole trie, on a dirty scheduler if it must,
+        %% costs less than reading them once per subtree.
+        false -> native(A, B, 0, CA, CB, Nif, Ops)
+    end.
+
+%% Contexts are {VersionVector, DotCloud} maps in both trie CRDTs; anything else is
+%% left for the NIF to refuse.
+ctx_size({V, C}) when is_map(V), is_map(C) -> map_size(V) + map_size(C);
+ctx_size(_) -> 0.
 
 merge_native({_, H, C, _} = A, {_, H, C, _}, _, _, _, _, _) ->
     A;
@@ -495,6 +509,9 @@ merge_native(nil, {b, _, N, Ch}, D, CA, CB, Nif, Ops) when N > ?NATIVE_CHUNK ->
     branch(list_to_tuple([merge_native(nil, X, D + 1, CA, CB, Nif, Ops)
                           || X <- tuple_to_list(Ch)]));
 merge_native(A, B, D, CA, CB, Nif, Ops) ->
+    native(A, B, D, CA, CB, Nif, Ops).
+
+native(A, B, D, CA, CB, Nif, Ops) ->
     case Nif(A, B, CA, CB, D) of
         fallback -> merge_node(A, B, D, CA, CB, Ops);
         {error, _} -> erlang:error(bad_state);
