@@ -4,15 +4,18 @@
 %% Entries are `{Key, Payload}' tuples, placed by the 32-bit key hash
 %% `erlang:phash2(Key, 1 bsl 32)' (one nibble per level, high nibble first, 16
 %% children), at most `?MAX_LEAF' per leaf; a node's hash is the sum mod 2^56 of its
-%% entries' 56-bit hashes (`ehash/1', two phash2 of the entry). The shape depends only
+%% entries' 56-bit hashes (`ehash/1', plexus's own hash computed in C). The shape depends only
 %% on the entries, so equal contents give equal terms and bytes. What each entry means
 %% (an OR-set element's dots, an LWW register's writes) stays in the CRDT module.
 %%
-%% Why phash2: it is documented as the same for the same term on every machine and
-%% every ERTS version (so two nodes build the same trie), and it costs a tenth of
-%% `erlang:md5/1' of the external term that v2 used first, which dominated every
-%% single op. Neither is collision resistant against crafted keys; the hashes only
-%% tell honest differences apart (see include/plexus/crdt_format.md).
+%% Why phash2 for placing keys: it is documented as the same for the same term on
+%% every machine and every ERTS version (so two nodes build the same trie), and it
+%% costs a tenth of `erlang:md5/1' of the external term that v2 used first, which
+%% dominated every single op. Why our own entry hash: the full merge walks the tries
+%% in C (c_src/nif/nif_trie.c) and must hash the entries it changes there, which a NIF
+%% cannot do with phash2/2; the C hash is also a third of the two phash2 it replaced.
+%% Neither is collision resistant against crafted keys; the hashes only tell honest
+%% differences apart (see include/plexus/crdt_format.md).
 -module(plexus_crdt_trie).
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
@@ -22,9 +25,9 @@
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
 %% The merge walk, given what merging entries means to the CRDT.
--export([merge_node/6, merge_at/7]).
+-export([merge_node/6, merge_at/7, merge_native/6]).
 
--export_type([tnode/0, entry/0, node_summary/0, entry_ops/1]).
+-export_type([tnode/0, entry/0, node_summary/0, entry_ops/1, native_merge/1]).
 
 -define(MAX_LEAF, 32).
 %% The key hash has 32 bits: 8 levels of 16 children. Below them only keys whose
@@ -57,6 +60,9 @@
                           keep_unseen := fun(([entry()], Ctx) -> [entry()])}.
 -type walk_node() :: tnode() | {b, 0, 0, tuple()}.
 -type update_fun() :: fun((entry() | none) -> entry() | none).
+%% A NIF that merges two nodes at a depth (c_src/nif/nif_trie.c).
+-type native_merge(Ctx) :: fun((tnode(), tnode(), Ctx, Ctx, non_neg_integer()) ->
+                                  tnode() | fallback | {error, term()}).
 
 %% @doc update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}:
 %% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
@@ -231,13 +237,14 @@ count({_, _, C, _}) -> C.
 hash(nil) -> 0;
 hash({_, H, _, _}) -> H.
 
-%% @doc The 56-bit hash an entry contributes to every node above it: two 28-bit
-%% phash2 of the entry with its fields in both orders (phash2 carries a 32-bit state
-%% through a term, so a second hash of the same term in the same order would collide
-%% wherever the first does).
+%% @doc The 56-bit hash an entry contributes to every node above it: the stream hash
+%% of c_src/core/crdt_trie.c over the entry's binaries, integers, tuples and lists
+%% (defined byte for byte in include/plexus/crdt_format.md). The C merge walk hashes
+%% the entries it changes with the same function, so both walks sum the same hashes.
+%% An entry holding any other kind of term raises `badarg'.
 -spec ehash(entry()) -> non_neg_integer().
-ehash({K, P} = Entry) ->
-    (erlang:phash2(Entry, ?HALF) bsl 28) bor erlang:phash2({P, K}, ?HALF).
+ehash(Entry) ->
+    plexus_nif:trie_hash(Entry).
 
 %% @doc The key hash that places a key: 32 bits, stable across nodes and releases.
 -spec khash(binary()) -> non_neg_integer().
@@ -456,3 +463,57 @@ merge_at(nil, D, P, Node, CL, CR, Ops) ->
     merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR, Ops);
 merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
     merge_at(split(Leaf, D), D, P, Node, CL, CR, Ops).
+
+%% Two branches holding more than this many entries between them are merged child by
+%% child in Erlang (the branch step of merge_node/6), so that each NIF call walks a
+%% few thousand entries at most and stays inline (~0.1 ms): a call that outgrows the
+%% inline budget waits for a dirty scheduler, which a loaded machine serves
+%% milliseconds late (measured in the bench: a merge of replicas diverged by 100 took
+%% 16-20 ms through a dirty scheduler, ~1 ms inline).
+-define(NATIVE_CHUNK, 4096).
+%% Contexts (actors plus cloud dots, both sides) up to this size are read once per
+%% NIF call at little cost (~256 calls for a full merge of 100k entries).
+-define(NATIVE_CTX, 1024).
+
+%% @doc merge_node/6 run by a NIF (Nif(A, B, CA, CB, Depth)), which gives the same
+%% node term; large pairs of branches are split here first, and a pair the NIF hands
+%% back (`fallback') goes through merge_node/6. A NIF error raises `bad_state'.
+-spec merge_native(tnode(), tnode(), Ctx, Ctx, native_merge(Ctx), entry_ops(Ctx)) -> tnode().
+merge_native(A, B, CA, CB, Nif, Ops) ->
+    case ctx_size(CA) + ctx_size(CB) =< ?NATIVE_CTX of
+        true -> merge_native(A, B, 0, CA, CB, Nif, Ops);
+        %% Each NIF call reads both contexts whole: with large ones (a dot cloud of
+        %% many gaps) one call for the whole trie, on a dirty scheduler if it must,
+        %% costs less than reading them once per subtree.
+        false -> native(A, B, 0, CA, CB, Nif, Ops)
+    end.
+
+%% Contexts are {VersionVector, DotCloud} maps in both trie CRDTs; anything else is
+%% left for the NIF to refuse.
+ctx_size({V, C}) when is_map(V), is_map(C) -> map_size(V) + map_size(C);
+ctx_size(_) -> 0.
+
+merge_native({_, H, C, _} = A, {_, H, C, _}, _, _, _, _, _) ->
+    A;
+merge_native({b, _, NA, ChA}, {b, _, NB, ChB}, D, CA, CB, Nif, Ops)
+  when NA + NB > ?NATIVE_CHUNK ->
+    branch(list_to_tuple(
+             lists:zipwith(fun(X, Y) -> merge_native(X, Y, D + 1, CA, CB, Nif, Ops) end,
+                           tuple_to_list(ChA), tuple_to_list(ChB))));
+%% One side empty: the other is filtered against its context (filter/4), child by
+%% child while it is large (a remove delta meets a whole replica this way).
+merge_native({b, _, N, Ch}, nil, D, CA, CB, Nif, Ops) when N > ?NATIVE_CHUNK ->
+    branch(list_to_tuple([merge_native(X, nil, D + 1, CA, CB, Nif, Ops)
+                          || X <- tuple_to_list(Ch)]));
+merge_native(nil, {b, _, N, Ch}, D, CA, CB, Nif, Ops) when N > ?NATIVE_CHUNK ->
+    branch(list_to_tuple([merge_native(nil, X, D + 1, CA, CB, Nif, Ops)
+                          || X <- tuple_to_list(Ch)]));
+merge_native(A, B, D, CA, CB, Nif, Ops) ->
+    native(A, B, D, CA, CB, Nif, Ops).
+
+native(A, B, D, CA, CB, Nif, Ops) ->
+    case Nif(A, B, CA, CB, D) of
+        fallback -> merge_node(A, B, D, CA, CB, Ops);
+        {error, _} -> erlang:error(bad_state);
+        Node -> Node
+    end.

@@ -56,6 +56,8 @@
 -export([put_delta/4, remove_delta/2]).
 -export([get/2, get/3, is_key/2, keys/1, to_map/1, fold/3, size/1]).
 -export([merge/1, merge/2, equal/2, digest/1, validate/1]).
+%% The Erlang walk of merge/2: the reference the C walk is tested against.
+-export([merge_erl/2]).
 -export([to_binary/1, from_binary/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
@@ -284,12 +286,29 @@ size(Map) ->
 
 %% @doc The merge (least upper bound) of two maps or deltas; subtrees with equal
 %% hashes are taken whole.
+%% The walk runs in C (c_src/nif/nif_trie.c), as plexus_orset2's.
 -spec merge(lwwmap(), lwwmap()) -> lwwmap() | error().
 merge({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
-    guard(fun() -> {lwwmap, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+    guard(fun() ->
+                  Root = plexus_crdt_trie:merge_native(RA, RB, CA, CB,
+                                                       fun plexus_nif:trie_lwwmap_merge/5,
+                                                       entry_ops()),
+                  {lwwmap, merge_ctx(CA, CB), Root}
+          end);
 merge(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
     {error, bad_state};
 merge(_, _) ->
+    erlang:error(badarg).
+
+%% @private
+%% @doc `merge/2' by the Erlang walk alone (plexus_crdt_trie:merge_node/6); the same
+%% result, term for term (the tests compare the two).
+-spec merge_erl(lwwmap(), lwwmap()) -> lwwmap() | error().
+merge_erl({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
+    guard(fun() -> {lwwmap, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+merge_erl(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
+    {error, bad_state};
+merge_erl(_, _) ->
     erlang:error(badarg).
 
 %% @doc The merge of a list of maps; `[]' gives `new()'.

@@ -58,6 +58,9 @@
 %% Durable renames (c_src/nif/nif_fsync.c), used by plexus_leader's hard state.
 -export([fsync_dir/1]).
 
+%% CRDT v2 tries (c_src/nif/nif_trie.c), used by plexus_crdt_trie and plexus_orset2.
+-export([trie_hash/1, trie_orset_merge/5, trie_lwwmap_merge/5]).
+
 %% Discovery: sealed gossip beacons (c_src/nif/nif_beacon.c) and the TTL registry
 %% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
 %% plexus_discovery_registry.
@@ -336,3 +339,17 @@ registry_public_key(_Seed) -> ?NOT_LOADED.
 %% scheduler.
 -spec fsync_dir(binary()) -> ok | {error, file:posix() | eunknown}.
 fsync_dir(_Dir) -> ?NOT_LOADED.
+
+%% @doc The 56-bit hash of a trie entry (`plexus_crdt_trie:ehash/1'): binaries,
+%% integers in 0..2^64-1, tuples and proper lists only, else `badarg'.
+-spec trie_hash(term()) -> non_neg_integer().
+trie_hash(_Entry) -> ?NOT_LOADED.
+
+%% @doc The merge of two OR-Set v2 trie nodes at a depth (`plexus_orset2:merge/2');
+%% `fallback' when the Erlang walk must do it (see c_src/nif/nif_trie.c).
+-spec trie_orset_merge(term(), term(), term(), term(), 0..8) -> term() | fallback | error().
+trie_orset_merge(_NodeA, _NodeB, _CtxA, _CtxB, _Depth) -> ?NOT_LOADED.
+
+%% @doc `trie_orset_merge/5' for LWW map tries (`plexus_lwwmap:merge/2').
+-spec trie_lwwmap_merge(term(), term(), term(), term(), 0..8) -> term() | fallback | error().
+trie_lwwmap_merge(_NodeA, _NodeB, _CtxA, _CtxB, _Depth) -> ?NOT_LOADED.

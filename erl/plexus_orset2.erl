@@ -28,7 +28,7 @@
 %%     element bytes, with a bounded chunk size (a leaf only exceeds `?MAX_LEAF' at
 %%     depth 8, i.e. among elements with equal 32-bit key hashes).</li>
 %% <li>`Hash' of a leaf or branch is the sum modulo 2^56 of the 56-bit hashes of the
-%%     entries below it (`plexus_crdt_trie:ehash/1', two phash2). It is updated
+%%     entries below it (`plexus_crdt_trie:ehash/1', a 56-bit hash computed in C). It is updated
 %%     incrementally along the path of a single op and across a merge, and
 %%     equal hashes let merge and anti-entropy skip a subtree. It detects honest
 %%     differences; it is NOT collision resistant against crafted elements (a sum of
@@ -57,6 +57,9 @@
 -export([new/0, add/2, add/3, remove/2, remove/3, add_all/3, remove_all/2]).
 -export([member/2, value/1, to_list/1, size/1]).
 -export([merge/1, merge/2, equal/2, digest/1, validate/1]).
+%% The Erlang walk of merge/2: the reference the C walk is tested against, and the
+%% bench's baseline.
+-export([merge_erl/2]).
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 %% Deltas and one-pass batches (the plexus_orset API runs on these).
@@ -178,13 +181,27 @@ size(Set) ->
 %% ---------------------------------------------------------------- merging
 
 %% @doc The merge (least upper bound) of two sets; subtrees with equal hashes are
-%% taken as they are, without being walked.
+%% taken as they are, without being walked. The walk runs in C (one NIF call, on a
+%% dirty scheduler once it outgrows the inline budget): entries both sides hold alike
+%% are kept as the same terms, the others merged dot by dot.
 -spec merge(orset2(), orset2()) -> orset2() | error().
 merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
-    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_root(RA, RB, CA, CB)} end);
 merge(A, B) when ?IS_SET(A) ->
     not_a_set(B);
 merge(A, _) ->
+    not_a_set(A).
+
+%% @private
+%% @doc `merge/2' by the Erlang walk alone (plexus_crdt_trie:merge_node/6), which
+%% `merge/2' runs only when the C walk hands a merge back; the same result, term for
+%% term (the tests compare the two).
+-spec merge_erl(orset2(), orset2()) -> orset2() | error().
+merge_erl({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
+    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+merge_erl(A, B) when ?IS_SET(A) ->
+    not_a_set(B);
+merge_erl(A, _) ->
     not_a_set(A).
 
 %% @doc The merge of a list of sets; `[]' gives `new()'.
@@ -392,6 +409,13 @@ next_dot(A, VV, Cloud) ->
 
 covers({VV, Cloud}, {A, C} = Dot) ->
     C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
+
+%% The whole merge of two roots runs in C (c_src/nif/nif_trie.c: the same walk and
+%% entry merge as below, entry terms reused, no per-entry trip through Erlang); the
+%% Erlang walk stays for the few tries the NIF hands back and for slices.
+merge_root(RA, RB, CA, CB) ->
+    plexus_crdt_trie:merge_native(RA, RB, CA, CB, fun plexus_nif:trie_orset_merge/5,
+                                  entry_ops()).
 
 %% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
 merge_node(A, B, D, CA, CB) ->

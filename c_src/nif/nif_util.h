@@ -61,6 +61,8 @@
     /* CRDTs (nif_orset.c, nif_lww.c) */                                                 \
     X(add) X(remove) X(ops) X(state) X(delta) X(strict) X(value) X(timestamp) X(actor)   \
     X(bad_term)                                                                          \
+    /* CRDT v2 tries (nif_trie.c) */                                                     \
+    X(l) X(b) X(nil) X(fallback) X(bad_state)                                            \
     /* beacon_stats keys (nif_beacon.c) */                                               \
     X(sealed) X(accepted) X(malformed) X(auth_failed) X(replayed) X(table_full)          \
     X(senders)                                                                           \

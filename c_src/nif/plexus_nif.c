@@ -19,6 +19,7 @@
 #include "nif/nif_lww.h"
 #include "nif/nif_orset.h"
 #include "nif/nif_registry.h"
+#include "nif/nif_trie.h"
 #include "nif/nif_util.h"
 
 /* The one load-time struct: every atom (nif_priv_new), then each area's resource type
@@ -76,6 +77,9 @@ static ErlNifFunc nif_funcs[] = {
     {"orset_size", 1, nif_orset_size, 0},
     {"orset_validate", 1, nif_orset_validate, 0},
     {"orset_digest", 1, nif_orset_digest, 0},
+    {"trie_hash", 1, nif_trie_hash, 0},
+    {"trie_orset_merge", 5, nif_trie_orset_merge, 0},
+    {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
     {"lww_new", 3, nif_lww_new, 0},
     {"lww_update_ts", 4, nif_lww_update_ts, 0},
     {"lww_read", 2, nif_lww_read, 0},

@@ -112,14 +112,19 @@ merge_rows(N) ->
     FB = ?V2:add_all(?V2:remove_all(Base, lists:seq(U + 1, 2 * U)),
                      lists:seq(N + U + 1, N + 2 * U), b),
     Full = ns_each(fun() -> ?V2:merge(FA, FB) end, 1),
+    %% The Erlang walk the C walk replaced (plexus_orset2:merge_erl/2), for the
+    %% before/after figures; same result term.
+    ErlFull = ns_each(fun() -> plexus_orset2:merge_erl(FA, FB) end, 1),
     V1A = ?V2:to_v1(FA),
     V1B = ?V2:to_v1(FB),
     V1Full = ns_each(fun() -> ?V1:merge(V1A, V1B) end, 1),
     Values = lists:seq(1, N),
     Union = ns_each(fun() -> ordsets:union(Values, lists:seq(N div 10, N + N div 10)) end, 1),
-    io:format("full merge, 90% shared: v2 ~s (~.1f ns/input element), v1 ~s, "
-              "ordsets:union of bare values ~s (targets <= 15 ns/el, <= 1.5x union)~n",
-              [ms(Full), Full / (2 * N), ms(V1Full), ms(Union)]),
+    io:format("full merge, 90% shared: v2 ~s (~.1f ns/input element, ~.2fx union), "
+              "v2 Erlang walk ~s (~.1f ns/el), v1 ~s, ordsets:union of bare values ~s "
+              "(targets <= 15 ns/el, <= 1.5x union)~n",
+              [ms(Full), Full / (2 * N), Full / Union, ms(ErlFull), ErlFull / (2 * N),
+               ms(V1Full), ms(Union)]),
     lists:foreach(
       fun(D) ->
               A = ?V2:add_all(Base, lists:seq(N + 1, N + D div 2), b),
@@ -129,9 +134,10 @@ merge_rows(N) ->
               %% skipping relies on hashes, not on pointer equality.
               {ok, A2} = ?V2:from_binary(?V2:to_binary(A)),
               T2 = ns_each(fun() -> ?V2:merge(A2, B) end, 1),
+              E2 = ns_each(fun() -> plexus_orset2:merge_erl(A2, B) end, 1),
               io:format("diverged by ~5b: ~s shared terms, ~s rebuilt apart = ~.2f% of the "
-                        "full merge (target <= 5% at 10 and 100)~n",
-                        [D, ms(T), ms(T2), 100 * T2 / Full])
+                        "full merge (target <= 5% at 10 and 100); Erlang walk ~s~n",
+                        [D, ms(T), ms(T2), 100 * T2 / Full, ms(E2)])
       end, [10, 100, 1000]).
 
 anti_entropy_row(N) ->

@@ -248,3 +248,191 @@ delta_add_wins_test() ->
     ?assertError(badarg, ?V2:add_delta(not_a_set, 1, a)),
     ?assertError(badarg, ?V2:remove_delta(not_a_set, 1)),
     ?assertEqual({error, bad_state}, ?V2:add_delta({orset2, x, y}, 1, a)).
+
+%% ---------------------------------------------------------------- the C merge walk
+
+%% Replicas of N elements, 90% shared, the second one rebuilt from its bytes (no term
+%% shared with the first: entries compare by content).
+apart(N) ->
+    Base = ?V2:add_all(?V2:new(), lists:seq(1, N), a),
+    U = max(1, N div 20),
+    {ok, A} = ?V2:from_binary(?V2:to_binary(
+                                ?V2:add_all(?V2:remove_all(Base, lists:seq(1, U)),
+                                            lists:seq(N + 1, N + U), a))),
+    B = ?V2:add_all(?V2:remove_all(Base, lists:seq(U + 1, 2 * U)),
+                    lists:seq(N + U + 1, N + 2 * U), b),
+    {A, B}.
+
+%% merge/2 runs the C walk: the Erlang walk (plexus_crdt_trie:merge_node/6) is not
+%% entered for a merge of two 5,000-element replicas built apart. (Before the C
+%% walk, this merge called it thousands of times.)
+merge_walks_in_c_test() ->
+    {A, B} = apart(5000),
+    Calls = count_calls({plexus_crdt_trie, merge_node, 6}, fun() -> ?V2:merge(A, B) end),
+    ?assertEqual(0, Calls),
+    ?assert(count_calls({plexus_crdt_trie, merge_node, 6},
+                        fun() -> ?V2:merge_erl(A, B) end) > 100).
+
+count_calls(MFA, Fun) ->
+    erlang:trace_pattern(MFA, true, [call_count]),
+    erlang:trace(self(), true, [call]),
+    try
+        _ = Fun(),
+        {call_count, N} = erlang:trace_info(MFA, call_count),
+        N
+    after
+        erlang:trace(self(), false, [call]),
+        erlang:trace_pattern(MFA, false, [call_count])
+    end.
+
+%% The C walk gives the very term of the Erlang walk on the shapes that meet in a
+%% merge: leaf against leaf, leaf against branch (either side), a leaf that splits
+%% past 32 entries, a branch that collapses, one-sided subtrees filtered by the other
+%% side's context, equal subtrees skipped, and empty sides.
+c_walk_matches_erlang_walk_test() ->
+    {A, B} = apart(3000),
+    Small = ?V2:add_all(?V2:new(), lists:seq(1, 20), c),
+    Big = ?V2:add_all(?V2:new(), lists:seq(1, 10000), a),
+    {_, RemoveDelta} = ?V2:remove_delta(Big, 5),
+    %% a dot cloud of 1,000 gaps: merged in one NIF call instead of split
+    <<131, Z/binary>> = term_to_binary(z),
+    {orset2, {VV, _}, RootA} = A,
+    Clouded = {orset2, {VV, maps:from_list([{{Z, 2 * I}, true} || I <- lists:seq(1, 1000)])},
+               RootA},
+    Pairs = [{A, B}, {A, ?V2:new()}, {?V2:new(), B}, {A, A}, {A, Small}, {Clouded, B},
+             %% a large set against an empty trie (split in Erlang, then filtered)
+             {Big, RemoveDelta}, {?V2:merge_erl(Big, B), RemoveDelta},
+             %% removals on one side shrink nodes until branches collapse
+             {A, ?V2:remove_all(A, lists:seq(1, 2900))},
+             %% disjoint halves: leaves of up to 32 meet and overflow
+             {?V2:add_all(?V2:new(), lists:seq(1, 1500), x),
+              ?V2:add_all(?V2:new(), lists:seq(1501, 3000), y)},
+             %% the same elements added concurrently: dots merge per element
+             {?V2:add_all(?V2:new(), lists:seq(1, 800), x),
+              ?V2:add_all(?V2:new(), lists:seq(1, 800), y)}],
+    lists:foreach(
+      fun({X, Y}) ->
+              ?assertEqual(?V2:merge_erl(X, Y), ?V2:merge(X, Y)),
+              ?assertEqual(?V2:merge_erl(Y, X), ?V2:merge(Y, X)),
+              M = ?V2:merge(X, Y),
+              ?assertEqual({ok, M}, ?V2:from_binary(?V2:to_binary(M)))
+      end, Pairs).
+
+%% Tries too small to place entries by the nibbles the NIF knows (depth 0 and 1)
+%% are handed back and merged by the Erlang walk, with the same result.
+fallback_test() ->
+    {orset2, CA, RA} = A = ?V2:add_all(?V2:new(), lists:seq(1, 20), x),
+    {orset2, CB, RB} = B = ?V2:add_all(?V2:new(), lists:seq(21, 40), y),
+    ?assertEqual(fallback, plexus_nif:trie_orset_merge(RA, RB, CA, CB, 0)),
+    ?assertEqual(?V2:merge_erl(A, B), ?V2:merge(A, B)),
+    ?assertEqual(40, ?V2:size(?V2:merge(A, B))).
+
+%% The walk gives the same result inline and on a dirty scheduler, and the threshold
+%% really moves it (seen by call tracing, plexus_nif_probe, no timing): with 0 every
+%% call is rescheduled onto a dirty CPU scheduler, with a huge one none is.
+dirty_and_inline_test() ->
+    {A, B} = apart(3000),
+    Merges = [{trie_orset_merge, 5}],
+    Work = fun() -> ?V2:merge(A, B) end,
+    {Dirty, DCalls} = with_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    {Inline, ICalls} = with_threshold(1 bsl 62,
+                                      fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    ?assertEqual(Dirty, Inline),
+    ?assertEqual(?V2:merge_erl(A, B), Dirty),
+    ?assertNotEqual([], DCalls),
+    ?assertEqual([{trie_orset_merge, rescheduled}], lists:usort(DCalls)),
+    ?assertEqual([inline], lists:usort([K || {_, K, _} <- ICalls])).
+
+%% A full merge of two 20,000-element replicas built apart (every leaf differs) is
+%% split in Erlang into NIF calls small enough to stay inline under the default
+%% threshold: none waits for a dirty scheduler. (One call for the whole trie, as
+%% before the split, outgrows the inline budget and is rescheduled.)
+large_merge_stays_inline_test() ->
+    {A, B} = apart(20000),
+    {AB, Calls} = plexus_nif_probe:calls(fun() -> ?V2:merge(A, B) end,
+                                         [{trie_orset_merge, 5}]),
+    ?assertEqual(?V2:merge_erl(A, B), AB),
+    ?assert(length(Calls) > 1),
+    ?assertEqual([inline], lists:usort([K || {_, K, _} <- Calls])),
+    {orset2, CA, RA} = A,
+    {orset2, CB, RB} = B,
+    {_, [Whole]} = plexus_nif_probe:calls(
+                     fun() -> plexus_nif:trie_orset_merge(RA, RB, CA, CB, 0) end,
+                     [{trie_orset_merge, 5}]),
+    ?assertEqual({trie_orset_merge, rescheduled}, Whole).
+
+with_threshold(T, F) ->
+    Old = plexus_nif:set_dirty_threshold(T),
+    try
+        F()
+    after
+        plexus_nif:set_dirty_threshold(Old)
+    end.
+
+%% Hostile roots and contexts reach the NIF as they are (merge/2 checks only the
+%% outer shape): every malformed part gives {error, bad_state}, never a crash, and
+%% random corruptions of a real trie give a set or {error, bad_state}.
+c_walk_hostile_terms_test() ->
+    {orset2, CA, RA} = ?V2:add_all(?V2:new(), lists:seq(1, 300), a),
+    {orset2, CB, RB} = ?V2:add_all(?V2:new(), lists:seq(200, 500), b),
+    Bad = [atom, {l, 1, 1}, {l, -1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1}]}}},
+           {b, 1, 40, {}}, {b, 1, 3, erlang:make_tuple(16, nil)},
+           {l, 1, 1, {<<0:8>>, {<<1>>, [{<<2>>, 1}]}}},
+           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1}], x}}},
+           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, -1}]}}},
+           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1 bsl 70}]}}},
+           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1} | tail]}}},
+           {l, 1, 1, {<<0:16>>, {<<1>>, []}}}, {l, 1, 1, {<<0:16>>, {<<1:3>>, [{<<2>>, 1}]}}},
+           {l, 1, 1, {<<0:16>>, {atom, [{<<2>>, 1}]}}}],
+    BadCtx = [x, {#{}, x}, {#{a => 1}, #{}}, {#{<<1>> => -1}, #{}}, {#{}, #{bad => true}},
+              {#{}, #{{<<1>>, x} => true}}],
+    %% as a child of the root, where the walk meets it against a real leaf
+    In = fun(R) -> {b, H, C, Ch} = RA, {b, H, C, setelement(1, Ch, R)} end,
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(In(R), RB, CA, CB, 0)) || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RB, In(R), CB, CA, 0)) || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RA, RB, C, CB, 0)) || C <- BadCtx],
+    [?assertEqual({error, bad_state}, ?V2:merge({orset2, CA, In(R)}, {orset2, CB, RB}))
+     || R <- Bad],
+    rand:seed(exsss, {1, 2, 3}),
+    lists:foreach(
+      fun(_) ->
+              R = corrupt(RA),
+              case plexus_nif:trie_orset_merge(R, RB, CA, CB, 0) of
+                  {error, bad_state} -> ok;
+                  fallback -> ok;
+                  Root -> ?assert(is_tuple(Root) orelse Root =:= nil)
+              end
+      end, lists:seq(1, 300)).
+
+%% Replaces one random subterm by junk.
+corrupt(T) when is_tuple(T), tuple_size(T) > 0 ->
+    case rand:uniform(4) of
+        1 -> junk();
+        _ -> I = rand:uniform(tuple_size(T)), setelement(I, T, corrupt(element(I, T)))
+    end;
+corrupt([H | T]) ->
+    case rand:uniform(3) of
+        1 -> [corrupt(H) | T];
+        2 -> junk();
+        _ -> [H | corrupt(T)]
+    end;
+corrupt(_) ->
+    junk().
+
+junk() ->
+    lists:nth(rand:uniform(9), [nil, x, -1, 1 bsl 65, <<1:3>>, <<>>, [], {}, 3.5]).
+
+%% The entry hash takes binaries, integers in 0..2^64-1, tuples and proper lists;
+%% anything else is badarg (a forged entry in a leaf then fails the op with
+%% {error, bad_state} instead of hashing an unknown term).
+trie_hash_bad_args_test() ->
+    H = plexus_nif:trie_hash({<<1>>, [{<<2>>, 1}]}),
+    ?assert(is_integer(H) andalso H < 1 bsl 56),
+    ?assertEqual(H, plexus_crdt_trie:ehash({<<1>>, [{<<2>>, 1}]})),
+    [?assertError(badarg, plexus_nif:trie_hash(T))
+     || T <- [atom, 1.5, -1, 1 bsl 64, [1 | 2], self(), make_ref(), <<1:3>>,
+              lists:foldl(fun(_, Acc) -> {Acc} end, <<>>, lists:seq(1, 10))]],
+    <<131, K/binary>> = term_to_binary(1),
+    F = plexus_crdt_trie:khash(K) band 16#ffff,
+    ?assertEqual({error, bad_state},
+                 ?V2:add({orset2, {#{}, #{}}, {l, 1, 1, {<<F:16>>, {K, [{x, 1}]}}}}, 1, a)).

@@ -23,8 +23,8 @@
 -define(OPTS, [{numtests, 200}, {max_size, 60}, {to_file, user}]).
 
 proper_test_() ->
-    Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws, prop_roundtrip,
-             prop_anti_entropy],
+    Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws,
+             prop_c_walk_is_erlang_walk, prop_roundtrip, prop_anti_entropy],
     [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
      || P <- Props].
 
@@ -94,6 +94,34 @@ delta_step({deliver, R, N}, {Reps, Pool}) ->
 
 %% Three replicas built by random steps (shared history through merges), plus one
 %% built independently by a fourth actor.
+%% merge/2 walks the tries in C (c_src/nif/nif_trie.c); the Erlang walk
+%% (merge_erl/2) gives the very same term, for replicas of up to ~2,000 keys that
+%% share structure and for the same replicas rebuilt apart (no term shared).
+prop_c_walk_is_erlang_walk() ->
+    ?FORALL({N, OpsA, OpsB}, {range(0, 2000), list(big_op()), list(big_op())},
+            ?SAFE(begin
+                      Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], n0),
+                      A = lists:foldl(fun(Op, M) -> big_apply(M, Op, n1) end, Base, OpsA),
+                      B = lists:foldl(fun(Op, M) -> big_apply(M, Op, n2) end, Base, OpsB),
+                      {ok, A2} = ?M:from_binary(?M:to_binary(A)),
+                      ?M:merge(A, B) =:= ?M:merge_erl(A, B)
+                          andalso ?M:merge(B, A) =:= ?M:merge_erl(B, A)
+                          andalso ?M:merge(A2, B) =:= ?M:merge_erl(A2, B)
+                          andalso ?M:merge(B, A2) =:= ?M:merge_erl(B, A2)
+                  end)).
+
+big_op() ->
+    frequency([{3, {put, range(0, 2500), value()}}, {2, {remove, range(0, 2500)}},
+               {1, {put_range, range(0, 2500), range(0, 300)}},
+               {1, {remove_range, range(0, 2500), range(0, 300)}}]).
+
+big_apply(M, {put, K, V}, Actor) -> ?M:put(M, K, V, Actor);
+big_apply(M, {remove, K}, _) -> ?M:remove(M, K);
+big_apply(M, {put_range, From, Len}, Actor) ->
+    ?M:put_all(M, [{K, v} || K <- lists:seq(From, From + Len)], Actor);
+big_apply(M, {remove_range, From, Len}, _) ->
+    ?M:remove_all(M, lists:seq(From, From + Len)).
+
 prop_merge_laws() ->
     ?FORALL({Steps, Other}, {list(step()), list(op())},
             ?SAFE(begin

@@ -27,7 +27,7 @@
 
 proper_test_() ->
     Props = [prop_agrees_with_v1, prop_canonical_histories, prop_merge_laws,
-             prop_anti_entropy],
+             prop_c_walk_is_erlang_walk, prop_anti_entropy],
     [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
      || P <- Props].
 
@@ -189,6 +189,19 @@ prop_merge_laws() ->
                           andalso ?V2:merge(A, A) =:= A
                           andalso ?V2:merge(AB, A) =:= AB
                           andalso ?V2:to_v1(AB) =:= ?V1:merge(?V2:to_v1(A), ?V2:to_v1(B))
+                  end)).
+
+%% merge/2 walks the tries in C (c_src/nif/nif_trie.c); the Erlang walk it replaced
+%% (merge_erl/2) gives the very same term, for replicas that share structure and for
+%% the same replicas rebuilt apart (no term shared: equality by content only).
+prop_c_walk_is_erlang_walk() ->
+    ?FORALL({A, B, _}, three(),
+            ?SAFE(begin
+                      {ok, A2} = ?V2:from_binary(?V2:to_binary(A)),
+                      ?V2:merge(A, B) =:= ?V2:merge_erl(A, B)
+                          andalso ?V2:merge(B, A) =:= ?V2:merge_erl(B, A)
+                          andalso ?V2:merge(A2, B) =:= ?V2:merge_erl(A2, B)
+                          andalso ?V2:merge(B, A2) =:= ?V2:merge_erl(B, A2)
                   end)).
 
 %% Two replicas share a base, diverge by random ops, then run the exchange.

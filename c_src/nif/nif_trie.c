@@ -1,0 +1,1076 @@
+/*
+ * CRDT v2 trie NIFs; see nif_trie.h. The merge mirrors plexus_crdt_trie:merge_node/6
+ * with plexus_orset2's entry merge, clause for clause, so its result is the very term
+ * the Erlang walk builds (the EUnit and PropEr suites compare the two):
+ *   - nodes with equal hash and count are taken from side A unseen;
+ *   - two leaves merge their sorted entry lists; an entry both sides hold alike is
+ *     kept as the same term (one enif_is_identical, no decoding), others are decoded
+ *     and merged dot by dot (plexus_dots_merge against the other side's context);
+ *   - a leaf against a branch is bucketed by the key-hash nibble, a branch against a
+ *     branch is merged child by child; a node that shrinks to 32 entries collapses,
+ *     a leaf that grows past 32 splits, exactly as the Erlang rules say.
+ * New leaves take their entries' 16-bit key fragments from the input leaves and their
+ * hash from the leaf they replace, adjusted by the entries that changed (hashed here
+ * with plexus_thash, the hash plexus_crdt_trie:ehash/1 calls).
+ *
+ * Placing an entry below a leaf needs nibbles of its 32-bit key hash
+ * erlang:phash2(Key, 1 bsl 32). enif_hash(ERL_NIF_PHASH2) is phash2/1: the low 27
+ * bits of the same hash, which holds every nibble from depth 2 down. It is checked
+ * against the fragment the entry already has; when a nibble above depth 2 is needed,
+ * or the check fails, the NIF answers `fallback' and plexus_orset2 runs the Erlang
+ * walk (only tries of a few hundred entries can need it).
+ *
+ * Untrusted terms: every term is type-checked before it is read; a shape the Erlang
+ * side never builds gives {error, bad_state}. As in Erlang, a subtree or entry taken
+ * whole (equal on both sides) is not looked into.
+ *
+ * Scheduling: plexus_orset2 splits a large merge at its top branches in Erlang and
+ * calls this NIF once per subtree pair (Depth says where the pair sits), so a call
+ * stays small. The walk still counts the entries and nodes it touches; on a normal
+ * scheduler it gives up once that weight crosses the dirty threshold and runs again
+ * on a dirty CPU scheduler (a leaf met by a large branch filters the whole branch:
+ * the cost of a merge follows the divergence, which is only known by walking). An
+ * inline call charges its weight (nif_charge).
+ */
+#include "nif/nif_trie.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "nif/nif_util.h"
+#include "plexus/crdt_trie.h"
+
+#define MAX_LEAF 32u
+#define MAX_DEPTH 8u
+#define MASK56 PLEXUS_THASH_MASK
+/* Entries are {Key, [Dot]} with Dot a tuple of binaries and integers: 3 levels. */
+#define HASH_MAX_NEST 6
+/* Weight of one entry or node touched, in the byte units of the dirty threshold
+ * (nif_util.h: ~7 ns per byte at the costliest measured rate). Measured with the
+ * full merge of plexus_bench_crdt2 (two 100k replicas built apart): 35-50 ns of CPU
+ * per input entry on the 2-core bench machine, so 6 keeps a merge inline up to
+ * ~11,000 entries touched (~0.45 ms), as the threshold intends for the other NIFs. A
+ * merge of replicas that diverged by 100 elements touches ~5,000 and stays inline. */
+#define WORK_WEIGHT 6u
+/* The weight is compared with the dirty threshold once every this many units. */
+#define WORK_CHECK 512u
+
+enum { M_OK = 0, M_BAD, M_DIRTY, M_FALLBACK, M_NOMEM };
+
+/* ------------------------------------------------------------------ entry hash */
+
+static int hash_term(ErlNifEnv *env, ERL_NIF_TERM t, plexus_thash *s, int nest)
+{
+    if (nest > HASH_MAX_NEST) return 0;
+    switch (enif_term_type(env, t)) {
+    case ERL_NIF_TERM_TYPE_BITSTRING: {
+        ErlNifBinary b;
+        if (!enif_inspect_binary(env, t, &b)) return 0;
+        plexus_thash_bin(s, b.data, b.size);
+        return 1;
+    }
+    case ERL_NIF_TERM_TYPE_INTEGER: {
+        ErlNifUInt64 v;
+        if (!enif_get_uint64(env, t, &v)) return 0;
+        plexus_thash_int(s, (uint64_t)v);
+        return 1;
+    }
+    case ERL_NIF_TERM_TYPE_TUPLE: {
+        int arity;
+        const ERL_NIF_TERM *el;
+        if (!enif_get_tuple(env, t, &arity, &el)) return 0;
+        plexus_thash_tag(s, PLEXUS_THASH_TUPLE, (uint64_t)arity);
+        for (int i = 0; i < arity; i++)
+            if (!hash_term(env, el[i], s, nest + 1)) return 0;
+        return 1;
+    }
+    case ERL_NIF_TERM_TYPE_LIST: {
+        ERL_NIF_TERM head, tail = t;
+        while (enif_get_list_cell(env, tail, &head, &tail)) {
+            plexus_thash_tag(s, PLEXUS_THASH_CONS, 0);
+            if (!hash_term(env, head, s, nest + 1)) return 0;
+        }
+        if (!enif_is_empty_list(env, tail)) return 0;
+        plexus_thash_tag(s, PLEXUS_THASH_NIL, 0);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+ERL_NIF_TERM nif_trie_hash(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    plexus_thash s;
+    if (argc != 1) return enif_make_badarg(env);
+    plexus_thash_init(&s);
+    if (!hash_term(env, argv[0], &s, 0)) return enif_make_badarg(env);
+    return enif_make_uint64(env, plexus_thash_final(&s));
+}
+
+/* ------------------------------------------------------------------ scratch arena */
+
+/* Bump allocation in blocks that never move, released back to a mark: the scratch of
+ * one leaf merge (decoded entries and dots) is freed when its leaf is built. */
+typedef struct ablock {
+    struct ablock *next;
+    size_t cap, used;
+    max_align_t data[];
+} ablock;
+
+typedef struct arena {
+    ablock *head;
+} arena;
+
+typedef struct amark {
+    ablock *blk;
+    size_t used;
+} amark;
+
+#define ARENA_BLOCK (64u * 1024u)
+
+static void *aalloc(arena *a, size_t n)
+{
+    n = (n + 15u) & ~(size_t)15u;
+    if (!a->head || a->head->cap - a->head->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        ablock *b = enif_alloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->next = a->head;
+        b->cap = cap;
+        b->used = 0;
+        a->head = b;
+    }
+    void *p = (char *)a->head->data + a->head->used;
+    a->head->used += n;
+    return p;
+}
+
+static amark amark_get(const arena *a)
+{
+    amark m = {a->head, a->head ? a->head->used : 0};
+    return m;
+}
+
+static void arelease(arena *a, amark m)
+{
+    while (a->head && a->head != m.blk) {
+        ablock *next = a->head->next;
+        enif_free(a->head);
+        a->head = next;
+    }
+    if (a->head) a->head->used = m.used;
+}
+
+/* ------------------------------------------------------------------ walk state */
+
+typedef struct mstate {
+    ErlNifEnv *env;
+    nif_priv *priv;
+    arena ar;
+    uint64_t work, next_check;
+    int may_go_dirty;
+    /* Arity of the tuples in an entry's list: 2 for OR-Set dots {Actor, Ctr}, 4 for
+     * LWW map writes {Actor, Ctr, Ts, Value}; the dot is always the first two. */
+    int write_arity;
+} mstate;
+
+/* A decoded node: kind, hash and count, and its tuple (leaf entries or children). */
+enum { N_NIL = 0, N_LEAF, N_BRANCH };
+typedef struct pnode {
+    int kind;
+    ERL_NIF_TERM term, h_t, c_t, body_t;
+    uint64_t h, c;
+    const ERL_NIF_TERM *t; /* leaf: Frags, E1..En; branch: 16 children */
+    int arity;
+    const uint8_t *frags;
+} pnode;
+
+/* A node built by the walk, with the hash and count its parent sums. */
+typedef struct mnode {
+    ERL_NIF_TERM term;
+    uint64_t h, c;
+} mnode;
+
+/* An entry of an input leaf, decoded as far as needed. */
+typedef struct ment {
+    ERL_NIF_TERM term, key_t, dots_t;
+    plexus_bytes key;
+    uint16_t frag;
+    int key_ok; /* key_t, dots_t and key are set */
+    plexus_dot *dots;
+    ERL_NIF_TERM *dot_terms;
+    size_t ndots;
+    int dots_ok;
+} ment;
+
+/* An entry of a merged list: a term, the input entry it equals on each side (-1 when
+ * none), and its key, fragment and (when computed) hash. */
+typedef struct mres {
+    ERL_NIF_TERM term;
+    long eq1, eq2;
+    const ment *src; /* an input entry with the same key (and fragment) */
+    uint64_t hash;
+    int hash_ok;
+} mres;
+
+static int charge(mstate *ms, uint64_t units)
+{
+    ms->work += units;
+    if (ms->may_go_dirty && ms->work >= ms->next_check) {
+        ms->next_check = ms->work + WORK_CHECK;
+        if (nif_should_go_dirty(ms->env, ms->work * WORK_WEIGHT)) return M_DIRTY;
+    }
+    return M_OK;
+}
+
+/* The node tuple alone: kind, hash and count. A walk that skips the node (equal hash
+ * and count on both sides) reads nothing more of it; in a large state every other
+ * term of a node is one more cache miss. */
+static int parse_head(mstate *ms, ERL_NIF_TERM t, pnode *n)
+{
+    int arity;
+    const ERL_NIF_TERM *el;
+    memset(n, 0, sizeof *n);
+    n->term = t;
+    if (enif_is_identical(t, ms->priv->atom_nil)) return M_OK;
+    if (!enif_get_tuple(ms->env, t, &arity, &el) || arity != 4) return M_BAD;
+    ErlNifUInt64 h, c;
+    if (!enif_get_uint64(ms->env, el[1], &h) || !enif_get_uint64(ms->env, el[2], &c)) return M_BAD;
+    n->h_t = el[1];
+    n->c_t = el[2];
+    n->h = h;
+    n->c = c;
+    n->body_t = el[3];
+    if (enif_is_identical(el[0], ms->priv->atom_l))
+        n->kind = N_LEAF;
+    else if (enif_is_identical(el[0], ms->priv->atom_b))
+        n->kind = N_BRANCH;
+    else
+        return M_BAD;
+    return M_OK;
+}
+
+/* The node's tuple of entries (after its fragments) or children. */
+static int parse_body(mstate *ms, pnode *n)
+{
+    if (n->kind == N_NIL) return M_OK;
+    if (!enif_get_tuple(ms->env, n->body_t, &n->arity, &n->t)) return M_BAD;
+    if (n->kind == N_LEAF) {
+        ErlNifBinary fr;
+        if (n->arity < 2 || !enif_inspect_binary(ms->env, n->t[0], &fr) ||
+            fr.size != 2u * (size_t)(n->arity - 1) || n->c != (uint64_t)(n->arity - 1))
+            return M_BAD;
+        n->frags = fr.data;
+        return M_OK;
+    }
+    if (n->arity != 16 || n->c <= MAX_LEAF) return M_BAD;
+    return M_OK;
+}
+
+static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
+{
+    int rc = parse_head(ms, t, n);
+    return rc ? rc : parse_body(ms, n);
+}
+
+static ment *leaf_entries(mstate *ms, const pnode *n)
+{
+    size_t k = (size_t)n->arity - 1;
+    ment *e = aalloc(&ms->ar, k * sizeof *e);
+    if (!e) return NULL;
+    /* only what the identical-pair fast path reads; the rest is set when decoded */
+    for (size_t i = 0; i < k; i++) {
+        e[i].key_ok = e[i].dots_ok = 0;
+        e[i].term = n->t[i + 1];
+        e[i].frag = (uint16_t)((n->frags[2 * i] << 8) | n->frags[2 * i + 1]);
+    }
+    return e;
+}
+
+static int ment_key(mstate *ms, ment *m)
+{
+    if (m->key_ok) return M_OK;
+    int arity;
+    const ERL_NIF_TERM *el;
+    ErlNifBinary b;
+    if (!enif_get_tuple(ms->env, m->term, &arity, &el) || arity != 2 ||
+        !enif_inspect_binary(ms->env, el[0], &b))
+        return M_BAD;
+    m->key_t = el[0];
+    m->dots_t = el[1];
+    m->key.p = b.data;
+    m->key.n = b.size;
+    m->key_ok = 1;
+    return M_OK;
+}
+
+static int ment_dots(mstate *ms, ment *m)
+{
+    int rc;
+    if (m->dots_ok) return M_OK;
+    if ((rc = ment_key(ms, m))) return rc;
+    unsigned len;
+    if (!enif_get_list_length(ms->env, m->dots_t, &len) || len == 0) return M_BAD;
+    m->dots = aalloc(&ms->ar, len * sizeof *m->dots);
+    m->dot_terms = aalloc(&ms->ar, len * sizeof *m->dot_terms);
+    if (!m->dots || !m->dot_terms) return M_NOMEM;
+    ERL_NIF_TERM head, tail = m->dots_t;
+    size_t i = 0;
+    while (enif_get_list_cell(ms->env, tail, &head, &tail)) {
+        int arity;
+        const ERL_NIF_TERM *el;
+        ErlNifBinary b;
+        ErlNifUInt64 ctr;
+        if (!enif_get_tuple(ms->env, head, &arity, &el) || arity != ms->write_arity ||
+            !enif_inspect_binary(ms->env, el[0], &b) || !enif_get_uint64(ms->env, el[1], &ctr))
+            return M_BAD;
+        m->dots[i].actor.p = b.data;
+        m->dots[i].actor.n = b.size;
+        m->dots[i].ctr = (uint64_t)ctr;
+        m->dot_terms[i] = head;
+        i++;
+    }
+    m->ndots = i;
+    m->dots_ok = 1;
+    return M_OK;
+}
+
+/* The entry hash of {Key, Dots} from its decoded parts: the stream hash_term reads
+ * from the term (plexus_crdt_trie:ehash/1). */
+static uint64_t hash_parts(plexus_bytes key, const plexus_dot *d, size_t n)
+{
+    plexus_thash s;
+    plexus_thash_init(&s);
+    plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
+    plexus_thash_bin(&s, key.p, key.n);
+    for (size_t i = 0; i < n; i++) {
+        plexus_thash_tag(&s, PLEXUS_THASH_CONS, 0);
+        plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
+        plexus_thash_bin(&s, d[i].actor.p, d[i].actor.n);
+        plexus_thash_int(&s, d[i].ctr);
+    }
+    plexus_thash_tag(&s, PLEXUS_THASH_NIL, 0);
+    return plexus_thash_final(&s);
+}
+
+/* The hash of an entry term whose key and writes are decoded: from the parts for
+ * OR-Set dots, from the term for LWW writes (their timestamps and values are not
+ * decoded; the same stream either way). */
+static int built_hash(mstate *ms, ERL_NIF_TERM term, plexus_bytes key, const plexus_dot *d,
+                      size_t n, uint64_t *h)
+{
+    if (ms->write_arity == 2) {
+        *h = hash_parts(key, d, n);
+        return M_OK;
+    }
+    plexus_thash s;
+    plexus_thash_init(&s);
+    if (!hash_term(ms->env, term, &s, 0)) return M_BAD;
+    *h = plexus_thash_final(&s);
+    return M_OK;
+}
+
+static int ment_hash(mstate *ms, ment *m, uint64_t *h)
+{
+    int rc;
+    if ((rc = ment_dots(ms, m))) return rc;
+    return built_hash(ms, m->term, m->key, m->dots, m->ndots, h);
+}
+
+static int key_cmp(const ment *a, const ment *b)
+{
+    return plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
+}
+
+/* ------------------------------------------------------------------ entry merge */
+
+static void res_take(mres *r, const ment *m, long eq1, long eq2)
+{
+    r->term = m->term;
+    r->eq1 = eq1;
+    r->eq2 = eq2;
+    r->src = m;
+    r->hash_ok = 0;
+}
+
+/* keep_one: an entry only one side has keeps the dots `other' has not seen. Adds 0 or
+ * 1 result; *same is set when the entry is kept as it is. */
+static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, size_t *n,
+                    int *same)
+{
+    int rc;
+    *same = 0;
+    if ((rc = ment_dots(ms, m))) return rc;
+    long *picks = aalloc(&ms->ar, m->ndots * sizeof *picks);
+    if (!picks) return M_NOMEM;
+    size_t k = plexus_dots_merge(m->dots, m->ndots, NULL, 0, NULL, other, picks);
+    if (k == m->ndots) {
+        *same = 1;
+        res_take(&out[*n], m, -1, -1);
+        (*n)++;
+        return M_OK;
+    }
+    if (k == 0) return M_OK;
+    ERL_NIF_TERM *terms = aalloc(&ms->ar, k * sizeof *terms);
+    plexus_dot *dots = aalloc(&ms->ar, k * sizeof *dots);
+    if (!terms || !dots) return M_NOMEM;
+    for (size_t i = 0; i < k; i++) {
+        terms[i] = m->dot_terms[picks[i]];
+        dots[i] = m->dots[picks[i]];
+    }
+    mres *r = &out[(*n)++];
+    r->term =
+        enif_make_tuple2(ms->env, m->key_t, enif_make_list_from_array(ms->env, terms, (unsigned)k));
+    r->eq1 = r->eq2 = -1;
+    r->src = m;
+    r->hash_ok = 1;
+    return built_hash(ms, r->term, m->key, dots, k, &r->hash);
+}
+
+/* merge_entries(E1, E2, C1, C2): e1 and e2 sorted by key; results into out (room for
+ * n1 + n2), each marked with the input entry it equals on either side. */
+static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1, ment *e2,
+                       size_t n2, const plexus_dotctx *c2, mres *out, size_t *nout)
+{
+    size_t i = 0, j = 0, n = 0;
+    int rc, same;
+    if ((rc = charge(ms, n1 + n2))) return rc;
+    while (i < n1 && j < n2) {
+        if (e1[i].term == e2[j].term || enif_is_identical(e1[i].term, e2[j].term)) {
+            res_take(&out[n++], &e1[i], (long)i, (long)j);
+            i++;
+            j++;
+            continue;
+        }
+        if ((rc = ment_key(ms, &e1[i])) || (rc = ment_key(ms, &e2[j]))) return rc;
+        int k = key_cmp(&e1[i], &e2[j]);
+        if (k < 0) {
+            size_t before = n;
+            if ((rc = keep_one(ms, &e1[i], c2, out, &n, &same))) return rc;
+            if (same) out[before].eq1 = (long)i;
+            i++;
+        } else if (k > 0) {
+            size_t before = n;
+            if ((rc = keep_one(ms, &e2[j], c1, out, &n, &same))) return rc;
+            if (same) out[before].eq2 = (long)j;
+            j++;
+        } else {
+            ment *a = &e1[i], *b = &e2[j];
+            if ((rc = ment_dots(ms, a)) || (rc = ment_dots(ms, b))) return rc;
+            long *picks = aalloc(&ms->ar, (a->ndots + b->ndots) * sizeof *picks);
+            if (!picks) return M_NOMEM;
+            size_t k2 = plexus_dots_merge(a->dots, a->ndots, b->dots, b->ndots, c1, c2, picks);
+            int all_a = k2 == a->ndots, all_b = k2 == b->ndots;
+            for (size_t x = 0; x < k2; x++) {
+                if (picks[x] != (long)x) all_a = 0;
+                /* a dot both hold is given from a: it is still b's dot x */
+                if (!(picks[x] == -1 - (long)x ||
+                      (picks[x] >= 0 && (size_t)x < b->ndots &&
+                       plexus_dot_cmp(&a->dots[picks[x]], &b->dots[x]) == 0)))
+                    all_b = 0;
+            }
+            if (k2 == 0) {
+                /* every dot removed on the other side: the element goes */
+            } else if (all_a) {
+                res_take(&out[n++], a, (long)i, all_b ? (long)j : -1);
+            } else if (all_b) {
+                res_take(&out[n++], b, -1, (long)j);
+            } else {
+                ERL_NIF_TERM *terms = aalloc(&ms->ar, k2 * sizeof *terms);
+                plexus_dot *dots = aalloc(&ms->ar, k2 * sizeof *dots);
+                if (!terms || !dots) return M_NOMEM;
+                for (size_t x = 0; x < k2; x++) {
+                    long p = picks[x];
+                    terms[x] = p >= 0 ? a->dot_terms[p] : b->dot_terms[-1 - p];
+                    dots[x] = p >= 0 ? a->dots[p] : b->dots[-1 - p];
+                }
+                mres *r = &out[n++];
+                r->term = enif_make_tuple2(ms->env, a->key_t,
+                                           enif_make_list_from_array(ms->env, terms, (unsigned)k2));
+                r->eq1 = r->eq2 = -1;
+                r->src = a;
+                r->hash_ok = 1;
+                if ((rc = built_hash(ms, r->term, a->key, dots, k2, &r->hash))) return rc;
+            }
+            i++;
+            j++;
+        }
+    }
+    for (; i < n1; i++) {
+        size_t before = n;
+        if ((rc = keep_one(ms, &e1[i], c2, out, &n, &same))) return rc;
+        if (same) out[before].eq1 = (long)i;
+    }
+    for (; j < n2; j++) {
+        size_t before = n;
+        if ((rc = keep_one(ms, &e2[j], c1, out, &n, &same))) return rc;
+        if (same) out[before].eq2 = (long)j;
+    }
+    *nout = n;
+    return M_OK;
+}
+
+/* ------------------------------------------------------------------ building nodes */
+
+static ERL_NIF_TERM make_leaf_term(mstate *ms, uint64_t h, size_t n, const ERL_NIF_TERM *entries,
+                                   const uint16_t *frags, int *ok)
+{
+    ERL_NIF_TERM fb;
+    unsigned char *p = enif_make_new_binary(ms->env, 2 * n, &fb);
+    ERL_NIF_TERM *arr = aalloc(&ms->ar, (n + 1) * sizeof *arr);
+    if (!p || !arr) {
+        *ok = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[2 * i] = (unsigned char)(frags[i] >> 8);
+        p[2 * i + 1] = (unsigned char)(frags[i] & 0xff);
+    }
+    arr[0] = fb;
+    memcpy(arr + 1, entries, n * sizeof *arr);
+    *ok = 1;
+    return enif_make_tuple4(ms->env, ms->priv->atom_l, enif_make_uint64(ms->env, h & MASK56),
+                            enif_make_uint64(ms->env, n),
+                            enif_make_tuple_from_array(ms->env, arr, (unsigned)(n + 1)));
+}
+
+/* An entry being placed into new nodes: its term, key, fragment and hash. */
+typedef struct bent {
+    ERL_NIF_TERM term, key_t;
+    plexus_bytes key;
+    uint16_t frag;
+    uint64_t hash;
+    uint32_t kh27; /* low 27 bits of the key hash, once looked up */
+    int kh_ok;
+} bent;
+
+static int nibble_of(bent *e, unsigned d, unsigned *nib)
+{
+    /* Bits 28-4d .. 31-4d; only depths 2..7 lie within the 27 known bits. */
+    if (d < 2 || d >= MAX_DEPTH) return M_FALLBACK;
+    if (!e->kh_ok) {
+        e->kh27 = (uint32_t)enif_hash(ERL_NIF_PHASH2, e->key_t, 0);
+        /* phash2/1 is the low 27 bits of phash2(K, 1 bsl 32): the fragment agrees */
+        if ((e->kh27 & 0xffffu) != e->frag) return M_FALLBACK;
+        e->kh_ok = 1;
+    }
+    *nib = (e->kh27 >> (28 - 4 * d)) & 15u;
+    return M_OK;
+}
+
+static int branch_of(mstate *ms, mnode kids[16], mnode *out);
+
+/* build(D, Entries): the canonical node at depth d for entries sorted by key. */
+static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
+{
+    int rc, ok;
+    if (n == 0) {
+        out->term = ms->priv->atom_nil;
+        out->h = out->c = 0;
+        return M_OK;
+    }
+    if (n <= MAX_LEAF || d >= MAX_DEPTH) {
+        ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
+        uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
+        if (!terms || !frags) return M_NOMEM;
+        uint64_t h = 0;
+        for (size_t i = 0; i < n; i++) {
+            terms[i] = e[i].term;
+            frags[i] = e[i].frag;
+            h += e[i].hash;
+        }
+        out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+        if (!ok) return M_NOMEM;
+        out->h = h & MASK56;
+        out->c = n;
+        return M_OK;
+    }
+    bent *sorted = aalloc(&ms->ar, n * sizeof *sorted);
+    unsigned *nib = aalloc(&ms->ar, n * sizeof *nib);
+    if (!sorted || !nib) return M_NOMEM;
+    size_t counts[16] = {0}, start[16];
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = nibble_of(&e[i], d, &nib[i]))) return rc;
+        counts[nib[i]]++;
+    }
+    size_t acc = 0;
+    for (int k = 0; k < 16; k++) {
+        start[k] = acc;
+        acc += counts[k];
+    }
+    size_t pos[16];
+    memcpy(pos, start, sizeof pos);
+    for (size_t i = 0; i < n; i++)
+        sorted[pos[nib[i]]++] = e[i];
+    mnode kids[16];
+    for (int k = 0; k < 16; k++)
+        if ((rc = build(ms, d + 1, sorted + start[k], counts[k], &kids[k]))) return rc;
+    return branch_of(ms, kids, out);
+}
+
+/* Collects the entries below a canonical node (for a collapse). */
+static int collect(mstate *ms, ERL_NIF_TERM t, bent *out, size_t *n, size_t cap)
+{
+    pnode p;
+    int rc;
+    if ((rc = parse_node(ms, t, &p))) return rc;
+    if (p.kind == N_NIL) return M_OK;
+    if (p.kind == N_BRANCH) {
+        for (int k = 0; k < 16; k++)
+            if ((rc = collect(ms, p.t[k], out, n, cap))) return rc;
+        return M_OK;
+    }
+    size_t k = (size_t)p.arity - 1;
+    if (k > cap - *n) return M_BAD;
+    ment *es = leaf_entries(ms, &p);
+    if (!es) return M_NOMEM;
+    for (size_t i = 0; i < k; i++) {
+        if ((rc = ment_key(ms, &es[i]))) return rc;
+        bent *b = &out[(*n)++];
+        memset(b, 0, sizeof *b);
+        b->term = es[i].term;
+        b->key_t = es[i].key_t;
+        b->key = es[i].key;
+        b->frag = es[i].frag;
+    }
+    return M_OK;
+}
+
+/* branch(Ch): sums of the children; a subtree of at most 32 entries is one leaf. */
+static int branch_of(mstate *ms, mnode kids[16], mnode *out)
+{
+    uint64_t h = 0, c = 0;
+    int ok, rc;
+    for (int k = 0; k < 16; k++) {
+        h += kids[k].h;
+        c += kids[k].c;
+    }
+    h &= MASK56;
+    if (c > MAX_LEAF) {
+        ERL_NIF_TERM ch[16];
+        for (int k = 0; k < 16; k++)
+            ch[k] = kids[k].term;
+        out->term = enif_make_tuple4(ms->env, ms->priv->atom_b, enif_make_uint64(ms->env, h),
+                                     enif_make_uint64(ms->env, c),
+                                     enif_make_tuple_from_array(ms->env, ch, 16));
+        out->h = h;
+        out->c = c;
+        return M_OK;
+    }
+    if (c == 0) {
+        out->term = ms->priv->atom_nil;
+        out->h = out->c = 0;
+        return M_OK;
+    }
+    bent *es = aalloc(&ms->ar, MAX_LEAF * sizeof *es);
+    size_t n = 0;
+    if (!es) return M_NOMEM;
+    for (int k = 0; k < 16; k++)
+        if ((rc = collect(ms, kids[k].term, es, &n, MAX_LEAF))) return rc;
+    if (n != c) return M_BAD;
+    /* insertion sort by key: at most 32 entries */
+    for (size_t i = 1; i < n; i++) {
+        bent x = es[i];
+        size_t j = i;
+        while (j > 0 && plexus_bytes_cmp(es[j - 1].key.p, es[j - 1].key.n, x.key.p, x.key.n) > 0) {
+            es[j] = es[j - 1];
+            j--;
+        }
+        es[j] = x;
+    }
+    ERL_NIF_TERM terms[MAX_LEAF];
+    uint16_t frags[MAX_LEAF];
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 &&
+            plexus_bytes_cmp(es[i - 1].key.p, es[i - 1].key.n, es[i].key.p, es[i].key.n) == 0)
+            return M_BAD;
+        terms[i] = es[i].term;
+        frags[i] = es[i].frag;
+    }
+    out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+    if (!ok) return M_NOMEM;
+    out->h = h;
+    out->c = n;
+    return M_OK;
+}
+
+/* leaf_at(D, H, Old, Frags, New): the node for merged entries `res' replacing the leaf
+ * `base' (side `side' of the merge: its entries are `old', res[i].eq<side> points at
+ * them). The hash is base's, less the entries that went, plus those that came. */
+static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int side, mres *res,
+                   size_t n, mnode *out)
+{
+    int rc, ok;
+    size_t nold = (size_t)base->arity - 1;
+    if (n == 0) {
+        out->term = ms->priv->atom_nil;
+        out->h = out->c = 0;
+        return M_OK;
+    }
+    if (n > MAX_LEAF && d < MAX_DEPTH) {
+        bent *es = aalloc(&ms->ar, n * sizeof *es);
+        if (!es) return M_NOMEM;
+        for (size_t i = 0; i < n; i++) {
+            mres *r = &res[i];
+            if (!r->hash_ok) {
+                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
+                r->hash_ok = 1;
+            }
+            memset(&es[i], 0, sizeof es[i]);
+            es[i].term = r->term;
+            es[i].key_t = r->src->key_t;
+            es[i].key = r->src->key;
+            es[i].frag = r->src->frag;
+            es[i].hash = r->hash;
+        }
+        /* keys of results from identical pairs may not be decoded yet */
+        for (size_t i = 0; i < n; i++) {
+            if (!res[i].src->key_ok) {
+                if ((rc = ment_key(ms, (ment *)res[i].src))) return rc;
+                es[i].key_t = res[i].src->key_t;
+                es[i].key = res[i].src->key;
+            }
+        }
+        return build(ms, d, es, n, out);
+    }
+    uint8_t *used = aalloc(&ms->ar, nold ? nold : 1);
+    ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
+    uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
+    if (!used || !terms || !frags) return M_NOMEM;
+    memset(used, 0, nold ? nold : 1);
+    uint64_t h = base->h;
+    for (size_t i = 0; i < n; i++) {
+        mres *r = &res[i];
+        long eq = side == 1 ? r->eq1 : r->eq2;
+        if (eq >= 0) {
+            used[eq] = 1;
+        } else {
+            if (!r->hash_ok) {
+                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
+                r->hash_ok = 1;
+            }
+            h += r->hash;
+        }
+        terms[i] = r->term;
+        frags[i] = r->src->frag;
+    }
+    for (size_t i = 0; i < nold; i++) {
+        if (used[i]) continue;
+        uint64_t x;
+        if ((rc = ment_hash(ms, &old[i], &x))) return rc;
+        h -= x;
+    }
+    h &= MASK56;
+    out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+    if (!ok) return M_NOMEM;
+    out->h = h;
+    out->c = n;
+    return M_OK;
+}
+
+/* Whether res is exactly side `side''s n entries (Merged =:= E in Erlang). */
+static int res_is_side(const mres *res, size_t n, size_t nside, int side)
+{
+    if (n != nside) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((side == 1 ? res[i].eq1 : res[i].eq2) != (long)i) return 0;
+    return 1;
+}
+
+static mnode as_mnode(const pnode *p)
+{
+    mnode m = {p->term, p->kind == N_NIL ? 0 : p->h & MASK56, p->kind == N_NIL ? 0 : p->c};
+    return m;
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+static int filter(mstate *ms, const pnode *p, unsigned d, const plexus_dotctx *other, mnode *out);
+
+/* Merges entries e1 (a bucket of a leaf of side 1, context c1) with the leaf of side 2
+ * `leaf2' (context c2) at depth d: merge_bucket / the leaf-leaf clause. When the
+ * result is side `keep''s leaf, that leaf is returned as it is. */
+static int merge_with_leaf(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
+                           const pnode *leaf2, const plexus_dotctx *c2, unsigned d, int base_side,
+                           const pnode *base, mnode *out)
+{
+    int rc;
+    ment *e2 = leaf_entries(ms, leaf2);
+    size_t n2 = (size_t)leaf2->arity - 1;
+    mres *res = aalloc(&ms->ar, (n1 + n2) * sizeof *res);
+    size_t n;
+    if (!e2 || !res) return M_NOMEM;
+    if ((rc = merge_lists(ms, e1, n1, c1, e2, n2, c2, res, &n))) return rc;
+    size_t nbase = (size_t)base->arity - 1;
+    if (res_is_side(res, n, nbase, base_side)) {
+        *out = as_mnode(base);
+        return M_OK;
+    }
+    return leaf_at(ms, d, base, base_side == 1 ? e1 : e2, base_side, res, n, out);
+}
+
+static int merge_split(mstate *ms, ment *e, size_t n, const pnode *br, unsigned d,
+                       const plexus_dotctx *c1, const plexus_dotctx *c2, mnode *out);
+
+/* merge_bucket(EA, B, D, CA, CB) */
+static int merge_bucket(mstate *ms, ment *e, size_t n, ERL_NIF_TERM bt, unsigned d,
+                        const plexus_dotctx *c1, const plexus_dotctx *c2, mnode *out)
+{
+    pnode b;
+    int rc;
+    if ((rc = parse_node(ms, bt, &b))) return rc;
+    if (n == 0) return filter(ms, &b, d, c1, out);
+    if (b.kind == N_NIL) {
+        /* build(D, keep_unseen(EA, CB)) */
+        mres *res = aalloc(&ms->ar, n * sizeof *res);
+        bent *es = aalloc(&ms->ar, n * sizeof *es);
+        size_t k;
+        if (!res || !es) return M_NOMEM;
+        if ((rc = merge_lists(ms, e, n, c1, NULL, 0, c2, res, &k))) return rc;
+        for (size_t i = 0; i < k; i++) {
+            mres *r = &res[i];
+            if (!r->hash_ok) {
+                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
+            }
+            memset(&es[i], 0, sizeof es[i]);
+            es[i].term = r->term;
+            es[i].key_t = r->src->key_t;
+            es[i].key = r->src->key;
+            es[i].frag = r->src->frag;
+            es[i].hash = r->hash;
+        }
+        return build(ms, d, es, k, out);
+    }
+    if (b.kind == N_LEAF) {
+        amark m = amark_get(&ms->ar);
+        rc = merge_with_leaf(ms, e, n, c1, &b, c2, d, 2, &b, out);
+        arelease(&ms->ar, m);
+        return rc;
+    }
+    return merge_split(ms, e, n, &b, d, c1, c2, out);
+}
+
+/* merge_split(Entries, ChB, D, CA, CB): leaf entries e (side 1) against branch br. */
+static int merge_split(mstate *ms, ment *e, size_t n, const pnode *br, unsigned d,
+                       const plexus_dotctx *c1, const plexus_dotctx *c2, mnode *out)
+{
+    int rc;
+    if (d < 2) return M_FALLBACK;
+    ment *sorted = aalloc(&ms->ar, (n ? n : 1) * sizeof *sorted);
+    unsigned *nib = aalloc(&ms->ar, (n ? n : 1) * sizeof *nib);
+    if (!sorted || !nib) return M_NOMEM;
+    size_t counts[16] = {0}, start[16], pos[16];
+    for (size_t i = 0; i < n; i++) {
+        bent b;
+        if ((rc = ment_key(ms, &e[i]))) return rc;
+        memset(&b, 0, sizeof b);
+        b.key_t = e[i].key_t;
+        b.frag = e[i].frag;
+        if ((rc = nibble_of(&b, d, &nib[i]))) return rc;
+        counts[nib[i]]++;
+    }
+    size_t acc = 0;
+    for (int k = 0; k < 16; k++) {
+        start[k] = acc;
+        acc += counts[k];
+    }
+    memcpy(pos, start, sizeof pos);
+    for (size_t i = 0; i < n; i++)
+        sorted[pos[nib[i]]++] = e[i];
+    mnode kids[16];
+    for (int k = 0; k < 16; k++)
+        if ((rc =
+                 merge_bucket(ms, sorted + start[k], counts[k], br->t[k], d + 1, c1, c2, &kids[k])))
+            return rc;
+    return branch_of(ms, kids, out);
+}
+
+static int filter(mstate *ms, const pnode *p, unsigned d, const plexus_dotctx *other, mnode *out)
+{
+    int rc;
+    if (p->kind == N_NIL) {
+        *out = as_mnode(p);
+        return M_OK;
+    }
+    if (p->kind == N_LEAF) {
+        amark m = amark_get(&ms->ar);
+        size_t n1 = (size_t)p->arity - 1, n;
+        ment *e = leaf_entries(ms, p);
+        mres *res = aalloc(&ms->ar, n1 * sizeof *res);
+        if (!e || !res) {
+            rc = M_NOMEM;
+        } else if (!(rc = merge_lists(ms, e, n1, NULL, NULL, 0, other, res, &n))) {
+            if (res_is_side(res, n, n1, 1))
+                *out = as_mnode(p);
+            else
+                rc = leaf_at(ms, d, p, e, 1, res, n, out);
+        }
+        arelease(&ms->ar, m);
+        return rc;
+    }
+    mnode kids[16];
+    int same = 1;
+    if ((rc = charge(ms, 1))) return rc;
+    for (int k = 0; k < 16; k++) {
+        pnode c;
+        if ((rc = parse_node(ms, p->t[k], &c))) return rc;
+        if ((rc = filter(ms, &c, d + 1, other, &kids[k]))) return rc;
+        if (kids[k].term != p->t[k]) same = 0;
+    }
+    if (same) {
+        *out = as_mnode(p);
+        return M_OK;
+    }
+    return branch_of(ms, kids, out);
+}
+
+static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
+                      const plexus_dotctx *ca, const plexus_dotctx *cb, mnode *out)
+{
+    pnode a, b;
+    int rc;
+    if ((rc = parse_head(ms, at, &a)) || (rc = parse_head(ms, bt, &b))) return rc;
+    if (a.kind == N_NIL && b.kind == N_NIL) {
+        *out = as_mnode(&a);
+        return M_OK;
+    }
+    if (a.kind != N_NIL && b.kind != N_NIL && enif_is_identical(a.h_t, b.h_t) &&
+        enif_is_identical(a.c_t, b.c_t)) {
+        *out = as_mnode(&a);
+        return M_OK;
+    }
+    if ((rc = parse_body(ms, &a)) || (rc = parse_body(ms, &b))) return rc;
+    if (a.kind == N_NIL) return filter(ms, &b, d, ca, out);
+    if (b.kind == N_NIL) return filter(ms, &a, d, cb, out);
+    if ((rc = charge(ms, 1))) return rc;
+    if (a.kind == N_LEAF && b.kind == N_LEAF) {
+        amark m = amark_get(&ms->ar);
+        ment *e1 = leaf_entries(ms, &a);
+        rc = e1 ? merge_with_leaf(ms, e1, (size_t)a.arity - 1, ca, &b, cb, d, 1, &a, out) : M_NOMEM;
+        arelease(&ms->ar, m);
+        return rc;
+    }
+    if (a.kind == N_LEAF || b.kind == N_LEAF) {
+        /* the leaf's side goes first, with its context */
+        const pnode *lf = a.kind == N_LEAF ? &a : &b, *br = a.kind == N_LEAF ? &b : &a;
+        amark m = amark_get(&ms->ar);
+        ment *e = leaf_entries(ms, lf);
+        rc = e ? merge_split(ms, e, (size_t)lf->arity - 1, br, d, lf == &a ? ca : cb,
+                             lf == &a ? cb : ca, out)
+               : M_NOMEM;
+        arelease(&ms->ar, m);
+        return rc;
+    }
+    mnode kids[16];
+    for (int k = 0; k < 16; k++)
+        if ((rc = merge_node(ms, a.t[k], b.t[k], d + 1, ca, cb, &kids[k]))) return rc;
+    return branch_of(ms, kids, out);
+}
+
+/* ------------------------------------------------------------------ contexts */
+
+/* {VV, Cloud}: #{ActorBin => Ctr} and #{{ActorBin, Ctr} => true}. */
+static int get_ctx(ErlNifEnv *env, ERL_NIF_TERM t, plexus_dotctx *c)
+{
+    int arity;
+    const ERL_NIF_TERM *el;
+    ErlNifMapIterator it;
+    ERL_NIF_TERM k, v;
+    int rc = M_OK;
+    if (!enif_get_tuple(env, t, &arity, &el) || arity != 2 || !enif_is_map(env, el[0]) ||
+        !enif_is_map(env, el[1]))
+        return M_BAD;
+    if (!enif_map_iterator_create(env, el[0], &it, ERL_NIF_MAP_ITERATOR_FIRST)) return M_BAD;
+    while (rc == M_OK && enif_map_iterator_get_pair(env, &it, &k, &v)) {
+        ErlNifBinary b;
+        ErlNifUInt64 ctr;
+        if (!enif_inspect_binary(env, k, &b) || !enif_get_uint64(env, v, &ctr))
+            rc = M_BAD;
+        else if (plexus_dotctx_add_vv(c, (plexus_bytes){b.data, b.size}, (uint64_t)ctr))
+            rc = M_NOMEM;
+        enif_map_iterator_next(env, &it);
+    }
+    enif_map_iterator_destroy(env, &it);
+    if (rc) return rc;
+    if (!enif_map_iterator_create(env, el[1], &it, ERL_NIF_MAP_ITERATOR_FIRST)) return M_BAD;
+    while (rc == M_OK && enif_map_iterator_get_pair(env, &it, &k, &v)) {
+        const ERL_NIF_TERM *d;
+        ErlNifBinary b;
+        ErlNifUInt64 ctr;
+        if (!enif_get_tuple(env, k, &arity, &d) || arity != 2 ||
+            !enif_inspect_binary(env, d[0], &b) || !enif_get_uint64(env, d[1], &ctr))
+            rc = M_BAD;
+        else if (plexus_dotctx_add_cloud(c, (plexus_bytes){b.data, b.size}, (uint64_t)ctr))
+            rc = M_NOMEM;
+        enif_map_iterator_next(env, &it);
+    }
+    enif_map_iterator_destroy(env, &it);
+    if (rc) return rc;
+    return plexus_dotctx_seal(c) ? M_BAD : M_OK;
+}
+
+static ERL_NIF_TERM trie_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], int write_arity,
+                               const char *name, nif_fun self)
+{
+    mstate ms;
+    plexus_dotctx ca, cb;
+    mnode out;
+    ERL_NIF_TERM result;
+    int rc;
+
+    unsigned depth;
+    if (argc != 5 || !enif_get_uint(env, argv[4], &depth) || depth > MAX_DEPTH)
+        return enif_make_badarg(env);
+    memset(&ms, 0, sizeof ms);
+    ms.env = env;
+    ms.priv = nif_priv_get(env);
+    ms.may_go_dirty = enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER;
+    ms.next_check = WORK_CHECK;
+    ms.write_arity = write_arity;
+    plexus_dotctx_init(&ca, &nif_alloc);
+    plexus_dotctx_init(&cb, &nif_alloc);
+    /* A threshold of 0 (or 1) sends every call to a dirty scheduler, as for the
+     * other NIFs, even one too small to reach a weight check. */
+    if (ms.may_go_dirty && nif_should_go_dirty(env, 1)) {
+        rc = M_DIRTY;
+        goto err;
+    }
+    if ((rc = get_ctx(env, argv[2], &ca)) || (rc = get_ctx(env, argv[3], &cb))) goto err;
+    rc = merge_node(&ms, argv[0], argv[1], depth, &ca, &cb, &out);
+    if (rc) goto err;
+    if (ms.may_go_dirty) nif_charge(env, ms.work * WORK_WEIGHT);
+    result = out.term;
+    goto done;
+
+err:
+    switch (rc) {
+    case M_DIRTY:
+        result = nif_go_dirty(env, name, self, argc, argv);
+        break;
+    case M_FALLBACK:
+        result = ms.priv->atom_fallback;
+        break;
+    case M_NOMEM:
+        result = nif_error(env, PLEXUS_ENOMEM);
+        break;
+    default:
+        result = nif_error_atom(env, ms.priv->atom_bad_state);
+        break;
+    }
+done:
+    arelease(&ms.ar, (amark){NULL, 0});
+    plexus_dotctx_free(&ca);
+    plexus_dotctx_free(&cb);
+    return result;
+}
+
+ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return trie_merge(env, argc, argv, 2, "trie_orset_merge", nif_trie_orset_merge);
+}
+
+ERL_NIF_TERM nif_trie_lwwmap_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    return trie_merge(env, argc, argv, 4, "trie_lwwmap_merge", nif_trie_lwwmap_merge);
+}
