@@ -27,7 +27,7 @@ proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
              prop_roundtrip, prop_converge, prop_add_wins, prop_sequential_spec,
              prop_model_agreement, prop_v1_agreement, prop_delta_is_op, prop_delta_laws,
-             prop_remove_by_add_wins],
+             prop_remove_by_add_wins, prop_keyed_delta_merge],
     [{atom_to_list(P),
       {timeout, 120,
        ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
@@ -418,6 +418,53 @@ prop_delta_laws() ->
                           andalso ?S:merge(lists:reverse(Ds)) =:= Joined
                           andalso ?S:merge(Joined, hd(Ds)) =:= Joined
                   end)).
+
+%% A delta that removes (remove, remove_all, remove_by, a batch) is keyed by the
+%% elements it removed. Merged into any state of a history (or with another keyed
+%% delta first), entry by entry where its keys account for the dots its context
+%% removes, it gives the full walk of plexus_orset2:merge/2 over the two states, term
+%% for term; so does the delta with its keys tampered with (one dropped, one added,
+%% replaced by another element's): keys say where to look, never what the merge is.
+prop_keyed_delta_merge() ->
+    ?FORALL({{S, Other, Third}, Ops, How, E, Tamper},
+            {three_states(), ops(), elements([remove, remove_all, by, apply]), elem(),
+             elements([none, drop, extra, swap])},
+            ?SAFE(begin
+                      {_, D} = keyed_delta_of(How, S, Ops, E),
+                      {_, DO} = ?S:remove_all_delta(Other, [E | elems_of(Ops)]),
+                      T = tamper(Tamper, D, E),
+                      Full = fun(X, Y) -> plexus_orset2:merge(st(X), st(Y)) end,
+                      lists:all(fun(R) ->
+                                        st(?S:merge(R, T)) =:= Full(R, D)
+                                            andalso st(?S:merge(T, R)) =:= Full(R, D)
+                                            andalso st(?S:merge(R, ?S:merge(T, DO))) =:=
+                                                    Full(R, Full(D, DO))
+                                end, [S, Other, Third, ?S:merge(Other, Third)])
+                          andalso ?S:from_binary(?S:to_binary(D)) =:= {ok, D}
+                          andalso ?S:validate(D) =:= ok
+                  end)).
+
+keyed_delta_of(remove, S, _, E) -> ?S:remove_delta(S, E);
+keyed_delta_of(remove_all, S, Ops, E) -> ?S:remove_all_delta(S, [E | elems_of(Ops)]);
+keyed_delta_of(by, S, _, E) -> ?S:remove_by_delta(S, fun key_of/1, key_of(E));
+keyed_delta_of(apply, S, Ops, _) -> ?S:apply_delta(S, Ops, n1).
+
+elems_of(Ops) ->
+    lists:append([case Op of
+                      {_, Es} when is_list(Es) -> Es;
+                      {_, X} -> [X]
+                  end || Op <- Ops]).
+
+tamper(none, D, _) -> D;
+tamper(drop, {orset2_delta, St, [_]}, _) -> St;
+tamper(drop, {orset2_delta, St, [_ | Ks]}, _) -> {orset2_delta, St, Ks};
+tamper(extra, {orset2_delta, St, Ks}, E) -> {orset2_delta, St, lists:umerge(Ks, [enc(E)])};
+tamper(swap, {orset2_delta, St, _}, E) -> {orset2_delta, St, [enc(E)]};
+tamper(_, D, _) -> D.
+
+enc(E) ->
+    <<131, Bin/binary>> = term_to_binary(E, [deterministic, {minor_version, 2}]),
+    Bin.
 
 %% ---------------------------------------------------------------- remove_by
 
