@@ -164,10 +164,10 @@ member(Set, _) ->
 
 %% @doc The elements in bytewise order of their external format (as `plexus_orset_v1').
 -spec to_list(orset2()) -> [term()] | error().
-to_list(Set) when ?IS_SET(Set) ->
-    case guard(fun() -> entries(Set) end) of
+to_list({orset2, _, Root} = Set) when ?IS_SET(Set) ->
+    case guard(fun() -> plexus_crdt_trie:sorted_keys(Root) end) of
         {error, _} = Error -> Error;
-        Entries -> decode_all(Entries)
+        Keys -> decode_keys(Keys)
     end;
 to_list(Set) ->
     not_a_set(Set).
@@ -394,7 +394,7 @@ lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
 entries({orset2, _, Root}) ->
-    lists:sort(collect(Root, [])).
+    plexus_crdt_trie:sorted(Root).
 
 %% ---------------------------------------------------------------- merge
 
@@ -604,8 +604,31 @@ encode_v1({VV, Cloud}, Entries) ->
      uvar(length(CloudDots)),
      [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- CloudDots],
      uvar(length(Entries)),
-     [[bytes(E), uvar(length(Ds)), [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- Ds]]
-      || {E, Ds} <- Entries]].
+     encode_entries(Entries, Index, <<>>)].
+
+%% The elements, appended to one binary (no iolist per entry: at 100k elements the
+%% iolist cost more than the sort).
+encode_entries([{E, [{A, C}]} | T], Index, Acc) when byte_size(E) < 128 ->
+    %% The common entry: a short element with one dot, in one append.
+    encode_entries(T, Index, <<Acc/binary, (byte_size(E)), E/binary, 1,
+                               (uvar_bin(maps:get(A, Index)))/binary, (uvar_bin(C))/binary>>);
+encode_entries([{E, Ds} | T], Index, Acc) ->
+    Acc2 = put_uvar(length(Ds), <<(put_uvar(byte_size(E), Acc))/binary, E/binary>>),
+    encode_entries(T, Index, encode_dots(Ds, Index, Acc2));
+encode_entries([], _, Acc) ->
+    Acc.
+
+encode_dots([{A, C} | T], Index, Acc) ->
+    encode_dots(T, Index, put_uvar(C, put_uvar(maps:get(A, Index), Acc)));
+encode_dots([], _, Acc) ->
+    Acc.
+
+uvar_bin(X) when X < 128 -> <<X>>;
+uvar_bin(X) when X < 16384 -> <<1:1, (X band 127):7, (X bsr 7)>>;
+uvar_bin(X) -> put_uvar(X, <<>>).
+
+put_uvar(X, Acc) when X < 128 -> <<Acc/binary, X>>;
+put_uvar(X, Acc) -> put_uvar(X bsr 7, <<Acc/binary, 1:1, (X band 127):7>>).
 
 %% Decodes a v1 state that plexus_nif:orset_validate/1 has accepted.
 decode_v1(<<1, $S, R0/binary>>) ->
@@ -1040,9 +1063,9 @@ decode(E) ->
         error:badarg -> throw(bad_term)
     end.
 
-decode_all(Entries) ->
+decode_keys(Keys) ->
     try
-        [decode(E) || {E, _} <- Entries]
+        [decode(E) || E <- Keys]
     catch
         throw:bad_term -> {error, bad_term}
     end.
