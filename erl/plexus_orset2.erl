@@ -625,6 +625,8 @@ encode_dots([], _, Acc) ->
 
 uvar_bin(X) when X < 128 -> <<X>>;
 uvar_bin(X) when X < 16384 -> <<1:1, (X band 127):7, (X bsr 7)>>;
+uvar_bin(X) when X < 2097152 ->
+    <<1:1, (X band 127):7, 1:1, ((X bsr 7) band 127):7, (X bsr 14)>>;
 uvar_bin(X) -> put_uvar(X, <<>>).
 
 put_uvar(X, Acc) when X < 128 -> <<Acc/binary, X>>;
@@ -647,17 +649,25 @@ decode_v1(<<1, $S, R0/binary>>) ->
     {NC, R3} = varint(R2),
     {Cloud, R4} = read_n(NC, R3, Dot),
     {NE, R5} = varint(R4),
-    {Entries, <<>>} = read_n(NE, R5, fun(B) ->
-                                             {E, B1} = read_bytes(B),
-                                             {ND, B2} = varint(B1),
-                                             {Ds, B3} = read_n(ND, B2, Dot),
-                                             {{E, Ds}, B3}
-                                     end),
+    {Entries, <<>>} = read_entries(NE, R5, ActorT, Dot, []),
     VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
     {{VV, maps:from_list([{D, true} || D <- Cloud])}, Entries}.
 
 read_n(N, Bin, Fun) ->
     read_n(N, Bin, Fun, []).
+
+%% N entries; the common one (an element under 128 bytes with one dot of one of the
+%% first 128 actors) is read in one match.
+read_entries(0, Bin, _, _, Acc) ->
+    {lists:reverse(Acc), Bin};
+read_entries(N, <<0:1, L:7, E:L/binary, 1, 0:1, I:7, R/binary>>, ActorT, Dot, Acc) ->
+    {C, R2} = varint(R),
+    read_entries(N - 1, R2, ActorT, Dot, [{E, [{element(I + 1, ActorT), C}]} | Acc]);
+read_entries(N, Bin, ActorT, Dot, Acc) ->
+    {E, B1} = read_bytes(Bin),
+    {ND, B2} = varint(B1),
+    {Ds, B3} = read_n(ND, B2, Dot),
+    read_entries(N - 1, B3, ActorT, Dot, [{E, Ds} | Acc]).
 
 read_n(0, Bin, _, Acc) ->
     {lists:reverse(Acc), Bin};
@@ -672,6 +682,10 @@ read_bytes(Bin) ->
 
 varint(<<0:1, X:7, Rest/binary>>) ->
     {X, Rest};
+varint(<<1:1, X0:7, 0:1, X1:7, Rest/binary>>) ->
+    {X0 bor (X1 bsl 7), Rest};
+varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) ->
+    {X0 bor (X1 bsl 7) bor (X2 bsl 14), Rest};
 varint(<<1:1, X:7, Rest/binary>>) ->
     {Hi, R} = varint(Rest),
     {X bor (Hi bsl 7), R}.
@@ -1056,6 +1070,12 @@ enc_ops(_) -> erlang:error(badarg).
 
 %% Element bytes back to the term; bytes that are no valid term (a hostile set built
 %% by hand) are `bad_term', as in v1.
+decode(<<97, X>>) ->
+    %% Small integers, the commonest elements, without a binary_to_term/1 call: the
+    %% same terms it gives for these bytes (SMALL_INTEGER_EXT, INTEGER_EXT).
+    X;
+decode(<<98, X:32/signed>>) ->
+    X;
 decode(E) ->
     try
         binary_to_term(<<131, E/binary>>)

@@ -301,6 +301,22 @@ enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
 
+%% to_list/1 sorts the keys of a hash-ordered trie (short keys as integers) and
+%% decodes small integers without binary_to_term/1: the same list as v1 for integers
+%% at every encoding boundary, short and long keys mixed, and many elements.
+to_list_matches_v1_test() ->
+    Ints = [-(1 bsl 31) - 1, -(1 bsl 31), -256, -1, 0, 1, 127, 128, 255, 256, 1 bsl 27,
+            (1 bsl 31) - 1, 1 bsl 31, 1 bsl 80, -(1 bsl 80)],
+    Others = [a, b, abcdefgh, {t, 1}, {t, 1, 2}, <<>>, <<0>>, <<"abc">>, "s", [1, 2],
+              1.5, -2.0, #{k => v}, self()],
+    Elems = Ints ++ Others ++ lists:seq(1000, 5000, 7) ++ [{I, x} || I <- lists:seq(1, 300)],
+    V1 = ?V1:add_all(?V1:new(), Elems, a),
+    {ok, S} = ?V2:from_binary(V1),
+    ?assertEqual(?V1:to_list(V1), ?V2:to_list(S)),
+    ?assertEqual(?V1:value(V1), ?V2:value(S)),
+    ?assertEqual(V1, ?V2:to_v1(S)),
+    ?assertEqual({ok, S}, ?V2:from_binary(?V2:to_binary(S))).
+
 %% Add-wins with deltas: a remove delta does not cover a concurrent add's dot.
 delta_add_wins_test() ->
     {A1, DA} = ?V2:add_delta(?V2:new(), x, a),
