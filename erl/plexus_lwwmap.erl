@@ -256,8 +256,11 @@ keys(Map) ->
 
 %% @doc The map as an Erlang map of key => winning value.
 -spec to_map(lwwmap()) -> map() | error().
-to_map(Map) when ?IS_MAP(Map) ->
-    guard(fun() -> maps:from_list([{dec(K), dec(winner(Ws))} || {K, Ws} <- entries(Map)]) end);
+to_map({lwwmap, _, Root} = Map) when ?IS_MAP(Map) ->
+    %% A map has no order: the entries as the trie holds them, unsorted.
+    guard(fun() ->
+                  maps:from_list([{dec(K), dec(winner(Ws))} || {K, Ws} <- collect(Root, [])])
+          end);
 to_map(Map) ->
     not_a_map(Map).
 
