@@ -625,6 +625,12 @@ put_bytes(B, Acc) ->
     <<(put_uvar(byte_size(B), Acc))/binary, B/binary>>.
 
 put_uvar(X, Acc) when X < 128 -> <<Acc/binary, X>>;
+put_uvar(X, Acc) when X >= 1 bsl 56, X < 1 bsl 63 ->
+    %% Nine bytes (an HLC timestamp) in one append.
+    <<Acc/binary, 1:1, (X band 127):7, 1:1, ((X bsr 7) band 127):7,
+      1:1, ((X bsr 14) band 127):7, 1:1, ((X bsr 21) band 127):7,
+      1:1, ((X bsr 28) band 127):7, 1:1, ((X bsr 35) band 127):7,
+      1:1, ((X bsr 42) band 127):7, 1:1, ((X bsr 49) band 127):7, (X bsr 56)>>;
 put_uvar(X, Acc) -> put_uvar(X bsr 7, <<Acc/binary, 1:1, (X band 127):7>>).
 
 %% Strict reader: every count bounded by the bytes left, every varint minimal and
@@ -713,7 +719,21 @@ read_bytes(Bin) ->
         _ -> throw(truncated)
     end.
 
-%% Minimal LEB128 below 2^64.
+%% Minimal LEB128 below 2^64. The common lengths (counts, lengths and counters of
+%% one or two bytes, HLC timestamps of nine) are read in one match; a last byte of 0
+%% after others (a second spelling) goes to the loop, which refuses it.
+varint(<<0:1, X:7, Rest/binary>>) ->
+    {X, Rest};
+varint(<<1:1, X0:7, 0:1, X1:7, Rest/binary>>) when X1 > 0 ->
+    {X0 bor (X1 bsl 7), Rest};
+varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) when X2 > 0 ->
+    {X0 bor (X1 bsl 7) bor (X2 bsl 14), Rest};
+varint(<<1:1, X0:7, 1:1, X1:7, 1:1, X2:7, 1:1, X3:7, 1:1, X4:7, 1:1, X5:7, 1:1, X6:7,
+         1:1, X7:7, 0:1, X8:7, Rest/binary>>) when X8 > 0 ->
+    V = X0 bor (X1 bsl 7) bor (X2 bsl 14) bor (X3 bsl 21) bor (X4 bsl 28) bor (X5 bsl 35)
+        bor (X6 bsl 42) bor (X7 bsl 49) bor (X8 bsl 56),
+    V =< ?MAX_TS orelse throw(bad_varint),
+    {V, Rest};
 varint(Bin) ->
     varint(Bin, 0, 0).
 

@@ -262,3 +262,15 @@ path_below_leaf_test() ->
 key_bytes(K) ->
     <<131, B/binary>> = term_to_binary(K, [deterministic, {minor_version, 2}]),
     B.
+
+%% The reader takes one-, two-, three- and nine-byte varints (counts, counters, HLC
+%% timestamps) in one match: the second spellings of those lengths (a last byte of 0)
+%% and varints past ten bytes stay bad_varint; real timestamps round-trip.
+varint_spellings_test() ->
+    M = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 300)], a),
+    {ok, M} = ?M:from_binary(?M:to_binary(M)),
+    [?assertEqual({error, bad_varint}, ?M:from_binary(<<2, $M, Bad/binary, 0>>))
+     || Bad <- [<<128, 0>>, <<128, 128, 0>>, <<128, 128, 128, 128, 128, 128, 128, 128, 0>>,
+                <<255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1>>,
+                <<255, 255, 255, 255, 255, 255, 255, 255, 255, 2>>]],
+    ?assertEqual({error, truncated}, ?M:from_binary(<<2, $M, 129, 1, 0>>)).
