@@ -211,31 +211,50 @@ build(D, Hashed, _, Order) ->
                ascending -> descending;
                descending -> ascending
            end,
-    Buckets = partition(Hashed, 28 - 4 * D, [], [], [], [], [], [], [], [], [], [], [], [], [], [], [], []),
+    Buckets = partition(Hashed, 28 - 4 * D, [], [], [], [], [], [], [], [],
+                        [], [], [], [], [], [], [], []),
     branch(list_to_tuple([build(D + 1, B, length(B), Next) || B <- tuple_to_list(Buckets)])).
 
 %% Deals [{KeyHash, Entry}] into the 16 children at the depth whose nibble is at bit
 %% Shift (each bucket reversed).
-partition([{H, _} = X | T], Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15) ->
+partition([{H, _} = X | T], Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+          A8, A9, A10, A11, A12, A13, A14, A15) ->
     case (H bsr Shift) band 15 of
-        0 -> partition(T, Shift, [X | A0], A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        1 -> partition(T, Shift, A0, [X | A1], A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        2 -> partition(T, Shift, A0, A1, [X | A2], A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        3 -> partition(T, Shift, A0, A1, A2, [X | A3], A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        4 -> partition(T, Shift, A0, A1, A2, A3, [X | A4], A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        5 -> partition(T, Shift, A0, A1, A2, A3, A4, [X | A5], A6, A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        6 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, [X | A6], A7, A8, A9, A10, A11, A12, A13, A14, A15);
-        7 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, [X | A7], A8, A9, A10, A11, A12, A13, A14, A15);
-        8 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, [X | A8], A9, A10, A11, A12, A13, A14, A15);
-        9 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, [X | A9], A10, A11, A12, A13, A14, A15);
-        10 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, [X | A10], A11, A12, A13, A14, A15);
-        11 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, [X | A11], A12, A13, A14, A15);
-        12 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, [X | A12], A13, A14, A15);
-        13 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, [X | A13], A14, A15);
-        14 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, [X | A14], A15);
-        15 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, [X | A15])
+        0 -> partition(T, Shift, [X | A0], A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        1 -> partition(T, Shift, A0, [X | A1], A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        2 -> partition(T, Shift, A0, A1, [X | A2], A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        3 -> partition(T, Shift, A0, A1, A2, [X | A3], A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        4 -> partition(T, Shift, A0, A1, A2, A3, [X | A4], A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        5 -> partition(T, Shift, A0, A1, A2, A3, A4, [X | A5], A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        6 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, [X | A6], A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        7 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, [X | A7],
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        8 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       [X | A8], A9, A10, A11, A12, A13, A14, A15);
+        9 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, [X | A9], A10, A11, A12, A13, A14, A15);
+        10 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, [X | A10], A11, A12, A13, A14, A15);
+        11 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, [X | A11], A12, A13, A14, A15);
+        12 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, [X | A12], A13, A14, A15);
+        13 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, [X | A13], A14, A15);
+        14 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, [X | A14], A15);
+        15 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, [X | A15])
     end;
-partition([], _, A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15) ->
+partition([], _, A0, A1, A2, A3, A4, A5, A6, A7,
+          A8, A9, A10, A11, A12, A13, A14, A15) ->
     {A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15}.
 
 %% The leaf of N sorted [{KeyHash, Entry}]: fragments, hash sum and entries in one pass.
