@@ -35,7 +35,11 @@
 %% context the new dots and the dots removed or superseded): merging it into any
 %% replica that saw `Set' has the mutation's effect there (`merge(Set, Delta)' equals
 %% `Set2'), and deltas merge with each other, commute, and may be delivered out of
-%% order or twice.
+%% order or twice. A delta that removed elements is keyed by them
+%% (`plexus_orset2:keyed_delta()', binary `<<2, $D, ...>>'): its merge goes to their
+%% entries, O(k log n), instead of walking the other side against its context. Two
+%% keyed deltas merge into one; with a set, the result is a set. Every function takes
+%% a delta where it takes a set (as its state); `equal/2' compares states.
 %%
 %% Errors. A state that does not hold together (a malformed or hostile binary, a set
 %% term whose inside was forged) gives `{error, Reason}' instead of the normal result:
