@@ -20,7 +20,7 @@
 
 -export([update/5, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
          count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2, get_entry/3,
-         entries/1]).
+         entries/1, sorted/1, sorted_keys/1]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
 -export([split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1, valid_path/1,
          summarise/1, summary_hash/1, diff_one/5]).
@@ -193,25 +193,81 @@ collect_all(Ch) ->
     lists:foldl(fun collect/2, [], tuple_to_list(Ch)).
 
 %% @doc Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
--spec build(non_neg_integer(), [{binary(), entry()}]) -> tnode().
+%% One pass per level: each level deals the entries into 16 buckets (one accumulator
+%% argument per child, so no tuple is copied per entry), which reverses them; the
+%% next level reverses them back, and a leaf built from a reversed run turns it
+%% around (at most ?MAX_LEAF entries, except at depth ?MAX_DEPTH).
+-spec build(non_neg_integer(), [{non_neg_integer(), entry()}]) -> tnode().
 build(_, []) ->
     nil;
 build(D, Hashed) ->
-    N = length(Hashed),
-    case N =< ?MAX_LEAF orelse D >= ?MAX_DEPTH of
-        true ->
-            %% The key hashes are at hand: the fragments come from them.
-            {Frags, Sum} = lists:foldl(fun({H, En}, {F, S}) ->
-                                               {<<F/binary, (frag(H)):16>>, S + ehash(En)}
-                                       end, {<<>>, 0}, Hashed),
-            leaf_t(Sum, N, list_to_tuple([Frags | [En || {_, En} <- Hashed]]));
-        false ->
-            Buckets = lists:foldr(fun({H, _} = X, Acc) ->
-                                          I = nibble(H, D) + 1,
-                                          setelement(I, Acc, [X | element(I, Acc)])
-                                  end, erlang:make_tuple(16, []), Hashed),
-            branch(list_to_tuple([build(D + 1, B) || B <- tuple_to_list(Buckets)]))
-    end.
+    build(D, Hashed, length(Hashed), ascending).
+
+build(_, [], _, _) ->
+    nil;
+build(D, Hashed, N, Order) when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
+    Sorted = case Order of
+                 ascending -> Hashed;
+                 descending -> lists:reverse(Hashed)
+             end,
+    %% The key hashes are at hand: the fragments come from them.
+    hashed_leaf(Sorted, N, <<>>, 0, []);
+build(D, Hashed, _, Order) ->
+    Next = case Order of
+               ascending -> descending;
+               descending -> ascending
+           end,
+    Buckets = partition(Hashed, 28 - 4 * D, [], [], [], [], [], [], [], [],
+                        [], [], [], [], [], [], [], []),
+    branch(list_to_tuple([build(D + 1, B, length(B), Next) || B <- tuple_to_list(Buckets)])).
+
+%% Deals [{KeyHash, Entry}] into the 16 children at the depth whose nibble is at bit
+%% Shift (each bucket reversed).
+partition([{H, _} = X | T], Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+          A8, A9, A10, A11, A12, A13, A14, A15) ->
+    case (H bsr Shift) band 15 of
+        0 -> partition(T, Shift, [X | A0], A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        1 -> partition(T, Shift, A0, [X | A1], A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        2 -> partition(T, Shift, A0, A1, [X | A2], A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        3 -> partition(T, Shift, A0, A1, A2, [X | A3], A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        4 -> partition(T, Shift, A0, A1, A2, A3, [X | A4], A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        5 -> partition(T, Shift, A0, A1, A2, A3, A4, [X | A5], A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        6 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, [X | A6], A7,
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        7 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, [X | A7],
+                       A8, A9, A10, A11, A12, A13, A14, A15);
+        8 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       [X | A8], A9, A10, A11, A12, A13, A14, A15);
+        9 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, [X | A9], A10, A11, A12, A13, A14, A15);
+        10 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, [X | A10], A11, A12, A13, A14, A15);
+        11 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, [X | A11], A12, A13, A14, A15);
+        12 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, [X | A12], A13, A14, A15);
+        13 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, [X | A13], A14, A15);
+        14 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, [X | A14], A15);
+        15 -> partition(T, Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+                       A8, A9, A10, A11, A12, A13, A14, [X | A15])
+    end;
+partition([], _, A0, A1, A2, A3, A4, A5, A6, A7,
+          A8, A9, A10, A11, A12, A13, A14, A15) ->
+    {A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15}.
+
+%% The leaf of N sorted [{KeyHash, Entry}]: fragments, hash sum and entries in one pass.
+hashed_leaf([{H, En} | T], N, Frags, Sum, Acc) ->
+    hashed_leaf(T, N, <<Frags/binary, (frag(H)):16>>, Sum + ehash(En), [En | Acc]);
+hashed_leaf([], N, Frags, Sum, Acc) ->
+    leaf_t(Sum, N, list_to_tuple([Frags | lists:reverse(Acc)])).
 
 %% @doc A branch from children that are already canonical; collapses when small.
 -spec branch(tuple()) -> tnode().
@@ -255,6 +311,70 @@ khash(K) ->
 -spec nibble(non_neg_integer(), non_neg_integer()) -> 0..15.
 nibble(H, D) ->
     (H bsr (28 - 4 * D)) band 15.
+
+%% @doc The entries below a node sorted by key (bytewise), for readers and writers of
+%% the whole state. Sorting is most of their cost: keys of 1 to 7 bytes (small
+%% integers, short atoms and tuples) are sorted as small integers that keep their
+%% bytewise order (the key zero-padded to 7 bytes, then its length: a prefix sorts
+%% first), which compare inline; longer keys are sorted as binaries and merged in.
+-spec sorted(tnode()) -> [entry()].
+sorted(Node) ->
+    {Short, Long} = split_entries(Node, [], []),
+    merge_long([{int_key(I), P} || {I, P} <- lists:keysort(1, Short)], Long).
+
+%% @doc The keys below a node, sorted bytewise (as the keys of `sorted/1').
+-spec sorted_keys(tnode()) -> [binary()].
+sorted_keys(Node) ->
+    {Short, Long} = split_keys(Node, [], []),
+    merge_long([int_key(I) || I <- lists:sort(Short)], Long).
+
+merge_long(Short, []) -> Short;
+merge_long(Short, Long) -> lists:merge(Short, lists:sort(Long)).
+
+%% Short keys as ordered integers ({Int, Payload}), the other entries as they are.
+split_entries(nil, S, L) ->
+    {S, L};
+split_entries({l, _, _, T}, S, L) ->
+    split_leaf(T, tuple_size(T), S, L);
+split_entries({b, _, _, Ch}, S, L) ->
+    lists:foldl(fun(N, {S1, L1}) -> split_entries(N, S1, L1) end, {S, L}, tuple_to_list(Ch)).
+
+split_leaf(_, 1, S, L) ->
+    {S, L};
+split_leaf(T, I, S, L) ->
+    case element(I, T) of
+        {K, P} when byte_size(K) >= 1, byte_size(K) =< 7 ->
+            split_leaf(T, I - 1, [{key_int(K), P} | S], L);
+        En ->
+            split_leaf(T, I - 1, S, [En | L])
+    end.
+
+split_keys(nil, S, L) ->
+    {S, L};
+split_keys({l, _, _, T}, S, L) ->
+    split_leaf_keys(T, tuple_size(T), S, L);
+split_keys({b, _, _, Ch}, S, L) ->
+    lists:foldl(fun(N, {S1, L1}) -> split_keys(N, S1, L1) end, {S, L}, tuple_to_list(Ch)).
+
+split_leaf_keys(_, 1, S, L) ->
+    {S, L};
+split_leaf_keys(T, I, S, L) ->
+    case element(I, T) of
+        {K, _} when byte_size(K) >= 1, byte_size(K) =< 7 ->
+            split_leaf_keys(T, I - 1, [key_int(K) | S], L);
+        {K, _} ->
+            split_leaf_keys(T, I - 1, S, [K | L])
+    end.
+
+%% A key of 1 to 7 bytes as an integer below 2^59 (a small integer) in bytewise order:
+%% the key zero-padded to 7 bytes, times 8, plus its length minus one.
+key_int(K) ->
+    Len = byte_size(K),
+    (binary:decode_unsigned(K) bsl (8 * (7 - Len) + 3)) bor (Len - 1).
+
+int_key(I) ->
+    Len = (I band 7) + 1,
+    <<(I bsr (8 * (7 - Len) + 3)):(8 * Len)>>.
 
 %% @doc Entries below a node, appended to Acc, in trie order.
 -spec collect(tnode(), [entry()]) -> [entry()].

@@ -35,7 +35,11 @@
 %% context the new dots and the dots removed or superseded): merging it into any
 %% replica that saw `Set' has the mutation's effect there (`merge(Set, Delta)' equals
 %% `Set2'), and deltas merge with each other, commute, and may be delivered out of
-%% order or twice.
+%% order or twice. A delta that removed elements is keyed by them
+%% (`plexus_orset2:keyed_delta()', binary `<<2, $D, ...>>'): its merge goes to their
+%% entries, O(k log n), instead of walking the other side against its context. Two
+%% keyed deltas merge into one; with a set, the result is a set. Every function takes
+%% a delta where it takes a set (as its state); `equal/2' compares states.
 %%
 %% Errors. A state that does not hold together (a malformed or hostile binary, a set
 %% term whose inside was forged) gives `{error, Reason}' instead of the normal result:
@@ -68,9 +72,10 @@
               error/0]).
 
 -type orset() :: plexus_orset2:orset2().
-%% What functions accept as a set: a set term, or a version 1 or 2 binary.
--type state() :: orset() | binary().
--type delta() :: orset().
+%% What functions accept as a set: a set term, a delta, or a version 1 or 2 binary.
+-type state() :: orset() | delta() | binary().
+%% A delta that removed elements is keyed by them (plexus_orset2:keyed_delta()).
+-type delta() :: orset() | plexus_orset2:keyed_delta().
 -type element() :: term().
 -type actor() :: term().
 -type op() ::
@@ -193,7 +198,7 @@ add_all_delta(Set, Elems, Actor) ->
 %% @doc `remove/2' returning `{Set2, Delta}'.
 -spec remove_delta(state(), element()) -> {orset(), delta()} | error().
 remove_delta(Set, Elem) ->
-    with(Set, fun(S) -> plexus_orset2:remove_delta(S, Elem) end).
+    with(Set, fun(S) -> plexus_orset2:keyed_remove_delta(S, Elem) end).
 
 %% @doc `remove/3' returning `{Set2, Delta}'; the delta carries the removed dots.
 -spec remove_delta(state(), element(), actor()) -> {orset(), delta()} | error().
@@ -203,7 +208,7 @@ remove_delta(Set, Elem, _Actor) ->
 %% @doc `remove_all/2' returning `{Set2, Delta}'.
 -spec remove_all_delta(state(), [element()]) -> {orset(), delta()} | error().
 remove_all_delta(Set, Elems) ->
-    batch(Set, tag_list(remove, Elems), node(), delta).
+    batch(Set, tag_list(remove, Elems), node(), keyed_delta).
 
 %% @doc `remove_all/3' returning `{Set2, Delta}'.
 -spec remove_all_delta(state(), [element()], actor()) -> {orset(), delta()} | error().
@@ -214,7 +219,7 @@ remove_all_delta(Set, Elems, _Actor) ->
 -spec remove_by_delta(state(), fun((element()) -> boolean())) ->
     {orset(), delta()} | error().
 remove_by_delta(Set, Pred) when is_function(Pred, 1) ->
-    with(Set, fun(S) -> plexus_orset2:remove_matching(S, Pred, delta) end);
+    with(Set, fun(S) -> plexus_orset2:remove_matching(S, Pred, keyed_delta) end);
 remove_by_delta(_, _) ->
     erlang:error(badarg).
 
@@ -232,7 +237,7 @@ apply_delta(Set, Ops) ->
 %% @doc `apply/3' returning `{Set2, Delta}': one delta for the whole batch.
 -spec apply_delta(state(), [op()], actor()) -> {orset(), delta()} | error().
 apply_delta(Set, Ops, Actor) ->
-    batch(Set, flatten_ops(Ops), Actor, delta).
+    batch(Set, flatten_ops(Ops), Actor, keyed_delta).
 
 %% ---------------------------------------------------------------- readers
 
@@ -259,14 +264,25 @@ size(Set) ->
 %% ---------------------------------------------------------------- merging
 
 %% @doc The merge (least upper bound) of two sets or deltas. Subtrees both sides hold
-%% alike are taken as they are, so the cost follows what diverged; a delta of adds is
-%% merged entry by entry (O(log n) for one add), a delta of removes walks the set.
--spec merge(state(), state()) -> orset() | error().
+%% alike are taken as they are, so the cost follows what diverged; a delta is merged
+%% entry by entry, O(k log n) for k added or removed elements (a remove delta names
+%% the elements it removed). Two deltas merge into a delta; a delta merged with a set
+%% gives a set.
+-spec merge(state(), state()) -> delta() | error().
 merge(A, B) ->
-    with(A, fun(SA) -> with(B, fun(SB) -> plexus_orset2:merge_delta(SA, SB) end) end).
+    with_delta(A, fun(SA) ->
+                          with_delta(B, fun(SB) -> plexus_orset2:merge_delta(SA, SB) end)
+                  end).
 
-%% @doc The merge of a list of sets or deltas; `[]' gives `new()'.
--spec merge([state()]) -> orset() | error().
+%% @doc The merge of a list of sets or deltas; `[]' gives `new()'. Deltas only give a
+%% delta.
+-spec merge([state()]) -> delta() | error().
+merge([First | Rest]) ->
+    %% Merged with itself: a binary is read, a term's shape checked, a delta stays one.
+    case merge(First, First) of
+        {error, _} = Error -> Error;
+        Acc -> merge_all(Rest, Acc)
+    end;
 merge(Sets) when is_list(Sets) ->
     merge_all(Sets, new());
 merge(_) ->
@@ -353,7 +369,7 @@ first_absent([], _, _) ->
 %% and written as version 2.
 -spec to_binary(state()) -> binary() | error().
 to_binary(Set) ->
-    with(Set, fun plexus_orset2:to_binary/1).
+    with_delta(Set, fun plexus_orset2:to_binary/1).
 
 %% @doc The set as a version 1 binary, for peers that still run the v1 path
 %% (`plexus_orset_v1' or an older release).
@@ -363,7 +379,7 @@ to_v1(Set) ->
 
 %% @doc Reads a set from a version 1 or version 2 binary of unknown origin: full
 %% validation by the strict C decoder, no atoms created.
--spec from_binary(binary()) -> {ok, orset()} | error().
+-spec from_binary(binary()) -> {ok, delta()} | error().
 from_binary(Bin) ->
     plexus_orset2:from_binary(Bin).
 
@@ -403,12 +419,16 @@ merge_missing(Set, Slice) ->
 
 %% Runs Fun on the set: a binary (v1 or v2) is read into a set first; anything else
 %% goes to plexus_orset2 as it is (which raises badarg for what is not a set term).
-with(Bin, Fun) when is_binary(Bin) ->
+with(Set, Fun) ->
+    with_delta(Set, fun(S) -> Fun(plexus_orset2:state_of(S)) end).
+
+%% Runs Fun on the set or delta, keyed deltas kept (merge and to_binary use the keys).
+with_delta(Bin, Fun) when is_binary(Bin) ->
     case plexus_orset2:from_binary(Bin) of
         {ok, S} -> Fun(S);
         {error, _} = Error -> Error
     end;
-with(Set, Fun) ->
+with_delta(Set, Fun) ->
     Fun(Set).
 
 %% A batch of flat ops: the op list is checked (badarg) before the set is read.

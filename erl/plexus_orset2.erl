@@ -64,9 +64,11 @@
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 %% Deltas and one-pass batches (the plexus_orset API runs on these).
 -export([add_delta/3, remove_delta/2, apply_ops/4, remove_matching/3, merge_delta/2]).
+%% Deltas that name the elements they remove (what plexus_orset hands out).
+-export([keyed_remove_delta/2, state_of/1]).
 
--export_type([orset2/0, path/0, summary/0, reason/0, entry/0, node_summary/0, tnode/0, ctx/0,
-              error/0]).
+-export_type([orset2/0, keyed_delta/0, path/0, summary/0, reason/0, entry/0, node_summary/0,
+              tnode/0, ctx/0, error/0]).
 
 %% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
 %% shared with the other trie-backed CRDT.
@@ -77,6 +79,9 @@
 
 -define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= orset2)).
+-define(IS_MODE(M), (M =:= state orelse M =:= delta orelse M =:= keyed_delta)).
+-define(IS_KEYED(D), (is_tuple(D) andalso tuple_size(D) =:= 3 andalso
+                      element(1, D) =:= orset2_delta)).
 
 -type ctx() :: {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}}.
 -type entry() :: {binary(), [{binary(), pos_integer()}, ...]}.
@@ -85,6 +90,10 @@
     | {l, non_neg_integer(), pos_integer(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque orset2() :: {orset2, ctx(), tnode()}.
+%% A delta that removed elements, with their element bytes (sorted, at least one): the
+%% state `orset2()' it stands for, plus where a merge finds the dots its context
+%% removes. See "Keyed deltas" below.
+-opaque keyed_delta() :: {orset2_delta, orset2(), [binary(), ...]}.
 %% A trie position: one byte per nibble, from the root.
 -type path() :: binary().
 -type node_summary() ::
@@ -158,10 +167,10 @@ member(Set, _) ->
 
 %% @doc The elements in bytewise order of their external format (as `plexus_orset_v1').
 -spec to_list(orset2()) -> [term()] | error().
-to_list(Set) when ?IS_SET(Set) ->
-    case guard(fun() -> entries(Set) end) of
+to_list({orset2, _, Root} = Set) when ?IS_SET(Set) ->
+    case guard(fun() -> plexus_crdt_trie:sorted_keys(Root) end) of
         {error, _} = Error -> Error;
-        Entries -> decode_all(Entries)
+        Keys -> decode_keys(Keys)
     end;
 to_list(Set) ->
     not_a_set(Set).
@@ -184,7 +193,11 @@ size(Set) ->
 %% taken as they are, without being walked. The walk runs in C (one NIF call, on a
 %% dirty scheduler once it outgrows the inline budget): entries both sides hold alike
 %% are kept as the same terms, the others merged dot by dot.
--spec merge(orset2(), orset2()) -> orset2() | error().
+-spec merge(orset2() | keyed_delta(), orset2() | keyed_delta()) ->
+          orset2() | keyed_delta() | error().
+merge(A, B) when ?IS_KEYED(A); ?IS_KEYED(B) ->
+    %% Keyed deltas (see "Keyed deltas"): the merge of their states, walked in full.
+    keyed_merge(A, B, fun merge/2);
 merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
     guard(fun() -> {orset2, merge_ctx(CA, CB), merge_root(RA, RB, CA, CB)} end);
 merge(A, B) when ?IS_SET(A) ->
@@ -228,10 +241,10 @@ digest(Set) ->
         V1 -> plexus_nif:orset_digest(V1)
     end.
 
-%% @doc Checks a set term from an untrusted source completely: it must be exactly the
-%% term `from_binary/1' builds from its own bytes.
+%% @doc Checks a set term (or keyed delta) from an untrusted source completely: it must
+%% be exactly the term `from_binary/1' builds from its own bytes.
 -spec validate(term()) -> ok | error().
-validate(Set) when ?IS_SET(Set) ->
+validate(Set) when ?IS_SET(Set); ?IS_KEYED(Set) ->
     case to_binary(Set) of
         {error, _} = Error ->
             Error;
@@ -249,7 +262,22 @@ validate(_) ->
 
 %% @doc The canonical version 2 binary: `<<2, $S>>' then the v1 body (context, then
 %% elements in bytewise order). Equal sets give equal bytes on every node.
--spec to_binary(orset2()) -> binary() | error().
+%% A keyed delta (see "Keyed deltas") is written `<<2, $D>>', its removed elements,
+%% then the same body.
+-spec to_binary(orset2() | keyed_delta()) -> binary() | error().
+to_binary({orset2_delta, Set, Removed}) ->
+    case ?IS_SET(Set) andalso strictly_ascending(Removed) of
+        true ->
+            case to_v1(Set) of
+                <<1, $S, Body/binary>> ->
+                    iolist_to_binary([<<2, $D>>, uvar(length(Removed)),
+                                      [bytes(E) || E <- Removed], Body]);
+                Error ->
+                    Error
+            end;
+        false ->
+            {error, bad_state}
+    end;
 to_binary(Set) ->
     case to_v1(Set) of
         <<1, $S, Body/binary>> -> <<2, $S, Body/binary>>;
@@ -265,9 +293,20 @@ to_v1(Set) ->
 
 %% @doc Reads a version 1 or version 2 binary of unknown origin: full validation by
 %% the strict C decoder, then the trie is built (O(n log n)). Never creates atoms.
--spec from_binary(binary()) -> {ok, orset2()} | error().
+%% A keyed delta's binary gives the keyed delta.
+-spec from_binary(binary()) -> {ok, orset2() | keyed_delta()} | error().
 from_binary(<<2, $S, Body/binary>>) ->
     from_binary(<<1, $S, Body/binary>>);
+from_binary(<<2, $D, Rest/binary>>) ->
+    case read_removed(Rest) of
+        {ok, Removed, Body} ->
+            case from_binary(<<1, $S, Body/binary>>) of
+                {ok, Set} -> {ok, {orset2_delta, Set, Removed}};
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end;
 from_binary(<<1, $S, _/binary>> = V1) ->
     case plexus_nif:orset_validate(V1) of
         ok ->
@@ -372,7 +411,7 @@ lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
 entries({orset2, _, Root}) ->
-    lists:sort(collect(Root, [])).
+    plexus_crdt_trie:sorted(Root).
 
 %% ---------------------------------------------------------------- merge
 
@@ -528,6 +567,56 @@ read_paths(N, Bin, Acc) ->
     <<P:L/binary, Rest/binary>> = R,
     read_paths(N - 1, Rest, [P | Acc]).
 
+%% ---------------------------------------------------------------- keyed delta header
+
+%% The removed elements of a keyed delta binary (after `<<2, $D>>'), read strictly:
+%% a minimal varint count of at least 1 and at most half the bytes left, then that
+%% many `bytes' (1 byte to 64 MiB), strictly ascending; what follows is the body.
+read_removed(Bin) ->
+    try
+        {N, R} = strict_varint(Bin),
+        N >= 1 orelse throw(not_canonical),
+        N =< byte_size(R) div 2 orelse throw(bad_count),
+        {Removed, Body} = read_removed(N, R, []),
+        strictly_ascending(Removed) orelse throw(not_canonical),
+        {ok, Removed, Body}
+    catch
+        throw:Reason -> {error, Reason}
+    end.
+
+read_removed(0, Rest, Acc) ->
+    {lists:reverse(Acc), Rest};
+read_removed(N, Bin, Acc) ->
+    {L, R} = strict_varint(Bin),
+    L >= 1 orelse throw(not_canonical),
+    L =< 64 * 1024 * 1024 orelse throw(too_big),
+    case R of
+        <<E:L/binary, Rest/binary>> -> read_removed(N - 1, Rest, [E | Acc]);
+        _ -> throw(truncated)
+    end.
+
+%% A minimal LEB128 varint below 2^64 (the rules of include/plexus/crdt_format.md).
+strict_varint(Bin) ->
+    strict_varint(Bin, 0, 0).
+
+strict_varint(_, _, 10) ->
+    throw(bad_varint);
+strict_varint(<<0:1, 0:7, _/binary>>, _, N) when N > 0 ->
+    throw(bad_varint);
+strict_varint(<<0:1, X:7, Rest/binary>>, Acc, N) ->
+    case Acc bor (X bsl (7 * N)) of
+        V when V < 1 bsl 64 -> {V, Rest};
+        _ -> throw(bad_varint)
+    end;
+strict_varint(<<1:1, X:7, Rest/binary>>, Acc, N) ->
+    strict_varint(Rest, Acc bor (X bsl (7 * N)), N + 1);
+strict_varint(_, _, _) ->
+    throw(truncated).
+
+strictly_ascending([X, Y | T]) when is_binary(X), X < Y -> strictly_ascending([Y | T]);
+strictly_ascending([X]) -> is_binary(X);
+strictly_ascending(_) -> false.
+
 %% ---------------------------------------------------------------- v1 body codec
 
 encode_v1({VV, Cloud}, Entries) ->
@@ -539,8 +628,33 @@ encode_v1({VV, Cloud}, Entries) ->
      uvar(length(CloudDots)),
      [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- CloudDots],
      uvar(length(Entries)),
-     [[bytes(E), uvar(length(Ds)), [[uvar(maps:get(A, Index)), uvar(C)] || {A, C} <- Ds]]
-      || {E, Ds} <- Entries]].
+     encode_entries(Entries, Index, <<>>)].
+
+%% The elements, appended to one binary (no iolist per entry: at 100k elements the
+%% iolist cost more than the sort).
+encode_entries([{E, [{A, C}]} | T], Index, Acc) when byte_size(E) < 128 ->
+    %% The common entry: a short element with one dot, in one append.
+    encode_entries(T, Index, <<Acc/binary, (byte_size(E)), E/binary, 1,
+                               (uvar_bin(maps:get(A, Index)))/binary, (uvar_bin(C))/binary>>);
+encode_entries([{E, Ds} | T], Index, Acc) ->
+    Acc2 = put_uvar(length(Ds), <<(put_uvar(byte_size(E), Acc))/binary, E/binary>>),
+    encode_entries(T, Index, encode_dots(Ds, Index, Acc2));
+encode_entries([], _, Acc) ->
+    Acc.
+
+encode_dots([{A, C} | T], Index, Acc) ->
+    encode_dots(T, Index, put_uvar(C, put_uvar(maps:get(A, Index), Acc)));
+encode_dots([], _, Acc) ->
+    Acc.
+
+uvar_bin(X) when X < 128 -> <<X>>;
+uvar_bin(X) when X < 16384 -> <<1:1, (X band 127):7, (X bsr 7)>>;
+uvar_bin(X) when X < 2097152 ->
+    <<1:1, (X band 127):7, 1:1, ((X bsr 7) band 127):7, (X bsr 14)>>;
+uvar_bin(X) -> put_uvar(X, <<>>).
+
+put_uvar(X, Acc) when X < 128 -> <<Acc/binary, X>>;
+put_uvar(X, Acc) -> put_uvar(X bsr 7, <<Acc/binary, 1:1, (X band 127):7>>).
 
 %% Decodes a v1 state that plexus_nif:orset_validate/1 has accepted.
 decode_v1(<<1, $S, R0/binary>>) ->
@@ -559,17 +673,25 @@ decode_v1(<<1, $S, R0/binary>>) ->
     {NC, R3} = varint(R2),
     {Cloud, R4} = read_n(NC, R3, Dot),
     {NE, R5} = varint(R4),
-    {Entries, <<>>} = read_n(NE, R5, fun(B) ->
-                                             {E, B1} = read_bytes(B),
-                                             {ND, B2} = varint(B1),
-                                             {Ds, B3} = read_n(ND, B2, Dot),
-                                             {{E, Ds}, B3}
-                                     end),
+    {Entries, <<>>} = read_entries(NE, R5, ActorT, Dot, []),
     VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
     {{VV, maps:from_list([{D, true} || D <- Cloud])}, Entries}.
 
 read_n(N, Bin, Fun) ->
     read_n(N, Bin, Fun, []).
+
+%% N entries; the common one (an element under 128 bytes with one dot of one of the
+%% first 128 actors) is read in one match.
+read_entries(0, Bin, _, _, Acc) ->
+    {lists:reverse(Acc), Bin};
+read_entries(N, <<0:1, L:7, E:L/binary, 1, 0:1, I:7, R/binary>>, ActorT, Dot, Acc) ->
+    {C, R2} = varint(R),
+    read_entries(N - 1, R2, ActorT, Dot, [{E, [{element(I + 1, ActorT), C}]} | Acc]);
+read_entries(N, Bin, ActorT, Dot, Acc) ->
+    {E, B1} = read_bytes(Bin),
+    {ND, B2} = varint(B1),
+    {Ds, B3} = read_n(ND, B2, Dot),
+    read_entries(N - 1, B3, ActorT, Dot, [{E, Ds} | Acc]).
 
 read_n(0, Bin, _, Acc) ->
     {lists:reverse(Acc), Bin};
@@ -584,6 +706,10 @@ read_bytes(Bin) ->
 
 varint(<<0:1, X:7, Rest/binary>>) ->
     {X, Rest};
+varint(<<1:1, X0:7, 0:1, X1:7, Rest/binary>>) ->
+    {X0 bor (X1 bsl 7), Rest};
+varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) ->
+    {X0 bor (X1 bsl 7) bor (X2 bsl 14), Rest};
 varint(<<1:1, X:7, Rest/binary>>) ->
     {Hi, R} = varint(Rest),
     {X bor (Hi bsl 7), R}.
@@ -669,14 +795,36 @@ remove_delta({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
 remove_delta(Set, _) ->
     not_a_set(Set).
 
+%% @doc `remove_delta/2' with the delta keyed by `Elem' (see "Keyed deltas"): merging
+%% it into a replica of n elements costs O(log n), where the plain delta's context
+%% alone would make the merge look at every element. Absent: `{Set, new()}'.
+-spec keyed_remove_delta(orset2(), term()) -> {orset2(), orset2() | keyed_delta()} | error().
+keyed_remove_delta(Set, Elem) ->
+    case remove_delta(Set, Elem) of
+        {Set2, {orset2, {VV, Cloud}, nil} = Delta} when map_size(VV) + map_size(Cloud) > 0 ->
+            {Set2, {orset2_delta, Delta, [enc(Elem)]}};
+        Other ->
+            Other
+    end.
+
+%% @doc The state a keyed delta stands for (a set is its own state). Every function
+%% but `merge_delta/2', `to_binary/1', `from_binary/1' and `validate/1' takes states
+%% only.
+-spec state_of(orset2() | keyed_delta()) -> orset2().
+state_of({orset2_delta, Set, _}) -> Set;
+state_of(Set) -> Set.
+
 %% @doc Applies a flat op list (`{add, Elem}' and `{remove, Elem}') by `Actor' in one
-%% batch; `delta' also returns the batch's delta. A batch at least as large as the set
-%% builds the trie at once; a smaller one descends once per changed element.
+%% batch; `delta' also returns the batch's delta, `keyed_delta' the same delta keyed
+%% by the elements it removed (a plain delta when it removed none). A batch at least
+%% as large as the set builds the trie at once; a smaller one descends once per
+%% changed element.
 -spec apply_ops(orset2(), [{add | remove, term()}], term(), state) -> orset2() | error();
                (orset2(), [{add | remove, term()}], term(), delta) ->
-          {orset2(), orset2()} | error().
-apply_ops(Set, Ops, Actor, Mode)
-  when ?IS_SET(Set), (Mode =:= state orelse Mode =:= delta) ->
+          {orset2(), orset2()} | error();
+               (orset2(), [{add | remove, term()}], term(), keyed_delta) ->
+          {orset2(), orset2() | keyed_delta()} | error().
+apply_ops(Set, Ops, Actor, Mode) when ?IS_SET(Set), ?IS_MODE(Mode) ->
     Encoded = enc_ops(Ops),
     A = enc(Actor),
     guard(fun() -> apply_encoded(Set, Encoded, A, Mode) end);
@@ -685,13 +833,16 @@ apply_ops(Set, _, _, _) ->
 
 %% @doc Removes every element for which `Pred' returns `true' (an element on which
 %% `Pred' raises an error does not match), in one batch; `delta' also returns the
-%% delta. O(n): every element is decoded (with `binary_to_term/1' semantics, as
-%% `to_list/1') and tested.
+%% delta (`keyed_delta': keyed by the removed elements, as for `apply_ops/4'). O(n):
+%% every element is decoded (with `binary_to_term/1' semantics, as `to_list/1') and
+%% tested.
 -spec remove_matching(orset2(), fun((term()) -> boolean()), state) -> orset2() | error();
                      (orset2(), fun((term()) -> boolean()), delta) ->
-          {orset2(), orset2()} | error().
+          {orset2(), orset2()} | error();
+                     (orset2(), fun((term()) -> boolean()), keyed_delta) ->
+          {orset2(), orset2() | keyed_delta()} | error().
 remove_matching({orset2, _, Root} = Set, Pred, Mode)
-  when ?IS_SET(Set), is_function(Pred, 1), (Mode =:= state orelse Mode =:= delta) ->
+  when ?IS_SET(Set), is_function(Pred, 1), ?IS_MODE(Mode) ->
     %% Trie order, not sorted: the batch sorts only the elements that match.
     case guard(fun() -> collect(Root, []) end) of
         {error, _} = Error ->
@@ -708,44 +859,97 @@ remove_matching(Set, _, _) when ?IS_SET(Set) ->
 remove_matching(Set, _, _) ->
     not_a_set(Set).
 
-%% A side this small (entries, and dots its context names) may be merged entry by
-%% entry into the other.
+%% A side this small (entries, removed elements it names, and dots its context names)
+%% is always merged entry by entry into the other; against a large side, up to
+%% 1/?DESCENT_COST of that side's size is. Measured at 100k: a remove delta of k
+%% elements merged by descents costs what the full walk does at about k = n/25.
 -define(SMALL, 64).
+-define(DESCENT_COST, 32).
 
-%% @doc `merge/2', faster when one side is small (a delta): its entries are merged one
-%% by one into the other side, O(small x log n), when that is provably the full merge;
-%% otherwise (a large side, or a context that removes dots of elements it does not
-%% hold, as a remove delta's does) this is `merge/2'. Same result, term for term.
+%% == Keyed deltas ==
+%% A delta that removes elements is a state whose context holds the removed dots,
+%% with no entry for the elements they belonged to: merging it as a state must look
+%% at every entry of the other side for dots its context covers, O(n). A keyed delta
+%% `{orset2_delta, Delta, Removed}' carries, beside that state, the sorted bytes of the
+%% elements it removed, so `merge_delta/2' goes straight to those entries, O(k log n).
+%% The keys only say where to look: the merge checks that they account for every dot
+%% the context removes (else it merges in full), so the result is always the merge of
+%% the two states, term for term. Two keyed deltas merge into a keyed delta (the
+%% union of their keys); anything merged with a state is a state.
+
+%% @doc `merge/2' that also takes keyed deltas, faster when one side is small (a
+%% delta): its entries, and the entries of the elements it names as removed, are
+%% merged one by one into the other side, O(small x log n), when that is provably the
+%% full merge; otherwise (two large sides, or a context that removes dots of elements
+%% the small side neither holds nor names, as an unkeyed remove delta's does) this
+%% is `merge/2'. Same state, term for term.
 %%
 %% Why it is the merge: an entry only the large side L holds keeps every dot the small
 %% side S's context has not seen. Its dots are in L's context, and a dot names one add
 %% of one element. So if every dot of S's context that L has seen is held by L's
-%% entries of S's elements, no entry outside S's elements loses a dot: L's other
-%% subtrees are taken as they are. (Two histories under one actor can give one dot to
-%% two elements; then the dot is held elsewhere, and the full merge runs.)
--spec merge_delta(orset2(), orset2()) -> orset2() | error().
-merge_delta({orset2, _, RA} = A, {orset2, _, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
+%% entries of the elements S holds or names, no other entry of L loses a dot: L's
+%% other subtrees are taken as they are. (Two histories under one actor can give one
+%% dot to two elements; then the dot is held elsewhere, and the full merge runs.)
+-spec merge_delta(orset2() | keyed_delta(), orset2() | keyed_delta()) ->
+          orset2() | keyed_delta() | error().
+merge_delta(A, B) ->
+    keyed_merge(A, B, fun merge_keyed/4).
+
+%% Merges the states of A and B with Merge(StateA, KeysA, StateB, KeysB) (or
+%% Merge(StateA, StateB)); two keyed deltas give a keyed delta with the union of their
+%% keys. A keyed delta whose keys are not sorted binaries is merged as its state.
+keyed_merge(A, B, Merge) ->
+    case {split_keyed(A), split_keyed(B)} of
+        {{SA, KA}, {SB, KB}} ->
+            Merged = case Merge of
+                         _ when is_function(Merge, 4) -> Merge(SA, KA, SB, KB);
+                         _ -> Merge(SA, SB)
+                     end,
+            case Merged of
+                {orset2, _, _} when KA =/= [], KB =/= [] ->
+                    {orset2_delta, Merged, lists:umerge(KA, KB)};
+                _ ->
+                    Merged
+            end;
+        _ ->
+            merge(state_of(A), state_of(B))
+    end.
+
+%% {State, RemovedKeys} of a set ([]) or a well-formed keyed delta; error otherwise.
+split_keyed({orset2_delta, Set, Removed}) when ?IS_SET(Set) ->
+    case strictly_ascending(Removed) of
+        true -> {Set, Removed};
+        false -> error
+    end;
+split_keyed(Set) when ?IS_SET(Set) ->
+    {Set, []};
+split_keyed(_) ->
+    error.
+
+merge_keyed({orset2, _, RA} = A, KA, {orset2, _, RB} = B, KB) ->
     Fast = guard(fun() ->
-                         case count(RB) =< count(RA) of
-                             true -> merge_small(A, B);
-                             false -> merge_small(B, A)
+                         case count(RB) + length(KB) =< count(RA) + length(KA) of
+                             true -> merge_small(A, B, KB);
+                             false -> merge_small(B, A, KA)
                          end
                  end),
     case Fast of
         slow -> merge(A, B);
         _ -> Fast
-    end;
-merge_delta(A, B) ->
-    merge(A, B).
+    end.
 
-merge_small({orset2, CL, RL}, {orset2, {VS, CloudS} = CS, RS}) ->
-    case count(RS) =< ?SMALL andalso
-        lists:sum(maps:values(VS)) + map_size(CloudS) =< ?SMALL of
+merge_small({orset2, CL, RL}, {orset2, {VS, CloudS} = CS, RS}, KS) ->
+    Limit = max(?SMALL, count(RL) div ?DESCENT_COST),
+    case count(RS) + length(KS) =< Limit andalso
+        lists:sum(maps:values(VS)) + map_size(CloudS) =< Limit of
         false ->
             slow;
         true ->
+            %% The small side's entries, and its removed elements with no dots.
+            Touched = maps:merge(maps:from_list([{E, []} || E <- KS]),
+                                 maps:from_list(collect(RS, []))),
             Pairs = [{E, K, find(RL, 0, K, E), Ds}
-                     || {E, Ds} <- collect(RS, []), K <- [khash(E)]],
+                     || {E, Ds} <- maps:to_list(Touched), K <- [khash(E)]],
             Held = maps:from_list([{D, true} || {_, _, {_, OldDs}, _} <- Pairs, D <- OldDs]),
             CtxDots = [{A, C} || {A, V} <- maps:to_list(VS), C <- lists:seq(1, V)]
                 ++ maps:keys(CloudS),
@@ -761,6 +965,10 @@ merge_small({orset2, CL, RL}, {orset2, {VS, CloudS} = CS, RS}) ->
             end
     end.
 
+%% The merged entry of E, from the large side's entry (or false) and the small side's
+%% dots ([] for an element it only names as removed).
+merged_entry(_, false, [], _, _) ->
+    none;
 merged_entry(E, Old, Ds, CL, CS) ->
     Merged = case Old of
                  false -> keep_unseen([{E, Ds}], CL);
@@ -793,10 +1001,23 @@ apply_encoded({orset2, {VV, Cloud}, Root}, Ops, A, Mode) ->
     case Mode of
         state ->
             Set2;
-        delta ->
+        _ ->
             Added = [{E, [Dot]} || {E, {add, Dot}} <- Changes],
             DCtx = dots_ctx(Dots ++ lists:append([Ds || {_, Ds} <- Old])),
-            {Set2, {orset2, DCtx, build(0, [{khash(E), En} || {E, _} = En <- Added])}}
+            Delta = {orset2, DCtx, build(0, [{khash(E), En} || {E, _} = En <- Added])},
+            {Set2, keyed(Mode, Delta, Changes, Old)}
+    end.
+
+%% The keyed form of a batch's delta: the elements the batch removed that were there
+%% (Changes is in element order, so they come sorted). Elements it re-added are in the
+%% delta's entries already, and their superseded dots with them.
+keyed(delta, Delta, _, _) ->
+    Delta;
+keyed(keyed_delta, Delta, Changes, Old) ->
+    Had = maps:from_list(Old),
+    case [E || {E, remove} <- Changes, is_map_key(E, Had)] of
+        [] -> Delta;
+        Removed -> {orset2_delta, Delta, Removed}
     end.
 
 %% [{Kind, ElemBin}] sorted by element, ops of one element in list order -> the last
@@ -824,7 +1045,7 @@ descend(Root, Changes, Mode) ->
     lists:foldl(
       fun({E, Change}, {R, Old}) ->
               K = khash(E),
-              Old2 = case Mode =:= delta andalso find(R, 0, K, E) of
+              Old2 = case Mode =/= state andalso find(R, 0, K, E) of
                          {E, _} = Entry -> [Entry | Old];
                          _ -> Old
                      end,
@@ -873,6 +1094,12 @@ enc_ops(_) -> erlang:error(badarg).
 
 %% Element bytes back to the term; bytes that are no valid term (a hostile set built
 %% by hand) are `bad_term', as in v1.
+decode(<<97, X>>) ->
+    %% Small integers, the commonest elements, without a binary_to_term/1 call: the
+    %% same terms it gives for these bytes (SMALL_INTEGER_EXT, INTEGER_EXT).
+    X;
+decode(<<98, X:32/signed>>) ->
+    X;
 decode(E) ->
     try
         binary_to_term(<<131, E/binary>>)
@@ -880,9 +1107,9 @@ decode(E) ->
         error:badarg -> throw(bad_term)
     end.
 
-decode_all(Entries) ->
+decode_keys(Keys) ->
     try
-        [decode(E) || {E, _} <- Entries]
+        [decode(E) || E <- Keys]
     catch
         throw:bad_term -> {error, bad_term}
     end.

@@ -1,7 +1,9 @@
 %% @doc OR-Set v2 benchmark for `make bench' (issue 12 figures): the public OR-Set
 %% (plexus_orset, on the v2 representation) beside the v1 path (plexus_orset_v1, the C
 %% core), in one run. Single add and remove, each on the previous result; member;
-%% deltas (make one, merge one into a 100k replica); remove_by; merges of two 100k
+%% deltas (make one, merge one into a 100k replica); remove_by; whole-state readers and
+%% writers (to_list, value, from_binary, to_binary at 100k and 1M, beside v1 and the
+%% Erlang reference model); merges of two 100k
 %% replicas that diverged by 10, 100 and 1,000 elements against a full merge;
 %% anti-entropy bytes and round trips; bytes per element. Targets from the issue are
 %% printed beside the figures; nothing here asserts on time.
@@ -27,6 +29,7 @@ main() ->
     member_row(100000),
     delta_rows(100000),
     remove_by_row(100000),
+    whole_state_rows([100000, 1000000]),
     merge_rows(100000),
     anti_entropy_row(100000),
     bytes_row(100000),
@@ -60,9 +63,11 @@ member_row(N) ->
 %% ------------------------------------------------------------------ deltas
 
 %% Making a delta (add_delta, each on the previous result) and merging one single-add
-%% and one single-remove delta into a replica of N elements. An add delta's entry is
-%% merged where it belongs (O(log n)); a remove delta names dots, not elements, so its
-%% merge walks the replica's entries against the delta's context (O(n), no copy).
+%% and one single-remove delta into a replica of N elements, and a delta of 100
+%% removes. An add delta's entry is merged where it belongs (O(log n)); a remove
+%% delta is keyed by the elements it removed, so its merge goes to their entries
+%% (O(k log n)) instead of walking the replica against its context (the full walk is
+%% shown beside it: plexus_orset2:merge/2 of the delta's state).
 delta_rows(N) ->
     S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
     {ok, S2} = ?V2:from_binary(S1),
@@ -81,11 +86,20 @@ delta_rows(N) ->
     T1 = ns_each(fun() -> ?V1:merge(S1, D1) end, 1),
     T2 = ns_each(fun() -> ?V2:merge(S2, D2) end, 1),
     TR1 = ns_each(fun() -> ?V1:merge(S1, R1) end, 1),
-    TR2 = ns_each(fun() -> ?V2:merge(S2, R2) end, 1),
+    TR2 = ns_each(fun() -> [?V2:merge(S2, R2) || _ <- lists:seq(1, 100)] end, 100),
+    TRWalk = ns_each(fun() -> plexus_orset2:merge(S2, plexus_orset2:state_of(R2)) end, 1),
+    Gone = lists:seq(1000, 100000, 1000),
+    {_, RA1} = ?V1:remove_all_delta(S1, Gone),
+    {_, RA2} = ?V2:remove_all_delta(S2, Gone),
+    TA1 = ns_each(fun() -> ?V1:merge(S1, RA1) end, 1),
+    TA2 = ns_each(fun() -> ?V2:merge(S2, RA2) end, 1),
+    TAWalk = ns_each(fun() -> plexus_orset2:merge(S2, plexus_orset2:state_of(RA2)) end, 1),
     io:format("~nadd_delta at ~b elements, each on the previous result: v1 ~b ops/s, "
               "v2 ~b ops/s~nmerge of one add delta into a ~b-element replica: v1 ~s, "
-              "v2 ~s~nmerge of one remove delta: v1 ~s, v2 ~s~n",
-              [N, V1Make, V2Make, N, ms(T1), ms(T2), ms(TR1), ms(TR2)]).
+              "v2 ~s~nmerge of one remove delta: v1 ~s, v2 ~s (full walk ~s)~n"
+              "merge of a delta of 100 removes: v1 ~s, v2 ~s (full walk ~s)~n",
+              [N, V1Make, V2Make, N, ms(T1), ms(T2), ms(TR1), ms(TR2), ms(TRWalk),
+               ms(TA1), ms(TA2), ms(TAWalk)]).
 
 remove_by_row(N) ->
     S1 = ?V1:add_all(?V1:new(), [{I rem 1000, I} || I <- lists:seq(1, N)], a),
@@ -97,6 +111,34 @@ remove_by_row(N) ->
                  1),
     io:format("~nremove_by of 100 of ~b elements ({Key, I} pairs): v2 ~s, "
               "v1 to_list + remove_all ~s~n", [N, ms(T2), ms(T1)]).
+
+%% ------------------------------------------------------------------ whole state
+
+%% Reading and writing a whole set of N small integers: to_list/1 and value/1 (v2
+%% sorts the keys of a hash-ordered trie; v1 holds them sorted already; the model
+%% sorts its map keys), from_binary/1 (v1 validates; v2 also builds the trie) and
+%% to_binary/1 (v1 validates the binary it is; v2 sorts and writes). The target of
+%% the task: v2 not worse than v1 by more than the sort and the build it has to do.
+whole_state_rows(Ns) ->
+    io:format("~nwhole-state readers and writers (ms, lower is better)~n"),
+    io:format("~10s ~10s ~10s ~10s ~10s ~10s ~10s ~10s ~10s ~10s~n",
+              ["elements", "v1 list", "v2 list", "model", "v1 value", "v2 value",
+               "v1 from", "v2 from", "v1 to", "v2 to"]),
+    lists:foreach(
+      fun(N) ->
+              S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
+              {ok, S2} = ?V2:from_binary(S1),
+              B2 = ?V2:to_binary(S2),
+              Model = plexus_orset_model:add_all(lists:seq(1, N), a, plexus_orset_model:new()),
+              Row = [ns_each(F, 1) / 1.0e6
+                     || F <- [fun() -> ?V1:to_list(S1) end, fun() -> ?V2:to_list(S2) end,
+                              fun() -> plexus_orset_model:value(Model) end,
+                              fun() -> ?V1:value(S1) end, fun() -> ?V2:value(S2) end,
+                              fun() -> ?V1:from_binary(S1) end, fun() -> ?V2:from_binary(B2) end,
+                              fun() -> ?V1:to_binary(S1) end, fun() -> ?V2:to_binary(S2) end]],
+              io:format("~10b" ++ lists:append(lists:duplicate(9, " ~10.1f")) ++ "~n",
+                        [N | Row])
+      end, Ns).
 
 %% ------------------------------------------------------------------ merges
 

@@ -2,8 +2,9 @@
 %% put and remove at 10 to 100k keys, each on the previous result, beside the Erlang
 %% reference model (plexus_lwwmap_model, a plain map); get/2; merge of two 100k-key
 %% replicas that diverged by 10, 100 and 1,000 keys against a full merge; anti-entropy
-%% bytes and round trips for 10 differing keys. Targets are printed beside the
-%% figures; nothing here asserts on time.
+%% bytes and round trips for 10 differing keys; whole-map readers and writers (keys,
+%% to_map, from_binary, to_binary at 100k and 1M keys, beside the model's to_map).
+%% Targets are printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_lwwmap).
 
 -import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, ms/1]).
@@ -25,6 +26,7 @@ main() ->
     get_row(100000),
     merge_rows(100000),
     anti_entropy_row(100000),
+    whole_map_rows([100000, 1000000]),
     S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100000)], a),
     io:format("~nbinary: ~.2f bytes per key (small integer keys and values, one actor)~n",
               [byte_size(?M:to_binary(S)) / 100000]),
@@ -71,6 +73,25 @@ merge_rows(N) ->
               io:format("diverged by ~5b: ~s (rebuilt apart) = ~.2f% of the full merge "
                         "(target <= 5% at 10 and 100)~n", [D, ms(T), 100 * T / Full])
       end, [10, 100, 1000]).
+
+%% keys/1 and to_map/1 sort the keys of a hash-ordered trie; from_binary/1 validates
+%% and builds the trie; to_binary/1 sorts and writes. The model holds a plain map.
+whole_map_rows(Ns) ->
+    io:format("~nwhole-map readers and writers (ms, lower is better)~n"),
+    io:format("~10s ~10s ~10s ~12s ~10s ~10s~n",
+              ["keys", "keys/1", "to_map/1", "model to_map", "from", "to"]),
+    lists:foreach(
+      fun(N) ->
+              S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+              Bin = ?M:to_binary(S),
+              Mo = lists:foldl(fun(I, Acc) -> ?MODEL:put(I, I, a, I, Acc) end, ?MODEL:new(),
+                               lists:seq(1, N)),
+              Row = [ns_each(F, 1) / 1.0e6
+                     || F <- [fun() -> ?M:keys(S) end, fun() -> ?M:to_map(S) end,
+                              fun() -> ?MODEL:to_map(Mo) end, fun() -> ?M:from_binary(Bin) end,
+                              fun() -> ?M:to_binary(S) end]],
+              io:format("~10b ~10.1f ~10.1f ~12.1f ~10.1f ~10.1f~n", [N | Row])
+      end, Ns).
 
 anti_entropy_row(N) ->
     Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),

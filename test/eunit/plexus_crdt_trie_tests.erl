@@ -107,3 +107,41 @@ leaf_meets_branch_test() ->
               {orset2, _, Root} = AB,
               check(Root)
       end, [{Leafy, Branchy}, {DeepLeafy, DeepBranchy}, {M:new(), Branchy}]).
+
+%% sorted/1 and sorted_keys/1 give the entries in bytewise key order (what the binary
+%% forms and to_list/1 write) from a trie in hash order. Keys of 1 to 7 bytes sort as
+%% integers: a key and the same key followed by zero bytes, keys that differ only in
+%% their last byte, all 7-byte and 8-byte neighbours, and the longest short key
+%% beside long keys with its prefix must all come out as lists:sort/1 puts them.
+sorted_order_test() ->
+    Edge = [<<0>>, <<0, 0>>, <<0, 0, 0, 0, 0, 0, 0>>, <<0, 0, 0, 0, 0, 0, 0, 0>>, <<1>>,
+            <<1, 0>>, <<1, 0, 0, 0, 0, 0, 0>>, <<1, 0, 0, 0, 0, 0, 0, 0>>, <<1, 255>>,
+            <<255>>, <<255, 255, 255, 255, 255, 255, 255>>,
+            <<255, 255, 255, 255, 255, 255, 255, 0>>, <<255, 255, 255, 255, 255, 255, 254>>,
+            <<97, 1>>, <<98, 0, 0, 1, 0>>, <<"abcdefg">>, <<"abcdefgh">>, <<"abcdefgh", 0>>],
+    rand:seed(exsss, {1, 2, 3}),
+    Random = [crypto:strong_rand_bytes(rand:uniform(10)) || _ <- lists:seq(1, 3000)]
+        ++ [<<(rand:uniform(3) - 1), (rand:uniform(3) - 1)>> || _ <- lists:seq(1, 50)],
+    Keys = lists:usort(Edge ++ Random),
+    Entries = [{K, [{<<"a">>, I}]} || {I, K} <- lists:enumerate(Keys)],
+    Root = ?T:build(0, [{?T:khash(K), En} || {K, _} = En <- Entries]),
+    ?assertNotEqual(Entries, ?T:collect(Root, [])),
+    ?assertEqual(Entries, ?T:sorted(Root)),
+    ?assertEqual(Keys, ?T:sorted_keys(Root)),
+    Small = ?T:build(0, [{?T:khash(K), En} || {K, _} = En <- lists:sublist(Entries, 20)]),
+    ?assertEqual(lists:sublist(Entries, 20), ?T:sorted(Small)),
+    ?assertEqual([], ?T:sorted(nil)),
+    ?assertEqual([], ?T:sorted_keys(nil)).
+
+%% build/2 deals entries into children level by level; the trie it makes is the one
+%% single inserts make, for every size around the leaf limit and deep collisions.
+build_matches_inserts_test() ->
+    [begin
+         Entries = lists:sort([{term_to_binary(I), [{<<"a">>, I}]} || I <- lists:seq(1, N)]),
+         Built = ?T:build(0, [{?T:khash(K), En} || {K, _} = En <- Entries]),
+         Inserted = lists:foldl(fun({K, _} = En, R) ->
+                                        element(1, ?T:update(R, 0, ?T:khash(K), K,
+                                                             fun(_) -> En end))
+                                end, nil, lists:reverse(Entries)),
+         ?assertEqual(Inserted, Built)
+     end || N <- [0, 1, 31, 32, 33, 100, 513, 5000]].

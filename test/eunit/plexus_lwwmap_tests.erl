@@ -300,3 +300,15 @@ lwwmap_c_walk_hostile_test() ->
     Bad = {l, LH, LC, setelement(2, T, {element(1, element(2, T)), [{<<1>>, 1}]})},
     Forged = {lwwmap, CA, {b, H, C, setelement(1, Ch, Bad)}},
     ?assertEqual({error, bad_state}, M:merge(Forged, {lwwmap, CB, RB})).
+
+%% The reader takes one-, two-, three- and nine-byte varints (counts, counters, HLC
+%% timestamps) in one match: the second spellings of those lengths (a last byte of 0)
+%% and varints past ten bytes stay bad_varint; real timestamps round-trip.
+varint_spellings_test() ->
+    M = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 300)], a),
+    {ok, M} = ?M:from_binary(?M:to_binary(M)),
+    [?assertEqual({error, bad_varint}, ?M:from_binary(<<2, $M, Bad/binary, 0>>))
+     || Bad <- [<<128, 0>>, <<128, 128, 0>>, <<128, 128, 128, 128, 128, 128, 128, 128, 0>>,
+                <<255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1>>,
+                <<255, 255, 255, 255, 255, 255, 255, 255, 255, 2>>]],
+    ?assertEqual({error, truncated}, ?M:from_binary(<<2, $M, 129, 1, 0>>)).

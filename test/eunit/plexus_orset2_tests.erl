@@ -236,6 +236,87 @@ delta_equals_op_test() ->
     ?assertEqual({ok, D3}, ?V2:from_binary(?V2:to_binary(D3))),
     ?assertEqual({ok, D2}, ?V2:from_binary(?V2:to_binary(D2))).
 
+%% A keyed delta (a delta that removed elements, with their bytes) is written
+%% <<2, $D, n, n x bytes element, v1 body>> (include/plexus/crdt_format.md): it reads
+%% back as itself, validates, writes canonically whatever merge order made it, and
+%% its state is the plain delta (whose <<2, $S>> binary old releases also read).
+keyed_delta_binary_test() ->
+    Base = ?V2:add_all(?V2:new(), [x, y, z], a),
+    {S1, K1} = ?V2:keyed_remove_delta(Base, x),
+    {S1, D1} = ?V2:remove_delta(Base, x),
+    ?assertEqual({orset2_delta, D1, [enc(x)]}, K1),
+    ?assertEqual(S1, ?V2:merge_delta(Base, K1)),
+    Bin = ?V2:to_binary(K1),
+    Body = binary:part(?V2:to_binary(D1), 2, byte_size(?V2:to_binary(D1)) - 2),
+    ?assertEqual(iolist_to_binary([<<2, $D, 1, (byte_size(enc(x)))>>, enc(x), Body]), Bin),
+    ?assertEqual({ok, K1}, ?V2:from_binary(Bin)),
+    ?assertEqual(ok, ?V2:validate(K1)),
+    ?assertEqual(?V2:to_v1(D1), ?V2:to_v1(?V2:state_of(K1))),
+    {_, K2} = ?V2:keyed_remove_delta(Base, z),
+    K12 = ?V2:merge_delta(K1, K2),
+    ?assertEqual(K12, ?V2:merge_delta(K2, K1)),
+    ?assertEqual(K12, ?V2:merge(K2, K1)),
+    ?assertMatch({orset2_delta, _, [_, _]}, K12),
+    ?assertEqual({ok, K12}, ?V2:from_binary(?V2:to_binary(K12))),
+    %% With a state, a state: the keys only served the merge.
+    ?assertEqual(?V2:remove_all(Base, [x, z]), ?V2:merge_delta(Base, K12)),
+    %% Nothing removed: a plain delta, as before.
+    ?assertEqual({Base, ?V2:new()}, ?V2:keyed_remove_delta(Base, absent)),
+    ?assertMatch({_, {orset2, _, _}}, ?V2:apply_ops(Base, [{add, w}], a, keyed_delta)),
+    ?assertMatch({_, {orset2_delta, _, _}},
+                 ?V2:apply_ops(Base, [{add, w}, {remove, y}], a, keyed_delta)).
+
+%% Hostile keyed delta binaries and terms: {error, Reason}, never a crash; keys that
+%% name the wrong elements change no merge.
+keyed_delta_bad_input_test() ->
+    Base = ?V2:add_all(?V2:new(), [x, y, z], a),
+    {_, K} = ?V2:keyed_remove_delta(Base, x),
+    <<2, $D, 1, L, X:L/binary, Body/binary>> = ?V2:to_binary(K),
+    Bad = [{<<2, $D>>, truncated},
+           {<<2, $D, 0, Body/binary>>, not_canonical},
+           {<<2, $D, 128, 0, 1, L, X/binary, Body/binary>>, bad_varint},
+           {<<2, $D, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1>>, bad_varint},
+           {<<2, $D, 100, L, X/binary>>, bad_count},
+           {<<2, $D, 1, 0, Body/binary>>, not_canonical},
+           {<<2, $D, 1, 200, X/binary>>, truncated},
+           {<<2, $D, 2, L, X/binary, L, X/binary, Body/binary>>, not_canonical},
+           {<<2, $D, 2, 1, 98, 1, 97, Body/binary>>, not_canonical},
+           {<<2, $D, 1, L, X/binary>>, truncated},
+           {<<2, $D, 1, L, X/binary, Body/binary, 0>>, trailing_bytes}],
+    [?assertEqual({Bin, {error, Reason}}, {Bin, ?V2:from_binary(Bin)}) || {Bin, Reason} <- Bad],
+    {orset2_delta, D, _} = K,
+    Forged = [{orset2_delta, D, []}, {orset2_delta, D, [<<"b">>, <<"a">>]},
+              {orset2_delta, D, [x]}, {orset2_delta, D, not_a_list},
+              {orset2_delta, junk, [X]}],
+    [?assertMatch({error, _}, ?V2:validate(F)) || F <- Forged],
+    [?assertMatch({error, _}, ?V2:to_binary(F)) || F <- Forged],
+    %% Wrong keys: the merge checks them, and the result is the full merge.
+    Full = ?V2:merge(Base, D),
+    [?assertEqual(Full, ?V2:merge_delta(Base, {orset2_delta, D, Ks}))
+     || Ks <- [[enc(y)], [enc(absent)], [enc(x), enc(y)]]],
+    ?assertEqual(Full, ?V2:merge_delta(Base, {orset2_delta, D, not_a_list})),
+    ?assertError(badarg, ?V2:merge_delta(Base, {orset2_delta, junk, [X]})).
+
+enc(T) ->
+    <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
+    B.
+
+%% to_list/1 sorts the keys of a hash-ordered trie (short keys as integers) and
+%% decodes small integers without binary_to_term/1: the same list as v1 for integers
+%% at every encoding boundary, short and long keys mixed, and many elements.
+to_list_matches_v1_test() ->
+    Ints = [-(1 bsl 31) - 1, -(1 bsl 31), -256, -1, 0, 1, 127, 128, 255, 256, 1 bsl 27,
+            (1 bsl 31) - 1, 1 bsl 31, 1 bsl 80, -(1 bsl 80)],
+    Others = [a, b, abcdefgh, {t, 1}, {t, 1, 2}, <<>>, <<0>>, <<"abc">>, "s", [1, 2],
+              1.5, -2.0, #{k => v}, self()],
+    Elems = Ints ++ Others ++ lists:seq(1000, 5000, 7) ++ [{I, x} || I <- lists:seq(1, 300)],
+    V1 = ?V1:add_all(?V1:new(), Elems, a),
+    {ok, S} = ?V2:from_binary(V1),
+    ?assertEqual(?V1:to_list(V1), ?V2:to_list(S)),
+    ?assertEqual(?V1:value(V1), ?V2:value(S)),
+    ?assertEqual(V1, ?V2:to_v1(S)),
+    ?assertEqual({ok, S}, ?V2:from_binary(?V2:to_binary(S))).
+
 %% Add-wins with deltas: a remove delta does not cover a concurrent add's dot.
 delta_add_wins_test() ->
     {A1, DA} = ?V2:add_delta(?V2:new(), x, a),

@@ -27,7 +27,7 @@ proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,
              prop_roundtrip, prop_converge, prop_add_wins, prop_sequential_spec,
              prop_model_agreement, prop_v1_agreement, prop_delta_is_op, prop_delta_laws,
-             prop_remove_by_add_wins],
+             prop_remove_by_add_wins, prop_keyed_delta_merge],
     [{atom_to_list(P),
       {timeout, 120,
        ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
@@ -351,7 +351,8 @@ v1_step({delta, R, Ops, To}, Reps) ->
     {V1, V2} = element(R, Reps),
     {V1b, D1} = ?V1:apply_delta(V1, Ops, actor(R)),
     {V2b, D2} = ?S:apply_delta(V2, Ops, actor(R)),
-    _ = same({D1, D2}),
+    %% A v2 delta that removed elements is keyed by them; v1 has no keys.
+    _ = same({D1, plexus_orset2:state_of(D2)}),
     Reps1 = setelement(R, Reps, same({V1b, V2b})),
     {T1, T2} = element(To, Reps1),
     %% The v2 side merges the v1 delta as it came (a binary in place of a set).
@@ -371,7 +372,9 @@ same({V1, V2} = P) ->
 %% ---------------------------------------------------------------- delta laws
 
 %% Merging an op's delta into the state it came from, or into any replica that saw
-%% that state, equals applying the op there (full-state merge of the result).
+%% that state, equals applying the op there (full-state merge of the result). The
+%% pool holds deltas too: a keyed delta merged with a keyed delta stays one, so the
+%% states are compared (state_of/1), and the merges term for term.
 prop_delta_is_op() ->
     ?FORALL({{S, Other, _}, Ops, HowDelta}, {three_states(), ops(), elements([apply, by])},
             ?SAFE(begin
@@ -380,11 +383,13 @@ prop_delta_is_op() ->
                       %% plexus_orset:merge/2 merges a small side entry by entry when
                       %% it can; plexus_orset2:merge/2 always walks both tries.
                       Walk = plexus_orset2:merge(R, D),
-                      ?S:merge(S, D) =:= S2 andalso ?S:merge(D, S) =:= S2
-                          andalso ?S:merge(R, D) =:= ?S:merge(R, S2)
+                      st(?S:merge(S, D)) =:= S2 andalso st(?S:merge(D, S)) =:= S2
+                          andalso st(?S:merge(R, D)) =:= st(?S:merge(R, S2))
                           andalso ?S:merge(R, D) =:= Walk andalso ?S:merge(D, R) =:= Walk
                           andalso ?S:merge(Other, D) =:= plexus_orset2:merge(Other, D)
                   end)).
+
+st(Set) -> plexus_orset2:state_of(Set).
 
 delta_of(apply, S, Ops) -> ?S:apply_delta(S, Ops, n1);
 delta_of(by, S, Ops) ->
@@ -408,11 +413,58 @@ prop_delta_laws() ->
                                     end, {S0, []}, Batches),
                       Shuffled = shuffle(Ds ++ Ds, Order),
                       Joined = ?S:merge(Ds),
-                      lists:foldl(fun(D, Acc) -> ?S:merge(Acc, D) end, S0, Shuffled) =:= End
-                          andalso ?S:merge(S0, Joined) =:= End
+                      st(lists:foldl(fun(D, Acc) -> ?S:merge(Acc, D) end, S0, Shuffled)) =:= End
+                          andalso st(?S:merge(S0, Joined)) =:= End
                           andalso ?S:merge(lists:reverse(Ds)) =:= Joined
                           andalso ?S:merge(Joined, hd(Ds)) =:= Joined
                   end)).
+
+%% A delta that removes (remove, remove_all, remove_by, a batch) is keyed by the
+%% elements it removed. Merged into any state of a history (or with another keyed
+%% delta first), entry by entry where its keys account for the dots its context
+%% removes, it gives the full walk of plexus_orset2:merge/2 over the two states, term
+%% for term; so does the delta with its keys tampered with (one dropped, one added,
+%% replaced by another element's): keys say where to look, never what the merge is.
+prop_keyed_delta_merge() ->
+    ?FORALL({{S, Other, Third}, Ops, How, E, Tamper},
+            {three_states(), ops(), elements([remove, remove_all, by, apply]), elem(),
+             elements([none, drop, extra, swap])},
+            ?SAFE(begin
+                      {_, D} = keyed_delta_of(How, S, Ops, E),
+                      {_, DO} = ?S:remove_all_delta(Other, [E | elems_of(Ops)]),
+                      T = tamper(Tamper, D, E),
+                      Full = fun(X, Y) -> plexus_orset2:merge(st(X), st(Y)) end,
+                      lists:all(fun(R) ->
+                                        st(?S:merge(R, T)) =:= Full(R, D)
+                                            andalso st(?S:merge(T, R)) =:= Full(R, D)
+                                            andalso st(?S:merge(R, ?S:merge(T, DO))) =:=
+                                                    Full(R, Full(D, DO))
+                                end, [S, Other, Third, ?S:merge(Other, Third)])
+                          andalso ?S:from_binary(?S:to_binary(D)) =:= {ok, D}
+                          andalso ?S:validate(D) =:= ok
+                  end)).
+
+keyed_delta_of(remove, S, _, E) -> ?S:remove_delta(S, E);
+keyed_delta_of(remove_all, S, Ops, E) -> ?S:remove_all_delta(S, [E | elems_of(Ops)]);
+keyed_delta_of(by, S, _, E) -> ?S:remove_by_delta(S, fun key_of/1, key_of(E));
+keyed_delta_of(apply, S, Ops, _) -> ?S:apply_delta(S, Ops, n1).
+
+elems_of(Ops) ->
+    lists:append([case Op of
+                      {_, Es} when is_list(Es) -> Es;
+                      {_, X} -> [X]
+                  end || Op <- Ops]).
+
+tamper(none, D, _) -> D;
+tamper(drop, {orset2_delta, St, [_]}, _) -> St;
+tamper(drop, {orset2_delta, St, [_ | Ks]}, _) -> {orset2_delta, St, Ks};
+tamper(extra, {orset2_delta, St, Ks}, E) -> {orset2_delta, St, lists:umerge(Ks, [enc(E)])};
+tamper(swap, {orset2_delta, St, _}, E) -> {orset2_delta, St, [enc(E)]};
+tamper(_, D, _) -> D.
+
+enc(E) ->
+    <<131, Bin/binary>> = term_to_binary(E, [deterministic, {minor_version, 2}]),
+    Bin.
 
 %% ---------------------------------------------------------------- remove_by
 
