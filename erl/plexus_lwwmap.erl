@@ -182,11 +182,18 @@ put_all(_, _, _) ->
 %% @doc Removes `Key' (its observed writes; a concurrent put elsewhere survives).
 %% Absent: unchanged.
 -spec remove(lwwmap(), term()) -> lwwmap() | error().
-remove(Map, Key) ->
-    case remove_delta(Map, Key) of
-        {error, _} = Error -> Error;
-        {Map2, _} -> Map2
-    end.
+remove({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
+    %% remove_delta/2's state without its delta (which this would build and drop), in
+    %% one descent: the context already covers the writes the remove drops.
+    K = enc(Key),
+    try update(Root, 0, khash(K), K, none) of
+        {_, _, 0} -> Map;
+        {Root2, _, _} -> {lwwmap, Ctx, Root2}
+    catch
+        error:_ -> {error, bad_state}
+    end;
+remove(Map, _) ->
+    not_a_map(Map).
 
 %% @doc `remove/2'; the actor plays no part in a remove.
 -spec remove(lwwmap(), term(), term()) -> lwwmap() | error().

@@ -129,6 +129,7 @@ add_all(Set, Elems, Actor) when is_list(Elems) ->
 remove({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
     E = enc(Elem),
     try update(Root, 0, khash(E), E, none) of
+        {_, _, 0} -> Set; % absent: the set itself, not an equal copy of its path
         {Root2, _, _} -> {orset2, Ctx, Root2}
     catch
         error:_ -> {error, bad_state}

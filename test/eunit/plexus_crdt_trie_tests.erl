@@ -105,6 +105,15 @@ heap_fragments_test() ->
                || F <- Frags]
       end, [Built, FromBytes, Ops, M:remove(Big, 7), M:add(M:remove(Big, 7), 7, b)]).
 
+%% Removing what is absent returns the state itself (erts_debug:same/2: the very term,
+%% not an equal copy of the path the descent rebuilt), in both trie CRDTs.
+remove_absent_is_identity_test() ->
+    S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, 500), a),
+    ?assert(erts_debug:same(S, plexus_orset2:remove(S, absent))),
+    M = plexus_lwwmap:put_all(plexus_lwwmap:new(), [{I, I} || I <- lists:seq(1, 500)], a),
+    ?assert(erts_debug:same(M, plexus_lwwmap:remove(M, absent))),
+    ?assertEqual(element(1, plexus_lwwmap:remove_delta(M, 7)), plexus_lwwmap:remove(M, 7)).
+
 fragments({l, _, _, T}) -> [element(1, T)];
 fragments({b, _, _, Ch}) -> lists:append([fragments(N) || N <- tuple_to_list(Ch)]);
 fragments(nil) -> [].
