@@ -59,54 +59,56 @@
 -type entry_ops(Ctx) :: #{merge_entries := fun(([entry()], [entry()], Ctx, Ctx) -> [entry()]),
                           keep_unseen := fun(([entry()], Ctx) -> [entry()])}.
 -type walk_node() :: tnode() | {b, 0, 0, tuple()}.
--type update_fun() :: fun((entry() | none) -> entry() | none).
 %% A NIF that merges two nodes at a depth (c_src/nif/nif_trie.c).
 -type native_merge(Ctx) :: fun((tnode(), tnode(), Ctx, Ctx, non_neg_integer()) ->
                                   tnode() | fallback | {error, term()}).
+%% A change: a fun of the old entry (or none), or, when the new entry does not depend
+%% on the old one, the new entry (or none) itself, which spares the closure.
+-type change() :: fun((entry() | none) -> entry() | none) | entry() | none.
 
-%% @doc update(Node, Depth, KeyHash, Key, Fun) -> {Node2, HashDelta, CountDelta}:
-%% Fun(OldEntry | none) gives the new entry or none; hashes and counts on the path are
-%% adjusted by the deltas, and the node is reshaped (split / collapse) as the
-%% canonical rule requires.
+%% @doc update(Node, Depth, KeyHash, Key, Change) -> {Node2, HashDelta, CountDelta}:
+%% Change(OldEntry | none) (or Change itself, see change()) gives the new entry or none;
+%% hashes and counts on the path are adjusted by the deltas, and the node is reshaped
+%% (split / collapse) as the canonical rule requires.
 %% The empty leaf `{l, 0, 0, {<<>>}}' is only the seed of an insert into nil.
 -spec update(tnode() | {l, 0, 0, {<<>>}}, non_neg_integer(), non_neg_integer(), binary(),
-             update_fun()) ->
+             change()) ->
           {tnode(), integer(), -1 | 0 | 1}.
-update(nil, D, H, K, Fun) ->
-    case Fun(none) of
+update(nil, D, H, K, Change) ->
+    case change(Change, none) of
         none -> {nil, 0, 0};
-        New -> update({l, 0, 0, {<<>>}}, D, H, K, fun(_) -> New end)
+        New -> update({l, 0, 0, {<<>>}}, D, H, K, New)
     end;
-update({l, NH, C, T} = Leaf, D, H, K, Fun) ->
+update({l, NH, C, T} = Leaf, D, H, K, Change) ->
     case find(T, K, H) of
         I when I > 0 ->
             Old = element(I + 1, T),
-            case Fun(Old) of
+            case change(Change, Old) of
                 none ->
                     DH = -ehash(Old),
-                    <<Pre:(2 * (I - 1))/binary, _:16, Post/binary>> = element(1, T),
-                    T2 = setelement(1, erlang:delete_element(I + 1, T), <<Pre/binary, Post/binary>>),
+                    %% Sized first segments: see frags_without/2.
+                    T2 = setelement(1, erlang:delete_element(I + 1, T),
+                                    frags_without(element(1, T), I)),
                     {leaf_t(NH + DH, C - 1, T2), DH, -1};
                 {K, _} = New ->
                     DH = ehash(New) - ehash(Old),
                     {leaf_t(NH + DH, C, setelement(I + 1, T, New)), DH, 0}
             end;
         I ->
-            case Fun(none) of
+            case change(Change, none) of
                 none ->
                     {nil_if_empty(Leaf), 0, 0};
                 {K, _} = New ->
                     DH = ehash(New),
-                    <<Pre:(2 * (-I - 1))/binary, Post/binary>> = element(1, T),
                     T2 = setelement(1, erlang:insert_element(-I + 1, T, New),
-                                    <<Pre/binary, (frag(H)):16, Post/binary>>),
+                                    frags_with(element(1, T), -I, frag(H))),
                     Node = leaf_t(NH + DH, C + 1, T2),
                     {split_if_big(Node, D), DH, 1}
             end
     end;
-update({b, NH, C, Ch}, D, H, K, Fun) ->
+update({b, NH, C, Ch}, D, H, K, Change) ->
     I = nibble(H, D) + 1,
-    {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Fun),
+    {Child, DH, DC} = update(element(I, Ch), D + 1, H, K, Change),
     Ch2 = setelement(I, Ch, Child),
     H2 = (NH + DH) band ?MASK,
     case C + DC of
@@ -119,11 +121,32 @@ update({b, NH, C, Ch}, D, H, K, Fun) ->
 -spec leaf(integer(), non_neg_integer(), [entry()]) -> tnode().
 leaf(_, 0, []) -> nil;
 leaf(H, C, Entries) ->
-    Frags = << <<(frag(khash(K))):16>> || {K, _} <- Entries >>,
+    %% Not a binary comprehension over the entries: one whose segment calls a
+    %% function appends to a writable binary (see frags_without/2).
+    Frags = list_to_binary([<<(frag(khash(K))):16>> || {K, _} <- Entries]),
     {l, H band ?MASK, C, list_to_tuple([Frags | Entries])}.
 
 leaf_t(_, 0, _) -> nil;
 leaf_t(H, C, T) -> {l, H band ?MASK, C, T}.
+
+change(Fun, Old) when is_function(Fun, 1) -> Fun(Old);
+change(New, _) -> New.
+
+%% The fragments without entry I's, and with fragment F inserted as entry I's. Written
+%% with a sized first segment on purpose: `<<Pre/binary, ...>>' compiles to an append,
+%% and an append to a binary that is not writable makes a new writable binary of at
+%% least 256 bytes off the heap, so every leaf an insert or a remove touched held a
+%% refc binary (more garbage, an off-heap hop on every later lookup). These are heap
+%% binaries of at most 64 bytes, stored next to the leaf as the format intends.
+frags_without(Frags, I) ->
+    N = 2 * (I - 1),
+    <<Pre:N/binary, _:16, Post/binary>> = Frags,
+    <<Pre:N/binary, Post/binary>>.
+
+frags_with(Frags, I, F) ->
+    N = 2 * (I - 1),
+    <<Pre:N/binary, Post/binary>> = Frags,
+    <<Pre:N/binary, F:16, Post/binary>>.
 
 nil_if_empty({l, _, 0, _}) -> nil;
 nil_if_empty(Node) -> Node.
@@ -156,7 +179,11 @@ get_entry(T, K, H) ->
     end.
 
 %% Only entries whose fragment matches are touched; a fragment shared by two keys
-%% only costs one more comparison.
+%% only costs one more comparison. Four fragments are tested per step (one match of
+%% the binary instead of four): a miss scans the whole leaf.
+scan(<<F0:16, F1:16, F2:16, F3:16, Rest/binary>>, F, I, T, K)
+  when F0 =/= F, F1 =/= F, F2 =/= F, F3 =/= F ->
+    scan(Rest, F, I + 4, T, K);
 scan(<<F:16, Rest/binary>>, F, I, T, K) ->
     case element(I + 1, T) of
         {K, _} -> I;
@@ -211,7 +238,7 @@ build(D, Hashed, N, Order) when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
                  descending -> lists:reverse(Hashed)
              end,
     %% The key hashes are at hand: the fragments come from them.
-    hashed_leaf(Sorted, N, <<>>, 0, []);
+    hashed_leaf(Sorted, N, [], 0, []);
 build(D, Hashed, _, Order) ->
     Next = case Order of
                ascending -> descending;
@@ -264,10 +291,12 @@ partition([], _, A0, A1, A2, A3, A4, A5, A6, A7,
     {A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15}.
 
 %% The leaf of N sorted [{KeyHash, Entry}]: fragments, hash sum and entries in one pass.
+%% The fragments are collected as a list and made one binary at the end: appends
+%% would make a growable off-heap binary per leaf (see frags_without/2).
 hashed_leaf([{H, En} | T], N, Frags, Sum, Acc) ->
-    hashed_leaf(T, N, <<Frags/binary, (frag(H)):16>>, Sum + ehash(En), [En | Acc]);
+    hashed_leaf(T, N, [<<(frag(H)):16>> | Frags], Sum + ehash(En), [En | Acc]);
 hashed_leaf([], N, Frags, Sum, Acc) ->
-    leaf_t(Sum, N, list_to_tuple([Frags | lists:reverse(Acc)])).
+    leaf_t(Sum, N, list_to_tuple([list_to_binary(lists:reverse(Frags)) | lists:reverse(Acc)])).
 
 %% @doc A branch from children that are already canonical; collapses when small.
 -spec branch(tuple()) -> tnode().

@@ -108,7 +108,12 @@ put(Map, Key, Value) ->
 %% replica has observed with one new write. One trie descent plus one leaf.
 -spec put(lwwmap(), term(), term(), term()) -> lwwmap() | error().
 put({lwwmap, _, _} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
-    guard(fun() -> put_one(Map, Key, Value, Actor) end);
+    %% guard/1 written out: a single put is ~1 us, the closure a few % of it.
+    try
+        put_one(Map, Key, Value, Actor)
+    catch
+        error:_ -> {error, bad_state}
+    end;
 put(Map, _, _, _) ->
     not_a_map(Map).
 
@@ -179,11 +184,18 @@ put_all(_, _, _) ->
 %% @doc Removes `Key' (its observed writes; a concurrent put elsewhere survives).
 %% Absent: unchanged.
 -spec remove(lwwmap(), term()) -> lwwmap() | error().
-remove(Map, Key) ->
-    case remove_delta(Map, Key) of
-        {error, _} = Error -> Error;
-        {Map2, _} -> Map2
-    end.
+remove({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
+    %% remove_delta/2's state without its delta (which this would build and drop), in
+    %% one descent: the context already covers the writes the remove drops.
+    K = enc(Key),
+    try update(Root, 0, khash(K), K, none) of
+        {_, _, 0} -> Map;
+        {Root2, _, _} -> {lwwmap, Ctx, Root2}
+    catch
+        error:_ -> {error, bad_state}
+    end;
+remove(Map, _) ->
+    not_a_map(Map).
 
 %% @doc `remove/2'; the actor plays no part in a remove.
 -spec remove(lwwmap(), term(), term()) -> lwwmap() | error().
@@ -777,9 +789,10 @@ bytes(B) ->
 
 %% ---------------------------------------------------------------- helpers
 
+%% Key, actor and value bytes: the external format without its leading 131 (the
+%% common shapes built in Erlang, see plexus_term_bytes).
 enc(Term) ->
-    <<131, Bin/binary>> = term_to_binary(Term, [deterministic, {minor_version, 2}]),
-    Bin.
+    plexus_term_bytes:field(Term).
 
 %% Decoding a stored key or value: may create atoms (see the module doc); bytes that
 %% are no term give bad_term.

@@ -118,14 +118,16 @@ add(Set, Elem) ->
 %% O(log n) trie descent plus O(chunk) work in the leaf.
 -spec add(orset2(), term(), term()) -> orset2() | error().
 add({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
-    guard(fun() ->
-                  A = enc(Actor),
-                  {C, Ctx} = next_dot(A, VV, Cloud),
-                  E = enc(Elem),
-                  Entry = {E, [{A, C}]},
-                  {Root2, _, _} = update(Root, 0, khash(E), E, fun(_) -> Entry end),
-                  {orset2, Ctx, Root2}
-          end);
+    A = enc(Actor),
+    E = enc(Elem),
+    %% guard/1 written out: a single op is ~1 us, the closure would be a few % of it.
+    try
+        {C, Ctx} = next_dot(A, VV, Cloud),
+        {Root2, _, _} = update(Root, 0, khash(E), E, {E, [{A, C}]}),
+        {orset2, Ctx, Root2}
+    catch
+        error:_ -> {error, bad_state}
+    end;
 add(Set, _, _) ->
     not_a_set(Set).
 
@@ -137,11 +139,13 @@ add_all(Set, Elems, Actor) when is_list(Elems) ->
 %% @doc Removes `Elem' (its dots stay covered by the context). Absent: unchanged.
 -spec remove(orset2(), term()) -> orset2() | error().
 remove({orset2, Ctx, Root} = Set, Elem) when ?IS_SET(Set) ->
-    guard(fun() ->
-                  E = enc(Elem),
-                  {Root2, _, _} = update(Root, 0, khash(E), E, fun(_) -> none end),
-                  {orset2, Ctx, Root2}
-          end);
+    E = enc(Elem),
+    try update(Root, 0, khash(E), E, none) of
+        {_, _, 0} -> Set; % absent: the set itself, not an equal copy of its path
+        {Root2, _, _} -> {orset2, Ctx, Root2}
+    catch
+        error:_ -> {error, bad_state}
+    end;
 remove(Set, _) ->
     not_a_set(Set).
 
@@ -161,7 +165,11 @@ remove_all(Set, Elems) when is_list(Elems) ->
 -spec member(orset2(), term()) -> boolean() | error().
 member({orset2, _, Root} = Set, Elem) when ?IS_SET(Set) ->
     E = enc(Elem),
-    guard(fun() -> lookup(Root, 0, khash(E), E) end);
+    try
+        lookup(Root, 0, khash(E), E)
+    catch
+        error:_ -> {error, bad_state}
+    end;
 member(Set, _) ->
     not_a_set(Set).
 
@@ -723,10 +731,9 @@ bytes(B) ->
 %% ---------------------------------------------------------------- helpers
 
 %% Element and actor bytes as v1 stores them: the external format without its
-%% leading version byte 131.
+%% leading version byte 131 (the common shapes built in Erlang, see plexus_term_bytes).
 enc(Term) ->
-    <<131, Bin/binary>> = plexus_nif:encode(Term),
-    Bin.
+    plexus_term_bytes:field(Term).
 
 fold_ops(Fun, Acc, [H | T]) ->
     case Fun(H, Acc) of

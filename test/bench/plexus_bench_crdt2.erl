@@ -9,7 +9,7 @@
 %% printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_crdt2).
 
--import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, us/1, ms/1]).
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, us/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -42,6 +42,7 @@ ops_row(N) ->
     S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
     {ok, S2} = ?V2:from_binary(S1),
     Fresh = lists:seq(N + 1, N + Ops),
+    settle(),
     V1Add = rate(fun() -> lists:foldl(fun(E, S) -> ?V1:add(S, E, b) end, S1, Fresh) end, Ops),
     V2Add = rate(fun() -> lists:foldl(fun(E, S) -> ?V2:add(S, E, b) end, S2, Fresh) end, Ops),
     Gone = lists:seq(1, min(N, Ops)),
@@ -55,6 +56,7 @@ member_row(N) ->
     S1 = ?V1:add_all(?V1:new(), lists:seq(1, N), a),
     {ok, S2} = ?V2:from_binary(S1),
     Probes = [rand:uniform(2 * N) || _ <- lists:seq(1, 20000)],
+    settle(),
     T1 = ns_each(fun() -> [?V1:member(S1, E) || E <- lists:sublist(Probes, 200)] end, 200),
     T2 = ns_each(fun() -> [?V2:member(S2, E) || E <- Probes] end, 20000),
     io:format("~nmember/2 at ~b elements: v1 ~s, v2 ~s (target v2 <= 1 us)~n",

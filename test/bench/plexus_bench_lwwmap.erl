@@ -7,7 +7,7 @@
 %% Targets are printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_lwwmap).
 
--import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, ms/1]).
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -38,6 +38,7 @@ ops_row(N) ->
     Mo = lists:foldl(fun(I, Acc) -> ?MODEL:put(I, I, a, I, Acc) end, ?MODEL:new(),
                      lists:seq(1, N)),
     Keys = [rand:uniform(N) || _ <- lists:seq(1, Ops)],
+    settle(),
     Put = rate(fun() -> lists:foldl(fun(K, M) -> ?M:put(M, K, v, b) end, S, Keys) end, Ops),
     ModelPut = rate(fun() ->
                             lists:foldl(fun(K, M) -> ?MODEL:put(K, v, b, K, M) end, Mo, Keys)
@@ -50,6 +51,7 @@ ops_row(N) ->
 get_row(N) ->
     S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
     Probes = [rand:uniform(2 * N) || _ <- lists:seq(1, 20000)],
+    settle(),
     T = ns_each(fun() -> [?M:get(S, K) || K <- Probes] end, 20000),
     io:format("~nget/2 at ~b keys: ~.2f us~n", [N, T / 1000]).
 

@@ -85,6 +85,41 @@ single_ops_keep_fragments_test() ->
     check(Root),
     ?assertEqual({ok, S2}, M:from_binary(M:to_binary(S2))).
 
+%% The fragments of a leaf stay a heap binary (at most 64 bytes, stored next to the
+%% leaf) through inserts, deletes and builds. Built by appending to a binary, they were
+%% each a fresh off-heap binary of at least 256 bytes: garbage on every single op and
+%% one more pointer to follow on every lookup. A heap binary takes two words and its
+%% bytes on the process heap; an off-heap one a 6-word reference, and (until a GC
+%% shrinks it) a buffer larger than its bytes.
+heap_fragments_test() ->
+    M = plexus_orset2,
+    Built = M:add_all(M:new(), lists:seq(1, 3000), a),
+    {ok, FromBytes} = M:from_binary(M:to_binary(Built)),
+    Ops = M:remove_all(M:add_all(FromBytes, lists:seq(3001, 3200), b), lists:seq(1, 300)),
+    Big = M:add_all(M:new(), lists:seq(1, 33), a),
+    lists:foreach(
+      fun(S) ->
+              {orset2, _, Root} = S,
+              Frags = fragments(Root),
+              ?assertNotEqual([], Frags),
+              [?assertEqual({byte_size(F), 2 + (byte_size(F) + 7) div 8},
+                            {binary:referenced_byte_size(F), erts_debug:flat_size(F)})
+               || F <- Frags]
+      end, [Built, FromBytes, Ops, M:remove(Big, 7), M:add(M:remove(Big, 7), 7, b)]).
+
+%% Removing what is absent returns the state itself (erts_debug:same/2: the very term,
+%% not an equal copy of the path the descent rebuilt), in both trie CRDTs.
+remove_absent_is_identity_test() ->
+    S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, 500), a),
+    ?assert(erts_debug:same(S, plexus_orset2:remove(S, absent))),
+    M = plexus_lwwmap:put_all(plexus_lwwmap:new(), [{I, I} || I <- lists:seq(1, 500)], a),
+    ?assert(erts_debug:same(M, plexus_lwwmap:remove(M, absent))),
+    ?assertEqual(element(1, plexus_lwwmap:remove_delta(M, 7)), plexus_lwwmap:remove(M, 7)).
+
+fragments({l, _, _, T}) -> [element(1, T)];
+fragments({b, _, _, Ch}) -> lists:append([fragments(N) || N <- tuple_to_list(Ch)]);
+fragments(nil) -> [].
+
 %% A leaf merged with a branch (one replica holds at most 32 entries below a node, the
 %% other more), both ways round and at depth: the result is the canonical trie of the
 %% v1 merge, with its hashes and fragments in step.
