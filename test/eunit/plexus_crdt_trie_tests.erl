@@ -105,7 +105,9 @@ heap_fragments_test() ->
               [?assertEqual({byte_size(F), 2 + (byte_size(F) + 7) div 8},
                             {binary:referenced_byte_size(F), erts_debug:flat_size(F)})
                || F <- Frags]
-      end, [Built, FromBytes, Ops, M:remove(Big, 7), M:add(M:remove(Big, 7), 7, b)]).
+      end, [Built, FromBytes, Ops, M:remove(Big, 7), M:add(M:remove(Big, 7), 7, b),
+            %% leaves made by merges: the C walk and the Erlang walk
+            M:merge(Ops, Built), M:merge_erl(Ops, Built)]).
 
 %% Removing what is absent returns the state itself (erts_debug:same/2: the very term,
 %% not an equal copy of the path the descent rebuilt), in both trie CRDTs.
