@@ -76,6 +76,22 @@ uint64_t plexus_thash_final(const plexus_thash *s)
 
 /* ------------------------------------------------------------------ dots */
 
+uint64_t plexus_thash_orset_entry(plexus_bytes key, const plexus_dot *d, size_t n)
+{
+    plexus_thash s;
+    plexus_thash_init(&s);
+    plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
+    plexus_thash_bin(&s, key.p, key.n);
+    for (size_t i = 0; i < n; i++) {
+        plexus_thash_tag(&s, PLEXUS_THASH_CONS, 0);
+        plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
+        plexus_thash_bin(&s, d[i].actor.p, d[i].actor.n);
+        plexus_thash_int(&s, d[i].ctr);
+    }
+    plexus_thash_tag(&s, PLEXUS_THASH_NIL, 0);
+    return plexus_thash_final(&s);
+}
+
 int plexus_dot_cmp(const plexus_dot *a, const plexus_dot *b)
 {
     int c = plexus_bytes_cmp(a->actor.p, a->actor.n, b->actor.p, b->actor.n);

@@ -336,24 +336,6 @@ static int ment_dots(mstate *ms, ment *m)
     return M_OK;
 }
 
-/* The entry hash of {Key, Dots} from its decoded parts: the stream hash_term reads
- * from the term (plexus_crdt_trie:ehash/1). */
-static uint64_t hash_parts(plexus_bytes key, const plexus_dot *d, size_t n)
-{
-    plexus_thash s;
-    plexus_thash_init(&s);
-    plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
-    plexus_thash_bin(&s, key.p, key.n);
-    for (size_t i = 0; i < n; i++) {
-        plexus_thash_tag(&s, PLEXUS_THASH_CONS, 0);
-        plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
-        plexus_thash_bin(&s, d[i].actor.p, d[i].actor.n);
-        plexus_thash_int(&s, d[i].ctr);
-    }
-    plexus_thash_tag(&s, PLEXUS_THASH_NIL, 0);
-    return plexus_thash_final(&s);
-}
-
 /* The hash of an entry term whose key and writes are decoded: from the parts for
  * OR-Set dots, from the term for LWW writes (their timestamps and values are not
  * decoded; the same stream either way). */
@@ -361,7 +343,7 @@ static int built_hash(mstate *ms, ERL_NIF_TERM term, plexus_bytes key, const ple
                       size_t n, uint64_t *h)
 {
     if (ms->write_arity == 2) {
-        *h = hash_parts(key, d, n);
+        *h = plexus_thash_orset_entry(key, d, n);
         return M_OK;
     }
     plexus_thash s;

@@ -58,6 +58,10 @@ typedef struct plexus_dot {
     uint64_t ctr;
 } plexus_dot;
 
+/* The entry hash (plexus_crdt_trie:ehash/1) of an OR-Set entry {Key, [{Actor, Ctr}...]}
+ * from its decoded parts: the same stream plexus_thash_* takes from the term. */
+PLEXUS_API uint64_t plexus_thash_orset_entry(plexus_bytes key, const plexus_dot *d, size_t n);
+
 /* Erlang term order of {ActorBin, Ctr}: <0, 0, >0. */
 PLEXUS_API int plexus_dot_cmp(const plexus_dot *a, const plexus_dot *b);
 

@@ -22,21 +22,10 @@ static plexus_dot D(const char *actor, uint64_t ctr)
     return d;
 }
 
-/* The hash of {Key, [{Actor, Ctr}, ...]} as nif_trie.c feeds it. */
+/* The hash of {Key, [{Actor, Ctr}, ...]}, as nif_trie.c computes it. */
 static uint64_t entry_hash(const char *key, const plexus_dot *d, size_t n)
 {
-    plexus_thash s;
-    plexus_thash_init(&s);
-    plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
-    plexus_thash_bin(&s, (const uint8_t *)key, strlen(key));
-    for (size_t i = 0; i < n; i++) {
-        plexus_thash_tag(&s, PLEXUS_THASH_CONS, 0);
-        plexus_thash_tag(&s, PLEXUS_THASH_TUPLE, 2);
-        plexus_thash_bin(&s, d[i].actor.p, d[i].actor.n);
-        plexus_thash_int(&s, d[i].ctr);
-    }
-    plexus_thash_tag(&s, PLEXUS_THASH_NIL, 0);
-    return plexus_thash_final(&s);
+    return plexus_thash_orset_entry((plexus_bytes){(const uint8_t *)key, strlen(key)}, d, n);
 }
 
 static void test_hash_pinned(void)
