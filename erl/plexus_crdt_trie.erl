@@ -588,19 +588,20 @@ leaf_at(D, H, Old, Frags, New) ->
 
 %% The hash and fragments of New from those of Old (both sorted by key), hashing only
 %% the entries that differ: a merge mostly keeps what one side had, and hashing the
-%% entries is the costly part of building a node. The fragments are gathered as an
-%% iolist and made one binary at the end (appends would make an off-heap binary per
+%% entries is the costly part of building a node. The fragments are gathered in a
+%% list and made one binary at the end (appends would make an off-heap binary per
 %% leaf, see hashed_leaf/5).
 delta([X | TO], <<F:16, FR/binary>>, [X | TN], H, Acc) ->
-    delta(TO, FR, TN, H, [Acc | <<F:16>>]);
+    delta(TO, FR, TN, H, [<<F:16>> | Acc]);
 delta([{K, _} = O | TO], <<F:16, FR/binary>>, [{K, _} = X | TN], H, Acc) ->
-    delta(TO, FR, TN, H - ehash(O) + ehash(X), [Acc | <<F:16>>]);
+    delta(TO, FR, TN, H - ehash(O) + ehash(X), [<<F:16>> | Acc]);
 delta([{KO, _} = O | TO], <<_:16, FR/binary>>, [{KN, _} | _] = New, H, Acc) when KO < KN ->
     delta(TO, FR, New, H - ehash(O), Acc);
 delta(Old, Frags, [{K, _} = X | TN], H, Acc) ->
-    delta(Old, Frags, TN, H + ehash(X), [Acc | <<(frag(khash(K))):16>>]);
+    delta(Old, Frags, TN, H + ehash(X), [<<(frag(khash(K))):16>> | Acc]);
 delta(Old, _, [], H, Acc) ->
-    {lists:foldl(fun(O, A) -> A - ehash(O) end, H, Old), iolist_to_binary(Acc)}.
+    {lists:foldl(fun(O, A) -> A - ehash(O) end, H, Old),
+     list_to_binary(lists:reverse(Acc))}.
 
 %% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 -spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,
