@@ -5,6 +5,7 @@
 -module(plexus_orset2_tests).
 
 -include_lib("eunit/include/eunit.hrl").
+-import(plexus_nif_probe, [with_dirty_threshold/2]).
 
 -export([sync/2, bad_leaves/1]).
 
@@ -415,8 +416,8 @@ dirty_and_inline_test() ->
     {A, B} = apart(3000),
     Merges = [{trie_orset_merge, 5}],
     Work = fun() -> ?V2:merge(A, B) end,
-    {Dirty, DCalls} = with_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
-    {Inline, ICalls} = with_threshold(1 bsl 62,
+    {Dirty, DCalls} = with_dirty_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    {Inline, ICalls} = with_dirty_threshold(1 bsl 62,
                                       fun() -> plexus_nif_probe:calls(Work, Merges) end),
     ?assertEqual(Dirty, Inline),
     ?assertEqual(?V2:merge_erl(A, B), Dirty),
@@ -442,13 +443,6 @@ large_merge_stays_inline_test() ->
                      [{trie_orset_merge, 5}]),
     ?assertEqual({trie_orset_merge, rescheduled}, Whole).
 
-with_threshold(T, F) ->
-    Old = plexus_nif:set_dirty_threshold(T),
-    try
-        F()
-    after
-        plexus_nif:set_dirty_threshold(Old)
-    end.
 
 %% Hostile roots and contexts reach the NIF as they are (merge/2 checks only the
 %% outer shape): every malformed part gives {error, bad_state}, never a crash, and
@@ -469,9 +463,12 @@ c_walk_hostile_terms_test() ->
               {#{}, #{{<<1>>, x} => true}}],
     %% as a child of the root, where the walk meets it against a real leaf
     In = fun(R) -> {b, H, C, Ch} = RA, {b, H, C, setelement(1, Ch, R)} end,
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(In(R), RB, CA, CB, 0)) || R <- Bad],
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RB, In(R), CB, CA, 0)) || R <- Bad],
-    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RA, RB, C, CB, 0)) || C <- BadCtx],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(In(R), RB, CA, CB, 0))
+     || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RB, In(R), CB, CA, 0))
+     || R <- Bad],
+    [?assertEqual({error, bad_state}, plexus_nif:trie_orset_merge(RA, RB, C, CB, 0))
+     || C <- BadCtx],
     [?assertEqual({error, bad_state}, ?V2:merge({orset2, CA, In(R)}, {orset2, CB, RB}))
      || R <- Bad],
     rand:seed(exsss, {1, 2, 3}),

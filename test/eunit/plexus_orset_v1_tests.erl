@@ -7,6 +7,7 @@
 -module(plexus_orset_v1_tests).
 
 -include_lib("eunit/include/eunit.hrl").
+-import(plexus_nif_probe, [with_dirty_threshold/2]).
 
 -compile({no_auto_import, [size/1]}).
 
@@ -35,14 +36,6 @@ nif_badarg_test() ->
 
 %% ---------------------------------------------------------------- scheduling
 
-%% Runs F with the dirty threshold set to T, restoring the old one.
-with_threshold(T, F) ->
-    Old = plexus_nif:set_dirty_threshold(T),
-    try
-        F()
-    after
-        plexus_nif:set_dirty_threshold(Old)
-    end.
 
 %% A mixed workload over small inputs; every call's result, in order.
 workload() ->
@@ -56,8 +49,8 @@ workload() ->
 
 dirty_and_inline_agree_test() ->
     Default = workload(),
-    Dirty = with_threshold(0, fun workload/0),
-    Inline = with_threshold(1 bsl 62, fun workload/0),
+    Dirty = with_dirty_threshold(0, fun workload/0),
+    Inline = with_dirty_threshold(1 bsl 62, fun workload/0),
     ?assertEqual(Default, Dirty),
     ?assertEqual(Default, Inline).
 
@@ -68,7 +61,7 @@ threshold_round_trip_test() ->
 
 threshold_boundary_test() ->
     S = ?S:add_all(?S:new(), lists:seq(1, 1000), n1),
-    Results = [with_threshold(T, fun() -> ?S:merge(S, S) end)
+    Results = [with_dirty_threshold(T, fun() -> ?S:merge(S, S) end)
                || T <- [0, byte_size(S) - 1, byte_size(S), byte_size(S) + 1, 1 bsl 40]],
     ?assertEqual([S], lists:usort(Results)).
 
@@ -83,8 +76,9 @@ dirty_path_is_taken() ->
     T = ?S:add_all(S, lists:seq(200001, 210000), n2),
     Work = fun() -> [?S:merge(S, T) || _ <- lists:seq(1, 10)], ok end,
     Merges = [{orset_merge, 1}],
-    {ok, Dirty} = with_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
-    {ok, Inline} = with_threshold(1 bsl 62, fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    {ok, Dirty} = with_dirty_threshold(0, fun() -> plexus_nif_probe:calls(Work, Merges) end),
+    {ok, Inline} = with_dirty_threshold(1 bsl 62,
+                                        fun() -> plexus_nif_probe:calls(Work, Merges) end),
     ?assertEqual(lists:duplicate(10, {orset_merge, rescheduled}), Dirty),
     ?assertMatch([{orset_merge, inline, _}], lists:usort([{F, K, 0} || {F, K, _} <- Inline])),
     ?assertEqual(10, length(Inline)).
@@ -123,7 +117,7 @@ one_million(Mode) ->
             ?assertMatch([_ | _], [C || C = {_, rescheduled} <- Calls]),
             ?assert(plexus_nif_probe:max_inline_us(Calls) < 10000);
         inline ->
-            {ok, Calls} = with_threshold(1 bsl 62, fun() -> plexus_nif_probe:calls(Work) end),
+            {ok, Calls} = with_dirty_threshold(1 bsl 62, fun() -> plexus_nif_probe:calls(Work) end),
             ?assertEqual([], [C || C = {_, rescheduled} <- Calls]),
             ?assert(plexus_nif_probe:max_inline_us(Calls) >= 10000)
     end.

@@ -11,7 +11,7 @@
 %% (`enif_schedule_nif' to a dirty scheduler, or a yield) reports `rescheduled'.
 -module(plexus_nif_probe).
 
--export([calls/1, calls/2, max_inline_us/1]).
+-export([calls/1, calls/2, max_inline_us/1, with_dirty_threshold/2]).
 
 -type call() :: {atom(), inline, non_neg_integer()} | {atom(), rescheduled}.
 -export_type([call/0]).
@@ -76,3 +76,13 @@ pair([_ | Rest], Open, Acc) ->
     pair(Rest, Open, Acc);
 pair([], _, Acc) ->
     lists:reverse(Acc).
+
+%% @doc Runs F with the NIFs' dirty threshold set to T, restoring the old one.
+-spec with_dirty_threshold(non_neg_integer(), fun(() -> R)) -> R.
+with_dirty_threshold(T, F) ->
+    Old = plexus_nif:set_dirty_threshold(T),
+    try
+        F()
+    after
+        plexus_nif:set_dirty_threshold(Old)
+    end.
