@@ -43,15 +43,25 @@
 -define(HALF, (1 bsl 28)).
 
 -type entry() :: {binary(), term()}.
-%% A leaf holds `{Frags, Entry1, ..., EntryN}': the entries sorted by key, after a
-%% binary of their 16-bit key fragments (`khash(Key) band 16#ffff', in entry order;
-%% 64 bytes for 32 entries, so a heap binary next to the tuple). In a large state
-%% every term a lookup touches is a cache miss: a lookup scans the fragments (one or
-%% two cache lines) and touches only the entry whose fragment matches, instead of the
-%% ~5 entries and keys of a binary search or ~16 list cells, entries and keys of a
-%% list walk. Inserts and deletes copy the tuple and the fragments once (BIFs).
+%% A leaf is `{l, Hash, Count, Frags, Hashes, Entries}': Entries the tuple of its
+%% entries, Hashes the tuple of their 56-bit hashes (`ehash/1', small integers held in
+%% the tuple itself) and Frags a binary of their 16-bit key fragments
+%% (`khash(Key) band 16#ffff'), both in entry order. Entries are sorted by fragment,
+%% then by key: any order fixed by the contents is canonical, and this one lets a
+%% lookup find an entry, or where a new one goes, from the fragments alone. Frags
+%% takes 64 bytes for 32 entries, so it is a heap binary next to the tuples. In a
+%% large state every term a lookup touches is a cache miss: a lookup scans the
+%% fragments (one or two cache lines) and touches only the entry whose fragment
+%% matches, where a binary search by key touched ~5 entries and their keys (a fifth of
+%% an insert's time), and a merge walk orders two leaves' entries by their fragments,
+%% reading keys only where fragments are equal. The hashes let a merge walk compare two entries as it compares two subtrees,
+%% without touching either entry (the deep compare of two equal entries built apart
+%% was two thirds of a full merge), and an op that replaces or removes an entry
+%% subtracts the old hash without hashing the old entry again. Three flat parts
+%% rather than one tuple holding the others: an insert or a delete copies each tuple
+%% once (one BIF each), where a nested index would be copied twice.
 -type tnode() :: nil
-               | {l, non_neg_integer(), pos_integer(), tuple()}
+               | {l, non_neg_integer(), pos_integer(), binary(), tuple(), tuple()}
                | {b, non_neg_integer(), pos_integer(), tuple()}.
 -type node_summary() :: nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), binary()}.
 %% merge_entries(EntriesA, EntriesB, CtxA, CtxB) merges two sorted entry lists;
@@ -70,40 +80,41 @@
 %% Change(OldEntry | none) (or Change itself, see change()) gives the new entry or none;
 %% hashes and counts on the path are adjusted by the deltas, and the node is reshaped
 %% (split / collapse) as the canonical rule requires.
-%% The empty leaf `{l, 0, 0, {<<>>}}' is only the seed of an insert into nil.
--spec update(tnode() | {l, 0, 0, {<<>>}}, non_neg_integer(), non_neg_integer(), binary(),
+%% The empty leaf `{l, 0, 0, <<>>, {}, {}}' is only the seed of an insert into nil.
+-spec update(tnode() | {l, 0, 0, <<>>, {}, {}}, non_neg_integer(), non_neg_integer(), binary(),
              change()) ->
           {tnode(), integer(), -1 | 0 | 1}.
 update(nil, D, H, K, Change) ->
     case change(Change, none) of
         none -> {nil, 0, 0};
-        New -> update({l, 0, 0, {<<>>}}, D, H, K, New)
+        New -> update({l, 0, 0, <<>>, {}, {}}, D, H, K, New)
     end;
-update({l, NH, C, T} = Leaf, D, H, K, Change) ->
-    case find(T, K, H) of
+update({l, NH, C, Frags, Hs, T} = Leaf, D, H, K, Change) ->
+    case find(Leaf, K, H) of
         I when I > 0 ->
-            Old = element(I + 1, T),
+            Old = element(I, T),
+            OldH = element(I, Hs),
             case change(Change, Old) of
                 none ->
-                    DH = -ehash(Old),
                     %% Sized first segments: see frags_without/2.
-                    T2 = setelement(1, erlang:delete_element(I + 1, T),
-                                    frags_without(element(1, T), I)),
-                    {leaf_t(NH + DH, C - 1, T2), DH, -1};
+                    {leaf_t(NH - OldH, C - 1, frags_without(Frags, I),
+                            erlang:delete_element(I, Hs), erlang:delete_element(I, T)),
+                     -OldH, -1};
                 {K, _} = New ->
-                    DH = ehash(New) - ehash(Old),
-                    {leaf_t(NH + DH, C, setelement(I + 1, T, New)), DH, 0}
+                    EH = ehash(New),
+                    {leaf_t(NH + EH - OldH, C, Frags, setelement(I, Hs, EH), setelement(I, T, New)),
+                     EH - OldH, 0}
             end;
         I ->
             case change(Change, none) of
                 none ->
                     {nil_if_empty(Leaf), 0, 0};
                 {K, _} = New ->
-                    DH = ehash(New),
-                    T2 = setelement(1, erlang:insert_element(-I + 1, T, New),
-                                    frags_with(element(1, T), -I, frag(H))),
-                    Node = leaf_t(NH + DH, C + 1, T2),
-                    {split_if_big(Node, D), DH, 1}
+                    EH = ehash(New),
+                    Node = leaf_t(NH + EH, C + 1, frags_with(Frags, -I, frag(H)),
+                                  erlang:insert_element(-I, Hs, EH),
+                                  erlang:insert_element(-I, T, New)),
+                    {split_if_big(Node, D), EH, 1}
             end
     end;
 update({b, NH, C, Ch}, D, H, K, Change) ->
@@ -113,21 +124,30 @@ update({b, NH, C, Ch}, D, H, K, Change) ->
     H2 = (NH + DH) band ?MASK,
     case C + DC of
         %% The collapsed leaf holds the same entries: its hash is the branch's.
-        C2 when C2 =< ?MAX_LEAF -> {leaf(H2, C2, lists:sort(collect_all(Ch2))), DH, DC};
+        C2 when C2 =< ?MAX_LEAF -> {leaf_pairs(H2, C2, collect_pairs(Ch2)), DH, DC};
         C2 -> {{b, H2, C2, Ch2}, DH, DC}
     end.
 
-%% @doc A leaf from a hash sum, a count and sorted entries (nil when empty).
+%% @doc A leaf from a hash sum, a count and entries (nil when empty).
 -spec leaf(integer(), non_neg_integer(), [entry()]) -> tnode().
-leaf(_, 0, []) -> nil;
 leaf(H, C, Entries) ->
+    leaf_pairs(H, C, [{En, ehash(En)} || En <- Entries]).
+
+%% A leaf from a hash sum, a count and [{Entry, EntryHash}] in any order.
+leaf_pairs(_, 0, []) -> nil;
+leaf_pairs(H, C, Pairs) ->
+    leaf_sorted(H, C, lists:sort([{frag(khash(K)), K, En, EH} || {{K, _} = En, EH} <- Pairs])).
+
+%% A leaf from a hash sum, a count and [{Frag, Key, Entry, EntryHash}] sorted.
+leaf_sorted(H, C, Sorted) ->
     %% Not a binary comprehension over the entries: one whose segment calls a
     %% function appends to a writable binary (see frags_without/2).
-    Frags = list_to_binary([<<(frag(khash(K))):16>> || {K, _} <- Entries]),
-    {l, H band ?MASK, C, list_to_tuple([Frags | Entries])}.
+    Frags = list_to_binary([<<F:16>> || {F, _, _, _} <- Sorted]),
+    leaf_t(H, C, Frags, list_to_tuple([EH || {_, _, _, EH} <- Sorted]),
+           list_to_tuple([En || {_, _, En, _} <- Sorted])).
 
-leaf_t(_, 0, _) -> nil;
-leaf_t(H, C, T) -> {l, H band ?MASK, C, T}.
+leaf_t(_, 0, _, _, _) -> nil;
+leaf_t(H, C, Frags, Hs, T) -> {l, H band ?MASK, C, Frags, Hs, T}.
 
 change(Fun, Old) when is_function(Fun, 1) -> Fun(Old);
 change(New, _) -> New.
@@ -148,64 +168,52 @@ frags_with(Frags, I, F) ->
     <<Pre:N/binary, Post/binary>> = Frags,
     <<Pre:N/binary, F:16, Post/binary>>.
 
-nil_if_empty({l, _, 0, _}) -> nil;
+nil_if_empty({l, _, 0, _, _, _}) -> nil;
 nil_if_empty(Node) -> Node.
 
 frag(H) -> H band 16#ffff.
 
-%% @doc A leaf's entries (the tuple without its fragments), sorted by key.
--spec entries(tuple()) -> [entry()].
-entries(T) ->
-    tl(tuple_to_list(T)).
+%% @doc A leaf's entries, sorted by key (the order the CRDTs merge entry lists in).
+-spec entries(tnode()) -> [entry()].
+entries({l, _, _, _, _, T}) ->
+    lists:sort(tuple_to_list(T)).
 
-%% @doc The index of the entry with key K in a leaf's tuple (entry I is element
-%% I + 1), or minus the index where it would be inserted.
--spec find(tuple(), binary()) -> integer().
-find(T, K) ->
-    find(T, K, khash(K)).
+%% @doc The index of the entry with key K in a leaf (element I of its entries), or
+%% minus the index where it would be inserted.
+-spec find(tnode(), binary()) -> integer().
+find(Leaf, K) ->
+    find(Leaf, K, khash(K)).
 
-find(T, K, H) ->
-    case scan(element(1, T), frag(H), 1, T, K) of
-        false -> -bisect(T, K, 1, tuple_size(T) - 1);
-        I -> I
+find({l, _, _, Frags, _, T}, K, H) ->
+    scan(Frags, frag(H), 1, T, K).
+
+%% @doc The entry with key K (whose key hash is H) in a leaf, or false.
+-spec get_entry(tnode(), binary(), non_neg_integer()) -> entry() | false.
+get_entry({l, _, _, Frags, _, T}, K, H) ->
+    case scan(Frags, frag(H), 1, T, K) of
+        I when I > 0 -> element(I, T);
+        _ -> false
     end.
 
-%% @doc The entry with key K (whose key hash is H) in a leaf's tuple, or false.
--spec get_entry(tuple(), binary(), non_neg_integer()) -> entry() | false.
-get_entry(T, K, H) ->
-    case scan(element(1, T), frag(H), 1, T, K) of
-        false -> false;
-        I -> element(I + 1, T)
-    end.
-
-%% Only entries whose fragment matches are touched; a fragment shared by two keys
-%% only costs one more comparison. Four fragments are tested per step (one match of
-%% the binary instead of four): a miss scans the whole leaf.
-scan(<<F0:16, F1:16, F2:16, F3:16, Rest/binary>>, F, I, T, K)
-  when F0 =/= F, F1 =/= F, F2 =/= F, F3 =/= F ->
+%% The fragments are sorted: entries with smaller fragments are passed over four per
+%% step (one match of the binary instead of four), and only entries whose fragment
+%% equals F are touched, in key order; the first greater one is where K would go.
+scan(<<_:48, F3:16, Rest/binary>>, F, I, T, K) when F3 < F ->
     scan(Rest, F, I + 4, T, K);
 scan(<<F:16, Rest/binary>>, F, I, T, K) ->
-    case element(I + 1, T) of
+    case element(I, T) of
         {K, _} -> I;
-        _ -> scan(Rest, F, I + 1, T, K)
+        {K2, _} when K2 < K -> scan(Rest, F, I + 1, T, K);
+        _ -> -I
     end;
-scan(<<_:16, Rest/binary>>, F, I, T, K) ->
+scan(<<G:16, Rest/binary>>, F, I, T, K) when G < F ->
     scan(Rest, F, I + 1, T, K);
-scan(<<>>, _, _, _, _) ->
-    false.
+scan(_, _, I, _, _) ->
+    -I.
 
-%% Where K would go among entries Lo..Hi (sorted by key).
-bisect(T, K, Lo, Hi) when Lo =< Hi ->
-    Mid = (Lo + Hi) bsr 1,
-    case element(1, element(Mid + 1, T)) < K of
-        true -> bisect(T, K, Mid + 1, Hi);
-        false -> bisect(T, K, Lo, Mid - 1)
-    end;
-bisect(_, _, Lo, _) ->
-    Lo.
-
-split_if_big({l, _, C, T}, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
-    build(D, [{khash(K), En} || {K, _} = En <- entries(T)]);
+split_if_big({l, _, C, _, _, _} = Leaf, D) when C > ?MAX_LEAF, D < ?MAX_DEPTH ->
+    %% The entries' hashes are at hand in the leaf: not hashed again.
+    build_hashed(D, [{khash(K), En, EH} || {{K, _} = En, EH} <- pairs(Leaf, [])]);
 split_if_big(Node, _) ->
     Node.
 
@@ -213,44 +221,54 @@ split_if_big(Node, _) ->
 -spec collapse(tuple()) -> tnode().
 collapse(Ch) ->
     Kids = tuple_to_list(Ch),
-    leaf(lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids),
-         lists:sum([count(N) || N <- Kids]), lists:sort(collect_all(Ch))).
+    leaf_pairs(lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids),
+               lists:sum([count(N) || N <- Kids]), collect_pairs(Ch)).
 
-collect_all(Ch) ->
-    lists:foldl(fun collect/2, [], tuple_to_list(Ch)).
+%% [{Entry, EntryHash}] below the children Ch (hashes from the leaves' indexes).
+collect_pairs(Ch) ->
+    lists:foldl(fun pairs_below/2, [], tuple_to_list(Ch)).
 
-%% @doc Canonical node for [{KeyHash, Entry}] sorted by key, all below one path.
+pairs_below(nil, Acc) -> Acc;
+pairs_below({l, _, _, _, _, _} = Leaf, Acc) -> pairs(Leaf, Acc);
+pairs_below({b, _, _, Ch}, Acc) -> lists:foldl(fun pairs_below/2, Acc, tuple_to_list(Ch)).
+
+%% A leaf's [{Entry, EntryHash}] in entry order, before Acc.
+pairs({l, _, _, _, Hs, T}, Acc) ->
+    pairs(T, Hs, tuple_size(T), Acc).
+
+pairs(_, _, 0, Acc) -> Acc;
+pairs(T, Hs, I, Acc) -> pairs(T, Hs, I - 1, [{element(I, T), element(I, Hs)} | Acc]).
+
+%% @doc Canonical node for [{KeyHash, Entry}] (any order), all below one path.
 %% One pass per level: each level deals the entries into 16 buckets (one accumulator
-%% argument per child, so no tuple is copied per entry), which reverses them; the
-%% next level reverses them back, and a leaf built from a reversed run turns it
-%% around (at most ?MAX_LEAF entries, except at depth ?MAX_DEPTH).
+%% argument per child, so no tuple is copied per entry); each leaf sorts its own
+%% entries (at most ?MAX_LEAF, except at depth ?MAX_DEPTH).
 -spec build(non_neg_integer(), [{non_neg_integer(), entry()}]) -> tnode().
 build(_, []) ->
     nil;
 build(D, Hashed) ->
-    build(D, Hashed, length(Hashed), ascending).
+    build_hashed(D, [{KH, En, ehash(En)} || {KH, En} <- Hashed]).
 
-build(_, [], _, _) ->
+%% build/2 of [{KeyHash, Entry, EntryHash}].
+build_hashed(_, []) ->
     nil;
-build(D, Hashed, N, Order) when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
-    Sorted = case Order of
-                 ascending -> Hashed;
-                 descending -> lists:reverse(Hashed)
-             end,
+build_hashed(D, Hashed) ->
+    build(D, Hashed, length(Hashed)).
+
+build(_, [], _) ->
+    nil;
+build(D, Hashed, N) when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
     %% The key hashes are at hand: the fragments come from them.
-    hashed_leaf(Sorted, N, [], 0, []);
-build(D, Hashed, _, Order) ->
-    Next = case Order of
-               ascending -> descending;
-               descending -> ascending
-           end,
+    leaf_sorted(lists:foldl(fun({_, _, EH}, A) -> A + EH end, 0, Hashed), N,
+                lists:sort([{frag(KH), K, En, EH} || {KH, {K, _} = En, EH} <- Hashed]));
+build(D, Hashed, _) ->
     Buckets = partition(Hashed, 28 - 4 * D, [], [], [], [], [], [], [], [],
                         [], [], [], [], [], [], [], []),
-    branch(list_to_tuple([build(D + 1, B, length(B), Next) || B <- tuple_to_list(Buckets)])).
+    branch(list_to_tuple([build(D + 1, B, length(B)) || B <- tuple_to_list(Buckets)])).
 
 %% Deals [{KeyHash, Entry}] into the 16 children at the depth whose nibble is at bit
 %% Shift (each bucket reversed).
-partition([{H, _} = X | T], Shift, A0, A1, A2, A3, A4, A5, A6, A7,
+partition([{H, _, _} = X | T], Shift, A0, A1, A2, A3, A4, A5, A6, A7,
           A8, A9, A10, A11, A12, A13, A14, A15) ->
     case (H bsr Shift) band 15 of
         0 -> partition(T, Shift, [X | A0], A1, A2, A3, A4, A5, A6, A7,
@@ -290,21 +308,13 @@ partition([], _, A0, A1, A2, A3, A4, A5, A6, A7,
           A8, A9, A10, A11, A12, A13, A14, A15) ->
     {A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15}.
 
-%% The leaf of N sorted [{KeyHash, Entry}]: fragments, hash sum and entries in one pass.
-%% The fragments are collected as a list and made one binary at the end: appends
-%% would make a growable off-heap binary per leaf (see frags_without/2).
-hashed_leaf([{H, En} | T], N, Frags, Sum, Acc) ->
-    hashed_leaf(T, N, [<<(frag(H)):16>> | Frags], Sum + ehash(En), [En | Acc]);
-hashed_leaf([], N, Frags, Sum, Acc) ->
-    leaf_t(Sum, N, list_to_tuple([list_to_binary(lists:reverse(Frags)) | lists:reverse(Acc)])).
-
 %% @doc A branch from children that are already canonical; collapses when small.
 -spec branch(tuple()) -> tnode().
 branch(Ch) ->
     Kids = tuple_to_list(Ch),
     H = lists:foldl(fun(N, A) -> A + hash(N) end, 0, Kids) band ?MASK,
     case lists:sum([count(N) || N <- Kids]) of
-        C when C =< ?MAX_LEAF -> leaf(H, C, lists:sort(collect_all(Ch)));
+        C when C =< ?MAX_LEAF -> leaf_pairs(H, C, collect_pairs(Ch));
         C -> {b, H, C, Ch}
     end.
 
@@ -312,15 +322,16 @@ branch(Ch) ->
 -spec mk_leaf([entry()]) -> tnode().
 mk_leaf([]) -> nil;
 mk_leaf(Entries) ->
-    leaf(lists:foldl(fun(En, A) -> A + ehash(En) end, 0, Entries), length(Entries), Entries).
+    Pairs = [{En, ehash(En)} || En <- Entries],
+    leaf_pairs(lists:foldl(fun({_, EH}, A) -> A + EH end, 0, Pairs), length(Entries), Pairs).
 
 -spec count(tnode()) -> non_neg_integer().
 count(nil) -> 0;
-count({_, _, C, _}) -> C.
+count(Node) -> element(3, Node).
 
 -spec hash(tnode()) -> non_neg_integer().
 hash(nil) -> 0;
-hash({_, H, _, _}) -> H.
+hash(Node) -> element(2, Node).
 
 %% @doc The 56-bit hash an entry contributes to every node above it: the stream hash
 %% of c_src/core/crdt_trie.c over the entry's binaries, integers, tuples and lists
@@ -363,12 +374,12 @@ merge_long(Short, Long) -> lists:merge(Short, lists:sort(Long)).
 %% Short keys as ordered integers ({Int, Payload}), the other entries as they are.
 split_entries(nil, S, L) ->
     {S, L};
-split_entries({l, _, _, T}, S, L) ->
+split_entries({l, _, _, _, _, T}, S, L) ->
     split_leaf(T, tuple_size(T), S, L);
 split_entries({b, _, _, Ch}, S, L) ->
     lists:foldl(fun(N, {S1, L1}) -> split_entries(N, S1, L1) end, {S, L}, tuple_to_list(Ch)).
 
-split_leaf(_, 1, S, L) ->
+split_leaf(_, 0, S, L) ->
     {S, L};
 split_leaf(T, I, S, L) ->
     case element(I, T) of
@@ -380,12 +391,12 @@ split_leaf(T, I, S, L) ->
 
 split_keys(nil, S, L) ->
     {S, L};
-split_keys({l, _, _, T}, S, L) ->
+split_keys({l, _, _, _, _, T}, S, L) ->
     split_leaf_keys(T, tuple_size(T), S, L);
 split_keys({b, _, _, Ch}, S, L) ->
     lists:foldl(fun(N, {S1, L1}) -> split_keys(N, S1, L1) end, {S, L}, tuple_to_list(Ch)).
 
-split_leaf_keys(_, 1, S, L) ->
+split_leaf_keys(_, 0, S, L) ->
     {S, L};
 split_leaf_keys(T, I, S, L) ->
     case element(I, T) of
@@ -405,21 +416,21 @@ int_key(I) ->
     Len = (I band 7) + 1,
     <<(I bsr (8 * (7 - Len) + 3)):(8 * Len)>>.
 
-%% @doc Entries below a node, appended to Acc, in trie order.
+%% @doc Entries below a node, appended to Acc, in trie order (not sorted).
 -spec collect(tnode(), [entry()]) -> [entry()].
 collect(nil, Acc) -> Acc;
-collect({l, _, _, T}, Acc) -> entries(T) ++ Acc;
+collect({l, _, _, _, _, T}, Acc) -> tuple_to_list(T) ++ Acc;
 collect({b, _, _, Ch}, Acc) -> lists:foldr(fun collect/2, Acc, tuple_to_list(Ch)).
 
 %% ---------------------------------------------------------------- anti-entropy
 
 %% @doc A leaf seen as a (non-canonical) branch, to merge with a branch.
 -spec split(tnode(), non_neg_integer()) -> {b, 0, 0, tuple()}.
-split({l, _, _, T}, D) ->
+split({l, _, _, _, _, _} = Leaf, D) ->
     Buckets = lists:foldr(fun({E, _} = En, Acc) ->
                                   I = nibble(khash(E), D) + 1,
                                   setelement(I, Acc, [En | element(I, Acc)])
-                          end, erlang:make_tuple(16, []), entries(T)),
+                          end, erlang:make_tuple(16, []), entries(Leaf)),
     {b, 0, 0, list_to_tuple([mk_leaf(B) || B <- tuple_to_list(Buckets)])}.
 
 %% @doc The node at a path of nibbles (for a leaf above it, the part below the path).
@@ -433,10 +444,10 @@ at_path({b, _, _, Ch}, <<I, Rest/binary>>, Full) -> at_path(element(I + 1, Ch), 
 %% placed by the whole path from the root, so the filter takes the whole path, not
 %% the part left below the leaf.
 at_path(nil, _, _) -> nil;
-at_path({l, _, _, _} = Leaf, _, Full) -> sub_leaf(Leaf, Full).
+at_path({l, _, _, _, _, _} = Leaf, _, Full) -> sub_leaf(Leaf, Full).
 
-sub_leaf({l, _, _, T}, P) ->
-    mk_leaf([En || {E, _} = En <- entries(T), in_path(khash(E), P)]).
+sub_leaf(Leaf, P) ->
+    mk_leaf([En || {E, _} = En <- entries(Leaf), in_path(khash(E), P)]).
 
 -spec in_path(non_neg_integer(), binary()) -> boolean().
 in_path(K, P) ->
@@ -468,7 +479,7 @@ valid_path(_) ->
 %% child hashes truncated to 64 bits (enough to tell honest differences apart).
 -spec summarise(tnode()) -> node_summary().
 summarise(nil) -> nil;
-summarise({l, H, _, _}) -> {leaf, H};
+summarise({l, H, _, _, _, _}) -> {leaf, H};
 summarise({b, H, C, _}) when C =< ?SHIP_BELOW -> {leaf, H};
 summarise({b, H, _, Ch}) -> {branch, H, << <<(hash(N)):64>> || N <- tuple_to_list(Ch) >>}.
 
@@ -516,19 +527,21 @@ merge_node(nil, B, D, CA, _, Ops) ->
     filter(B, D, CA, Ops);
 merge_node(A, nil, D, _, CB, Ops) ->
     filter(A, D, CB, Ops);
-merge_node({_, H, C, _} = A, {_, H, C, _}, _, _, _, _) ->
+merge_node(A, B, _, _, _, _) when element(2, A) =:= element(2, B),
+                                  element(3, A) =:= element(3, B) ->
     A;
-merge_node({l, HA, _, TA} = A, {l, _, _, TB}, D, CA, CB, #{merge_entries := Merge}) ->
-    EA = entries(TA),
-    case Merge(EA, entries(TB), CA, CB) of
+merge_node({l, _, _, _, _, _} = A, {l, _, _, _, _, _} = B, D, CA, CB,
+           #{merge_entries := Merge}) ->
+    EA = entries(A),
+    case Merge(EA, entries(B), CA, CB) of
         EA -> A;
-        Merged -> leaf_at(D, HA, EA, element(1, TA), Merged)
+        Merged -> leaf_at(D, A, Merged)
     end;
-merge_node({l, _, _, TA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
-    merge_split(entries(TA), ChB, D, CA, CB, Ops);
-merge_node({b, _, _, ChA}, {l, _, _, TB}, D, CA, CB, Ops) ->
+merge_node({l, _, _, _, _, _} = A, {b, _, _, ChB}, D, CA, CB, Ops) ->
+    merge_split(entries(A), ChB, D, CA, CB, Ops);
+merge_node({b, _, _, ChA}, {l, _, _, _, _, _} = B, D, CA, CB, Ops) ->
     %% The merge is symmetric: the leaf's side goes first, with its context.
-    merge_split(entries(TB), ChA, D, CB, CA, Ops);
+    merge_split(entries(B), ChA, D, CB, CA, Ops);
 merge_node({b, _, _, ChA}, {b, _, _, ChB}, D, CA, CB, Ops) ->
     branch(list_to_tuple(
              lists:zipwith(fun(X, Y) -> merge_node(X, Y, D + 1, CA, CB, Ops) end,
@@ -550,22 +563,22 @@ merge_bucket([], B, D, CA, _, Ops) ->
     filter(B, D, CA, Ops);
 merge_bucket(EA, nil, D, _, CB, #{keep_unseen := Keep}) ->
     build(D, [{khash(K), En} || {K, _} = En <- Keep(EA, CB)]);
-merge_bucket(EA, {l, HB, _, TB} = B, D, CA, CB, #{merge_entries := Merge}) ->
-    EB = entries(TB),
+merge_bucket(EA, {l, _, _, _, _, _} = B, D, CA, CB, #{merge_entries := Merge}) ->
+    EB = entries(B),
     case Merge(EA, EB, CA, CB) of
         EB -> B;
-        Merged -> leaf_at(D, HB, EB, element(1, TB), Merged)
+        Merged -> leaf_at(D, B, Merged)
     end;
 merge_bucket(EA, {b, _, _, ChB}, D, CA, CB, Ops) ->
     merge_split(EA, ChB, D, CA, CB, Ops).
 
 filter(nil, _, _, _) ->
     nil;
-filter({l, H, _, T} = Leaf, D, Other, #{keep_unseen := Keep}) ->
-    Entries = entries(T),
+filter({l, _, _, _, _, _} = Leaf, D, Other, #{keep_unseen := Keep}) ->
+    Entries = entries(Leaf),
     case Keep(Entries, Other) of
         Entries -> Leaf;
-        Kept -> leaf_at(D, H, Entries, element(1, T), Kept)
+        Kept -> leaf_at(D, Leaf, Kept)
     end;
 filter({b, _, _, Ch} = Node, D, Other, Ops) ->
     Kids = [filter(N, D + 1, Other, Ops) || N <- tuple_to_list(Ch)],
@@ -574,34 +587,45 @@ filter({b, _, _, Ch} = Node, D, Other, Ops) ->
         Ch2 -> branch(Ch2)
     end.
 
-%% The canonical node at depth D for the sorted entries New, made from a leaf whose
-%% hash was H, entries Old and fragments Frags: a leaf, or when they are too many for
-%% one, the subtree built from them.
-leaf_at(D, H, Old, Frags, New) ->
+%% The canonical node at depth D for the entries New (sorted by key), made from the
+%% leaf Old: a leaf, or when they are too many for one, the subtree built from them.
+leaf_at(D, {l, H, _, Frags, Hs, T} = Old, New) ->
     case length(New) of
         N when N =< ?MAX_LEAF; D >= ?MAX_DEPTH ->
-            {H2, Frags2} = delta(Old, Frags, New, H, []),
-            leaf_t(H2, N, list_to_tuple([Frags2 | New]));
+            OldSorted = lists:sort(old_entries(Frags, Hs, T, 1, [])),
+            {H2, Sorted} = delta(OldSorted, New, H, []),
+            leaf_sorted(H2, N, lists:sort(Sorted));
         _ ->
-            build(D, [{khash(K), En} || {K, _} = En <- New])
+            build_hashed(D, [{khash(K), En, EH} || {{K, _} = En, EH} <- delta_pairs(Old, New)])
     end.
 
-%% The hash and fragments of New from those of Old (both sorted by key), hashing only
-%% the entries that differ: a merge mostly keeps what one side had, and hashing the
-%% entries is the costly part of building a node. The fragments are gathered in a
-%% list and made one binary at the end (appends would make an off-heap binary per
-%% leaf, see hashed_leaf/5).
-delta([X | TO], <<F:16, FR/binary>>, [X | TN], H, Acc) ->
-    delta(TO, FR, TN, H, [<<F:16>> | Acc]);
-delta([{K, _} = O | TO], <<F:16, FR/binary>>, [{K, _} = X | TN], H, Acc) ->
-    delta(TO, FR, TN, H - ehash(O) + ehash(X), [<<F:16>> | Acc]);
-delta([{KO, _} = O | TO], <<_:16, FR/binary>>, [{KN, _} | _] = New, H, Acc) when KO < KN ->
-    delta(TO, FR, New, H - ehash(O), Acc);
-delta(Old, Frags, [{K, _} = X | TN], H, Acc) ->
-    delta(Old, Frags, TN, H + ehash(X), [<<(frag(khash(K))):16>> | Acc]);
-delta(Old, _, [], H, Acc) ->
-    {lists:foldl(fun(O, A) -> A - ehash(O) end, H, Old),
-     list_to_binary(lists:reverse(Acc))}.
+%% [{Key, Entry, Frag, EntryHash}] of a leaf.
+old_entries(<<F:16, Rest/binary>>, Hs, T, I, Acc) ->
+    {K, _} = En = element(I, T),
+    old_entries(Rest, Hs, T, I + 1, [{K, En, F, element(I, Hs)} | Acc]);
+old_entries(<<>>, _, _, _, Acc) ->
+    Acc.
+
+%% The hash and [{Frag, Key, Entry, EntryHash}] of New from those of Old (both sorted
+%% by key), hashing only the entries that differ: a merge mostly keeps what one side
+%% had, and hashing the entries is the costly part of building a node.
+delta([{K, X, F, XH} | TO], [X | TN], H, Acc) ->
+    delta(TO, TN, H, [{F, K, X, XH} | Acc]);
+delta([{K, _, F, OH} | TO], [{K, _} = X | TN], H, Acc) ->
+    XH = ehash(X),
+    delta(TO, TN, H - OH + XH, [{F, K, X, XH} | Acc]);
+delta([{KO, _, _, OH} | TO], [{KN, _} | _] = New, H, Acc) when KO < KN ->
+    delta(TO, New, H - OH, Acc);
+delta(Old, [{K, _} = X | TN], H, Acc) ->
+    XH = ehash(X),
+    delta(Old, TN, H + XH, [{frag(khash(K)), K, X, XH} | Acc]);
+delta(Old, [], H, Acc) ->
+    {lists:foldl(fun({_, _, _, OH}, A) -> A - OH end, H, Old), Acc}.
+
+%% [{Entry, EntryHash}] of New, the hashes of entries Old holds alike taken from it.
+delta_pairs({l, _, _, Frags, Hs, T}, New) ->
+    Known = maps:from_list([{En, EH} || {_, En, _, EH} <- old_entries(Frags, Hs, T, 1, [])]),
+    [{X, case Known of #{X := EH} -> EH; _ -> ehash(X) end} || X <- New].
 
 %% @doc Merges Node (canonical at depth byte_size(P)) into the tree at path P.
 -spec merge_at(walk_node(), non_neg_integer(), binary(), tnode(), Ctx, Ctx,
@@ -613,7 +637,7 @@ merge_at({b, _, _, Ch}, D, P, Node, CL, CR, Ops) ->
     branch(setelement(I, Ch, merge_at(element(I, Ch), D + 1, P, Node, CL, CR, Ops)));
 merge_at(nil, D, P, Node, CL, CR, Ops) ->
     merge_at({b, 0, 0, erlang:make_tuple(16, nil)}, D, P, Node, CL, CR, Ops);
-merge_at({l, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
+merge_at({l, _, _, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
     merge_at(split(Leaf, D), D, P, Node, CL, CR, Ops).
 
 %% Two branches holding more than this many entries between them are merged child by
@@ -645,7 +669,8 @@ merge_native(A, B, CA, CB, Nif, Ops) ->
 ctx_size({V, C}) when is_map(V), is_map(C) -> map_size(V) + map_size(C);
 ctx_size(_) -> 0.
 
-merge_native({_, H, C, _} = A, {_, H, C, _}, _, _, _, _, _) ->
+merge_native(A, B, _, _, _, _, _) when element(2, A) =:= element(2, B),
+                                       element(3, A) =:= element(3, B) ->
     A;
 merge_native({b, _, NA, ChA}, {b, _, NB, ChB}, D, CA, CB, Nif, Ops)
   when NA + NB > ?NATIVE_CHUNK ->

@@ -81,7 +81,7 @@
 -type entry() :: {binary(), [write(), ...]}.
 -type tnode() ::
     nil
-    | {l, non_neg_integer(), pos_integer(), tuple()}
+    | {l, non_neg_integer(), pos_integer(), binary(), tuple(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque lwwmap() :: {lwwmap, ctx(), tnode()}.
 -type path() :: binary().
@@ -127,7 +127,7 @@ put_delta(Map, Key, Value, Actor) when ?IS_MAP(Map) ->
                   DCtx = fold_cloud({#{}, maps:from_list(
                                            [{{A, C}, true} |
                                             [{{WA, WC}, true} || {WA, WC, _, _} <- Old]])}),
-                  {Map2, {lwwmap, DCtx, leaf(ehash(Entry), 1, [Entry])}}
+                  {Map2, {lwwmap, DCtx, mk_leaf([Entry])}}
           end);
 put_delta(Map, _, _, _) ->
     not_a_map(Map).
@@ -477,8 +477,8 @@ reg({A, C, Ts, V}) -> {Ts, A, V, C}.
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, T}, _, H, K) ->
-    plexus_crdt_trie:get_entry(T, K, H);
+lookup({l, _, _, _, _, _} = Leaf, _, H, K) ->
+    plexus_crdt_trie:get_entry(Leaf, K, H);
 lookup({b, _, _, Ch}, D, H, K) ->
     lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
 

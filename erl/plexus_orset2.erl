@@ -18,10 +18,11 @@
 %% <li>`Root' is a trie node. An element's place is fixed by its 32-bit key hash
 %%     `erlang:phash2(ElemBin, 1 bsl 32)' alone: at depth D it goes to child `nibble D'
 %%     of that hash (high nibble first). A node that holds at most `?MAX_LEAF' entries
-%%     is a leaf `{l, Hash, Count, {Frags, Entry1, ..., EntryN}}' (entries sorted
-%%     bytewise by element, each `{ElemBin, Dots}', Dots sorted `[{ActorBin, Ctr}]';
-%%     Frags the 16-bit key-hash fragments of the entries, which a lookup scans, see
-%%     plexus_crdt_trie); a larger one is a branch
+%%     is a leaf `{l, Hash, Count, Frags, EntryHashes, Entries}' (Entries a tuple
+%%     sorted bytewise by element, each `{ElemBin, Dots}', Dots sorted
+%%     `[{ActorBin, Ctr}]'; Frags the 16-bit key-hash fragments of the entries, which
+%%     a lookup scans, and EntryHashes each entry's hash, which a merge compares
+%%     instead of the entries, see plexus_crdt_trie); a larger one is a branch
 %%     `{b, Hash, Count, Children}' (a 16-tuple); an empty one is `nil'. The shape is
 %%     therefore a pure function of the element set: equal sets are equal terms
 %%     (`=:=') on every node, whatever the history, and chunk boundaries depend only on
@@ -87,7 +88,7 @@
 -type entry() :: {binary(), [{binary(), pos_integer()}, ...]}.
 -type tnode() ::
     nil
-    | {l, non_neg_integer(), pos_integer(), tuple()}
+    | {l, non_neg_integer(), pos_integer(), binary(), tuple(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque orset2() :: {orset2, ctx(), tnode()}.
 %% A delta that removed elements, with their element bytes (sorted, at least one): the
@@ -413,8 +414,8 @@ merge_missing(_, _) ->
 
 lookup(nil, _, _, _) ->
     false;
-lookup({l, _, _, T}, _, K, E) ->
-    plexus_crdt_trie:get_entry(T, E, K) =/= false;
+lookup({l, _, _, _, _, _} = Leaf, _, K, E) ->
+    plexus_crdt_trie:get_entry(Leaf, E, K) =/= false;
 lookup({b, _, _, Ch}, D, K, E) ->
     lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 
@@ -1089,8 +1090,8 @@ dots_ctx(Dots) ->
 %% The entry of E, or false.
 find(nil, _, _, _) ->
     false;
-find({l, _, _, T}, _, K, E) ->
-    plexus_crdt_trie:get_entry(T, E, K);
+find({l, _, _, _, _, _} = Leaf, _, K, E) ->
+    plexus_crdt_trie:get_entry(Leaf, E, K);
 find({b, _, _, Ch}, D, K, E) ->
     find(element(nibble(K, D) + 1, Ch), D + 1, K, E).
 

@@ -3,15 +3,23 @@
  * with plexus_orset2's entry merge, clause for clause, so its result is the very term
  * the Erlang walk builds (the EUnit and PropEr suites compare the two):
  *   - nodes with equal hash and count are taken from side A unseen;
- *   - two leaves merge their sorted entry lists; an entry both sides hold alike is
- *     kept as the same term (one enif_is_identical, no decoding), others are decoded
- *     and merged dot by dot (plexus_dots_merge against the other side's context);
+ *   - two leaves merge their sorted entry lists; an entry both sides hold alike (the
+ *     same term, or equal hashes and key fragments in the two leaves) is kept as it
+ *     is without being read, others are decoded and merged dot by dot
+ *     (plexus_dots_merge against the other side's context);
  *   - a leaf against a branch is bucketed by the key-hash nibble, a branch against a
  *     branch is merged child by child; a node that shrinks to 32 entries collapses,
  *     a leaf that grows past 32 splits, exactly as the Erlang rules say.
- * New leaves take their entries' 16-bit key fragments from the input leaves and their
- * hash from the leaf they replace, adjusted by the entries that changed (hashed here
- * with plexus_thash, the hash plexus_crdt_trie:ehash/1 calls).
+ * New leaves take their entries' 16-bit key fragments and hashes from the input
+ * leaves and their hash from the leaf they replace, adjusted by the entries that
+ * changed (new entries hashed here with plexus_thash, the hash
+ * plexus_crdt_trie:ehash/1 calls).
+ *
+ * Entry hashes are trusted as node hashes are: two entries with equal hashes and
+ * fragments are taken as equal unread (two entries built apart, equal but sharing no
+ * term, were a deep compare each: two thirds of a full merge). A leaf's hashes must
+ * sum to its hash (checked); that they are its entries' hashes is what validate/1
+ * checks of a term from outside, and what every builder here and in Erlang keeps.
  *
  * Placing an entry below a leaf needs nibbles of its 32-bit key hash
  * erlang:phash2(Key, 1 bsl 32). enif_hash(ERL_NIF_PHASH2) is phash2/1: the low 27
@@ -179,10 +187,13 @@ typedef struct mstate {
 enum { N_NIL = 0, N_LEAF, N_BRANCH };
 typedef struct pnode {
     int kind;
-    ERL_NIF_TERM term, h_t, c_t, body_t;
+    ERL_NIF_TERM term, h_t, c_t, body_t, frags_t, hashes_t;
     uint64_t h, c;
-    const ERL_NIF_TERM *t; /* leaf: Frags, E1..En; branch: 16 children */
+    const ERL_NIF_TERM *t; /* branch: its 16 children */
     int arity;
+    /* leaf: its nent entries, their hashes and their key fragments */
+    const ERL_NIF_TERM *ent, *hashes;
+    size_t nent;
     const uint8_t *frags;
 } pnode;
 
@@ -197,6 +208,7 @@ typedef struct ment {
     ERL_NIF_TERM term, key_t, dots_t;
     plexus_bytes key;
     uint16_t frag;
+    uint64_t hash; /* from the leaf's index */
     int key_ok; /* key_t, dots_t and key are set */
     plexus_dot *dots;
     ERL_NIF_TERM *dot_terms;
@@ -234,36 +246,44 @@ static int parse_head(mstate *ms, ERL_NIF_TERM t, pnode *n)
     memset(n, 0, sizeof *n);
     n->term = t;
     if (enif_is_identical(t, ms->priv->atom_nil)) return M_OK;
-    if (!enif_get_tuple(ms->env, t, &arity, &el) || arity != 4) return M_BAD;
+    if (!enif_get_tuple(ms->env, t, &arity, &el) || (arity != 4 && arity != 6)) return M_BAD;
     ErlNifUInt64 h, c;
     if (!enif_get_uint64(ms->env, el[1], &h) || !enif_get_uint64(ms->env, el[2], &c)) return M_BAD;
     n->h_t = el[1];
     n->c_t = el[2];
     n->h = h;
     n->c = c;
-    n->body_t = el[3];
-    if (enif_is_identical(el[0], ms->priv->atom_l))
+    if (arity == 6 && enif_is_identical(el[0], ms->priv->atom_l)) {
         n->kind = N_LEAF;
-    else if (enif_is_identical(el[0], ms->priv->atom_b))
+        n->frags_t = el[3];
+        n->hashes_t = el[4];
+        n->body_t = el[5];
+    } else if (arity == 4 && enif_is_identical(el[0], ms->priv->atom_b)) {
         n->kind = N_BRANCH;
-    else
+        n->body_t = el[3];
+    } else {
         return M_BAD;
+    }
     return M_OK;
 }
 
-/* The node's tuple of entries (after its fragments) or children. */
+/* A leaf's entries, hashes and fragments, or a branch's children. */
 static int parse_body(mstate *ms, pnode *n)
 {
     if (n->kind == N_NIL) return M_OK;
-    if (!enif_get_tuple(ms->env, n->body_t, &n->arity, &n->t)) return M_BAD;
     if (n->kind == N_LEAF) {
         ErlNifBinary fr;
-        if (n->arity < 2 || !enif_inspect_binary(ms->env, n->t[0], &fr) ||
-            fr.size != 2u * (size_t)(n->arity - 1) || n->c != (uint64_t)(n->arity - 1))
+        int ne, nh;
+        if (!enif_get_tuple(ms->env, n->body_t, &ne, &n->ent) ||
+            !enif_get_tuple(ms->env, n->hashes_t, &nh, &n->hashes) ||
+            !enif_inspect_binary(ms->env, n->frags_t, &fr) || ne < 1 || nh != ne ||
+            fr.size != 2u * (size_t)ne || n->c != (uint64_t)ne)
             return M_BAD;
+        n->nent = (size_t)ne;
         n->frags = fr.data;
         return M_OK;
     }
+    if (!enif_get_tuple(ms->env, n->body_t, &n->arity, &n->t)) return M_BAD;
     if (n->arity != 16 || n->c <= MAX_LEAF) return M_BAD;
     return M_OK;
 }
@@ -274,18 +294,28 @@ static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
     return rc ? rc : parse_body(ms, n);
 }
 
-static ment *leaf_entries(mstate *ms, const pnode *n)
+/* A leaf's entries with their fragments and hashes (read from its index, not from the
+ * entries: a walk that finds two entries' hashes equal touches neither entry). The
+ * hashes must sum to the leaf's hash, as every node's hash sums what is below it. */
+static int leaf_entries(mstate *ms, const pnode *n, ment **out)
 {
-    size_t k = (size_t)n->arity - 1;
+    size_t k = n->nent;
     ment *e = aalloc(&ms->ar, k * sizeof *e);
-    if (!e) return NULL;
-    /* only what the identical-pair fast path reads; the rest is set when decoded */
+    if (!e) return M_NOMEM;
+    uint64_t sum = 0;
+    /* only what the equal-pair fast path reads; the rest is set when decoded */
     for (size_t i = 0; i < k; i++) {
+        ErlNifUInt64 h;
+        if (!enif_get_uint64(ms->env, n->hashes[i], &h) || h > MASK56) return M_BAD;
         e[i].key_ok = e[i].dots_ok = 0;
-        e[i].term = n->t[i + 1];
+        e[i].term = n->ent[i];
         e[i].frag = (uint16_t)((n->frags[2 * i] << 8) | n->frags[2 * i + 1]);
+        e[i].hash = (uint64_t)h;
+        sum += (uint64_t)h;
     }
-    return e;
+    if ((sum & MASK56) != (n->h & MASK56)) return M_BAD;
+    *out = e;
+    return M_OK;
 }
 
 static int ment_key(mstate *ms, ment *m)
@@ -353,16 +383,19 @@ static int built_hash(mstate *ms, ERL_NIF_TERM term, plexus_bytes key, const ple
     return M_OK;
 }
 
-static int ment_hash(mstate *ms, ment *m, uint64_t *h)
+
+/* Leaf order: by key fragment, then by key; keys are read only when the fragments
+ * are equal. */
+static int entry_cmp(mstate *ms, ment *a, ment *b, int *out)
 {
     int rc;
-    if ((rc = ment_dots(ms, m))) return rc;
-    return built_hash(ms, m->term, m->key, m->dots, m->ndots, h);
-}
-
-static int key_cmp(const ment *a, const ment *b)
-{
-    return plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
+    if (a->frag != b->frag) {
+        *out = a->frag < b->frag ? -1 : 1;
+        return M_OK;
+    }
+    if ((rc = ment_key(ms, a)) || (rc = ment_key(ms, b))) return rc;
+    *out = plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
+    return M_OK;
 }
 
 /* ------------------------------------------------------------------ entry merge */
@@ -373,7 +406,8 @@ static void res_take(mres *r, const ment *m, long eq1, long eq2)
     r->eq1 = eq1;
     r->eq2 = eq2;
     r->src = m;
-    r->hash_ok = 0;
+    r->hash = m->hash;
+    r->hash_ok = 1;
 }
 
 /* keep_one: an entry only one side has keeps the dots `other' has not seen. Adds 0 or
@@ -410,7 +444,7 @@ static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, 
     return built_hash(ms, r->term, m->key, dots, k, &r->hash);
 }
 
-/* merge_entries(E1, E2, C1, C2): e1 and e2 sorted by key; results into out (room for
+/* merge_entries(E1, E2, C1, C2): e1 and e2 in leaf order; results into out (room for
  * n1 + n2), each marked with the input entry it equals on either side. */
 static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1, ment *e2,
                        size_t n2, const plexus_dotctx *c2, mres *out, size_t *nout)
@@ -419,14 +453,17 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
     int rc, same;
     if ((rc = charge(ms, n1 + n2))) return rc;
     while (i < n1 && j < n2) {
-        if (e1[i].term == e2[j].term || enif_is_identical(e1[i].term, e2[j].term)) {
+        /* Equal entries have equal hashes and fragments, and then nothing more is
+         * read: trusted as the walk trusts equal node hashes (crdt_format.md). */
+        if (e1[i].term == e2[j].term ||
+            (e1[i].hash == e2[j].hash && e1[i].frag == e2[j].frag)) {
             res_take(&out[n++], &e1[i], (long)i, (long)j);
             i++;
             j++;
             continue;
         }
-        if ((rc = ment_key(ms, &e1[i])) || (rc = ment_key(ms, &e2[j]))) return rc;
-        int k = key_cmp(&e1[i], &e2[j]);
+        int k;
+        if ((rc = entry_cmp(ms, &e1[i], &e2[j], &k))) return rc;
         if (k < 0) {
             size_t before = n;
             if ((rc = keep_one(ms, &e1[i], c2, out, &n, &same))) return rc;
@@ -496,25 +533,25 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
 /* ------------------------------------------------------------------ building nodes */
 
 static ERL_NIF_TERM make_leaf_term(mstate *ms, uint64_t h, size_t n, const ERL_NIF_TERM *entries,
-                                   const uint16_t *frags, int *ok)
+                                   const uint16_t *frags, const uint64_t *hashes, int *ok)
 {
     ERL_NIF_TERM fb;
     unsigned char *p = enif_make_new_binary(ms->env, 2 * n, &fb);
-    ERL_NIF_TERM *arr = aalloc(&ms->ar, (n + 1) * sizeof *arr);
-    if (!p || !arr) {
+    ERL_NIF_TERM *hs = aalloc(&ms->ar, n * sizeof *hs);
+    if (!p || !hs) {
         *ok = 0;
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
         p[2 * i] = (unsigned char)(frags[i] >> 8);
         p[2 * i + 1] = (unsigned char)(frags[i] & 0xff);
+        hs[i] = enif_make_uint64(ms->env, hashes[i]);
     }
-    arr[0] = fb;
-    memcpy(arr + 1, entries, n * sizeof *arr);
     *ok = 1;
-    return enif_make_tuple4(ms->env, ms->priv->atom_l, enif_make_uint64(ms->env, h & MASK56),
-                            enif_make_uint64(ms->env, n),
-                            enif_make_tuple_from_array(ms->env, arr, (unsigned)(n + 1)));
+    return enif_make_tuple6(ms->env, ms->priv->atom_l, enif_make_uint64(ms->env, h & MASK56),
+                            enif_make_uint64(ms->env, n), fb,
+                            enif_make_tuple_from_array(ms->env, hs, (unsigned)n),
+                            enif_make_tuple_from_array(ms->env, entries, (unsigned)n));
 }
 
 /* An entry being placed into new nodes: its term, key, fragment and hash. */
@@ -543,7 +580,7 @@ static int nibble_of(bent *e, unsigned d, unsigned *nib)
 
 static int branch_of(mstate *ms, mnode kids[16], mnode *out);
 
-/* build(D, Entries): the canonical node at depth d for entries sorted by key. */
+/* build(D, Entries): the canonical node at depth d for entries in leaf order. */
 static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
 {
     int rc, ok;
@@ -555,14 +592,16 @@ static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
     if (n <= MAX_LEAF || d >= MAX_DEPTH) {
         ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
         uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
-        if (!terms || !frags) return M_NOMEM;
+        uint64_t *hashes = aalloc(&ms->ar, n * sizeof *hashes);
+        if (!terms || !frags || !hashes) return M_NOMEM;
         uint64_t h = 0;
         for (size_t i = 0; i < n; i++) {
             terms[i] = e[i].term;
             frags[i] = e[i].frag;
+            hashes[i] = e[i].hash;
             h += e[i].hash;
         }
-        out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+        out->term = make_leaf_term(ms, h, n, terms, frags, hashes, &ok);
         if (!ok) return M_NOMEM;
         out->h = h & MASK56;
         out->c = n;
@@ -603,10 +642,10 @@ static int collect(mstate *ms, ERL_NIF_TERM t, bent *out, size_t *n, size_t cap)
             if ((rc = collect(ms, p.t[k], out, n, cap))) return rc;
         return M_OK;
     }
-    size_t k = (size_t)p.arity - 1;
+    size_t k = p.nent;
     if (k > cap - *n) return M_BAD;
-    ment *es = leaf_entries(ms, &p);
-    if (!es) return M_NOMEM;
+    ment *es;
+    if ((rc = leaf_entries(ms, &p, &es))) return rc;
     for (size_t i = 0; i < k; i++) {
         if ((rc = ment_key(ms, &es[i]))) return rc;
         bent *b = &out[(*n)++];
@@ -615,8 +654,15 @@ static int collect(mstate *ms, ERL_NIF_TERM t, bent *out, size_t *n, size_t cap)
         b->key_t = es[i].key_t;
         b->key = es[i].key;
         b->frag = es[i].frag;
+        b->hash = es[i].hash;
     }
     return M_OK;
+}
+
+static int bent_cmp(const bent *a, const bent *b)
+{
+    if (a->frag != b->frag) return a->frag < b->frag ? -1 : 1;
+    return plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
 }
 
 /* branch(Ch): sums of the children; a subtree of at most 32 entries is one leaf. */
@@ -651,11 +697,11 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
     for (int k = 0; k < 16; k++)
         if ((rc = collect(ms, kids[k].term, es, &n, MAX_LEAF))) return rc;
     if (n != c) return M_BAD;
-    /* insertion sort by key: at most 32 entries */
+    /* insertion sort in leaf order (fragment, then key): at most 32 entries */
     for (size_t i = 1; i < n; i++) {
         bent x = es[i];
         size_t j = i;
-        while (j > 0 && plexus_bytes_cmp(es[j - 1].key.p, es[j - 1].key.n, x.key.p, x.key.n) > 0) {
+        while (j > 0 && bent_cmp(&es[j - 1], &x) > 0) {
             es[j] = es[j - 1];
             j--;
         }
@@ -663,28 +709,30 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
     }
     ERL_NIF_TERM terms[MAX_LEAF];
     uint16_t frags[MAX_LEAF];
+    uint64_t hashes[MAX_LEAF];
     for (size_t i = 0; i < n; i++) {
         if (i > 0 &&
             plexus_bytes_cmp(es[i - 1].key.p, es[i - 1].key.n, es[i].key.p, es[i].key.n) == 0)
             return M_BAD;
         terms[i] = es[i].term;
         frags[i] = es[i].frag;
+        hashes[i] = es[i].hash;
     }
-    out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+    out->term = make_leaf_term(ms, h, n, terms, frags, hashes, &ok);
     if (!ok) return M_NOMEM;
     out->h = h;
     out->c = n;
     return M_OK;
 }
 
-/* leaf_at(D, H, Old, Frags, New): the node for merged entries `res' replacing the leaf
+/* leaf_at(D, Old, New): the node for merged entries `res' replacing the leaf
  * `base' (side `side' of the merge: its entries are `old', res[i].eq<side> points at
  * them). The hash is base's, less the entries that went, plus those that came. */
 static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int side, mres *res,
                    size_t n, mnode *out)
 {
     int rc, ok;
-    size_t nold = (size_t)base->arity - 1;
+    size_t nold = base->nent;
     if (n == 0) {
         out->term = ms->priv->atom_nil;
         out->h = out->c = 0;
@@ -695,10 +743,6 @@ static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int sid
         if (!es) return M_NOMEM;
         for (size_t i = 0; i < n; i++) {
             mres *r = &res[i];
-            if (!r->hash_ok) {
-                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
-                r->hash_ok = 1;
-            }
             memset(&es[i], 0, sizeof es[i]);
             es[i].term = r->term;
             es[i].key_t = r->src->key_t;
@@ -719,32 +763,25 @@ static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int sid
     uint8_t *used = aalloc(&ms->ar, nold ? nold : 1);
     ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
     uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
-    if (!used || !terms || !frags) return M_NOMEM;
+    uint64_t *hashes = aalloc(&ms->ar, n * sizeof *hashes);
+    if (!used || !terms || !frags || !hashes) return M_NOMEM;
     memset(used, 0, nold ? nold : 1);
     uint64_t h = base->h;
     for (size_t i = 0; i < n; i++) {
         mres *r = &res[i];
         long eq = side == 1 ? r->eq1 : r->eq2;
-        if (eq >= 0) {
+        if (eq >= 0)
             used[eq] = 1;
-        } else {
-            if (!r->hash_ok) {
-                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
-                r->hash_ok = 1;
-            }
+        else
             h += r->hash;
-        }
         terms[i] = r->term;
         frags[i] = r->src->frag;
+        hashes[i] = r->hash;
     }
-    for (size_t i = 0; i < nold; i++) {
-        if (used[i]) continue;
-        uint64_t x;
-        if ((rc = ment_hash(ms, &old[i], &x))) return rc;
-        h -= x;
-    }
+    for (size_t i = 0; i < nold; i++)
+        if (!used[i]) h -= old[i].hash;
     h &= MASK56;
-    out->term = make_leaf_term(ms, h, n, terms, frags, &ok);
+    out->term = make_leaf_term(ms, h, n, terms, frags, hashes, &ok);
     if (!ok) return M_NOMEM;
     out->h = h;
     out->c = n;
@@ -778,13 +815,14 @@ static int merge_with_leaf(mstate *ms, ment *e1, size_t n1, const plexus_dotctx 
                            const pnode *base, mnode *out)
 {
     int rc;
-    ment *e2 = leaf_entries(ms, leaf2);
-    size_t n2 = (size_t)leaf2->arity - 1;
+    ment *e2;
+    if ((rc = leaf_entries(ms, leaf2, &e2))) return rc;
+    size_t n2 = leaf2->nent;
     mres *res = aalloc(&ms->ar, (n1 + n2) * sizeof *res);
     size_t n;
-    if (!e2 || !res) return M_NOMEM;
+    if (!res) return M_NOMEM;
     if ((rc = merge_lists(ms, e1, n1, c1, e2, n2, c2, res, &n))) return rc;
-    size_t nbase = (size_t)base->arity - 1;
+    size_t nbase = base->nent;
     if (res_is_side(res, n, nbase, base_side)) {
         *out = as_mnode(base);
         return M_OK;
@@ -812,9 +850,6 @@ static int merge_bucket(mstate *ms, ment *e, size_t n, ERL_NIF_TERM bt, unsigned
         if ((rc = merge_lists(ms, e, n, c1, NULL, 0, c2, res, &k))) return rc;
         for (size_t i = 0; i < k; i++) {
             mres *r = &res[i];
-            if (!r->hash_ok) {
-                if ((rc = ment_hash(ms, (ment *)r->src, &r->hash))) return rc;
-            }
             memset(&es[i], 0, sizeof es[i]);
             es[i].term = r->term;
             es[i].key_t = r->src->key_t;
@@ -877,10 +912,12 @@ static int filter(mstate *ms, const pnode *p, unsigned d, const plexus_dotctx *o
     }
     if (p->kind == N_LEAF) {
         amark m = amark_get(&ms->ar);
-        size_t n1 = (size_t)p->arity - 1, n;
-        ment *e = leaf_entries(ms, p);
-        mres *res = aalloc(&ms->ar, n1 * sizeof *res);
-        if (!e || !res) {
+        size_t n1 = p->nent, n;
+        ment *e = NULL;
+        mres *res = NULL;
+        if ((rc = leaf_entries(ms, p, &e))) {
+            /* rc set */
+        } else if (!(res = aalloc(&ms->ar, n1 * sizeof *res))) {
             rc = M_NOMEM;
         } else if (!(rc = merge_lists(ms, e, n1, NULL, NULL, 0, other, res, &n))) {
             if (res_is_side(res, n, n1, 1))
@@ -928,8 +965,9 @@ static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
     if ((rc = charge(ms, 1))) return rc;
     if (a.kind == N_LEAF && b.kind == N_LEAF) {
         amark m = amark_get(&ms->ar);
-        ment *e1 = leaf_entries(ms, &a);
-        rc = e1 ? merge_with_leaf(ms, e1, (size_t)a.arity - 1, ca, &b, cb, d, 1, &a, out) : M_NOMEM;
+        ment *e1;
+        rc = leaf_entries(ms, &a, &e1);
+        if (!rc) rc = merge_with_leaf(ms, e1, a.nent, ca, &b, cb, d, 1, &a, out);
         arelease(&ms->ar, m);
         return rc;
     }
@@ -937,10 +975,11 @@ static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
         /* the leaf's side goes first, with its context */
         const pnode *lf = a.kind == N_LEAF ? &a : &b, *br = a.kind == N_LEAF ? &b : &a;
         amark m = amark_get(&ms->ar);
-        ment *e = leaf_entries(ms, lf);
-        rc = e ? merge_split(ms, e, (size_t)lf->arity - 1, br, d, lf == &a ? ca : cb,
-                             lf == &a ? cb : ca, out)
-               : M_NOMEM;
+        ment *e;
+        rc = leaf_entries(ms, lf, &e);
+        if (!rc)
+            rc = merge_split(ms, e, lf->nent, br, d, lf == &a ? ca : cb,
+                             lf == &a ? cb : ca, out);
         arelease(&ms->ar, m);
         return rc;
     }

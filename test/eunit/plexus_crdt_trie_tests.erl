@@ -4,7 +4,7 @@
 %% anti-entropy paths point at different entries), and the hashes a node stores stay
 %% those recomputed from its entries along every path that updates them
 %% incrementally (single ops, collapses, leaf merges, filters), and so do the key
-%% fragments a leaf keeps for lookups.
+%% fragments and entry hashes a leaf keeps in its index.
 -module(plexus_crdt_trie_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -47,11 +47,15 @@ stored_hashes_test() ->
 
 check(nil) ->
     {0, 0};
-check({l, H, C, T}) ->
-    [Frags | Entries] = tuple_to_list(T),
+check({l, H, C, Frags, Hs, T}) ->
+    Entries = tuple_to_list(T),
+    Hashes = tuple_to_list(Hs),
     ?assertEqual(<< <<(?T:khash(K) band 16#ffff):16>> || {K, _} <- Entries >>, Frags),
+    ?assertEqual([?T:ehash(E) || E <- Entries], Hashes),
     ?assertEqual(length(Entries), C),
-    ?assertEqual(lists:sort(Entries), Entries),
+    %% leaf order: by fragment, then by key
+    Order = [{?T:khash(K) band 16#ffff, K} || {K, _} <- Entries],
+    ?assertEqual(lists:usort(Order), Order),
     ?assertEqual(H, lists:sum([?T:ehash(E) || E <- Entries]) band ((1 bsl 56) - 1)),
     {H, C};
 check({b, H, C, Ch}) ->
@@ -61,22 +65,42 @@ check({b, H, C, Ch}) ->
     ?assert(C > 32),
     {H, C}.
 
-%% Lookups find every key present and no key absent, through fragment collisions: 40
-%% keys whose fragments are all equal, at depth 8 (their 32-bit key hashes collide
-%% only in 16 bits, so they spread over the trie; the leaf is built directly here).
+%% Lookups find every key present and no key absent, and the place of a new key,
+%% through fragment collisions: keys whose 16-bit fragments are equal (found by
+%% search; their 32-bit key hashes differ) sit together in key order, and a lookup
+%% compares only those. Forged fragments (all equal) never make a lookup raise.
 find_with_equal_fragments_test() ->
-    Keys = [<<I:32>> || I <- lists:seq(1, 40)],
+    Frag = fun(K) -> ?T:khash(K) band 16#ffff end,
+    F0 = Frag(<<0:32>>),
+    Same = lists:sublist([K || I <- lists:seq(1, 1000000), K <- [<<I:32>>], Frag(K) =:= F0],
+                         4),
+    ?assertEqual(4, length(Same)),
+    Others = [<<I:32>> || I <- lists:seq(2000001, 2000024)],
+    Keys = [<<0:32>> | Same] ++ Others,
     Entries = [{K, [{<<"a">>, 1}]} || K <- Keys],
-    {l, _, 40, T} = ?T:leaf(0, 40, Entries),
-    Same = setelement(1, T, binary:copy(<<7:16>>, 40)),
-    [?assertEqual(E, ?T:get_entry(Same, K, 7)) || {K, _} = E <- Entries],
-    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 7)),
-    ?assertEqual(false, ?T:get_entry(Same, <<"absent">>, 8)),
-    ?assertEqual(-1, ?T:find(T, <<0:32>>)),
-    ?assertEqual(-41, ?T:find(T, <<41:32>>)),
-    ?assertEqual(7, ?T:find(T, <<7:32>>)).
+    {l, _, 29, Frags, _, T} = Leaf = ?T:leaf(0, 29, Entries),
+    [?assertEqual(E, ?T:get_entry(Leaf, K, ?T:khash(K))) || {K, _} = E <- Entries],
+    [?assertEqual(K, element(1, element(?T:find(Leaf, K), T))) || K <- Keys],
+    %% the equal fragments are neighbours, in key order
+    Run = [K || {K, _} <- tuple_to_list(T), Frag(K) =:= F0],
+    ?assertEqual(lists:sort([<<0:32>> | Same]), Run),
+    %% an absent key with the same fragment goes between them, by key
+    Absent = hd([K || I <- lists:seq(1000001, 3000000), K <- [<<I:32>>], Frag(K) =:= F0]),
+    ?assertEqual(false, ?T:get_entry(Leaf, Absent, ?T:khash(Absent))),
+    Pos = -?T:find(Leaf, Absent),
+    ?assert(Pos >= 1 andalso Pos =< 30),
+    Before = [K || {K, _} <- lists:sublist(tuple_to_list(T), Pos - 1)],
+    ?assert(lists:all(fun(K) -> {Frag(K), K} < {F0, Absent} end, Before)),
+    ?assert(lists:all(fun({K, _}) -> {Frag(K), K} > {F0, Absent} end,
+                      lists:nthtail(Pos - 1, tuple_to_list(T)))),
+    ?assertEqual(false, ?T:get_entry(Leaf, <<"absent">>, ?T:khash(<<"absent">>))),
+    %% forged fragments: answers, never an exception
+    Forged = setelement(4, Leaf, binary:copy(<<7:16>>, 29)),
+    [?assert(is_integer(?T:find(Forged, K))) || K <- [<<"absent">> | Keys]],
+    ?assertEqual(29, byte_size(Frags) div 2).
 
-%% A single op keeps the fragments in step with the entries (insert, replace, delete).
+%% A single op keeps the fragments and entry hashes in step with the entries (insert,
+%% replace, delete).
 single_ops_keep_fragments_test() ->
     M = plexus_orset2,
     S = lists:foldl(fun(I, Acc) -> M:add(Acc, I, a) end, M:new(), lists:seq(1, 31)),
@@ -118,7 +142,7 @@ remove_absent_is_identity_test() ->
     ?assert(erts_debug:same(M, plexus_lwwmap:remove(M, absent))),
     ?assertEqual(element(1, plexus_lwwmap:remove_delta(M, 7)), plexus_lwwmap:remove(M, 7)).
 
-fragments({l, _, _, T}) -> [element(1, T)];
+fragments({l, _, _, Frags, _, _}) -> [Frags];
 fragments({b, _, _, Ch}) -> lists:append([fragments(N) || N <- tuple_to_list(Ch)]);
 fragments(nil) -> [].
 
@@ -130,7 +154,7 @@ leaf_meets_branch_test() ->
     Base = M:add_all(M:new(), lists:seq(1, 20), a),
     Leafy = M:remove_all(M:add_all(Base, [x, y], b), [3, 4]),
     Branchy = M:remove_all(M:add_all(Base, lists:seq(21, 45), c), [5, 6]),
-    {orset2, _, {l, _, _, _}} = Leafy,
+    {orset2, _, {l, _, _, _, _, _}} = Leafy,
     {orset2, _, {b, _, _, _}} = Branchy,
     Deep = M:add_all(M:new(), lists:seq(1, 2000), a),
     DeepLeafy = M:remove_all(Deep, lists:seq(1, 1900)),

@@ -62,8 +62,8 @@ concurrent_puts_lww_test() ->
     AB = ?M:merge(A, B),
     ?assertEqual({ok, second}, ?M:get(AB, k)),
     ?assertEqual(AB, ?M:merge(B, A)),
-    {lwwmap, _, {l, _, 1, {_, {_, [_, _]}}}} = AB,
-    {lwwmap, _, {l, _, 1, {_, {_, [_]}}}} = ?M:put(AB, k, third, a).
+    {lwwmap, _, {l, _, 1, _, _, {{_, [_, _]}}}} = AB,
+    {lwwmap, _, {l, _, 1, _, _, {{_, [_]}}}} = ?M:put(AB, k, third, a).
 
 deltas_test() ->
     A0 = ?M:put(?M:new(), k, 1, a),
@@ -80,11 +80,11 @@ deltas_test() ->
 %% and the bytes do not depend on the history.
 canonical_test() ->
     Small = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 32)], a),
-    {lwwmap, _, {l, _, 32, _}} = Small,
+    {lwwmap, _, {l, _, 32, _, _, _}} = Small,
     Big = ?M:put(Small, 33, 33, a),
     {lwwmap, _, {b, _, 33, _}} = Big,
     Back = ?M:remove(Big, 33),
-    {lwwmap, Ctx, {l, _, 32, _}} = Back,
+    {lwwmap, Ctx, {l, _, 32, _, _, _}} = Back,
     ?assertEqual({ok, Back}, ?M:from_binary(?M:to_binary(Back))),
     {lwwmap, Ctx, Root} = Back,
     {lwwmap, _, Root} = ?M:merge(?M:new(), Small).
@@ -97,7 +97,7 @@ big_map_test() ->
     ?assertEqual({ok, M}, ?M:from_binary(Bin)),
     M2 = ?M:remove_all(M, lists:seq(1, 4990)),
     ?assertEqual(10, ?M:size(M2)),
-    {lwwmap, _, {l, _, 10, _}} = M2.
+    {lwwmap, _, {l, _, 10, _, _, _}} = M2.
 
 %% ---------------------------------------------------------------- anti-entropy
 
@@ -296,8 +296,8 @@ lwwmap_c_walk_hostile_test() ->
     M = plexus_lwwmap,
     {lwwmap, CA, {b, H, C, Ch}} = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 300)], a),
     {lwwmap, CB, RB} = M:put_all(M:new(), [{I, I} || I <- lists:seq(200, 500)], b),
-    {l, LH, LC, T} = element(1, Ch),
-    Bad = {l, LH, LC, setelement(2, T, {element(1, element(2, T)), [{<<1>>, 1}]})},
+    {l, LH, LC, Fs, Hs, T} = element(1, Ch),
+    Bad = {l, LH, LC, Fs, Hs, setelement(1, T, {element(1, element(1, T)), [{<<1>>, 1}]})},
     Forged = {lwwmap, CA, {b, H, C, setelement(1, Ch, Bad)}},
     ?assertEqual({error, bad_state}, M:merge(Forged, {lwwmap, CB, RB})).
 

@@ -33,11 +33,11 @@ basic_test() ->
 %% Past 32 elements the root splits; back at 32 it collapses to the same leaf.
 split_and_collapse_test() ->
     Small = ?V2:add_all(?V2:new(), lists:seq(1, 32), a),
-    {orset2, _, {l, _, 32, _}} = Small,
+    {orset2, _, {l, _, 32, _, _, _}} = Small,
     Big = ?V2:add(Small, 33, a),
     {orset2, _, {b, _, 33, _}} = Big,
     Back = ?V2:remove(Big, 33),
-    {orset2, _, {l, _, 32, _}} = Back,
+    {orset2, _, {l, _, 32, _, _, _}} = Back,
     ?assertEqual({ok, Back}, ?V2:from_binary(?V2:to_binary(Back))),
     ?assertEqual(lists:seq(1, 32), lists:sort(?V2:to_list(Back))).
 
@@ -187,22 +187,32 @@ hostile_terms_test() ->
                         fun() -> ?V2:diff(T, [{<<>>, nil}]) end]]
       end, Terms),
     %% A well-formed term with a wrong hash is caught by validate/1.
-    {orset2, C, {l, H, N, Es}} = ?V2:add(?V2:new(), 1, a),
-    ?assertEqual({error, bad_state}, ?V2:validate({orset2, C, {l, H + 1, N, Es}})),
+    {orset2, C, {l, H, N, Fs, Hs, Es}} = ?V2:add(?V2:new(), 1, a),
+    ?assertEqual({error, bad_state}, ?V2:validate({orset2, C, {l, H + 1, N, Fs, Hs, Es}})),
     ?assertError(badarg, ?V2:add(not_a_set, 1, a)),
     ?assertError(badarg, ?V2:from_binary(not_a_binary)).
 
-%% Leaves whose key fragments do not match their entries (the lookup scan trusts the
-%% fragments only to pick entries to compare): Key is the element a test probes.
+%% Leaves whose index does not match their entries (the lookup scan trusts the
+%% fragments only to pick entries to compare; the merge walk trusts the hashes as it
+%% trusts node hashes), or is malformed: Key is the element a test probes. The leaf
+%% hash is the entry's, so only the part named is wrong.
 bad_leaves(Key) ->
     F = plexus_crdt_trie:khash(Key) band 16#ffff,
     En = {Key, [{<<2>>, 1}]},
+    H = plexus_crdt_trie:ehash(En),
     Ctx = {#{<<2>> => 1}, #{}},
     [{orset2, Ctx, L}
-     || L <- [{l, 1, 1, {}}, {l, 1, 1, {not_a_binary, En}}, {l, 1, 1, {<<F:8>>, En}},
-              {l, 1, 1, {<<F:16, F:16, F:16>>, En}}, {l, 1, 1, {<<F:16>>, bad}},
-              {l, 1, 2, {<<0:16, F:16>>, En}}, {l, 1, 1, {<<(F + 1):16>>, En}},
-              {l, 1, 1, {<<F:16>>, {Key}}}]].
+     || L <- [{l, H, 1, <<F:16>>, {H}, {}}, {l, H, 1, not_a_binary, {H}, {En}},
+              {l, H, 1, <<F:8>>, {H}, {En}}, {l, H, 1, <<F:16, F:16, F:16>>, {H}, {En}},
+              {l, H, 1, <<F:16>>, {H}, {bad}}, {l, H, 2, <<0:16, F:16>>, {H}, {En}},
+              {l, H, 1, <<(F + 1):16>>, {H}, {En}}, {l, H, 1, <<F:16>>, {H}, {{Key}}},
+              %% the entries not a tuple; the old layouts; the hashes: one missing,
+              %% out of range, not an integer, not the entry's, not a tuple
+              {l, H, 1, <<F:16>>, {H}, [En]}, {l, H, 1, {<<F:16>>, En}},
+              {l, H, 1, <<F:16>>, {{<<F:16>>, H}, En}}, {l, H, 1, <<F:16>>, {}, {En}},
+              {l, H, 1, <<F:16>>, {-1}, {En}}, {l, H, 1, <<F:16>>, {1 bsl 60}, {En}},
+              {l, H, 1, <<F:16>>, {x}, {En}}, {l, H + 1, 1, <<F:16>>, {H + 1}, {En}},
+              {l, H, 1, <<F:16>>, [H], {En}}]].
 
 no_raise(F) ->
     try F() of
@@ -450,15 +460,26 @@ large_merge_stays_inline_test() ->
 c_walk_hostile_terms_test() ->
     {orset2, CA, RA} = ?V2:add_all(?V2:new(), lists:seq(1, 300), a),
     {orset2, CB, RB} = ?V2:add_all(?V2:new(), lists:seq(200, 500), b),
-    Bad = [atom, {l, 1, 1}, {l, -1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1}]}}},
+    %% Leaves of one entry whose index holds hash 1, the leaf's hash: only the
+    %% part named is wrong.
+    En = {<<1>>, [{<<2>>, 1}]},
+    Bad = [atom, {l, 1, 1}, {l, -1, 1, <<0:16>>, {1}, {En}},
            {b, 1, 40, {}}, {b, 1, 3, erlang:make_tuple(16, nil)},
-           {l, 1, 1, {<<0:8>>, {<<1>>, [{<<2>>, 1}]}}},
-           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1}], x}}},
-           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, -1}]}}},
-           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1 bsl 70}]}}},
-           {l, 1, 1, {<<0:16>>, {<<1>>, [{<<2>>, 1} | tail]}}},
-           {l, 1, 1, {<<0:16>>, {<<1>>, []}}}, {l, 1, 1, {<<0:16>>, {<<1:3>>, [{<<2>>, 1}]}}},
-           {l, 1, 1, {<<0:16>>, {atom, [{<<2>>, 1}]}}}],
+           {l, 1, 1, <<0:8>>, {1}, {En}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1>>, [{<<2>>, 1}], x}}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1>>, [{<<2>>, -1}]}}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1>>, [{<<2>>, 1 bsl 70}]}}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1>>, [{<<2>>, 1} | tail]}}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1>>, []}}},
+           {l, 1, 1, <<0:16>>, {1}, {{<<1:3>>, [{<<2>>, 1}]}}},
+           {l, 1, 1, <<0:16>>, {1}, {{atom, [{<<2>>, 1}]}}},
+           %% the layout: the old one, a branch's arity, a branch's tag; the hashes:
+           %% one missing, out of range, not an integer, not summing to the leaf's
+           %% hash, one too many, not a tuple
+           {l, 1, 1, {<<0:16>>, En}}, {l, 1, 1, {En}}, {b, 1, 1, <<0:16>>, {1}, {En}},
+           {l, 1, 1, <<0:16>>, {}, {En}}, {l, 1, 1, <<0:16>>, {1 bsl 56}, {En}},
+           {l, 1, 1, <<0:16>>, {x}, {En}}, {l, 1, 1, <<0:16>>, {2}, {En}},
+           {l, 1, 1, <<0:16>>, {1, 0}, {En}}, {l, 1, 1, <<0:16>>, [1], {En}}],
     BadCtx = [x, {#{}, x}, {#{a => 1}, #{}}, {#{<<1>> => -1}, #{}}, {#{}, #{bad => true}},
               {#{}, #{{<<1>>, x} => true}}],
     %% as a child of the root, where the walk meets it against a real leaf
@@ -501,8 +522,10 @@ junk() ->
     lists:nth(rand:uniform(9), [nil, x, -1, 1 bsl 65, <<1:3>>, <<>>, [], {}, 3.5]).
 
 %% The entry hash takes binaries, integers in 0..2^64-1, tuples and proper lists;
-%% anything else is badarg (a forged entry in a leaf then fails the op with
-%% {error, bad_state} instead of hashing an unknown term).
+%% anything else is badarg (an op that must hash a forged entry then fails with
+%% {error, bad_state} instead of hashing an unknown term). An op that replaces a
+%% forged entry takes the old entry's hash from the leaf's index and never hashes it:
+%% here the add replaces the whole forged entry and the result is a valid set.
 trie_hash_bad_args_test() ->
     H = plexus_nif:trie_hash({<<1>>, [{<<2>>, 1}]}),
     ?assert(is_integer(H) andalso H < 1 bsl 56),
@@ -512,5 +535,10 @@ trie_hash_bad_args_test() ->
               lists:foldl(fun(_, Acc) -> {Acc} end, <<>>, lists:seq(1, 10))]],
     <<131, K/binary>> = term_to_binary(1),
     F = plexus_crdt_trie:khash(K) band 16#ffff,
-    ?assertEqual({error, bad_state},
-                 ?V2:add({orset2, {#{}, #{}}, {l, 1, 1, {<<F:16>>, {K, [{x, 1}]}}}}, 1, a)).
+    Forged = {orset2, {#{}, #{}}, {l, 1, 1, <<F:16>>, {1}, {{K, [{x, 1}]}}}},
+    ?assertMatch({error, _}, ?V2:validate(Forged)),
+    {orset2, _, _} = Replaced = ?V2:add(Forged, 1, a),
+    ?assertEqual(ok, ?V2:validate(Replaced)),
+    ?assertEqual([1], ?V2:to_list(Replaced)),
+    %% the forged entry hashed (merged with a set that has it too): the error
+    ?assertEqual({error, bad_state}, ?V2:merge(Forged, ?V2:add(?V2:new(), 1, b))).

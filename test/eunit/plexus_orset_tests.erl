@@ -181,12 +181,12 @@ anti_entropy_through_plexus_orset_test() ->
 %% validate/1 refuses them.
 hostile_terms_test() ->
     Good = ?S:add_all(?S:new(), [1, 2, 3], n1),
-    {orset2, C, {l, H, N, Es}} = Good,
+    {orset2, C, {l, H, N, Fs, Hs, Es}} = Good,
     Terms = [{orset2, x, y}, {orset2, {#{}, #{}}, {l, 1, 2, [bad]}},
              {orset2, {#{}, #{}}, {b, 1, 40, {}}}, {orset2, {nope, #{}}, nil},
              {orset2, {#{}, #{}}, {l, 1, 1, [{<<1>>, [{<<2>>, 1}]}]}},
              {orset2, {#{}, #{}}, {l, 0, 1, [{<<255, 0>>, [{<<100, 0, 1, $a>>, 1}]}]}},
-             {orset2, C, {l, H + 1, N, Es}},
+             {orset2, C, {l, H + 1, N, Fs, Hs, Es}},
              {orset2, {#{<<1>> => -1}, #{}}, nil}],
     Calls = [fun(T) -> ?S:add(T, 1, a) end, fun(T) -> ?S:add_all(T, [1, 2], a) end,
              fun(T) -> ?S:remove(T, 1) end, fun(T) -> ?S:remove_all(T, [1, 9]) end,
