@@ -300,14 +300,28 @@ size(Map) ->
 %% ---------------------------------------------------------------- merging
 
 %% @doc The merge (least upper bound) of two maps or deltas; subtrees with equal
-%% hashes are taken whole.
-%% The walk runs in C (c_src/nif/nif_trie.c), as plexus_orset2's.
+%% hashes are taken whole. A small side (a delta) is merged key by key into the other,
+%% one descent per key, when that is provably the full merge
+%% (plexus_crdt_trie:merge_small/7): merging a `put_delta/4' or `remove_delta/2' into
+%% a map of n keys costs O(log n), not a walk of the map. Otherwise the walk runs in C
+%% (c_src/nif/nif_trie.c), as plexus_orset2's. The same result either way, term for
+%% term.
 -spec merge(lwwmap(), lwwmap()) -> lwwmap() | error().
 merge({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
     guard(fun() ->
-                  Root = plexus_crdt_trie:merge_native(RA, RB, CA, CB,
-                                                       fun plexus_nif:trie_lwwmap_merge/5,
-                                                       entry_ops()),
+                  Small = case count(RB) =< count(RA) of
+                              true -> plexus_crdt_trie:merge_small(RA, CA, RB, CB, [],
+                                                                   fun write_dots/1, entry_ops());
+                              false -> plexus_crdt_trie:merge_small(RB, CB, RA, CA, [],
+                                                                    fun write_dots/1, entry_ops())
+                          end,
+                  Root = case Small of
+                             slow ->
+                                 plexus_crdt_trie:merge_native(
+                                   RA, RB, CA, CB, fun plexus_nif:trie_lwwmap_merge/5, entry_ops());
+                             R ->
+                                 R
+                         end,
                   {lwwmap, merge_ctx(CA, CB), Root}
           end);
 merge(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
@@ -475,12 +489,8 @@ reg({A, C, Ts, V}) -> {Ts, A, V, C}.
 
 %% ---------------------------------------------------------------- trie: single ops
 
-lookup(nil, _, _, _) ->
-    false;
-lookup({l, _, _, _, _, _} = Leaf, _, H, K) ->
-    plexus_crdt_trie:get_entry(Leaf, K, H);
-lookup({b, _, _, Ch}, D, H, K) ->
-    lookup(element(nibble(H, D) + 1, Ch), D + 1, H, K).
+lookup(Node, D, H, K) ->
+    plexus_crdt_trie:lookup(Node, D, H, K).
 
 entries({lwwmap, _, Root}) ->
     plexus_crdt_trie:sorted(Root).
@@ -513,6 +523,9 @@ next_dot(A, VV, Cloud) ->
         true -> {C, fold_cloud({VV#{A => C}, Cloud})};
         false -> {C, {VV, Cloud#{{A, C} => true}}}
     end.
+
+write_dots({_, Ws}) ->
+    [{A, C} || {A, C, _, _} <- Ws].
 
 covers({VV, Cloud}, {A, C, _, _}) ->
     C =< maps:get(A, VV, 0) orelse is_map_key({A, C}, Cloud).

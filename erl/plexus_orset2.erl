@@ -412,12 +412,8 @@ merge_missing(_, _) ->
 
 %% ---------------------------------------------------------------- trie: single ops
 
-lookup(nil, _, _, _) ->
-    false;
-lookup({l, _, _, _, _, _} = Leaf, _, K, E) ->
-    plexus_crdt_trie:get_entry(Leaf, E, K) =/= false;
-lookup({b, _, _, Ch}, D, K, E) ->
-    lookup(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+lookup(Node, D, K, E) ->
+    plexus_crdt_trie:lookup(Node, D, K, E) =/= false.
 
 entries({orset2, _, Root}) ->
     plexus_crdt_trie:sorted(Root).
@@ -867,13 +863,6 @@ remove_matching(Set, _, _) when ?IS_SET(Set) ->
 remove_matching(Set, _, _) ->
     not_a_set(Set).
 
-%% A side this small (entries, removed elements it names, and dots its context names)
-%% is always merged entry by entry into the other; against a large side, up to
-%% 1/?DESCENT_COST of that side's size is. Measured at 100k: a remove delta of k
-%% elements merged by descents costs what the full walk does at about k = n/25.
--define(SMALL, 64).
--define(DESCENT_COST, 32).
-
 %% == Keyed deltas ==
 %% A delta that removes elements is a state whose context holds the removed dots,
 %% with no entry for the elements they belonged to: merging it as a state must look
@@ -946,45 +935,13 @@ merge_keyed({orset2, _, RA} = A, KA, {orset2, _, RB} = B, KB) ->
         _ -> Fast
     end.
 
-merge_small({orset2, CL, RL}, {orset2, {VS, CloudS} = CS, RS}, KS) ->
-    Limit = max(?SMALL, count(RL) div ?DESCENT_COST),
-    case count(RS) + length(KS) =< Limit andalso
-        lists:sum(maps:values(VS)) + map_size(CloudS) =< Limit of
-        false ->
-            slow;
-        true ->
-            %% The small side's entries, and its removed elements with no dots.
-            Touched = maps:merge(maps:from_list([{E, []} || E <- KS]),
-                                 maps:from_list(collect(RS, []))),
-            Pairs = [{E, K, find(RL, 0, K, E), Ds}
-                     || {E, Ds} <- maps:to_list(Touched), K <- [khash(E)]],
-            Held = maps:from_list([{D, true} || {_, _, {_, OldDs}, _} <- Pairs, D <- OldDs]),
-            CtxDots = [{A, C} || {A, V} <- maps:to_list(VS), C <- lists:seq(1, V)]
-                ++ maps:keys(CloudS),
-            case [D || D <- CtxDots, covers(CL, D), not is_map_key(D, Held)] of
-                [] ->
-                    Root = lists:foldl(fun({E, K, Old, Ds}, R) ->
-                                               New = merged_entry(E, Old, Ds, CL, CS),
-                                               element(1, update(R, 0, K, E, fun(_) -> New end))
-                                       end, RL, Pairs),
-                    {orset2, merge_ctx(CL, CS), Root};
-                _ ->
-                    slow
-            end
-    end.
-
-%% The merged entry of E, from the large side's entry (or false) and the small side's
-%% dots ([] for an element it only names as removed).
-merged_entry(_, false, [], _, _) ->
-    none;
-merged_entry(E, Old, Ds, CL, CS) ->
-    Merged = case Old of
-                 false -> keep_unseen([{E, Ds}], CL);
-                 {E, OldDs} -> merge_entries([{E, OldDs}], [{E, Ds}], CL, CS)
-             end,
-    case Merged of
-        [] -> none;
-        [Entry] -> Entry
+%% The small side S merged into the large side L entry by entry, or slow
+%% (plexus_crdt_trie:merge_small/7 says when, and why it is the merge).
+merge_small({orset2, CL, RL}, {orset2, CS, RS}, KS) ->
+    case plexus_crdt_trie:merge_small(RL, CL, RS, CS, KS, fun({_, Ds}) -> Ds end,
+                                      entry_ops()) of
+        slow -> slow;
+        Root -> {orset2, merge_ctx(CL, CS), Root}
     end.
 
 matches(Pred, Term) ->
@@ -1088,12 +1045,8 @@ dots_ctx(Dots) ->
     fold_cloud({#{}, maps:from_list([{D, true} || D <- Dots])}).
 
 %% The entry of E, or false.
-find(nil, _, _, _) ->
-    false;
-find({l, _, _, _, _, _} = Leaf, _, K, E) ->
-    plexus_crdt_trie:get_entry(Leaf, E, K);
-find({b, _, _, Ch}, D, K, E) ->
-    find(element(nibble(K, D) + 1, Ch), D + 1, K, E).
+find(Node, D, K, E) ->
+    plexus_crdt_trie:lookup(Node, D, K, E).
 
 enc_ops([{add, E} | T]) -> [{add, enc(E)} | enc_ops(T)];
 enc_ops([{remove, E} | T]) -> [{remove, enc(E)} | enc_ops(T)];

@@ -7,7 +7,7 @@
 %% Targets are printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_lwwmap).
 
--import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, ms/1, settle/0]).
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, us/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -25,6 +25,7 @@ main() ->
     io:format("target: put >= 300,000 ops/s at 100k~n"),
     get_row(100000),
     merge_rows(100000),
+    delta_rows(100000),
     anti_entropy_row(100000),
     whole_map_rows([100000, 1000000]),
     S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100000)], a),
@@ -54,6 +55,21 @@ get_row(N) ->
     settle(),
     T = ns_each(fun() -> [?M:get(S, K) || K <- Probes] end, 20000),
     io:format("~nget/2 at ~b keys: ~.2f us~n", [N, T / 1000]).
+
+%% Merging one put delta (made on a replica of the same history, as the overlay's
+%% deltas are) into an N-key map: key by key (the merge/2 default for a small side)
+%% against the full walk (merge_erl/2, what merge/2 did before); and one remove delta,
+%% which names no key and so is walked.
+delta_rows(N) ->
+    Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+    {Other, Put} = ?M:put_delta(Base, 7, seven, b),
+    {_, Rem} = ?M:remove_delta(Other, 9),
+    settle(),
+    T = ns_each(fun() -> [?M:merge(Base, Put) || _ <- lists:seq(1, 100)] end, 100),
+    Walk = ns_each(fun() -> ?M:merge_erl(Base, Put) end, 1),
+    TR = ns_each(fun() -> ?M:merge(Base, Rem) end, 1),
+    io:format("~nmerge of one put delta into ~b keys: ~s (the full walk ~s); of one remove "
+              "delta: ~s~n", [N, us(T), ms(Walk), ms(TR)]).
 
 merge_rows(N) ->
     Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),

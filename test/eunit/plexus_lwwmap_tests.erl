@@ -290,6 +290,42 @@ lwwmap_c_walk_test() ->
         erlang:trace_pattern(MFA, false, [call_count])
     end.
 
+%% Merging a put delta into a large map descends to its key: neither walk runs,
+%% whichever side comes first, and the result is the full merge's term. (Before, the
+%% delta's root leaf met the map's root branch, the C walk handed the pair back at
+%% depth 0, and the Erlang walk filtered every key of the map against the delta's
+%% context: O(n) per delta, and the overlay merges one per sync.) A remove delta names
+%% no key (its context holds the removed writes' dots, which could belong to any key):
+%% it is merged by the walk, with the same result.
+lwwmap_delta_merge_is_a_descent_test() ->
+    M = plexus_lwwmap,
+    Big = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 20000)], a),
+    {Big2, Put} = M:put_delta(Big, 7, seven, b),
+    {_, PutNew} = M:put_delta(Big2, new_key, v, b),
+    {_, Rem} = M:remove_delta(Big, 9),
+    PutDeltas = [Put, PutNew, M:merge(Put, PutNew)],
+    Walks = [{plexus_crdt_trie, merge_native, 6}, {plexus_crdt_trie, merge_node, 6}],
+    [erlang:trace_pattern(MFA, true, [local, call_count]) || MFA <- Walks],
+    {MergedPuts, Counts} =
+        try
+            R = [{M:merge(Big, D), M:merge(D, Big)} || D <- PutDeltas],
+            {R, [erlang:trace_info(MFA, call_count) || MFA <- Walks]}
+        after
+            [erlang:trace_pattern(MFA, false, [local, call_count]) || MFA <- Walks]
+        end,
+    ?assertEqual([{call_count, 0}, {call_count, 0}], Counts),
+    Deltas = PutDeltas ++ [Rem, M:merge(Put, Rem)],
+    Merged = MergedPuts ++ [{M:merge(Big, D), M:merge(D, Big)} || D <- [Rem, M:merge(Put, Rem)]],
+    [?assertEqual({M:merge_erl(Big, D), M:merge_erl(D, Big)}, R)
+     || {D, R} <- lists:zip(Deltas, Merged)],
+    [{BigPut, _}, {BigNew, _}, _, {BigRem, _}, {BigBoth, _}] = Merged,
+    ?assertEqual({ok, seven}, M:get(BigPut, 7)),
+    ?assertEqual({ok, v}, M:get(BigNew, new_key)),
+    ?assertEqual({error, not_found}, M:get(BigRem, 9)),
+    ?assertEqual({{ok, seven}, {error, not_found}}, {M:get(BigBoth, 7), M:get(BigBoth, 9)}),
+    ?assertEqual(20000, M:size(BigPut)),
+    ?assertEqual(19999, M:size(BigRem)).
+
 %% A forged write (not a 4-tuple) in a leaf the walk must decode gives
 %% {error, bad_state}, never a crash.
 lwwmap_c_walk_hostile_test() ->

@@ -24,7 +24,8 @@
 
 proper_test_() ->
     Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws,
-             prop_c_walk_is_erlang_walk, prop_roundtrip, prop_anti_entropy],
+             prop_c_walk_is_erlang_walk, prop_small_into_large_is_full_merge, prop_roundtrip,
+             prop_anti_entropy],
     [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
      || P <- Props].
 
@@ -109,6 +110,32 @@ prop_c_walk_is_erlang_walk() ->
                           andalso ?M:merge(A2, B) =:= ?M:merge_erl(A2, B)
                           andalso ?M:merge(B, A2) =:= ?M:merge_erl(B, A2)
                   end)).
+
+%% A small side merged into a large one key by key (plexus_crdt_trie:merge_small/7)
+%% gives the very term of the full walk, whichever side comes first: put and remove
+%% deltas made on the large side's history, their merge, and a small map of another
+%% history under the same actor (whose dots collide with the large side's: the
+%% descent must see that and walk in full).
+prop_small_into_large_is_full_merge() ->
+    ?FORALL({N, OpsA, DeltaOps, Other}, {range(0, 3000), list(big_op()), list(op()), list(op())},
+            ?SAFE(begin
+                      Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], n0),
+                      A = lists:foldl(fun(Op, M) -> big_apply(M, Op, n1) end, Base, OpsA),
+                      {_, Deltas} = lists:foldl(fun delta_of/2, {Base, []}, DeltaOps),
+                      Small = lists:foldl(fun(Op, M) -> apply_op(M, Op, n1) end, ?M:new(),
+                                          Other),
+                      lists:all(fun(S) ->
+                                        ?M:merge(A, S) =:= ?M:merge_erl(A, S)
+                                            andalso ?M:merge(S, A) =:= ?M:merge_erl(S, A)
+                                end, [Small, ?M:merge(Deltas) | Deltas])
+                  end)).
+
+delta_of({put, K, V}, {M, Acc}) ->
+    {M2, D} = ?M:put_delta(M, K, V, n2),
+    {M2, [D | Acc]};
+delta_of({remove, K}, {M, Acc}) ->
+    {M2, D} = ?M:remove_delta(M, K),
+    {M2, [D | Acc]}.
 
 big_op() ->
     frequency([{3, {put, range(0, 2500), value()}}, {2, {remove, range(0, 2500)}},
