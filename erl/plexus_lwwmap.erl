@@ -55,7 +55,7 @@
 -export([new/0, put/3, put/4, put_all/2, put_all/3, remove/2, remove/3, remove_all/2]).
 -export([put_delta/4, remove_delta/2]).
 -export([get/2, get/3, is_key/2, keys/1, to_map/1, fold/3, size/1]).
--export([merge/1, merge/2, equal/2, digest/1, validate/1]).
+-export([merge/1, merge/2, merge_delta/3, equal/2, digest/1, validate/1]).
 %% The Erlang walk of merge/2: the reference the C walk is tested against.
 -export([merge_erl/2]).
 -export([to_binary/1, from_binary/1]).
@@ -302,32 +302,52 @@ size(Map) ->
 %% @doc The merge (least upper bound) of two maps or deltas; subtrees with equal
 %% hashes are taken whole. A small side (a delta) is merged key by key into the other,
 %% one descent per key, when that is provably the full merge
-%% (plexus_crdt_trie:merge_small/7): merging a `put_delta/4' or `remove_delta/2' into
-%% a map of n keys costs O(log n), not a walk of the map. Otherwise the walk runs in C
-%% (c_src/nif/nif_trie.c), as plexus_orset2's. The same result either way, term for
-%% term.
+%% (plexus_crdt_trie:merge_small/7): merging a `put_delta/4' into a map of n keys
+%% costs O(log n), not a walk of the map (a `remove_delta/2' names no key: see
+%% merge_delta/3). Otherwise the walk runs in C (c_src/nif/nif_trie.c), as
+%% plexus_orset2's. The same result either way, term for term.
 -spec merge(lwwmap(), lwwmap()) -> lwwmap() | error().
-merge({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
-    guard(fun() ->
-                  Small = case count(RB) =< count(RA) of
-                              true -> plexus_crdt_trie:merge_small(RA, CA, RB, CB, [],
-                                                                   fun write_dots/1, entry_ops());
-                              false -> plexus_crdt_trie:merge_small(RB, CB, RA, CA, [],
-                                                                    fun write_dots/1, entry_ops())
-                          end,
-                  Root = case Small of
-                             slow ->
-                                 plexus_crdt_trie:merge_native(
-                                   RA, RB, CA, CB, fun plexus_nif:trie_lwwmap_merge/5, entry_ops());
-                             R ->
-                                 R
-                         end,
-                  {lwwmap, merge_ctx(CA, CB), Root}
-          end);
+merge({lwwmap, _, _} = A, {lwwmap, _, _} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
+    guard(fun() -> merge_named(A, B, []) end);
 merge(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
     {error, bad_state};
 merge(_, _) ->
     erlang:error(badarg).
+
+%% @doc `merge/2' of a map and a delta, told the keys the delta may have removed
+%% (`Keys', e.g. those given to `remove_delta/2'): a remove delta's context holds the
+%% dots of the writes it removed, which could be any key's, so without the keys
+%% merge/2 must walk the map; with them it goes to those keys, O(k log n). The keys
+%% only say where to look: the merge checks that they account for every dot the
+%% delta's context removes (else it walks in full), so the result is always merge/2's,
+%% term for term, whatever `Keys' holds.
+-spec merge_delta(lwwmap(), lwwmap(), [term()]) -> lwwmap() | error().
+merge_delta({lwwmap, _, _} = Map, {lwwmap, _, _} = Delta, Keys)
+  when ?IS_MAP(Map), ?IS_MAP(Delta), is_list(Keys) ->
+    guard(fun() -> merge_named(Map, Delta, lists:usort([enc(K) || K <- Keys])) end);
+merge_delta(Map, Delta, Keys) when is_list(Keys), (?IS_MAP(Map) orelse ?IS_MAP(Delta)) ->
+    {error, bad_state};
+merge_delta(_, _, _) ->
+    erlang:error(badarg).
+
+%% The smaller side merged into the larger key by key (the keys in Named too), when
+%% that is the full merge; else the walk.
+merge_named({lwwmap, CA, RA}, {lwwmap, CB, RB}, Named) ->
+    Small = case count(RB) =< count(RA) of
+                true -> plexus_crdt_trie:merge_small(RA, CA, RB, CB, Named, fun write_dots/1,
+                                                     entry_ops());
+                false -> plexus_crdt_trie:merge_small(RB, CB, RA, CA, Named, fun write_dots/1,
+                                                      entry_ops())
+            end,
+    Root = case Small of
+               slow ->
+                   plexus_crdt_trie:merge_native(RA, RB, CA, CB,
+                                                 fun plexus_nif:trie_lwwmap_merge/5, entry_ops());
+               R ->
+                   R
+           end,
+    {lwwmap, merge_ctx(CA, CB), Root}.
+
 
 %% @private
 %% @doc `merge/2' by the Erlang walk alone (plexus_crdt_trie:merge_node/6); the same

@@ -64,7 +64,8 @@
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 %% Deltas and one-pass batches (the plexus_orset API runs on these).
--export([add_delta/3, remove_delta/2, apply_ops/4, remove_matching/3, merge_delta/2]).
+-export([add_delta/3, remove_delta/2, apply_ops/4, remove_matching/3, merge_delta/2,
+         merge_delta/3]).
 %% Deltas that name the elements they remove (what plexus_orset hands out).
 -export([keyed_remove_delta/2, state_of/1]).
 
@@ -891,6 +892,27 @@ remove_matching(Set, _, _) ->
           orset2() | keyed_delta() | error().
 merge_delta(A, B) ->
     keyed_merge(A, B, fun merge_keyed/4).
+
+%% @doc `merge_delta/2', told elements the delta may have removed dots of (`Elems',
+%% e.g. the elements given to `remove_delta/2', or every element a replica holds for
+%% the ids an op touched): a plain remove delta names none, so without them the merge
+%% walks the other side; with them it goes to those elements, O(k log n). As for keyed
+%% deltas, the elements only say where to look: the result is `merge/2''s, term for
+%% term, whatever `Elems' holds.
+-spec merge_delta(orset2() | keyed_delta(), orset2() | keyed_delta(), [term()]) ->
+          orset2() | keyed_delta() | error().
+merge_delta(A, B, Elems) when is_list(Elems) ->
+    case guard(fun() -> lists:usort([enc(E) || E <- Elems]) end) of
+        {error, _} = Error ->
+            Error;
+        Named ->
+            keyed_merge(A, B, fun(SA, KA, SB, KB) ->
+                                      merge_keyed(SA, lists:umerge(KA, Named), SB,
+                                                  lists:umerge(KB, Named))
+                              end)
+    end;
+merge_delta(_, _, _) ->
+    erlang:error(badarg).
 
 %% Merges the states of A and B with Merge(StateA, KeysA, StateB, KeysB) (or
 %% Merge(StateA, StateB)); two keyed deltas give a keyed delta with the union of their

@@ -41,7 +41,10 @@
 
 %% A delta: the two CRDT deltas merged, the ids they touch (removes leave no entry to
 %% read the id from) and how many ops were merged into it (the context of merged
-%% deltas grows with the ops, so this is what bounds it).
+%% deltas grows with the ops, so this is what bounds it). The ids also tell a peer
+%% where the delta's removes can act (apply_delta/2), so it merges the delta by going
+%% to those keys, O(k log n), instead of walking its whole replica against the
+%% delta's context.
 -record(delta, {ents :: plexus_lwwmap:lwwmap(),
                 ent_ids = [] :: [term()],
                 wps :: plexus_orset2:orset2(),
@@ -174,14 +177,18 @@ decode_delta(_) ->
     {error, bad_delta}.
 
 %% @doc Merges a delta from a peer: `{State, Events}'. The keys compared are the ids
-%% the delta names and those of its entries (a merge changes no other key).
+%% the delta names and those of its entries (a merge changes no other key). A remove
+%% in the delta can only take dots of this replica's entries of the ids it names (an
+%% entity's writes; the waypoint elements of an id, found in the index), so those are
+%% given to the merges as where to look.
 -spec apply_delta(state(), delta()) -> {state(), [event()]}.
 apply_delta(#st{ents = E, wps = W} = S, #delta{} = D) ->
-    E2 = ok(plexus_lwwmap:merge(E, D#delta.ents)),
+    E2 = ok(plexus_lwwmap:merge_delta(E, D#delta.ents, D#delta.ent_ids)),
+    Elems = [{Id, X} || Id <- D#delta.wp_ids, X <- maps:get(Id, S#st.wp_index, [])],
     EIds = union(D#delta.ent_ids, ok(plexus_lwwmap:keys(D#delta.ents))),
     EEvents = entity_events(EIds, E, E2),
     Added = ok(plexus_orset2:to_list(D#delta.wps)),
-    W2 = ok(plexus_orset2:merge(W, D#delta.wps)),
+    W2 = ok(plexus_orset2:merge_delta(W, D#delta.wps, Elems)),
     {S2, WEvents} = reindex(S#st{ents = E2}, W2, union(D#delta.wp_ids, ids(Added)), Added),
     {S2, EEvents ++ WEvents}.
 

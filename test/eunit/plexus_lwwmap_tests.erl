@@ -326,6 +326,31 @@ lwwmap_delta_merge_is_a_descent_test() ->
     ?assertEqual(20000, M:size(BigPut)),
     ?assertEqual(19999, M:size(BigRem)).
 
+%% merge_delta/3: a remove delta told the keys it removed merges without a walk, with
+%% merge/2's result; any keys give merge/2's result; a bad list is badarg.
+lwwmap_merge_delta_named_test() ->
+    M = plexus_lwwmap,
+    Big = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 20000)], a),
+    {Other, R1} = M:remove_delta(Big, 9),
+    {_, P} = M:put_delta(Other, 10, ten, b),
+    Both = M:merge(R1, P),
+    Walk = {plexus_crdt_trie, merge_native, 6},
+    erlang:trace_pattern(Walk, true, [local, call_count]),
+    {Named, Count} =
+        try
+            {[M:merge_delta(Big, R1, [9]), M:merge_delta(R1, Big, [9]),
+              M:merge_delta(Big, Both, [9, absent])],
+             erlang:trace_info(Walk, call_count)}
+        after
+            erlang:trace_pattern(Walk, false, [local, call_count])
+        end,
+    ?assertEqual({call_count, 0}, Count),
+    ?assertEqual([M:merge_erl(Big, R1), M:merge_erl(R1, Big), M:merge_erl(Big, Both)], Named),
+    ?assertEqual({error, not_found}, M:get(hd(Named), 9)),
+    [?assertEqual(M:merge_erl(Big, Both), M:merge_delta(Big, Both, Hints))
+     || Hints <- [[], [10], [absent], lists:seq(1, 100)]],
+    ?assertError(badarg, M:merge_delta(Big, R1, not_a_list)).
+
 %% A forged write (not a 4-tuple) in a leaf the walk must decode gives
 %% {error, bad_state}, never a crash.
 lwwmap_c_walk_hostile_test() ->

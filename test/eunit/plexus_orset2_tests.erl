@@ -312,6 +312,32 @@ enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
 
+%% merge_delta/3: a plain remove delta told the elements it removed merges by going to
+%% them (no walk of the large side); wrong, missing or extra elements change nothing
+%% (the result is merge/2's); a bad list is badarg.
+merge_delta_named_test() ->
+    Base = ?V2:add_all(?V2:new(), lists:seq(1, 20000), a),
+    {Other, R1} = ?V2:remove_delta(Base, 17),
+    {_, R2} = ?V2:remove_delta(Other, 18),
+    Both = ?V2:merge(R1, R2),
+    Walk = {plexus_crdt_trie, merge_native, 6},
+    erlang:trace_pattern(Walk, true, [local, call_count]),
+    {Named, Count} =
+        try
+            {[?V2:merge_delta(Base, R1, [17]), ?V2:merge_delta(R1, Base, [17]),
+              ?V2:merge_delta(Base, Both, [18, 17, absent])],
+             erlang:trace_info(Walk, call_count)}
+        after
+            erlang:trace_pattern(Walk, false, [local, call_count])
+        end,
+    ?assertEqual({call_count, 0}, Count),
+    ?assertEqual([?V2:merge_erl(Base, R1), ?V2:merge_erl(R1, Base), ?V2:merge_erl(Base, Both)],
+                 Named),
+    ?assertEqual(false, ?V2:member(hd(Named), 17)),
+    [?assertEqual(?V2:merge_erl(Base, Both), ?V2:merge_delta(Base, Both, Hints))
+     || Hints <- [[], [17], [absent], [{t, x}, 18], lists:seq(1, 100)]],
+    ?assertError(badarg, ?V2:merge_delta(Base, R1, not_a_list)).
+
 %% to_list/1 sorts the keys of a hash-ordered trie (short keys as integers) and
 %% decodes small integers without binary_to_term/1: the same list as v1 for integers
 %% at every encoding boundary, short and long keys mixed, and many elements.

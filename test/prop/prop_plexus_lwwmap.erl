@@ -112,21 +112,28 @@ prop_c_walk_is_erlang_walk() ->
                   end)).
 
 %% A small side merged into a large one key by key (plexus_crdt_trie:merge_small/7)
-%% gives the very term of the full walk, whichever side comes first: put and remove
+%% gives the very term of the full walk, whichever side comes first and whatever keys
+%% merge_delta/3 is told (the removed keys, or random ones): put and remove
 %% deltas made on the large side's history, their merge, and a small map of another
 %% history under the same actor (whose dots collide with the large side's: the
 %% descent must see that and walk in full).
 prop_small_into_large_is_full_merge() ->
-    ?FORALL({N, OpsA, DeltaOps, Other}, {range(0, 3000), list(big_op()), list(op()), list(op())},
+    ?FORALL({N, OpsA, DeltaOps, Other, Hints},
+            {range(0, 3000), list(big_op()), list(op()), list(op()), list(key())},
             ?SAFE(begin
                       Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], n0),
                       A = lists:foldl(fun(Op, M) -> big_apply(M, Op, n1) end, Base, OpsA),
                       {_, Deltas} = lists:foldl(fun delta_of/2, {Base, []}, DeltaOps),
                       Small = lists:foldl(fun(Op, M) -> apply_op(M, Op, n1) end, ?M:new(),
                                           Other),
+                      %% merge_delta/3 told the keys the deltas removed, or any keys
+                      Removed = [K || {remove, K} <- DeltaOps],
                       lists:all(fun(S) ->
-                                        ?M:merge(A, S) =:= ?M:merge_erl(A, S)
+                                        Full = ?M:merge_erl(A, S),
+                                        ?M:merge(A, S) =:= Full
                                             andalso ?M:merge(S, A) =:= ?M:merge_erl(S, A)
+                                            andalso ?M:merge_delta(A, S, Removed) =:= Full
+                                            andalso ?M:merge_delta(A, S, Hints) =:= Full
                                 end, [Small, ?M:merge(Deltas) | Deltas])
                   end)).
 
