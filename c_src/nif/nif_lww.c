@@ -28,8 +28,8 @@ static int make_register(ErlNifEnv *env, uint64_t ts, plexus_bytes actor, plexus
 
 /*
  * lww_new(ValueBin, ActorBin, Ts) -> Reg | {error, Reason}: the register (Ts, Actor,
- * Value). The timestamp comes from plexus_hlc (the clock lives in Erlang); plexus_lww
- * builds small registers itself and calls this for the rest.
+ * Value) at a timestamp the caller chose; plexus_lww's writes go through lww_update or
+ * lww_write (the clock tick in the same call) and this is for the rest.
  */
 ERL_NIF_TERM nif_lww_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
