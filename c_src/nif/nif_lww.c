@@ -311,6 +311,46 @@ static const uint8_t *atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
 }
 
 /*
+ * The node's own name, asked on every update: kept apart from the thread-local cache,
+ * which costs a __tls_get_addr call per lookup from a loaded library (~4 ns of ~90,
+ * measured). A node has very few names in its life (nonode@nohost, then its name), so
+ * each gets a write-once static slot: filled, then published with release, never
+ * changed or freed, so a reader needs only an acquire load. Past NODE_SLOTS names the
+ * thread-local cache serves.
+ */
+#define NODE_SLOTS 4
+typedef struct node_slot {
+    _Atomic ERL_NIF_TERM ready; /* the atom, stored once field and n are written */
+    size_t n;
+    uint8_t field[LWW_ATOM_FIELD_MAX];
+} node_slot;
+static node_slot node_slots[NODE_SLOTS];
+static _Atomic unsigned node_slots_claimed;
+static node_slot *_Atomic node_last; /* the slot of the last name asked, or NULL */
+
+static const uint8_t *node_field(ErlNifEnv *env, ERL_NIF_TERM node, size_t *n)
+{
+    node_slot *last = atomic_load_explicit(&node_last, memory_order_acquire);
+    if (!last || atomic_load_explicit(&last->ready, memory_order_acquire) != node) {
+        unsigned claimed = atomic_load(&node_slots_claimed);
+        last = NULL;
+        for (unsigned i = 0; i < claimed && i < NODE_SLOTS; i++)
+            if (atomic_load_explicit(&node_slots[i].ready, memory_order_acquire) == node)
+                last = &node_slots[i];
+        if (!last) {
+            unsigned i = atomic_fetch_add(&node_slots_claimed, 1);
+            if (i >= NODE_SLOTS) return atom_field(env, node, n);
+            last = &node_slots[i];
+            if (!(last->n = encode_atom(env, node, last->field))) return NULL;
+            atomic_store_explicit(&last->ready, node, memory_order_release);
+        }
+        atomic_store_explicit(&node_last, last, memory_order_release);
+    }
+    *n = last->n;
+    return last->field;
+}
+
+/*
  * The register field of the common values, byte for byte what plexus_lww:enc/1 and
  * term_to_binary(V, [deterministic, {minor_version, 2}]) give without the leading 131:
  * SMALL_ATOM_UTF8_EXT for an atom of up to 255 UTF-8 bytes (read as Latin-1, the only
@@ -416,9 +456,9 @@ ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     if (argc != 3 || !enif_get_tuple(env, argv[0], &arity, &reg) || arity != 4 ||
         reg[0] != priv->atom_plexus_lww || !nif_get_u64(env, reg[1], &floor) ||
         !get_field(env, reg[2], &actor) || !get_field(env, reg[3], &value) ||
-        !enif_is_atom(env, argv[1]) || !(node = atom_field(env, argv[1], &node_n)))
+        !enif_is_atom(env, argv[1]) || !(node = node_field(env, argv[1], &node_n)))
         return priv->atom_fallback;
-    /* node points into the atom cache: used up before encode_value may refill it */
+    /* node may point into the atom cache: used up before encode_value may refill it */
     if (actor.size == node_n && memcmp(actor.data, node, node_n) == 0) {
         actor_term = reg[2];
     } else {

@@ -322,6 +322,28 @@ value_encodings_match_the_bif_test() ->
      end || V <- Values],
     ok.
 
+%% lww_update's actor field for the node's name comes from a few write-once slots,
+%% then from the per-thread atom cache: names switching back and forth, more of them
+%% than there are slots, each get their own bytes, whether the register's own actor
+%% field (reused when it is already the name's) matches or not.
+node_actor_field_test() ->
+    Names = [list_to_atom("plexus_lww_tests_node" ++ integer_to_list(I) ++ "@h")
+             || I <- lists:seq(1, 8)],
+    Update = fun Update(R, N) ->
+                     case plexus_nif:lww_update(R, N, w) of
+                         {lease, Need} -> plexus_hlc:lease(Need), Update(R, N);
+                         New -> New
+                     end
+             end,
+    lists:foldl(fun(N, R) ->
+                        <<131, Field/binary>> = plexus_nif:encode(N),
+                        R2 = {plexus_lww, _, Actor, _} = Update(R, N),
+                        ?assertEqual(Field, Actor),
+                        ?assertMatch({plexus_lww, _, Field, _}, Update(R2, N)),
+                        R2
+                end, ?L:new(v), Names ++ lists:reverse(Names) ++ [hd(Names), lists:last(Names)]),
+    ?assertEqual(node(), ?L:actor(?L:update(?L:new(v), w))).
+
 count_write_nif_calls(Fun) ->
     count_nif_calls(Fun, [{plexus_nif, lww_write, 3}, {plexus_nif, lww_update, 3}]).
 
