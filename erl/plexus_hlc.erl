@@ -105,8 +105,19 @@ observe_shared(Ts) ->
 %% @doc Grants the node clock a lease through `Need' (the timestamp a NIF said needs
 %% one) and `?LEASE_MS' beyond: records the new ceiling first, then hands the cell the
 %% grant. Called by this module and by `plexus_lww' (whose write NIF ticks the clock).
+%% A `Need' the clock could not have asked for (more than the skew bound, with an hour
+%% of slack, ahead of the wall clock) raises `badarg': the ceiling is what a reloaded
+%% library's clock jumps to, so it must never be dragged to the end of time.
 -spec lease(timestamp()) -> ok.
-lease(Need) ->
+lease(Need) when is_integer(Need), Need >= 0 ->
+    case too_far_ahead(Need, os:system_time(millisecond) + ?MAX_AHEAD_MS) of
+        true -> erlang:error(badarg);
+        false -> grant(Need)
+    end;
+lease(_) ->
+    erlang:error(badarg).
+
+grant(Need) ->
     Ref = ceiling(),
     {Prev, Limit} = grant(Ref, atomics:get(Ref, 1), Need),
     plexus_nif:hlc_lease(Prev, Limit).

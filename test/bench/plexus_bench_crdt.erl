@@ -178,7 +178,7 @@ lww_section() ->
     MrgFresh = best_fresh_ns(R),
     io:format("update/2 (each on the previous result): ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Upd, UpdModel, Upd / UpdModel]),
-    io:format("update/2 as before this change (clock and encoding in Erlang; same chunks): ~7.1f  ratio ~5.2f~n",
+    io:format("update/2 as before (Erlang tick and encoding, same chunks): ~7.1f  ratio ~5.2f~n",
               [UpdOld, UpdOld / UpdModel]),
     io:format("merge/2:                                ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Mrg, MrgModel, Mrg / MrgModel]),
@@ -305,7 +305,8 @@ update_nif_loop(R, K) ->
 %% node's actor field from persistent_term.
 -define(OLD_KEY, plexus_bench_crdt_old_hlc).
 -define(OLD_MAX_LEN, 67108864).
--define(OLD_TS(Ts), is_integer(Ts), Ts >= 0, (Ts =< 576460752303423487 orelse Ts =< 18446744073709551615)).
+-define(OLD_TS(Ts), is_integer(Ts), Ts >= 0,
+        (Ts =< 576460752303423487 orelse Ts =< 18446744073709551615)).
 -define(OLD_FIELD(F), is_binary(F), byte_size(F) > 0, byte_size(F) =< ?OLD_MAX_LEN).
 
 old_update_loop(_, 0) -> ok;
@@ -340,7 +341,9 @@ old_tick(Ref, Old, Floor, Wall) ->
 
 old_clock_ref() ->
     case persistent_term:get(?OLD_KEY, undefined) of
-        undefined -> persistent_term:put(?OLD_KEY, atomics:new(1, [{signed, false}])), old_clock_ref();
+        undefined ->
+            persistent_term:put(?OLD_KEY, atomics:new(1, [{signed, false}])),
+            old_clock_ref();
         Ref -> Ref
     end.
 

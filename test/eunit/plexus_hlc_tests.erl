@@ -149,12 +149,16 @@ nif_reload_keeps_the_clock_test() ->
 writers_and_ticks_share_one_clock_test() ->
     Self = self(),
     Writer = fun() ->
-                     Regs = lists:foldl(fun(I, [R | _] = Acc) -> [plexus_lww:update(R, I) | Acc] end,
-                                        [plexus_lww:new(start)], lists:seq(1, 2000)),
+                     Regs = lists:foldl(
+                              fun(I, [R | _] = Acc) -> [plexus_lww:update(R, I) | Acc] end,
+                              [plexus_lww:new(start)], lists:seq(1, 2000)),
                      Self ! {self(), [plexus_lww:timestamp(R) || R <- Regs]}
              end,
-    Ticker = fun() -> Self ! {self(), lists:reverse([plexus_hlc:now() || _ <- lists:seq(1, 2000)])} end,
-    Pids = [spawn_link(Writer) || _ <- lists:seq(1, 4)] ++ [spawn_link(Ticker) || _ <- lists:seq(1, 2)],
+    Ticker = fun() ->
+                     Self ! {self(), lists:reverse([plexus_hlc:now() || _ <- lists:seq(1, 2000)])}
+             end,
+    Pids = [spawn_link(Writer) || _ <- lists:seq(1, 4)]
+           ++ [spawn_link(Ticker) || _ <- lists:seq(1, 2)],
     Lists = [receive {P, L} -> L end || P <- Pids],
     [?assertEqual(lists:reverse(lists:usort(L)), L) || L <- Lists],
     All = lists:append(Lists),
@@ -189,6 +193,12 @@ far_future_does_not_drag_the_clock_test() ->
 nif_bad_arguments_test() ->
     [?assertError(badarg, plexus_nif:hlc_next_after(A)) || A <- [-1, 1 bsl 64, x, 1.0, <<>>]],
     [?assertError(badarg, plexus_nif:hlc_observe(A)) || A <- [-1, 1 bsl 64, x, []]],
+    %% a lease the clock could not have asked for would poison the ceiling
+    ?assertError(badarg, plexus_hlc:lease(?MAX_TS)),
+    ?assertError(badarg, plexus_hlc:lease((os:system_time(millisecond) + 3 * 3600000) bsl 16)),
+    ?assertError(badarg, plexus_hlc:lease(-1)),
+    Ceiling = atomics:get(persistent_term:get(plexus_hlc), 1),
+    ?assert(Ceiling < (os:system_time(millisecond) + 2 * 3600000) bsl 16),
     ?assertError(badarg, plexus_nif:hlc_lease(2, 1)),
     ?assertError(badarg, plexus_nif:hlc_lease(-1, 1)),
     ?assertError(badarg, plexus_nif:hlc_lease(1, 1 bsl 64)),

@@ -262,7 +262,8 @@ badarg_test() ->
 small_registers_need_no_nif_call_test() ->
     ?assertEqual(1, count_write_nif_calls(fun() -> ?L:new(f) end)),
     ?assertEqual(1, count_write_nif_calls(fun() -> ?L:update(?L:new(a), b) end) - 1),
-    ?assertEqual(1, count_write_nif_calls(fun() -> ?L:update({assign, d}, other, ?L:new(a)) end) - 1),
+    ?assertEqual(1, count_write_nif_calls(
+                      fun() -> ?L:update({assign, d}, other, ?L:new(a)) end) - 1),
     ?assertEqual(0, count_write_nif_calls(fun() -> ?L:merge(?L:new(a), ?L:new(b)) end) - 2),
     Small = ?L:new(a),
     Newer = ?L:update(Small, b),
