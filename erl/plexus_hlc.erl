@@ -3,23 +3,32 @@
 %% 48 bits and a logical counter in the low 16, so integer order is HLC order and
 %% timestamps compare across nodes.
 %%
-%% The clock is one unsigned `atomics' cell held in `persistent_term' (made once, by
-%% this module's `on_load'): the greatest timestamp this node has issued or observed.
-%% It lives in Erlang, not in the NIF library, so that a register update or merge can
-%% tick or observe it without a NIF call (a call costs more than deciding a 20-byte
-%% register); the same cell survives a code upgrade of this module and of the NIF
-%% library. Concurrent callers on any scheduler get distinct, increasing timestamps
-%% through a compare-and-swap loop.
+%% The clock is a cell in the NIF library (`c_src/nif/nif_hlc.c'): one tick is one NIF
+%% call that reads the wall clock and moves the cell with a compare-and-swap, so
+%% concurrent callers on any scheduler get distinct, increasing timestamps. That costs
+%% less than ticking from Erlang (`os:system_time/1', `persistent_term:get/1' and an
+%% `atomics' operation are three calls).
+%%
+%% A library reload may lose that cell, so it runs under a lease. The ceiling, one
+%% unsigned `atomics' cell held in `persistent_term' (made once, by this module's
+%% `on_load', and kept across reloads of this module and of the library), is at or
+%% above every timestamp the node has issued or observed: the cell never passes its
+%% lease, and `lease/1' raises the ceiling before the cell's lease. A grant is
+%% `{Prev, Limit}', the ceiling before and after it; a cell whose lease is below `Prev'
+%% (a fresh one, after a reload: zero) first jumps to `Prev'. So after a reload the
+%% clock goes on from at most one lease (`?LEASE_MS') past the last timestamp the
+%% node needed, never back. A lease covers `?LEASE_MS' of wall clock, so a node that
+%% writes all the time asks for one about ten times a second.
 %%
 %% Skew is bounded: a timestamp more than one hour ahead of this node's wall clock
 %% is never recorded, so one register stamped 2^64-1, hostile or buggy, cannot drag the
 %% clock to the end of time. The rules (`next/2', `too_far_ahead/2') are pure
-%% functions and match the C core's `plexus_hlc_next' and `plexus_hlc_ms'.
+%% functions and match the C core's `plexus_hlc_next' and `plexus_hlc_too_far_ahead'.
 -module(plexus_hlc).
 
 -on_load(init/0).
 
--export([now/0, next_after/1, observe/1]).
+-export([now/0, next_after/1, observe/1, lease/1]).
 -export([next/2, too_far_ahead/2]).
 
 -export_type([timestamp/0]).
@@ -35,14 +44,14 @@
 -define(MAX_MS, 281474976710655). % 2^48 - 1
 -define(SMALL_INT, 576460752303423487). % 2^59 - 1: below it, integers are immediates
 -define(MAX_AHEAD_MS, 3600000).
-%% The add's fast path runs below this wall clock (2^46 ms, the year 4199): there the
-%% wall clock needs no clamp (next/2 clamps at 2^48 ms) and its shift is a small integer.
--define(ADD_WALL_MS, 70368744177664).
+%% How far past the timestamp that asked for it a lease reaches, in wall-clock ms: how
+%% far ahead of the wall clock a reload can put the clock, and how often a node that
+%% writes all the time comes back to Erlang for a lease.
+-define(LEASE_MS, 100).
 
--compile({inline, [clock_ref/0, wall_ms/0]}).
-
-%% Makes the clock cell unless an earlier load of this module made it: a reload must
-%% keep the clock, or timestamps could go back.
+%% Makes the ceiling unless an earlier load of this module made it: a reload must keep
+%% it, or timestamps could go back. (A ceiling made by an earlier version of this
+%% module, which kept the clock itself there, is a valid ceiling.)
 -spec init() -> ok.
 init() ->
     case persistent_term:get(?KEY, undefined) of
@@ -59,52 +68,23 @@ now() ->
 %% it. Strictly greater than both unless their maximum is already 2^64-1 (the clock
 %% saturates there). A `Floor' beyond the skew bound gives a timestamp after it
 %% without recording it.
-%%
-%% The common case is one `atomics:add_get/3': when the clock, plus one, is already
-%% past both `Floor' and the wall clock (writes closer together than a millisecond, or
-%% a clock the wall has not caught up with), that sum is the HLC rule's answer and the
-%% add both reserves and records it. Otherwise (the wall clock moved on, the usual case
-%% for a node that writes now and then) the add's result is the clock's value to swap
-%% from, so the slow path costs what a read and a swap cost.
 -spec next_after(timestamp()) -> timestamp().
 next_after(Floor) ->
-    Wall = wall_ms(),
-    Ref = clock_ref(),
-    case atomics:add_get(Ref, 1, 1) of
-        Ts when Ts > Floor, Wall < ?ADD_WALL_MS, Ts >= Wall bsl ?LOGICAL_BITS ->
-            Ts;
-        0 ->
-            %% The clock held 2^64-1 and the add wrapped: put the end of time back.
-            %% Only a wall clock past the year 10889 gets the clock there; a caller
-            %% racing this repair may then get a timestamp from the wall clock.
-            raise(Ref, 0, ?MAX_TS),
-            slow_next(Ref, ?MAX_TS, Floor, Wall);
+    case plexus_nif:hlc_next_after(Floor) of
+        {lease, Need} ->
+            lease(Need),
+            next_after(Floor);
         Ts ->
-            slow_next(Ref, Ts, Floor, Wall)
-    end.
-
-slow_next(Ref, Old, Floor, Wall) ->
-    case too_far_ahead(Floor, Wall) of
-        true when Floor > Old -> next(Floor, Wall);
-        _ -> tick(Ref, Old, Floor, Wall)
-    end.
-
-tick(Ref, Old, Floor, Wall) ->
-    Next = if Floor > Old -> next(Floor, Wall); true -> next(Old, Wall) end,
-    case atomics:compare_exchange(Ref, 1, Old, Next) of
-        ok -> Next;
-        Current -> tick(Ref, Current, Floor, Wall)
+            Ts
     end.
 
 %% @doc Node clock := max(node clock, `Ts') for a timestamp within the skew bound.
-%% The common case (`Ts' not ahead of the clock) reads no wall clock, and when `Ts' is
-%% not ahead of what this process last saw of the clock, not even the shared cell:
-%% the calling process keeps that lower bound of the node clock in its dictionary
-%% under `'$plexus_hlc_seen'' (sound because the clock never goes back; erasing it
-%% only costs the next observe one read of the cell). Why a library writes there (as
-%% `rand' keeps its seed there): measured in `make bench', deciding from the shared
-%% cell instead (`persistent_term' + `atomics' read) costs ~41 ns against ~10, and
-%% takes a register merge from ~54 ns to ~93.
+%% When `Ts' is not ahead of what this process last saw of the clock, nothing at all
+%% is called: the calling process keeps that lower bound of the node clock in its
+%% dictionary under `'$plexus_hlc_seen'' (sound because the clock never goes back;
+%% erasing it only costs the next observe one NIF call). Why a library writes there
+%% (as `rand' keeps its seed there): measured in `make bench', deciding from the
+%% shared cell instead costs ~40 ns against ~10, as much as the rest of a merge.
 -spec observe(timestamp()) -> ok.
 observe(Ts) ->
     case get(?SEEN) of
@@ -113,24 +93,40 @@ observe(Ts) ->
     end.
 
 observe_shared(Ts) ->
-    Ref = clock_ref(),
-    Old = atomics:get(Ref, 1),
-    case Ts =< Old orelse too_far_ahead(Ts, wall_ms()) of
-        true ->
-            _ = put(?SEEN, Old),
-            ok;
-        false ->
-            raise(Ref, Old, Ts),
-            _ = put(?SEEN, Ts),
+    case plexus_nif:hlc_observe(Ts) of
+        {lease, Need} ->
+            lease(Need),
+            observe_shared(Ts);
+        Clock ->
+            _ = put(?SEEN, Clock),
             ok
     end.
 
-raise(_Ref, Old, Ts) when Ts =< Old ->
-    ok;
-raise(Ref, Old, Ts) ->
-    case atomics:compare_exchange(Ref, 1, Old, Ts) of
-        ok -> ok;
-        Current -> raise(Ref, Current, Ts)
+%% @doc Grants the node clock a lease through `Need' (the timestamp a NIF said needs
+%% one) and `?LEASE_MS' beyond: records the new ceiling first, then hands the cell the
+%% grant. Called by this module and by `plexus_lww' (whose write NIF ticks the clock).
+%% A `Need' the clock could not have asked for (more than the skew bound, with an hour
+%% of slack, ahead of the wall clock) raises `badarg': the ceiling is what a reloaded
+%% library's clock jumps to, so it must never be dragged to the end of time.
+-spec lease(timestamp()) -> ok.
+lease(Need) when is_integer(Need), Need >= 0 ->
+    case too_far_ahead(Need, os:system_time(millisecond) + ?MAX_AHEAD_MS) of
+        true -> erlang:error(badarg);
+        false -> grant(Need)
+    end;
+lease(_) ->
+    erlang:error(badarg).
+
+grant(Need) ->
+    Ref = ceiling(),
+    {Prev, Limit} = grant(Ref, atomics:get(Ref, 1), Need),
+    plexus_nif:hlc_lease(Prev, Limit).
+
+grant(Ref, Prev, Need) ->
+    Limit = min(max(Prev, Need) + (?LEASE_MS bsl ?LOGICAL_BITS), ?MAX_TS),
+    case atomics:compare_exchange(Ref, 1, Prev, Limit) of
+        ok -> {Prev, Limit};
+        Current -> grant(Ref, Current, Need)
     end.
 
 %% @doc The timestamp after `Last' at wall time `WallMs': the wall clock's own
@@ -139,7 +135,7 @@ raise(Ref, Old, Ts) ->
 next(Last, WallMs) when WallMs > ?MAX_MS ->
     next(Last, ?MAX_MS);
 next(Last, WallMs) ->
-    %% Comparisons, not min/max: this runs on every write and guards are cheaper.
+    %% Comparisons, not min/max: guards are cheaper.
     Wall = if WallMs > 0 -> WallMs bsl ?LOGICAL_BITS; true -> 0 end,
     if
         Wall > Last -> Wall;
@@ -155,12 +151,8 @@ too_far_ahead(Ts, WallMs) ->
 
 %% ---------------------------------------------------------------- internal
 
-clock_ref() ->
-    persistent_term:get(?KEY).
-
-%% The OS wall clock: what NTP keeps close to the other nodes' clocks, which an HLC
-%% wants (ERTS system time in the default no_time_warp mode only slews towards it), and
-%% half the cost of erlang:system_time/1 (two clock reads). It may step back; the HLC
-%% rules absorb that (and next/2 reads a negative one as 0).
-wall_ms() ->
-    os:system_time(millisecond).
+ceiling() ->
+    case persistent_term:get(?KEY, undefined) of
+        undefined -> init(), persistent_term:get(?KEY);
+        Ref -> Ref
+    end.

@@ -100,22 +100,37 @@
 %% @doc A register holding `Value', written by `node()' at the next clock tick.
 -spec new(term()) -> lww() | error().
 new(Value) ->
-    write_after(0, node_actor(), enc(Value)).
+    write(0, node_actor(), Value).
 
 %% @doc A register holding `Value', written by `Actor' at the next clock tick.
 -spec new(term(), term()) -> lww() | error().
 new(Value, Actor) ->
-    write_after(0, enc(Actor), enc(Value)).
+    write(0, enc(Actor), Value).
 
 %% @doc Writes `Value' as `node()' with a timestamp after both the node clock and
 %% `Reg''s timestamp: the result always wins over `Reg'. `{error, overflow}' only if
 %% `Reg''s timestamp is already the greatest (2^64-1).
 -spec update(register_in(), term()) -> lww() | error().
-update({plexus_lww, Ts, A, V}, Value) when ?VALID(Ts, A, V) ->
-    write_after(Ts, node_actor(), enc(Value));
 update(Reg, Value) ->
+    %% One NIF call for a register term and a common value (see write/3); the rest,
+    %% and every error, in Erlang.
+    case plexus_nif:lww_update(Reg, node(), Value) of
+        {plexus_lww, _, _, _} = New ->
+            New;
+        {lease, Need} ->
+            plexus_hlc:lease(Need),
+            update(Reg, Value);
+        {error, overflow} = Error ->
+            Error;
+        fallback ->
+            update_erl(Reg, Value)
+    end.
+
+update_erl({plexus_lww, Ts, A, V}, Value) when ?VALID(Ts, A, V) ->
+    write(Ts, node_actor(), Value);
+update_erl(Reg, Value) ->
     case reg(Reg) of
-        {plexus_lww, Ts, _, _} -> write_after(Ts, node_actor(), enc(Value));
+        {plexus_lww, Ts, _, _} -> write(Ts, node_actor(), Value);
         Error -> Error
     end.
 
@@ -130,7 +145,7 @@ update(Reg, Value) ->
             (update_op(), term(), register_in()) -> {ok, lww()} | error().
 update({assign, Value}, Actor, Reg) ->
     case reg(Reg) of
-        {plexus_lww, Ts, _, _} -> ok_tuple(write_after(Ts, enc(Actor), enc(Value)));
+        {plexus_lww, Ts, _, _} -> ok_tuple(write(Ts, enc(Actor), Value));
         Error -> Error
     end;
 update({assign, Value, Ts}, Actor, Reg) ->
@@ -409,7 +424,24 @@ update_ts(_, _, _, _) ->
     erlang:error(badarg).
 
 %% A new register (Ts, Actor, Value) at the next tick after Floor, or overflow when
-%% nothing can follow Floor.
+%% nothing can follow Floor, given the actor's field and the value's term: one NIF
+%% call (plexus_nif:lww_write/3: the value's field, the tick and the tuple) for the
+%% values it encodes, the value encoded here for the rest.
+write(Floor, Actor, Value) when byte_size(Actor) =< ?MAX_LEN ->
+    case plexus_nif:lww_write(Floor, Actor, Value) of
+        {plexus_lww, _, _, _} = Reg ->
+            Reg;
+        {lease, Need} ->
+            plexus_hlc:lease(Need),
+            write(Floor, Actor, Value);
+        fallback ->
+            write_after(Floor, Actor, enc(Value));
+        {error, overflow} = Error ->
+            Error
+    end;
+write(_, _, _) ->
+    {error, too_big}.
+
 write_after(Floor, Actor, Value) when byte_size(Actor) =< ?MAX_LEN,
                                       byte_size(Value) =< ?MAX_LEN ->
     Ts = plexus_hlc:next_after(Floor),

@@ -23,6 +23,8 @@
     lww_merge/1,
     lww_validate/1,
     lww_digest/1,
+    lww_write/3,
+    lww_update/3,
     set_dirty_threshold/1,
     dirty_threshold/0
 ]).
@@ -54,6 +56,9 @@
     election_msg_decode/1,
     topology_assign/2
 ]).
+
+%% The node clock cell of plexus_hlc (c_src/nif/nif_hlc.c).
+-export([hlc_next_after/1, hlc_observe/1, hlc_lease/2, hlc_cell/0]).
 
 %% Durable renames (c_src/nif/nif_fsync.c), used by plexus_leader's hard state.
 -export([fsync_dir/1]).
@@ -105,6 +110,7 @@
     | invalid_argument
     | bad_term.
 -type state() :: binary().
+-type timestamp() :: 0..18446744073709551615.
 -type error() :: {error, reason()}.
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
@@ -174,6 +180,41 @@ lww_validate(_Reg) -> ?NOT_LOADED.
 
 -spec lww_digest(state()) -> <<_:256>> | error().
 lww_digest(_Reg) -> ?NOT_LOADED.
+
+%% plexus_lww's local write after `Floor': the value's register field (atoms, 32-bit
+%% integers and binaries up to 4 KiB; `fallback' for anything else), a tick of the
+%% node clock and the register term, in one call. `{lease, Need}' as hlc_next_after/1.
+-spec lww_write(timestamp(), binary(), term()) ->
+    {plexus_lww, timestamp(), binary(), binary()} | {error, overflow} | {lease, timestamp()}
+    | fallback.
+lww_write(_Floor, _ActorField, _Value) -> ?NOT_LOADED.
+
+%% plexus_lww:update/2 of a register term as `Node' in one call: the register checked,
+%% the actor field (the register's own when it is `Node''s), the value's field, a tick
+%% after the register's timestamp, the new term. `fallback' for what it leaves to
+%% Erlang (binary registers, non-registers, values lww_write/3 does not encode).
+-spec lww_update(term(), node(), term()) ->
+    {plexus_lww, timestamp(), binary(), binary()} | {error, overflow} | {lease, timestamp()}
+    | fallback.
+lww_update(_Reg, _Node, _Value) -> ?NOT_LOADED.
+
+%% The node clock: the next timestamp after the clock and `Floor', or `{lease, Need}'
+%% when that would pass the cell's lease (plexus_hlc grants one and calls again).
+-spec hlc_next_after(timestamp()) -> timestamp() | {lease, timestamp()}.
+hlc_next_after(_Floor) -> ?NOT_LOADED.
+
+%% Records `Ts' (within the skew bound); the clock after the call, or `{lease, Ts}'.
+-spec hlc_observe(timestamp()) -> timestamp() | {lease, timestamp()}.
+hlc_observe(_Ts) -> ?NOT_LOADED.
+
+%% Applies a lease grant plexus_hlc has recorded: `Prev' the ceiling before it, `Limit'
+%% after (`Prev =< Limit').
+-spec hlc_lease(timestamp(), timestamp()) -> ok.
+hlc_lease(_Prev, _Limit) -> ?NOT_LOADED.
+
+%% `{Clock, Limit}' of the cell, for tests and benchmarks.
+-spec hlc_cell() -> {timestamp(), timestamp()}.
+hlc_cell() -> ?NOT_LOADED.
 
 
 %% @doc Sets the input weight (bytes) from which NIF calls run on a dirty CPU

@@ -4,8 +4,9 @@
  *
  * The HLC packs wall milliseconds and a logical counter into one uint64 so that
  * integer order is HLC order and a timestamp is comparable across nodes (unlike
- * erlang:monotonic_time). The clock value itself is host state: plexus_hlc (Erlang)
- * keeps it and applies the same rules; these functions are the reference for others.
+ * erlang:monotonic_time). The clock value itself is host state: the cell of
+ * hlc_cell.c, which the NIF library keeps and plexus_hlc leases; plexus_hlc:next/2
+ * applies the same rules in Erlang.
  */
 #include <string.h>
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "nif/nif_hlc.h"
 #include "nif/nif_util.h"
 #include "plexus/crdt.h"
 
@@ -27,8 +28,8 @@ static int make_register(ErlNifEnv *env, uint64_t ts, plexus_bytes actor, plexus
 
 /*
  * lww_new(ValueBin, ActorBin, Ts) -> Reg | {error, Reason}: the register (Ts, Actor,
- * Value). The timestamp comes from plexus_hlc (the clock lives in Erlang); plexus_lww
- * builds small registers itself and calls this for the rest.
+ * Value) at a timestamp the caller chose; plexus_lww's writes go through lww_update or
+ * lww_write (the clock tick in the same call) and this is for the rest.
  */
 ERL_NIF_TERM nif_lww_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -237,4 +238,236 @@ ERL_NIF_TERM nif_lww_digest(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     if (nif_should_go_dirty(env, reg.n))
         return nif_go_dirty(env, "lww_digest", nif_lww_digest, argc, argv);
     return nif_state_digest(env, reg, PLEXUS_TYPE_LWW);
+}
+
+/* ---------------------------------------------------------------- lww_write */
+
+/* Binary values up to this size are encoded here; larger ones by plexus_lww in Erlang,
+ * so a call never copies more than a few microseconds' worth on a normal scheduler. */
+#define LWW_WRITE_MAX_BINARY 4096u
+
+/* The longest field encode_atom writes: SMALL_ATOM_UTF8_EXT, length, 255 bytes. */
+#define LWW_ATOM_FIELD_MAX 257
+
+/*
+ * The register field of an atom (SMALL_ATOM_UTF8_EXT: 119, length, UTF-8 text) into
+ * field; its length, or 0 when the atom is not readable as Latin-1 (the only encoding
+ * enif_get_atom offers on OTP 25) or its UTF-8 text is over 255 bytes (the caller
+ * leaves those to Erlang).
+ */
+static size_t encode_atom(ErlNifEnv *env, ERL_NIF_TERM atom, uint8_t field[LWW_ATOM_FIELD_MAX])
+{
+    char text[256]; /* an atom is at most 255 characters */
+    int n = enif_get_atom(env, atom, text, sizeof text, ERL_NIF_LATIN1);
+    if (n <= 0) return 0;
+    size_t len = (size_t)n - 1, utf8 = len;
+    for (size_t i = 0; i < len; i++)
+        utf8 += (unsigned char)text[i] >> 7;
+    if (utf8 > 255) return 0;
+    uint8_t *p = field;
+    *p++ = 119;
+    *p++ = (uint8_t)utf8;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x80) {
+            *p++ = c;
+        } else {
+            *p++ = (uint8_t)(0xC0 | (c >> 6));
+            *p++ = (uint8_t)(0x80 | (c & 0x3F));
+        }
+    }
+    return (size_t)(p - field);
+}
+
+/*
+ * A per-scheduler-thread cache of atom fields: writing a register encodes the node's
+ * name and often an atom value, and enif_get_atom plus the conversion cost ~25 ns of
+ * a ~70 ns write (measured with perf). Direct-mapped on the atom's index; an atom term
+ * names the same text for the life of the node (atoms are never freed), so an entry
+ * never goes stale, and thread-local storage needs no lock. 16 slots of 272 bytes per
+ * thread that writes registers. A miss costs one compare.
+ */
+#define ATOM_CACHE_SLOTS 16
+typedef struct atom_slot {
+    ERL_NIF_TERM atom; /* 0 (never an atom term) when empty */
+    size_t n;
+    uint8_t field[LWW_ATOM_FIELD_MAX];
+} atom_slot;
+static _Thread_local atom_slot atom_cache[ATOM_CACHE_SLOTS];
+
+/* The field of an atom from the cache (filled on a miss); NULL when encode_atom
+ * leaves the atom to Erlang. Valid until the next call on this thread. */
+static const uint8_t *atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
+{
+    atom_slot *slot = &atom_cache[(atom >> 6) % ATOM_CACHE_SLOTS]; /* above the tag bits */
+    if (slot->atom != atom) {
+        size_t k = encode_atom(env, atom, slot->field);
+        if (!k) return NULL;
+        slot->atom = atom;
+        slot->n = k;
+    }
+    *n = slot->n;
+    return slot->field;
+}
+
+/*
+ * The node's own name, asked on every update: kept apart from the thread-local cache,
+ * which costs a __tls_get_addr call per lookup from a loaded library (~4 ns of ~90,
+ * measured). A node has very few names in its life (nonode@nohost, then its name), so
+ * each gets a write-once static slot: filled, then published with release, never
+ * changed or freed, so a reader needs only an acquire load. Past NODE_SLOTS names the
+ * thread-local cache serves.
+ */
+#define NODE_SLOTS 4
+typedef struct node_slot {
+    _Atomic ERL_NIF_TERM ready; /* the atom, stored once field and n are written */
+    size_t n;
+    uint8_t field[LWW_ATOM_FIELD_MAX];
+} node_slot;
+static node_slot node_slots[NODE_SLOTS];
+static _Atomic unsigned node_slots_claimed;
+static node_slot *_Atomic node_last; /* the slot of the last name asked, or NULL */
+
+static const uint8_t *node_field(ErlNifEnv *env, ERL_NIF_TERM node, size_t *n)
+{
+    node_slot *last = atomic_load_explicit(&node_last, memory_order_acquire);
+    if (!last || atomic_load_explicit(&last->ready, memory_order_acquire) != node) {
+        unsigned claimed = atomic_load(&node_slots_claimed);
+        last = NULL;
+        for (unsigned i = 0; i < claimed && i < NODE_SLOTS; i++)
+            if (atomic_load_explicit(&node_slots[i].ready, memory_order_acquire) == node)
+                last = &node_slots[i];
+        if (!last) {
+            unsigned i = atomic_fetch_add(&node_slots_claimed, 1);
+            if (i >= NODE_SLOTS) return atom_field(env, node, n);
+            last = &node_slots[i];
+            if (!(last->n = encode_atom(env, node, last->field))) return NULL;
+            atomic_store_explicit(&last->ready, node, memory_order_release);
+        }
+        atomic_store_explicit(&node_last, last, memory_order_release);
+    }
+    *n = last->n;
+    return last->field;
+}
+
+/*
+ * The register field of the common values, byte for byte what plexus_lww:enc/1 and
+ * term_to_binary(V, [deterministic, {minor_version, 2}]) give without the leading 131:
+ * SMALL_ATOM_UTF8_EXT for an atom of up to 255 UTF-8 bytes (read as Latin-1, the only
+ * encoding enif_get_atom offers on OTP 25, and converted), SMALL_INTEGER_EXT for
+ * 0..255, INTEGER_EXT for other 32-bit integers, BINARY_EXT for a binary of up to
+ * LWW_WRITE_MAX_BINARY bytes. 0 for any other term (the caller falls back to Erlang).
+ */
+static int encode_value(ErlNifEnv *env, ERL_NIF_TERM v, ERL_NIF_TERM *out)
+{
+    unsigned char *p;
+    if (enif_is_atom(env, v)) {
+        size_t n;
+        const uint8_t *field = atom_field(env, v, &n);
+        if (!field || !(p = enif_make_new_binary(env, n, out))) return 0;
+        memcpy(p, field, n);
+        return 1;
+    }
+    ErlNifSInt64 i;
+    if (enif_get_int64(env, v, &i)) {
+        if (i >= 0 && i < 256) {
+            if (!(p = enif_make_new_binary(env, 2, out))) return 0;
+            p[0] = 97;
+            p[1] = (unsigned char)i;
+            return 1;
+        }
+        if (i < INT32_MIN || i > INT32_MAX) return 0;
+        uint32_t u = (uint32_t)(int32_t)i;
+        if (!(p = enif_make_new_binary(env, 5, out))) return 0;
+        p[0] = 98;
+        p[1] = (unsigned char)(u >> 24);
+        p[2] = (unsigned char)(u >> 16);
+        p[3] = (unsigned char)(u >> 8);
+        p[4] = (unsigned char)u;
+        return 1;
+    }
+    ErlNifBinary bin;
+    if (enif_inspect_binary(env, v, &bin) && bin.size <= LWW_WRITE_MAX_BINARY) {
+        if (!(p = enif_make_new_binary(env, bin.size + 5, out))) return 0;
+        p[0] = 109;
+        p[1] = (unsigned char)(bin.size >> 24);
+        p[2] = (unsigned char)(bin.size >> 16);
+        p[3] = (unsigned char)(bin.size >> 8);
+        p[4] = (unsigned char)bin.size;
+        memcpy(p + 5, bin.data, bin.size);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * lww_write(Floor, ActorField, Value) -> {plexus_lww, Ts, ActorField, ValueField} |
+ * {error, overflow} | {lease, Need} | fallback: plexus_lww's write of Value after Floor
+ * in one call: the value's field (encode_value), one tick of the node clock, the
+ * register term. ActorField is a register field (a binary of 1 byte to 64 MiB). The
+ * value is encoded before the tick, so `fallback' (a value encode_value leaves to
+ * Erlang) and a bad argument cost no timestamp.
+ */
+ERL_NIF_TERM nif_lww_write(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    uint64_t floor, ts;
+    ErlNifBinary actor;
+    ERL_NIF_TERM value;
+    nif_priv *priv = nif_priv_get(env);
+
+    if (argc != 3 || !nif_get_u64(env, argv[0], &floor) ||
+        !enif_inspect_binary(env, argv[1], &actor) || actor.size == 0 ||
+        actor.size > PLEXUS_MAX_BYTES_LEN)
+        return enif_make_badarg(env);
+    if (!encode_value(env, argv[2], &value)) return priv->atom_fallback;
+    if (!nif_hlc_next(floor, &ts)) return nif_hlc_lease_needed(env, ts);
+    if (ts <= floor) return nif_error(env, PLEXUS_EOVERFLOW); /* nothing follows 2^64-1 */
+    return enif_make_tuple4(env, priv->atom_plexus_lww, enif_make_uint64(env, ts), argv[1], value);
+}
+
+/* A register field: a binary of 1 byte to 64 MiB. */
+static int get_field(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifBinary *bin)
+{
+    return enif_inspect_binary(env, t, bin) && bin->size > 0 && bin->size <= PLEXUS_MAX_BYTES_LEN;
+}
+
+/*
+ * lww_update(Reg, Node, Value) -> {plexus_lww, Ts, ActorField, ValueField} |
+ * {error, overflow} | {lease, Need} | fallback: plexus_lww:update/2 of a register term
+ * in one call: the register checked as plexus_lww's guards check it, the actor field
+ * of Node (the register's own actor term when it already holds those bytes, the
+ * common case of a node rewriting its register: no copy), the value's field, a tick
+ * after the register's timestamp, the new term. `fallback' for anything it leaves to
+ * Erlang (a binary register, a tuple that is not a register, a node name or value it
+ * does not encode), before any tick.
+ */
+ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    nif_priv *priv = nif_priv_get(env);
+    const ERL_NIF_TERM *reg;
+    int arity;
+    uint64_t floor, ts;
+    ErlNifBinary actor, value;
+    ERL_NIF_TERM actor_term, value_term;
+    const uint8_t *node;
+    size_t node_n;
+    unsigned char *p;
+
+    if (argc != 3 || !enif_get_tuple(env, argv[0], &arity, &reg) || arity != 4 ||
+        reg[0] != priv->atom_plexus_lww || !nif_get_u64(env, reg[1], &floor) ||
+        !get_field(env, reg[2], &actor) || !get_field(env, reg[3], &value) ||
+        !enif_is_atom(env, argv[1]) || !(node = node_field(env, argv[1], &node_n)))
+        return priv->atom_fallback;
+    /* node may point into the atom cache: used up before encode_value may refill it */
+    if (actor.size == node_n && memcmp(actor.data, node, node_n) == 0) {
+        actor_term = reg[2];
+    } else {
+        if (!(p = enif_make_new_binary(env, node_n, &actor_term))) return priv->atom_fallback;
+        memcpy(p, node, node_n);
+    }
+    if (!encode_value(env, argv[2], &value_term)) return priv->atom_fallback;
+    if (!nif_hlc_next(floor, &ts)) return nif_hlc_lease_needed(env, ts);
+    if (ts <= floor) return nif_error(env, PLEXUS_EOVERFLOW);
+    return enif_make_tuple4(env, priv->atom_plexus_lww, enif_make_uint64(env, ts), actor_term,
+                            value_term);
 }

@@ -61,6 +61,8 @@
     /* CRDTs (nif_orset.c, nif_lww.c) */                                                 \
     X(add) X(remove) X(ops) X(state) X(delta) X(strict) X(value) X(timestamp) X(actor)   \
     X(bad_term)                                                                          \
+    /* the node clock (nif_hlc.c) */                                                     \
+    X(lease) X(plexus_lww)                                                               \
     /* CRDT v2 tries (nif_trie.c) */                                                     \
     X(l) X(b) X(nil) X(fallback) X(bad_state)                                            \
     /* beacon_stats keys (nif_beacon.c) */                                               \

@@ -16,6 +16,7 @@
 #include "nif/nif_fsync.h"
 #include "nif/nif_beacon.h"
 #include "nif/nif_health.h"
+#include "nif/nif_hlc.h"
 #include "nif/nif_lww.h"
 #include "nif/nif_orset.h"
 #include "nif/nif_registry.h"
@@ -47,8 +48,9 @@ static int load(ErlNifEnv *env, void **priv_data, ERL_NIF_TERM load_info)
 }
 
 /* A new version of the module: fresh atoms and struct, but the dirty threshold
- * carries over. (The HLC is not here: plexus_hlc keeps it in Erlang, so an upgrade of
- * this library cannot move it.) The old struct is freed by the old library's unload. */
+ * carries over. (The HLC cell needs nothing here: it runs under a lease plexus_hlc
+ * records in Erlang, so a fresh cell cannot go back; see nif_hlc.h.) The old struct
+ * is freed by the old library's unload. */
 static int upgrade(ErlNifEnv *env, void **priv_data, void **old_priv_data, ERL_NIF_TERM load_info)
 {
     (void)load_info;
@@ -86,6 +88,12 @@ static ErlNifFunc nif_funcs[] = {
     {"lww_merge", 1, nif_lww_merge, 0},
     {"lww_validate", 1, nif_lww_validate, 0},
     {"lww_digest", 1, nif_lww_digest, 0},
+    {"lww_write", 3, nif_lww_write, 0},
+    {"lww_update", 3, nif_lww_update, 0},
+    {"hlc_next_after", 1, nif_hlc_next_after, 0},
+    {"hlc_observe", 1, nif_hlc_observe, 0},
+    {"hlc_lease", 2, nif_hlc_lease, 0},
+    {"hlc_cell", 0, nif_hlc_cell, 0},
     {"set_dirty_threshold", 1, nif_set_dirty_threshold, 0},
     {"dirty_threshold", 0, nif_dirty_threshold, 0},
     {"health_new", 3, nif_health_new, 0},

@@ -13,6 +13,7 @@
 -module(plexus_bench_crdt).
 
 -export([main/0, main/1, lww/0]).
+-export([old_update/2, old_actor/0, old_encode/1]).
 -export([plain_update/3, plain_merge/2]).
 
 -define(SIZES, [1000, 10000, 100000, 1000000]).
@@ -163,8 +164,11 @@ lww_section() ->
     R2 = plexus_lww:update(R, world),
     T = {os:system_time(millisecond) bsl 16, node(), hello},
     T2 = {element(1, T) + 1, node(), world},
-    Upd = best_ns(fun(K) -> lww_update_loop(R, K) end),
-    UpdModel = best_ns(fun(K) -> model_update_loop(T, K) end),
+    %% new and previous update code (and the plain register) in alternate chunks, so
+    %% that load on this shared machine hits all of them alike
+    [Upd, UpdOld, UpdModel] = best_ns_alternating([fun(K) -> lww_update_loop(R, K) end,
+                                                   fun(K) -> old_update_loop(R, K) end,
+                                                   fun(K) -> model_update_loop(T, K) end]),
     Mrg = best_ns(fun(K) -> lww_merge_loop(R, R2, K) end),
     MrgModel = best_ns(fun(K) -> model_merge_loop(T, T2, K) end),
     {RB, R2B} = {plexus_lww:to_binary(R), plexus_lww:to_binary(R2)},
@@ -174,6 +178,8 @@ lww_section() ->
     MrgFresh = best_fresh_ns(R),
     io:format("update/2 (each on the previous result): ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Upd, UpdModel, Upd / UpdModel]),
+    io:format("update/2 as before (Erlang tick and encoding, same chunks): ~7.1f  ratio ~5.2f~n",
+              [UpdOld, UpdOld / UpdModel]),
     io:format("merge/2:                                ~7.1f  plain ~7.1f  ratio ~5.2f  (target <= 1.5)~n",
               [Mrg, MrgModel, Mrg / MrgModel]),
     io:format("merge/2 of two old binary registers:    ~7.1f (converted to the tuple)~n", [MrgOld]),
@@ -197,20 +203,31 @@ lww_floors(R, R2) ->
     SharedRead = best_ns(fun(K) -> shared_read_loop(Ts, K) end),
     Wall = best_ns(fun(K) -> wall_loop(K) end),
     Tick = best_ns(fun(K) -> tick_loop(plexus_hlc:now(), K) end),
+    TickNif = best_ns(fun(K) -> tick_nif_loop(0, K) end),
+    TickOld = best_ns(fun(K) -> old_tick_loop(0, K) end),
+    {plexus_lww, _, _, _} = Reg = plexus_lww:new(hello),
+    WriteNif = best_ns(fun(K) -> update_nif_loop(Reg, K) end),
+    PtActor = best_ns(fun(K) -> old_node_actor_loop(K) end),
+    EncodeErl = best_ns(fun(K) -> old_enc_loop(world, K) end),
     Build = best_ns(fun(K) -> build_loop(R2, K) end),
     Encode = best_ns(fun(K) -> encode_loop(world, K) end),
     io:format("where the time goes (each step alone, ns, loop of ~.1f ns included):~n", [Loop]),
     io:format("  merge floor: compare two registers' timestamps (header match only): ~7.1f~n"
               "  the match merge/2 does (both registers' full layout, as validation):  ~7.1f~n"
               "  plexus_hlc:observe/1 of a timestamp the clock has seen:              ~7.1f~n"
-              "  the same decided from the shared cell, without the per-process bound: ~6.1f~n",
+              "  the same decided by the clock NIF, without the per-process bound:      ~6.1f~n",
               [Header, Match, Observe, SharedRead]),
     io:format("  update: os:system_time/1 (plain update pays it too):                 ~7.1f~n"
-              "  plexus_hlc:next_after/1 (wall clock + shared atomics cell):          ~7.1f~n"
+              "  plexus_hlc:next_after/1 (the tick NIF, leases included):             ~7.1f~n"
+              "  plexus_nif:hlc_next_after/1 alone (wall clock + compare-and-swap):   ~7.1f~n"
+              "  the tick as it was (os:system_time + persistent_term + atomics):     ~7.1f~n"
+              "  plexus_nif:lww_update/3 alone (check, fields, tick, term):           ~7.1f~n"
+              "  as it was: node actor field from persistent_term:                    ~7.1f~n"
+              "  as it was: an atom value encoded in Erlang (atom_to_binary + build): ~7.1f~n"
               "  build a 20-byte register binary from its fields:                     ~7.1f~n"
               "  plexus_nif:encode/1 (term_to_binary/2; update/2 avoids it for atoms,~n"
               "  32-bit integers and binaries):                                       ~7.1f~n",
-              [Wall, Tick, Build, Encode]).
+              [Wall, Tick, TickNif, TickOld, WriteNif, PtActor, EncodeErl, Build, Encode]).
 
 empty_loop(0) -> ok;
 empty_loop(K) -> empty_loop(K - 1).
@@ -233,10 +250,10 @@ observe_loop(_, 0) -> ok;
 observe_loop(Ts, K) -> ok = plexus_hlc:observe(Ts), observe_loop(Ts, K - 1).
 
 %% What observe/1 would cost with no bound kept in the caller's process dictionary:
-%% the clock cell read from persistent_term and atomics on every call.
+%% the clock cell read through its NIF on every call.
 shared_read_loop(_, 0) -> ok;
 shared_read_loop(Ts, K) ->
-    true = Ts =< atomics:get(persistent_term:get(plexus_hlc), 1),
+    true = Ts =< plexus_nif:hlc_observe(Ts),
     shared_read_loop(Ts, K - 1).
 
 wall_loop(0) -> ok;
@@ -258,6 +275,108 @@ encode_loop(_, 0) -> ok;
 encode_loop(V, K) -> _ = plexus_nif:encode(V), encode_loop(V, K - 1).
 
 best_ns(F) -> best_ns(F, 200).
+
+%% best_ns/1 of each fun, their chunks taken in turn.
+best_ns_alternating(Fs) ->
+    _ = [F(1000) || F <- Fs],
+    Rounds = [[begin
+                   T0 = erlang:monotonic_time(nanosecond),
+                   _ = F(1000),
+                   (erlang:monotonic_time(nanosecond) - T0) / 1000
+               end || F <- Fs] || _ <- lists:seq(1, 200)],
+    [lists:min([lists:nth(I, Round) || Round <- Rounds]) || I <- lists:seq(1, length(Fs))].
+
+tick_nif_loop(_, 0) -> ok;
+tick_nif_loop(Ts, K) ->
+    case plexus_nif:hlc_next_after(Ts) of
+        {lease, Need} -> plexus_hlc:lease(Need), tick_nif_loop(Ts, K);
+        Next -> tick_nif_loop(Next, K - 1)
+    end.
+
+update_nif_loop(_, 0) -> ok;
+update_nif_loop(R, K) ->
+    case plexus_nif:lww_update(R, node(), world) of
+        {lease, Need} -> plexus_hlc:lease(Need), update_nif_loop(R, K);
+        R2 -> update_nif_loop(R2, K - 1)
+    end.
+
+%% ---- the previous update/2 code, kept as the baseline: the tick in Erlang on an
+%% atomics cell of its own (not the node clock), the value encoded in Erlang, the
+%% node's actor field from persistent_term.
+-define(OLD_KEY, plexus_bench_crdt_old_hlc).
+-define(OLD_MAX_LEN, 67108864).
+-define(OLD_TS(Ts), is_integer(Ts), Ts >= 0,
+        (Ts =< 576460752303423487 orelse Ts =< 18446744073709551615)).
+-define(OLD_FIELD(F), is_binary(F), byte_size(F) > 0, byte_size(F) =< ?OLD_MAX_LEN).
+
+old_update_loop(_, 0) -> ok;
+old_update_loop(R, K) -> old_update_loop(?MODULE:old_update(R, world), K - 1).
+
+-spec old_update(plexus_lww:lww(), atom()) -> plexus_lww:lww() | {error, overflow}.
+old_update({plexus_lww, Ts, A, V}, Value) when ?OLD_TS(Ts), ?OLD_FIELD(A), ?OLD_FIELD(V) ->
+    old_write_after(Ts, old_node_actor(), old_enc(Value)).
+
+old_write_after(Floor, Actor, Value) when byte_size(Actor) =< ?OLD_MAX_LEN,
+                                          byte_size(Value) =< ?OLD_MAX_LEN ->
+    Ts = old_next_after(Floor),
+    if
+        Ts =< Floor -> {error, overflow};
+        true -> {plexus_lww, Ts, Actor, Value}
+    end.
+
+old_next_after(Floor) ->
+    Wall = os:system_time(millisecond),
+    Ref = old_clock_ref(),
+    case atomics:add_get(Ref, 1, 1) of
+        Ts when Ts > Floor, Wall < 70368744177664, Ts >= Wall bsl 16 -> Ts;
+        Ts -> old_tick(Ref, Ts, Floor, Wall)
+    end.
+
+old_tick(Ref, Old, Floor, Wall) ->
+    Next = plexus_hlc:next(max(Old, Floor), Wall),
+    case atomics:compare_exchange(Ref, 1, Old, Next) of
+        ok -> Next;
+        Current -> old_tick(Ref, Current, Floor, Wall)
+    end.
+
+old_clock_ref() ->
+    case persistent_term:get(?OLD_KEY, undefined) of
+        undefined ->
+            persistent_term:put(?OLD_KEY, atomics:new(1, [{signed, false}])),
+            old_clock_ref();
+        Ref -> Ref
+    end.
+
+old_enc(A) when is_atom(A) ->
+    case atom_to_binary(A, utf8) of
+        B when byte_size(B) < 256 -> <<119, (byte_size(B)), B/binary>>
+    end.
+
+old_node_actor() ->
+    Node = node(),
+    case persistent_term:get(plexus_bench_crdt_old_actor, undefined) of
+        {Node, Field} ->
+            Field;
+        _ ->
+            Field = old_enc(Node),
+            persistent_term:put(plexus_bench_crdt_old_actor, {Node, Field}),
+            Field
+    end.
+
+old_tick_loop(_, 0) -> ok;
+old_tick_loop(Ts, K) -> old_tick_loop(old_next_after(Ts), K - 1).
+
+old_node_actor_loop(0) -> ok;
+old_node_actor_loop(K) -> <<_, _/binary>> = ?MODULE:old_actor(), old_node_actor_loop(K - 1).
+
+old_enc_loop(_, 0) -> ok;
+old_enc_loop(V, K) -> <<_, _/binary>> = ?MODULE:old_encode(V), old_enc_loop(V, K - 1).
+
+-spec old_actor() -> binary().
+old_actor() -> old_node_actor().
+
+-spec old_encode(atom()) -> binary().
+old_encode(V) -> old_enc(V).
 
 %% Merges with 1,000 registers stamped just after the node clock, new ones per chunk
 %% (made outside the timing), so every merge raises the clock.

@@ -5,6 +5,8 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
+-export([reload_the_nif/0]).
+
 -define(MAX_TS, 18446744073709551615).
 
 next_test() ->
@@ -97,17 +99,141 @@ floor_above_the_clock_test() ->
     ?assert(T > Floor),
     ?assert(plexus_hlc:now() > T).
 
-%% The common tick is one atomics add; at the end of time it must not wrap the
-%% unsigned cell to 0 (which would send every later timestamp back to the wall
-%% clock). The test puts the clock there and back, so it restores what it changed.
-saturated_clock_does_not_wrap_test() ->
-    Ref = persistent_term:get(plexus_hlc),
-    Saved = atomics:get(Ref, 1),
-    atomics:put(Ref, 1, ?MAX_TS),
+%% The end of time. The cell's saturation is tested in C (test/c/test_hlc_cell.c,
+%% test_saturates), where a cell can be put there; the node clock cannot be put there
+%% and back (it never goes back), and a far-future floor is not recorded: the tick
+%% after it is 2^64-1, not a wrapped 0, and the clock stays where it was.
+saturated_floor_does_not_wrap_test() ->
+    Before = plexus_hlc:now(),
+    ?assertEqual(?MAX_TS, plexus_hlc:next_after(?MAX_TS)),
+    ?assertEqual(?MAX_TS, plexus_hlc:next_after(?MAX_TS - 1)),
+    After = plexus_hlc:now(),
+    ?assert(After > Before),
+    ?assert(After < Before + (3600000 bsl 16)).
+
+%% The cell never passes its lease, and the lease never passes the ceiling recorded in
+%% persistent_term: what keeps a reloaded library's clock after every timestamp issued.
+cell_stays_under_the_recorded_ceiling_test() ->
+    _ = [plexus_hlc:now() || _ <- lists:seq(1, 1000)],
+    ok = plexus_hlc:observe(plexus_hlc:now() + (50 bsl 16)),
+    {Clock, Limit} = plexus_nif:hlc_cell(),
+    Ceiling = atomics:get(persistent_term:get(plexus_hlc), 1),
+    ?assert(Clock > 0),
+    ?assert(Clock =< Limit),
+    ?assert(Limit =< Ceiling).
+
+%% A reload of the NIF library with the old one purged first starts a fresh, zero
+%% cell: its first tick must ask for a lease and jump past everything issued before,
+%% also a clock ten minutes ahead of the wall clock (observed, within the skew bound),
+%% which the wall clock alone would not reach. Also a reload that keeps the old
+%% library (an upgrade) keeps the clock. Run in a peer node: purging the library here
+%% would orphan the resources other tests of this VM hold.
+nif_reload_keeps_the_clock_test() ->
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
+                                      args => plexus_test_nodes:code_path_args()}),
     try
-        ?assertEqual(?MAX_TS, plexus_hlc:next_after(0)),
-        ?assertEqual(?MAX_TS, plexus_hlc:now()),
-        ?assertEqual(?MAX_TS, atomics:get(Ref, 1))
+        #{ahead := Ahead, wall := Wall, upgraded := Upgraded, fresh_cell := FreshCell,
+          after_reload := After, written := Written} =
+            peer:call(Peer, ?MODULE, reload_the_nif, [], 60000),
+        ?assert(Ahead > (Wall + 500000) bsl 16),
+        ?assert(Upgraded > Ahead),
+        ?assertEqual({0, 0}, FreshCell), % really a fresh cell
+        ?assert(After > Upgraded),
+        ?assert(Written > After)
     after
-        atomics:put(Ref, 1, Saved)
+        peer:stop(Peer)
     end.
+
+%% Called in the peer by nif_reload_keeps_the_clock_test/0.
+-spec reload_the_nif() -> map().
+reload_the_nif() ->
+    ok = plexus_hlc:observe(plexus_hlc:now() + (600000 bsl 16)),
+    Ahead = plexus_hlc:now(),
+    Wall = os:system_time(millisecond),
+    %% an upgrade: the old code keeps its library until purged
+    {module, plexus_nif} = code:load_file(plexus_nif),
+    Upgraded = plexus_hlc:now(),
+    true = code:soft_purge(plexus_nif),
+    %% a fresh load: no old library left
+    true = code:delete(plexus_nif),
+    true = code:soft_purge(plexus_nif),
+    {module, plexus_nif} = code:load_file(plexus_nif),
+    FreshCell = plexus_nif:hlc_cell(),
+    After = plexus_hlc:now(),
+    R = plexus_lww:update(plexus_lww:new(a), b),
+    #{ahead => Ahead, wall => Wall, upgraded => Upgraded, fresh_cell => FreshCell,
+      after_reload => After, written => plexus_lww:timestamp(R)}.
+
+%% Writers through plexus_lww (one NIF call that ticks the clock) and through
+%% plexus_hlc, on many processes at once: all timestamps distinct, each process's
+%% increasing.
+writers_and_ticks_share_one_clock_test() ->
+    Self = self(),
+    Writer = fun() ->
+                     Regs = lists:foldl(
+                              fun(I, [R | _] = Acc) -> [plexus_lww:update(R, I) | Acc] end,
+                              [plexus_lww:new(start)], lists:seq(1, 2000)),
+                     Self ! {self(), [plexus_lww:timestamp(R) || R <- Regs]}
+             end,
+    Ticker = fun() ->
+                     Self ! {self(), lists:reverse([plexus_hlc:now() || _ <- lists:seq(1, 2000)])}
+             end,
+    Pids = [spawn_link(Writer) || _ <- lists:seq(1, 4)]
+           ++ [spawn_link(Ticker) || _ <- lists:seq(1, 2)],
+    Lists = [receive {P, L} -> L end || P <- Pids],
+    [?assertEqual(lists:reverse(lists:usort(L)), L) || L <- Lists],
+    All = lists:append(Lists),
+    ?assertEqual(length(All), length(lists:usort(All))).
+
+%% Observing a timestamp makes the next local write later, through every write path.
+observe_then_write_is_later_test() ->
+    Seen = plexus_hlc:now() + (2000 bsl 16),
+    ok = plexus_hlc:observe(Seen),
+    ?assert(plexus_lww:timestamp(plexus_lww:new(x)) > Seen),
+    Seen2 = plexus_hlc:now() + (2000 bsl 16),
+    ok = plexus_hlc:observe(Seen2),
+    ?assert(plexus_lww:timestamp(plexus_lww:update(plexus_lww:new(x), y)) > Seen2),
+    Seen3 = plexus_hlc:now() + (2000 bsl 16),
+    ok = plexus_hlc:observe(Seen3),
+    ?assert(plexus_hlc:now() > Seen3).
+
+%% A hostile far-future timestamp, through observe and through a register that a local
+%% update writes after: the write wins over it, the node clock does not follow it.
+far_future_does_not_drag_the_clock_test() ->
+    Far = (os:system_time(millisecond) + 2 * 3600000) bsl 16,
+    ok = plexus_hlc:observe(Far),
+    ok = plexus_hlc:observe(?MAX_TS),
+    {ok, Hostile} = plexus_lww:from_binary(plexus_nif:lww_new(plexus_nif:encode(v),
+                                                              plexus_nif:encode(n), Far)),
+    R = plexus_lww:update(Hostile, w),
+    ?assert(plexus_lww:timestamp(R) > Far),
+    ?assert(plexus_hlc:now() < Far),
+    {Clock, _} = plexus_nif:hlc_cell(),
+    ?assert(Clock < Far).
+
+nif_bad_arguments_test() ->
+    [?assertError(badarg, plexus_nif:hlc_next_after(A)) || A <- [-1, 1 bsl 64, x, 1.0, <<>>]],
+    [?assertError(badarg, plexus_nif:hlc_observe(A)) || A <- [-1, 1 bsl 64, x, []]],
+    %% a lease the clock could not have asked for would poison the ceiling
+    ?assertError(badarg, plexus_hlc:lease(?MAX_TS)),
+    ?assertError(badarg, plexus_hlc:lease((os:system_time(millisecond) + 3 * 3600000) bsl 16)),
+    ?assertError(badarg, plexus_hlc:lease(-1)),
+    Ceiling = atomics:get(persistent_term:get(plexus_hlc), 1),
+    ?assert(Ceiling < (os:system_time(millisecond) + 2 * 3600000) bsl 16),
+    ?assertError(badarg, plexus_nif:hlc_lease(2, 1)),
+    ?assertError(badarg, plexus_nif:hlc_lease(-1, 1)),
+    ?assertError(badarg, plexus_nif:hlc_lease(1, 1 bsl 64)),
+    Actor = <<119, 1, $a>>,
+    [?assertError(badarg, plexus_nif:lww_write(F, A, v))
+     || {F, A} <- [{-1, Actor}, {1 bsl 64, Actor}, {0, <<>>}, {0, <<1:9>>}, {0, actor}]],
+    %% anything but a register term and an encodable node name and value: left to Erlang
+    Reg = plexus_lww:new(a),
+    [?assertEqual(fallback, plexus_nif:lww_update(R, N, V))
+     || {R, N, V} <- [{plexus_lww:to_binary(Reg), node(), v}, {Reg, "node", v},
+                      {Reg, node(), {tuple}}, {Reg, node(), 1.5}, {Reg, node(), 1 bsl 40},
+                      {setelement(2, Reg, -1), node(), v}, {setelement(3, Reg, <<>>), node(), v},
+                      {setelement(4, Reg, <<1:9>>), node(), v}, {setelement(1, Reg, x), node(), v},
+                      {{plexus_lww, 1, <<"a">>}, node(), v}, {x, node(), v},
+                      {Reg, node(), binary:copy(<<1>>, 4097)},
+                      {Reg, list_to_atom([16#1F600]), v}]],
+    ok.

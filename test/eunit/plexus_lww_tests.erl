@@ -253,11 +253,18 @@ badarg_test() ->
     ?assertError(badarg, plexus_nif:lww_read(?L:new(a), other)),
     ?assertError(badarg, plexus_nif:lww_new(<<"not ext">>, plexus_nif:encode(a), 1)).
 
-%% The point of the plain-term register (issue 12): update and merge of registers
-%% (any size) make no NIF call, since the call costs several times the work. Counted
-%% with call_count tracing, not timed. Old binary registers over the small layout are
-%% validated by the C path when they are converted.
+%% The point of the plain-term register (issue 12): merge of registers (any size)
+%% makes no NIF call, since the call costs several times the work, and a write makes
+%% exactly one, the one that ticks the clock (lww_update or lww_write: the value's
+%% field, the tick and the term), never one that decodes or validates a register.
+%% Counted with call_count tracing, not timed. Old binary registers over the small
+%% layout are validated by the C path when they are converted.
 small_registers_need_no_nif_call_test() ->
+    ?assertEqual(1, count_write_nif_calls(fun() -> ?L:new(f) end)),
+    ?assertEqual(1, count_write_nif_calls(fun() -> ?L:update(?L:new(a), b) end) - 1),
+    ?assertEqual(1, count_write_nif_calls(
+                      fun() -> ?L:update({assign, d}, other, ?L:new(a)) end) - 1),
+    ?assertEqual(0, count_write_nif_calls(fun() -> ?L:merge(?L:new(a), ?L:new(b)) end) - 2),
     Small = ?L:new(a),
     Newer = ?L:update(Small, b),
     Big = ?L:new(<<0:(200 * 8)>>),
@@ -291,7 +298,13 @@ value_encodings_match_the_bif_test() ->
               Atom(255, $a), Atom(62, 16#e9), Atom(63, 16#e9), Atom(255, 16#1F600),
               0, 1, 255, 256, -1, -256, 2147483647, 2147483648, -2147483648, -2147483649,
               1 bsl 64, <<>>, <<1, 2>>, binary:copy(<<7>>, 122), binary:copy(<<7>>, 123),
-              binary:copy(<<7>>, 300), {a, 1}, "ab", 1.5, #{k => v}],
+              binary:copy(<<7>>, 300), binary:copy(<<7>>, 4096), binary:copy(<<7>>, 4097),
+              Atom(127, 16#e9), Atom(128, 16#e9), Atom(255, 16#e9), Atom(254, 16#7f),
+              {a, 1}, "ab", 1.5, #{k => v}]
+             %% many atoms in a row: the C write's per-thread cache of atom fields
+             %% (16 slots) must never hand one atom another's bytes
+             ++ [list_to_atom("plexus_lww_tests_v" ++ integer_to_list(I)) || I <- lists:seq(1, 64)]
+             ++ [true, false, a, true],
     Node = plexus_nif:encode(node()),
     Base = ?L:new(start),
     [begin
@@ -310,9 +323,38 @@ value_encodings_match_the_bif_test() ->
      end || V <- Values],
     ok.
 
+%% lww_update's actor field for the node's name comes from a few write-once slots,
+%% then from the per-thread atom cache: names switching back and forth, more of them
+%% than there are slots, each get their own bytes, whether the register's own actor
+%% field (reused when it is already the name's) matches or not.
+node_actor_field_test() ->
+    Names = [list_to_atom("plexus_lww_tests_node" ++ integer_to_list(I) ++ "@h")
+             || I <- lists:seq(1, 8)],
+    Update = fun Update(R, N) ->
+                     case plexus_nif:lww_update(R, N, w) of
+                         {lease, Need} -> plexus_hlc:lease(Need), Update(R, N);
+                         New -> New
+                     end
+             end,
+    lists:foldl(fun(N, R) ->
+                        <<131, Field/binary>> = plexus_nif:encode(N),
+                        R2 = {plexus_lww, _, Actor, _} = Update(R, N),
+                        ?assertEqual(Field, Actor),
+                        ?assertMatch({plexus_lww, _, Field, _}, Update(R2, N)),
+                        R2
+                end, ?L:new(v), Names ++ lists:reverse(Names) ++ [hd(Names), lists:last(Names)]),
+    ?assertEqual(node(), ?L:actor(?L:update(?L:new(v), w))).
+
+count_write_nif_calls(Fun) ->
+    count_nif_calls(Fun, [{plexus_nif, lww_write, 3}, {plexus_nif, lww_update, 3}]).
+
+%% The register NIFs (decoding, validating, merging), not the write NIFs.
 count_lww_nif_calls(Fun) ->
-    Nifs = [{plexus_nif, F, A} || {F, A} <- plexus_nif:module_info(exports),
-                                  lists:prefix("lww_", atom_to_list(F))],
+    count_nif_calls(Fun, [{plexus_nif, F, A} || {F, A} <- plexus_nif:module_info(exports),
+                                                lists:prefix("lww_", atom_to_list(F)),
+                                                F =/= lww_write, F =/= lww_update]).
+
+count_nif_calls(Fun, Nifs) ->
     [erlang:trace_pattern(MFA, true, [call_count]) || MFA <- Nifs],
     try
         _ = Fun(),

@@ -1,0 +1,77 @@
+/*
+ * The node clock NIFs; see nif_hlc.h. The clock is CLOCK_REALTIME, the clock
+ * os:system_time/1 reads (vDSO, no system call): what NTP keeps close to the other
+ * nodes' clocks, which an HLC wants. It may step back; the HLC rules absorb that.
+ */
+#include "nif/nif_hlc.h"
+
+#include <time.h>
+
+#include "nif/nif_util.h"
+#include "plexus/crdt.h"
+#include "plexus/hlc_cell.h"
+
+/* The cell, zero (no lease) when the library is loaded. On a cache line of its own:
+ * every scheduler writes it. */
+static _Alignas(64) plexus_hlc_cell hlc_cell;
+
+/* Wall-clock milliseconds since the epoch; a clock set before 1970 reads as 0. */
+static uint64_t wall_ms(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_REALTIME, &t) != 0 || t.tv_sec < 0) return 0;
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+bool nif_hlc_next(uint64_t floor, uint64_t *ts)
+{
+    return plexus_hlc_cell_next(&hlc_cell, floor, wall_ms(), ts);
+}
+
+ERL_NIF_TERM nif_hlc_lease_needed(ErlNifEnv *env, uint64_t need)
+{
+    return enif_make_tuple2(env, nif_priv_get(env)->atom_lease, enif_make_uint64(env, need));
+}
+
+/* hlc_next_after(Floor) -> Ts | {lease, Need}: plexus_hlc:next_after/1. */
+ERL_NIF_TERM nif_hlc_next_after(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    uint64_t floor, ts;
+    if (argc != 1 || !nif_get_u64(env, argv[0], &floor)) return enif_make_badarg(env);
+    if (!nif_hlc_next(floor, &ts)) return nif_hlc_lease_needed(env, ts);
+    return enif_make_uint64(env, ts);
+}
+
+/* hlc_observe(Ts) -> Clock | {lease, Ts}: plexus_hlc:observe/1; Clock is the node
+ * clock after the call (the caller's new lower bound of it). */
+ERL_NIF_TERM nif_hlc_observe(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    uint64_t ts, clock;
+    if (argc != 1 || !nif_get_u64(env, argv[0], &ts)) return enif_make_badarg(env);
+    clock = atomic_load(&hlc_cell.clock);
+    /* the common case reads no wall clock: nothing to record */
+    if (ts > clock && !plexus_hlc_cell_observe(&hlc_cell, ts, wall_ms(), &clock))
+        return nif_hlc_lease_needed(env, clock);
+    return enif_make_uint64(env, clock);
+}
+
+/* hlc_lease(Prev, Limit) -> ok: applies a grant plexus_hlc has recorded (Prev, the
+ * ceiling before it, at most Limit, the ceiling after). */
+ERL_NIF_TERM nif_hlc_lease(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    uint64_t prev, limit;
+    if (argc != 2 || !nif_get_u64(env, argv[0], &prev) || !nif_get_u64(env, argv[1], &limit) ||
+        prev > limit)
+        return enif_make_badarg(env);
+    plexus_hlc_cell_lease(&hlc_cell, prev, limit);
+    return nif_priv_get(env)->atom_ok;
+}
+
+/* hlc_cell() -> {Clock, Limit}: for tests and the benchmark. */
+ERL_NIF_TERM nif_hlc_cell(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    (void)argv;
+    if (argc != 0) return enif_make_badarg(env);
+    return enif_make_tuple2(env, enif_make_uint64(env, atomic_load(&hlc_cell.clock)),
+                            enif_make_uint64(env, atomic_load(&hlc_cell.limit)));
+}
