@@ -679,8 +679,7 @@ merge_at({l, _, _, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
 merge_small(RL, CL, RS, {VS, CloudS} = CS, Named, DotsOf,
             #{merge_entries := Merge, keep_unseen := Keep}) ->
     Limit = max(?SMALL, count(RL) div ?DESCENT_COST),
-    case count(RS) + length(Named) =< Limit andalso
-        lists:sum(maps:values(VS)) + map_size(CloudS) =< Limit of
+    case count(RS) + length(Named) =< Limit andalso ctx_dots(VS) =< Limit - map_size(CloudS) of
         false ->
             slow;
         true ->
@@ -703,6 +702,15 @@ merge_small(RL, CL, RS, {VS, CloudS} = CS, Named, DotsOf,
                     slow
             end
     end.
+
+%% How many dots a version vector names, or `infinity' (an atom: greater than any
+%% number) for one that is not a map of counters (a forged context: its dots are never
+%% enumerated, the full walk refuses it). A sum of all values would let a negative
+%% counter cancel a huge one and the enumeration below run for ever.
+ctx_dots(VS) ->
+    maps:fold(fun(_, V, N) when is_integer(V), V >= 0, is_integer(N) -> N + V;
+                 (_, _, _) -> infinity
+              end, 0, VS).
 
 ctx_covers({VV, Cloud}, {A, C} = Dot) ->
     C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).

@@ -351,6 +351,38 @@ lwwmap_merge_delta_named_test() ->
      || Hints <- [[], [10], [absent], lists:seq(1, 100)]],
     ?assertError(badarg, M:merge_delta(Big, R1, not_a_list)).
 
+%% A forged small side whose version vector holds counters that cancel out (2^40 and
+%% -2^40: a sum of 0 passes a size check) must not make the key-by-key merge list its
+%% dots: merge/2 and merge_delta/3 answer at once ({error, _} here, as the walk
+%% refuses the context), in a process whose heap is capped at 64 MB (enumerating them
+%% would take terabytes: the process is killed and the test fails). The same for the
+%% OR-Set's merge_delta/2,3.
+cancelling_counters_test() ->
+    M = plexus_lwwmap,
+    Big = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 3000)], a),
+    Forged = {lwwmap, {#{<<119, 1, $a>> => 1 bsl 40, <<119, 1, $b>> => -(1 bsl 40)}, #{}}, nil},
+    S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, 3000), a),
+    ForgedSet = {orset2, {#{<<119, 1, $a>> => 1 bsl 40, <<119, 1, $b>> => -(1 bsl 40)}, #{}},
+                 nil},
+    Calls = [fun() -> M:merge(Big, Forged) end, fun() -> M:merge(Forged, Big) end,
+             fun() -> M:merge_delta(Big, Forged, [1]) end,
+             fun() -> plexus_orset2:merge_delta(S, ForgedSet) end,
+             fun() -> plexus_orset2:merge_delta(S, ForgedSet, [1]) end],
+    [?assertMatch({done, {error, _}}, capped(F)) || F <- Calls].
+
+%% Fun() in a process with its heap capped at 8 M words: {done, Result} or killed.
+capped(Fun) ->
+    {Pid, Ref} = spawn_opt(fun() -> exit({done, Fun()}) end,
+                           [monitor, {max_heap_size, #{size => 8000000, kill => true,
+                                                       error_logger => false}}]),
+    receive
+        {'DOWN', Ref, process, Pid, {done, _} = Done} -> Done;
+        {'DOWN', Ref, process, Pid, _} -> killed
+    after 60000 ->
+            exit(Pid, kill),
+            timeout
+    end.
+
 %% A forged write (not a 4-tuple) in a leaf the walk must decode gives
 %% {error, bad_state}, never a crash.
 lwwmap_c_walk_hostile_test() ->
