@@ -209,7 +209,7 @@ typedef struct ment {
     plexus_bytes key;
     uint16_t frag;
     uint64_t hash; /* from the leaf's index */
-    int key_ok; /* key_t, dots_t and key are set */
+    int key_ok;    /* key_t, dots_t and key are set */
     plexus_dot *dots;
     ERL_NIF_TERM *dot_terms;
     size_t ndots;
@@ -383,7 +383,6 @@ static int built_hash(mstate *ms, ERL_NIF_TERM term, plexus_bytes key, const ple
     return M_OK;
 }
 
-
 /* Leaf order: by key fragment, then by key; keys are read only when the fragments
  * are equal. */
 static int entry_cmp(mstate *ms, ment *a, ment *b, int *out)
@@ -455,8 +454,7 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
     while (i < n1 && j < n2) {
         /* Equal entries have equal hashes and fragments, and then nothing more is
          * read: trusted as the walk trusts equal node hashes (crdt_format.md). */
-        if (e1[i].term == e2[j].term ||
-            (e1[i].hash == e2[j].hash && e1[i].frag == e2[j].frag)) {
+        if (e1[i].term == e2[j].term || (e1[i].hash == e2[j].hash && e1[i].frag == e2[j].frag)) {
             res_take(&out[n++], &e1[i], (long)i, (long)j);
             i++;
             j++;
@@ -978,8 +976,7 @@ static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
         ment *e;
         rc = leaf_entries(ms, lf, &e);
         if (!rc)
-            rc = merge_split(ms, e, lf->nent, br, d, lf == &a ? ca : cb,
-                             lf == &a ? cb : ca, out);
+            rc = merge_split(ms, e, lf->nent, br, d, lf == &a ? ca : cb, lf == &a ? cb : ca, out);
         arelease(&ms->ar, m);
         return rc;
     }
