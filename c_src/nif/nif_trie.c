@@ -208,7 +208,7 @@ typedef struct ment {
     ERL_NIF_TERM term, key_t, dots_t;
     plexus_bytes key;
     uint16_t frag;
-    uint64_t hash; /* from the leaf's index */
+    uint64_t hash; /* from the leaf's entry hashes */
     int key_ok;    /* key_t, dots_t and key are set */
     plexus_dot *dots;
     ERL_NIF_TERM *dot_terms;
