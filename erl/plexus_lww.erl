@@ -376,30 +376,11 @@ regs_weight(_, W) -> W.
 
 one(_) -> 1.
 
-%% The register field of a term: plexus_nif:encode/1 (term_to_binary/2 with
-%% [deterministic, {minor_version, 2}]) without the leading 131, with the bytes of the
-%% commonest values built here: that BIF call costs 40-70 ns, more than a whole
-%% update, while these few shapes take a few ns. Byte for byte the same
-%% (test/eunit/plexus_lww_tests.erl checks against the BIF): SMALL_ATOM_UTF8_EXT (119) for
-%% an atom of up to 255 UTF-8 bytes, SMALL_INTEGER_EXT (97) for 0..255, INTEGER_EXT
-%% (98) for other 32-bit integers, BINARY_EXT (109).
-enc(A) when is_atom(A) ->
-    case atom_to_binary(A, utf8) of
-        B when byte_size(B) < 256 -> <<119, (byte_size(B)), B/binary>>;
-        _ -> enc_bif(A)
-    end;
-enc(I) when is_integer(I), I >= 0, I < 256 ->
-    <<97, I>>;
-enc(I) when is_integer(I), I >= -2147483648, I < 2147483648 ->
-    <<98, I:32/signed>>;
-enc(B) when is_binary(B), byte_size(B) < 4294967296 ->
-    <<109, (byte_size(B)):32, B/binary>>;
+%% The register field of a term: plexus_nif:encode/1 without the leading 131, the
+%% common shapes built in Erlang (plexus_term_bytes, the encoder the trie CRDTs use;
+%% test/eunit/plexus_lww_tests.erl checks the fields against the BIF).
 enc(Term) ->
-    enc_bif(Term).
-
-enc_bif(Term) ->
-    <<131, Field/binary>> = plexus_nif:encode(Term),
-    Field.
+    plexus_term_bytes:field(Term).
 
 ok_tuple({error, _} = Error) -> Error;
 ok_tuple(Reg) -> {ok, Reg}.
