@@ -190,6 +190,10 @@ build/obj/c_src/nif/%.o: c_src/nif/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(NIF_CFLAGS) -MMD -MP -c $< -o $@
 
+build/san/c_src/nif/%.o: c_src/nif/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(NIF_CFLAGS) -MMD -MP -c $< -o $@
+
 build/obj/c_src/cnode/%.o: c_src/cnode/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(BASE_CFLAGS) $(CFLAGS_OPT) $(EI_CFLAGS) -MMD -MP -c $< -o $@
@@ -207,6 +211,13 @@ build/san/%.o: %.c $(FLAGS_STAMP)
 priv/plexus_nif.so: $(CORE_OBJ) $(NIF_OBJ) $(FLAGS_STAMP)
 	@mkdir -p priv
 	$(call say,LD,$@)$(CC) $(CFLAGS_OPT) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) $(LIBS)
+
+# The NIF library built with ASan+UBSan, in a priv dir of its own: test/nif_sanitized.sh
+# runs the EUnit and PropEr suites that call the NIFs against it.
+NIF_SAN := build/nif-san/plexus/priv/plexus_nif.so
+$(NIF_SAN): $(CORE_SAN_OBJ) $(NIF_SRC:%.c=build/san/%.o) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) $(LIBS)
 
 priv/plexus_cnode: $(CORE_OBJ) $(CNODE_OBJ) $(FLAGS_STAMP)
 	@mkdir -p priv
@@ -299,7 +310,7 @@ deps:
 # exported WERROR reaches the `make nif` that rebar3's hook runs inside the stages.
 test: deps
 	@$(MAKE) --no-print-directory WERROR=1 PLEXUS_CNODE=yes nif cnode c-build $(CTESTS_SAN) $(SIM_SAN) \
-	  $(FUZZERS) build/test/plexus_ei_peers build/test/plexus_disco_peer
+	  $(NIF_SAN) $(FUZZERS) build/test/plexus_ei_peers build/test/plexus_disco_peer
 	@WERROR=1 MAKEFLAGS= bash test/run_tests.sh
 
 eunit: deps nif

@@ -181,6 +181,8 @@ fi
 # plain `rebar3 eunit` (it also takes test/demo).
 eunit_modules=$(bash test/eunit_modules.sh)
 stage eunit-proper count_rebar rebar3 eunit --module="$eunit_modules"
+# The suites that call the NIFs again, against the NIF library built with ASan+UBSan.
+stage nif-asan-ubsan count_rebar bash test/nif_sanitized.sh
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
 # The Elixir face (lib/, test/ex/) when Elixir is installed: Mix builds plexus in
 # _build/test from mix.exs, nothing is downloaded.

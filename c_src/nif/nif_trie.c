@@ -142,16 +142,24 @@ typedef struct amark {
 
 #define ARENA_BLOCK (64u * 1024u)
 
+/* Under AddressSanitizer every request is a block of its own, exactly its size, so
+ * that a read or write past it is reported (a shared block would hide it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_EXACT 1
+#else
+#define ARENA_EXACT 0
+#endif
+
 static void *aalloc(arena *a, size_t n)
 {
-    n = (n + 15u) & ~(size_t)15u;
-    if (!a->head || a->head->cap - a->head->used < n) {
+    if (!ARENA_EXACT) n = (n + 15u) & ~(size_t)15u;
+    if (ARENA_EXACT || !a->head || a->head->cap - a->head->used < n) {
         ablock *b;
-        if (n <= ARENA_BLOCK && a->spare) {
+        if (!ARENA_EXACT && n <= ARENA_BLOCK && a->spare) {
             b = a->spare;
             a->spare = b->next;
         } else {
-            size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+            size_t cap = ARENA_EXACT || n > ARENA_BLOCK ? n : ARENA_BLOCK;
             if (!(b = enif_alloc(sizeof *b + cap))) return NULL;
             b->cap = cap;
         }
