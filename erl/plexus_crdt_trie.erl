@@ -692,7 +692,7 @@ merge_small(RL, CL, RS, {VS, CloudS} = CS, Named, DotsOf,
                                                 D <- DotsOf(Old)]),
             CtxDots = [{A, C} || {A, V} <- maps:to_list(VS), C <- lists:seq(1, V)]
                 ++ maps:keys(CloudS),
-            case [D || D <- CtxDots, ctx_covers(CL, D), not is_map_key(D, Held)] of
+            case [D || D <- CtxDots, plexus_crdt_ctx:covers(CL, D), not is_map_key(D, Held)] of
                 [] ->
                     lists:foldl(fun({K, KH, Old, P}, R) ->
                                         New = merged_entry(K, Old, P, CL, CS, Merge, Keep),
@@ -711,9 +711,6 @@ ctx_dots(VS) ->
     maps:fold(fun(_, V, N) when is_integer(V), V >= 0, is_integer(N) -> N + V;
                  (_, _, _) -> infinity
               end, 0, VS).
-
-ctx_covers({VV, Cloud}, {A, C} = Dot) ->
-    C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
 
 %% The merged entry of K from the large side's entry (or false) and the small side's
 %% payload ([] for a key it only names as removed), or none.

@@ -37,9 +37,10 @@
 %% equal `to_binary/1' bytes on every node, whatever the history.
 %%
 %% The trie (update/build/branch/collapse, node hashes, slice paths, Merkle summaries)
-%% and the merge walk (given this module's entry merge as callbacks) live in
-%% plexus_crdt_trie, shared with plexus_orset2. TODO(issue 12): the slice codec and the
-%% digest_tree/summary/diff/missing/merge_missing bodies still repeat plexus_orset2's.
+%% and the merge walk live in plexus_crdt_trie, the causal context and the entry
+%% merge (writes carry their dots, so it is the OR-Set's) in plexus_crdt_ctx, the
+%% anti-entropy exchange and its slice header in plexus_crdt_ae, all shared with
+%% plexus_orset2; this module gives them its body codec and what a write means.
 %%
 %% == Trust ==
 %% `from_binary/1' and `merge_missing/2' validate everything they read in pure Erlang
@@ -64,12 +65,10 @@
 -export_type([lwwmap/0, path/0, summary/0, reason/0, write/0, entry/0, node_summary/0,
               tnode/0, ctx/0, error/0]).
 
-%% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
-%% shared with the other trie-backed CRDT.
--import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2,
-                           split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
-                           valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
+%% Shared with the other trie-backed CRDT: the trie (shape, hashes, single-entry
+%% updates), the causal context, and the anti-entropy exchange and its slices.
+-import(plexus_crdt_trie, [update/5, mk_leaf/1, build/2, count/1, khash/1, collect/2]).
+-import(plexus_crdt_ctx, [fold_cloud/1, next_dot/3, covers/2]).
 
 -define(MAX_TS, 18446744073709551615).
 -define(MAX_BYTES, 67108864).
@@ -346,7 +345,7 @@ merge_named({lwwmap, CA, RA}, {lwwmap, CB, RB}, Named) ->
                R ->
                    R
            end,
-    {lwwmap, merge_ctx(CA, CB), Root}.
+    {lwwmap, plexus_crdt_ctx:merge(CA, CB), Root}.
 
 
 %% @private
@@ -354,7 +353,7 @@ merge_named({lwwmap, CA, RA}, {lwwmap, CB, RB}, Named) ->
 %% result, term for term (the tests compare the two).
 -spec merge_erl(lwwmap(), lwwmap()) -> lwwmap() | error().
 merge_erl({lwwmap, CA, RA} = A, {lwwmap, CB, RB} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
-    guard(fun() -> {lwwmap, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+    guard(fun() -> {lwwmap, plexus_crdt_ctx:merge(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
 merge_erl(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
     {error, bad_state};
 merge_erl(_, _) ->
@@ -441,20 +440,14 @@ digest_tree(Map) ->
 %% @doc Summaries of the nodes at `Paths' (invalid paths are skipped).
 -spec summary(lwwmap(), [path()]) -> summary() | error().
 summary({lwwmap, _, Root} = Map, Paths) when ?IS_MAP(Map), is_list(Paths) ->
-    guard(fun() -> [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)] end);
+    guard(fun() -> plexus_crdt_ae:summary(Root, Paths) end);
 summary(_, _) ->
     erlang:error(badarg).
 
 %% @doc Compares remote summaries with this map: `{Descend, Ship}' paths.
 -spec diff(lwwmap(), summary()) -> {[path()], [path()]} | error().
 diff({lwwmap, _, Root} = Map, Remote) when ?IS_MAP(Map), is_list(Remote) ->
-    guard(fun() ->
-                  lists:foldr(
-                    fun({P, RS}, {D, S}) ->
-                            true = valid_path(P),
-                            diff_one(P, summarise(at_path(Root, P)), RS, D, S)
-                    end, {[], []}, Remote)
-          end);
+    guard(fun() -> plexus_crdt_ae:diff(Root, Remote) end);
 diff(_, _) ->
     erlang:error(badarg).
 
@@ -462,33 +455,16 @@ diff(_, _) ->
 %% those paths, as a binary for `merge_missing/2'.
 -spec missing(lwwmap(), [path()]) -> binary() | error().
 missing({lwwmap, Ctx, Root} = Map, Paths) when ?IS_MAP(Map), is_list(Paths) ->
-    guard(fun() ->
-                  true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
-                  Ps = lists:usort(Paths),
-                  true = no_nested(Ps),
-                  Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
-                  iolist_to_binary([uvar(length(Ps)), [[uvar(byte_size(P)), P] || P <- Ps],
-                                    encode_body(Ctx, Entries)])
-          end);
+    guard(fun() -> plexus_crdt_ae:slice(Ctx, Root, Paths, fun encode_body/2) end);
 missing(_, _) ->
     erlang:error(badarg).
 
 %% @doc Merges a slice from `missing/2' of another replica (validated completely).
 -spec merge_missing(lwwmap(), binary()) -> lwwmap() | error().
 merge_missing({lwwmap, CL, Root} = Map, Slice) when ?IS_MAP(Map), is_binary(Slice) ->
-    case decode_slice(Slice) of
-        {ok, Paths, CR, Groups} ->
-            guard(fun() ->
-                          Root2 = lists:foldl(
-                                    fun(P, R) ->
-                                            Under = lists:reverse(maps:get(P, Groups, [])),
-                                            Node = build(byte_size(P), Under),
-                                            merge_at(R, 0, P, Node, CL, CR)
-                                    end, Root, Paths),
-                          {lwwmap, merge_ctx(CL, CR), Root2}
-                  end);
-        Error ->
-            Error
+    case guard(fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun decode_body/1) end) of
+        {error, _} = Error -> Error;
+        {Ctx, Root2} -> {lwwmap, Ctx, Root2}
     end;
 merge_missing(_, _) ->
     erlang:error(badarg).
@@ -517,145 +493,15 @@ entries({lwwmap, _, Root}) ->
 
 %% ---------------------------------------------------------------- context and merge
 
-merge_ctx({VA, CA}, {VB, CB}) ->
-    fold_cloud({maps:merge_with(fun(_, X, Y) -> max(X, Y) end, VA, VB), maps:merge(CA, CB)}).
-
-fold_cloud({_, Cloud} = Ctx) when map_size(Cloud) =:= 0 ->
-    Ctx;
-fold_cloud({VV, Cloud}) ->
-    lists:foldl(fun({A, C} = Dot, {V, Cl}) ->
-                        case maps:get(A, V, 0) of
-                            X when C =< X -> {V, Cl};
-                            X when C =:= X + 1 -> {V#{A => C}, Cl};
-                            _ -> {V, Cl#{Dot => true}}
-                        end
-                end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
-
-%% One past every counter of A this replica has seen, the cloud included.
-next_dot(A, VV, Cloud) ->
-    Seen = maps:get(A, VV, 0),
-    Top = case map_size(Cloud) of
-              0 -> Seen;
-              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
-          end,
-    C = Top + 1,
-    case C =:= Seen + 1 of
-        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
-        false -> {C, {VV, Cloud#{{A, C} => true}}}
-    end.
-
 write_dots({_, Ws}) ->
     [{A, C} || {A, C, _, _} <- Ws].
 
-covers({VV, Cloud}, {A, C, _, _}) ->
-    C =< maps:get(A, VV, 0) orelse is_map_key({A, C}, Cloud).
-
-%% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
+%% The merge walk lives in plexus_crdt_trie, the entry merge in plexus_crdt_ctx.
 merge_node(A, B, D, CA, CB) ->
     plexus_crdt_trie:merge_node(A, B, D, CA, CB, entry_ops()).
 
-merge_at(Tree, D, P, Node, CL, CR) ->
-    plexus_crdt_trie:merge_at(Tree, D, P, Node, CL, CR, entry_ops()).
-
 entry_ops() ->
-    #{merge_entries => fun merge_entries/4, keep_unseen => fun keep_unseen/2}.
-
-keep_unseen(Entries, Other) ->
-    lists:foldr(fun(X, Acc) -> keep_one(X, Other, Acc) end, [], Entries).
-
-%% An entry both sides hold alike is kept as it is (the same term: no copy, and the
-%% hash of the merged leaf skips it by identity).
-merge_entries([X | TA], [X | TB], CA, CB) ->
-    [X | merge_entries(TA, TB, CA, CB)];
-merge_entries([{K, _} = X | TA], [{F, _} | _] = B, CA, CB) when K < F ->
-    keep_one(X, CB, merge_entries(TA, B, CA, CB));
-merge_entries([{K, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < K ->
-    keep_one(Y, CA, merge_entries(A, TB, CA, CB));
-merge_entries([{K, WA} | TA], [{K, WB} | TB], CA, CB) ->
-    case merge_writes(WA, WB, CA, CB) of
-        [] -> merge_entries(TA, TB, CA, CB);
-        Ws -> [{K, Ws} | merge_entries(TA, TB, CA, CB)]
-    end;
-merge_entries([], B, CA, _) ->
-    keep_unseen(B, CA);
-merge_entries(A, [], _, CB) ->
-    keep_unseen(A, CB).
-
-% An entry that keeps all its dots stays the same term.
-keep_one({K, Ws} = X, Other, Rest) ->
-    case [W || W <- Ws, not covers(Other, W)] of
-        Ws -> [X | Rest];
-        [] -> Rest;
-        Kept -> [{K, Kept} | Rest]
-    end.
-
-%% Writes are sorted by (actor, counter); one dot names one write.
-merge_writes([X | TA], [X | TB], CA, CB) ->
-    [X | merge_writes(TA, TB, CA, CB)];
-merge_writes([X | TA], [Y | _] = B, CA, CB) when X < Y ->
-    keep_write(X, CB, merge_writes(TA, B, CA, CB));
-merge_writes(A, [Y | TB], CA, CB) when A =/= [] ->
-    keep_write(Y, CA, merge_writes(A, TB, CA, CB));
-merge_writes([], B, CA, _) ->
-    [W || W <- B, not covers(CA, W)];
-merge_writes(A, [], _, CB) ->
-    [W || W <- A, not covers(CB, W)].
-
-keep_write(W, Other, Rest) ->
-    case covers(Other, W) of
-        true -> Rest;
-        false -> [W | Rest]
-    end.
-
-%% ---------------------------------------------------------------- anti-entropy internals
-
-group_by_path(Paths, Entries) ->
-    Lens = lists:usort([byte_size(P) || P <- Paths]),
-    Set = maps:from_list([{P, []} || P <- Paths]),
-    try
-        {ok, lists:foldl(
-               fun({K, _} = En, Acc) ->
-                       H = khash(K),
-                       N = nibbles(H),
-                       [P] = [binary:part(N, 0, L) || L <- Lens,
-                                                      is_map_key(binary:part(N, 0, L), Set)],
-                       Acc#{P => [{H, En} | maps:get(P, Acc, [])]}
-               end, #{}, Entries)}
-    catch
-        error:{badmatch, _} -> error
-    end.
-
-decode_slice(Slice) ->
-    try
-        {NP, R1} = varint(Slice),
-        true = NP =< byte_size(R1),
-        {Paths, Body} = read_paths(NP, R1, []),
-        true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
-        true = Paths =:= lists:usort(Paths),
-        true = no_nested(Paths),
-        {Paths, Body}
-    of
-        {Ps, B} ->
-            case decode_body(B) of
-                {ok, Ctx, Entries} ->
-                    case group_by_path(Ps, Entries) of
-                        {ok, Groups} -> {ok, Ps, Ctx, Groups};
-                        error -> {error, bad_slice}
-                    end;
-                Error ->
-                    Error
-            end
-    catch
-        error:_ -> {error, bad_slice};
-        throw:_ -> {error, bad_slice}
-    end.
-
-read_paths(0, Rest, Acc) ->
-    {lists:reverse(Acc), Rest};
-read_paths(N, Bin, Acc) ->
-    {L, R} = varint(Bin),
-    <<P:L/binary, Rest/binary>> = R,
-    read_paths(N - 1, Rest, [P | Acc]).
+    plexus_crdt_ctx:entry_ops().
 
 %% ---------------------------------------------------------------- body codec
 

@@ -72,12 +72,10 @@
 -export_type([orset2/0, keyed_delta/0, path/0, summary/0, reason/0, entry/0, node_summary/0,
               tnode/0, ctx/0, error/0]).
 
-%% The trie (shape, hashes, single-entry updates, anti-entropy paths and summaries) is
-%% shared with the other trie-backed CRDT.
--import(plexus_crdt_trie, [update/5, leaf/3, mk_leaf/1, build/2, branch/1,
-                           count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2,
-                           split/2, at_path/2, in_path/2, nibbles/1, is_prefix/2, no_nested/1,
-                           valid_path/1, summarise/1, summary_hash/1, diff_one/5]).
+%% Shared with the other trie-backed CRDT: the trie (shape, hashes, single-entry
+%% updates), the causal context, and the anti-entropy exchange and its slices.
+-import(plexus_crdt_trie, [update/5, build/2, count/1, khash/1, collect/2]).
+-import(plexus_crdt_ctx, [fold_cloud/1, next_dot/3]).
 
 -define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= orset2)).
@@ -209,7 +207,7 @@ merge(A, B) when ?IS_KEYED(A); ?IS_KEYED(B) ->
     %% Keyed deltas (see "Keyed deltas"): the merge of their states, walked in full.
     keyed_merge(A, B, fun merge/2);
 merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
-    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_root(RA, RB, CA, CB)} end);
+    guard(fun() -> {orset2, plexus_crdt_ctx:merge(CA, CB), merge_root(RA, RB, CA, CB)} end);
 merge(A, B) when ?IS_SET(A) ->
     not_a_set(B);
 merge(A, _) ->
@@ -221,7 +219,7 @@ merge(A, _) ->
 %% term (the tests compare the two).
 -spec merge_erl(orset2(), orset2()) -> orset2() | error().
 merge_erl({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
-    guard(fun() -> {orset2, merge_ctx(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
+    guard(fun() -> {orset2, plexus_crdt_ctx:merge(CA, CB), merge_node(RA, RB, 0, CA, CB)} end);
 merge_erl(A, B) when ?IS_SET(A) ->
     not_a_set(B);
 merge_erl(A, _) ->
@@ -353,7 +351,7 @@ digest_tree(Set) ->
 %% empty child). A forged set term gives `{error, bad_state}'.
 -spec summary(orset2(), [path()]) -> summary() | error().
 summary({orset2, _, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
-    guard(fun() -> [{P, summarise(at_path(Root, P))} || P <- Paths, valid_path(P)] end);
+    guard(fun() -> plexus_crdt_ae:summary(Root, Paths) end);
 summary(_, _) ->
     erlang:error(badarg).
 
@@ -362,13 +360,7 @@ summary(_, _) ->
 %% paths where a leaf or empty node differs (exchange `missing/2' slices for them).
 -spec diff(orset2(), summary()) -> {[path()], [path()]} | error().
 diff({orset2, _, Root} = Set, Remote) when ?IS_SET(Set), is_list(Remote) ->
-    guard(fun() ->
-                  lists:foldr(
-                    fun({P, RS}, {D, S}) ->
-                            true = valid_path(P),
-                            diff_one(P, summarise(at_path(Root, P)), RS, D, S)
-                    end, {[], []}, Remote)
-          end);
+    guard(fun() -> plexus_crdt_ae:diff(Root, Remote) end);
 diff(_, _) ->
     erlang:error(badarg).
 
@@ -376,15 +368,7 @@ diff(_, _) ->
 %% those paths, as a binary for `merge_missing/2'.
 -spec missing(orset2(), [path()]) -> binary() | error().
 missing({orset2, Ctx, Root} = Set, Paths) when ?IS_SET(Set), is_list(Paths) ->
-    guard(fun() ->
-                  true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
-                  Ps = lists:usort(Paths),
-                  true = no_nested(Ps),
-                  Entries = lists:sort(lists:append([collect(at_path(Root, P), []) || P <- Ps])),
-                  <<1, $S, Body/binary>> = iolist_to_binary(encode_v1(Ctx, Entries)),
-                  iolist_to_binary([uvar(length(Ps)), [[uvar(byte_size(P)), P] || P <- Ps],
-                                    Body])
-          end);
+    guard(fun() -> plexus_crdt_ae:slice(Ctx, Root, Paths, fun slice_body/2) end);
 missing(_, _) ->
     erlang:error(badarg).
 
@@ -394,19 +378,9 @@ missing(_, _) ->
 %% merge of the two sets, byte for byte.
 -spec merge_missing(orset2(), binary()) -> orset2() | error().
 merge_missing({orset2, CL, Root} = Set, Slice) when ?IS_SET(Set), is_binary(Slice) ->
-    case decode_slice(Slice) of
-        {ok, Paths, CR, Entries} ->
-            guard(fun() ->
-                          Root2 = lists:foldl(
-                                    fun(P, R) ->
-                                            Under = lists:reverse(maps:get(P, Entries, [])),
-                                            Node = build(byte_size(P), Under),
-                                            merge_at(R, 0, P, Node, CL, CR)
-                                    end, Root, Paths),
-                          {orset2, merge_ctx(CL, CR), Root2}
-                  end);
-        Error ->
-            Error
+    case guard(fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun read_slice_body/1) end) of
+        {error, _} = Error -> Error;
+        {Ctx, Root2} -> {orset2, Ctx, Root2}
     end;
 merge_missing(_, _) ->
     erlang:error(badarg).
@@ -421,157 +395,37 @@ entries({orset2, _, Root}) ->
 
 %% ---------------------------------------------------------------- merge
 
-merge_ctx({VA, CA}, {VB, CB}) ->
-    fold_cloud({maps:merge_with(fun(_, X, Y) -> max(X, Y) end, VA, VB), maps:merge(CA, CB)}).
-
-%% Canonical context: cloud dots the vector covers go, runs continuing it fold in.
-fold_cloud({_, Cloud} = Ctx) when map_size(Cloud) =:= 0 ->
-    Ctx;
-fold_cloud({VV, Cloud}) ->
-    lists:foldl(fun({A, C} = Dot, {V, Cl}) ->
-                        case maps:get(A, V, 0) of
-                            X when C =< X -> {V, Cl};
-                            X when C =:= X + 1 -> {V#{A => C}, Cl};
-                            _ -> {V, Cl#{Dot => true}}
-                        end
-                end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
-
-%% The dot of a new add by actor A: one past every dot of A this replica has seen,
-%% the cloud included (a later delta of A may have arrived before an earlier one: its
-%% counters are taken, the gap below them is not). It continues the vector when it
-%% can, else it joins the cloud, as in v1.
-next_dot(A, VV, Cloud) ->
-    Seen = maps:get(A, VV, 0),
-    Top = case map_size(Cloud) of
-              0 -> Seen;
-              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
-          end,
-    C = Top + 1,
-    case C =:= Seen + 1 of
-        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
-        false -> {C, {VV, Cloud#{{A, C} => true}}}
-    end.
-
-covers({VV, Cloud}, {A, C} = Dot) ->
-    C =< maps:get(A, VV, 0) orelse is_map_key(Dot, Cloud).
-
 %% The whole merge of two roots runs in C (c_src/nif/nif_trie.c: the same walk and
-%% entry merge as below, entry terms reused, no per-entry trip through Erlang); the
-%% Erlang walk stays for the few tries the NIF hands back and for slices.
+%% entry merge as the Erlang ones, entry terms reused, no per-entry trip through
+%% Erlang); the Erlang walk stays for the few tries the NIF hands back and for slices.
 merge_root(RA, RB, CA, CB) ->
     plexus_crdt_trie:merge_native(RA, RB, CA, CB, fun plexus_nif:trie_orset_merge/5,
                                   entry_ops()).
 
-%% The merge walk lives in plexus_crdt_trie; what an entry merge means is here.
+%% The merge walk lives in plexus_crdt_trie, the entry merge in plexus_crdt_ctx.
 merge_node(A, B, D, CA, CB) ->
     plexus_crdt_trie:merge_node(A, B, D, CA, CB, entry_ops()).
 
-merge_at(Tree, D, P, Node, CL, CR) ->
-    plexus_crdt_trie:merge_at(Tree, D, P, Node, CL, CR, entry_ops()).
-
 entry_ops() ->
-    #{merge_entries => fun merge_entries/4, keep_unseen => fun keep_unseen/2}.
+    plexus_crdt_ctx:entry_ops().
 
-%% Entries only one side has: keep the dots the other context has not seen.
-keep_unseen(Entries, Other) ->
-    lists:foldr(fun(X, Acc) -> keep_one(X, Other, Acc) end, [], Entries).
+%% ---------------------------------------------------------------- slice body
 
-%% An entry both sides hold alike is kept as it is (the same term: no copy, and the
-%% hash of the merged leaf skips it by identity).
-merge_entries([X | TA], [X | TB], CA, CB) ->
-    [X | merge_entries(TA, TB, CA, CB)];
-merge_entries([{E, _} = X | TA], [{F, _} | _] = B, CA, CB) when E < F ->
-    keep_one(X, CB, merge_entries(TA, B, CA, CB));
-merge_entries([{E, _} | _] = A, [{F, _} = Y | TB], CA, CB) when F < E ->
-    keep_one(Y, CA, merge_entries(A, TB, CA, CB));
-merge_entries([{E, DA} | TA], [{E, DB} | TB], CA, CB) ->
-    case merge_dots(DA, DB, CA, CB) of
-        [] -> merge_entries(TA, TB, CA, CB);
-        Ds -> [{E, Ds} | merge_entries(TA, TB, CA, CB)]
-    end;
-merge_entries([], B, CA, _) ->
-    keep_unseen(B, CA);
-merge_entries(A, [], _, CB) ->
-    keep_unseen(A, CB).
+%% A slice carries the v1 body (context, sorted entries), validated by the strict C
+%% decoder as from_binary/1's.
+slice_body(Ctx, Entries) ->
+    <<1, $S, Body/binary>> = iolist_to_binary(encode_v1(Ctx, Entries)),
+    Body.
 
-% An entry that keeps all its dots stays the same term.
-keep_one({E, Ds} = X, Other, Rest) ->
-    case [Dot || Dot <- Ds, not covers(Other, Dot)] of
-        Ds -> [X | Rest];
-        [] -> Rest;
-        Kept -> [{E, Kept} | Rest]
+read_slice_body(Body) ->
+    V1 = <<1, $S, Body/binary>>,
+    case plexus_nif:orset_validate(V1) of
+        ok ->
+            {Ctx, Entries} = decode_v1(V1),
+            {ok, Ctx, Entries};
+        Error ->
+            Error
     end.
-
-merge_dots([X | TA], [X | TB], CA, CB) ->
-    [X | merge_dots(TA, TB, CA, CB)];
-merge_dots([X | TA], [Y | _] = B, CA, CB) when X < Y ->
-    keep_dot(X, CB, merge_dots(TA, B, CA, CB));
-merge_dots(A, [Y | TB], CA, CB) when A =/= [] ->
-    keep_dot(Y, CA, merge_dots(A, TB, CA, CB));
-merge_dots([], B, CA, _) ->
-    [D || D <- B, not covers(CA, D)];
-merge_dots(A, [], _, CB) ->
-    [D || D <- A, not covers(CB, D)].
-
-keep_dot(Dot, Other, Rest) ->
-    case covers(Other, Dot) of
-        true -> Rest;
-        false -> [Dot | Rest]
-    end.
-
-%% ---------------------------------------------------------------- anti-entropy internals
-
-%% #{Path => [{KeyHash, Entry}] (reversed)} for entries sorted by element; error if an
-%% entry lies under none of the paths. O(entries x distinct path lengths).
-group_by_path(Paths, Entries) ->
-    Lens = lists:usort([byte_size(P) || P <- Paths]),
-    group_by_path(Lens, maps:from_list([{P, []} || P <- Paths]), Entries).
-
-group_by_path(Lens, Set, Entries) ->
-    try
-        {ok, lists:foldl(
-               fun({E, _} = En, Acc) ->
-                       K = khash(E),
-                       N = nibbles(K),
-                       [P] = [binary:part(N, 0, L) || L <- Lens,
-                                                      is_map_key(binary:part(N, 0, L), Set)],
-                       Acc#{P => [{K, En} | maps:get(P, Acc, [])]}
-               end, #{}, Entries)}
-    catch
-        error:{badmatch, _} -> error
-    end.
-
-decode_slice(Slice) ->
-    try
-        {NP, R1} = varint(Slice),
-        true = NP =< byte_size(R1),
-        {Paths, Body} = read_paths(NP, R1, []),
-        true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
-        true = Paths =:= lists:usort(Paths),
-        true = no_nested(Paths),
-        {Paths, <<1, $S, Body/binary>>}
-    of
-        {Ps, V1} ->
-            case plexus_nif:orset_validate(V1) of
-                ok ->
-                    {Ctx, Entries} = decode_v1(V1),
-                    case group_by_path(Ps, Entries) of
-                        {ok, Groups} -> {ok, Ps, Ctx, Groups};
-                        error -> {error, bad_slice}
-                    end;
-                Error ->
-                    Error
-            end
-    catch
-        error:_ -> {error, bad_slice}
-    end.
-
-read_paths(0, Rest, Acc) ->
-    {lists:reverse(Acc), Rest};
-read_paths(N, Bin, Acc) ->
-    {L, R} = varint(Bin),
-    <<P:L/binary, Rest/binary>> = R,
-    read_paths(N - 1, Rest, [P | Acc]).
 
 %% ---------------------------------------------------------------- keyed delta header
 
@@ -963,7 +817,7 @@ merge_small({orset2, CL, RL}, {orset2, CS, RS}, KS) ->
     case plexus_crdt_trie:merge_small(RL, CL, RS, CS, KS, fun({_, Ds}) -> Ds end,
                                       entry_ops()) of
         slow -> slow;
-        Root -> {orset2, merge_ctx(CL, CS), Root}
+        Root -> {orset2, plexus_crdt_ctx:merge(CL, CS), Root}
     end.
 
 matches(Pred, Term) ->
