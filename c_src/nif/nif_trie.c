@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "nif/nif_util.h"
+#include "plexus/arena.h"
 #include "plexus/crdt_trie.h"
 
 #define MAX_LEAF 32u
@@ -117,99 +118,12 @@ ERL_NIF_TERM nif_trie_hash(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     return enif_make_uint64(env, plexus_thash_final(&s));
 }
 
-/* ------------------------------------------------------------------ scratch arena */
-
-/* Bump allocation in blocks that never move, released back to a mark: the scratch of
- * one leaf merge (decoded entries and dots) is given back when its leaf is built.
- * Released blocks are kept for reuse until the walk ends: a walk whose mark sits near
- * the end of a block would otherwise allocate and free a 64 KiB block for every leaf
- * (measured: 15% of a full merge). */
-typedef struct ablock {
-    struct ablock *next;
-    size_t cap, used;
-    max_align_t data[];
-} ablock;
-
-typedef struct arena {
-    ablock *head;
-    ablock *spare; /* released blocks of ARENA_BLOCK bytes */
-} arena;
-
-typedef struct amark {
-    ablock *blk;
-    size_t used;
-} amark;
-
-#define ARENA_BLOCK (64u * 1024u)
-
-/* Under AddressSanitizer every request is a block of its own, exactly its size, so
- * that a read or write past it is reported (a shared block would hide it). */
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_EXACT 1
-#else
-#define ARENA_EXACT 0
-#endif
-
-static void *aalloc(arena *a, size_t n)
-{
-    if (!ARENA_EXACT) n = (n + 15u) & ~(size_t)15u;
-    if (ARENA_EXACT || !a->head || a->head->cap - a->head->used < n) {
-        ablock *b;
-        if (!ARENA_EXACT && n <= ARENA_BLOCK && a->spare) {
-            b = a->spare;
-            a->spare = b->next;
-        } else {
-            size_t cap = ARENA_EXACT || n > ARENA_BLOCK ? n : ARENA_BLOCK;
-            if (!(b = enif_alloc(sizeof *b + cap))) return NULL;
-            b->cap = cap;
-        }
-        b->next = a->head;
-        b->used = 0;
-        a->head = b;
-    }
-    void *p = (char *)a->head->data + a->head->used;
-    a->head->used += n;
-    return p;
-}
-
-static amark amark_get(const arena *a)
-{
-    amark m = {a->head, a->head ? a->head->used : 0};
-    return m;
-}
-
-static void arelease(arena *a, amark m)
-{
-    while (a->head && a->head != m.blk) {
-        ablock *next = a->head->next;
-        if (a->head->cap == ARENA_BLOCK) {
-            a->head->next = a->spare;
-            a->spare = a->head;
-        } else {
-            enif_free(a->head);
-        }
-        a->head = next;
-    }
-    if (a->head) a->head->used = m.used;
-}
-
-/* Frees every block, in use or spare. */
-static void afree(arena *a)
-{
-    arelease(a, (amark){NULL, 0});
-    while (a->spare) {
-        ablock *next = a->spare->next;
-        enif_free(a->spare);
-        a->spare = next;
-    }
-}
-
 /* ------------------------------------------------------------------ walk state */
 
 typedef struct mstate {
     ErlNifEnv *env;
     nif_priv *priv;
-    arena ar;
+    plexus_arena ar; /* the scratch of the walk (nif_alloc) */
     uint64_t work, next_check;
     int may_go_dirty;
     /* Arity of the tuples in an entry's list: 2 for OR-Set dots {Actor, Ctr}, 4 for
@@ -339,7 +253,7 @@ static int parse_node(mstate *ms, ERL_NIF_TERM t, pnode *n)
 static int leaf_entries(mstate *ms, const pnode *n, ment **out)
 {
     size_t k = n->nent;
-    ment *e = aalloc(&ms->ar, k * sizeof *e);
+    ment *e = plexus_arena_alloc(&ms->ar, k * sizeof *e);
     if (!e) return M_NOMEM;
     uint64_t sum = 0;
     /* only what the equal-pair fast path reads; the rest is set when decoded */
@@ -381,8 +295,8 @@ static int ment_dots(mstate *ms, ment *m)
     if ((rc = ment_key(ms, m))) return rc;
     unsigned len;
     if (!enif_get_list_length(ms->env, m->dots_t, &len) || len == 0) return M_BAD;
-    m->dots = aalloc(&ms->ar, len * sizeof *m->dots);
-    m->dot_terms = aalloc(&ms->ar, len * sizeof *m->dot_terms);
+    m->dots = plexus_arena_alloc(&ms->ar, len * sizeof *m->dots);
+    m->dot_terms = plexus_arena_alloc(&ms->ar, len * sizeof *m->dot_terms);
     if (!m->dots || !m->dot_terms) return M_NOMEM;
     ERL_NIF_TERM head, tail = m->dots_t;
     size_t i = 0;
@@ -559,7 +473,7 @@ static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, 
     int rc;
     *same = 0;
     if ((rc = ment_dots(ms, m))) return rc;
-    long *picks = aalloc(&ms->ar, m->ndots * sizeof *picks);
+    long *picks = plexus_arena_alloc(&ms->ar, m->ndots * sizeof *picks);
     if (!picks) return M_NOMEM;
     size_t k = plexus_dots_merge(m->dots, m->ndots, NULL, 0, NULL, other, picks);
     if (k == m->ndots) {
@@ -569,8 +483,8 @@ static int keep_one(mstate *ms, ment *m, const plexus_dotctx *other, mres *out, 
         return M_OK;
     }
     if (k == 0) return M_OK;
-    ERL_NIF_TERM *terms = aalloc(&ms->ar, k * sizeof *terms);
-    plexus_dot *dots = aalloc(&ms->ar, k * sizeof *dots);
+    ERL_NIF_TERM *terms = plexus_arena_alloc(&ms->ar, k * sizeof *terms);
+    plexus_dot *dots = plexus_arena_alloc(&ms->ar, k * sizeof *dots);
     if (!terms || !dots) return M_NOMEM;
     for (size_t i = 0; i < k; i++) {
         terms[i] = m->dot_terms[picks[i]];
@@ -617,7 +531,7 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
         } else {
             ment *a = &e1[i], *b = &e2[j];
             if ((rc = ment_dots(ms, a)) || (rc = ment_dots(ms, b))) return rc;
-            long *picks = aalloc(&ms->ar, (a->ndots + b->ndots) * sizeof *picks);
+            long *picks = plexus_arena_alloc(&ms->ar, (a->ndots + b->ndots) * sizeof *picks);
             if (!picks) return M_NOMEM;
             size_t k2 = plexus_dots_merge(a->dots, a->ndots, b->dots, b->ndots, c1, c2, picks);
             int all_a = k2 == a->ndots, all_b = k2 == b->ndots;
@@ -636,8 +550,8 @@ static int merge_lists(mstate *ms, ment *e1, size_t n1, const plexus_dotctx *c1,
             } else if (all_b) {
                 res_take(&out[n++], b, -1, (long)j);
             } else {
-                ERL_NIF_TERM *terms = aalloc(&ms->ar, k2 * sizeof *terms);
-                plexus_dot *dots = aalloc(&ms->ar, k2 * sizeof *dots);
+                ERL_NIF_TERM *terms = plexus_arena_alloc(&ms->ar, k2 * sizeof *terms);
+                plexus_dot *dots = plexus_arena_alloc(&ms->ar, k2 * sizeof *dots);
                 if (!terms || !dots) return M_NOMEM;
                 for (size_t x = 0; x < k2; x++) {
                     long p = picks[x];
@@ -677,7 +591,7 @@ static ERL_NIF_TERM make_leaf_term(mstate *ms, uint64_t h, size_t n, const ERL_N
 {
     ERL_NIF_TERM fb;
     unsigned char *p = enif_make_new_binary(ms->env, 2 * n, &fb);
-    ERL_NIF_TERM *hs = aalloc(&ms->ar, n * sizeof *hs);
+    ERL_NIF_TERM *hs = plexus_arena_alloc(&ms->ar, n * sizeof *hs);
     if (!p || !hs) {
         *ok = 0;
         return 0;
@@ -730,9 +644,9 @@ static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
         return M_OK;
     }
     if (n <= MAX_LEAF || d >= MAX_DEPTH) {
-        ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
-        uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
-        uint64_t *hashes = aalloc(&ms->ar, n * sizeof *hashes);
+        ERL_NIF_TERM *terms = plexus_arena_alloc(&ms->ar, n * sizeof *terms);
+        uint16_t *frags = plexus_arena_alloc(&ms->ar, n * sizeof *frags);
+        uint64_t *hashes = plexus_arena_alloc(&ms->ar, n * sizeof *hashes);
         if (!terms || !frags || !hashes) return M_NOMEM;
         uint64_t h = 0;
         for (size_t i = 0; i < n; i++) {
@@ -747,8 +661,8 @@ static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
         out->c = n;
         return M_OK;
     }
-    bent *sorted = aalloc(&ms->ar, n * sizeof *sorted);
-    unsigned *nib = aalloc(&ms->ar, n * sizeof *nib);
+    bent *sorted = plexus_arena_alloc(&ms->ar, n * sizeof *sorted);
+    unsigned *nib = plexus_arena_alloc(&ms->ar, n * sizeof *nib);
     if (!sorted || !nib) return M_NOMEM;
     size_t counts[16] = {0}, start[16];
     for (size_t i = 0; i < n; i++) {
@@ -831,7 +745,7 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
         out->h = out->c = 0;
         return M_OK;
     }
-    bent *es = aalloc(&ms->ar, MAX_LEAF * sizeof *es);
+    bent *es = plexus_arena_alloc(&ms->ar, MAX_LEAF * sizeof *es);
     size_t n = 0;
     if (!es) return M_NOMEM;
     for (int k = 0; k < 16; k++)
@@ -879,7 +793,7 @@ static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int sid
         return M_OK;
     }
     if (n > MAX_LEAF && d < MAX_DEPTH) {
-        bent *es = aalloc(&ms->ar, n * sizeof *es);
+        bent *es = plexus_arena_alloc(&ms->ar, n * sizeof *es);
         if (!es) return M_NOMEM;
         for (size_t i = 0; i < n; i++) {
             mres *r = &res[i];
@@ -900,10 +814,10 @@ static int leaf_at(mstate *ms, unsigned d, const pnode *base, ment *old, int sid
         }
         return build(ms, d, es, n, out);
     }
-    uint8_t *used = aalloc(&ms->ar, nold ? nold : 1);
-    ERL_NIF_TERM *terms = aalloc(&ms->ar, n * sizeof *terms);
-    uint16_t *frags = aalloc(&ms->ar, n * sizeof *frags);
-    uint64_t *hashes = aalloc(&ms->ar, n * sizeof *hashes);
+    uint8_t *used = plexus_arena_alloc(&ms->ar, nold ? nold : 1);
+    ERL_NIF_TERM *terms = plexus_arena_alloc(&ms->ar, n * sizeof *terms);
+    uint16_t *frags = plexus_arena_alloc(&ms->ar, n * sizeof *frags);
+    uint64_t *hashes = plexus_arena_alloc(&ms->ar, n * sizeof *hashes);
     if (!used || !terms || !frags || !hashes) return M_NOMEM;
     memset(used, 0, nold ? nold : 1);
     uint64_t h = base->h;
@@ -959,7 +873,7 @@ static int merge_with_leaf(mstate *ms, ment *e1, size_t n1, const plexus_dotctx 
     if ((rc = leaf_entries(ms, leaf2, &e2))) return rc;
     size_t n2 = leaf2->nent;
     warm_unequal(ms, e1, n1, e2, n2);
-    mres *res = aalloc(&ms->ar, (n1 + n2) * sizeof *res);
+    mres *res = plexus_arena_alloc(&ms->ar, (n1 + n2) * sizeof *res);
     size_t n;
     if (!res) return M_NOMEM;
     if ((rc = merge_lists(ms, e1, n1, c1, e2, n2, c2, res, &n))) return rc;
@@ -984,8 +898,8 @@ static int merge_bucket(mstate *ms, ment *e, size_t n, ERL_NIF_TERM bt, unsigned
     if (n == 0) return filter(ms, &b, d, c1, out);
     if (b.kind == N_NIL) {
         /* build(D, keep_unseen(EA, CB)) */
-        mres *res = aalloc(&ms->ar, n * sizeof *res);
-        bent *es = aalloc(&ms->ar, n * sizeof *es);
+        mres *res = plexus_arena_alloc(&ms->ar, n * sizeof *res);
+        bent *es = plexus_arena_alloc(&ms->ar, n * sizeof *es);
         size_t k;
         if (!res || !es) return M_NOMEM;
         if ((rc = merge_lists(ms, e, n, c1, NULL, 0, c2, res, &k))) return rc;
@@ -1001,9 +915,9 @@ static int merge_bucket(mstate *ms, ment *e, size_t n, ERL_NIF_TERM bt, unsigned
         return build(ms, d, es, k, out);
     }
     if (b.kind == N_LEAF) {
-        amark m = amark_get(&ms->ar);
+        plexus_arena_mark m = plexus_arena_mark_get(&ms->ar);
         rc = merge_with_leaf(ms, e, n, c1, &b, c2, d, 2, &b, out);
-        arelease(&ms->ar, m);
+        plexus_arena_release(&ms->ar, m);
         return rc;
     }
     return merge_split(ms, e, n, &b, d, c1, c2, out);
@@ -1016,8 +930,8 @@ static int merge_split(mstate *ms, ment *e, size_t n, const pnode *br, unsigned 
     int rc;
     if (d < 2) return M_FALLBACK;
     warm_unequal(ms, e, n, NULL, 0);
-    ment *sorted = aalloc(&ms->ar, (n ? n : 1) * sizeof *sorted);
-    unsigned *nib = aalloc(&ms->ar, (n ? n : 1) * sizeof *nib);
+    ment *sorted = plexus_arena_alloc(&ms->ar, (n ? n : 1) * sizeof *sorted);
+    unsigned *nib = plexus_arena_alloc(&ms->ar, (n ? n : 1) * sizeof *nib);
     if (!sorted || !nib) return M_NOMEM;
     size_t counts[16] = {0}, start[16], pos[16];
     for (size_t i = 0; i < n; i++) {
@@ -1053,13 +967,13 @@ static int filter(mstate *ms, const pnode *p, unsigned d, const plexus_dotctx *o
         return M_OK;
     }
     if (p->kind == N_LEAF) {
-        amark m = amark_get(&ms->ar);
+        plexus_arena_mark m = plexus_arena_mark_get(&ms->ar);
         size_t n1 = p->nent, n;
         ment *e = NULL;
         mres *res = NULL;
         if ((rc = leaf_entries(ms, p, &e))) {
             /* rc set */
-        } else if (!(res = aalloc(&ms->ar, n1 * sizeof *res))) {
+        } else if (!(res = plexus_arena_alloc(&ms->ar, n1 * sizeof *res))) {
             rc = M_NOMEM;
         } else if (warm_unequal(ms, e, n1, NULL, 0),
                    !(rc = merge_lists(ms, e, n1, NULL, NULL, 0, other, res, &n))) {
@@ -1068,7 +982,7 @@ static int filter(mstate *ms, const pnode *p, unsigned d, const plexus_dotctx *o
             else
                 rc = leaf_at(ms, d, p, e, 1, res, n, out);
         }
-        arelease(&ms->ar, m);
+        plexus_arena_release(&ms->ar, m);
         return rc;
     }
     mnode kids[16];
@@ -1108,22 +1022,22 @@ static int merge_node(mstate *ms, ERL_NIF_TERM at, ERL_NIF_TERM bt, unsigned d,
     if (b.kind == N_NIL) return filter(ms, &a, d, cb, out);
     if ((rc = charge(ms, 1))) return rc;
     if (a.kind == N_LEAF && b.kind == N_LEAF) {
-        amark m = amark_get(&ms->ar);
+        plexus_arena_mark m = plexus_arena_mark_get(&ms->ar);
         ment *e1;
         rc = leaf_entries(ms, &a, &e1);
         if (!rc) rc = merge_with_leaf(ms, e1, a.nent, ca, &b, cb, d, 1, &a, out);
-        arelease(&ms->ar, m);
+        plexus_arena_release(&ms->ar, m);
         return rc;
     }
     if (a.kind == N_LEAF || b.kind == N_LEAF) {
         /* the leaf's side goes first, with its context */
         const pnode *lf = a.kind == N_LEAF ? &a : &b, *br = a.kind == N_LEAF ? &b : &a;
-        amark m = amark_get(&ms->ar);
+        plexus_arena_mark m = plexus_arena_mark_get(&ms->ar);
         ment *e;
         rc = leaf_entries(ms, lf, &e);
         if (!rc)
             rc = merge_split(ms, e, lf->nent, br, d, lf == &a ? ca : cb, lf == &a ? cb : ca, out);
-        arelease(&ms->ar, m);
+        plexus_arena_release(&ms->ar, m);
         return rc;
     }
     mnode kids[16];
@@ -1196,6 +1110,7 @@ static ERL_NIF_TERM trie_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     ms.may_go_dirty = enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER;
     ms.next_check = WORK_CHECK;
     ms.write_arity = write_arity;
+    plexus_arena_init(&ms.ar, &nif_alloc);
     plexus_dotctx_init(&ca, &nif_alloc);
     plexus_dotctx_init(&cb, &nif_alloc);
     /* A threshold of 0 (or 1) sends every call to a dirty scheduler, as for the
@@ -1227,7 +1142,7 @@ err:
         break;
     }
 done:
-    afree(&ms.ar);
+    plexus_arena_free(&ms.ar);
     plexus_dotctx_free(&ca);
     plexus_dotctx_free(&cb);
     return result;
