@@ -11,3 +11,9 @@
                 io:format(user, "~n~p:~p~n~p~n", [Class, Reason, Stack]),
                 false
         end).
+
+%% How many cases a property runs: N, scaled by PLEXUS_PROPER_PERCENT (default 100). The
+%% sanitized NIF stage (test/nif_sanitized.sh) runs a third of them: there each case is
+%% several times slower, and the full counts run unsanitized in the EUnit stage.
+-define(NUMTESTS(N),
+        max(1, (N) * list_to_integer(os:getenv("PLEXUS_PROPER_PERCENT", "100")) div 100)).

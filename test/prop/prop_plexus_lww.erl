@@ -14,7 +14,7 @@
 -include("plexus_prop.hrl").
 
 -define(L, plexus_lww).
--define(OPTS, [{numtests, 300}, {max_size, 60}, {to_file, user}]).
+-define(OPTS, [{numtests, ?NUMTESTS(300)}, {max_size, 60}, {to_file, user}]).
 
 proper_test_() ->
     Props = [prop_merge_commutative, prop_merge_associative, prop_merge_idempotent,

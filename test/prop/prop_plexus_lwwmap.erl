@@ -20,7 +20,7 @@
 
 -define(M, plexus_lwwmap).
 -define(MODEL, plexus_lwwmap_model).
--define(OPTS, [{numtests, 200}, {max_size, 60}, {to_file, user}]).
+-define(OPTS, [{numtests, ?NUMTESTS(200)}, {max_size, 60}, {to_file, user}]).
 
 proper_test_() ->
     Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws,

@@ -18,7 +18,7 @@
 -include("plexus_prop.hrl").
 
 -define(S, plexus_orset).
--define(OPTS, [{numtests, 300}, {max_size, 60}, {to_file, user}]).
+-define(OPTS, [{numtests, ?NUMTESTS(300)}, {max_size, 60}, {to_file, user}]).
 -define(ACTORS, {n1, n2, n3}).
 
 %% ---------------------------------------------------------------- EUnit wrapper

@@ -22,7 +22,7 @@
 
 -define(V1, plexus_orset_v1).
 -define(V2, plexus_orset2).
--define(OPTS, [{numtests, 150}, {max_size, 40}, {to_file, user}]).
+-define(OPTS, [{numtests, ?NUMTESTS(150)}, {max_size, 40}, {to_file, user}]).
 -define(ACTORS, {n1, n2, n3}).
 
 proper_test_() ->

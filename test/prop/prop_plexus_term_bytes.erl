@@ -10,7 +10,7 @@
 
 -include("plexus_prop.hrl").
 
--define(OPTS, [{numtests, 2000}, {max_size, 40}, {to_file, user}]).
+-define(OPTS, [{numtests, ?NUMTESTS(2000)}, {max_size, 40}, {to_file, user}]).
 
 proper_test_() ->
     [{atom_to_list(P), {timeout, 120, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
