@@ -3,7 +3,8 @@
 %% steps of the exchange on a trie root, and the slice binary that carries the
 %% entries below the paths where two replicas differ. Each CRDT gives the body codec
 %% of its own canonical binary (context and sorted entries); the entry merge is the
-%% context's (plexus_crdt_ctx) and the exchange itself (see `plexus_orset2:digest_tree/1') is the same for both.
+%% context's (plexus_crdt_ctx), and the exchange itself (see
+%% `plexus_orset2:digest_tree/1') is the same for both.
 %%
 %% A slice is `uvar(PathCount)', each path as `uvar(Length)' and its nibble bytes
 %% (sorted, none below another), then the CRDT's body. Every path and entry of a slice
@@ -53,8 +54,8 @@ slice(Ctx, Root, Paths, EncodeBody) ->
                       EncodeBody(Ctx, Entries)]).
 
 %% A slice of unknown origin read: its paths, the context and its entries grouped by
-%% path (#{Path => [{KeyHash, Entry}]}, reversed). `{error, bad_slice}' for a bad path header or an entry below none
-%% of the paths; the body decoder's error for a bad body.
+%% path (#{Path => [{KeyHash, Entry}]}, reversed). `{error, bad_slice}' for a bad path
+%% header or an entry below none of the paths; the body decoder's error for a bad body.
 read_slice(Slice, DecodeBody) ->
     try
         {NP, R1} = varint(Slice),
@@ -137,4 +138,5 @@ varint(<<0:1, X:7, Rest/binary>>, Acc, N) when N < 5 ->
     V = Acc bor (X bsl (7 * N)),
     true = V < 1 bsl 32,
     {V, Rest};
-varint(<<1:1, X:7, Rest/binary>>, Acc, N) when N < 4 -> varint(Rest, Acc bor (X bsl (7 * N)), N + 1).
+varint(<<1:1, X:7, Rest/binary>>, Acc, N) when N < 4 ->
+    varint(Rest, Acc bor (X bsl (7 * N)), N + 1).

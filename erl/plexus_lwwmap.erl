@@ -462,7 +462,8 @@ missing(_, _) ->
 %% @doc Merges a slice from `missing/2' of another replica (validated completely).
 -spec merge_missing(lwwmap(), binary()) -> lwwmap() | error().
 merge_missing({lwwmap, CL, Root} = Map, Slice) when ?IS_MAP(Map), is_binary(Slice) ->
-    case guard(fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun decode_body/1) end) of
+    Merge = fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun decode_body/1) end,
+    case guard(Merge) of
         {error, _} = Error -> Error;
         {Ctx, Root2} -> {lwwmap, Ctx, Root2}
     end;

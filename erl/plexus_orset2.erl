@@ -378,7 +378,8 @@ missing(_, _) ->
 %% merge of the two sets, byte for byte.
 -spec merge_missing(orset2(), binary()) -> orset2() | error().
 merge_missing({orset2, CL, Root} = Set, Slice) when ?IS_SET(Set), is_binary(Slice) ->
-    case guard(fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun read_slice_body/1) end) of
+    Merge = fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun read_slice_body/1) end,
+    case guard(Merge) of
         {error, _} = Error -> Error;
         {Ctx, Root2} -> {orset2, Ctx, Root2}
     end;
