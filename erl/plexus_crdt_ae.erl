@@ -16,6 +16,7 @@
 
 -import(plexus_crdt_trie, [at_path/2, summarise/1, valid_path/1, diff_one/5, no_nested/1,
                            collect/2, khash/1, nibbles/1, build/2, merge_at/7]).
+-import(plexus_varint, [uvar/1]).
 
 %% The body codec of a CRDT: its context and entries (sorted) to bytes, and back from
 %% bytes of unknown origin, validated completely.
@@ -58,7 +59,7 @@ slice(Ctx, Root, Paths, EncodeBody) ->
 %% header or an entry below none of the paths; the body decoder's error for a bad body.
 read_slice(Slice, DecodeBody) ->
     try
-        {NP, R1} = varint(Slice),
+        {NP, R1} = plexus_varint:read(Slice),
         true = NP =< byte_size(R1),
         {Paths, Body} = read_paths(NP, R1, []),
         true = lists:all(fun plexus_crdt_trie:valid_path/1, Paths),
@@ -122,21 +123,6 @@ group_by_path(Paths, Entries) ->
 read_paths(0, Rest, Acc) ->
     {lists:reverse(Acc), Rest};
 read_paths(N, Bin, Acc) ->
-    {L, R} = varint(Bin),
+    {L, R} = plexus_varint:read(Bin),
     <<P:L/binary, Rest/binary>> = R,
     read_paths(N - 1, Rest, [P | Acc]).
-
-uvar(X) when X < 128 -> <<X>>;
-uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
-
-%% A minimal LEB128 varint below 2^32 (counts and path lengths); raises otherwise.
-varint(Bin) ->
-    varint(Bin, 0, 0).
-
-varint(<<0:1, 0:7, _/binary>>, _, N) when N > 0 -> error(bad_varint);
-varint(<<0:1, X:7, Rest/binary>>, Acc, N) when N < 5 ->
-    V = Acc bor (X bsl (7 * N)),
-    true = V < 1 bsl 32,
-    {V, Rest};
-varint(<<1:1, X:7, Rest/binary>>, Acc, N) when N < 4 ->
-    varint(Rest, Acc bor (X bsl (7 * N)), N + 1).

@@ -69,8 +69,8 @@
 %% updates), the causal context, and the anti-entropy exchange and its slices.
 -import(plexus_crdt_trie, [update/5, mk_leaf/1, build/2, count/1, khash/1, collect/2]).
 -import(plexus_crdt_ctx, [fold_cloud/1, next_dot/3, covers/2]).
+-import(plexus_varint, [uvar/1, bytes/1]).
 
--define(MAX_TS, 18446744073709551615).
 -define(MAX_BYTES, 67108864).
 -define(IS_MAP(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= lwwmap)).
@@ -554,7 +554,7 @@ decode_body(Body) ->
         {NA, R1} = count_field(Body),
         {Actors, R2} = read_n(NA, R1, fun(B) ->
                                               {A, B1} = read_bytes(B),
-                                              {V, B2} = varint(B1),
+                                              {V, B2} = plexus_varint:read(B1),
                                               {{A, V}, B2}
                                       end),
         strictly_sorted([A || {A, _} <- Actors]),
@@ -563,8 +563,8 @@ decode_body(Body) ->
                    (_) -> throw(bad_state)
                 end,
         Dot = fun(B) ->
-                      {I, B1} = varint(B),
-                      {C, B2} = varint(B1),
+                      {I, B1} = plexus_varint:read(B),
+                      {C, B2} = plexus_varint:read(B1),
                       positive(C),
                       {{Actor(I), C}, B2}
               end,
@@ -574,7 +574,7 @@ decode_body(Body) ->
         {NE, R5} = count_field(R4),
         Write = fun(B) ->
                         {{A, C}, B1} = Dot(B),
-                        {Ts, B2} = varint(B1),
+                        {Ts, B2} = plexus_varint:read(B1),
                         {V, B3} = read_bytes(B2),
                         {{A, C, Ts, V}, B3}
                 end,
@@ -601,7 +601,7 @@ decode_body(Body) ->
     end.
 
 count_field(B) ->
-    {N, R} = varint(B),
+    {N, R} = plexus_varint:read(B),
     N =< byte_size(R) orelse throw(truncated),
     {N, R}.
 
@@ -622,50 +622,13 @@ read_n(N, Bin, Fun, Acc) ->
     read_n(N - 1, Rest, Fun, [X | Acc]).
 
 read_bytes(Bin) ->
-    {L, R} = varint(Bin),
+    {L, R} = plexus_varint:read(Bin),
     L >= 1 orelse throw(bad_state),
     L =< ?MAX_BYTES orelse throw(too_big),
     case R of
         <<B:L/binary, Rest/binary>> -> {B, Rest};
         _ -> throw(truncated)
     end.
-
-%% Minimal LEB128 below 2^64. The common lengths (counts, lengths and counters of
-%% one or two bytes, HLC timestamps of nine) are read in one match; a last byte of 0
-%% after others (a second spelling) goes to the loop, which refuses it.
-varint(<<0:1, X:7, Rest/binary>>) ->
-    {X, Rest};
-varint(<<1:1, X0:7, 0:1, X1:7, Rest/binary>>) when X1 > 0 ->
-    {X0 bor (X1 bsl 7), Rest};
-varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) when X2 > 0 ->
-    {X0 bor (X1 bsl 7) bor (X2 bsl 14), Rest};
-varint(<<1:1, X0:7, 1:1, X1:7, 1:1, X2:7, 1:1, X3:7, 1:1, X4:7, 1:1, X5:7, 1:1, X6:7,
-         1:1, X7:7, 0:1, X8:7, Rest/binary>>) when X8 > 0 ->
-    V = X0 bor (X1 bsl 7) bor (X2 bsl 14) bor (X3 bsl 21) bor (X4 bsl 28) bor (X5 bsl 35)
-        bor (X6 bsl 42) bor (X7 bsl 49) bor (X8 bsl 56),
-    V =< ?MAX_TS orelse throw(bad_varint),
-    {V, Rest};
-varint(Bin) ->
-    varint(Bin, 0, 0).
-
-varint(_, _, 10) ->
-    throw(bad_varint);
-varint(<<0:1, 0:7, _/binary>>, _, N) when N > 0 ->
-    throw(bad_varint);
-varint(<<0:1, X:7, Rest/binary>>, Acc, N) ->
-    V = Acc bor (X bsl (7 * N)),
-    V =< ?MAX_TS orelse throw(bad_varint),
-    {V, Rest};
-varint(<<1:1, X:7, Rest/binary>>, Acc, N) ->
-    varint(Rest, Acc bor (X bsl (7 * N)), N + 1);
-varint(_, _, _) ->
-    throw(truncated).
-
-uvar(X) when X < 128 -> <<X>>;
-uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
-
-bytes(B) ->
-    [uvar(byte_size(B)), B].
 
 %% ---------------------------------------------------------------- helpers
 

@@ -76,6 +76,7 @@
 %% updates), the causal context, and the anti-entropy exchange and its slices.
 -import(plexus_crdt_trie, [update/5, build/2, count/1, khash/1, collect/2]).
 -import(plexus_crdt_ctx, [fold_cloud/1, next_dot/3]).
+-import(plexus_varint, [uvar/1, bytes/1]).
 
 -define(IS_SET(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= orset2)).
@@ -435,7 +436,7 @@ read_slice_body(Body) ->
 %% many `bytes' (1 byte to 64 MiB), strictly ascending; what follows is the body.
 read_removed(Bin) ->
     try
-        {N, R} = strict_varint(Bin),
+        {N, R} = plexus_varint:read(Bin),
         N >= 1 orelse throw(not_canonical),
         N =< byte_size(R) div 2 orelse throw(bad_count),
         {Removed, Body} = read_removed(N, R, []),
@@ -448,31 +449,13 @@ read_removed(Bin) ->
 read_removed(0, Rest, Acc) ->
     {lists:reverse(Acc), Rest};
 read_removed(N, Bin, Acc) ->
-    {L, R} = strict_varint(Bin),
+    {L, R} = plexus_varint:read(Bin),
     L >= 1 orelse throw(not_canonical),
     L =< 64 * 1024 * 1024 orelse throw(too_big),
     case R of
         <<E:L/binary, Rest/binary>> -> read_removed(N - 1, Rest, [E | Acc]);
         _ -> throw(truncated)
     end.
-
-%% A minimal LEB128 varint below 2^64 (the rules of include/plexus/crdt_format.md).
-strict_varint(Bin) ->
-    strict_varint(Bin, 0, 0).
-
-strict_varint(_, _, 10) ->
-    throw(bad_varint);
-strict_varint(<<0:1, 0:7, _/binary>>, _, N) when N > 0 ->
-    throw(bad_varint);
-strict_varint(<<0:1, X:7, Rest/binary>>, Acc, N) ->
-    case Acc bor (X bsl (7 * N)) of
-        V when V < 1 bsl 64 -> {V, Rest};
-        _ -> throw(bad_varint)
-    end;
-strict_varint(<<1:1, X:7, Rest/binary>>, Acc, N) ->
-    strict_varint(Rest, Acc bor (X bsl (7 * N)), N + 1);
-strict_varint(_, _, _) ->
-    throw(truncated).
 
 strictly_ascending([X, Y | T]) when is_binary(X), X < Y -> strictly_ascending([Y | T]);
 strictly_ascending([X]) -> is_binary(X);
@@ -574,12 +557,6 @@ varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) ->
 varint(<<1:1, X:7, Rest/binary>>) ->
     {Hi, R} = varint(Rest),
     {X bor (Hi bsl 7), R}.
-
-uvar(X) when X < 128 -> <<X>>;
-uvar(X) -> [<<1:1, (X band 127):7>>, uvar(X bsr 7)].
-
-bytes(B) ->
-    [uvar(byte_size(B)), B].
 
 %% ---------------------------------------------------------------- helpers
 
