@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cnode/loop.h"
+#include "cnode/backoff.h"
 #include "cnode/clock.h"
 #include "cnode/connector.h"
 #include "cnode/discovery.h"
@@ -68,13 +69,16 @@ static void results(cnode *cn, uint64_t now)
             cn_peer_connected(cn, r->node, r->fd, now);
         } else {
             peer *p = cn_peer_find(cn, r->node, strlen(r->node));
-            if (r->fd >= 0) {
-                if (!p || p->state == PS_UP) /* forgotten meanwhile, or it connected to us */
-                    ei_close_connection(r->fd);
-                else
-                    cn_peer_connected(cn, r->node, r->fd, now);
-            } else if (p && p->state == PS_CONNECTING) {
+            switch (cn_attempt_result(p && p->state == PS_CONNECTING, r->fd >= 0)) {
+            case CN_ATTEMPT_ADOPT:
+                cn_peer_connected(cn, r->node, r->fd, now);
+                break;
+            case CN_ATTEMPT_FAILED:
                 cn_peer_connect_failed(cn, p, r->err, r->msg, now);
+                break;
+            case CN_ATTEMPT_DISCARD:
+                if (r->fd >= 0) ei_close_connection(r->fd);
+                break;
             }
         }
         cn_result_free(r);

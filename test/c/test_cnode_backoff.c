@@ -1,4 +1,5 @@
-/* The C node's reconnect backoff (c_src/cnode/backoff.c): doubling, ceiling, no wrap. */
+/* The C node's reconnect policy (c_src/cnode/backoff.c): the backoff doubles, stops at
+ * its ceiling and never wraps; only the attempt a peer waits for is adopted. */
 #include "cnode/backoff.h"
 #include "harness.h"
 
@@ -34,10 +35,22 @@ static void never_wraps(void)
     CHECK_EQ_INT(b, UINT32_MAX);
 }
 
+/* A connection made by an attempt the peer stopped waiting for (it connected the other
+ * way, and that connection then closed) is closed unused. Adopting it reported a node
+ * that had just gone down as up again (the loop adopted any result for a peer not up). */
+static void only_the_awaited_attempt_is_adopted(void)
+{
+    CHECK_EQ_INT(cn_attempt_result(1, 1), CN_ATTEMPT_ADOPT);
+    CHECK_EQ_INT(cn_attempt_result(1, 0), CN_ATTEMPT_FAILED);
+    CHECK_EQ_INT(cn_attempt_result(0, 1), CN_ATTEMPT_DISCARD);
+    CHECK_EQ_INT(cn_attempt_result(0, 0), CN_ATTEMPT_DISCARD);
+}
+
 int main(void)
 {
     RUN(doubles_from_the_first_wait);
     RUN(ceiling_below_the_first_wait);
     RUN(never_wraps);
+    RUN(only_the_awaited_attempt_is_adopted);
     return harness_finish("cnode_backoff");
 }
