@@ -54,7 +54,7 @@
 -compile({no_auto_import, [size/1, get/1]}).
 
 -export([new/0, put/3, put/4, put_all/2, put_all/3, remove/2, remove/3, remove_all/2]).
--export([put_delta/4, remove_delta/2]).
+-export([put_delta/4, remove_delta/2, keyed_remove_delta/2, state_of/1]).
 -export([get/2, get/3, is_key/2, keys/1, to_map/1, fold/3, size/1]).
 -export([merge/1, merge/2, merge_delta/3, equal/2, digest/1, validate/1]).
 %% The Erlang walk of merge/2: the reference the C walk is tested against.
@@ -62,7 +62,7 @@
 -export([to_binary/1, from_binary/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
--export_type([lwwmap/0, path/0, summary/0, reason/0, write/0, entry/0, node_summary/0,
+-export_type([lwwmap/0, keyed_delta/0, path/0, summary/0, reason/0, write/0, entry/0, node_summary/0,
               tnode/0, ctx/0, error/0]).
 
 %% Shared with the other trie-backed CRDT: the trie (shape, hashes, single-entry
@@ -74,6 +74,8 @@
 -define(MAX_BYTES, 67108864).
 -define(IS_MAP(S), (is_tuple(S) andalso tuple_size(S) =:= 3 andalso
                     element(1, S) =:= lwwmap)).
+-define(IS_KEYED(D), (is_tuple(D) andalso tuple_size(D) =:= 3 andalso
+                      element(1, D) =:= lwwmap_delta)).
 
 -type ctx() :: {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}}.
 -type write() :: {binary(), pos_integer(), plexus_hlc:timestamp(), binary()}.
@@ -83,11 +85,13 @@
     | {l, non_neg_integer(), pos_integer(), binary(), tuple(), tuple()}
     | {b, non_neg_integer(), pos_integer(), tuple()}.
 -opaque lwwmap() :: {lwwmap, ctx(), tnode()}.
+%% A remove delta with the keys it removed (see "Keyed deltas").
+-opaque keyed_delta() :: {lwwmap_delta, lwwmap(), [binary(), ...]}.
 -type path() :: binary().
 -type node_summary() ::
     nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
 -type summary() :: [{path(), node_summary()}].
--type reason() :: truncated | bad_version | wrong_type | bad_varint | trailing_bytes
+-type reason() :: truncated | bad_version | wrong_type | bad_varint | bad_count | trailing_bytes
                 | not_canonical | too_big | bad_state | bad_slice | bad_term.
 -type error() :: {error, reason()}.
 
@@ -221,6 +225,25 @@ remove_delta({lwwmap, Ctx, Root} = Map, Key) when ?IS_MAP(Map) ->
 remove_delta(Map, _) ->
     not_a_map(Map).
 
+%% @doc `remove_delta/2' with the delta keyed by `Key' (see "Keyed deltas"): merging it
+%% into a map of n keys costs O(log n), where the plain delta, which names no key,
+%% makes the merge walk the map. Absent: `{Map, new()}'.
+-spec keyed_remove_delta(lwwmap(), term()) -> {lwwmap(), lwwmap() | keyed_delta()} | error().
+keyed_remove_delta(Map, Key) ->
+    case remove_delta(Map, Key) of
+        {Map2, {lwwmap, {VV, Cloud}, nil} = Delta} when map_size(VV) + map_size(Cloud) > 0 ->
+            {Map2, {lwwmap_delta, Delta, [enc(Key)]}};
+        Other ->
+            Other
+    end.
+
+%% @doc The map a keyed delta stands for (a map is its own). Every function but
+%% `merge/1,2', `merge_delta/3', `to_binary/1', `from_binary/1' and `validate/1' takes
+%% maps only.
+-spec state_of(lwwmap() | keyed_delta()) -> lwwmap().
+state_of({lwwmap_delta, Map, _}) -> Map;
+state_of(Map) -> Map.
+
 %% @doc Removes every key of `Keys'.
 -spec remove_all(lwwmap(), [term()]) -> lwwmap() | error().
 remove_all(Map, Keys) when is_list(Keys) ->
@@ -301,14 +324,18 @@ size(Map) ->
 %% @doc The merge (least upper bound) of two maps or deltas; subtrees with equal
 %% hashes are taken whole. A small side (a delta) is merged key by key into the other,
 %% one descent per key, when that is provably the full merge
-%% (plexus_crdt_trie:merge_small/7): merging a `put_delta/4' into a map of n keys
-%% costs O(log n), not a walk of the map (a `remove_delta/2' names no key: see
-%% merge_delta/3). Otherwise the walk runs in C (c_src/nif/nif_trie.c), as
-%% plexus_orset2's. The same result either way, term for term.
--spec merge(lwwmap(), lwwmap()) -> lwwmap() | error().
+%% (plexus_crdt_trie:merge_small/7): merging a `put_delta/4' or a
+%% `keyed_remove_delta/2' into a map of n keys costs O(log n), not a walk of the map
+%% (a plain `remove_delta/2' names no key: see merge_delta/3). Otherwise the walk runs
+%% in C (c_src/nif/nif_trie.c), as plexus_orset2's. The same result either way, term
+%% for term. Two keyed deltas merge into a keyed delta, anything else into a map.
+-spec merge(lwwmap() | keyed_delta(), lwwmap() | keyed_delta()) ->
+          lwwmap() | keyed_delta() | error().
 merge({lwwmap, _, _} = A, {lwwmap, _, _} = B) when ?IS_MAP(A), ?IS_MAP(B) ->
     guard(fun() -> merge_named(A, B, []) end);
-merge(A, B) when ?IS_MAP(A); ?IS_MAP(B) ->
+merge(A, B) when ?IS_MAP(A) orelse ?IS_KEYED(A), ?IS_MAP(B) orelse ?IS_KEYED(B) ->
+    keyed_merge(A, B, []);
+merge(A, B) when ?IS_MAP(A); ?IS_MAP(B); ?IS_KEYED(A); ?IS_KEYED(B) ->
     {error, bad_state};
 merge(_, _) ->
     erlang:error(badarg).
@@ -320,14 +347,59 @@ merge(_, _) ->
 %% only say where to look: the merge checks that they account for every dot the
 %% delta's context removes (else it walks in full), so the result is always merge/2's,
 %% term for term, whatever `Keys' holds.
--spec merge_delta(lwwmap(), lwwmap(), [term()]) -> lwwmap() | error().
+-spec merge_delta(lwwmap() | keyed_delta(), lwwmap() | keyed_delta(), [term()]) ->
+          lwwmap() | keyed_delta() | error().
 merge_delta({lwwmap, _, _} = Map, {lwwmap, _, _} = Delta, Keys)
   when ?IS_MAP(Map), ?IS_MAP(Delta), is_list(Keys) ->
     guard(fun() -> merge_named(Map, Delta, lists:usort([enc(K) || K <- Keys])) end);
-merge_delta(Map, Delta, Keys) when is_list(Keys), (?IS_MAP(Map) orelse ?IS_MAP(Delta)) ->
+merge_delta(A, B, Keys)
+  when ?IS_MAP(A) orelse ?IS_KEYED(A), ?IS_MAP(B) orelse ?IS_KEYED(B), is_list(Keys) ->
+    case guard(fun() -> lists:usort([enc(K) || K <- Keys]) end) of
+        {error, _} = Error -> Error;
+        Named -> keyed_merge(A, B, Named)
+    end;
+merge_delta(Map, Delta, Keys)
+  when is_list(Keys), (?IS_MAP(Map) orelse ?IS_MAP(Delta) orelse ?IS_KEYED(Map) orelse
+                       ?IS_KEYED(Delta)) ->
     {error, bad_state};
 merge_delta(_, _, _) ->
     erlang:error(badarg).
+
+%% == Keyed deltas ==
+%% A remove delta is a map whose context holds the dots of the removed writes, with no
+%% entry for their keys: merged as a map, the other side's every entry must be looked
+%% at for writes that context covers, O(n). A keyed delta `{lwwmap_delta, Delta, Keys}'
+%% carries, beside that map, the sorted bytes of the keys it removed, so a merge goes
+%% straight to them, O(k log n). The keys only say where to look (merge_small/7 checks
+%% that they account for every dot the context removes, else the merge walks in full):
+%% the result is the merge of the two maps, term for term, whatever the keys.
+
+%% Merges A and B, each a map or a well-formed keyed delta, with their keys and Named
+%% as the keys to look at; two keyed deltas give a keyed delta with the union of
+%% their keys. A keyed delta whose map or keys are malformed: bad_state.
+keyed_merge(A, B, Named) ->
+    case {split_keyed(A), split_keyed(B)} of
+        {{SA, KA}, {SB, KB}} ->
+            case guard(fun() -> merge_named(SA, SB, lists:umerge([KA, KB, Named])) end) of
+                {lwwmap, _, _} = Merged when KA =/= [], KB =/= [] ->
+                    {lwwmap_delta, Merged, lists:umerge(KA, KB)};
+                Merged ->
+                    Merged
+            end;
+        _ ->
+            {error, bad_state}
+    end.
+
+%% {Map, RemovedKeys} of a map ([]) or a well-formed keyed delta; error otherwise.
+split_keyed({lwwmap_delta, Map, Keys}) when ?IS_MAP(Map) ->
+    case plexus_crdt_keys:valid(Keys) of
+        true -> {Map, Keys};
+        false -> error
+    end;
+split_keyed(Map) when ?IS_MAP(Map) ->
+    {Map, []};
+split_keyed(_) ->
+    error.
 
 %% The smaller side merged into the larger key by key (the keys in Named too), when
 %% that is the full merge; else the walk.
@@ -382,10 +454,10 @@ digest(Map) ->
         Bin -> crypto:hash(sha256, Bin)
     end.
 
-%% @doc Checks a map term from an untrusted source completely: it must be exactly the
-%% term `from_binary/1' builds from its own bytes.
+%% @doc Checks a map term (or keyed delta) from an untrusted source completely: it must
+%% be exactly the term `from_binary/1' builds from its own bytes.
 -spec validate(term()) -> ok | error().
-validate(Map) when ?IS_MAP(Map) ->
+validate(Map) when ?IS_MAP(Map); ?IS_KEYED(Map) ->
     case to_binary(Map) of
         {error, _} ->
             {error, bad_state};
@@ -401,15 +473,39 @@ validate(_) ->
 
 %% ---------------------------------------------------------------- binary form
 
-%% @doc The canonical binary `<<2, $M, Body>>'; equal maps give equal bytes.
--spec to_binary(lwwmap()) -> binary() | error().
+%% @doc The canonical binary `<<2, $M, Body>>'; equal maps give equal bytes. A keyed
+%% delta is written `<<2, $K>>', its removed keys, then the body of its map.
+-spec to_binary(lwwmap() | keyed_delta()) -> binary() | error().
+to_binary({lwwmap_delta, Map, Keys}) ->
+    case ?IS_MAP(Map) andalso plexus_crdt_keys:valid(Keys) of
+        true ->
+            case to_binary(Map) of
+                <<2, $M, Body/binary>> ->
+                    iolist_to_binary([<<2, $K>>, plexus_crdt_keys:encode(Keys), Body]);
+                Error ->
+                    Error
+            end;
+        false ->
+            {error, bad_state}
+    end;
 to_binary({lwwmap, Ctx, _} = Map) when ?IS_MAP(Map) ->
     guard(fun() -> iolist_to_binary([<<2, $M>> | encode_body(Ctx, entries(Map))]) end);
 to_binary(Map) ->
     not_a_map(Map).
 
 %% @doc Reads a binary of unknown origin with full validation; never creates atoms.
--spec from_binary(binary()) -> {ok, lwwmap()} | error().
+%% A keyed delta's binary gives the keyed delta.
+-spec from_binary(binary()) -> {ok, lwwmap() | keyed_delta()} | error().
+from_binary(<<2, $K, Rest/binary>>) ->
+    case plexus_crdt_keys:read(Rest) of
+        {ok, Keys, Body} ->
+            case from_binary(<<2, $M, Body/binary>>) of
+                {ok, Map} -> {ok, {lwwmap_delta, Map, Keys}};
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end;
 from_binary(<<2, $M, Body/binary>>) ->
     case decode_body(Body) of
         {ok, Ctx, Entries} ->
@@ -655,6 +751,8 @@ fold_ops(_, _, _) ->
     erlang:error(badarg).
 
 not_a_map({lwwmap, _, _}) ->
+    {error, bad_state};
+not_a_map({lwwmap_delta, _, _}) ->
     {error, bad_state};
 not_a_map(_) ->
     erlang:error(badarg).

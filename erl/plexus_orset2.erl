@@ -275,12 +275,11 @@ validate(_) ->
 %% then the same body.
 -spec to_binary(orset2() | keyed_delta()) -> binary() | error().
 to_binary({orset2_delta, Set, Removed}) ->
-    case ?IS_SET(Set) andalso strictly_ascending(Removed) of
+    case ?IS_SET(Set) andalso plexus_crdt_keys:valid(Removed) of
         true ->
             case to_v1(Set) of
                 <<1, $S, Body/binary>> ->
-                    iolist_to_binary([<<2, $D>>, uvar(length(Removed)),
-                                      [bytes(E) || E <- Removed], Body]);
+                    iolist_to_binary([<<2, $D>>, plexus_crdt_keys:encode(Removed), Body]);
                 Error ->
                     Error
             end;
@@ -307,7 +306,7 @@ to_v1(Set) ->
 from_binary(<<2, $S, Body/binary>>) ->
     from_binary(<<1, $S, Body/binary>>);
 from_binary(<<2, $D, Rest/binary>>) ->
-    case read_removed(Rest) of
+    case plexus_crdt_keys:read(Rest) of
         {ok, Removed, Body} ->
             case from_binary(<<1, $S, Body/binary>>) of
                 {ok, Set} -> {ok, {orset2_delta, Set, Removed}};
@@ -428,38 +427,6 @@ read_slice_body(Body) ->
         Error ->
             Error
     end.
-
-%% ---------------------------------------------------------------- keyed delta header
-
-%% The removed elements of a keyed delta binary (after `<<2, $D>>'), read strictly:
-%% a minimal varint count of at least 1 and at most half the bytes left, then that
-%% many `bytes' (1 byte to 64 MiB), strictly ascending; what follows is the body.
-read_removed(Bin) ->
-    try
-        {N, R} = plexus_varint:read(Bin),
-        N >= 1 orelse throw(not_canonical),
-        N =< byte_size(R) div 2 orelse throw(bad_count),
-        {Removed, Body} = read_removed(N, R, []),
-        strictly_ascending(Removed) orelse throw(not_canonical),
-        {ok, Removed, Body}
-    catch
-        throw:Reason -> {error, Reason}
-    end.
-
-read_removed(0, Rest, Acc) ->
-    {lists:reverse(Acc), Rest};
-read_removed(N, Bin, Acc) ->
-    {L, R} = plexus_varint:read(Bin),
-    L >= 1 orelse throw(not_canonical),
-    L =< 64 * 1024 * 1024 orelse throw(too_big),
-    case R of
-        <<E:L/binary, Rest/binary>> -> read_removed(N - 1, Rest, [E | Acc]);
-        _ -> throw(truncated)
-    end.
-
-strictly_ascending([X, Y | T]) when is_binary(X), X < Y -> strictly_ascending([Y | T]);
-strictly_ascending([X]) -> is_binary(X);
-strictly_ascending(_) -> false.
 
 %% ---------------------------------------------------------------- v1 body codec
 
@@ -768,7 +735,7 @@ keyed_merge(A, B, Merge) ->
 
 %% {State, RemovedKeys} of a set ([]) or a well-formed keyed delta; error otherwise.
 split_keyed({orset2_delta, Set, Removed}) when ?IS_SET(Set) ->
-    case strictly_ascending(Removed) of
+    case plexus_crdt_keys:valid(Removed) of
         true -> {Set, Removed};
         false -> error
     end;

@@ -59,17 +59,20 @@ get_row(N) ->
 %% Merging one put delta (made on a replica of the same history, as the overlay's
 %% deltas are) into an N-key map: key by key (the merge/2 default for a small side)
 %% against the full walk (merge_erl/2, what merge/2 did before); and one remove delta,
-%% which names no key and so is walked.
+%% plain (it names no key, so it is walked) and keyed (keyed_remove_delta/2).
 delta_rows(N) ->
     Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
     {Other, Put} = ?M:put_delta(Base, 7, seven, b),
     {_, Rem} = ?M:remove_delta(Other, 9),
+    {_, Keyed} = ?M:keyed_remove_delta(Other, 9),
     settle(),
     T = ns_each(fun() -> [?M:merge(Base, Put) || _ <- lists:seq(1, 100)] end, 100),
     Walk = ns_each(fun() -> ?M:merge_erl(Base, Put) end, 1),
     TR = ns_each(fun() -> ?M:merge(Base, Rem) end, 1),
+    TK = ns_each(fun() -> [?M:merge(Base, Keyed) || _ <- lists:seq(1, 100)] end, 100),
     io:format("~nmerge of one put delta into ~b keys: ~s (the full walk ~s); of one remove "
-              "delta: ~s~n", [N, us(T), ms(Walk), ms(TR)]).
+              "delta: ~s, keyed: ~s (~bx faster)~n",
+              [N, us(T), ms(Walk), ms(TR), us(TK), round(TR / TK)]).
 
 merge_rows(N) ->
     Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),

@@ -117,11 +117,15 @@ anti_entropy_test() ->
 %% ---------------------------------------------------------------- hostile input
 
 hostile_binaries_test() ->
-    Good = ?M:to_binary(?M:remove(?M:put_all(?M:new(), [{k, 1}, {{t, 2}, <<"v">>}, {3, x}], a), 3)),
+    Map = ?M:put_all(?M:new(), [{k, 1}, {{t, 2}, <<"v">>}, {3, x}], a),
+    Good = ?M:to_binary(?M:remove(Map, 3)),
+    {_, Keyed} = ?M:keyed_remove_delta(Map, 3),
+    GoodKeyed = ?M:to_binary(?M:merge(Keyed, element(2, ?M:keyed_remove_delta(Map, k)))),
     {ok, _} = ?M:from_binary(Good),
+    {ok, {lwwmap_delta, _, [_, _]}} = ?M:from_binary(GoodKeyed),
     Atoms = erlang:system_info(atom_count),
-    Bad = [binary:part(Good, 0, I) || I <- lists:seq(0, byte_size(Good) - 1)]
-        ++ [flip(Good, I) || I <- lists:seq(0, 8 * byte_size(Good) - 1)]
+    Bad = [binary:part(G, 0, I) || G <- [Good, GoodKeyed], I <- lists:seq(0, byte_size(G) - 1)]
+        ++ [flip(G, I) || G <- [Good, GoodKeyed], I <- lists:seq(0, 8 * byte_size(G) - 1)]
         ++ [<<Good/binary, 0>>, <<1, $M>>, <<2, $S, 0, 0, 0>>, <<2, $M, 0, 0, 1, 1, 0, 1>>,
             <<2, $M, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 16#80, 1>>],
     lists:foreach(
@@ -350,6 +354,84 @@ lwwmap_merge_delta_named_test() ->
     [?assertEqual(M:merge_erl(Big, Both), M:merge_delta(Big, Both, Hints))
      || Hints <- [[], [10], [absent], lists:seq(1, 100)]],
     ?assertError(badarg, M:merge_delta(Big, R1, not_a_list)).
+
+%% A keyed remove delta (the removed key's bytes beside the delta) merges into a large
+%% map by a descent, no walk, with the walk's result; two keyed deltas merge into one
+%% (keys united, either order); with a map, a map. Written <<2, $K, n, n x bytes key,
+%% 'M' body>> (include/plexus/crdt_format.md), read back as itself, validated.
+lwwmap_keyed_delta_test() ->
+    M = plexus_lwwmap,
+    Big = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 20000)], a),
+    {S9, K9} = M:keyed_remove_delta(Big, 9),
+    {S9, D9} = M:remove_delta(Big, 9),
+    ?assertEqual({lwwmap_delta, D9, [enc(9)]}, K9),
+    ?assertEqual(D9, M:state_of(K9)),
+    ?assertEqual(Big, M:state_of(Big)),
+    {_, K10} = M:keyed_remove_delta(Big, 10),
+    K = M:merge(K9, K10),
+    ?assertEqual(K, M:merge(K10, K9)),
+    ?assertEqual({lwwmap_delta, M:merge(D9, M:state_of(K10)), [enc(9), enc(10)]}, K),
+    Walk = {plexus_crdt_trie, merge_native, 6},
+    erlang:trace_pattern(Walk, true, [local, call_count]),
+    {Merged, Count} =
+        try
+            {[M:merge(Big, K9), M:merge(K9, Big), M:merge(Big, K), M:merge_delta(Big, K, [])],
+             erlang:trace_info(Walk, call_count)}
+        after
+            erlang:trace_pattern(Walk, false, [local, call_count])
+        end,
+    ?assertEqual({call_count, 0}, Count),
+    Both = M:remove_all(Big, [9, 10]),
+    ?assertEqual([S9, M:merge_erl(D9, Big), Both, Both], Merged),
+    Bin = M:to_binary(K9),
+    <<2, $M, Body/binary>> = M:to_binary(D9),
+    ?assertEqual(iolist_to_binary([<<2, $K, 1, (byte_size(enc(9)))>>, enc(9), Body]), Bin),
+    ?assertEqual({ok, K9}, M:from_binary(Bin)),
+    ?assertEqual({ok, K}, M:from_binary(M:to_binary(K))),
+    ?assertEqual(ok, M:validate(K)),
+    %% nothing removed: a plain (empty) delta
+    ?assertEqual({Big, M:new()}, M:keyed_remove_delta(Big, absent)),
+    %% readers take maps only
+    ?assertEqual({error, bad_state}, M:get(K9, 9)),
+    ?assertEqual({error, bad_state}, M:size(K9)).
+
+%% Hostile keyed delta binaries and terms: {error, Reason}, never a crash; keys that
+%% name the wrong keys (or none) change no merge.
+lwwmap_keyed_delta_bad_input_test() ->
+    M = plexus_lwwmap,
+    Base = M:put_all(M:new(), [{x, 1}, {y, 2}, {z, 3}], a),
+    {_, K} = M:keyed_remove_delta(Base, x),
+    <<2, $K, 1, L, X:L/binary, Body/binary>> = M:to_binary(K),
+    Bad = [{<<2, $K>>, truncated},
+           {<<2, $K, 0, Body/binary>>, not_canonical},
+           {<<2, $K, 128, 0, 1, L, X/binary, Body/binary>>, bad_varint},
+           {<<2, $K, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1>>, bad_varint},
+           {<<2, $K, 100, L, X/binary>>, bad_count},
+           {<<2, $K, 1, 0, Body/binary>>, not_canonical},
+           {<<2, $K, 1, 200, X/binary>>, truncated},
+           {<<2, $K, 2, L, X/binary, L, X/binary, Body/binary>>, not_canonical},
+           {<<2, $K, 2, 1, 98, 1, 97, Body/binary>>, not_canonical},
+           {<<2, $K, 1, L, X/binary>>, truncated},
+           {<<2, $K, 1, L, X/binary, Body/binary, 0>>, trailing_bytes}],
+    [?assertEqual({Bin, {error, Reason}}, {Bin, M:from_binary(Bin)}) || {Bin, Reason} <- Bad],
+    {lwwmap_delta, D, _} = K,
+    Forged = [{lwwmap_delta, D, []}, {lwwmap_delta, D, [<<"b">>, <<"a">>]},
+              {lwwmap_delta, D, [x]}, {lwwmap_delta, D, not_a_list},
+              {lwwmap_delta, junk, [X]}, {lwwmap_delta, D, [X], extra}],
+    [?assertMatch({error, _}, M:validate(F)) || F <- Forged],
+    [?assertMatch({error, _}, M:to_binary(F)) || F <- lists:droplast(Forged)],
+    [?assertEqual({error, bad_state}, M:merge(Base, F)) || F <- lists:droplast(Forged)],
+    [?assertEqual({error, bad_state}, M:merge(F, Base)) || F <- lists:droplast(Forged)],
+    [?assertEqual({error, bad_state}, M:merge_delta(Base, F, [])) || F <- lists:droplast(Forged)],
+    %% Wrong keys: checked by the merge, whose result is the full merge.
+    Full = M:merge_erl(Base, D),
+    [?assertEqual(Full, M:merge(Base, {lwwmap_delta, D, Ks}))
+     || Ks <- [[enc(y)], [enc(absent)], [enc(x), enc(y)]]],
+    ?assertError(badarg, M:merge_delta(Base, K, not_a_list)).
+
+enc(T) ->
+    <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
+    B.
 
 %% A forged small side whose version vector holds counters that cancel out (2^40 and
 %% -2^40: a sum of 0 passes a size check) must not make the key-by-key merge list its

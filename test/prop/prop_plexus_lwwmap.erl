@@ -8,7 +8,8 @@
 %%     share history and states that do not, compared as canonical bytes;
 %%   - from_binary(to_binary(M)) round-trips to the same term;
 %%   - anti-entropy between two replicas with random divergence ends in the merge,
-%%     byte for byte, and exchanges no more than both full states.
+%%     byte for byte, and exchanges no more than both full states;
+%%   - keyed remove deltas (and tampered keys) merge into the full merge, term for term.
 %%
 %% Run from EUnit: proper_test_/0.
 -module(prop_plexus_lwwmap).
@@ -25,7 +26,7 @@
 proper_test_() ->
     Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws,
              prop_c_walk_is_erlang_walk, prop_small_into_large_is_full_merge, prop_roundtrip,
-             prop_anti_entropy],
+             prop_anti_entropy, prop_keyed_delta_merge],
     [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
      || P <- Props].
 
@@ -136,6 +137,52 @@ prop_small_into_large_is_full_merge() ->
                                             andalso ?M:merge_delta(A, S, Hints) =:= Full
                                 end, [Small, ?M:merge(Deltas) | Deltas])
                   end)).
+
+%% A keyed remove delta merged into a map of any history (the large side's, made
+%% from the delta's base), as it is, merged with another keyed delta first, or with
+%% its keys tampered with (dropped, one added, replaced by another key), gives the full
+%% walk over the two maps, term for term: keys say where to look, never what the
+%% merge is. Two keyed deltas merge into one with the union of their keys; every
+%% keyed delta reads back from its binary and validates.
+prop_keyed_delta_merge() ->
+    ?FORALL({N, OpsA, R1, R2, Tamper, Other},
+            {range(0, 3000), list(big_op()), range(0, 3000), range(0, 3000),
+             elements([none, drop, extra, swap]), key()},
+            ?SAFE(begin
+                      Base = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], n0),
+                      A = lists:foldl(fun(Op, M) -> big_apply(M, Op, n1) end, Base, OpsA),
+                      {_, D1} = ?M:keyed_remove_delta(Base, R1),
+                      {_, D2} = ?M:keyed_remove_delta(Base, R2),
+                      D12 = ?M:merge(D1, D2),
+                      St = fun ?M:state_of/1,
+                      Union = case {D1, D2} of
+                                  {{lwwmap_delta, _, K1}, {lwwmap_delta, _, K2}} ->
+                                      element(3, D12) =:= lists:umerge(K1, K2)
+                                          andalso D12 =:= ?M:merge(D2, D1);
+                                  _ ->
+                                      element(1, D12) =:= lwwmap
+                              end,
+                      Union andalso
+                          lists:all(fun(D) ->
+                                            Full = ?M:merge_erl(A, St(D)),
+                                            ?M:merge(A, D) =:= Full
+                                                andalso ?M:merge(D, A) =:= ?M:merge_erl(St(D), A)
+                                                andalso ?M:merge_delta(A, D, [Other]) =:= Full
+                                                andalso ?M:from_binary(?M:to_binary(D)) =:= {ok, D}
+                                                andalso ?M:validate(D) =:= ok
+                                    end, [D1, D2, D12, tamper(Tamper, D1, Other)])
+                  end)).
+
+tamper(none, D, _) -> D;
+tamper(drop, {lwwmap_delta, St, [_]}, _) -> St;
+tamper(drop, {lwwmap_delta, St, [_ | Ks]}, _) -> {lwwmap_delta, St, Ks};
+tamper(extra, {lwwmap_delta, St, Ks}, K) -> {lwwmap_delta, St, lists:umerge(Ks, [enc(K)])};
+tamper(swap, {lwwmap_delta, St, _}, K) -> {lwwmap_delta, St, [enc(K)]};
+tamper(_, D, _) -> D.
+
+enc(T) ->
+    <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
+    B.
 
 delta_of({put, K, V}, {M, Acc}) ->
     {M2, D} = ?M:put_delta(M, K, V, n2),
