@@ -17,6 +17,7 @@
     orset_size/1,
     orset_validate/1,
     orset_digest/1,
+    lwwmap_validate/1,
     lww_new/3,
     lww_update_ts/4,
     lww_read/2,
@@ -162,6 +163,11 @@ orset_validate(_Set) -> ?NOT_LOADED.
 
 -spec orset_digest(state()) -> <<_:256>> | error().
 orset_digest(_Set) -> ?NOT_LOADED.
+
+%% @doc Validates an LWW map's `0x02 'M'' bytes completely (the C reader of
+%% `plexus_lwwmap'): `ok' exactly for canonical bytes of at most 65,536 actors.
+-spec lwwmap_validate(binary()) -> ok | error().
+lwwmap_validate(_Map) -> ?NOT_LOADED.
 
 -spec lww_new(binary(), binary(), non_neg_integer()) -> state() | error().
 lww_new(_ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.

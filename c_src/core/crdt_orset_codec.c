@@ -16,7 +16,7 @@
 #define MIN_DOT_BYTES 2   /* actor index, counter */
 #define MIN_ENTRY_BYTES 5 /* len, 1 byte, ndots, one dot */
 
-static int read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry, size_t *count)
+int orset_read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry, size_t *count)
 {
     uint64_t v;
     int rc = orset_varint(pos, end, &v);
@@ -26,14 +26,7 @@ static int read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry,
     return PLEXUS_OK;
 }
 
-static int dot_cmp(const orset_dot *x, const orset_dot *y)
-{
-    if (x->actor != y->actor) return x->actor < y->actor ? -1 : 1;
-    if (x->ctr != y->ctr) return x->ctr < y->ctr ? -1 : 1;
-    return 0;
-}
-
-static int read_dot(const uint8_t **pos, const uint8_t *end, size_t n_actors, orset_dot *d)
+int orset_read_dot(const uint8_t **pos, const uint8_t *end, size_t n_actors, orset_dot *d)
 {
     uint64_t actor;
     int rc = orset_varint(pos, end, &actor);
@@ -57,7 +50,7 @@ void orset_ctx_free(orset_ctx *c)
 
 static int parse_actors(orset_ctx *c, const uint8_t **pos)
 {
-    int rc = read_count(pos, c->end, MIN_ACTOR_BYTES, &c->n_actors);
+    int rc = orset_read_count(pos, c->end, MIN_ACTOR_BYTES, &c->n_actors);
     if (rc) return rc;
     if (c->n_actors > PLEXUS_MAX_ACTORS) return PLEXUS_ETOOBIG;
     if (c->n_actors == 0) return PLEXUS_OK;
@@ -80,7 +73,7 @@ static int parse_actors(orset_ctx *c, const uint8_t **pos)
 
 static int parse_cloud(orset_ctx *c, const uint8_t **pos)
 {
-    int rc = read_count(pos, c->end, MIN_DOT_BYTES, &c->n_cloud);
+    int rc = orset_read_count(pos, c->end, MIN_DOT_BYTES, &c->n_cloud);
     if (rc) return rc;
     if (c->n_cloud) {
         c->cloud = c->a->malloc(c->a->ctx, c->n_cloud * sizeof *c->cloud);
@@ -88,9 +81,9 @@ static int parse_cloud(orset_ctx *c, const uint8_t **pos)
     }
     for (size_t i = 0; i < c->n_cloud; i++) {
         orset_dot *d = &c->cloud[i];
-        rc = read_dot(pos, c->end, c->n_actors, d);
+        rc = orset_read_dot(pos, c->end, c->n_actors, d);
         if (rc) return rc;
-        if (i && dot_cmp(&c->cloud[i - 1], d) >= 0) return PLEXUS_EORDER;
+        if (i && orset_dot_cmp(&c->cloud[i - 1], d) >= 0) return PLEXUS_EORDER;
         /* A dot at vv + 1 (or below) belongs in the vector: one representation. */
         if (c->vv[d->actor] == UINT64_MAX || d->ctr <= c->vv[d->actor] + 1) return PLEXUS_EORDER;
     }
@@ -107,16 +100,26 @@ static int parse_cloud(orset_ctx *c, const uint8_t **pos)
 
 int orset_parse_header(const uint8_t *s, size_t n, const plexus_alloc *a, orset_ctx *c)
 {
+    if (n < 2) {
+        memset(c, 0, sizeof *c);
+        return PLEXUS_ETRUNCATED;
+    }
+    if (s[0] != PLEXUS_CRDT_VERSION || s[1] != PLEXUS_TYPE_ORSET) {
+        memset(c, 0, sizeof *c);
+        return s[0] != PLEXUS_CRDT_VERSION ? PLEXUS_EVERSION : PLEXUS_ETYPE;
+    }
+    return orset_parse_context(s + 2, s + n, MIN_ENTRY_BYTES, a, c);
+}
+
+int orset_parse_context(const uint8_t *pos, const uint8_t *end, size_t min_entry,
+                        const plexus_alloc *a, orset_ctx *c)
+{
     memset(c, 0, sizeof *c);
     c->a = a;
-    c->end = s + n;
-    if (n < 2) return PLEXUS_ETRUNCATED;
-    if (s[0] != PLEXUS_CRDT_VERSION) return PLEXUS_EVERSION;
-    if (s[1] != PLEXUS_TYPE_ORSET) return PLEXUS_ETYPE;
-    const uint8_t *pos = s + 2;
+    c->end = end;
     int rc = parse_actors(c, &pos);
     if (!rc) rc = parse_cloud(c, &pos);
-    if (!rc) rc = read_count(&pos, c->end, MIN_ENTRY_BYTES, &c->n_elems);
+    if (!rc) rc = orset_read_count(&pos, c->end, min_entry, &c->n_elems);
     if (rc) {
         orset_ctx_free(c);
         return rc;
@@ -131,7 +134,7 @@ int orset_cloud_has(const orset_ctx *c, uint32_t actor, uint64_t ctr)
     orset_dot key = {actor, ctr};
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int cmp = dot_cmp(&c->cloud[mid], &key);
+        int cmp = orset_dot_cmp(&c->cloud[mid], &key);
         if (cmp == 0) return 1;
         if (cmp < 0)
             lo = mid + 1;
@@ -151,16 +154,16 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
     if (prev && orset_cmp(prev->elem, prev->elen, elem.p, elem.n) >= 0) return PLEXUS_EORDER;
     e->elem = elem.p;
     e->elen = elem.n;
-    rc = read_count(pos, c->end, MIN_DOT_BYTES, &e->ndots);
+    rc = orset_read_count(pos, c->end, MIN_DOT_BYTES, &e->ndots);
     if (rc) return rc;
     if (e->ndots == 0) return PLEXUS_EORDER;
     e->dots = *pos;
     orset_dot last = {0, 0};
     for (size_t i = 0; i < e->ndots; i++) {
         orset_dot d;
-        rc = read_dot(pos, c->end, c->n_actors, &d);
+        rc = orset_read_dot(pos, c->end, c->n_actors, &d);
         if (rc) return rc;
-        if (i && dot_cmp(&last, &d) >= 0) return PLEXUS_EORDER;
+        if (i && orset_dot_cmp(&last, &d) >= 0) return PLEXUS_EORDER;
         if (!orset_covers(c, d.actor, d.ctr)) return PLEXUS_EDOT;
         last = d;
     }
@@ -270,7 +273,7 @@ void orset_end_elems(plexus_buf *out, size_t mark, size_t max_count, size_t coun
 
 static int dot_qsort_cmp(const void *x, const void *y)
 {
-    return dot_cmp(x, y);
+    return orset_dot_cmp(x, y);
 }
 
 size_t orset_fold_cloud(uint64_t *vv, orset_dot *cloud, size_t n_cloud)
@@ -284,7 +287,7 @@ size_t orset_fold_cloud(uint64_t *vv, orset_dot *cloud, size_t n_cloud)
             vv[d.actor] = d.ctr;
             continue;
         }
-        if (kept && dot_cmp(&cloud[kept - 1], &d) == 0) continue;
+        if (kept && orset_dot_cmp(&cloud[kept - 1], &d) == 0) continue;
         cloud[kept++] = d;
     }
     return kept;

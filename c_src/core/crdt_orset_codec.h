@@ -94,6 +94,28 @@ typedef struct orset_entry {
 
 /* Validates the header and context of s; on success c owns arrays (orset_ctx_free). */
 int orset_parse_header(const uint8_t *s, size_t n, const plexus_alloc *a, orset_ctx *c);
+
+/*
+ * The causal context alone, from pos to end: what orset_parse_header() reads after the
+ * two header bytes, up to and including the entry count, which is bounded by the bytes
+ * left over min_entry (the smallest encoding of one entry). The LWW map body starts
+ * with the same context (crdt_lwwmap_codec.c).
+ */
+int orset_parse_context(const uint8_t *pos, const uint8_t *end, size_t min_entry,
+                        const plexus_alloc *a, orset_ctx *c);
+
+/* A varint count no larger than the bytes left could hold at min_entry bytes each. */
+int orset_read_count(const uint8_t **pos, const uint8_t *end, size_t min_entry, size_t *count);
+
+/* A dot: an actor index below n_actors and a counter of at least 1. */
+int orset_read_dot(const uint8_t **pos, const uint8_t *end, size_t n_actors, orset_dot *d);
+
+static inline int orset_dot_cmp(const orset_dot *x, const orset_dot *y)
+{
+    if (x->actor != y->actor) return x->actor < y->actor ? -1 : 1;
+    if (x->ctr != y->ctr) return x->ctr < y->ctr ? -1 : 1;
+    return 0;
+}
 void orset_ctx_free(orset_ctx *c);
 
 /*

@@ -18,6 +18,7 @@
 #include "nif/nif_health.h"
 #include "nif/nif_hlc.h"
 #include "nif/nif_lww.h"
+#include "nif/nif_lwwmap.h"
 #include "nif/nif_orset.h"
 #include "nif/nif_registry.h"
 #include "nif/nif_trie.h"
@@ -82,6 +83,7 @@ static ErlNifFunc nif_funcs[] = {
     {"trie_hash", 1, nif_trie_hash, 0},
     {"trie_orset_merge", 5, nif_trie_orset_merge, 0},
     {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
+    {"lwwmap_validate", 1, nif_lwwmap_validate, 0},
     {"lww_new", 3, nif_lww_new, 0},
     {"lww_update_ts", 4, nif_lww_update_ts, 0},
     {"lww_read", 2, nif_lww_read, 0},

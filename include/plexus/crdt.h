@@ -28,6 +28,8 @@
 #define PLEXUS_CRDT_VERSION 1
 #define PLEXUS_TYPE_ORSET 'S'
 #define PLEXUS_TYPE_LWW 'L'
+#define PLEXUS_CRDT_VERSION_2 2
+#define PLEXUS_TYPE_LWWMAP 'M'
 
 /* Bounds that keep every count and index sane (documented in crdt_format.md). */
 #define PLEXUS_MAX_ACTORS 65536u
@@ -79,6 +81,14 @@ typedef struct plexus_orset_info {
 /* Validates s completely; fills info when not NULL. */
 PLEXUS_API PLEXUS_MUST_CHECK int
 plexus_orset_validate(const uint8_t *s, size_t n, const plexus_alloc *a, plexus_orset_info *info);
+
+/*
+ * Validates an LWW map's canonical bytes (0x02 'M', crdt_format.md "LWW map")
+ * completely: PLEXUS_OK exactly for the bytes plexus_lwwmap:to_binary/1 can write,
+ * up to PLEXUS_MAX_ACTORS actors. Allocates the context's tables only.
+ */
+PLEXUS_API PLEXUS_MUST_CHECK int plexus_lwwmap_validate(const uint8_t *s, size_t n,
+                                                        const plexus_alloc *a);
 
 /* Appends the empty set to out. */
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_orset_new(plexus_buf *out);

@@ -9,7 +9,9 @@
 %%   - from_binary(to_binary(M)) round-trips to the same term;
 %%   - anti-entropy between two replicas with random divergence ends in the merge,
 %%     byte for byte, and exchanges no more than both full states;
-%%   - keyed remove deltas (and tampered keys) merge into the full merge, term for term.
+%%   - keyed remove deltas (and tampered keys) merge into the full merge, term for term;
+%%   - the C reader of 'M' bytes (plexus_nif:lwwmap_validate/1) accepts exactly what the
+%%     Erlang reader accepts, on states with dot clouds and on their mutations.
 %%
 %% Run from EUnit: proper_test_/0.
 -module(prop_plexus_lwwmap).
@@ -26,7 +28,7 @@
 proper_test_() ->
     Props = [prop_model_agreement, prop_delta_converge, prop_merge_laws,
              prop_c_walk_is_erlang_walk, prop_small_into_large_is_full_merge, prop_roundtrip,
-             prop_anti_entropy, prop_keyed_delta_merge],
+             prop_anti_entropy, prop_keyed_delta_merge, prop_c_reader_is_erlang_reader],
     [{atom_to_list(P), {timeout, 300, ?_assert(proper:quickcheck(?MODULE:P(), ?OPTS))}}
      || P <- Props].
 
@@ -172,6 +174,67 @@ prop_keyed_delta_merge() ->
                                                 andalso ?M:validate(D) =:= ok
                                     end, [D1, D2, D12, tamper(Tamper, D1, Other)])
                   end)).
+
+%% Replicas that received some deltas and not others hold dot clouds (a context with
+%% gaps), the part of the format with the most rules. Each replica's bytes, and each
+%% with random bytes replaced, inserted, deleted or cut off: the C reader says ok
+%% exactly when the Erlang reader does (from_binary/1 trusts the C reader's ok to skip
+%% the Erlang checks), and from_binary/1 then gives the Erlang reader's map.
+prop_c_reader_is_erlang_reader() ->
+    ?FORALL({Steps, Muts}, {list(gap_step()), list(mutation())},
+            ?SAFE(begin
+                      Reps = gap_replicas(Steps),
+                      Bins = [?M:to_binary(M) || M <- Reps],
+                      All = Bins ++ [mutate(B, Mu) || B <- Bins, Mu <- Muts],
+                      lists:all(fun(B) ->
+                                        E = ?M:from_binary_erl(B),
+                                        C = plexus_nif:lwwmap_validate(B),
+                                        (C =:= ok) =:= (element(1, E) =:= ok)
+                                            andalso (C =/= ok orelse ?M:from_binary(B) =:= E)
+                                end, All)
+                  end)).
+
+gap_step() ->
+    frequency([{3, {put, replica(), key(), value()}}, {1, {remove, replica(), key()}},
+               {3, {deliver, replica(), range(0, 30)}}]).
+
+%% Three replicas; every put or remove is a delta kept in a pool, delivered to other
+%% replicas only when a step says so (in any order, or never).
+gap_replicas(Steps) ->
+    R0 = #{1 => ?M:new(), 2 => ?M:new(), 3 => ?M:new()},
+    {Reps, _} = lists:foldl(fun gap_step/2, {R0, []}, Steps),
+    maps:values(Reps).
+
+gap_step({put, R, K, V}, {Reps, Pool}) ->
+    {M, D} = ?M:put_delta(maps:get(R, Reps), K, V, R),
+    {Reps#{R => M}, [D | Pool]};
+gap_step({remove, R, K}, {Reps, Pool}) ->
+    {M, D} = ?M:remove_delta(maps:get(R, Reps), K),
+    {Reps#{R => M}, [D | Pool]};
+gap_step({deliver, _, _}, {_, []} = Acc) ->
+    Acc;
+gap_step({deliver, R, I}, {Reps, Pool}) ->
+    D = lists:nth(1 + I rem length(Pool), Pool),
+    {Reps#{R => ?M:merge(maps:get(R, Reps), D)}, Pool}.
+
+mutation() ->
+    oneof([{set, nat(), byte()}, {insert, nat(), byte()}, {delete, nat()}, {cut, nat()}]).
+
+mutate(<<>>, _) -> <<>>;
+mutate(B, {set, P, X}) ->
+    I = P rem byte_size(B),
+    <<H:I/binary, _, T/binary>> = B,
+    <<H/binary, X, T/binary>>;
+mutate(B, {insert, P, X}) ->
+    I = P rem (byte_size(B) + 1),
+    <<H:I/binary, T/binary>> = B,
+    <<H/binary, X, T/binary>>;
+mutate(B, {delete, P}) ->
+    I = P rem byte_size(B),
+    <<H:I/binary, _, T/binary>> = B,
+    <<H/binary, T/binary>>;
+mutate(B, {cut, P}) ->
+    binary:part(B, 0, P rem byte_size(B)).
 
 tamper(none, D, _) -> D;
 tamper(drop, {lwwmap_delta, St, [_]}, _) -> St;
