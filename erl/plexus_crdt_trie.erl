@@ -18,7 +18,7 @@
 %% differences apart (see include/plexus/crdt_format.md).
 -module(plexus_crdt_trie).
 
--export([update/5, lookup/4, leaf/3, mk_leaf/1, build/2, branch/1, collapse/1,
+-export([update/5, lookup/4, leaf/3, mk_leaf/1, build/2, from_decoded/1, branch/1, collapse/1,
          count/1, hash/1, ehash/1, khash/1, nibble/2, collect/2, find/2, get_entry/3,
          entries/1, sorted/1, sorted_keys/1]).
 %% Anti-entropy plumbing: paths of nibbles, Merkle summaries, the diff step.
@@ -257,6 +257,13 @@ build(_, []) ->
     nil;
 build(D, Hashed) ->
     build_hashed(D, [{KH, En, ehash(En)} || {KH, En} <- Hashed]).
+
+%% @doc The canonical root of entries given with their entry hashes, `[{Entry,
+%% EntryHash}]' in any order, as `plexus_nif:trie_decode/1' returns them: only the key
+%% hashes are computed here.
+-spec from_decoded([{entry(), non_neg_integer()}]) -> tnode().
+from_decoded(Pairs) ->
+    build_hashed(0, [{khash(K), En, EH} || {{K, _} = En, EH} <- Pairs]).
 
 %% build/2 of [{KeyHash, Entry, EntryHash}].
 build_hashed(_, []) ->

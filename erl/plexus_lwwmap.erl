@@ -507,20 +507,13 @@ from_binary(<<2, $K, Rest/binary>>) ->
         Error ->
             Error
     end;
-from_binary(<<2, $M, Body/binary>> = Bin) ->
-    %% The C reader first: bytes it accepts are canonical, so the Erlang decoder can skip
-    %% its checks of folding, coverage and re-encoding (half its time). Bytes it refuses
-    %% go to the full Erlang reader, the reference, for its reason (and for maps of more
-    %% actors than the C reader takes).
-    Checks = case plexus_nif:lwwmap_validate(Bin) of
-                 ok -> skip;
-                 {error, _} -> all
-             end,
-    case decode_body(Body, Checks) of
-        {ok, Ctx, Entries} ->
-            {ok, {lwwmap, Ctx, build(0, [{khash(K), En} || {K, _} = En <- Entries])}};
-        Error ->
-            Error
+from_binary(<<2, $M, _/binary>> = Bin) ->
+    %% The C reader validates and decodes (the terms decode_body/1 would build, with
+    %% their hashes); bytes it refuses go to the Erlang reader, the reference, for its
+    %% reason (and for maps of more actors than the C reader takes).
+    case plexus_nif:trie_decode(Bin) of
+        {ok, Ctx, Pairs} -> {ok, {lwwmap, Ctx, plexus_crdt_trie:from_decoded(Pairs)}};
+        {error, _} -> from_binary_erl(Bin)
     end;
 from_binary(<<V, _/binary>>) when V =/= 2 ->
     {error, bad_version};
@@ -670,12 +663,8 @@ put_uvar(X, Acc) -> put_uvar(X bsr 7, <<Acc/binary, 1:1, (X band 127):7>>).
 %% strictly sorted; every write covered by the context; the context canonical. The
 %% re-encoding of what was read must be the input itself, which rules out any
 %% second spelling of a state. Errors name the first rule broken.
-%% The context and entries of an 'M' body, read strictly: every check unless Checks is
-%% `skip' (the bytes passed plexus_nif:lwwmap_validate/1, which enforces all of them).
+%% The context and entries of an 'M' body, read strictly (the Erlang reader).
 decode_body(Body) ->
-    decode_body(Body, all).
-
-decode_body(Body, Checks) ->
     try
         {NA, R1} = count_field(Body),
         {Actors, R2} = read_n(NA, R1, fun(B) ->
@@ -716,7 +705,7 @@ decode_body(Body, Checks) ->
         strictly_sorted([K || {K, _} <- Entries]),
         VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
         Ctx = {VV, maps:from_list([{D, true} || D <- Cloud])},
-        Checks =:= skip orelse canonical(Ctx, Entries, Body),
+        canonical(Ctx, Entries, Body),
         {ok, Ctx, Entries}
     catch
         throw:Reason -> {error, Reason};

@@ -18,6 +18,7 @@
     orset_validate/1,
     orset_digest/1,
     lwwmap_validate/1,
+    trie_decode/1,
     lww_new/3,
     lww_update_ts/4,
     lww_read/2,
@@ -168,6 +169,15 @@ orset_digest(_Set) -> ?NOT_LOADED.
 %% `plexus_lwwmap'): `ok' exactly for canonical bytes of at most 65,536 actors.
 -spec lwwmap_validate(binary()) -> ok | error().
 lwwmap_validate(_Map) -> ?NOT_LOADED.
+
+%% @doc Validates and decodes the state bytes of a trie CRDT (an OR-Set's `0x01 'S'',
+%% an LWW map's `0x02 'M'') into its context and its entries in key order, each with
+%% its trie hash (`trie_hash/1'): what `plexus_orset2' and `plexus_lwwmap' build their
+%% trie from. Every binary in the result is a copy.
+-spec trie_decode(binary()) ->
+          {ok, {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}},
+           [{tuple(), non_neg_integer()}]} | error().
+trie_decode(_Bin) -> ?NOT_LOADED.
 
 -spec lww_new(binary(), binary(), non_neg_integer()) -> state() | error().
 lww_new(_ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.

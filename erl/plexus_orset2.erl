@@ -316,12 +316,10 @@ from_binary(<<2, $D, Rest/binary>>) ->
             Error
     end;
 from_binary(<<1, $S, _/binary>> = V1) ->
-    case plexus_nif:orset_validate(V1) of
-        ok ->
-            {Ctx, Entries} = decode_v1(V1),
-            {ok, {orset2, Ctx, build(0, [{khash(E), En} || {E, _} = En <- Entries])}};
-        Error ->
-            Error
+    %% validated and decoded in C (the terms decode_v1/1 would build, with their hashes)
+    case plexus_nif:trie_decode(V1) of
+        {ok, Ctx, Pairs} -> {ok, {orset2, Ctx, plexus_crdt_trie:from_decoded(Pairs)}};
+        Error -> Error
     end;
 from_binary(<<V, _/binary>>) when V =/= 1, V =/= 2 ->
     {error, bad_version};

@@ -433,6 +433,31 @@ enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
 
+%% from_binary/1 decodes in C (plexus_nif:trie_decode/1): the same map as the Erlang
+%% reader, and no key, actor or value of it points into the input binary (the Erlang
+%% reader's sub-binaries kept the whole input alive as long as one of them lived: a
+%% snapshot loaded at start stayed in memory after every key in it was replaced).
+decoded_binaries_are_copies_test() ->
+    Big = binary:copy(<<"v">>, 200),
+    M = ?M:put_all(?M:new(), [{{k, I, Big}, {I, Big}} || I <- lists:seq(1, 50)],
+                   {actor, Big}),
+    Bin = ?M:to_binary(M),
+    ?assertEqual({ok, M}, ?M:from_binary(Bin)),
+    ?assertEqual({ok, M}, ?M:from_binary_erl(Bin)),
+    {ok, {lwwmap, {VV, _}, Root}} = ?M:from_binary(Bin),
+    Fields = maps:keys(VV) ++ lists:append([[K | lists:append([[A, V] || {A, _, _, V} <- Ws])]
+                                            || {K, Ws} <- plexus_crdt_trie:collect(Root, [])]),
+    ?assertEqual(151, length(Fields)),
+    ?assertEqual([], [F || F <- Fields, binary:referenced_byte_size(F) =/= byte_size(F)]),
+    %% the Erlang reader's did point into it (what the check above would catch)
+    {ok, {lwwmap, _, RootErl}} = ?M:from_binary_erl(Bin),
+    [{K1, _} | _] = plexus_crdt_trie:collect(RootErl, []),
+    ?assertEqual(byte_size(Bin), binary:referenced_byte_size(K1)),
+    %% the NIF alone: a non-binary is badarg, bytes of another type an error
+    ?assertError(badarg, plexus_nif:trie_decode(not_a_binary)),
+    ?assertMatch({error, _}, plexus_nif:trie_decode(<<2, $K, 0>>)),
+    ?assertMatch({error, _}, plexus_nif:trie_decode(<<>>)).
+
 %% A forged small side whose version vector holds counters that cancel out (2^40 and
 %% -2^40: a sum of 0 passes a size check) must not make the key-by-key merge list its
 %% dots: merge/2 and merge_delta/3 answer at once ({error, _} here, as the walk

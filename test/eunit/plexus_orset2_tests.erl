@@ -308,6 +308,19 @@ keyed_delta_bad_input_test() ->
     ?assertEqual(Full, ?V2:merge_delta(Base, {orset2_delta, D, not_a_list})),
     ?assertError(badarg, ?V2:merge_delta(Base, {orset2_delta, junk, [X]})).
 
+%% from_binary/1 decodes in C (plexus_nif:trie_decode/1) into copies: no element or
+%% actor of the set points into the input binary, which may be dropped once read.
+decoded_binaries_are_copies_test() ->
+    Big = binary:copy(<<"e">>, 200),
+    S = ?V2:add_all(?V2:new(), [{I, Big} || I <- lists:seq(1, 50)], {actor, Big}),
+    Bin = ?V2:to_binary(S),
+    ?assertEqual({ok, S}, ?V2:from_binary(Bin)),
+    {ok, {orset2, {VV, _}, Root}} = ?V2:from_binary(Bin),
+    Fields = maps:keys(VV) ++ lists:append([[E | [A || {A, _} <- Ds]]
+                                            || {E, Ds} <- plexus_crdt_trie:collect(Root, [])]),
+    ?assertEqual(101, length(Fields)),
+    ?assertEqual([], [F || F <- Fields, binary:referenced_byte_size(F) =/= byte_size(F)]).
+
 enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
