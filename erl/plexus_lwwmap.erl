@@ -57,9 +57,9 @@
 -export([put_delta/4, remove_delta/2, keyed_remove_delta/2, state_of/1]).
 -export([get/2, get/3, is_key/2, keys/1, to_map/1, fold/3, size/1]).
 -export([merge/1, merge/2, merge_delta/3, equal/2, digest/1, validate/1]).
-%% The Erlang walk of merge/2 and the Erlang reader of 'M' bytes: the references the C
-%% walk and the C reader are tested against.
--export([merge_erl/2, from_binary_erl/1]).
+%% The Erlang walk of merge/2 and the Erlang reader and writer of 'M' bytes: the
+%% references the C walk, reader and writer are tested against.
+-export([merge_erl/2, from_binary_erl/1, to_binary_erl/1]).
 -export([to_binary/1, from_binary/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 
@@ -489,8 +489,9 @@ to_binary({lwwmap_delta, Map, Keys}) ->
         false ->
             {error, bad_state}
     end;
-to_binary({lwwmap, Ctx, _} = Map) when ?IS_MAP(Map) ->
-    guard(fun() -> iolist_to_binary([<<2, $M>> | encode_body(Ctx, entries(Map))]) end);
+to_binary({lwwmap, Ctx, Root} = Map) when ?IS_MAP(Map) ->
+    %% written in C (the bytes encode_body/2 writes; the tests compare the two)
+    plexus_nif:trie_encode(4, Ctx, Root);
 to_binary(Map) ->
     not_a_map(Map).
 
@@ -523,6 +524,15 @@ from_binary(Bin) when is_binary(Bin) ->
     {error, truncated};
 from_binary(_) ->
     erlang:error(badarg).
+
+%% @private
+%% @doc `to_binary/1' of a map by the Erlang encoder: the reference the C one is tested
+%% against.
+-spec to_binary_erl(lwwmap()) -> binary() | error().
+to_binary_erl({lwwmap, Ctx, _} = Map) when ?IS_MAP(Map) ->
+    guard(fun() -> iolist_to_binary([<<2, $M>> | encode_body(Ctx, entries(Map))]) end);
+to_binary_erl(Map) ->
+    not_a_map(Map).
 
 %% @private
 %% @doc `from_binary/1' of `0x02 'M'' bytes by the Erlang reader alone, every check

@@ -19,6 +19,7 @@
     orset_digest/1,
     lwwmap_validate/1,
     trie_decode/1,
+    trie_encode/3,
     lww_new/3,
     lww_update_ts/4,
     lww_read/2,
@@ -178,6 +179,12 @@ lwwmap_validate(_Map) -> ?NOT_LOADED.
           {ok, {#{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}},
            [{tuple(), non_neg_integer()}]} | error().
 trie_decode(_Bin) -> ?NOT_LOADED.
+
+%% @doc The canonical bytes of a trie CRDT's state from its context and root: `Arity'
+%% 2 writes an OR-Set's version 1 bytes, 4 an LWW map's `0x02 'M''. `{error,
+%% bad_state}' for a term that is no such state.
+-spec trie_encode(2 | 4, tuple(), term()) -> binary() | error().
+trie_encode(_Arity, _Ctx, _Root) -> ?NOT_LOADED.
 
 -spec lww_new(binary(), binary(), non_neg_integer()) -> state() | error().
 lww_new(_ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.

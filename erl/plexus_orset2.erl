@@ -58,9 +58,9 @@
 -export([new/0, add/2, add/3, remove/2, remove/3, add_all/3, remove_all/2]).
 -export([member/2, value/1, to_list/1, size/1]).
 -export([merge/1, merge/2, equal/2, digest/1, validate/1]).
-%% The Erlang walk of merge/2: the reference the C walk is tested against, and the
-%% bench's baseline.
--export([merge_erl/2]).
+%% The Erlang walk of merge/2 and the Erlang writer of version 1 bytes: the references
+%% the C walk and writer are tested against (and the bench's baselines).
+-export([merge_erl/2, to_v1_erl/1]).
 -export([to_binary/1, from_binary/1, to_v1/1]).
 -export([digest_tree/1, summary/2, diff/2, missing/2, merge_missing/2]).
 %% Deltas and one-pass batches (the plexus_orset API runs on these).
@@ -294,9 +294,19 @@ to_binary(Set) ->
 
 %% @doc The same set as a version 1 binary (`plexus_orset_v1' state).
 -spec to_v1(orset2()) -> binary() | error().
-to_v1({orset2, Ctx, _} = Set) when ?IS_SET(Set) ->
-    guard(fun() -> iolist_to_binary(encode_v1(Ctx, entries(Set))) end);
+to_v1({orset2, Ctx, Root} = Set) when ?IS_SET(Set) ->
+    %% written in C (the bytes encode_v1/2 writes; the tests compare the two)
+    plexus_nif:trie_encode(2, Ctx, Root);
 to_v1(Set) ->
+    not_a_set(Set).
+
+%% @private
+%% @doc `to_v1/1' written by the Erlang encoder: the reference the C one is tested
+%% against.
+-spec to_v1_erl(orset2()) -> binary() | error().
+to_v1_erl({orset2, Ctx, _} = Set) when ?IS_SET(Set) ->
+    guard(fun() -> iolist_to_binary(encode_v1(Ctx, entries(Set))) end);
+to_v1_erl(Set) ->
     not_a_set(Set).
 
 %% @doc Reads a version 1 or version 2 binary of unknown origin: full validation by

@@ -37,7 +37,7 @@ static ERL_NIF_TERM copy(ErlNifEnv *env, plexus_bytes b)
 {
     ERL_NIF_TERM t;
     unsigned char *p = enif_make_new_binary(env, b.n, &t);
-    memcpy(p, b.p, b.n);
+    if (b.n) memcpy(p, b.p, b.n);
     return t;
 }
 

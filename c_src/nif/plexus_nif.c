@@ -23,6 +23,7 @@
 #include "nif/nif_registry.h"
 #include "nif/nif_trie.h"
 #include "nif/nif_trie_decode.h"
+#include "nif/nif_trie_encode.h"
 #include "nif/nif_util.h"
 
 /* The one load-time struct: every atom (nif_priv_new), then each area's resource type
@@ -86,6 +87,7 @@ static ErlNifFunc nif_funcs[] = {
     {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
     {"lwwmap_validate", 1, nif_lwwmap_validate, 0},
     {"trie_decode", 1, nif_trie_decode, 0},
+    {"trie_encode", 3, nif_trie_encode, 0},
     {"lww_new", 3, nif_lww_new, 0},
     {"lww_update_ts", 4, nif_lww_update_ts, 0},
     {"lww_read", 2, nif_lww_read, 0},

@@ -458,6 +458,58 @@ decoded_binaries_are_copies_test() ->
     ?assertMatch({error, _}, plexus_nif:trie_decode(<<2, $K, 0>>)),
     ?assertMatch({error, _}, plexus_nif:trie_decode(<<>>)).
 
+%% to_binary/1 writes in C (plexus_nif:trie_encode/3), sorting the keys by a radix sort
+%% of 8-byte chunks: keys that share long prefixes (tuples of one tag, binaries with a
+%% common 300-byte head), keys that are prefixes of others and keys of every length up
+%% to 70 bytes come out in the Erlang writer's order, byte for byte.
+c_writer_sorts_as_erlang_test() ->
+    Head = binary:copy(<<"h">>, 300),
+    Keys = [{unit, I} || I <- lists:seq(1, 300)]
+        ++ [<<Head/binary, I:16>> || I <- lists:seq(1, 100)]
+        ++ [binary:part(Head, 0, L) || L <- lists:seq(1, 70)]
+        ++ [<<Head/binary, 0:(8 * L)>> || L <- lists:seq(0, 40)]
+        ++ lists:seq(-50, 300),
+    M = ?M:put_all(?M:new(), [{K, v} || K <- Keys], a),
+    ?assertEqual(length(Keys), ?M:size(M)),
+    Bin = ?M:to_binary(M),
+    ?assertEqual(?M:to_binary_erl(M), Bin),
+    ?assertEqual({ok, M}, ?M:from_binary(Bin)),
+    %% an OR-Set of the same elements, through the same writer
+    S = plexus_orset2:add_all(plexus_orset2:new(), Keys, a),
+    ?assertEqual(plexus_orset2:to_v1_erl(S), plexus_orset2:to_v1(S)).
+
+%% Forged map terms given to the C writer: {error, bad_state}, never a crash, never a
+%% write past what the root counts.
+c_writer_forged_terms_test() ->
+    M = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100)], a),
+    {lwwmap, Ctx, {b, H, C, Ch} = Root} = M,
+    Leaf = hd([L || L <- tuple_to_list(Ch), L =/= nil]),
+    {l, LH, LC, Fr, Hs, T} = Leaf,
+    E1 = element(1, T),
+    Forged = [{lwwmap, Ctx, {b, H, C - 1, Ch}},                        % count too small
+              {lwwmap, Ctx, {b, H, C + 1, Ch}},                        % count too large
+              {lwwmap, Ctx, {b, H, C, list_to_tuple(tl(tuple_to_list(Ch)))}},
+              {lwwmap, Ctx, {b, H, -1, Ch}},
+              {lwwmap, Ctx, {b, H, 1 bsl 40, Ch}},
+              {lwwmap, Ctx, {l, LH, LC, Fr, Hs, setelement(1, T, not_an_entry)}},
+              {lwwmap, Ctx, {l, LH, LC, Fr, Hs, setelement(1, T, {<<"k">>, [bad]})}},
+              {lwwmap, Ctx, {l, LH, LC, Fr, Hs, setelement(1, T, {<<"k">>, improper})}},
+              {lwwmap, Ctx, {l, LH, LC, Fr, Hs,
+                             setelement(1, T, {<<"k">>, [{<<"nobody">>, 1, 1, <<"v">>}]})}},
+              {lwwmap, Ctx, {l, LH, LC, Fr, Hs,
+                             setelement(1, T, {<<"k">>, [{<<"a">>, -1, 1, <<"v">>}]})}},
+              {lwwmap, Ctx, {l, LH, 2, Fr, Hs, {E1, E1}}},              % a key twice
+              {lwwmap, {#{<<"a">> => -3}, #{}}, Root},
+              {lwwmap, {#{a => 3}, #{}}, Root},
+              {lwwmap, {#{}, #{not_a_dot => true}}, Root},
+              {lwwmap, not_a_ctx, Root},
+              {lwwmap, Ctx, deep(20)}], % nested deeper than a trie can be
+    [?assertEqual({F, {error, bad_state}}, {F, ?M:to_binary(F)}) || F <- Forged],
+    [?assertMatch({error, _}, ?M:validate(F)) || F <- Forged].
+
+deep(0) -> nil;
+deep(N) -> {b, 0, 0, list_to_tuple([deep(N - 1) | lists:duplicate(15, nil)])}.
+
 %% A forged small side whose version vector holds counters that cancel out (2^40 and
 %% -2^40: a sum of 0 passes a size check) must not make the key-by-key merge list its
 %% dots: merge/2 and merge_delta/3 answer at once ({error, _} here, as the walk

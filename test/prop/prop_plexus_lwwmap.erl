@@ -179,12 +179,15 @@ prop_keyed_delta_merge() ->
 %% gaps), the part of the format with the most rules. Each replica's bytes, and each
 %% with random bytes replaced, inserted, deleted or cut off: the C reader says ok
 %% exactly when the Erlang reader does (from_binary/1 trusts the C reader's ok to skip
-%% the Erlang checks), and from_binary/1 then gives the Erlang reader's map.
+%% the Erlang checks), and from_binary/1 then gives the Erlang reader's map. The C
+%% writer (to_binary/1) writes the Erlang writer's bytes.
 prop_c_reader_is_erlang_reader() ->
     ?FORALL({Steps, Muts}, {list(gap_step()), list(mutation())},
             ?SAFE(begin
                       Reps = gap_replicas(Steps),
                       Bins = [?M:to_binary(M) || M <- Reps],
+                      %% the C writer and the Erlang one agree
+                      Bins = [?M:to_binary_erl(M) || M <- Reps],
                       All = Bins ++ [mutate(B, Mu) || B <- Bins, Mu <- Muts],
                       lists:all(fun(B) ->
                                         E = ?M:from_binary_erl(B),

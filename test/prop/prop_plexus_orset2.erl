@@ -110,6 +110,7 @@ check({S1, S2} = P) ->
     Bin = ?V2:to_binary(S2),
     {ok, S2} = ?V2:from_binary(Bin),
     S1 = ?V2:to_v1(S2),
+    S1 = ?V2:to_v1_erl(S2), % the C writer and the Erlang one agree
     ok = ?V2:validate(S2),
     true = ?V2:size(S2) =:= ?V1:size(S1),
     P.
