@@ -20,6 +20,7 @@
     lwwmap_validate/1,
     trie_decode/1,
     trie_encode/3,
+    trie_build/2,
     lww_new/3,
     lww_update_ts/4,
     lww_read/2,
@@ -185,6 +186,12 @@ trie_decode(_Bin) -> ?NOT_LOADED.
 %% bad_state}' for a term that is no such state.
 -spec trie_encode(2 | 4, tuple(), term()) -> binary() | error().
 trie_encode(_Arity, _Ctx, _Root) -> ?NOT_LOADED.
+
+%% @doc The canonical trie node at `Depth' holding the entries `[{KeyHash, Entry,
+%% EntryHash}]' (any order, keys unique), as `plexus_crdt_trie:build/2' makes it.
+-spec trie_build(0..8, [{0..4294967295, {binary(), list()}, non_neg_integer()}]) ->
+          term() | error().
+trie_build(_Depth, _Entries) -> ?NOT_LOADED.
 
 -spec lww_new(binary(), binary(), non_neg_integer()) -> state() | error().
 lww_new(_ValueBin, _ActorBin, _Ts) -> ?NOT_LOADED.

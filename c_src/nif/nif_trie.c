@@ -614,27 +614,63 @@ typedef struct bent {
     plexus_bytes key;
     uint16_t frag;
     uint64_t hash;
-    uint32_t kh27; /* low 27 bits of the key hash, once looked up */
-    int kh_ok;
+    uint32_t kh; /* the key hash: given whole (trie_build), or its low 27 bits */
+    int kh_ok;   /* 1: low 27 bits looked up; 2: all 32 bits given */
 } bent;
 
 static int nibble_of(bent *e, unsigned d, unsigned *nib)
 {
-    /* Bits 28-4d .. 31-4d; only depths 2..7 lie within the 27 known bits. */
-    if (d < 2 || d >= MAX_DEPTH) return M_FALLBACK;
-    if (!e->kh_ok) {
-        e->kh27 = (uint32_t)enif_hash(ERL_NIF_PHASH2, e->key_t, 0);
-        /* phash2/1 is the low 27 bits of phash2(K, 1 bsl 32): the fragment agrees */
-        if ((e->kh27 & 0xffffu) != e->frag) return M_FALLBACK;
-        e->kh_ok = 1;
+    /* Bits 28-4d .. 31-4d; without the whole hash only depths 2..7 lie within the 27
+     * bits phash2/1 gives. */
+    if (e->kh_ok != 2) {
+        if (d < 2 || d >= MAX_DEPTH) return M_FALLBACK;
+        if (!e->kh_ok) {
+            e->kh = (uint32_t)enif_hash(ERL_NIF_PHASH2, e->key_t, 0);
+            /* phash2/1 is the low 27 bits of phash2(K, 1 bsl 32): the fragment agrees */
+            if ((e->kh & 0xffffu) != e->frag) return M_FALLBACK;
+            e->kh_ok = 1;
+        }
     }
-    *nib = (e->kh27 >> (28 - 4 * d)) & 15u;
+    *nib = (e->kh >> (28 - 4 * d)) & 15u;
     return M_OK;
 }
 
 static int branch_of(mstate *ms, mnode kids[16], mnode *out);
 
-/* build(D, Entries): the canonical node at depth d for entries in leaf order. */
+/* Leaf order: fragment, then key bytes (plexus_crdt_trie:leaf_sorted/3). */
+static int leaf_order(const void *x, const void *y)
+{
+    const bent *a = x, *b = y;
+    if (a->frag != b->frag) return a->frag < b->frag ? -1 : 1;
+    return plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
+}
+
+/* Puts a leaf's entries in leaf order: a check only for the merge walk's (in order
+ * already); insertion for trie_build's few, qsort for many (a depth-8 leaf of keys
+ * whose hashes collide). */
+static void to_leaf_order(bent *e, size_t n)
+{
+    size_t i = 1;
+    while (i < n && leaf_order(&e[i - 1], &e[i]) < 0)
+        i++;
+    if (i >= n) return;
+    if (n > MAX_LEAF) {
+        qsort(e, n, sizeof *e, leaf_order);
+        return;
+    }
+    for (; i < n; i++) {
+        bent x = e[i];
+        size_t j = i;
+        while (j > 0 && leaf_order(&e[j - 1], &x) > 0) {
+            e[j] = e[j - 1];
+            j--;
+        }
+        e[j] = x;
+    }
+}
+
+/* build(D, Entries): the canonical node at depth d for entries in leaf order (or, for
+ * trie_build, in any order: each leaf sorts its own). */
 static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
 {
     int rc, ok;
@@ -644,6 +680,7 @@ static int build(mstate *ms, unsigned d, bent *e, size_t n, mnode *out)
         return M_OK;
     }
     if (n <= MAX_LEAF || d >= MAX_DEPTH) {
+        to_leaf_order(e, n);
         ERL_NIF_TERM *terms = plexus_arena_alloc(&ms->ar, n * sizeof *terms);
         uint16_t *frags = plexus_arena_alloc(&ms->ar, n * sizeof *frags);
         uint64_t *hashes = plexus_arena_alloc(&ms->ar, n * sizeof *hashes);
@@ -1156,4 +1193,61 @@ ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
 ERL_NIF_TERM nif_trie_lwwmap_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     return trie_merge(env, argc, argv, 4, "trie_lwwmap_merge", nif_trie_lwwmap_merge);
+}
+
+/* ------------------------------------------------------------------ build */
+
+#define BUILD_WEIGHT 64 /* bytes an entry weighs for the dirty decision */
+
+/* trie_build(Depth, [{KeyHash, Entry, EntryHash}]) -> Node | {error, bad_state}. */
+ERL_NIF_TERM nif_trie_build(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    unsigned depth, n;
+    if (argc != 2 || !enif_get_uint(env, argv[0], &depth) || depth > MAX_DEPTH ||
+        !enif_get_list_length(env, argv[1], &n))
+        return enif_make_badarg(env);
+    if (nif_should_go_dirty(env, (uint64_t)n * BUILD_WEIGHT))
+        return nif_go_dirty(env, "trie_build", nif_trie_build, argc, argv);
+    nif_charge(env, (uint64_t)n * BUILD_WEIGHT);
+    mstate ms;
+    memset(&ms, 0, sizeof ms);
+    ms.env = env;
+    ms.priv = nif_priv_get(env);
+    plexus_arena_init(&ms.ar, &nif_alloc);
+    int rc = M_OK;
+    bent *e = plexus_arena_alloc(&ms.ar, (n ? n : 1) * sizeof *e);
+    if (!e) rc = M_NOMEM;
+    ERL_NIF_TERM list = argv[1], head;
+    for (size_t i = 0; !rc && enif_get_list_cell(env, list, &head, &list); i++) {
+        const ERL_NIF_TERM *t, *en;
+        int ar, ear;
+        ErlNifUInt64 kh, eh;
+        ErlNifBinary k;
+        if (!enif_get_tuple(env, head, &ar, &t) || ar != 3 || !enif_get_uint64(env, t[0], &kh) ||
+            kh > UINT32_MAX || !enif_get_uint64(env, t[2], &eh) || eh > MASK56 ||
+            !enif_get_tuple(env, t[1], &ear, &en) || ear != 2 ||
+            !enif_inspect_binary(env, en[0], &k)) {
+            rc = M_BAD;
+            break;
+        }
+        memset(&e[i], 0, sizeof e[i]);
+        e[i].term = t[1];
+        e[i].key_t = en[0];
+        e[i].key = (plexus_bytes){k.data, k.size};
+        e[i].frag = (uint16_t)(kh & 0xffffu);
+        e[i].hash = eh;
+        e[i].kh = (uint32_t)kh;
+        e[i].kh_ok = 2;
+    }
+    mnode out;
+    if (!rc) rc = build(&ms, depth, e, n, &out);
+    ERL_NIF_TERM result;
+    if (!rc)
+        result = out.term;
+    else if (rc == M_NOMEM)
+        result = nif_error(env, PLEXUS_ENOMEM);
+    else
+        result = nif_error_atom(env, ms.priv->atom_bad_state);
+    plexus_arena_free(&ms.ar);
+    return result;
 }

@@ -15,5 +15,9 @@ ERL_NIF_TERM nif_trie_hash(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_trie_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 /* trie_lwwmap_merge(NodeA, NodeB, CtxA, CtxB, Depth): the same for plexus_lwwmap. */
 ERL_NIF_TERM nif_trie_lwwmap_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+/* trie_build(Depth, [{KeyHash, Entry, EntryHash}]) -> Node | {error, bad_state}: the
+ * canonical node at Depth holding these entries (any order; keys unique), as
+ * plexus_crdt_trie:build/2 makes it. Dirty above the inline budget. */
+ERL_NIF_TERM nif_trie_build(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 #endif

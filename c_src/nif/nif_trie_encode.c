@@ -240,7 +240,7 @@ static int read_context(encoder *x, ERL_NIF_TERM ctx)
     if (ok && enif_map_iterator_create(env, vc[0], &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
         while (ok && enif_map_iterator_get_pair(env, &it, &k, &v)) {
             actor *a = &x->actors[na++];
-            ErlNifUInt64 c;
+            ErlNifUInt64 c = 0;
             ok = get_bytes(env, k, &a->p, &a->n) && enif_get_uint64(env, v, &c);
             a->vv = c;
             enif_map_iterator_next(env, &it);
@@ -253,7 +253,7 @@ static int read_context(encoder *x, ERL_NIF_TERM ctx)
     if (ok && enif_map_iterator_create(env, vc[1], &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
         while (ok && enif_map_iterator_get_pair(env, &it, &k, &v)) {
             const ERL_NIF_TERM *d;
-            ErlNifUInt64 c;
+            ErlNifUInt64 c = 0;
             ok = enif_get_tuple(env, k, &two, &d) && two == 2 &&
                  get_bytes(env, d[0], &cloud_actor[nc], &cloud_alen[nc]) &&
                  enif_get_uint64(env, d[1], &c);

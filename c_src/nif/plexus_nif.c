@@ -85,6 +85,7 @@ static ErlNifFunc nif_funcs[] = {
     {"trie_hash", 1, nif_trie_hash, 0},
     {"trie_orset_merge", 5, nif_trie_orset_merge, 0},
     {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
+    {"trie_build", 2, nif_trie_build, 0},
     {"lwwmap_validate", 1, nif_lwwmap_validate, 0},
     {"trie_decode", 1, nif_trie_decode, 0},
     {"trie_encode", 3, nif_trie_encode, 0},

@@ -206,3 +206,38 @@ build_matches_inserts_test() ->
                                 end, nil, lists:reverse(Entries)),
          ?assertEqual(Inserted, Built)
      end || N <- [0, 1, 31, 32, 33, 100, 513, 5000]].
+
+%% plexus_nif:trie_build/2 (what from_binary/1 places decoded entries with) makes the
+%% node plexus_crdt_trie:build/2 makes, whatever the order of the entries: random key
+%% hashes, keys whose hashes collide in all 32 bits (one leaf at depth 8, more than 32
+%% entries: sorted by qsort) and keys whose hashes share only a fragment, at depth 0
+%% and below.
+trie_build_is_build_test() ->
+    rand:seed(exsss, {7, 11, 13}),
+    En = fun(I) -> {term_to_binary(I), [{<<"a">>, I}]} end,
+    Random = [{rand:uniform(1 bsl 32) - 1, En(I)} || I <- lists:seq(1, 2000)],
+    Colliding = [{16#abcd1234, En(I)} || I <- lists:seq(1, 100)],
+    SameFragment = [{(I bsl 16) bor 16#beef, En(I)} || I <- lists:seq(1, 300)],
+    Small = lists:sublist(Random, 20),
+    [begin
+         Hashed = [{KH, E, plexus_crdt_trie:ehash(E)} || {KH, E} <- shuffle(Set)],
+         ?assertEqual(plexus_crdt_trie:build(D, Set), plexus_nif:trie_build(D, Hashed))
+     end || Set <- [Random, Colliding, SameFragment, Small, Random ++ Colliding, []],
+            D <- [0, 3]],
+    ?assertEqual(nil, plexus_nif:trie_build(0, [])).
+
+%% Hostile arguments: badarg for a wrong type, {error, bad_state} for an entry that is no
+%% entry; never a crash.
+trie_build_bad_input_test() ->
+    E = {<<"k">>, [{<<"a">>, 1}]},
+    ?assertError(badarg, plexus_nif:trie_build(0, not_a_list)),
+    ?assertError(badarg, plexus_nif:trie_build(0, [{1, E, 1} | tail])),
+    ?assertError(badarg, plexus_nif:trie_build(9, [])),
+    ?assertError(badarg, plexus_nif:trie_build(-1, [])),
+    Bad = [[x], [{1, E}], [{-1, E, 1}], [{1 bsl 32, E, 1}], [{1, E, 1 bsl 56}],
+           [{1, E, -1}], [{1, {k, []}, 1}], [{1, {<<"k">>}, 1}], [{1, not_a_tuple, 1}],
+           [{1, E, 1}, {2, E, 1}, bad]],
+    [?assertEqual({L, {error, bad_state}}, {L, plexus_nif:trie_build(0, L)}) || L <- Bad].
+
+shuffle(L) ->
+    [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
