@@ -10,7 +10,7 @@
 %% '''
 -module(plexus_crdt_keys).
 
--export([valid/1, encode/1, read/1]).
+-export([valid/1, encode/1, read/1, to_binary/3, from_binary/3]).
 
 -define(MAX_BYTES, 67108864).
 
@@ -20,6 +20,33 @@
 valid([X, Y | T]) when is_binary(X), X < Y -> valid([Y | T]);
 valid([X]) -> is_binary(X);
 valid(_) -> false.
+
+%% @doc A keyed delta's bytes: `<<2, Type>>', the header of `Keys', then the body of
+%% `StateBytes' (its state's bytes after their two header bytes). `{error, bad_state}'
+%% when `Keys' is not `valid/1'; an error for the state passes through.
+-spec to_binary(byte(), term(), binary() | {error, term()}) -> binary() | {error, term()}.
+to_binary(Type, Keys, <<_, _, Body/binary>>) ->
+    case valid(Keys) of
+        true -> iolist_to_binary([<<2, Type>>, encode(Keys), Body]);
+        false -> {error, bad_state}
+    end;
+to_binary(_, _, {error, _} = Error) ->
+    Error.
+
+%% @doc Reads a keyed delta from the bytes after its header: `{ok, {Tag, State, Keys}}'
+%% with the state `FromBody(Body)' reads (`{ok, State}' or an error, passed through).
+-spec from_binary(binary(), atom(), fun((binary()) -> {ok, term()} | {error, term()})) ->
+          {ok, {atom(), term(), [binary(), ...]}} | {error, term()}.
+from_binary(Rest, Tag, FromBody) ->
+    case read(Rest) of
+        {ok, Keys, Body} ->
+            case FromBody(Body) of
+                {ok, State} -> {ok, {Tag, State, Keys}};
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end.
 
 %% @doc The header of `Keys' (which must be `valid/1').
 -spec encode([binary(), ...]) -> iodata().

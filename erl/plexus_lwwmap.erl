@@ -477,18 +477,10 @@ validate(_) ->
 %% @doc The canonical binary `<<2, $M, Body>>'; equal maps give equal bytes. A keyed
 %% delta is written `<<2, $K>>', its removed keys, then the body of its map.
 -spec to_binary(lwwmap() | keyed_delta()) -> binary() | error().
-to_binary({lwwmap_delta, Map, Keys}) ->
-    case ?IS_MAP(Map) andalso plexus_crdt_keys:valid(Keys) of
-        true ->
-            case to_binary(Map) of
-                <<2, $M, Body/binary>> ->
-                    iolist_to_binary([<<2, $K>>, plexus_crdt_keys:encode(Keys), Body]);
-                Error ->
-                    Error
-            end;
-        false ->
-            {error, bad_state}
-    end;
+to_binary({lwwmap_delta, Map, Keys}) when ?IS_MAP(Map) ->
+    plexus_crdt_keys:to_binary($K, Keys, to_binary(Map));
+to_binary({lwwmap_delta, _, _}) ->
+    {error, bad_state};
 to_binary({lwwmap, Ctx, Root} = Map) when ?IS_MAP(Map) ->
     %% written in C (the bytes encode_body/2 writes; the tests compare the two)
     plexus_nif:trie_encode(4, Ctx, Root);
@@ -499,15 +491,8 @@ to_binary(Map) ->
 %% A keyed delta's binary gives the keyed delta.
 -spec from_binary(binary()) -> {ok, lwwmap() | keyed_delta()} | error().
 from_binary(<<2, $K, Rest/binary>>) ->
-    case plexus_crdt_keys:read(Rest) of
-        {ok, Keys, Body} ->
-            case from_binary(<<2, $M, Body/binary>>) of
-                {ok, Map} -> {ok, {lwwmap_delta, Map, Keys}};
-                Error -> Error
-            end;
-        Error ->
-            Error
-    end;
+    plexus_crdt_keys:from_binary(Rest, lwwmap_delta,
+                                 fun(Body) -> from_binary(<<2, $M, Body/binary>>) end);
 from_binary(<<2, $M, _/binary>> = Bin) ->
     %% The C reader validates and decodes (the terms decode_body/1 would build, with
     %% their hashes); bytes it refuses go to the Erlang reader, the reference, for its

@@ -274,18 +274,10 @@ validate(_) ->
 %% A keyed delta (see "Keyed deltas") is written `<<2, $D>>', its removed elements,
 %% then the same body.
 -spec to_binary(orset2() | keyed_delta()) -> binary() | error().
-to_binary({orset2_delta, Set, Removed}) ->
-    case ?IS_SET(Set) andalso plexus_crdt_keys:valid(Removed) of
-        true ->
-            case to_v1(Set) of
-                <<1, $S, Body/binary>> ->
-                    iolist_to_binary([<<2, $D>>, plexus_crdt_keys:encode(Removed), Body]);
-                Error ->
-                    Error
-            end;
-        false ->
-            {error, bad_state}
-    end;
+to_binary({orset2_delta, Set, Removed}) when ?IS_SET(Set) ->
+    plexus_crdt_keys:to_binary($D, Removed, to_v1(Set));
+to_binary({orset2_delta, _, _}) ->
+    {error, bad_state};
 to_binary(Set) ->
     case to_v1(Set) of
         <<1, $S, Body/binary>> -> <<2, $S, Body/binary>>;
@@ -316,15 +308,8 @@ to_v1_erl(Set) ->
 from_binary(<<2, $S, Body/binary>>) ->
     from_binary(<<1, $S, Body/binary>>);
 from_binary(<<2, $D, Rest/binary>>) ->
-    case plexus_crdt_keys:read(Rest) of
-        {ok, Removed, Body} ->
-            case from_binary(<<1, $S, Body/binary>>) of
-                {ok, Set} -> {ok, {orset2_delta, Set, Removed}};
-                Error -> Error
-            end;
-        Error ->
-            Error
-    end;
+    plexus_crdt_keys:from_binary(Rest, orset2_delta,
+                                 fun(Body) -> from_binary(<<1, $S, Body/binary>>) end);
 from_binary(<<1, $S, _/binary>> = V1) ->
     %% validated and decoded in C (the terms decode_v1/1 would build, with their hashes)
     case plexus_nif:trie_decode(V1) of

@@ -125,30 +125,11 @@ void orset_ctx_free(orset_ctx *c);
 int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry *prev,
                      orset_entry *e);
 
-/*
- * Reads a varint from bytes a validator already accepted (so it is minimal and ends
- * before the end of the input). The shift guard only keeps a misuse from being UB.
- */
-static inline uint64_t orset_trusted_varint(const uint8_t **pos)
-{
-    const uint8_t *p = *pos;
-    uint64_t x = 0;
-    unsigned shift = 0;
-    uint8_t byte;
-    do {
-        byte = *p++;
-        x |= (uint64_t)(byte & 0x7f) << shift;
-        shift += 7;
-    } while ((byte & 0x80) && shift < 64);
-    *pos = p;
-    return x;
-}
-
 /* Reads one dot of an entry that orset_read_entry already validated. */
 static inline void orset_next_dot(const uint8_t **pos, orset_dot *d)
 {
-    d->actor = (uint32_t)orset_trusted_varint(pos);
-    d->ctr = orset_trusted_varint(pos);
+    d->actor = (uint32_t)plexus_varint_trusted(pos);
+    d->ctr = plexus_varint_trusted(pos);
 }
 
 /* True if the dot cloud of c holds (actor, ctr). */

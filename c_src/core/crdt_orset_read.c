@@ -47,13 +47,13 @@ int plexus_orset_iter_next(plexus_orset_iter *it, plexus_bytes *elem)
 {
     if (!it->left) return 0;
     /* The state was validated by iter_init, so these reads stay in bounds. */
-    uint64_t len = orset_trusted_varint(&it->pos);
+    uint64_t len = plexus_varint_trusted(&it->pos);
     elem->p = it->pos;
     elem->n = (size_t)len;
     it->pos += len;
-    uint64_t ndots = orset_trusted_varint(&it->pos);
+    uint64_t ndots = plexus_varint_trusted(&it->pos);
     for (uint64_t i = 0; i < 2 * ndots; i++)
-        (void)orset_trusted_varint(&it->pos);
+        (void)plexus_varint_trusted(&it->pos);
     it->left--;
     return 1;
 }

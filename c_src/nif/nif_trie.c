@@ -750,12 +750,6 @@ static int collect(mstate *ms, ERL_NIF_TERM t, bent *out, size_t *n, size_t cap)
     return M_OK;
 }
 
-static int bent_cmp(const bent *a, const bent *b)
-{
-    if (a->frag != b->frag) return a->frag < b->frag ? -1 : 1;
-    return plexus_bytes_cmp(a->key.p, a->key.n, b->key.p, b->key.n);
-}
-
 /* branch(Ch): sums of the children; a subtree of at most 32 entries is one leaf. */
 static int branch_of(mstate *ms, mnode kids[16], mnode *out)
 {
@@ -788,16 +782,7 @@ static int branch_of(mstate *ms, mnode kids[16], mnode *out)
     for (int k = 0; k < 16; k++)
         if ((rc = collect(ms, kids[k].term, es, &n, MAX_LEAF))) return rc;
     if (n != c) return M_BAD;
-    /* insertion sort in leaf order (fragment, then key): at most 32 entries */
-    for (size_t i = 1; i < n; i++) {
-        bent x = es[i];
-        size_t j = i;
-        while (j > 0 && bent_cmp(&es[j - 1], &x) > 0) {
-            es[j] = es[j - 1];
-            j--;
-        }
-        es[j] = x;
-    }
+    to_leaf_order(es, n); /* at most 32 entries */
     ERL_NIF_TERM terms[MAX_LEAF];
     uint16_t frags[MAX_LEAF];
     uint64_t hashes[MAX_LEAF];

@@ -7,26 +7,12 @@
 #include "plexus/crdt.h"
 #include "plexus/crdt_trie.h"
 
-/* Readers of bytes the core has validated: they cannot run off the end. */
-static uint64_t varint(const uint8_t **pos)
-{
-    const uint8_t *p = *pos;
-    uint64_t x = 0;
-    unsigned shift = 0;
-    uint8_t b;
-    do {
-        b = *p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        shift += 7;
-    } while ((b & 0x80) && shift < 64);
-    *pos = p;
-    return x;
-}
-
+/* Reads from bytes the core has validated (plexus_varint_trusted): they cannot run off
+ * the end. */
 static plexus_bytes field(const uint8_t **pos)
 {
     plexus_bytes b;
-    b.n = (size_t)varint(pos);
+    b.n = (size_t)plexus_varint_trusted(pos);
     b.p = *pos;
     *pos += b.n;
     return b;
@@ -57,7 +43,7 @@ static int decode_context(decoder *d, ERL_NIF_TERM *ctx)
 {
     ErlNifEnv *env = d->env;
     nif_priv *priv = nif_priv_get(env);
-    d->n_actors = (size_t)varint(&d->pos);
+    d->n_actors = (size_t)plexus_varint_trusted(&d->pos);
     size_t n = d->n_actors ? d->n_actors : 1;
     d->actors = enif_alloc(n * (2 * sizeof(ERL_NIF_TERM) + sizeof(plexus_bytes)));
     if (!d->actors) return 0;
@@ -69,7 +55,7 @@ static int decode_context(decoder *d, ERL_NIF_TERM *ctx)
     for (size_t i = 0; i < d->n_actors; i++) {
         d->abytes[i] = field(&d->pos);
         d->actors[i] = copy(env, d->abytes[i]);
-        uint64_t v = varint(&d->pos);
+        uint64_t v = plexus_varint_trusted(&d->pos);
         if (v > 0) { /* an actor known by cloud dots only has no vector entry */
             vv_keys[n_vv] = d->actors[i];
             vv_vals[n_vv++] = enif_make_uint64(env, v);
@@ -79,12 +65,13 @@ static int decode_context(decoder *d, ERL_NIF_TERM *ctx)
     int ok = enif_make_map_from_arrays(env, vv_keys, vv_vals, n_vv, &vv);
     enif_free(vv_keys);
     if (!ok) return 0;
-    size_t n_cloud = (size_t)varint(&d->pos);
+    size_t n_cloud = (size_t)plexus_varint_trusted(&d->pos);
     ERL_NIF_TERM *dots = enif_alloc((n_cloud ? n_cloud : 1) * 2 * sizeof *dots);
     if (!dots) return 0;
     for (size_t i = 0; i < n_cloud; i++) {
-        size_t a = (size_t)varint(&d->pos);
-        dots[i] = enif_make_tuple2(env, d->actors[a], enif_make_uint64(env, varint(&d->pos)));
+        size_t a = (size_t)plexus_varint_trusted(&d->pos);
+        dots[i] = enif_make_tuple2(env, d->actors[a],
+                                   enif_make_uint64(env, plexus_varint_trusted(&d->pos)));
         dots[n_cloud + i] = priv->atom_true;
     }
     ok = enif_make_map_from_arrays(env, dots, dots + n_cloud, n_cloud, &cloud);
@@ -104,7 +91,7 @@ static int decode_entry(decoder *d, ERL_NIF_TERM *out)
     plexus_thash_tag(&h, PLEXUS_THASH_TUPLE, 2);
     plexus_bytes key = field(&d->pos);
     plexus_thash_bin(&h, key.p, key.n);
-    size_t n = (size_t)varint(&d->pos);
+    size_t n = (size_t)plexus_varint_trusted(&d->pos);
     if (n > d->scratch_cap) {
         ERL_NIF_TERM *p = enif_realloc(d->scratch, n * sizeof *p);
         if (!p) return 0;
@@ -113,14 +100,14 @@ static int decode_entry(decoder *d, ERL_NIF_TERM *out)
     }
     ERL_NIF_TERM *scratch = d->scratch;
     for (size_t i = 0; i < n; i++) {
-        size_t a = (size_t)varint(&d->pos);
-        uint64_t ctr = varint(&d->pos);
+        size_t a = (size_t)plexus_varint_trusted(&d->pos);
+        uint64_t ctr = plexus_varint_trusted(&d->pos);
         plexus_thash_tag(&h, PLEXUS_THASH_CONS, 0);
         plexus_thash_tag(&h, PLEXUS_THASH_TUPLE, d->lwwmap ? 4 : 2);
         plexus_thash_bin(&h, d->abytes[a].p, d->abytes[a].n);
         plexus_thash_int(&h, ctr);
         if (d->lwwmap) {
-            uint64_t ts = varint(&d->pos);
+            uint64_t ts = plexus_varint_trusted(&d->pos);
             plexus_bytes v = field(&d->pos);
             plexus_thash_int(&h, ts);
             plexus_thash_bin(&h, v.p, v.n);
@@ -165,7 +152,7 @@ ERL_NIF_TERM nif_trie_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     ERL_NIF_TERM *entries = NULL;
     size_t n = 0;
     if (decode_context(&d, &ctx)) {
-        n = (size_t)varint(&d.pos);
+        n = (size_t)plexus_varint_trusted(&d.pos);
         entries = enif_alloc((n ? n : 1) * sizeof *entries);
     }
     size_t done = 0;

@@ -107,6 +107,26 @@ PLEXUS_API size_t plexus_varint_len(uint64_t v);
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_varint_read(const uint8_t **pos, const uint8_t *end,
                                                     uint64_t *v);
 
+/*
+ * Reads a varint from bytes a validator already accepted (so it is minimal and ends
+ * before the end of the input), without bounds checks: the decoders' second pass. The
+ * shift guard only keeps a misuse from being UB.
+ */
+static inline uint64_t plexus_varint_trusted(const uint8_t **pos)
+{
+    const uint8_t *p = *pos;
+    uint64_t x = 0;
+    unsigned shift = 0;
+    uint8_t byte;
+    do {
+        byte = *p++;
+        x |= (uint64_t)(byte & 0x7f) << shift;
+        shift += 7;
+    } while ((byte & 0x80) && shift < 64);
+    *pos = p;
+    return x;
+}
+
 /* Byte order used for elements and actors: memcmp on the common prefix, shorter first. */
 PLEXUS_API int plexus_bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
 
