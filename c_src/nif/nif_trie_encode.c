@@ -8,7 +8,9 @@
 #include "plexus/crdt.h"
 
 #define MAX_NODE_DEPTH 9 /* 8 levels of branches (32 bits of key hash), then a leaf */
-#define ENTRY_WEIGHT 16  /* bytes an entry weighs for the dirty decision */
+/* The weight of an entry for the dirty decision, in the bytes of nif_util.h's scale
+ * (~7 ns each): measured 180-280 ns of CPU per entry (5k-entry states). */
+#define ENTRY_WEIGHT 48
 /* Keys that tie over this many leading bytes are sorted by qsort: the radix recursion
  * (one level per 8 bytes) stays shallow whatever the keys (up to 64 MiB each). */
 #define MAX_RADIX_OFFSET 256

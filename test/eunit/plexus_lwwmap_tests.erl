@@ -510,6 +510,32 @@ c_writer_forged_terms_test() ->
 deep(0) -> nil;
 deep(N) -> {b, 0, 0, list_to_tuple([deep(N - 1) | lists:duplicate(15, nil)])}.
 
+%% The whole-state NIFs (trie_decode/1, trie_build/2, trie_encode/3) weigh their input:
+%% under the default threshold a small state's calls stay inline and a 5,000-entry
+%% state's are rescheduled onto a dirty scheduler (seen by call tracing,
+%% plexus_nif_probe, no timing); inline and dirty give the same terms and bytes.
+whole_state_nifs_dirty_and_inline_test() ->
+    Nifs = [{trie_decode, 1}, {trie_build, 2}, {trie_encode, 3}],
+    Kinds = fun(Work) ->
+                    {_, Calls} = plexus_nif_probe:calls(Work, Nifs),
+                    lists:usort([element(2, C) || C <- Calls])
+            end,
+    Run = fun(N) ->
+                  M = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+                  S = plexus_orset2:add_all(plexus_orset2:new(), lists:seq(1, N), a),
+                  fun() ->
+                          MB = ?M:to_binary(M),
+                          SB = plexus_orset2:to_binary(S),
+                          {MB, SB, ?M:from_binary(MB), plexus_orset2:from_binary(SB)}
+                  end
+          end,
+    Small = Run(300),
+    Large = Run(5000),
+    ?assertEqual([inline], Kinds(Small)),
+    ?assertEqual([rescheduled], Kinds(Large)),
+    [?assertEqual(plexus_nif_probe:with_dirty_threshold(0, W),
+                  plexus_nif_probe:with_dirty_threshold(1 bsl 62, W)) || W <- [Small, Large]].
+
 %% A forged small side whose version vector holds counters that cancel out (2^40 and
 %% -2^40: a sum of 0 passes a size check) must not make the key-by-key merge list its
 %% dots: merge/2 and merge_delta/3 answer at once ({error, _} here, as the walk
