@@ -17,7 +17,6 @@
     orset_size/1,
     orset_validate/1,
     orset_digest/1,
-    lwwmap_validate/1,
     trie_decode/1,
     trie_encode/3,
     trie_build/2,
@@ -166,11 +165,6 @@ orset_validate(_Set) -> ?NOT_LOADED.
 
 -spec orset_digest(state()) -> <<_:256>> | error().
 orset_digest(_Set) -> ?NOT_LOADED.
-
-%% @doc Validates an LWW map's `0x02 'M'' bytes completely (the C reader of
-%% `plexus_lwwmap'): `ok' exactly for canonical bytes of at most 65,536 actors.
--spec lwwmap_validate(binary()) -> ok | error().
-lwwmap_validate(_Map) -> ?NOT_LOADED.
 
 %% @doc Validates and decodes the state bytes of a trie CRDT (an OR-Set's `0x01 'S'',
 %% an LWW map's `0x02 'M'') into its context and its entries in key order, each with

@@ -18,7 +18,6 @@
 #include "nif/nif_health.h"
 #include "nif/nif_hlc.h"
 #include "nif/nif_lww.h"
-#include "nif/nif_lwwmap.h"
 #include "nif/nif_orset.h"
 #include "nif/nif_registry.h"
 #include "nif/nif_trie.h"
@@ -86,7 +85,6 @@ static ErlNifFunc nif_funcs[] = {
     {"trie_orset_merge", 5, nif_trie_orset_merge, 0},
     {"trie_lwwmap_merge", 5, nif_trie_lwwmap_merge, 0},
     {"trie_build", 2, nif_trie_build, 0},
-    {"lwwmap_validate", 1, nif_lwwmap_validate, 0},
     {"trie_decode", 1, nif_trie_decode, 0},
     {"trie_encode", 3, nif_trie_encode, 0},
     {"lww_new", 3, nif_lww_new, 0},
