@@ -28,15 +28,10 @@ static int read_key(const orset_ctx *c, const uint8_t **pos, const plexus_bytes 
     if (n_writes == 0) return PLEXUS_EORDER; /* a key without writes is absent */
     orset_dot last = {0, 0};
     for (size_t i = 0; i < n_writes; i++) {
-        orset_dot d;
         uint64_t ts;
         plexus_bytes value;
-        rc = orset_read_dot(pos, c->end, c->n_actors, &d);
-        if (rc) return rc;
-        if (i && orset_dot_cmp(&last, &d) >= 0) return PLEXUS_EORDER;
-        if (!orset_covers(c, d.actor, d.ctr)) return PLEXUS_EDOT;
-        last = d;
-        rc = orset_varint(pos, c->end, &ts);
+        rc = orset_read_entry_dot(c, pos, i, &last);
+        if (!rc) rc = orset_varint(pos, c->end, &ts);
         if (!rc) rc = crdt_read_field(pos, c->end, &value);
         if (rc) return rc;
     }

@@ -144,6 +144,17 @@ int orset_cloud_has(const orset_ctx *c, uint32_t actor, uint64_t ctr)
     return 0;
 }
 
+int orset_read_entry_dot(const orset_ctx *c, const uint8_t **pos, size_t i, orset_dot *last)
+{
+    orset_dot d;
+    int rc = orset_read_dot(pos, c->end, c->n_actors, &d);
+    if (rc) return rc;
+    if (i && orset_dot_cmp(last, &d) >= 0) return PLEXUS_EORDER;
+    if (!orset_covers(c, d.actor, d.ctr)) return PLEXUS_EDOT;
+    *last = d;
+    return PLEXUS_OK;
+}
+
 int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry *prev,
                      orset_entry *e)
 {
@@ -159,14 +170,8 @@ int orset_read_entry(const orset_ctx *c, const uint8_t **pos, const orset_entry 
     if (e->ndots == 0) return PLEXUS_EORDER;
     e->dots = *pos;
     orset_dot last = {0, 0};
-    for (size_t i = 0; i < e->ndots; i++) {
-        orset_dot d;
-        rc = orset_read_dot(pos, c->end, c->n_actors, &d);
-        if (rc) return rc;
-        if (i && orset_dot_cmp(&last, &d) >= 0) return PLEXUS_EORDER;
-        if (!orset_covers(c, d.actor, d.ctr)) return PLEXUS_EDOT;
-        last = d;
-    }
+    for (size_t i = 0; i < e->ndots; i++)
+        if ((rc = orset_read_entry_dot(c, pos, i, &last))) return rc;
     e->dots_end = *pos;
     return PLEXUS_OK;
 }

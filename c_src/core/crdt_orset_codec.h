@@ -119,6 +119,13 @@ static inline int orset_dot_cmp(const orset_dot *x, const orset_dot *y)
 void orset_ctx_free(orset_ctx *c);
 
 /*
+ * The i-th dot of an entry (an OR-Set element's, an LWW map write's): an actor index in
+ * range, strictly after *last when i > 0, covered by c's context. Advances *pos and
+ * sets *last to it.
+ */
+int orset_read_entry_dot(const orset_ctx *c, const uint8_t **pos, size_t i, orset_dot *last);
+
+/*
  * Reads and validates the entry at *pos: element order against prev (NULL for the
  * first), dot order, actor range and coverage by c's context. Advances *pos.
  */
