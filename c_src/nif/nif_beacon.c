@@ -138,7 +138,7 @@ ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     rc = plexus_beacon_open(r->b, in.data, in.size, now, &m);
     /* m points into the codec's scratch: build the terms before unlocking */
     if (rc == PLEXUS_OK) {
-        if (!nif_disco_make_bin(env, m.name, &name) || !nif_disco_make_meta(env, &m.meta, &meta))
+        if (!nif_make_bytes(env, m.name, &name) || !nif_disco_make_meta(env, &m.meta, &meta))
             rc = PLEXUS_ENOMEM;
     }
     enif_mutex_unlock(r->lock);

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "nif/nif_util.h"
+
 int nif_disco_get_meta(ErlNifEnv *env, ERL_NIF_TERM t, plexus_disco_meta *out)
 {
     size_t n;
@@ -32,20 +34,12 @@ int nif_disco_get_meta(ErlNifEnv *env, ERL_NIF_TERM t, plexus_disco_meta *out)
     return plexus_disco_valid_meta(out);
 }
 
-int nif_disco_make_bin(ErlNifEnv *env, plexus_bytes b, ERL_NIF_TERM *out)
-{
-    unsigned char *p = enif_make_new_binary(env, b.n, out);
-    if (!p) return 0;
-    if (b.n) memcpy(p, b.p, b.n);
-    return 1;
-}
-
 int nif_disco_make_meta(ErlNifEnv *env, const plexus_disco_meta *m, ERL_NIF_TERM *out)
 {
     ERL_NIF_TERM keys[PLEXUS_DISCO_META_MAX], vals[PLEXUS_DISCO_META_MAX];
     for (size_t i = 0; i < m->n; i++)
-        if (!nif_disco_make_bin(env, m->kv[i].key, &keys[i]) ||
-            !nif_disco_make_bin(env, m->kv[i].val, &vals[i]))
+        if (!nif_make_bytes(env, m->kv[i].key, &keys[i]) ||
+            !nif_make_bytes(env, m->kv[i].val, &vals[i]))
             return 0;
     /* keys are distinct (the decoder refuses duplicates), so this cannot fail */
     return enif_make_map_from_arrays(env, keys, vals, m->n, out);

@@ -15,7 +15,5 @@
 int nif_disco_get_meta(ErlNifEnv *env, ERL_NIF_TERM t, plexus_disco_meta *out);
 /* plexus_disco_meta -> a map of new binaries; 0 on allocation failure. */
 int nif_disco_make_meta(ErlNifEnv *env, const plexus_disco_meta *m, ERL_NIF_TERM *out);
-/* A new binary holding a copy of b; 0 on allocation failure. */
-int nif_disco_make_bin(ErlNifEnv *env, plexus_bytes b, ERL_NIF_TERM *out);
 
 #endif

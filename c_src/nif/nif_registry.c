@@ -72,7 +72,7 @@ static int make_addrs(ErlNifEnv *env, const plexus_registry_addrs *a, ERL_NIF_TE
     ERL_NIF_TERM list = enif_make_list(env, 0);
     for (size_t i = a->n; i > 0; i--) {
         ERL_NIF_TERM b;
-        if (!nif_disco_make_bin(env, a->addr[i - 1], &b)) return 0;
+        if (!nif_make_bytes(env, a->addr[i - 1], &b)) return 0;
         list = enif_make_list_cell(env, b, list);
     }
     *out = list;
@@ -83,7 +83,7 @@ static int make_entry(ErlNifEnv *env, const plexus_registry_entry *e, ERL_NIF_TE
 {
     const nif_priv *priv = nif_priv_get(env);
     ERL_NIF_TERM vals[4];
-    if (!nif_disco_make_bin(env, e->peer, &vals[0]) || !make_addrs(env, &e->addrs, &vals[1]) ||
+    if (!nif_make_bytes(env, e->peer, &vals[0]) || !make_addrs(env, &e->addrs, &vals[1]) ||
         !nif_disco_make_meta(env, &e->meta, &vals[2]))
         return 0;
     vals[3] = enif_make_uint64(env, e->remaining_ttl_ms);
@@ -231,7 +231,7 @@ ERL_NIF_TERM nif_registry_handle(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     enif_mutex_unlock(r->lock);
     if (rc) goto err;
     /* res.peer borrows the input binary, still alive here */
-    if (res.peer.n && !nif_disco_make_bin(env, res.peer, &peer)) {
+    if (res.peer.n && !nif_make_bytes(env, res.peer, &peer)) {
         rc = PLEXUS_ENOMEM;
         goto err;
     }
@@ -497,13 +497,12 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     switch (m.type) {
     case PLEXUS_REGISTRY_ANNOUNCE:
     case PLEXUS_REGISTRY_BYE:
-        if (!nif_disco_make_bin(env, m.peer, &t)) goto nomem;
+        if (!nif_make_bytes(env, m.peer, &t)) goto nomem;
         PUT(priv->atom_peer, t);
         PUT(priv->atom_issued_ms, enif_make_uint64(env, m.issued_ms));
         PUT(priv->atom_signed, m.is_signed ? priv->atom_true : priv->atom_false);
         if (m.is_signed) {
-            if (!nif_disco_make_bin(env, (plexus_bytes){m.public_key, PLEXUS_REGISTRY_PK_BYTES},
-                                    &t))
+            if (!nif_make_bytes(env, (plexus_bytes){m.public_key, PLEXUS_REGISTRY_PK_BYTES}, &t))
                 goto nomem;
             PUT(priv->atom_public_key, t);
         }
@@ -525,10 +524,10 @@ ERL_NIF_TERM nif_registry_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM ar
     case PLEXUS_REGISTRY_COOKIE:
         if (m.type == PLEXUS_REGISTRY_QUERY)
             PUT(priv->atom_max_entries, enif_make_uint64(env, m.max_entries));
-        if (!nif_disco_make_bin(env,
-                                (plexus_bytes){m.cookie ? m.cookie : no_cookie,
-                                               m.cookie ? PLEXUS_REGISTRY_COOKIE_BYTES : 0},
-                                &t))
+        if (!nif_make_bytes(env,
+                            (plexus_bytes){m.cookie ? m.cookie : no_cookie,
+                                           m.cookie ? PLEXUS_REGISTRY_COOKIE_BYTES : 0},
+                            &t))
             goto nomem;
         PUT(priv->atom_cookie, t);
         break;

@@ -1,8 +1,6 @@
 /* plexus_nif:trie_decode/1 (nif_trie_decode.h). */
 #include "nif/nif_trie_decode.h"
 
-#include <string.h>
-
 #include "nif/nif_util.h"
 #include "plexus/crdt.h"
 #include "plexus/crdt_trie.h"
@@ -22,15 +20,6 @@ static plexus_bytes field(const uint8_t **pos)
     return b;
 }
 
-/* A copy of the bytes as a binary term (on the process heap when small). */
-static ERL_NIF_TERM copy(ErlNifEnv *env, plexus_bytes b)
-{
-    ERL_NIF_TERM t;
-    unsigned char *p = enif_make_new_binary(env, b.n, &t);
-    if (b.n) memcpy(p, b.p, b.n);
-    return t;
-}
-
 typedef struct decoder {
     ErlNifEnv *env;
     const uint8_t *pos;
@@ -40,7 +29,18 @@ typedef struct decoder {
     plexus_bytes *abytes;  /* the actors' bytes, for the entry hashes */
     ERL_NIF_TERM *scratch; /* an entry's dots or writes, before they become a list */
     size_t scratch_cap;
+    int oom; /* a binary could not be allocated */
 } decoder;
+
+/* A copy of the bytes as a binary term (nif_make_bytes); on failure a placeholder, and
+ * the call answers no_memory once the pass is over. */
+static ERL_NIF_TERM copy(decoder *d, plexus_bytes b)
+{
+    ERL_NIF_TERM t;
+    if (nif_make_bytes(d->env, b, &t)) return t;
+    d->oom = 1;
+    return nif_priv_get(d->env)->atom_nil;
+}
 
 /* The context: {VV, Cloud}, or 0 when out of memory. */
 static int decode_context(decoder *d, ERL_NIF_TERM *ctx)
@@ -58,7 +58,7 @@ static int decode_context(decoder *d, ERL_NIF_TERM *ctx)
     size_t n_vv = 0;
     for (size_t i = 0; i < d->n_actors; i++) {
         d->abytes[i] = field(&d->pos);
-        d->actors[i] = copy(env, d->abytes[i]);
+        d->actors[i] = copy(d, d->abytes[i]);
         uint64_t v = plexus_varint_trusted(&d->pos);
         if (v > 0) { /* an actor known by cloud dots only has no vector entry */
             vv_keys[n_vv] = d->actors[i];
@@ -116,14 +116,14 @@ static int decode_entry(decoder *d, ERL_NIF_TERM *out)
             plexus_thash_int(&h, ts);
             plexus_thash_bin(&h, v.p, v.n);
             scratch[i] = enif_make_tuple4(env, d->actors[a], enif_make_uint64(env, ctr),
-                                          enif_make_uint64(env, ts), copy(env, v));
+                                          enif_make_uint64(env, ts), copy(d, v));
         } else {
             scratch[i] = enif_make_tuple2(env, d->actors[a], enif_make_uint64(env, ctr));
         }
     }
     plexus_thash_tag(&h, PLEXUS_THASH_NIL, 0);
     ERL_NIF_TERM entry =
-        enif_make_tuple2(env, copy(env, key), enif_make_list_from_array(env, scratch, (unsigned)n));
+        enif_make_tuple2(env, copy(d, key), enif_make_list_from_array(env, scratch, (unsigned)n));
     *out = enif_make_tuple2(env, entry, enif_make_uint64(env, plexus_thash_final(&h)));
     return 1;
 }
@@ -143,7 +143,7 @@ ERL_NIF_TERM nif_trie_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (nif_should_go_dirty(env, (uint64_t)s.n * DECODE_WEIGHT))
         return nif_go_dirty(env, "trie_decode", nif_trie_decode, argc, argv);
     nif_charge(env, (uint64_t)s.n * DECODE_WEIGHT);
-    decoder d = {env, s.p + 2, 0, 0, NULL, NULL, NULL, 0};
+    decoder d = {env, s.p + 2, 0, 0, NULL, NULL, NULL, 0, 0};
     if (s.n >= 2 && s.p[0] == PLEXUS_CRDT_VERSION_2 && s.p[1] == PLEXUS_TYPE_LWWMAP) {
         rc = plexus_lwwmap_validate(s.p, s.n, &nif_alloc);
         d.lwwmap = 1;
@@ -162,7 +162,7 @@ ERL_NIF_TERM nif_trie_decode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     size_t done = 0;
     while (entries && done < n && decode_entry(&d, &entries[done]))
         done++;
-    if (entries && done == n) {
+    if (entries && done == n && !d.oom) {
         result = enif_make_tuple3(env, nif_priv_get(env)->atom_ok, ctx,
                                   enif_make_list_from_array(env, entries, (unsigned)n));
         made = 1;

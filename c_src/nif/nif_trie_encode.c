@@ -45,18 +45,10 @@ typedef struct encoder {
     plexus_buf *out;
 } encoder;
 
-static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-    size_t m = an < bn ? an : bn;
-    int c = m ? memcmp(a, b, m) : 0; /* an empty binary's data may be NULL */
-    if (c) return c;
-    return an < bn ? -1 : (an > bn);
-}
-
 static int entry_cmp(const void *x, const void *y)
 {
     const key_entry *a = x, *b = y;
-    return bytes_cmp(a->key, a->klen, b->key, b->klen);
+    return plexus_bytes_cmp(a->key, a->klen, b->key, b->klen);
 }
 
 /*
@@ -151,7 +143,7 @@ static int sort_entries(key_entry *e, size_t n)
 static int actor_cmp(const void *x, const void *y)
 {
     const actor *a = x, *b = y;
-    return bytes_cmp(a->p, a->n, b->p, b->n);
+    return plexus_bytes_cmp(a->p, a->n, b->p, b->n);
 }
 
 static int dot_cmp(const void *x, const void *y)

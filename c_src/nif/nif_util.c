@@ -152,13 +152,17 @@ int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch
     return PLEXUS_OK;
 }
 
+int nif_make_bytes(ErlNifEnv *env, plexus_bytes b, ERL_NIF_TERM *out)
+{
+    unsigned char *p = enif_make_new_binary(env, b.n, out);
+    if (!p) return 0;
+    if (b.n) memcpy(p, b.p, b.n);
+    return 1;
+}
+
 int nif_make_binary(ErlNifEnv *env, const plexus_buf *buf, ERL_NIF_TERM *out)
 {
-    ErlNifBinary bin;
-    if (!enif_alloc_binary(buf->len, &bin)) return 0;
-    if (buf->len) memcpy(bin.data, buf->p, buf->len);
-    *out = enif_make_binary(env, &bin);
-    return 1;
+    return nif_make_bytes(env, (plexus_bytes){buf->p, buf->len}, out);
 }
 
 static void *outbuf_realloc(void *ctx, void *p, size_t n)

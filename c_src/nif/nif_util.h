@@ -182,8 +182,10 @@ int nif_decode_term_existing(ErlNifEnv *env, plexus_bytes b, plexus_buf *scratch
                              ERL_NIF_TERM *out);
 #define NIF_BAD_TERM 1
 
-/* Copies buf into a new binary term; 0 when the binary cannot be allocated. The buffer
- * stays owned by the caller. */
+/* A new binary term holding a copy of b (on the process heap when small); 0 when it
+ * cannot be allocated. */
+int nif_make_bytes(ErlNifEnv *env, plexus_bytes b, ERL_NIF_TERM *out);
+/* nif_make_bytes of what buf holds; the buffer stays owned by the caller. */
 int nif_make_binary(ErlNifEnv *env, const plexus_buf *buf, ERL_NIF_TERM *out);
 
 /*
