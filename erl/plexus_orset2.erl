@@ -198,17 +198,22 @@ size(Set) ->
 
 %% ---------------------------------------------------------------- merging
 
-%% @doc The merge (least upper bound) of two sets; subtrees with equal hashes are
-%% taken as they are, without being walked. The walk runs in C (one NIF call, on a
-%% dirty scheduler once it outgrows the inline budget): entries both sides hold alike
-%% are kept as the same terms, the others merged dot by dot.
+%% @doc The merge (least upper bound) of two sets, or of keyed deltas (as
+%% `merge_delta/2'). A small side (a delta) is merged entry by entry into the other,
+%% O(small x log n), when that is provably the full merge (see `merge_delta/2');
+%% otherwise both tries are walked, and subtrees with equal hashes are taken as they
+%% are. The walk runs in C (one NIF call, on a dirty scheduler once it outgrows the
+%% inline budget): entries both sides hold alike are kept as the same terms, the
+%% others merged dot by dot.
 -spec merge(orset2() | keyed_delta(), orset2() | keyed_delta()) ->
           orset2() | keyed_delta() | error().
 merge(A, B) when ?IS_KEYED(A); ?IS_KEYED(B) ->
-    %% Keyed deltas (see "Keyed deltas"): the merge of their states, walked in full.
-    keyed_merge(A, B, fun merge/2);
-merge({orset2, CA, RA} = A, {orset2, CB, RB} = B) when ?IS_SET(A), ?IS_SET(B) ->
-    guard(fun() -> {orset2, plexus_crdt_ctx:merge(CA, CB), merge_root(RA, RB, CA, CB)} end);
+    %% Keyed deltas (see "Keyed deltas"): their keys say where to look.
+    keyed_merge(A, B, fun merge_keyed/4);
+merge(A, B) when ?IS_SET(A), ?IS_SET(B) ->
+    %% A small side (a delta) is merged entry by entry when that is the full merge
+    %% (merge_keyed/4); two large sides are walked (merge_full/2).
+    merge_keyed(A, [], B, []);
 merge(A, B) when ?IS_SET(A) ->
     not_a_set(B);
 merge(A, _) ->
@@ -745,9 +750,13 @@ merge_keyed({orset2, _, RA} = A, KA, {orset2, _, RB} = B, KB) ->
                          end
                  end),
     case Fast of
-        slow -> merge(A, B);
+        slow -> merge_full(A, B);
         _ -> Fast
     end.
+
+%% The merge of two sets by the walk of both tries (in C, merge_root/4).
+merge_full({orset2, CA, RA}, {orset2, CB, RB}) ->
+    guard(fun() -> {orset2, plexus_crdt_ctx:merge(CA, CB), merge_root(RA, RB, CA, CB)} end).
 
 %% The small side S merged into the large side L entry by entry, or slow
 %% (plexus_crdt_trie:merge_small/7 says when, and why it is the merge).

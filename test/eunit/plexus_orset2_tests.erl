@@ -325,6 +325,41 @@ enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
 
+%% merge/2 of a delta into a large set goes to the delta's entries and keys, as
+%% merge_delta/2 does (it walked the whole set before): a keyed remove delta and an
+%% add delta, either side first, merge without the trie walk (counted by tracing),
+%% and give the full merge, term for term. Two large sets are still walked.
+merge_of_a_delta_does_not_walk_test() ->
+    Base = ?V2:add_all(?V2:new(), lists:seq(1, 20000), a),
+    {_, Keyed} = ?V2:keyed_remove_delta(Base, 17),
+    {orset2_delta, _, _} = Keyed,
+    {_, Add} = ?V2:add_delta(Base, 20001, b),
+    Walk = {plexus_crdt_trie, merge_native, 6},
+    erlang:trace_pattern(Walk, true, [local, call_count]),
+    {Merged, Count} =
+        try
+            {[?V2:merge(Base, Keyed), ?V2:merge(Keyed, Base), ?V2:merge(Base, Add),
+              ?V2:merge(Add, Base)],
+             erlang:trace_info(Walk, call_count)}
+        after
+            erlang:trace_pattern(Walk, false, [local, call_count])
+        end,
+    ?assertEqual({call_count, 0}, Count),
+    Full = [?V2:merge_erl(X, Y) || {X, Y} <- [{Base, ?V2:state_of(Keyed)},
+                                              {?V2:state_of(Keyed), Base}, {Base, Add},
+                                              {Add, Base}]],
+    ?assertEqual(Full, Merged),
+    ?assertNot(?V2:member(hd(Merged), 17)),
+    ?assert(?V2:member(lists:nth(3, Merged), 20001)),
+    {A, B} = apart(3000),
+    erlang:trace_pattern(Walk, true, [local, call_count]),
+    try
+        ?assertEqual(?V2:merge_erl(A, B), ?V2:merge(A, B)),
+        ?assertEqual({call_count, 1}, erlang:trace_info(Walk, call_count))
+    after
+        erlang:trace_pattern(Walk, false, [local, call_count])
+    end.
+
 %% merge_delta/3: a plain remove delta told the elements it removed merges by going to
 %% them (no walk of the large side); wrong, missing or extra elements change nothing
 %% (the result is merge/2's); a bad list is badarg.
