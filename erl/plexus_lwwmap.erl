@@ -571,13 +571,23 @@ missing(_, _) ->
 %% @doc Merges a slice from `missing/2' of another replica (validated completely).
 -spec merge_missing(lwwmap(), binary()) -> lwwmap() | error().
 merge_missing({lwwmap, CL, Root} = Map, Slice) when ?IS_MAP(Map), is_binary(Slice) ->
-    Merge = fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun decode_body/1) end,
+    Merge = fun() -> plexus_crdt_ae:merge_missing(CL, Root, Slice, fun read_slice_body/1) end,
     case guard(Merge) of
         {error, _} = Error -> Error;
         {Ctx, Root2} -> {lwwmap, Ctx, Root2}
     end;
 merge_missing(_, _) ->
     erlang:error(badarg).
+
+%% A slice's body, read as from_binary/1 reads a map: by the C reader, whose binaries
+%% are copies (so the merged map does not keep the whole slice alive through
+%% sub-binaries of it); bytes it refuses go to the Erlang reader, for its reason and
+%% for bodies of more actors than the C reader takes.
+read_slice_body(Body) ->
+    case plexus_nif:trie_decode(<<2, $M, Body/binary>>) of
+        {ok, Ctx, Pairs} -> {ok, Ctx, [En || {En, _} <- Pairs]};
+        {error, _} -> decode_body(Body)
+    end.
 
 %% ---------------------------------------------------------------- registers
 

@@ -316,7 +316,7 @@ from_binary(<<2, $D, Rest/binary>>) ->
     plexus_crdt_keys:from_binary(Rest, orset2_delta,
                                  fun(Body) -> from_binary(<<1, $S, Body/binary>>) end);
 from_binary(<<1, $S, _/binary>> = V1) ->
-    %% validated and decoded in C (the terms decode_v1/1 would build, with their hashes)
+    %% validated and decoded in C (the entries, each with its hash, every binary a copy)
     case plexus_nif:trie_decode(V1) of
         {ok, Ctx, Pairs} -> {ok, {orset2, Ctx, plexus_crdt_trie:from_decoded(Pairs)}};
         Error -> Error
@@ -417,13 +417,11 @@ slice_body(Ctx, Entries) ->
     Body.
 
 read_slice_body(Body) ->
-    V1 = <<1, $S, Body/binary>>,
-    case plexus_nif:orset_validate(V1) of
-        ok ->
-            {Ctx, Entries} = decode_v1(V1),
-            {ok, Ctx, Entries};
-        Error ->
-            Error
+    %% Validated and decoded in C: every binary of the entries is a copy, so the
+    %% merged set does not keep the whole slice alive through sub-binaries of it.
+    case plexus_nif:trie_decode(<<1, $S, Body/binary>>) of
+        {ok, Ctx, Pairs} -> {ok, Ctx, [En || {En, _} <- Pairs]};
+        Error -> Error
     end.
 
 %% ---------------------------------------------------------------- v1 body codec
@@ -464,64 +462,6 @@ uvar_bin(X) -> put_uvar(X, <<>>).
 
 put_uvar(X, Acc) when X < 128 -> <<Acc/binary, X>>;
 put_uvar(X, Acc) -> put_uvar(X bsr 7, <<Acc/binary, 1:1, (X band 127):7>>).
-
-%% Decodes a v1 state that plexus_nif:orset_validate/1 has accepted.
-decode_v1(<<1, $S, R0/binary>>) ->
-    {NA, R1} = varint(R0),
-    {Actors, R2} = read_n(NA, R1, fun(B) ->
-                                          {A, B1} = read_bytes(B),
-                                          {V, B2} = varint(B1),
-                                          {{A, V}, B2}
-                                  end),
-    ActorT = list_to_tuple([A || {A, _} <- Actors]),
-    Dot = fun(B) ->
-                  {I, B1} = varint(B),
-                  {C, B2} = varint(B1),
-                  {{element(I + 1, ActorT), C}, B2}
-          end,
-    {NC, R3} = varint(R2),
-    {Cloud, R4} = read_n(NC, R3, Dot),
-    {NE, R5} = varint(R4),
-    {Entries, <<>>} = read_entries(NE, R5, ActorT, Dot, []),
-    VV = maps:from_list([{A, V} || {A, V} <- Actors, V > 0]),
-    {{VV, maps:from_list([{D, true} || D <- Cloud])}, Entries}.
-
-read_n(N, Bin, Fun) ->
-    read_n(N, Bin, Fun, []).
-
-%% N entries; the common one (an element under 128 bytes with one dot of one of the
-%% first 128 actors) is read in one match.
-read_entries(0, Bin, _, _, Acc) ->
-    {lists:reverse(Acc), Bin};
-read_entries(N, <<0:1, L:7, E:L/binary, 1, 0:1, I:7, R/binary>>, ActorT, Dot, Acc) ->
-    {C, R2} = varint(R),
-    read_entries(N - 1, R2, ActorT, Dot, [{E, [{element(I + 1, ActorT), C}]} | Acc]);
-read_entries(N, Bin, ActorT, Dot, Acc) ->
-    {E, B1} = read_bytes(Bin),
-    {ND, B2} = varint(B1),
-    {Ds, B3} = read_n(ND, B2, Dot),
-    read_entries(N - 1, B3, ActorT, Dot, [{E, Ds} | Acc]).
-
-read_n(0, Bin, _, Acc) ->
-    {lists:reverse(Acc), Bin};
-read_n(N, Bin, Fun, Acc) ->
-    {X, Rest} = Fun(Bin),
-    read_n(N - 1, Rest, Fun, [X | Acc]).
-
-read_bytes(Bin) ->
-    {L, R} = varint(Bin),
-    <<B:L/binary, Rest/binary>> = R,
-    {B, Rest}.
-
-varint(<<0:1, X:7, Rest/binary>>) ->
-    {X, Rest};
-varint(<<1:1, X0:7, 0:1, X1:7, Rest/binary>>) ->
-    {X0 bor (X1 bsl 7), Rest};
-varint(<<1:1, X0:7, 1:1, X1:7, 0:1, X2:7, Rest/binary>>) ->
-    {X0 bor (X1 bsl 7) bor (X2 bsl 14), Rest};
-varint(<<1:1, X:7, Rest/binary>>) ->
-    {Hi, R} = varint(Rest),
-    {X bor (Hi bsl 7), R}.
 
 %% ---------------------------------------------------------------- helpers
 

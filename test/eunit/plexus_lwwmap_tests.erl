@@ -437,6 +437,20 @@ enc(T) ->
 %% reader, and no key, actor or value of it points into the input binary (the Erlang
 %% reader's sub-binaries kept the whole input alive as long as one of them lived: a
 %% snapshot loaded at start stayed in memory after every key in it was replaced).
+%% An anti-entropy slice is read as from_binary/1 reads a map: the merged map holds
+%% copies, not sub-binaries of the slice (which would keep every received slice alive
+%% for as long as one of its keys or values lives).
+slice_binaries_are_copies_test() ->
+    Big = binary:copy(<<"v">>, 200),
+    B = ?M:put_all(?M:new(), [{{k, I, Big}, {I, Big}} || I <- lists:seq(1, 50)], {actor, Big}),
+    Slice = ?M:missing(B, [<<>>]),
+    {lwwmap, {VV, _}, Root} = M = ?M:merge_missing(?M:new(), Slice),
+    ?assertEqual(?M:to_map(B), ?M:to_map(M)),
+    Fields = maps:keys(VV) ++ lists:append([[K | lists:append([[A, V] || {A, _, _, V} <- Ws])]
+                                            || {K, Ws} <- plexus_crdt_trie:collect(Root, [])]),
+    ?assertEqual(151, length(Fields)),
+    ?assertEqual([], [F || F <- Fields, binary:referenced_byte_size(F) =/= byte_size(F)]).
+
 decoded_binaries_are_copies_test() ->
     Big = binary:copy(<<"v">>, 200),
     M = ?M:put_all(?M:new(), [{{k, I, Big}, {I, Big}} || I <- lists:seq(1, 50)],

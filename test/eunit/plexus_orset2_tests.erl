@@ -321,6 +321,21 @@ decoded_binaries_are_copies_test() ->
     ?assertEqual(101, length(Fields)),
     ?assertEqual([], [F || F <- Fields, binary:referenced_byte_size(F) =/= byte_size(F)]).
 
+%% An anti-entropy slice is read as from_binary/1 reads a set: the merged set holds
+%% copies, not sub-binaries of the slice (which would keep every received slice alive
+%% for as long as one of its elements lives). The Erlang reader it had made
+%% sub-binaries.
+slice_binaries_are_copies_test() ->
+    Big = binary:copy(<<"e">>, 200),
+    B = ?V2:add_all(?V2:new(), [{I, Big} || I <- lists:seq(1, 50)], {actor, Big}),
+    Slice = ?V2:missing(B, [<<>>]),
+    {orset2, {VV, _}, Root} = M = ?V2:merge_missing(?V2:new(), Slice),
+    ?assertEqual(lists:sort(?V2:to_list(B)), lists:sort(?V2:to_list(M))),
+    Fields = maps:keys(VV) ++ lists:append([[E | [A || {A, _} <- Ds]]
+                                            || {E, Ds} <- plexus_crdt_trie:collect(Root, [])]),
+    ?assertEqual(101, length(Fields)),
+    ?assertEqual([], [F || F <- Fields, binary:referenced_byte_size(F) =/= byte_size(F)]).
+
 enc(T) ->
     <<131, B/binary>> = term_to_binary(T, [deterministic, {minor_version, 2}]),
     B.
