@@ -555,7 +555,7 @@ whole_state_nifs_dirty_and_inline_test() ->
 %% dots: merge/2 and merge_delta/3 answer at once ({error, _} here, as the walk
 %% refuses the context), in a process whose heap is capped at 64 MB (enumerating them
 %% would take terabytes: the process is killed and the test fails). The same for the
-%% OR-Set's merge_delta/2,3.
+%% OR-Set's merge/2 and merge_delta/2,3.
 cancelling_counters_test() ->
     M = plexus_lwwmap,
     Big = M:put_all(M:new(), [{I, I} || I <- lists:seq(1, 3000)], a),
@@ -566,7 +566,9 @@ cancelling_counters_test() ->
     Calls = [fun() -> M:merge(Big, Forged) end, fun() -> M:merge(Forged, Big) end,
              fun() -> M:merge_delta(Big, Forged, [1]) end,
              fun() -> plexus_orset2:merge_delta(S, ForgedSet) end,
-             fun() -> plexus_orset2:merge_delta(S, ForgedSet, [1]) end],
+             fun() -> plexus_orset2:merge_delta(S, ForgedSet, [1]) end,
+             fun() -> plexus_orset2:merge(S, ForgedSet) end,
+             fun() -> plexus_orset2:merge(ForgedSet, S) end],
     [?assertMatch({done, {error, _}}, capped(F)) || F <- Calls].
 
 %% Fun() in a process with its heap capped at 8 M words: {done, Result} or killed.
