@@ -651,16 +651,13 @@ merge_delta(A, B, Elems) when is_list(Elems) ->
 merge_delta(_, _, _) ->
     erlang:error(badarg).
 
-%% Merges the states of A and B with Merge(StateA, KeysA, StateB, KeysB) (or
-%% Merge(StateA, StateB)); two keyed deltas give a keyed delta with the union of their
-%% keys. A keyed delta whose keys are not sorted binaries is merged as its state.
+%% Merges the states of A and B with Merge(StateA, KeysA, StateB, KeysB); two keyed
+%% deltas give a keyed delta with the union of their keys. A keyed delta whose keys
+%% are not sorted binaries is merged as its state.
 keyed_merge(A, B, Merge) ->
     case {split_keyed(A), split_keyed(B)} of
         {{SA, KA}, {SB, KB}} ->
-            Merged = case Merge of
-                         _ when is_function(Merge, 4) -> Merge(SA, KA, SB, KB);
-                         _ -> Merge(SA, SB)
-                     end,
+            Merged = Merge(SA, KA, SB, KB),
             case Merged of
                 {orset2, _, _} when KA =/= [], KB =/= [] ->
                     {orset2_delta, Merged, lists:umerge(KA, KB)};
