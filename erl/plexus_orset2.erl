@@ -612,12 +612,12 @@ remove_matching(Set, _, _) ->
 %% the two states, term for term. Two keyed deltas merge into a keyed delta (the
 %% union of their keys); anything merged with a state is a state.
 
-%% @doc `merge/2' that also takes keyed deltas, faster when one side is small (a
-%% delta): its entries, and the entries of the elements it names as removed, are
-%% merged one by one into the other side, O(small x log n), when that is provably the
-%% full merge; otherwise (two large sides, or a context that removes dots of elements
-%% the small side neither holds nor names, as an unkeyed remove delta's does) this
-%% is `merge/2'. Same state, term for term.
+%% @doc The same as `merge/2' (kept from when `merge/2' always walked): when one side
+%% is small (a delta), its entries, and the entries of the elements it names as
+%% removed, are merged one by one into the other side, O(small x log n), when that is
+%% provably the full merge; otherwise (two large sides, or a context that removes dots
+%% of elements the small side neither holds nor names, as an unkeyed remove delta's
+%% does) both tries are walked. Same state, term for term.
 %%
 %% Why it is the merge: an entry only the large side L holds keeps every dot the small
 %% side S's context has not seen. Its dots are in L's context, and a dot names one add
@@ -628,7 +628,7 @@ remove_matching(Set, _, _) ->
 -spec merge_delta(orset2() | keyed_delta(), orset2() | keyed_delta()) ->
           orset2() | keyed_delta() | error().
 merge_delta(A, B) ->
-    keyed_merge(A, B, fun merge_keyed/4).
+    merge(A, B).
 
 %% @doc `merge_delta/2', told elements the delta may have removed dots of (`Elems',
 %% e.g. the elements given to `remove_delta/2', or every element a replica holds for
