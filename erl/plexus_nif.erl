@@ -61,7 +61,7 @@
 ]).
 
 %% The node clock cell of plexus_hlc (c_src/nif/nif_hlc.c).
--export([hlc_next_after/1, hlc_observe/1, hlc_lease/2, hlc_cell/0]).
+-export([hlc_next_after/1, hlc_observe/1, hlc_lease/2, hlc_cell/0, hlc_wall/0]).
 
 %% Durable renames (c_src/nif/nif_fsync.c), used by plexus_leader's hard state.
 -export([fsync_dir/1]).
@@ -239,6 +239,13 @@ hlc_lease(_Prev, _Limit) -> ?NOT_LOADED.
 %% `{Clock, Limit}' of the cell, for tests and benchmarks.
 -spec hlc_cell() -> {timestamp(), timestamp()}.
 hlc_cell() -> ?NOT_LOADED.
+
+%% @doc The wall-clock milliseconds the node clock's ticks read, and how: `tsc' when
+%% the millisecond is kept on the CPU's time-stamp counter between real readings (the
+%% kernel keeps time on it), `realtime' when every read is a clock_gettime/2. For tests
+%% and the benchmark.
+-spec hlc_wall() -> {non_neg_integer(), tsc | realtime}.
+hlc_wall() -> ?NOT_LOADED.
 
 
 %% @doc Sets the input weight (bytes) from which NIF calls run on a dirty CPU

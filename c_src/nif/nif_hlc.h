@@ -22,9 +22,15 @@ bool nif_hlc_next(uint64_t floor, uint64_t *ts);
 /* {lease, Need}: what a NIF answers when the clock needs a lease for Need. */
 ERL_NIF_TERM nif_hlc_lease_needed(ErlNifEnv *env, uint64_t need);
 
+/* At load and upgrade: whether the wall clock may be read on the TSC between readings
+ * (only when the kernel keeps time on it), and a fresh window cell. */
+void nif_hlc_load(void);
+bool nif_hlc_tsc_wall_on(void);
+
 ERL_NIF_TERM nif_hlc_next_after(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_hlc_observe(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_hlc_lease(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 ERL_NIF_TERM nif_hlc_cell(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+ERL_NIF_TERM nif_hlc_wall(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
 
 #endif

@@ -32,6 +32,7 @@ static nif_priv *make_priv(ErlNifEnv *env)
     if (sodium_init() < 0) return NULL; /* digests, nonces and key memory need libsodium */
     nif_priv *priv = nif_priv_new(env);
     if (!priv) return NULL;
+    nif_hlc_load();
     if (nif_health_load(env, priv) || nif_beacon_load(env, priv) || nif_election_load(env, priv) ||
         nif_registry_load(env, priv)) {
         nif_priv_free(priv);
@@ -99,6 +100,7 @@ static ErlNifFunc nif_funcs[] = {
     {"hlc_observe", 1, nif_hlc_observe, 0},
     {"hlc_lease", 2, nif_hlc_lease, 0},
     {"hlc_cell", 0, nif_hlc_cell, 0},
+    {"hlc_wall", 0, nif_hlc_wall, 0},
     {"set_dirty_threshold", 1, nif_set_dirty_threshold, 0},
     {"dirty_threshold", 0, nif_dirty_threshold, 0},
     {"health_new", 3, nif_health_new, 0},

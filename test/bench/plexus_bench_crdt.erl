@@ -159,7 +159,9 @@ add_loop(M, S, K) -> add_loop(M, M:add(S, {new, K}, b), K - 1).
 %% {Ts, Actor, Value} after the old timestamp; merge = the greater tuple. Each figure is the best of many 1,000-call chunks (the shortest
 %% chunks are the ones the OS did not preempt: this machine is shared), loop included.
 lww_section() ->
-    io:format("~n== LWW register, ns per call (lower is better; ratio = plexus / plain Erlang)~n"),
+    {_, WallMode} = plexus_nif:hlc_wall(),
+    io:format("~n== LWW register, ns per call (lower is better; ratio = plexus / plain Erlang; "
+              "wall clock read: ~s)~n", [wall_mode(WallMode)]),
     R = plexus_lww:new(hello),
     R2 = plexus_lww:update(R, world),
     T = {os:system_time(millisecond) bsl 16, node(), hello},
@@ -188,6 +190,9 @@ lww_section() ->
               [MrgFresh]),
     lww_floors(RB, R2B),
     ok.
+
+wall_mode(tsc) -> "TSC window, clock_gettime once a millisecond";
+wall_mode(realtime) -> "clock_gettime on every tick".
 
 %% Where the time of update/2 and merge/2 goes, each step alone in the same run: what
 %% the old binary register could not skip (matching the binaries, building the new

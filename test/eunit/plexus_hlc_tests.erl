@@ -31,6 +31,32 @@ ticks_increase_test() ->
     Floor = plexus_hlc:now() + 10,
     ?assert(plexus_hlc:next_after(Floor) > Floor).
 
+%% The wall clock the ticks read is the system clock's millisecond, also when it comes
+%% from the TSC between real readings (c_src/core/tsc_wall.c): never behind what
+%% os:system_time/1 read just before, never ahead of what it reads just after. Two
+%% processes at once, so that both schedulers open and read windows.
+wall_is_the_system_clock_test_() ->
+    {timeout, 120, fun wall_is_the_system_clock/0}.
+
+wall_is_the_system_clock() ->
+    {_, Mode} = plexus_nif:hlc_wall(),
+    ?assert(lists:member(Mode, [tsc, realtime])),
+    Self = self(),
+    Pids = [spawn_link(fun() -> Self ! {self(), wall_outside_system_clock(200000, [])} end)
+            || _ <- [1, 2]],
+    [receive {P, Outside} -> ?assertEqual([], Outside) end || P <- Pids].
+
+wall_outside_system_clock(0, Acc) ->
+    lists:sublist(Acc, 5);
+wall_outside_system_clock(K, Acc) ->
+    Before = os:system_time(millisecond),
+    {Wall, _} = plexus_nif:hlc_wall(),
+    After = os:system_time(millisecond),
+    case Before =< Wall andalso Wall =< After of
+        true -> wall_outside_system_clock(K - 1, Acc);
+        false -> wall_outside_system_clock(K - 1, [{Before, Wall, After} | Acc])
+    end.
+
 observe_test() ->
     Now = plexus_hlc:now(),
     ok = plexus_hlc:observe(0),
