@@ -80,9 +80,8 @@ bool plexus_tsc_wall_record(plexus_tsc_wall *cell, uint64_t tsc_before, uint64_t
 {
     if (tsc_after < tsc_before) return false; /* read on two CPUs: not a reading */
     uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_relaxed);
-    if ((seq & 1) ||
-        !atomic_compare_exchange_strong_explicit(&cell->seq, &seq, seq + 1, memory_order_acquire,
-                                                 memory_order_relaxed))
+    if ((seq & 1) || !atomic_compare_exchange_strong_explicit(
+                         &cell->seq, &seq, seq + 1, memory_order_acquire, memory_order_relaxed))
         return false; /* another thread is writing: this reading is used, not kept */
     atomic_thread_fence(memory_order_release);
 

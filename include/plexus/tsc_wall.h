@@ -38,12 +38,12 @@
 
 #include "plexus/common.h"
 
-#define PLEXUS_TSC_WALL_MARGIN_PPM 2000u                     /* windows end 0.2% early */
+#define PLEXUS_TSC_WALL_MARGIN_PPM 2000u               /* windows end 0.2% early */
 #define PLEXUS_TSC_WALL_CALIBRATE_NS UINT64_C(1000000) /* 1 ms between rate samples */
 #define PLEXUS_TSC_WALL_SAMPLE_PPM 200u /* a rate sample's reading error must stay under this */
 
 typedef struct plexus_tsc_wall {
-    _Atomic uint64_t seq; /* odd while a writer changes the fields below */
+    _Atomic uint64_t seq;             /* odd while a writer changes the fields below */
     _Atomic uint64_t from, until, ms; /* the window: ms holds for TSC in [from, until) */
     /* The writer's own (under an odd seq): the last clean reading kept for the rate,
      * and the rate in TSC ticks per millisecond, 0 until measured. */

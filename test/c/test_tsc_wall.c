@@ -179,7 +179,8 @@ static void test_window_starts_after_the_reading(void)
     uint64_t before = s.tsc, ms;
     CHECK(plexus_tsc_wall_record(&s.cell, before, wall_at(&s, before + 500), before + 1000));
     CHECK(!plexus_tsc_wall_read(&s.cell, before + 500, &ms));
-    CHECK(plexus_tsc_wall_read(&s.cell, before + 1000, &ms) && ms == wall_at(&s, before + 500) / 1000000u);
+    CHECK(plexus_tsc_wall_read(&s.cell, before + 1000, &ms) &&
+          ms == wall_at(&s, before + 500) / 1000000u);
 }
 
 static void test_clock_steps_stop_windows_until_measured_again(void)
@@ -194,12 +195,13 @@ static void test_clock_steps_stop_windows_until_measured_again(void)
         /* the window opened before the step may still answer with the old millisecond
          * (at most until its end, under 1 ms); count answers only after it */
         uint64_t end = atomic_load(&s.cell.until);
-        while (s.tsc < end) s.tsc += TICKS_PER_MS / 1000;
+        while (s.tsc < end)
+            s.tsc += TICKS_PER_MS / 1000;
         s.wrong = 0;
         long real = s.real;
         sim_wall_ms(&s, 100); /* the first reading after the step... */
         CHECK(s.real == real + 1);
-        CHECK(s.cell.ticks_per_ms == 0); /* ...distrusts the interval it ends */
+        CHECK(s.cell.ticks_per_ms == 0);        /* ...distrusts the interval it ends */
         CHECK(atomic_load(&s.cell.until) == 0); /* and opens no window */
         run_ms(&s, 5);
         CHECK(s.cell.ticks_per_ms != 0); /* measured again */
@@ -247,7 +249,8 @@ static void *race_reader(void *arg)
         uint64_t k = atomic_load(&race_now);
         uint64_t t = race_tsc(k > 2 ? k - 2 : 0) + rng % (4 * TICKS_PER_MS);
         uint64_t ms;
-        if (plexus_tsc_wall_read(&race_cell, t, &ms) && ms != NS0 / 1000000u + (t - TSC0) / TICKS_PER_MS)
+        if (plexus_tsc_wall_read(&race_cell, t, &ms) &&
+            ms != NS0 / 1000000u + (t - TSC0) / TICKS_PER_MS)
             (*wrong)++;
     }
     return NULL;
