@@ -9,7 +9,7 @@
 %% printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_crdt2).
 
--import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, best_ns_settled/1, us/1, ms/1, settle/0]).
+-import(plexus_bench_time, [rate/2, ns_each/2, best_ns/1, us/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -194,18 +194,11 @@ merge_rows(N) ->
     Values = lists:seq(1, N),
     Others = lists:seq(N div 10, N + N div 10),
     Union = ns_each(fun() -> ordsets:union(Values, Others) end, 1),
-    %% The same two with the heap collected before each call: the merge and the
-    %% collection of its own result, without the garbage of earlier calls and rows.
-    FullSettled = best_ns_settled(fun() -> ?V2:merge(FA, FB) end),
-    UnionSettled = best_ns_settled(fun() -> ordsets:union(Values, Others) end),
     io:format("full merge, 90% shared: v2 ~s (~.1f ns/input element, ~.2fx union), "
               "v2 Erlang walk ~s (~.1f ns/el), v1 ~s, ordsets:union of bare values ~s "
               "(targets <= 15 ns/el, <= 1.5x union)~n",
               [ms(Full), Full / (2 * N), Full / Union, ms(ErlFull), ErlFull / (2 * N),
                ms(V1Full), ms(Union)]),
-    io:format("  the same, heap collected before each call: v2 ~s (~.1f ns/input element, "
-              "~.2fx union of ~s)~n",
-              [ms(FullSettled), FullSettled / (2 * N), FullSettled / UnionSettled, ms(UnionSettled)]),
     lists:foreach(
       fun(D) ->
               A = ?V2:add_all(Base, lists:seq(N + 1, N + D div 2), b),

@@ -2,7 +2,7 @@
 %% machine is shared and noisy), as rates or per-item times, and their formats.
 -module(plexus_bench_time).
 
--export([rate/2, ns_each/2, best_ns/1, best_ns_settled/1, us/1, ms/1, settle/0]).
+-export([rate/2, ns_each/2, best_ns/1, us/1, ms/1, settle/0]).
 
 %% Settles the heap after building a large state, before timing ops on it: a full
 %% sweep leaves every live term in the young generation, and the minor collection
@@ -24,16 +24,6 @@ ns_each(Fun, Count) ->
 
 best_ns(Fun) ->
     lists:min([begin
-                   T0 = erlang:monotonic_time(nanosecond),
-                   _ = Fun(),
-                   erlang:monotonic_time(nanosecond) - T0
-               end || _ <- [1, 2, 3]]).
-
-%% best_ns/1 with the heap collected before each call, outside the clock: the call and
-%% the collection of what it allocates, not of garbage left by earlier calls.
-best_ns_settled(Fun) ->
-    lists:min([begin
-                   settle(),
                    T0 = erlang:monotonic_time(nanosecond),
                    _ = Fun(),
                    erlang:monotonic_time(nanosecond) - T0
