@@ -54,9 +54,8 @@ typedef struct plexus_tsc_wall {
 PLEXUS_API void plexus_tsc_wall_init(plexus_tsc_wall *cell);
 
 /* The millisecond at TSC value tsc: true and *ms set when tsc falls in the window. */
-static inline bool plexus_tsc_wall_read(const plexus_tsc_wall *cell, uint64_t tsc, uint64_t *ms)
+static inline bool plexus_tsc_wall_read(plexus_tsc_wall *c, uint64_t tsc, uint64_t *ms)
 {
-    plexus_tsc_wall *c = (plexus_tsc_wall *)cell; /* C11 atomics take non-const */
     uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
     uint64_t from = atomic_load_explicit(&c->from, memory_order_relaxed);
     uint64_t until = atomic_load_explicit(&c->until, memory_order_relaxed);
