@@ -280,26 +280,45 @@ static size_t encode_atom(ErlNifEnv *env, ERL_NIF_TERM atom, uint8_t field[LWW_A
 }
 
 /*
- * A per-scheduler-thread cache of atom fields: writing a register encodes the node's
- * name and often an atom value, and enif_get_atom plus the conversion cost ~25 ns of
- * a ~70 ns write (measured with perf). Direct-mapped on the atom's index; an atom term
- * names the same text for the life of the node (atoms are never freed), so an entry
- * never goes stale, and thread-local storage needs no lock. 16 slots of 272 bytes per
- * thread that writes registers. A miss costs one compare.
+ * Atom fields are cached: writing a register encodes the node's name and often an
+ * atom value, and enif_get_atom plus the conversion cost ~25 ns of a ~70 ns write
+ * (measured with perf). An atom term names the same text for the life of the node
+ * (atoms are never freed), so a cached field never goes stale.
+ *
+ * First a shared table of write-once slots, direct-mapped on the atom's index: a slot
+ * is claimed once, filled, then published with release, never changed or freed, so a
+ * hit is one acquire load and a compare. Thread-local storage would cost a
+ * __tls_get_addr call per lookup from a loaded library (~3 ns of a ~72 ns update,
+ * measured with perf). An atom whose slot another atom holds falls back to a
+ * per-thread cache, direct-mapped the same way (no lock: only its thread writes it).
  */
-#define ATOM_CACHE_SLOTS 16
 typedef struct atom_slot {
-    ERL_NIF_TERM atom; /* 0 (never an atom term) when empty */
+    _Atomic ERL_NIF_TERM ready; /* the atom, stored once field and n are written; 0 before */
     size_t n;
     uint8_t field[LWW_ATOM_FIELD_MAX];
 } atom_slot;
-static _Thread_local atom_slot atom_cache[ATOM_CACHE_SLOTS];
 
-/* The field of an atom from the cache (filled on a miss); NULL when encode_atom
- * leaves the atom to Erlang. Valid until the next call on this thread. */
-static const uint8_t *atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
+#define SHARED_ATOM_SLOTS 64 /* ~17 KiB */
+static atom_slot shared_atoms[SHARED_ATOM_SLOTS];
+static _Atomic bool shared_atoms_claimed[SHARED_ATOM_SLOTS];
+
+#define THREAD_ATOM_SLOTS 16
+typedef struct thread_atom_slot {
+    ERL_NIF_TERM atom; /* 0 (never an atom term) when empty */
+    size_t n;
+    uint8_t field[LWW_ATOM_FIELD_MAX];
+} thread_atom_slot;
+static _Thread_local thread_atom_slot thread_atoms[THREAD_ATOM_SLOTS];
+
+/* The slot index of an atom term: its index, above the tag bits. */
+static size_t atom_hash(ERL_NIF_TERM atom)
 {
-    atom_slot *slot = &atom_cache[(atom >> 6) % ATOM_CACHE_SLOTS]; /* above the tag bits */
+    return (size_t)(atom >> 6);
+}
+
+static const uint8_t *thread_atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
+{
+    thread_atom_slot *slot = &thread_atoms[atom_hash(atom) % THREAD_ATOM_SLOTS];
     if (slot->atom != atom) {
         size_t k = encode_atom(env, atom, slot->field);
         if (!k) return NULL;
@@ -310,28 +329,43 @@ static const uint8_t *atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
     return slot->field;
 }
 
+/* The field of an atom from the caches (filled on a miss); NULL when encode_atom
+ * leaves the atom to Erlang. Valid until the next call on this thread. */
+static const uint8_t *atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
+{
+    size_t i = atom_hash(atom) % SHARED_ATOM_SLOTS;
+    atom_slot *slot = &shared_atoms[i];
+    if (atomic_load_explicit(&slot->ready, memory_order_acquire) != atom) {
+        if (atomic_load_explicit(&shared_atoms_claimed[i], memory_order_relaxed) ||
+            atomic_exchange(&shared_atoms_claimed[i], true))
+            return thread_atom_field(env, atom, n);
+        /* this thread alone writes the slot, once; an atom left to Erlang keeps it
+         * claimed and empty, and every atom of that slot goes to the thread cache */
+        if (!(slot->n = encode_atom(env, atom, slot->field))) return NULL;
+        atomic_store_explicit(&slot->ready, atom, memory_order_release);
+    }
+    *n = slot->n;
+    return slot->field;
+}
+
 /*
- * The node's own name, asked on every update: kept apart from the thread-local cache,
- * which costs a __tls_get_addr call per lookup from a loaded library (~4 ns of ~90,
- * measured). A node has very few names in its life (nonode@nohost, then its name), so
- * each gets a write-once static slot: filled, then published with release, never
- * changed or freed, so a reader needs only an acquire load. Past NODE_SLOTS names the
- * thread-local cache serves.
+ * The node's own name, asked on every update: kept apart from the shared table, where
+ * another atom could hold its slot. A node has very few names in its life
+ * (nonode@nohost, then its name), so each gets a write-once slot of its own; past
+ * NODE_SLOTS names atom_field serves.
  */
 #define NODE_SLOTS 4
-typedef struct node_slot {
-    _Atomic ERL_NIF_TERM ready; /* the atom, stored once field and n are written */
-    size_t n;
-    uint8_t field[LWW_ATOM_FIELD_MAX];
-} node_slot;
-static node_slot node_slots[NODE_SLOTS];
+static atom_slot node_slots[NODE_SLOTS];
 static _Atomic unsigned node_slots_claimed;
-static node_slot *_Atomic node_last; /* the slot of the last name asked, or NULL */
+static atom_slot *_Atomic node_last; /* the slot of the last name asked, or NULL */
 
+/* The field of the atom node; NULL when node is not an atom or encode_atom leaves it to
+ * Erlang. A hit proves node an atom (slots hold only atoms): the check is for a miss. */
 static const uint8_t *node_field(ErlNifEnv *env, ERL_NIF_TERM node, size_t *n)
 {
-    node_slot *last = atomic_load_explicit(&node_last, memory_order_acquire);
+    atom_slot *last = atomic_load_explicit(&node_last, memory_order_acquire);
     if (!last || atomic_load_explicit(&last->ready, memory_order_acquire) != node) {
+        if (!enif_is_atom(env, node)) return NULL;
         unsigned claimed = atomic_load(&node_slots_claimed);
         last = NULL;
         for (unsigned i = 0; i < claimed && i < NODE_SLOTS; i++)
@@ -351,6 +385,58 @@ static const uint8_t *node_field(ErlNifEnv *env, ERL_NIF_TERM node, size_t *n)
 }
 
 /*
+ * Short fields (a node name, an atom) are compared and copied inline: the libc calls
+ * through the PLT cost ~3 ns each of a ~72 ns update (perf). Up to 16 bytes in two
+ * overlapping loads or stores of 8, 4 or 1 bytes; longer in 8-byte steps.
+ */
+static inline uint64_t load8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t load4(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static bool short_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n >= 8) {
+        if (n > 64) return memcmp(a, b, n) == 0;
+        for (size_t i = 0; i + 8 < n; i += 8)
+            if (load8(a + i) != load8(b + i)) return false;
+        return load8(a + n - 8) == load8(b + n - 8);
+    }
+    if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+static void short_copy(uint8_t *to, const uint8_t *from, size_t n)
+{
+    if (n >= 8) {
+        if (n > 64) {
+            memcpy(to, from, n);
+            return;
+        }
+        for (size_t i = 0; i + 8 < n; i += 8)
+            memcpy(to + i, from + i, 8);
+        memcpy(to + n - 8, from + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(to, from, 4);
+        memcpy(to + n - 4, from + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            to[i] = from[i];
+    }
+}
+
+/*
  * The register field of the common values, byte for byte what plexus_lww:enc/1 and
  * term_to_binary(V, [deterministic, {minor_version, 2}]) give without the leading 131:
  * SMALL_ATOM_UTF8_EXT for an atom of up to 255 UTF-8 bytes (read as Latin-1, the only
@@ -358,14 +444,22 @@ static const uint8_t *node_field(ErlNifEnv *env, ERL_NIF_TERM node, size_t *n)
  * 0..255, INTEGER_EXT for other 32-bit integers, BINARY_EXT for a binary of up to
  * LWW_WRITE_MAX_BINARY bytes. 0 for any other term (the caller falls back to Erlang).
  */
+static void put_be32(uint8_t *p, uint32_t u)
+{
+    p[0] = (uint8_t)(u >> 24);
+    p[1] = (uint8_t)(u >> 16);
+    p[2] = (uint8_t)(u >> 8);
+    p[3] = (uint8_t)u;
+}
+
 static int encode_value(ErlNifEnv *env, ERL_NIF_TERM v, ERL_NIF_TERM *out)
 {
-    unsigned char *p;
+    uint8_t *p;
     if (enif_is_atom(env, v)) {
         size_t n;
         const uint8_t *field = atom_field(env, v, &n);
         if (!field || !(p = enif_make_new_binary(env, n, out))) return 0;
-        memcpy(p, field, n);
+        short_copy(p, field, n);
         return 1;
     }
     ErlNifSInt64 i;
@@ -373,27 +467,20 @@ static int encode_value(ErlNifEnv *env, ERL_NIF_TERM v, ERL_NIF_TERM *out)
         if (i >= 0 && i < 256) {
             if (!(p = enif_make_new_binary(env, 2, out))) return 0;
             p[0] = 97;
-            p[1] = (unsigned char)i;
+            p[1] = (uint8_t)i;
             return 1;
         }
         if (i < INT32_MIN || i > INT32_MAX) return 0;
-        uint32_t u = (uint32_t)(int32_t)i;
         if (!(p = enif_make_new_binary(env, 5, out))) return 0;
         p[0] = 98;
-        p[1] = (unsigned char)(u >> 24);
-        p[2] = (unsigned char)(u >> 16);
-        p[3] = (unsigned char)(u >> 8);
-        p[4] = (unsigned char)u;
+        put_be32(p + 1, (uint32_t)(int32_t)i);
         return 1;
     }
     ErlNifBinary bin;
     if (enif_inspect_binary(env, v, &bin) && bin.size <= LWW_WRITE_MAX_BINARY) {
         if (!(p = enif_make_new_binary(env, bin.size + 5, out))) return 0;
         p[0] = 109;
-        p[1] = (unsigned char)(bin.size >> 24);
-        p[2] = (unsigned char)(bin.size >> 16);
-        p[3] = (unsigned char)(bin.size >> 8);
-        p[4] = (unsigned char)bin.size;
+        put_be32(p + 1, (uint32_t)bin.size);
         memcpy(p + 5, bin.data, bin.size);
         return 1;
     }
@@ -434,12 +521,15 @@ static int get_field(ErlNifEnv *env, ERL_NIF_TERM t, ErlNifBinary *bin)
 /*
  * lww_update(Reg, Node, Value) -> {plexus_lww, Ts, ActorField, ValueField} |
  * {error, overflow} | {lease, Need} | fallback: plexus_lww:update/2 of a register term
- * in one call: the register checked as plexus_lww's guards check it, the actor field
- * of Node (the register's own actor term when it already holds those bytes, the
- * common case of a node rewriting its register: no copy), the value's field, a tick
- * after the register's timestamp, the new term. `fallback' for anything it leaves to
- * Erlang (a binary register, a tuple that is not a register, a node name or value it
- * does not encode), before any tick.
+ * in one call: the register's tag, timestamp and actor field checked as plexus_lww's
+ * guards check them, the actor field of Node (the register's own actor term when it
+ * already holds those bytes, the common case of a node rewriting its register: no
+ * copy), the value's field, a tick after the register's timestamp, the new term.
+ * `fallback' for anything it leaves to Erlang (a binary register, a tuple that is not
+ * a register, a node name or value it does not encode), before any tick. The old
+ * value field is not read at all (update/2's guard checks it, for less than the
+ * ~3.5 ns enif_inspect_binary costs here), so whatever it holds, the result is a
+ * well-formed register.
  */
 ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
@@ -447,7 +537,7 @@ ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     const ERL_NIF_TERM *reg;
     int arity;
     uint64_t floor, ts;
-    ErlNifBinary actor, value;
+    ErlNifBinary actor;
     ERL_NIF_TERM actor_term, value_term;
     const uint8_t *node;
     size_t node_n;
@@ -455,19 +545,19 @@ ERL_NIF_TERM nif_lww_update(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 
     if (argc != 3 || !enif_get_tuple(env, argv[0], &arity, &reg) || arity != 4 ||
         reg[0] != priv->atom_plexus_lww || !nif_get_u64(env, reg[1], &floor) ||
-        !get_field(env, reg[2], &actor) || !get_field(env, reg[3], &value) ||
-        !enif_is_atom(env, argv[1]) || !(node = node_field(env, argv[1], &node_n)))
+        !get_field(env, reg[2], &actor) || !(node = node_field(env, argv[1], &node_n)))
         return priv->atom_fallback;
     /* node may point into the atom cache: used up before encode_value may refill it */
-    if (actor.size == node_n && memcmp(actor.data, node, node_n) == 0) {
+    if (actor.size == node_n && short_equal(actor.data, node, node_n)) {
         actor_term = reg[2];
     } else {
         if (!(p = enif_make_new_binary(env, node_n, &actor_term))) return priv->atom_fallback;
-        memcpy(p, node, node_n);
+        short_copy(p, node, node_n);
     }
     if (!encode_value(env, argv[2], &value_term)) return priv->atom_fallback;
     if (!nif_hlc_next(floor, &ts)) return nif_hlc_lease_needed(env, ts);
     if (ts <= floor) return nif_error(env, PLEXUS_EOVERFLOW);
-    return enif_make_tuple4(env, priv->atom_plexus_lww, enif_make_uint64(env, ts), actor_term,
-                            value_term);
+    ERL_NIF_TERM fields[4] = {priv->atom_plexus_lww, enif_make_uint64(env, ts), actor_term,
+                              value_term};
+    return enif_make_tuple_from_array(env, fields, 4); /* no varargs walk: ~1 ns (perf) */
 }

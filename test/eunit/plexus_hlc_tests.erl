@@ -258,8 +258,21 @@ nif_bad_arguments_test() ->
      || {R, N, V} <- [{plexus_lww:to_binary(Reg), node(), v}, {Reg, "node", v},
                       {Reg, node(), {tuple}}, {Reg, node(), 1.5}, {Reg, node(), 1 bsl 40},
                       {setelement(2, Reg, -1), node(), v}, {setelement(3, Reg, <<>>), node(), v},
-                      {setelement(4, Reg, <<1:9>>), node(), v}, {setelement(1, Reg, x), node(), v},
+                      {setelement(1, Reg, x), node(), v},
                       {{plexus_lww, 1, <<"a">>}, node(), v}, {x, node(), v},
                       {Reg, node(), binary:copy(<<1>>, 4097)},
                       {Reg, list_to_atom([16#1F600]), v}]],
+    %% the old value field is never read by the NIF (plexus_lww:update/2 checks it in
+    %% its guard): a bad one still gives a well-formed register, never a crash
+    [?assertMatch({plexus_lww, _, _, <<119, 1, $v>>},
+                  nif_update(setelement(4, Reg, Bad), v))
+     || Bad <- [<<1:9>>, <<>>, x, [], 1.5]],
+    [?assertEqual({error, bad_register}, plexus_lww:update(setelement(4, Reg, Bad), v))
+     || Bad <- [<<1:9>>, <<>>, x, [], 1.5]],
     ok.
+
+nif_update(R, V) ->
+    case plexus_nif:lww_update(R, node(), V) of
+        {lease, Need} -> plexus_hlc:lease(Need), nif_update(R, V);
+        New -> New
+    end.

@@ -294,6 +294,7 @@ small_registers_need_no_nif_call_test() ->
 %% field; new/1,2, update/2 and update/3 all agree with the C encoder.
 value_encodings_match_the_bif_test() ->
     Atom = fun(N, C) -> list_to_atom(lists:duplicate(N, C)) end,
+    Many = [list_to_atom("plexus_lww_tests_v" ++ integer_to_list(I)) || I <- lists:seq(1, 300)],
     Values = [a, '', true, Atom(123, $a), Atom(124, $a), Atom(125, $a), Atom(126, $a),
               Atom(255, $a), Atom(62, 16#e9), Atom(63, 16#e9), Atom(255, 16#1F600),
               0, 1, 255, 256, -1, -256, 2147483647, 2147483648, -2147483648, -2147483649,
@@ -301,10 +302,10 @@ value_encodings_match_the_bif_test() ->
               binary:copy(<<7>>, 300), binary:copy(<<7>>, 4096), binary:copy(<<7>>, 4097),
               Atom(127, 16#e9), Atom(128, 16#e9), Atom(255, 16#e9), Atom(254, 16#7f),
               {a, 1}, "ab", 1.5, #{k => v}]
-             %% many atoms in a row: the C write's per-thread cache of atom fields
-             %% (16 slots) must never hand one atom another's bytes
-             ++ [list_to_atom("plexus_lww_tests_v" ++ integer_to_list(I)) || I <- lists:seq(1, 64)]
-             ++ [true, false, a, true],
+             %% many atoms, twice over: the C write's caches of atom fields (64
+             %% shared write-once slots, then 16 per thread for the atoms whose slot
+             %% another holds) must never hand one atom another's bytes
+             ++ Many ++ Many ++ [true, false, a, true],
     Node = plexus_nif:encode(node()),
     Base = ?L:new(start),
     [begin
@@ -322,6 +323,30 @@ value_encodings_match_the_bif_test() ->
          ?assertEqual({V, plexus_nif:lww_new(Enc, Enc, ?L:timestamp(R4))}, {V, B(R4)})
      end || V <- Values],
     ok.
+
+%% Schedulers filling the shared atom slots at once: 4 processes write 400 new atoms
+%% each, every process in its own order, so slots are claimed while others read them;
+%% each value field must be the atom's own bytes.
+atom_fields_under_concurrent_writers_test() ->
+    Atoms = [list_to_atom("plexus_lww_tests_race" ++ integer_to_list(I)) || I <- lists:seq(1, 400)],
+    Expected = maps:from_list([{A, element(2, split_binary(plexus_nif:encode(A), 1))} || A <- Atoms]),
+    Self = self(),
+    Writer = fun(Order) ->
+                     fun() ->
+                             Bad = [A || A <- Order,
+                                         element(4, ?L:update(?L:new(x), A)) =/= maps:get(A, Expected)],
+                             Self ! {done, self(), Bad}
+                     end
+             end,
+    Orders = [Atoms, lists:reverse(Atoms), shuffle(Atoms, 1), shuffle(Atoms, 2)],
+    Pids = [spawn_opt(Writer(O), [link]) || O <- Orders],
+    [receive {done, P, Bad} -> ?assertEqual([], Bad) after 60000 -> error(timeout) end
+     || P <- Pids],
+    ok.
+
+shuffle(L, Seed) ->
+    _ = rand:seed(exsss, {Seed, Seed, Seed}),
+    [X || {_, X} <- lists:sort([{rand:uniform(), X} || X <- L])].
 
 %% lww_update's actor field for the node's name comes from a few write-once slots,
 %% then from the per-thread atom cache: names switching back and forth, more of them
