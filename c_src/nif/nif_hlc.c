@@ -27,10 +27,21 @@ static _Alignas(64) plexus_hlc_cell hlc_cell;
 
 #ifdef HAVE_TSC
 /* The wall clock's millisecond between real readings (plexus/tsc_wall.h); used only
- * when the kernel itself keeps time on the TSC (nif_hlc_load). Read by every
- * scheduler, written about once a millisecond: a cache line of its own. */
+ * while the kernel itself keeps time on the TSC (nif_hlc_load, then
+ * recheck_clock_source). Read by every scheduler, written about once a millisecond: a
+ * cache line of its own. */
 static _Alignas(64) plexus_tsc_wall tsc_wall;
-static bool tsc_wall_on;
+static _Atomic bool tsc_wall_on;
+
+/* The kernel moves its clock off the TSC when its watchdog finds the TSC unstable (a
+ * VM migrated, CPUs whose counters drifted apart); windows must stop then, since a
+ * reader on a CPU whose TSC lags could see a closed window as open. So the real-
+ * reading path asks again once every CLOCK_SOURCE_RECHECK real readings: about once a
+ * second at one a millisecond, each a ~10 us read of a sysfs file, far under the
+ * ~1 ms a NIF may take. Off is for good: the kernel does not return to a TSC it
+ * found unstable, and readings of the clock are always right, only slower. */
+#define CLOCK_SOURCE_RECHECK 1024u
+static _Atomic unsigned real_readings;
 #endif
 
 /* CLOCK_REALTIME in ns since the epoch; a clock set before 1970 reads as 0. */
@@ -39,22 +50,6 @@ static uint64_t realtime_ns(void)
     struct timespec t;
     if (clock_gettime(CLOCK_REALTIME, &t) != 0 || t.tv_sec < 0) return 0;
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* Wall-clock milliseconds since the epoch: the TSC window's when it holds, else a real
- * reading (which opens the next window). */
-static uint64_t wall_ms(void)
-{
-#ifdef HAVE_TSC
-    if (tsc_wall_on) {
-        uint64_t ms, before = __rdtsc();
-        if (plexus_tsc_wall_read(&tsc_wall, before, &ms)) return ms;
-        uint64_t ns = realtime_ns();
-        plexus_tsc_wall_record(&tsc_wall, before, ns, __rdtsc());
-        return ns / 1000000u;
-    }
-#endif
-    return realtime_ns() / 1000000u;
 }
 
 /* Whether the kernel keeps time on the TSC: then the TSC is constant-rate, runs in
@@ -71,11 +66,33 @@ static bool kernel_clock_is_tsc(void)
     return tsc;
 }
 
+/* Wall-clock milliseconds since the epoch: the TSC window's when it holds, else a real
+ * reading (which opens the next window). */
+static uint64_t wall_ms(void)
+{
+#ifdef HAVE_TSC
+    if (atomic_load_explicit(&tsc_wall_on, memory_order_relaxed)) {
+        uint64_t ms, before = __rdtsc();
+        if (plexus_tsc_wall_read(&tsc_wall, before, &ms)) return ms;
+        uint64_t ns = realtime_ns();
+        plexus_tsc_wall_record(&tsc_wall, before, ns, __rdtsc());
+        if (atomic_fetch_add_explicit(&real_readings, 1, memory_order_relaxed) %
+                    CLOCK_SOURCE_RECHECK ==
+                CLOCK_SOURCE_RECHECK - 1 &&
+            !kernel_clock_is_tsc())
+            atomic_store(&tsc_wall_on, false);
+        return ns / 1000000u;
+    }
+#endif
+    return realtime_ns() / 1000000u;
+}
+
 void nif_hlc_load(void)
 {
 #ifdef HAVE_TSC
     plexus_tsc_wall_init(&tsc_wall);
-    tsc_wall_on = kernel_clock_is_tsc();
+    atomic_store(&real_readings, 0);
+    atomic_store(&tsc_wall_on, kernel_clock_is_tsc());
 #else
     (void)kernel_clock_is_tsc;
 #endif
@@ -84,7 +101,7 @@ void nif_hlc_load(void)
 bool nif_hlc_tsc_wall_on(void)
 {
 #ifdef HAVE_TSC
-    return tsc_wall_on;
+    return atomic_load(&tsc_wall_on);
 #else
     return false;
 #endif

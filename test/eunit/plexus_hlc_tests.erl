@@ -57,6 +57,64 @@ wall_outside_system_clock(K, Acc) ->
         false -> wall_outside_system_clock(K - 1, [{Before, Wall, After} | Acc])
     end.
 
+%% The kernel can move its clock off the TSC at run time (its watchdog found the TSC
+%% unstable), and the TSC windows must stop then. A child node runs in a private mount
+%% namespace where a plain file is bound over the sysfs clock-source file: it says
+%% "tsc" when the library loads, then the child writes "hpet" into it and ticks; its
+%% clock must report `realtime' within a bounded time (the recheck runs once every
+%% 1024 real readings, about a second). Needs root for the mount namespace (CI runs as
+%% root); elsewhere it says so and checks nothing.
+clock_source_switch_test_() ->
+    {timeout, 180, fun clock_source_switch/0}.
+
+clock_source_switch() ->
+    Unshare = os:find_executable("unshare"),
+    case Unshare =/= false andalso os:cmd("unshare -m true 2>&1 && echo yes") =:= "yes\n" of
+        false ->
+            ?debugMsg("clock_source_switch: skipped, no mount namespace (needs root)");
+        true ->
+            File = filename:join(string:trim(os:cmd("mktemp -d")), "current_clocksource"),
+            ok = file:write_file(File, "tsc\n"),
+            Ebin = filename:dirname(code:which(plexus_nif)),
+            Child = "case plexus_nif:hlc_wall() of"
+                    "  {_, tsc} ->"
+                    "    ok = file:write_file(os:getenv(\"PLEXUS_TEST_CS\"), \"hpet\\n\"),"
+                    "    Until = erlang:monotonic_time(millisecond) + 60000,"
+                    "    Loop = fun L() -> case plexus_nif:hlc_wall() of"
+                    "                          {_, realtime} -> io:format(\"switched~n\");"
+                    "                          {_, tsc} -> case erlang:monotonic_time(millisecond) < Until of"
+                    "                                          true -> L(); false -> io:format(\"stuck~n\") end"
+                    "                      end end,"
+                    "    Loop();"
+                    "  {_, Mode} -> io:format(\"loaded as ~p~n\", [Mode])"
+                    " end, halt().",
+            Script = "mount --bind \"$PLEXUS_TEST_CS\" "
+                     "/sys/devices/system/clocksource/clocksource0/current_clocksource && "
+                     "exec erl -noshell -pa \"$PLEXUS_TEST_EBIN\" -eval \"$PLEXUS_TEST_EVAL\"",
+            Port = open_port({spawn_executable, Unshare},
+                             [{args, ["-m", "sh", "-c", Script]}, exit_status, stderr_to_stdout,
+                              {env, [{"PLEXUS_TEST_CS", File}, {"PLEXUS_TEST_EBIN", Ebin},
+                                     {"PLEXUS_TEST_EVAL", Child}]}]),
+            Out = port_output(Port, []),
+            _ = file:delete(File),
+            _ = file:del_dir(filename:dirname(File)),
+            case Out of
+                {0, "loaded as realtime\n"} ->
+                    ?debugMsg("clock_source_switch: skipped, no TSC on this machine");
+                _ ->
+                    ?assertEqual({0, "switched\n"}, Out)
+            end
+    end.
+
+port_output(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> port_output(Port, [Acc, D]);
+        {Port, {exit_status, St}} -> {St, lists:flatten(Acc)}
+    after 150000 ->
+        catch port_close(Port),
+        {timeout, lists:flatten(Acc)}
+    end.
+
 observe_test() ->
     Now = plexus_hlc:now(),
     ok = plexus_hlc:observe(0),
