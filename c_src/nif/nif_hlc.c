@@ -52,18 +52,25 @@ static uint64_t realtime_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Whether the kernel keeps time on the TSC: then the TSC is constant-rate, runs in
- * every CPU state and agrees across CPUs well enough for the kernel's own clock, so it
- * is good enough to time one millisecond. Any other clock source (hpet, a
- * paravirtual clock, a non-x86 machine) keeps every read a real one. */
-static bool kernel_clock_is_tsc(void)
+/* What the kernel keeps time on. TSC: then the TSC is constant-rate, runs in every
+ * CPU state and agrees across CPUs well enough for the kernel's own clock, so it is
+ * good enough to time one millisecond. Any other clock source (hpet, a paravirtual
+ * clock, a non-x86 machine) keeps every read a real one. */
+typedef enum { CLOCK_SOURCE_UNKNOWN, CLOCK_SOURCE_TSC, CLOCK_SOURCE_OTHER } clock_source;
+
+/* UNKNOWN when the file cannot be read (no sysfs in a container, out of file
+ * descriptors for a moment): at load that keeps windows off; at a recheck it changes
+ * nothing, so a passing failure does not turn them off for good. */
+static clock_source kernel_clock_source(void)
 {
     char name[32] = {0};
     FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-    if (!f) return false;
-    bool tsc = fgets(name, sizeof name, f) && strcmp(name, "tsc\n") == 0;
+    if (!f) return CLOCK_SOURCE_UNKNOWN;
+    clock_source source = !fgets(name, sizeof name, f) ? CLOCK_SOURCE_UNKNOWN
+                          : strcmp(name, "tsc\n") == 0 ? CLOCK_SOURCE_TSC
+                                                       : CLOCK_SOURCE_OTHER;
     fclose(f);
-    return tsc;
+    return source;
 }
 
 /* Wall-clock milliseconds since the epoch: the TSC window's when it holds, else a real
@@ -79,7 +86,7 @@ static uint64_t wall_ms(void)
         if (atomic_fetch_add_explicit(&real_readings, 1, memory_order_relaxed) %
                     CLOCK_SOURCE_RECHECK ==
                 CLOCK_SOURCE_RECHECK - 1 &&
-            !kernel_clock_is_tsc())
+            kernel_clock_source() == CLOCK_SOURCE_OTHER)
             atomic_store(&tsc_wall_on, false);
         return ns / 1000000u;
     }
@@ -92,9 +99,9 @@ void nif_hlc_load(void)
 #ifdef HAVE_TSC
     plexus_tsc_wall_init(&tsc_wall);
     atomic_store(&real_readings, 0);
-    atomic_store(&tsc_wall_on, kernel_clock_is_tsc());
+    atomic_store(&tsc_wall_on, kernel_clock_source() == CLOCK_SOURCE_TSC);
 #else
-    (void)kernel_clock_is_tsc;
+    (void)kernel_clock_source;
 #endif
 }
 

@@ -62,7 +62,8 @@ wall_outside_system_clock(K, Acc) ->
 %% namespace where a plain file is bound over the sysfs clock-source file: it says
 %% "tsc" when the library loads, then the child writes "hpet" into it and ticks; its
 %% clock must report `realtime' within a bounded time (the recheck runs once every
-%% 1024 real readings, about a second). Needs root for the mount namespace (CI runs as
+%% 1024 real readings, about a second). Before that the file reads empty for a while,
+%% which must change nothing. Needs root for the mount namespace (CI runs as
 %% root); elsewhere it says so and checks nothing.
 clock_source_switch_test_() ->
     {timeout, 180, fun clock_source_switch/0}.
@@ -76,8 +77,16 @@ clock_source_switch() ->
             File = filename:join(string:trim(os:cmd("mktemp -d")), "current_clocksource"),
             ok = file:write_file(File, "tsc\n"),
             Ebin = filename:dirname(code:which(plexus_nif)),
+            %% First the file reads empty for 3 s (over 2,048 real readings): a file
+            %% that cannot be read must not turn the windows off. Then "hpet".
             Child = "case plexus_nif:hlc_wall() of"
                     "  {_, tsc} ->"
+                    "    ok = file:write_file(os:getenv(\"PLEXUS_TEST_CS\"), \"\"),"
+                    "    Hold = erlang:monotonic_time(millisecond) + 3000,"
+                    "    Still = fun S() -> case erlang:monotonic_time(millisecond) < Hold of"
+                    "                          false -> plexus_nif:hlc_wall();"
+                    "                          true -> _ = plexus_nif:hlc_wall(), S() end end,"
+                    "    {_, tsc} = Still(),"
                     "    ok = file:write_file(os:getenv(\"PLEXUS_TEST_CS\"), \"hpet\\n\"),"
                     "    Until = erlang:monotonic_time(millisecond) + 60000,"
                     "    Loop = fun L() -> case plexus_nif:hlc_wall() of"
