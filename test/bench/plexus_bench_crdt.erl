@@ -27,8 +27,9 @@ main(Sizes) ->
     %% reported as a long_schedule and says nothing about plexus.
     [{module, _} = code:ensure_loaded(M)
      || M <- [plexus_orset, plexus_orset_v1, plexus_orset2, plexus_crdt_trie, plexus_lww,
-              plexus_hlc, plexus_nif, plexus_orset_model, lists, io_lib_format, string]],
-    Monitor = start_long_schedule_monitor(),
+              plexus_hlc, plexus_nif, plexus_orset_model, plexus_bench_time, lists,
+              io_lib_format, string]],
+    Monitor = plexus_bench_time:start_long_schedule_monitor(),
     io:format("~n== OR-Set merge, ns per input element (lower is better)~n"),
     io:format("~10s ~10s ~10s ~10s ~10s ~10s ~12s ~12s ~10s~n",
               ["elements", "v1 nif", "v2", "c-core", "c-floor", "erl-model", "model/nif",
@@ -38,9 +39,7 @@ main(Sizes) ->
               "(v2: plexus_bench_crdt2 has its merge figures by divergence)~n"),
     ops_section(),
     lww_section(),
-    LongSchedules = stop_long_schedule_monitor(Monitor),
-    io:format("~nlong_schedule events (> 10 ms on a normal scheduler) during the run: ~b (target 0)~n",
-              [LongSchedules]),
+    {LongSchedules, _} = plexus_bench_time:stop_long_schedule_monitor(Monitor),
     summary(Rows, LongSchedules),
     erlang:halt(0).
 
@@ -297,7 +296,7 @@ best_ns(F) -> best_ns(F, 200).
 best_ns_batches(Fs) ->
     Self = self(),
     Batches = [begin
-                   timer:sleep(200),
+                   receive after 200 -> ok end, % not timer:sleep/1: no module to load mid-run
                    {Pid, Ref} = spawn_monitor(fun() -> Self ! {batch, self(), best_ns_alternating(Fs)} end),
                    receive
                        {batch, Pid, Ns} -> erlang:demonitor(Ref, [flush]), Ns;
@@ -476,27 +475,6 @@ lww_merge_list(A, [B | Bs]) -> _ = plexus_lww:merge(A, B), lww_merge_list(A, Bs)
 
 %% ------------------------------------------------------------------ scheduling
 
-start_long_schedule_monitor() ->
-    Self = self(),
-    Pid = spawn(fun() ->
-                        erlang:system_monitor(self(), [{long_schedule, 10}]),
-                        Self ! ready,
-                        count_long_schedules(0)
-                end),
-    receive ready -> Pid end.
-
-count_long_schedules(K) ->
-    receive
-        {monitor, _, long_schedule, Info} ->
-            io:format("  long_schedule: ~p~n", [Info]),
-            count_long_schedules(K + 1);
-        {stop, From} -> From ! {long_schedules, K}
-    end.
-
-stop_long_schedule_monitor(Pid) ->
-    Pid ! {stop, self()},
-    receive {long_schedules, K} -> K end.
-
 summary(Rows, LongSchedules) ->
     #{nif := Nif, model := Model, bytes := Bytes} =
         case [R || R = #{n := 100000} <- Rows] of
@@ -504,5 +482,5 @@ summary(Rows, LongSchedules) ->
             [] -> lists:last(Rows)
         end,
     io:format("~nsummary at 100k (or the largest size run): nif ~.2f ns/el (target <= 15), ~.1fx faster than the Erlang model "
-              "(target >= 20), ~.2f bytes/el (target <= 12), long_schedule ~b (target 0)~n",
+              "(target >= 20), ~.2f bytes/el (target <= 12), long_schedule in NIF calls ~b (target 0)~n",
               [Nif, Model / max(Nif, 1.0e-9), Bytes, LongSchedules]).

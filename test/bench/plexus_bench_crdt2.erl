@@ -19,7 +19,9 @@
 -spec main() -> no_return().
 main() ->
     [{module, _} = code:ensure_loaded(M)
-     || M <- [?V1, ?V2, plexus_orset2, plexus_crdt_trie, plexus_nif, plexus_orset2_tests]],
+     || M <- [?V1, ?V2, plexus_orset2, plexus_crdt_trie, plexus_nif, plexus_orset2_tests,
+              plexus_bench_time, plexus_crdt_ae, plexus_crdt_ctx, lists, io_lib_format]],
+    Monitor = plexus_bench_time:start_long_schedule_monitor(),
     io:format("~n== OR-Set v2 (plexus_orset) beside v1 (plexus_orset_v1)~n"),
     io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
     io:format("~10s ~12s ~12s ~12s ~12s~n", ["elements", "v1 add", "v2 add", "v1 remove",
@@ -34,6 +36,7 @@ main() ->
     merge_rows(100000),
     anti_entropy_row(100000),
     bytes_row(100000),
+    _ = plexus_bench_time:stop_long_schedule_monitor(Monitor),
     erlang:halt(0).
 
 %% ------------------------------------------------------------------ single ops

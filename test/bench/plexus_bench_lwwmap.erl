@@ -17,7 +17,11 @@
 -spec main() -> no_return().
 main() ->
     [{module, _} = code:ensure_loaded(Mod) || Mod <- [?M, ?MODEL, plexus_hlc,
-                                                      plexus_lwwmap_tests]],
+                                                      plexus_lwwmap_tests, plexus_bench_time,
+                                                      plexus_crdt_trie, plexus_crdt_ae,
+                                                      plexus_crdt_ctx, plexus_nif, lists,
+                                                      io_lib_format]],
+    Monitor = plexus_bench_time:start_long_schedule_monitor(),
     io:format("~n== LWW map (plexus_lwwmap)~n"),
     io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
     io:format("~10s ~12s ~12s ~12s~n", ["keys", "put", "model put", "remove"]),
@@ -31,6 +35,7 @@ main() ->
     S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100000)], a),
     io:format("~nbinary: ~.2f bytes per key (small integer keys and values, one actor)~n",
               [byte_size(?M:to_binary(S)) / 100000]),
+    _ = plexus_bench_time:stop_long_schedule_monitor(Monitor),
     erlang:halt(0).
 
 ops_row(N) ->
