@@ -20,7 +20,8 @@
 main() ->
     [{module, _} = code:ensure_loaded(M)
      || M <- [?V1, ?V2, plexus_orset2, plexus_crdt_trie, plexus_nif, plexus_orset2_tests,
-              plexus_bench_time, plexus_crdt_ae, plexus_crdt_ctx, lists, io_lib_format]],
+              plexus_bench_time, plexus_nif_probe, plexus_crdt_ae, plexus_crdt_ctx, lists,
+              io_lib_format]],
     Monitor = plexus_bench_time:start_long_schedule_monitor(),
     io:format("~n== OR-Set v2 (plexus_orset) beside v1 (plexus_orset_v1)~n"),
     io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
@@ -36,6 +37,7 @@ main() ->
     merge_rows(100000),
     anti_entropy_row(100000),
     bytes_row(100000),
+    nif_cpu_row(1000000),
     _ = plexus_bench_time:stop_long_schedule_monitor(Monitor),
     erlang:halt(0).
 
@@ -169,6 +171,23 @@ whole_state_rows(Ns) ->
               io:format("~10b" ++ lists:append(lists:duplicate(9, " ~10.1f")) ++ "~n",
                         [N | Row])
       end, Ns).
+
+%% The scheduler rule checked call by call on the largest work of this bench: a 1M
+%% set built by add_all/3, written, read back, listed, and merged with a replica that
+%% diverged by 2,000 elements, built apart.
+nif_cpu_row(N) ->
+    plexus_bench_time:nif_cpu_row(
+      "a 1M-element v2 set (build, to_binary, from_binary, to_list, merge)",
+      fun() ->
+              S = ?V2:add_all(?V2:new(), lists:seq(1, N), a),
+              B = ?V2:to_binary(S),
+              {ok, S2} = ?V2:from_binary(B),
+              N = length(?V2:to_list(S2)),
+              T = ?V2:add_all(?V2:remove_all(S, lists:seq(1, 1000)),
+                              lists:seq(N + 1, N + 1000), b),
+              _ = ?V2:merge(S2, T),
+              ok
+      end).
 
 %% ------------------------------------------------------------------ merges
 

@@ -20,7 +20,7 @@ main() ->
                                                       plexus_lwwmap_tests, plexus_bench_time,
                                                       plexus_crdt_trie, plexus_crdt_ae,
                                                       plexus_crdt_ctx, plexus_nif, lists,
-                                                      io_lib_format]],
+                                                      io_lib_format, plexus_nif_probe]],
     Monitor = plexus_bench_time:start_long_schedule_monitor(),
     io:format("~n== LWW map (plexus_lwwmap)~n"),
     io:format("single ops, each on the previous result (ops/s, higher is better)~n"),
@@ -35,6 +35,7 @@ main() ->
     S = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, 100000)], a),
     io:format("~nbinary: ~.2f bytes per key (small integer keys and values, one actor)~n",
               [byte_size(?M:to_binary(S)) / 100000]),
+    nif_cpu_row(1000000),
     _ = plexus_bench_time:stop_long_schedule_monitor(Monitor),
     erlang:halt(0).
 
@@ -102,6 +103,23 @@ merge_rows(N) ->
 
 %% keys/1 and to_map/1 sort the keys of a hash-ordered trie; from_binary/1 validates
 %% and builds the trie; to_binary/1 sorts and writes. The model holds a plain map.
+%% The scheduler rule checked call by call on the largest work of this bench: a 1M-key
+%% map built by put_all/3, written, read back, turned into a map, and merged with a
+%% replica that diverged by 2,000 keys, built apart.
+nif_cpu_row(N) ->
+    plexus_bench_time:nif_cpu_row(
+      "a 1M-key LWW map (build, to_binary, from_binary, to_map, merge)",
+      fun() ->
+              M = ?M:put_all(?M:new(), [{I, I} || I <- lists:seq(1, N)], a),
+              {ok, M2} = ?M:from_binary(?M:to_binary(M)),
+              N = map_size(?M:to_map(M2)),
+              T = ?M:put_all(lists:foldl(fun(K, Acc) -> ?M:remove(Acc, K) end, M,
+                                         lists:seq(1, 1000)),
+                             [{I, I} || I <- lists:seq(N + 1, N + 1000)], b),
+              _ = ?M:merge(M2, T),
+              ok
+      end).
+
 whole_map_rows(Ns) ->
     io:format("~nwhole-map readers and writers (ms, lower is better)~n"),
     io:format("~10s ~10s ~10s ~12s ~10s ~10s~n",

@@ -8,7 +8,8 @@ make --no-print-directory build/bench/bench_floor >/dev/null
 rebar3 compile >/dev/null
 mkdir -p build/bench
 erlc -o build/bench test/bench/*.erl test/support/plexus_orset_model.erl test/eunit/plexus_orset2_tests.erl \
-    test/support/plexus_lwwmap_model.erl test/eunit/plexus_lwwmap_tests.erl test/support/plexus_ae_sync.erl
+    test/support/plexus_lwwmap_model.erl test/eunit/plexus_lwwmap_tests.erl test/support/plexus_ae_sync.erl \
+    test/support/plexus_nif_probe.erl
 ebin=_build/default/lib/plexus/ebin
 echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
