@@ -101,8 +101,6 @@ merge_rows(N) ->
                         "(target <= 5% at 10 and 100)~n", [D, ms(T), 100 * T / Full])
       end, [10, 100, 1000]).
 
-%% keys/1 and to_map/1 sort the keys of a hash-ordered trie; from_binary/1 validates
-%% and builds the trie; to_binary/1 sorts and writes. The model holds a plain map.
 %% The scheduler rule checked call by call on the largest work of this bench: a 1M-key
 %% map built by put_all/3, written, read back, turned into a map, and merged with a
 %% replica that diverged by 2,000 keys, built apart.
@@ -120,6 +118,8 @@ nif_cpu_row(N) ->
               ok
       end).
 
+%% keys/1 and to_map/1 sort the keys of a hash-ordered trie; from_binary/1 validates
+%% and builds the trie; to_binary/1 sorts and writes. The model holds a plain map.
 whole_map_rows(Ns) ->
     io:format("~nwhole-map readers and writers (ms, lower is better)~n"),
     io:format("~10s ~10s ~10s ~12s ~10s ~10s~n",
