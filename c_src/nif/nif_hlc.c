@@ -73,6 +73,18 @@ static clock_source kernel_clock_source(void)
     return source;
 }
 
+#ifdef HAVE_TSC
+/* Called after each real reading while windows are on: the CLOCK_SOURCE_RECHECK-th
+ * asks the kernel again. */
+static void recheck_clock_source(void)
+{
+    unsigned n = atomic_fetch_add_explicit(&real_readings, 1, memory_order_relaxed);
+    if (n % CLOCK_SOURCE_RECHECK == CLOCK_SOURCE_RECHECK - 1 &&
+        kernel_clock_source() == CLOCK_SOURCE_OTHER)
+        atomic_store(&tsc_wall_on, false);
+}
+#endif
+
 /* Wall-clock milliseconds since the epoch: the TSC window's when it holds, else a real
  * reading (which opens the next window). */
 static uint64_t wall_ms(void)
@@ -83,11 +95,7 @@ static uint64_t wall_ms(void)
         if (plexus_tsc_wall_read(&tsc_wall, before, &ms)) return ms;
         uint64_t ns = realtime_ns();
         plexus_tsc_wall_record(&tsc_wall, before, ns, __rdtsc());
-        if (atomic_fetch_add_explicit(&real_readings, 1, memory_order_relaxed) %
-                    CLOCK_SOURCE_RECHECK ==
-                CLOCK_SOURCE_RECHECK - 1 &&
-            kernel_clock_source() == CLOCK_SOURCE_OTHER)
-            atomic_store(&tsc_wall_on, false);
+        recheck_clock_source();
         return ns / 1000000u;
     }
 #endif

@@ -303,12 +303,7 @@ static atom_slot shared_atoms[SHARED_ATOM_SLOTS];
 static _Atomic bool shared_atoms_claimed[SHARED_ATOM_SLOTS];
 
 #define THREAD_ATOM_SLOTS 16
-typedef struct thread_atom_slot {
-    ERL_NIF_TERM atom; /* 0 (never an atom term) when empty */
-    size_t n;
-    uint8_t field[LWW_ATOM_FIELD_MAX];
-} thread_atom_slot;
-static _Thread_local thread_atom_slot thread_atoms[THREAD_ATOM_SLOTS];
+static _Thread_local atom_slot thread_atoms[THREAD_ATOM_SLOTS]; /* ready read relaxed */
 
 /* The slot index of an atom term: its index, above the tag bits. */
 static size_t atom_hash(ERL_NIF_TERM atom)
@@ -318,11 +313,11 @@ static size_t atom_hash(ERL_NIF_TERM atom)
 
 static const uint8_t *thread_atom_field(ErlNifEnv *env, ERL_NIF_TERM atom, size_t *n)
 {
-    thread_atom_slot *slot = &thread_atoms[atom_hash(atom) % THREAD_ATOM_SLOTS];
-    if (slot->atom != atom) {
+    atom_slot *slot = &thread_atoms[atom_hash(atom) % THREAD_ATOM_SLOTS];
+    if (atomic_load_explicit(&slot->ready, memory_order_relaxed) != atom) {
         size_t k = encode_atom(env, atom, slot->field);
         if (!k) return NULL;
-        slot->atom = atom;
+        atomic_store_explicit(&slot->ready, atom, memory_order_relaxed);
         slot->n = k;
     }
     *n = slot->n;
