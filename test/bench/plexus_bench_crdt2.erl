@@ -205,6 +205,7 @@ merge_rows(N) ->
                                              lists:seq(N + 1, N + U), a))),
     FB = ?V2:add_all(?V2:remove_all(Base, lists:seq(U + 1, 2 * U)),
                      lists:seq(N + U + 1, N + 2 * U), b),
+    settle(),
     Full = ns_each(fun() -> ?V2:merge(FA, FB) end, 1),
     %% The Erlang walk the C walk replaced (plexus_orset2:merge_erl/2), for the
     %% before/after figures; same result term.
@@ -225,10 +226,11 @@ merge_rows(N) ->
       fun(D) ->
               A = ?V2:add_all(Base, lists:seq(N + 1, N + D div 2), b),
               B = ?V2:remove_all(Base, lists:seq(1, D - D div 2)),
-              T = ns_each(fun() -> ?V2:merge(A, B) end, 1),
               %% The same two replicas rebuilt apart (equal content, no shared terms):
               %% skipping relies on hashes, not on pointer equality.
               {ok, A2} = ?V2:from_binary(?V2:to_binary(A)),
+              settle(), % as in plexus_bench_lwwmap:merge_rows/1
+              T = ns_each(fun() -> ?V2:merge(A, B) end, 1),
               T2 = ns_each(fun() -> ?V2:merge(A2, B) end, 1),
               E2 = ns_each(fun() -> plexus_orset2:merge_erl(A2, B) end, 1),
               io:format("diverged by ~5b: ~s shared terms, ~s rebuilt apart = ~.2f% of the "
