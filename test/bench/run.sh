@@ -6,10 +6,7 @@ cd "$(dirname "$0")/../.."
 export ERL_EPMD_ADDRESS=127.0.0.1
 make --no-print-directory build/bench/bench_floor >/dev/null
 rebar3 compile >/dev/null
-mkdir -p build/bench
-erlc -o build/bench test/bench/*.erl test/support/plexus_orset_model.erl test/eunit/plexus_orset2_tests.erl \
-    test/support/plexus_lwwmap_model.erl test/eunit/plexus_lwwmap_tests.erl test/support/plexus_ae_sync.erl \
-    test/support/plexus_nif_probe.erl
+bash test/bench/compile.sh build/bench
 ebin=_build/default/lib/plexus/ebin
 echo "== CRDT benchmark ($(nproc) cores, $(date -u +%FT%TZ))"
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt:main()'
@@ -20,18 +17,13 @@ erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_crdt2:main()'
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_lwwmap:main()'
 # Overlay (plexus_overlay): convergence after a change on 5 nodes, idle bytes of a
 # 10,000-entity overlay, bytes to re-converge after a partition (real nodes).
-erlc -pa "$ebin" -o build/bench test/support/plexus_test_cluster.erl test/support/plexus_leader_probe.erl
 erl -noshell -name "plexus_bench_overlay_$$@127.0.0.1" -kernel inet_dist_use_interface '{127,0,0,1}' \
     -pa "$ebin" -pa build/bench -eval 'plexus_bench_overlay:main()'
 # Election: 5 local nodes; ELECTION_TRIALS (50) failovers, ELECTION_STEADY_S (300) s steady.
-erlc -pa "$ebin" -o build/bench test/support/plexus_test_cluster.erl test/support/plexus_leader_probe.erl \
-    test/support/plexus_test_nodes.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_election:main()'
 bash test/bench/cnode_bench.sh
 # Discovery: gossip convergence (5 and 20 in-VM endpoints on loopback), registry
 # announce throughput and memory at 100,000 entries.
-erlc -pa "$ebin" -o build/bench test/bench/plexus_bench_discovery.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_discovery:main()'
 # Messaging (plexus_comms): send_msg throughput to one peer beside bare erlang:send/3.
-erlc -pa "$ebin" -o build/bench test/support/plexus_test_nodes.erl test/bench/plexus_bench_comms.erl
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_comms:main()'
