@@ -40,9 +40,11 @@ undefined=$(erl -noshell -pa "$ebin" -pa "$out" -eval '
     [Dir] = init:get_plain_arguments(),
     io:put_chars([io_lib:format("  ~p:~p/~p~n", [M, F, A])
                   || {M, F, A} <- proplists:get_value(undefined, xref:d(Dir))]),
-    halt().' -extra "$out")
-if [ -n "$undefined" ]; then
-    echo "bench-compile: calls to undefined functions:"
+    io:put_chars("xref done\n"),
+    halt().' -extra "$out" 2>&1)
+if [ "$undefined" != "xref done" ]; then
+    # a list of functions, or no "xref done" at all when the check itself failed
+    echo "bench-compile: calls to undefined functions, or xref failed:"
     echo "$undefined"
     fail=$((fail + 1))
 else
