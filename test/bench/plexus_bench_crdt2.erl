@@ -9,10 +9,7 @@
 %% printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_crdt2).
 
--import(plexus_bench_time, [rate/2, ns_each/2, ns_each/3, best_ns/1, us/1, ms/1, settle/0]).
-
-%% Runs per merge figure (plexus_bench_time:ns_each/3).
--define(MERGE_RUNS, 10).
+-import(plexus_bench_time, [rate/2, ns_each/2, merge_ns/1, best_ns/1, us/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -209,17 +206,17 @@ merge_rows(N) ->
     FB = ?V2:add_all(?V2:remove_all(Base, lists:seq(U + 1, 2 * U)),
                      lists:seq(N + U + 1, N + 2 * U), b),
     settle(),
-    Full = ns_each(fun() -> ?V2:merge(FA, FB) end, 1, ?MERGE_RUNS),
+    Full = merge_ns(fun() -> ?V2:merge(FA, FB) end),
     %% The Erlang walk the C walk replaced (plexus_orset2:merge_erl/2), for the
     %% before/after figures; same result term.
-    ErlFull = ns_each(fun() -> plexus_orset2:merge_erl(FA, FB) end, 1, ?MERGE_RUNS),
+    ErlFull = merge_ns(fun() -> plexus_orset2:merge_erl(FA, FB) end),
     V1A = ?V2:to_v1(FA),
     V1B = ?V2:to_v1(FB),
-    V1Full = ns_each(fun() -> ?V1:merge(V1A, V1B) end, 1, ?MERGE_RUNS),
+    V1Full = merge_ns(fun() -> ?V1:merge(V1A, V1B) end),
     %% Both lists made before the clock starts: the union alone is timed.
     Values = lists:seq(1, N),
     Others = lists:seq(N div 10, N + N div 10),
-    Union = ns_each(fun() -> ordsets:union(Values, Others) end, 1, ?MERGE_RUNS),
+    Union = merge_ns(fun() -> ordsets:union(Values, Others) end),
     io:format("full merge, 90% shared: v2 ~s (~.1f ns/input element, ~.2fx union), "
               "v2 Erlang walk ~s (~.1f ns/el), v1 ~s, ordsets:union of bare values ~s "
               "(targets <= 15 ns/el, <= 1.5x union)~n",
@@ -233,9 +230,9 @@ merge_rows(N) ->
               %% skipping relies on hashes, not on pointer equality.
               {ok, A2} = ?V2:from_binary(?V2:to_binary(A)),
               settle(), % as in plexus_bench_lwwmap:merge_rows/1
-              T = ns_each(fun() -> ?V2:merge(A, B) end, 1, ?MERGE_RUNS),
-              T2 = ns_each(fun() -> ?V2:merge(A2, B) end, 1, ?MERGE_RUNS),
-              E2 = ns_each(fun() -> plexus_orset2:merge_erl(A2, B) end, 1, ?MERGE_RUNS),
+              T = merge_ns(fun() -> ?V2:merge(A, B) end),
+              T2 = merge_ns(fun() -> ?V2:merge(A2, B) end),
+              E2 = merge_ns(fun() -> plexus_orset2:merge_erl(A2, B) end),
               io:format("diverged by ~5b: ~s shared terms, ~s rebuilt apart = ~.2f% of the "
                         "full merge (target <= 5% at 10 and 100); Erlang walk ~s~n",
                         [D, ms(T), ms(T2), 100 * T2 / Full, ms(E2)])

@@ -7,10 +7,7 @@
 %% Targets are printed beside the figures; nothing here asserts on time.
 -module(plexus_bench_lwwmap).
 
--import(plexus_bench_time, [rate/2, ns_each/2, ns_each/3, best_ns/1, us/1, ms/1, settle/0]).
-
-%% Runs per merge figure, as in plexus_bench_crdt2.
--define(MERGE_RUNS, 10).
+-import(plexus_bench_time, [rate/2, ns_each/2, merge_ns/1, best_ns/1, us/1, ms/1, settle/0]).
 
 -export([main/0]).
 
@@ -96,7 +93,7 @@ merge_rows(N) ->
     %% diverged by 100 read 0.5-0.9 ms unsettled, 0.24 ms settled), charging the
     %% build to the merge.
     settle(),
-    Full = ns_each(fun() -> ?M:merge(FA, FB) end, 1, ?MERGE_RUNS),
+    Full = merge_ns(fun() -> ?M:merge(FA, FB) end),
     io:format("~nmerge of two ~b-key replicas; full merge (built apart, 90% shared) ~s "
               "(~.1f ns/input key)~n", [N, ms(Full), Full / (2 * N)]),
     lists:foreach(
@@ -105,7 +102,7 @@ merge_rows(N) ->
               B = ?M:remove_all(Base, lists:seq(N - (D - D div 2) + 1, N)),
               {ok, A2} = ?M:from_binary(?M:to_binary(A)),
               settle(),
-              T = ns_each(fun() -> ?M:merge(A2, B) end, 1, ?MERGE_RUNS),
+              T = merge_ns(fun() -> ?M:merge(A2, B) end),
               io:format("diverged by ~5b: ~s (rebuilt apart) = ~.2f% of the full merge "
                         "(target <= 5% at 10 and 100)~n", [D, ms(T), 100 * T / Full])
       end, [10, 100, 1000]).

@@ -2,7 +2,7 @@
 %% (the machine is shared and noisy), as rates or per-item times, and their formats.
 -module(plexus_bench_time).
 
--export([rate/2, ns_each/2, ns_each/3, best_ns/1, us/1, ms/1, settle/0]).
+-export([rate/2, ns_each/2, merge_ns/1, best_ns/1, us/1, ms/1, settle/0]).
 -export([start_long_schedule_monitor/0, stop_long_schedule_monitor/1, nif_cpu_row/2]).
 
 %% Settles the heap after building a large state, before timing ops on it: a full
@@ -21,14 +21,14 @@ rate(Fun, Ops) ->
 
 %% Nanoseconds per item of Fun, which handles Count items.
 ns_each(Fun, Count) ->
-    ns_each(Fun, Count, 3).
+    best_ns(Fun) / Count.
 
-%% The same, best of Runs: the merge rows take 10, which costs them well under a
-%% second and steadies the ratios they print (best of 3, a 100k full merge read 49 to
-%% 76 ns per element on a quiet machine; best of 20 in a loop, 40 to 47). Every figure
-%% a ratio compares is taken with the same count.
-ns_each(Fun, Count, Runs) ->
-    best_ns(Fun, Runs) / Count.
+%% Nanoseconds of one merge (or of the union it is compared with), best of 10: it
+%% costs the merge rows well under a second and steadies the ratios they print (best
+%% of 3, a 100k full merge read 49 to 76 ns per element on a quiet machine; best of
+%% 20 in a loop, 40 to 47). Every figure a merge ratio compares is taken here.
+merge_ns(Fun) ->
+    best_ns(Fun, 10).
 
 best_ns(Fun) ->
     best_ns(Fun, 3).

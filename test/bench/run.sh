@@ -21,7 +21,7 @@ erl -noshell -name "plexus_bench_overlay_$$@127.0.0.1" -kernel inet_dist_use_int
     -pa "$ebin" -pa build/bench -eval 'plexus_bench_overlay:main()'
 # Election: 5 local nodes; ELECTION_TRIALS (50) failovers, ELECTION_STEADY_S (300) s steady.
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_election:main()'
-bash test/bench/cnode_bench.sh
+PLEXUS_BENCH_COMPILED=1 bash test/bench/cnode_bench.sh
 # Discovery: gossip convergence (5 and 20 in-VM endpoints on loopback), registry
 # announce throughput and memory at 100,000 entries.
 erl -noshell -pa "$ebin" -pa build/bench -eval 'plexus_bench_discovery:main()'
