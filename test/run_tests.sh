@@ -66,14 +66,39 @@ count_exunit() { # LOG STAGE RC
 stage() { # stage NAME COUNTER COMMAND...
     local name=$1 counter=$2
     shift 2
-    local log="$LOG_DIR/$name.log"
     echo "== $name"
     local start=$SECONDS
-    "$@" >"$log" 2>&1
-    local rc=$?
+    "$@" >"$LOG_DIR/$name.log" 2>&1
+    stage_report "$name" "$counter" $? "$start" ""
+}
+
+stage_report() { # stage_report NAME COUNTER RC START NOTE: the stage's lines, counted
+    local log="$LOG_DIR/$1.log"
     grep -E 'passed|failed|FAIL|Failed|All [0-9]+ tests|[0-9]+ tests?, [0-9]+ failure|TEST COMPLETE|ERROR|error:' "$log" | tail -15
-    "$counter" "$log" "$name" "$rc"
-    echo "   ($((SECONDS - start)) s, rc $rc, log $log)"
+    "$2" "$log" "$1" "$3"
+    echo "   ($((SECONDS - $4)) s$5, rc $3, log $log)"
+}
+
+# Stages that share nothing with the stages they overlap run beside them: on two
+# cores much of `make test` is one busy core (the fuzzers, EUnit, the sanitized VM) or
+# waiting (Common Test's clusters, about a third of one core). A stage started with
+# stage_start is reported, in its place in the order, by stage_finish.
+declare -A bg_pid bg_counter bg_start
+stage_start() { # stage_start NAME COUNTER COMMAND...
+    local name=$1 counter=$2
+    shift 2
+    "$@" >"$LOG_DIR/$name.log" 2>&1 &
+    bg_pid[$name]=$!
+    bg_counter[$name]=$counter
+    bg_start[$name]=$SECONDS
+}
+
+stage_finish() { # stage_finish NAME
+    local rc
+    echo "== $1"
+    wait "${bg_pid[$1]}"
+    rc=$?
+    stage_report "$1" "${bg_counter[$1]}" "$rc" "${bg_start[$1]}" " since its start, beside other stages"
 }
 
 run_all() { # run each binary given, non-zero if any failed
@@ -91,20 +116,40 @@ valgrind_all() {
     return $rc
 }
 
-fuzz_smoke() {
-    local rc=0 f n dir
-    for f in build/fuzz/fuzz_*; do
-        [ -x "$f" ] || continue
-        n=$(basename "$f")
-        dir=$(mktemp -d)
-        if "$f" -max_total_time="$FUZZ_SMOKE_SECONDS" -print_final_stats=1 "$dir" \
-            "test/fuzz/seeds/$n" >"$LOG_DIR/$n.log" 2>&1; then
+fuzz_one() { # fuzz_one FUZZER: FUZZ_SMOKE_SECONDS from its seeds, in a corpus of its own
+    local n dir rc
+    n=$(basename "$1")
+    dir=$(mktemp -d)
+    "$1" -max_total_time="$FUZZ_SMOKE_SECONDS" -print_final_stats=1 "$dir" \
+        "test/fuzz/seeds/$n" >"$LOG_DIR/$n.log" 2>&1
+    rc=$?
+    rm -rf "$dir"
+    return $rc
+}
+
+fuzz_smoke() { # two fuzzers at a time (each uses one core), reported in name order
+    local rc=0 f n i j
+    local fuzzers=() pids=() rcs=()
+    for f in build/fuzz/fuzz_*; do [ -x "$f" ] && fuzzers+=("$f"); done
+    for ((i = 0; i < ${#fuzzers[@]}; i++)); do
+        fuzz_one "${fuzzers[i]}" &
+        pids[i]=$!
+        # a pair started: wait for both before the next pair
+        if ((i % 2 == 1 || i + 1 == ${#fuzzers[@]})); then
+            for ((j = i - i % 2; j <= i; j++)); do
+                wait "${pids[j]}"
+                rcs[j]=$?
+            done
+        fi
+    done
+    for ((i = 0; i < ${#fuzzers[@]}; i++)); do
+        n=$(basename "${fuzzers[i]}")
+        if [ "${rcs[i]}" -eq 0 ] && grep -q 'Done [0-9]* runs' "$LOG_DIR/$n.log"; then
             echo "$n: 1 passed, 0 failed ($(grep -Eo 'Done [0-9]+ runs' "$LOG_DIR/$n.log"))"
         else
             echo "$n: 0 passed, 1 failed (see $LOG_DIR/$n.log)"
             rc=1
         fi
-        rm -rf "$dir"
     done
     return $rc
 }
@@ -180,16 +225,28 @@ fi
 # run with no other edit). Not `--dir` (it ran modules twice over these folders), not
 # plain `rebar3 eunit` (it also takes test/demo).
 eunit_modules=$(bash test/eunit_modules.sh)
+# The suites that call the NIFs again, against the NIF library built with ASan+UBSan,
+# beside EUnit (each is one busy core): both run the test profile's beams, compiled
+# first here (a failure to compile shows in both stages).
+rebar3 as test compile >"$LOG_DIR/test-compile.log" 2>&1
+stage_start nif-asan-ubsan count_rebar bash test/nif_sanitized.sh
 stage eunit-proper count_rebar rebar3 eunit --module="$eunit_modules"
+stage_finish nif-asan-ubsan
 # `make bench' is not run here: its modules and the helpers they call are compiled,
 # warnings as errors, and checked with xref for calls to functions that exist nowhere,
 # so a change that breaks a bench fails here, not on the next bench run.
 bench_out=$(mktemp -d)
 stage bench-compile count_plain bash test/bench/compile.sh "$bench_out" _build/test/lib/plexus/ebin
 rm -rf "$bench_out"
-# The suites that call the NIFs again, against the NIF library built with ASan+UBSan.
-stage nif-asan-ubsan count_rebar bash test/nif_sanitized.sh
+# Common Test waits on its clusters most of the time: packaging (its own snapshot, apps
+# and _build in a temporary folder) and dialyzer (the default profile's _build, which
+# nothing else here uses) run beside it. They end before the exunit stage, whose Mix
+# build rewrites the test profile's beams.
+stage_start packaging count_plain bash test/packaging.sh
+stage_start dialyzer count_plain dialyzer_stage
 stage common-test count_rebar rebar3 ct --name plexus_ct@127.0.0.1
+stage_finish packaging
+stage_finish dialyzer
 # The Elixir face (lib/, test/ex/) when Elixir is installed: Mix builds plexus in
 # _build/test from mix.exs, nothing is downloaded.
 if command -v mix >/dev/null 2>&1; then
@@ -202,10 +259,6 @@ if command -v mix >/dev/null 2>&1; then
 else
     echo "== exunit: skipped (no elixir; Debian: apt-get install elixir)"
 fi
-# plexus as a dependency: fresh rebar3 and Mix apps build it from a snapshot of this
-# checkout and call it (test/packaging.sh).
-stage packaging count_plain bash test/packaging.sh
-stage dialyzer count_plain dialyzer_stage
 
 echo
 if [ ${#failed_stages[@]} -gt 0 ]; then echo "failed stages: ${failed_stages[*]}"; fi
