@@ -5,19 +5,23 @@
 # stage does, on the same hostile terms, random states and merges the suites feed the
 # normal build. The sanitizer runtimes are preloaded into the VM; leak checking is off
 # (the VM itself does not free everything at exit), any other report aborts the VM and
-# fails the stage. Needs the test beams of `rebar3 eunit` (the stage before).
+# fails the stage. Needs the test profile's beams (`rebar3 as test compile`, or the
+# `rebar3 eunit` that compiles them), read from NIF_SAN_BEAMS (a folder holding ebin/
+# and test/ as _build/test/lib/plexus does; make test gives it a copy, taken before the
+# EUnit stage that runs beside this one recompiles the test beams in place).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 san=build/nif-san/plexus
-ebin=_build/test/lib/plexus/ebin
-tests=_build/test/lib/plexus/test
+beams=${NIF_SAN_BEAMS:-_build/test/lib/plexus}
+ebin=$beams/ebin
+tests=$beams/test
 if [ ! -f "$san/priv/plexus_nif.so" ] || [ ! -d "$ebin" ]; then
     echo "nif-sanitized: 0 passed, 1 failed (run make test: $san/priv/plexus_nif.so or $ebin missing)"
     exit 1
 fi
 # plexus's beams under a lib dir whose priv holds the sanitized library:
 # code:priv_dir(plexus), where plexus_nif loads from, is then that priv dir.
-ln -sfn "$(pwd)/$ebin" "$san/ebin"
+ln -sfn "$(realpath "$ebin")" "$san/ebin"
 modules="plexus_crdt_badinput_tests,plexus_crdt_trie_tests,plexus_election_tests,\
 plexus_hlc_tests,plexus_lww_tests,plexus_lwwmap_tests,plexus_orset2_tests,plexus_orset_tests,\
 plexus_orset_v1_tests,plexus_overlay_core_tests,prop_plexus_lww,prop_plexus_lwwmap,\

@@ -226,12 +226,17 @@ fi
 # plain `rebar3 eunit` (it also takes test/demo).
 eunit_modules=$(bash test/eunit_modules.sh)
 # The suites that call the NIFs again, against the NIF library built with ASan+UBSan,
-# beside EUnit (each is one busy core): both run the test profile's beams, compiled
-# first here (a failure to compile shows in both stages).
+# beside EUnit (each is one busy core). They run a copy of the test profile's beams,
+# compiled and copied here: `rebar3 eunit` recompiles the test folders' beams in place
+# (a first try that shared them lost a module halfway). A failure to compile shows in
+# both stages.
 rebar3 as test compile >"$LOG_DIR/test-compile.log" 2>&1
-stage_start nif-asan-ubsan count_rebar bash test/nif_sanitized.sh
+san_beams=$(mktemp -d)
+cp -rL _build/test/lib/plexus/ebin _build/test/lib/plexus/test "$san_beams"/ 2>>"$LOG_DIR/test-compile.log"
+NIF_SAN_BEAMS=$san_beams stage_start nif-asan-ubsan count_rebar bash test/nif_sanitized.sh
 stage eunit-proper count_rebar rebar3 eunit --module="$eunit_modules"
 stage_finish nif-asan-ubsan
+rm -rf "$san_beams"
 # `make bench' is not run here: its modules and the helpers they call are compiled,
 # warnings as errors, and checked with xref for calls to functions that exist nowhere,
 # so a change that breaks a bench fails here, not on the next bench run.
