@@ -87,7 +87,13 @@ declare -A bg_pid bg_counter bg_start
 stage_start() { # stage_start NAME COUNTER COMMAND...
     local name=$1 counter=$2
     shift 2
-    "$@" >"$LOG_DIR/$name.log" 2>&1 &
+    # the background subshell notes when it ended: its time is its own, not the wait's
+    {
+        "$@"
+        local rc=$?
+        echo "$SECONDS" >"$LOG_DIR/$name.end"
+        exit $rc
+    } >"$LOG_DIR/$name.log" 2>&1 &
     bg_pid[$name]=$!
     bg_counter[$name]=$counter
     bg_start[$name]=$SECONDS
@@ -98,7 +104,8 @@ stage_finish() { # stage_finish NAME
     echo "== $1"
     wait "${bg_pid[$1]}"
     rc=$?
-    stage_report "$1" "${bg_counter[$1]}" "$rc" "${bg_start[$1]}" " since its start, beside other stages"
+    local took=$(($(cat "$LOG_DIR/$1.end" 2>/dev/null || echo "$SECONDS") - bg_start[$1]))
+    stage_report "$1" "${bg_counter[$1]}" "$rc" "$((SECONDS - took))" " beside other stages"
 }
 
 run_all() { # run each binary given, non-zero if any failed
