@@ -69,9 +69,9 @@ embed(ChunkFile, Beam) ->
     {ok, _, Chunks} = beam_lib:all_chunks(Beam),
     {ok, NewBeam} = beam_lib:build_module([C || {Id, _} = C <- Chunks, Id =/= "Docs"]
                                           ++ [{"Docs", Docs}]),
-    %% Written beside it and renamed over it: a VM loading the module meanwhile (make
-    %% test runs the sanitized suites while rebar3 compiles again) reads the old file
-    %% or the new one, never half of one.
+    %% Written beside it and renamed over it: a VM loading the module meanwhile (a test
+    %% run beside a build, as make test runs stages) reads the old file or the new one,
+    %% never half of one.
     Tmp = Beam ++ ".doc-" ++ os:getpid(),
     case file:write_file(Tmp, NewBeam) == ok andalso file:rename(Tmp, Beam) of
         ok -> ok;

@@ -250,8 +250,9 @@ rm -rf "$san_beams"
 bench_out=$(mktemp -d)
 stage bench-compile count_plain bash test/bench/compile.sh "$bench_out" _build/test/lib/plexus/ebin
 rm -rf "$bench_out"
-# Common Test waits on its clusters most of the time: packaging (its own snapshot, apps
-# and _build in a temporary folder) and dialyzer (the default profile's _build, which
+# Common Test waits on its clusters most of the time: packaging (plexus as a
+# dependency: fresh rebar3 and Mix apps build it from a snapshot of this checkout and
+# call it, all in a temporary folder; test/packaging.sh) and dialyzer (the default profile's _build, which
 # nothing else here uses) run beside it. They end before the exunit stage, whose Mix
 # build rewrites the test profile's beams.
 stage_start packaging count_plain bash test/packaging.sh
