@@ -241,14 +241,13 @@ send_each(Node, Grade, Ps) ->
 
 send_results(Grade) -> get({results, Grade}).
 
-%% Sends 64 KiB critical messages to the stopped peer until the connection is busy
-%% and one is queued (bounded: 2000 messages, 128 MiB).
-%% Fills the connection to the stopped peer until it stays busy. One send queued is
-%% not enough: the distribution buffer can pass its busy limit while the kernel's
-%% socket buffers (which grow as they fill) still take more, and the server's next
-%% retry (retry_ms, 10 ms) then sends what was queued; a send after that goes out
-%% directly (one make test run failed so: {ok, sent} where queued was expected). So
-%% after a send is queued, the queue must still hold it after 20 retries, twice.
+%% Sends 64 KiB critical messages to the stopped peer until the connection stays
+%% busy (bounded: 2000 messages, 128 MiB). One send queued is not enough: the
+%% distribution buffer can pass its busy limit while the kernel's socket buffers
+%% (which grow as they fill) still take more, and the server's next retry (retry_ms,
+%% 10 ms) then sends what was queued; a send after that goes out directly (one make
+%% test run failed so: {ok, sent} where queued was expected). So after a send is
+%% queued, the queue must still hold it after 20 retries, twice.
 congest(Node) -> congest(Node, binary:copy(<<1>>, 65536), 2000).
 
 congest(_, _, 0) -> error(never_congested);
