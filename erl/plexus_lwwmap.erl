@@ -36,6 +36,11 @@
 %% The shape is a pure function of the content: equal maps are equal terms and give
 %% equal `to_binary/1' bytes on every node, whatever the history.
 %%
+%% The default actor is `node()', right for one replica per node that keeps its
+%% state: a replica that starts empty must take an actor never used before (its dots
+%% count from 1 again, and peers that saw the old ones take the new writes as
+%% removed; README, "CRDTs").
+%%
 %% The trie (update/build/branch/collapse, node hashes, slice paths, Merkle summaries)
 %% and the merge walk live in plexus_crdt_trie, the causal context and the entry
 %% merge (writes carry their dots, so it is the OR-Set's) in plexus_crdt_ctx, the

@@ -21,7 +21,10 @@
 %% (`term_to_binary(T, [deterministic, {minor_version, 2}])' without the leading 131
 %% byte), so equal terms are equal elements on every node; `to_list/1' returns the
 %% elements in bytewise order of that format (not in Erlang term order). The default
-%% actor is `node()'. Concurrent add and remove of the same element: the element stays
+%% actor is `node()', right for one replica per node that keeps its state: a replica
+%% that starts empty must take an actor never used before (its dots count from 1 again,
+%% and peers that saw the old ones take the new writes as removed; README, "CRDTs").
+%% Concurrent add and remove of the same element: the element stays
 %% (add wins).
 %%
 %% Batches: `add_all/2,3', `remove_all/2,3' and `apply/2,3' apply an op list as one

@@ -200,7 +200,7 @@ anti_entropy_now(S) -> gen_server:call(S, anti_entropy_now).
 %% @private
 init(M) ->
     Sync = maps:get(sync_interval_ms, M, 500),
-    Core = plexus_overlay_core:new(node(), #{max_batch_ops => maps:get(max_batch_ops, M, 1000),
+    Core = plexus_overlay_core:new(incarnation_actor(), #{max_batch_ops => maps:get(max_batch_ops, M, 1000),
                                              max_pending_ops => maps:get(max_pending_ops, M, 10000),
                                              ae_timeout_ms => maps:get(ae_timeout_ms, M,
                                                                        max(10000, 10 * Sync))}),
@@ -216,6 +216,15 @@ init(M) ->
         {error, Reason} ->
             {stop, Reason}
     end.
+
+%% The actor this start of the overlay writes under: the node and when it started.
+%% Never node() alone: a replica that starts again has lost its state, so it would
+%% count its dots from 1 again, and its peers have seen those dots already (as
+%% writes that were later removed, or as the old writes they still hold). The
+%% restarted replica's first writes would then vanish on every peer, and the old
+%% writes of the same counters be removed by the exchange that followed.
+incarnation_actor() ->
+    {node(), erlang:system_time(nanosecond), erlang:unique_integer([positive])}.
 
 peers_source(connected) ->
     {ok, connected};

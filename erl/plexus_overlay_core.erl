@@ -73,7 +73,8 @@
 %% The deepest path of the tries (32 nibbles).
 -define(MAX_PATH, 32).
 
-%% @doc A core for the replica of `Actor' (the node name).
+%% @doc A core for the replica of `Actor' (the node and this start of the overlay:
+%% an actor is never used again by a replica that lost its state).
 -spec new(term(), options()) -> core().
 new(Actor, Opts) ->
     #core{rep = plexus_overlay_state:new(Actor),
@@ -96,6 +97,7 @@ up_peers(#core{peers = P}) -> lists:sort(maps:keys(P)).
 -spec info(core()) -> map().
 info(#core{} = C) ->
     #{peers => up_peers(C),
+      actor => plexus_overlay_state:actor(C#core.rep),
       batch_ops => plexus_overlay_state:delta_ops(C#core.batch),
       pending_ops => maps:from_list([{N, pending_ops(P)} || {N, P} <- maps:to_list(C#core.peers)]),
       sessions => map_size(C#core.sessions),

@@ -22,7 +22,7 @@
 -module(plexus_overlay_state).
 
 -export([new/1, update_entity/3, remove_entity/2, add_waypoint/3, remove_waypoint/2]).
--export([get_entity/2, entities/1, waypoints/1, entity_count/1, waypoint_count/1]).
+-export([actor/1, get_entity/2, entities/1, waypoints/1, entity_count/1, waypoint_count/1]).
 -export([empty_delta/0, merge_deltas/2, delta_ops/1, encode_delta/1, decode_delta/1,
          apply_delta/2]).
 -export([crdt/2, merge_slice/4, to_binary/1]).
@@ -54,10 +54,16 @@
 
 %% ---------------------------------------------------------------- local ops
 
-%% @doc An empty replica whose writes are stamped by `Actor' (the node name).
+%% @doc An empty replica whose writes are stamped by `Actor'. A dot is an actor's
+%% counter, so an actor names one replica's history: an empty replica needs an actor
+%% no replica has written under before (`plexus_overlay' takes the node and the time
+%% it started).
 -spec new(term()) -> state().
 new(Actor) ->
     #st{actor = Actor, ents = plexus_lwwmap:new(), wps = plexus_orset2:new()}.
+
+-spec actor(state()) -> term().
+actor(#st{actor = A}) -> A.
 
 %% @doc Sets entity `Id' to `Attrs': `{State, Delta, Events}'.
 -spec update_entity(state(), term(), term()) -> {state(), delta(), [event()]}.

@@ -14,7 +14,8 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
 -export([five_nodes_converge/1, partitioned_node_converges/1, lost_deltas_repaired/1,
-         add_wins_and_lww_ties/1, suspended_peer_bounded/1, discovery_peers/1]).
+         add_wins_and_lww_ties/1, suspended_peer_bounded/1, discovery_peers/1,
+         restarted_replica_keeps_writes/1]).
 %% run on the nodes
 -export([collector/0, collected/0, flood/3, concurrent_ops/3, digest/0, state_size/0]).
 
@@ -24,7 +25,8 @@
 
 all() ->
     [five_nodes_converge, partitioned_node_converges, lost_deltas_repaired,
-     add_wins_and_lww_ties, suspended_peer_bounded, discovery_peers].
+     add_wins_and_lww_ties, suspended_peer_bounded, discovery_peers,
+     restarted_replica_keeps_writes].
 
 suite() ->
     [{timetrap, {seconds, 300}}].
@@ -216,6 +218,38 @@ lost_deltas_repaired(_Config) ->
     ct:pal("deltas dropped by the hook: ~p", [Dropped]),
     ?assert(Dropped > 0),
     ok = check_events(Peers).
+
+%% An overlay that is killed and started again has an empty replica. Cut off from its
+%% peer, so that no exchange can tell it what it wrote before, it writes again; once
+%% healed, both nodes hold the writes of both of its lives. Before each start wrote
+%% under an actor of its own, the new life wrote under node() again and counted its
+%% dots from 1: the peer had seen those dots, so it dropped the new writes and the
+%% exchange then removed the old writes of the same counters (all four below lost).
+restarted_replica_keeps_writes(_Config) ->
+    Opts = #{sync_interval_ms => 100, anti_entropy_interval_ms => 600000},
+    Peers = cluster("restart", 2, Opts),
+    [P1, P2] = Peers,
+    ok = ovl(P1, update_entity, [before, 1]),
+    ok = ovl(P1, add_waypoint, [before, here]),
+    wait_converged(Peers),
+    Actor1 = maps:get(actor, ovl(P1, info, [])),
+    ok = ?C:partition([P1], [P2]),
+    Old = ?C:call(P1, erlang, whereis, [?OVL]),
+    true = ?C:call(P1, erlang, exit, [Old, kill]),
+    {ok, _, _} = ?C:wait_until(fun() -> ?C:call(P1, erlang, whereis, [?OVL]) =:= undefined end,
+                               ?WAIT_MS),
+    {ok, _} = ?C:call(P1, plexus_overlay, start,
+                      [Opts#{name => ?OVL, peers => ?C:nodes_of(Peers)}]),
+    ?assertNotEqual(Actor1, maps:get(actor, ovl(P1, info, []))),
+    ?assertEqual(#{}, ovl(P1, get_all_entities, [])),
+    ok = ovl(P1, update_entity, [again, 2]),
+    ok = ovl(P1, add_waypoint, [again, there]),
+    ok = ?C:heal([P1], [P2]),
+    wait_converged(Peers),
+    [begin
+         ?assertEqual(#{before => 1, again => 2}, ovl(P, get_all_entities, [])),
+         ?assertEqual(#{before => here, again => there}, ovl(P, get_all_waypoints, []))
+     end || P <- Peers].
 
 %% Concurrent writes of one entity resolve to the same winner everywhere, and a
 %% waypoint re-added on one side of a partition while removed on the other survives.

@@ -26,6 +26,19 @@ options_test() ->
         plexus_overlay:stop(B)
     end.
 
+%% Each start writes under an actor of its own: a restarted overlay starts empty, and
+%% under an actor its peers know its first writes would be lost (plexus_overlay_SUITE:
+%% restarted_replica_keeps_writes shows the loss between nodes).
+new_actor_each_start_test() ->
+    Actors = [begin
+                  {ok, P} = plexus_overlay:start(#{name => ovl_eunit_actor, peers => []}),
+                  #{actor := A} = plexus_overlay:info(ovl_eunit_actor),
+                  ok = plexus_overlay:stop(P),
+                  A
+              end || _ <- [1, 2, 3]],
+    ?assertEqual(3, length(lists:usort(Actors))),
+    [?assertMatch({N, _, _} when N =:= node(), A) || A <- Actors].
+
 api_and_events_test() ->
     {ok, P} = plexus_overlay:start(#{name => ovl_eunit_api}),
     {ok, Other} = plexus_overlay:start(#{name => ovl_eunit_other}),
