@@ -50,6 +50,10 @@
 -export_type([health/0, opts/0, node_id/0]).
 
 -define(SERVER, ?MODULE).
+%% The keys of opts().
+-define(OPTIONS, [mode, node, seeds, ping_interval_ms, suspect_after_ms, down_after_ms,
+                  discovery_interval_ms, extra_args, executable, ready_timeout_ms,
+                  call_timeout_ms]).
 -define(REG, plexus_cnode). %% the daemon's registered name
 
 -record(st, {mode :: port | attach,
@@ -71,12 +75,18 @@ start_link() -> start_link(#{}).
 %% Returns once the daemon accepts connections, or `{error, Reason}' with the daemon's
 %% own message (bad cookie, no epmd, ...). Options are a map or a keyword list
 %% (`[]' for the defaults); `{error, {invalid_configuration, {bad_options, Opts}}}' when
-%% they are neither.
+%% they are neither, `{error, {invalid_configuration, {unknown_option, Key}}}' for an
+%% option it does not know.
 -spec start_link(opts() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
 start_link(Opts0) ->
     case plexus_opts:to_map(Opts0) of
-        {ok, Opts} -> gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []);
-        {error, R} -> {error, {invalid_configuration, R}}
+        {ok, Opts} ->
+            case plexus_opts:unknown(Opts, ?OPTIONS) of
+                none -> gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []);
+                Unknown -> {error, {invalid_configuration, Unknown}}
+            end;
+        {error, R} ->
+            {error, {invalid_configuration, R}}
     end.
 
 %% @doc A supervisor child spec (options as for `start_link/1'); raises

@@ -53,6 +53,8 @@
 -define(IS_PRIORITY(P), (P =:= critical orelse P =:= high orelse P =:= normal orelse P =:= low)).
 %% Messages sent per drain step before other calls get their turn.
 -define(DRAIN_BATCH, 256).
+%% How long a start waits for the monitor's first reading (see first_poll/1).
+-define(FIRST_POLL_MS, 1000).
 -define(DEFAULTS, #{name => ?DEFAULT_NAME, excellent_ms => 10, good_ms => 50,
                     degraded_ms => 200, rtt_stat => p50, queue_limit => 1000,
                     queue_bytes_limit => 8 * 1024 * 1024, retry_ms => 10,
@@ -193,8 +195,25 @@ init(#{name := Name} = Cfg) ->
                                                         queue_limit, queue_bytes_limit], Cfg)}),
     St = #st{name = Name, core = Core, rtt_stat = maps:get(rtt_stat, Cfg),
              retry_ms = maps:get(retry_ms, Cfg), refresh_ms = maps:get(refresh_ms, Cfg)},
-    self() ! refresh,
-    {ok, St}.
+    erlang:send_after(St#st.refresh_ms, self(), refresh),
+    {ok, first_poll(poll(subscribe_monitor(St)))}.
+
+%% The monitor's first reading, waited for here: a send made as soon as the server
+%% has started must see the links the monitor already knows (a connected node is
+%% `healthy' from the monitor's start, so `good'), not an empty table that grades
+%% every node `disconnected' and drops `normal' and `low'. A monitor too slow to
+%% answer within ?FIRST_POLL_MS does not hold the start up: its reading arrives
+%% later as the poll's message.
+first_poll(#st{poll = {Pid, _}} = St) ->
+    receive
+        {poll, Pid, _} = Msg ->
+            {noreply, St1} = handle_info(Msg, St),
+            St1
+    after ?FIRST_POLL_MS ->
+        St
+    end;
+first_poll(St) ->
+    St.
 
 %% @private
 handle_call({send, Node, P, Data}, _From, #st{core = C} = St) ->

@@ -29,6 +29,9 @@
 
 %% @private
 -spec init(plexus_discovery_adapter:config()) -> {ok, #s{}} | {error, term()}.
+%% A required option that is missing is named; any other bad option gives the options.
+init(#{custom := C}) when not is_map_key(query, C) ->
+    {error, {invalid_configuration, {dns, {missing, query}}}};
 init(#{custom := C}) ->
     try
         Query = to_list(maps:get(query, C)),

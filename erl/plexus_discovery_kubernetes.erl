@@ -40,6 +40,11 @@
 
 %% @private
 -spec init(plexus_discovery_adapter:config()) -> {ok, #s{}} | {error, term()}.
+%% A required option that is missing is named; any other bad option gives the options.
+init(#{custom := C}) when not is_map_key(service, C) ->
+    {error, {invalid_configuration, {kubernetes, {missing, service}}}};
+init(#{custom := C}) when not is_map_key(basename, C) ->
+    {error, {invalid_configuration, {kubernetes, {missing, basename}}}};
 init(#{custom := C}) ->
     try
         Service = bin(maps:get(service, C)),

@@ -31,6 +31,9 @@
 
 %% @private
 -spec init(plexus_discovery_adapter:config()) -> {ok, #s{}} | {error, term()}.
+%% A required option that is missing is named; any other bad option gives the options.
+init(#{custom := C}) when not is_map_key(basename, C) ->
+    {error, {invalid_configuration, {tailscale, {missing, basename}}}};
 init(#{custom := C}) ->
     try
         Base = bin(maps:get(basename, C)),

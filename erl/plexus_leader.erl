@@ -94,6 +94,10 @@
                 | {peer_timeout, pos_integer()}
                 | {priority, low | normal | high}.
 -type options() :: [option()] | #{atom() => term()}.
+%% The keys of option().
+-define(OPTIONS, [cluster_id, bootstrap, election_timeout_min, election_timeout_max,
+                  heartbeat_interval, pre_vote, check_quorum, data_dir, tick_ms,
+                  peer_timeout, priority]).
 -type cb_result() :: {ok, State :: term()} | {stop, Reason :: term(), State :: term()}.
 
 -callback init(Args :: term()) -> {ok, State :: term()} | {stop, Reason :: term()} | ignore.
@@ -394,6 +398,10 @@ setup(Name, Module, Opts0) ->
                    {ok, M} -> M;
                    {error, BadOpts} -> throw(BadOpts)
                end,
+        case plexus_opts:unknown(Opts, ?OPTIONS) of
+            none -> ok;
+            Unknown -> throw(Unknown)
+        end,
         Get = fun(K, D) -> maps:get(K, Opts, D) end,
         Timing = timing(Get),
         #{tick_ms := TickMs, heartbeat_interval := Hb, priority := Priority} = Timing,

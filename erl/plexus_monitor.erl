@@ -73,14 +73,34 @@
 start_link() -> start_link(#{}).
 
 %% @doc Starts the monitor. Options are a map or a keyword list
-%% (`[{ping_interval_ms, 1000}]'); `{error, {invalid_configuration, {bad_options, Opts}}}'
-%% when they are neither.
+%% (`[{ping_interval_ms, 1000}]'); `{error, {invalid_configuration, R}}' when they are
+%% neither (`{bad_options, Opts}'), name an option the monitor does not know
+%% (`{unknown_option, Key}') or give one a bad value (`{Key, Value}').
 -spec start_link(opts() | proplists:proplist()) -> {ok, pid()} | {error, term()}.
 start_link(Opts0) ->
-    case plexus_opts:to_map(Opts0) of
+    case check_opts(Opts0) of
         {ok, Opts} -> gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []);
         {error, R} -> {error, {invalid_configuration, R}}
     end.
+
+%% Checked before the server starts, so a bad option is an answer, not a crash report.
+check_opts(Opts0) ->
+    case plexus_opts:to_map(Opts0) of
+        {ok, Opts} ->
+            Known = [source, ping_interval_ms, suspect_after_ms, down_after_ms, nodes],
+            case {plexus_opts:unknown(Opts, Known),
+                  [KV || {K, V} = KV <- lists:sort(maps:to_list(Opts)), not valid_opt(K, V)]} of
+                {none, []} -> {ok, Opts};
+                {none, [Bad | _]} -> {error, Bad};
+                {Unknown, _} -> {error, Unknown}
+            end;
+        {error, _} = E ->
+            E
+    end.
+
+valid_opt(source, S) -> S =:= beam orelse S =:= cnode;
+valid_opt(nodes, L) -> is_list(L) andalso lists:all(fun is_atom/1, L);
+valid_opt(_, Ms) -> is_integer(Ms) andalso Ms > 0 andalso Ms < 1 bsl 32.
 
 %% @doc A supervisor child spec (options as for `start_link/1'; `[]' for the defaults);
 %% raises `error({bad_options, Opts})' for anything else.

@@ -6,7 +6,7 @@
 %% the option names and values it knows.
 -module(plexus_opts).
 
--export([to_map/1, to_map_or_error/1]).
+-export([to_map/1, to_map_or_error/1, unknown/2]).
 
 %% @doc A map as it is; a list of `{Key, Value}' pairs or bare atoms (proplist shorthand
 %% for `{Atom, true}') as a map, the first occurrence of a key winning (as in
@@ -30,6 +30,16 @@ to_map_or_error(Opts) ->
     case to_map(Opts) of
         {ok, M} -> M;
         {error, Reason} -> erlang:error(Reason, [Opts])
+    end.
+
+%% @doc The first option (in term order) that is not one of `Known', as
+%% `{unknown_option, Key}', or `none'. A misspelt option (`data_dir' as `datadir')
+%% must not start a server with the default in its place.
+-spec unknown(map(), [term()]) -> none | {unknown_option, term()}.
+unknown(Opts, Known) ->
+    case lists:sort(maps:keys(maps:without(Known, Opts))) of
+        [] -> none;
+        [K | _] -> {unknown_option, K}
     end.
 
 %% Keys are not restricted to atoms (a map may use any term), but a list element must

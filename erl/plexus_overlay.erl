@@ -48,7 +48,10 @@
              sync_ms :: pos_integer(),
              ae_ms :: pos_integer(),
              drop_p :: float(),
-             stats = #{} :: #{atom() => non_neg_integer()}}).
+             %% every counter from the start, so a caller can match on it
+             stats = #{msgs_sent => 0, bytes_sent => 0, sends_busy => 0,
+                       sends_noconnect => 0, deltas_dropped_by_hook => 0}
+                 :: #{atom() => non_neg_integer()}}).
 
 %% ---------------------------------------------------------------- start
 

@@ -52,6 +52,9 @@
                      max_skew_ms => pos_integer(), server_addrs => [binary()],
                      clock => fun(() -> non_neg_integer())}.
 -type server() :: atom() | pid().
+%% The keys of options().
+-define(OPTIONS, [name, ip, port, max_entries, default_ttl_ms, min_ttl_ms, max_ttl_ms,
+                  require_signed, trusted_keys, max_skew_ms, server_addrs, clock]).
 -export_type([server/0]). % used in the specs of exported functions
 
 -define(ACTIVE_N, 128).
@@ -78,9 +81,10 @@ start_link() -> start_link(#{}).
 start_link(Opts0) ->
     case plexus_opts:to_map(Opts0) of
         {ok, Opts} ->
-            case maps:get(name, Opts, ?MODULE) of
-                undefined -> gen_server:start_link(?MODULE, Opts, []);
-                Name -> gen_server:start_link({local, Name}, ?MODULE, Opts, [])
+            case {plexus_opts:unknown(Opts, ?OPTIONS), maps:get(name, Opts, ?MODULE)} of
+                {{unknown_option, _} = U, _} -> {error, {invalid_configuration, U}};
+                {none, undefined} -> gen_server:start_link(?MODULE, Opts, []);
+                {none, Name} -> gen_server:start_link({local, Name}, ?MODULE, Opts, [])
             end;
         {error, R} ->
             {error, {invalid_configuration, R}}

@@ -96,6 +96,8 @@ opts(L) when is_list(L) ->
         {error, _} -> erlang:error(badarg, [L])
     end;
 opts(M) when is_map(M) ->
+    none =:= plexus_opts:unknown(M, [name, quorum_size, start_time, monitor])
+        orelse erlang:error(badarg, [M]),
     Q = maps:get(quorum_size, M, 1),
     (is_integer(Q) andalso Q >= 0) orelse erlang:error(badarg, [M]),
     Name = maps:get(name, M, ?MODULE),

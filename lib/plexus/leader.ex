@@ -23,7 +23,7 @@ defmodule Plexus.Leader do
   `use Plexus.Leader` declares the `:plexus_leader` behaviour, so `@impl true` is
   checked against its callbacks, and defines (all overridable):
 
-    * `child_spec/1` and `start_link/1` taking a keyword list: `:name` (the locally
+    * `child_spec/1` and `start_link/1` taking a keyword list or a map: `:name` (the locally
       registered name, default the module), `:init_arg` (passed to `init/1`, default
       `[]`); every other key is a `:plexus_leader` option (`:bootstrap`, `:data_dir`,
       `:cluster_id`, `:election_timeout_min`, ...; see `h :plexus_leader`). Options
@@ -65,8 +65,8 @@ defmodule Plexus.Leader do
       A child spec starting this leader (`Plexus.Leader.start_link/3`). Options:
       `:name`, `:init_arg`, and the `:plexus_leader` options.
       """
-      @spec child_spec(keyword) :: Supervisor.child_spec()
-      def child_spec(opts) when is_list(opts) do
+      @spec child_spec(keyword | map) :: Supervisor.child_spec()
+      def child_spec(opts) when is_list(opts) or is_map(opts) do
         {name, _init_arg, _leader_opts} = Plexus.Leader.split_opts(__MODULE__, opts)
 
         default = %{
@@ -80,8 +80,8 @@ defmodule Plexus.Leader do
       end
 
       @doc "Starts this leader linked to the caller; options as in `child_spec/1`."
-      @spec start_link(keyword) :: {:ok, pid} | :ignore | {:error, term}
-      def start_link(opts \\ []) when is_list(opts) do
+      @spec start_link(keyword | map) :: {:ok, pid} | :ignore | {:error, term}
+      def start_link(opts \\ []) when is_list(opts) or is_map(opts) do
         {name, init_arg, leader_opts} = Plexus.Leader.split_opts(__MODULE__, opts)
         :plexus_leader.start_link(name, __MODULE__, init_arg, leader_opts)
       end
@@ -121,7 +121,9 @@ defmodule Plexus.Leader do
   end
 
   @doc false
-  @spec split_opts(module, keyword) :: {atom, term, keyword}
+  @spec split_opts(module, keyword | map) :: {atom, term, keyword}
+  def split_opts(module, opts) when is_map(opts), do: split_opts(module, Map.to_list(opts))
+
   def split_opts(module, opts) do
     {name, opts} = Keyword.pop(opts, :name, module)
     {init_arg, opts} = Keyword.pop(opts, :init_arg, [])

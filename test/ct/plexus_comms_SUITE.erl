@@ -12,6 +12,10 @@
 %%   dropped) and delivered critical first once the connection is back;
 %% - priority_order: with the connection congested (peer stopped), messages of every
 %%   priority queue up and leave critical first, in order within a priority;
+%% - send_right_after_start: a normal message sent the moment the server has started
+%%   reaches a peer that is connected and that the monitor knows (README's example);
+%%   before the server read the monitor in its start, every node was disconnected
+%%   until the first poll came back, and the message was dropped;
 %% - flood_bounded: a flood to a stopped peer keeps the queue within its length and
 %%   byte bounds and the server's memory small; lower classes are evicted for higher
 %%   ones; every message is accounted for and everything sent arrives.
@@ -25,7 +29,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
          end_per_testcase/2]).
 -export([latency_and_drop_rules/1, silence/1, disconnected_queue/1, priority_order/1,
-         flood_bounded/1]).
+         flood_bounded/1, send_right_after_start/1]).
 %% run on the peers
 -export([start_receiver/0, collected/0]).
 
@@ -37,7 +41,8 @@
 
 suite() -> [{timetrap, {minutes, 5}}].
 
-all() -> [latency_and_drop_rules, silence, disconnected_queue, priority_order, flood_bounded].
+all() -> [latency_and_drop_rules, silence, disconnected_queue, priority_order, flood_bounded,
+          send_right_after_start].
 
 init_per_suite(Config) ->
     _ = plexus_test_nodes:ensure_distributed("plexus_ct_comms"),
@@ -96,6 +101,18 @@ latency_and_drop_rules(Config) ->
       dropped := #{degraded := #{low := 1}, poor := #{normal := 1, low := 1},
                    disconnected := #{normal := 1}},
       dropped_total := 4, queues := #{Ghost := #{length := 1}}} = plexus_comms:info(?NAME).
+
+send_right_after_start(Config) ->
+    {Node, _, _} = ?config(peer, Config),
+    true = lists:member(Node, nodes()),
+    %% the default ping interval: the monitor has no answer yet when the sends go
+    start_monitor(#{}),
+    {ok, _} = start_comms(#{refresh_ms => 60000}),
+    ?assertEqual(good, plexus_comms:get_link_quality(?NAME, Node)),
+    ?assertEqual({ok, sent}, plexus_comms:send_msg(?NAME, Node, first, normal)),
+    ?assertEqual({ok, sent}, plexus_comms:send_msg(?NAME, Node, second, low)),
+    ok = await(fun() -> element(2, rpc:call(Node, ?MODULE, collected, [])) =:=
+                            [first, second] end).
 
 silence(Config) ->
     {Node, _, OsPid} = ?config(peer, Config),

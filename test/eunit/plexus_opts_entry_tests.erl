@@ -60,3 +60,25 @@ cnode_empty_list_test() ->
 topology_garbage_test() ->
     ?assertError(badarg, plexus_topology:child_spec([1])),
     ?assertMatch(#{id := {plexus_topology, plexus_topology}}, plexus_topology:child_spec([])).
+
+%% A misspelt option is refused by every server, never started with the default in
+%% its place (the monitor, the registry, the C node's server, topology and the leader
+%% once took any key).
+unknown_option_refused_everywhere_test() ->
+    U = {error, {invalid_configuration, {unknown_option, bogus}}},
+    ?assertEqual(U, plexus_monitor:start_link([{ping_interval_ms, 1000}, {bogus, 1}])),
+    ?assertEqual(U, plexus_registry:start_link([{port, 0}, {bogus, 1}])),
+    ?assertEqual(U, plexus_cnode:start_link([{bogus, 1}])),
+    ?assertEqual(U, plexus_comms:start_link([{bogus, 1}])),
+    ?assertEqual(U, plexus_discovery:start_link([{bogus, 1}])),
+    ?assertEqual(U, plexus_leader:start(op_leader, plexus_leader_probe, #{},
+                                        [{data_dir, "/nonexistent"}, {bogus, 1}])),
+    ?assertError(badarg, plexus_topology:start_link([{bogus, 1}])),
+    ?assertEqual({error, {bad_option, {bogus, 1}}}, plexus_overlay:start([{bogus, 1}])).
+
+%% The monitor checks its values before it starts: an answer, not a crash report.
+monitor_bad_values_test() ->
+    [?assertEqual({error, {invalid_configuration, KV}}, plexus_monitor:start_link([KV]))
+     || KV <- [{ping_interval_ms, -1}, {suspect_after_ms, 0}, {down_after_ms, x},
+               {source, bogus}, {nodes, [<<"a@b">>]}]],
+    ?assertEqual(undefined, whereis(plexus_monitor)).

@@ -19,7 +19,10 @@ options_test() ->
         #{id := IdB} = plexus_overlay:child_spec(#{name => ovl_eunit_b}),
         ?assertNotEqual(IdA, IdB),
         ?assertError({bad_options, _}, plexus_overlay:child_spec(42)),
-        ?assertMatch(#{sync_interval_ms := 50, anti_entropy_interval_ms := 60000},
+        ?assertMatch(#{sync_interval_ms := 50, anti_entropy_interval_ms := 60000,
+                       msgs_sent := 0, bytes_sent := 0, sends_busy := 0,
+                       sends_noconnect := 0, pending_ops := #{}, dropped_deltas := 0,
+                       bad_msgs := 0, mailbox := _},
                      plexus_overlay:info(ovl_eunit_a))
     after
         plexus_overlay:stop(A),

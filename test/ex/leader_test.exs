@@ -86,6 +86,18 @@ defmodule Plexus.LeaderTest do
     assert [_ | _] = Path.wildcard(Path.join(dir, "**/ex_leader_kw-*.hs"))
   end
 
+  test "a `use Plexus.Leader` module takes its options as a map too", %{data_dir: dir} do
+    opts = %{name: :ex_leader_map, bootstrap: [node()], data_dir: dir}
+    assert Minimal.child_spec(opts).id == {:plexus_leader, :ex_leader_map}
+    pid = start_supervised!({Minimal, opts})
+    assert wait_until(fn -> Plexus.Leader.leader(:ex_leader_map) == pid end)
+  end
+
+  test "a misspelt option is refused, not replaced by its default", %{data_dir: dir} do
+    assert {:error, {:invalid_configuration, {:unknown_option, :datadir}}} =
+             Plexus.Leader.start_link(:ex_leader_typo, Minimal, [], datadir: dir)
+  end
+
   test "handle_become_follower sees nil where the Erlang behaviour says undefined" do
     assert Reporter.handle_become_follower(:undefined, %{test: self()}) == {:ok, %{test: self()}}
     assert_received {:became_follower, nil}
