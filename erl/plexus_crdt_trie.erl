@@ -702,18 +702,51 @@ merge_small(RL, CL, RS, {VS, CloudS} = CS, Named, DotsOf,
                      || {K, P} <- maps:to_list(Touched), KH <- [khash(K)]],
             Held = maps:from_list([{D, true} || {_, _, {_, _} = Old, _} <- Pairs,
                                                 D <- DotsOf(Old)]),
-            CtxDots = [{A, C} || {A, V} <- maps:to_list(VS), C <- lists:seq(1, V)]
-                ++ maps:keys(CloudS),
-            case [D || D <- CtxDots, plexus_crdt_ctx:covers(CL, D), not is_map_key(D, Held)] of
-                [] ->
+            case seen_all_held(VS, CL, Held) andalso
+                [D || D <- maps:keys(CloudS), plexus_crdt_ctx:covers(CL, D),
+                      not is_map_key(D, Held)] =:= [] of
+                true ->
                     lists:foldl(fun({K, KH, Old, P}, R) ->
                                         New = merged_entry(K, Old, P, CL, CS, Merge, Keep),
                                         element(1, update(R, 0, KH, K, New))
                                 end, RL, Pairs);
-                _ ->
+                false ->
                     slow
             end
     end.
+
+%% Whether every dot the small side's version vector VS names that the large side's
+%% context CL has seen is in Held, counted per actor instead of listed: the dots
+%% (A, 1..V) number V whatever the side's size, and a counter of 10^9 listed took
+%% gigabytes. Per actor A, the seen ones are those up to CL's counter for A and CL's
+%% cloud dots of A above it; they are all held exactly when as many of them are held.
+%% (VS holds non-negative integers: merge_small/7 checked it with ctx_dots/1.)
+seen_all_held(VS, {VL, CloudL}, Held) ->
+    Seen0 = maps:map(fun(A, V) -> min(V, maps:get(A, VL, 0)) end, VS),
+    Seen = maps:fold(fun({A, C}, _, Acc) when is_integer(C), C >= 1 ->
+                             case VS of
+                                 #{A := V} when C =< V ->
+                                     case C > maps:get(A, VL, 0) of
+                                         true -> maps:update_with(A, fun(N) -> N + 1 end, Acc);
+                                         false -> Acc
+                                     end;
+                                 _ -> Acc
+                             end;
+                        (_, _, Acc) -> Acc
+                     end, Seen0, CloudL),
+    HeldSeen = maps:fold(fun({A, C} = D, _, Acc) when is_integer(C), C >= 1 ->
+                                 case VS of
+                                     #{A := V} when C =< V ->
+                                         case plexus_crdt_ctx:covers({VL, CloudL}, D) of
+                                             true -> maps:update_with(A, fun(N) -> N + 1 end,
+                                                                      1, Acc);
+                                             false -> Acc
+                                         end;
+                                     _ -> Acc
+                                 end;
+                            (_, _, Acc) -> Acc
+                         end, #{}, Held),
+    maps:fold(fun(A, N, All) -> All andalso N =:= maps:get(A, HeldSeen, 0) end, true, Seen).
 
 %% How many dots a version vector names, or `infinity' (an atom: greater than any
 %% number) for one that is not a map of counters (a forged context: its dots are never

@@ -22,7 +22,7 @@ fi
 # plexus's beams under a lib dir whose priv holds the sanitized library:
 # code:priv_dir(plexus), where plexus_nif loads from, is then that priv dir.
 ln -sfn "$(realpath "$ebin")" "$san/ebin"
-modules="plexus_crdt_badinput_tests,plexus_crdt_trie_tests,plexus_election_tests,\
+modules="plexus_crdt_badinput_tests,plexus_crdt_hostile_tests,plexus_crdt_trie_tests,plexus_election_tests,\
 plexus_hlc_tests,plexus_lww_tests,plexus_lwwmap_tests,plexus_orset2_tests,plexus_orset_tests,\
 plexus_orset_v1_tests,plexus_overlay_core_tests,prop_plexus_lww,prop_plexus_lwwmap,\
 prop_plexus_orset,prop_plexus_orset2,prop_plexus_term_bytes"

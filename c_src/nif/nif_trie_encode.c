@@ -11,6 +11,18 @@
 /* The weight of an entry for the dirty decision, in the bytes of nif_util.h's scale
  * (~7 ns each): measured 180-280 ns of CPU per entry (5k-entry states). */
 #define ENTRY_WEIGHT 48
+/* An actor or cloud dot of the context (a map pair, a copy, its share of two sorts:
+ * 44-68 ms for 60,000 actors). */
+#define CTX_WEIGHT 128
+/* A dot or write written (a tuple read, an actor found, two or four varints); bytes of
+ * a value copied weigh 1/VALUE_BYTES_PER_UNIT each. Neither is known before the
+ * entries' lists are walked, so an inline call weighs them as it writes and moves to a
+ * dirty scheduler when they pass the threshold (one element of 65,000 dots took 0.1 s,
+ * a 50 MB value ~40 ms). */
+#define DOT_WEIGHT 16
+#define VALUE_BYTES_PER_UNIT 16
+/* The weight is compared with the threshold once every this many units. */
+#define WEIGHT_CHECK 4096
 /* Keys that tie over this many leading bytes are sorted by qsort: the radix recursion
  * (one level per 8 bytes) stays shallow whatever the keys (up to 64 MiB each). */
 #define MAX_RADIX_OFFSET 256
@@ -43,7 +55,21 @@ typedef struct encoder {
     dot *cloud;
     size_t n_cloud;
     plexus_buf *out;
+    uint64_t work, next_check; /* weight so far; when to compare it next */
+    int inline_call, go_dirty;
 } encoder;
+
+/* Adds to the call's weight; on a normal scheduler, 0 once it is past the threshold
+ * (go_dirty set: the caller starts again on a dirty scheduler). */
+static int weigh(encoder *x, uint64_t units)
+{
+    x->work += units;
+    if (!x->inline_call || x->work < x->next_check) return 1;
+    x->next_check = x->work + WEIGHT_CHECK;
+    if (!nif_should_go_dirty(x->env, x->work)) return 1;
+    x->go_dirty = 1;
+    return 0;
+}
 
 static int entry_cmp(const void *x, const void *y)
 {
@@ -310,7 +336,7 @@ static int write_list(encoder *x, ERL_NIF_TERM list)
         size_t an;
         uint32_t ai;
         ErlNifUInt64 ctr;
-        if (!enif_get_tuple(env, head, &ar, &w) || ar != x->arity ||
+        if (!weigh(x, DOT_WEIGHT) || !enif_get_tuple(env, head, &ar, &w) || ar != x->arity ||
             !get_bytes(env, w[0], &ap, &an) || !actor_index(x, ap, an, &ai) ||
             !enif_get_uint64(env, w[1], &ctr) || !put_varint(x->out, ai) ||
             !put_varint(x->out, ctr))
@@ -320,6 +346,7 @@ static int write_list(encoder *x, ERL_NIF_TERM list)
             const uint8_t *vp;
             size_t vn;
             if (!enif_get_uint64(env, w[2], &ts) || !get_bytes(env, w[3], &vp, &vn) ||
+                !(x->next_check = 0, weigh(x, vn / VALUE_BYTES_PER_UNIT)) ||
                 !put_varint(x->out, ts) || !put_bytes(x->out, vp, vn))
                 return 0;
         }
@@ -346,6 +373,17 @@ static int write_state(encoder *x)
     return 1;
 }
 
+uint64_t nif_trie_ctx_entries(ErlNifEnv *env, ERL_NIF_TERM ctx)
+{
+    const ERL_NIF_TERM *vc;
+    int two;
+    size_t nv, nc;
+    if (!enif_get_tuple(env, ctx, &two, &vc) || two != 2 || !enif_get_map_size(env, vc[0], &nv) ||
+        !enif_get_map_size(env, vc[1], &nc))
+        return 0;
+    return (uint64_t)nv + nc;
+}
+
 ERL_NIF_TERM nif_trie_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     int arity;
@@ -358,12 +396,20 @@ ERL_NIF_TERM nif_trie_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     if (argv[2] != priv->atom_nil && (!enif_get_tuple(env, argv[2], &ar, &root) || ar < 3 ||
                                       !enif_get_uint64(env, root[2], &count) || count > UINT32_MAX))
         return nif_error_atom(env, priv->atom_bad_state);
-    if (nif_should_go_dirty(env, count * ENTRY_WEIGHT))
+    /* the entries and the context weighed first; their dots and values as written */
+    uint64_t weight = count * ENTRY_WEIGHT + nif_trie_ctx_entries(env, argv[1]) * CTX_WEIGHT;
+    if (nif_should_go_dirty(env, weight))
         return nif_go_dirty(env, "trie_encode", nif_trie_encode, argc, argv);
-    nif_charge(env, count * ENTRY_WEIGHT);
     nif_outbuf o;
     nif_outbuf_init(&o);
-    encoder x = {env, priv, arity, NULL, 0, 0, (size_t)count, NULL, 0, NULL, 0, &o.buf};
+    encoder x = {.env = env,
+                 .priv = priv,
+                 .arity = arity,
+                 .limit = (size_t)count,
+                 .out = &o.buf,
+                 .work = weight,
+                 .next_check = weight + WEIGHT_CHECK,
+                 .inline_call = enif_thread_type() == ERL_NIF_THR_NORMAL_SCHEDULER};
     int ok = collect(&x, argv[2], 0) && x.n == x.limit && read_context(&x, argv[1]);
     if (ok) {
         ok = sort_entries(x.e, x.n);
@@ -372,10 +418,12 @@ ERL_NIF_TERM nif_trie_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         ok = ok && write_state(&x);
     }
     ERL_NIF_TERM result;
+    nif_charge(env, x.work);
     if (ok && !nif_outbuf_term(env, &o, &result)) ok = 0;
     if (!ok) {
         nif_outbuf_free(&o);
-        result = nif_error_atom(env, priv->atom_bad_state);
+        result = x.go_dirty ? nif_go_dirty(env, "trie_encode", nif_trie_encode, argc, argv)
+                            : nif_error_atom(env, priv->atom_bad_state);
     }
     if (x.e) enif_free(x.e);
     if (x.actors) enif_free(x.actors);

@@ -10,6 +10,7 @@
 #define PLEXUS_NIF_TRIE_ENCODE_H
 
 #include <erl_nif.h>
+#include <stdint.h>
 
 /* trie_encode(Arity, {VV, Cloud}, Root) -> binary() | {error, bad_state}: Arity 2
  * writes an OR-Set (entries {Elem, [{Actor, Ctr}]}), 4 an LWW map (entries {Key,
@@ -18,5 +19,10 @@
  * number outside 0..2^64-1) gives {error, bad_state}; what it writes of a well-formed
  * but non-canonical term, the readers refuse. Dirty above the inline budget. */
 ERL_NIF_TERM nif_trie_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]);
+
+/* How many actors and cloud dots a context term {VV, Cloud} holds, read from the maps'
+ * headers (0 for a term of another shape, which the readers refuse): what reading it
+ * will cost, known before it is read. */
+uint64_t nif_trie_ctx_entries(ErlNifEnv *env, ERL_NIF_TERM ctx);
 
 #endif

@@ -219,9 +219,6 @@ void nif_outbuf_free(nif_outbuf *o)
 
 /* ---------------------------------------------------------------- scheduling */
 
-/* Bytes of input weight per percent of a 1 ms timeslice: 1 ms / 7 ns per byte / 100. */
-#define NIF_BYTES_PER_PERCENT 1400u
-
 void nif_charge(ErlNifEnv *env, uint64_t weight)
 {
     if (enif_thread_type() != ERL_NIF_THR_NORMAL_SCHEDULER) return;

@@ -214,6 +214,10 @@ void nif_outbuf_free(nif_outbuf *o);
  * per call, on the inline path only.
  */
 void nif_charge(ErlNifEnv *env, uint64_t weight);
+/* Bytes of input weight per percent of a 1 ms timeslice: 1 ms / 7 ns per byte / 100.
+ * nif_charge charges at least 1%: a call that may weigh far less (an entry's hash,
+ * ~1 us) charges only from this weight on. */
+#define NIF_BYTES_PER_PERCENT 1400u
 
 /*
  * Dirty dispatch (doc/STYLE.md habit 8). nif_should_go_dirty says whether a call weighing
