@@ -23,7 +23,8 @@
  * Without --json the same facts are written as one plain line each.
  *
  * Output never blocks the loop (a reader that stops reading must not stop pings, calls
- * and events): when stdout is a pipe or a socket it is made non-blocking, each line is
+ * and events): when stdout is a pipe, a socket or a terminal it is made non-blocking
+ * (a terminal through a descriptor of its own, see reopen_nonblocking), each line is
  * written at once when it can be, and the rest waits in a buffer of at most
  * CN_OUT_MAX_BYTES that the loop drains when stdout becomes writable (cn_out_writable).
  * A line that does not fit is dropped whole and counted; once the buffer has drained,
@@ -60,13 +61,31 @@ static struct {
 
 static void report_dropped(cnode *cn);
 
+/* A terminal (or any other character device) is opened again, non-blocking, in place
+ * of stdout: O_NONBLOCK on the inherited descriptor would be set on the open file
+ * the shell that started the daemon shares, and would stay after the daemon exits. A
+ * new open of /proc/self/fd/1 is an open file of the daemon's own. */
+static int reopen_nonblocking(void)
+{
+    int fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int ok = dup2(fd, STDOUT_FILENO) == STDOUT_FILENO;
+    close(fd);
+    return ok;
+}
+
 void cn_out_start(cnode *cn)
 {
     (void)cn;
     struct stat st;
-    if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+    if (fstat(STDOUT_FILENO, &st) != 0) return;
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
         int fl = fcntl(STDOUT_FILENO, F_GETFL);
         if (fl >= 0 && fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) out.nonblock = 1;
+    } else if (S_ISCHR(st.st_mode)) {
+        /* a terminal nobody reads (paused with Ctrl-S, a stalled ssh session) blocked
+         * every write, and with it the loop and SIGTERM */
+        out.nonblock = reopen_nonblocking();
     }
 }
 

@@ -15,6 +15,8 @@
 %%                    never answers, while a real node restarts
 %%   unread_stdout    stdout a pipe nobody reads: calls, subscriptions and events still
 %%                    work over distribution; output waits in a bounded buffer
+%%   unread_tty_stdout  stdout a terminal nobody reads: the loop, the reports and
+%%                    SIGTERM still work (writes to a terminal blocked the loop)
 %%   cookie_env_scrubbed  PLEXUS_COOKIE is gone from /proc/PID/environ even when
 %%                    --cookie-file is what is used
 %%   fifo_secret_paths    a FIFO as cookie file or gossip secret file: refused at once
@@ -28,7 +30,8 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
          end_per_testcase/2]).
 -export([slowloris/1, idle_500/1, garbage/1, epmd_squatting/1, unread_stdout/1,
-         cookie_env_scrubbed/1, fifo_secret_paths/1, sigterm_during_startup/1]).
+         unread_tty_stdout/1, cookie_env_scrubbed/1, fifo_secret_paths/1,
+         sigterm_during_startup/1]).
 
 -define(PING, 200).
 -define(SUSPECT, 1000).
@@ -44,8 +47,8 @@
 suite() -> [{timetrap, {seconds, 240}}].
 
 all() ->
-    [slowloris, idle_500, garbage, epmd_squatting, unread_stdout, cookie_env_scrubbed,
-     fifo_secret_paths, sigterm_during_startup].
+    [slowloris, idle_500, garbage, epmd_squatting, unread_stdout, unread_tty_stdout,
+     cookie_env_scrubbed, fifo_secret_paths, sigterm_during_startup].
 
 init_per_suite(Config) ->
     plexus_test_nodes:cnode_suite_init("plexus_ct_ci_hostile", Config).
@@ -367,6 +370,30 @@ epmd_squatting(Config) ->
 
 %% ------------------------------------------------------------------ finding 7: stdout
 
+%% Whether an OS process has ended (gone, or a zombie its parent has not reaped).
+exited(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            %% the state follows the command name in parentheses
+            [_, After] = string:split(Stat, ")", trailing),
+            hd(string:trim(binary_to_list(After))) =:= $Z;
+        {error, _} ->
+            true
+    end.
+
+%% N registry announcements of distinct peers: one output line each.
+flood_registry(CN, N) ->
+    {ok, #{registry := #{port := RPort}}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}]),
+    Now = os:system_time(millisecond),
+    [begin
+         Peer = iolist_to_binary(["ci_flood_", integer_to_list(I), "@127.0.0.1"]),
+         A = plexus_nif:registry_encode_announce(I, Peer, [<<"127.0.0.1:1">>], #{}, 0, Now, <<>>),
+         ok = gen_udp:send(U, {127, 0, 0, 1}, RPort, A),
+         I rem 64 =:= 0 andalso timer:sleep(2)
+     end || I <- lists:seq(1, N)],
+    gen_udp:close(U).
+
 sh_quote(S) -> "'" ++ lists:flatten(string:replace(S, "'", "'\\''", all)) ++ "'".
 
 %% The C node with stdout on a FIFO that a `sleep` holds open and never reads, filled
@@ -424,16 +451,7 @@ unread_stdout(Config) ->
     ct:pal("io counters: ~p", [Io]),
     ?assert(maps:get(output_buffered, Io) > 0),
     %% more than the buffer holds: 8000 registry announcements, one line each
-    {ok, #{registry := #{port := RPort}}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
-    {ok, U} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}]),
-    Now = os:system_time(millisecond),
-    [begin
-         Peer = iolist_to_binary(["ci_flood_", integer_to_list(I), "@127.0.0.1"]),
-         A = plexus_nif:registry_encode_announce(I, Peer, [<<"127.0.0.1:1">>], #{}, 0, Now, <<>>),
-         ok = gen_udp:send(U, {127, 0, 0, 1}, RPort, A),
-         I rem 64 =:= 0 andalso timer:sleep(2)
-     end || I <- lists:seq(1, 8000)],
-    gen_udp:close(U),
+    ok = flood_registry(CN, 8000),
     ok = plexus_test_nodes:wait_until(
            fun() -> maps:get(output_dropped, io_stats(CN)) > 0 end, 30000),
     Io2 = io_stats(CN),
@@ -463,6 +481,62 @@ unread_stdout(Config) ->
            [Told, maps:get(output_dropped, Io2)]),
     ?assert(list_to_integer(Told) >= maps:get(output_dropped, Io2)),
     ok.
+
+%% stdout a terminal that nobody reads (one paused with Ctrl-S, a stalled ssh session).
+%% `script' gives the daemon a pty and copies it to a FIFO that a `sleep' holds open
+%% and never reads, so the pty fills up. Writes to a terminal used to block: the loop
+%% stopped (no reports, no calls) and SIGTERM with it, until a SIGKILL.
+unread_tty_stdout(Config) ->
+    {N1, _, _} = node_("ci_tty_seed", Config),
+    Dir = ?config(priv_dir, Config),
+    Fifo = filename:join(Dir, "ci_tty.fifo"),
+    PidFile = filename:join(Dir, "ci_tty_cnode.pid"),
+    SleepFile = filename:join(Dir, "ci_tty_sleep.pid"),
+    [] = os:cmd("mkfifo -m 600 " ++ sh_quote(Fifo)),
+    File = plexus_test_nodes:cookie_file(Dir, {atom_to_list(cookie(Config)), 8#400}),
+    Argv = [plexus_test_nodes:cnode_exe(), "--name", "ci_tty_blind@127.0.0.1",
+            "--cookie-file", File, "--json", "--seed", atom_to_list(N1),
+            "--ping-interval-ms", integer_to_list(?PING),
+            "--suspect-after-ms", integer_to_list(?SUSPECT),
+            "--down-after-ms", integer_to_list(?DOWN),
+            "--discovery-interval-ms", "500", "--max-backoff-ms", "1000",
+            "--registry", "0", "--registry-addr", "127.0.0.1"],
+    Cmd = "echo $$ > \"$P\"; exec " ++ lists:join(" ", [sh_quote(A) || A <- Argv]),
+    Script = "sleep 600 < \"$F\" & echo $! > \"$S\"; exec 1> \"$F\"; "
+             "timeout 2 head -c 1048576 /dev/zero; exec script -qfc \"$C\" /dev/null",
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", Script]},
+                      {env, [{"F", Fifo}, {"S", SleepFile}, {"P", PidFile},
+                             {"C", lists:flatten(Cmd)}, {"ERL_EPMD_ADDRESS", "127.0.0.1"}]},
+                      exit_status, binary]),
+    ReadPid = fun(F) -> {ok, B} = file:read_file(F),
+                        list_to_integer(string:trim(binary_to_list(B))) end,
+    ok = plexus_test_nodes:wait_until(fun() -> filelib:is_regular(PidFile) end, 10000),
+    OsPid = ReadPid(PidFile),
+    SleepPid = ReadPid(SleepFile),
+    on_cleanup(fun() -> catch port_close(Port) end),
+    on_cleanup(fun() -> plexus_test_nodes:os_kill(OsPid, "KILL") end),
+    on_cleanup(fun() -> plexus_test_nodes:os_kill(SleepPid, "KILL") end),
+    CN = 'ci_tty_blind@127.0.0.1',
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {plexus_cnode, CN} ! {subscribe, self()},
+                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
+           end, 20000),
+    %% far more lines than a pty holds: the daemon keeps them or drops them, counted
+    ok = flood_registry(CN, 8000),
+    ok = plexus_test_nodes:wait_until(
+           fun() -> maps:get(output_dropped, io_stats(CN)) > 0 end, 30000),
+    %% the loop still reports a kill, as a message
+    {K, _, KPid} = node_("ci_tty_k", Config),
+    KB = atom_to_binary(K, utf8),
+    receive {plexus_cnode, {node_up, KB, _}} -> ok after 30000 -> error(no_node_up) end,
+    plexus_test_nodes:os_kill(KPid, "KILL"),
+    receive {plexus_cnode, {node_down, KB, _}} -> ok after 30000 -> error(no_node_down) end,
+    %% and SIGTERM ends it (a zombie then: `script', stuck on its own stdout, does
+    %% not reap it)
+    plexus_test_nodes:os_kill(OsPid, "TERM"),
+    ok = plexus_test_nodes:wait_until(fun() -> exited(OsPid) end, 15000).
 
 %% ------------------------------------------------------------------ finding 8: secrets
 
