@@ -83,8 +83,14 @@ struct cn_accept {
     ei_cnode *ec;     /* ei state with our callbacks; sodium_malloc'd: it holds the cookie */
     ei_cnode *hs_ec[CN_HANDSHAKERS]; /* one copy per handshaker */
     int ei_listen_fd;                /* the stand-in "listen socket" ei_accept_tmo is given */
+    uint64_t listen_rest_until;      /* out of descriptors: not polled until then */
     cn_accept_stats st;
 };
+
+/* Out of file descriptors with nothing in the gate to close: the listening socket is
+ * left alone this long (connections wait in the kernel's backlog), instead of being
+ * polled readable and failing again at once, a busy loop. */
+#define ACCEPT_REST_MS 100
 
 /* ------------------------------------------------------------ ei socket callbacks */
 
@@ -333,18 +339,39 @@ static size_t held(struct cn_accept *a)
     return n;
 }
 
+/* The connection that has waited longest in the gate, or SIZE_MAX when it is empty. */
+static size_t gate_oldest(const struct cn_accept *a)
+{
+    size_t old = SIZE_MAX;
+    for (size_t i = 0; i < a->n_gate; i++)
+        if (old == SIZE_MAX || a->gate[i].deadline_ms < a->gate[old].deadline_ms) old = i;
+    return old;
+}
+
 static void accept_new(struct cn_accept *a)
 {
     for (int k = 0; k < 64; k++) { /* bounded per wake-up */
         int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; /* EAGAIN, or a connection that vanished: nothing to do */
+        if (fd < 0) {
+            if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+                return; /* EAGAIN, or a connection that vanished: nothing to do */
+            /* out of descriptors (the gate's 256 need more than a low `ulimit -n`
+             * leaves): the oldest connection still in the gate makes room, as when the
+             * gate is full; with none there, the listening socket rests */
+            size_t old = gate_oldest(a);
+            if (old == SIZE_MAX) {
+                a->listen_rest_until = cn_now_ms() + ACCEPT_REST_MS;
+                return;
+            }
+            gate_drop(a, old);
+            count(a, &a->st.dropped);
+            continue;
+        }
         count(a, &a->st.accepted);
         if (held(a) >= CN_ACCEPT_PENDING_MAX) {
             /* full: the oldest connection still in the gate makes room; if every slot
              * is past the gate (handshaking), the newcomer is refused */
-            size_t old = SIZE_MAX;
-            for (size_t i = 0; i < a->n_gate; i++)
-                if (old == SIZE_MAX || a->gate[i].deadline_ms < a->gate[old].deadline_ms) old = i;
+            size_t old = gate_oldest(a);
             count(a, &a->st.dropped);
             if (old == SIZE_MAX) {
                 close(fd);
@@ -406,7 +433,9 @@ static void *acceptor_main(void *argp)
         a->gate_seen = a->n_gate;
         pthread_mutex_unlock(&a->lock);
         pfd[0] = (struct pollfd){a->stop_r, POLLIN, 0};
-        pfd[1] = (struct pollfd){a->listen_fd, POLLIN, 0};
+        int resting = now < a->listen_rest_until;
+        if (resting && a->listen_rest_until < next) next = a->listen_rest_until;
+        pfd[1] = (struct pollfd){a->listen_fd, resting ? 0 : POLLIN, 0};
         size_t n = a->n_gate;
         for (size_t i = 0; i < n; i++)
             pfd[2 + i] = (struct pollfd){a->gate[i].fd, POLLIN, 0};
