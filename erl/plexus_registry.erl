@@ -28,7 +28,8 @@
 %% Options: `name' (registered name, default `plexus_registry'; `undefined' for none),
 %% `ip' (bind address, default {127,0,0,1}: serving other hosts is a choice to make
 %% explicitly), `port' (default 45893; 0 picks one),
-%% `max_entries' (100000), `default_ttl_ms' (90000), `min_ttl_ms' (30000),
+%% `max_entries' (100000), `max_bytes' (33554432: what the entries may hold; an entry
+%% may carry 7 KB, so the count alone allowed ~730 MB), `default_ttl_ms' (90000), `min_ttl_ms' (30000),
 %% `max_ttl_ms' (300000), `require_signed' (false), `trusted_keys' (Ed25519 public
 %% keys; default any valid key), `max_skew_ms' (300000), `server_addrs' (what the
 %% Handshake lists; default `["IP:Port"]' of the socket), `clock' (a fun returning
@@ -46,14 +47,15 @@
 -type entry() :: #{peer := binary(), addrs := [binary()], metadata := #{binary() => binary()},
                    ttl_ms := non_neg_integer()}.
 -type options() :: #{name => atom(), ip => inet:ip_address(), port => inet:port_number(),
-                     max_entries => pos_integer(), default_ttl_ms => pos_integer(),
+                     max_entries => pos_integer(), max_bytes => pos_integer(),
+                     default_ttl_ms => pos_integer(),
                      min_ttl_ms => pos_integer(), max_ttl_ms => pos_integer(),
                      require_signed => boolean(), trusted_keys => [<<_:256>>],
                      max_skew_ms => pos_integer(), server_addrs => [binary()],
                      clock => fun(() -> non_neg_integer())}.
 -type server() :: atom() | pid().
 %% The keys of options().
--define(OPTIONS, [name, ip, port, max_entries, default_ttl_ms, min_ttl_ms, max_ttl_ms,
+-define(OPTIONS, [name, ip, port, max_entries, max_bytes, default_ttl_ms, min_ttl_ms, max_ttl_ms,
                   require_signed, trusted_keys, max_skew_ms, server_addrs, clock]).
 -export_type([server/0]). % used in the specs of exported functions
 
@@ -155,7 +157,7 @@ init(Opts) ->
             {ok, LPort} = inet:port(Sock),
             Addrs = maps:get(server_addrs, Opts,
                              [iolist_to_binary([inet:ntoa(IP), ":", integer_to_list(LPort)])]),
-            TableOpts = maps:with([max_entries, default_ttl_ms, min_ttl_ms, max_ttl_ms,
+            TableOpts = maps:with([max_entries, max_bytes, default_ttl_ms, min_ttl_ms, max_ttl_ms,
                                    require_signed, trusted_keys, max_skew_ms], Opts),
             case catch plexus_nif:registry_new(TableOpts#{server_addrs => Addrs}) of
                 T when is_reference(T) ->

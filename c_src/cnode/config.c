@@ -373,6 +373,8 @@ static const opt_def options[] = {
      .help = "listed in every Handshake (repeatable; default ADDR:PORT)"},
     {"registry-max-entries", ARG_MS, F(registry_max_entries), .group = 'r', .arg = "N",
      .help = "100000"},
+    {"registry-max-bytes", ARG_MS, F(registry_max_bytes), .group = 'r', .arg = "N",
+     .help = "bytes the entries may hold, 33554432"},
     {"registry-default-ttl-ms", ARG_MS, F(registry_default_ttl_ms), .group = 'r', .arg = "N",
      .help = "90000"},
     {"registry-min-ttl-ms", ARG_MS, F(registry_min_ttl_ms), .group = 'r', .arg = "N",

@@ -67,7 +67,7 @@ typedef struct cn_config {
     size_t n_registry_trusted;
     const char **registry_server_addrs; /* what the Handshake lists; default "ADDR:PORT" */
     size_t n_registry_server_addrs;
-    uint32_t registry_max_entries, registry_default_ttl_ms, registry_min_ttl_ms,
+    uint32_t registry_max_entries, registry_max_bytes, registry_default_ttl_ms, registry_min_ttl_ms,
         registry_max_ttl_ms;
 } cn_config;
 

@@ -90,6 +90,7 @@ int cn_registry_start(cnode *cn)
     plexus_registry_config rc;
     memset(&rc, 0, sizeof rc);
     rc.max_entries = c->registry_max_entries;
+    rc.max_bytes = c->registry_max_bytes;
     rc.default_ttl_ms = c->registry_default_ttl_ms;
     rc.min_ttl_ms = c->registry_min_ttl_ms;
     rc.max_ttl_ms = c->registry_max_ttl_ms;

@@ -73,6 +73,7 @@ int plexus_registry_new(const plexus_registry_config *cfg, const plexus_alloc *a
     if (!cfg || !a) return PLEXUS_EINVAL;
     plexus_registry_config c = *cfg;
     if (!c.max_entries) c.max_entries = PLEXUS_REGISTRY_ENTRIES_DEFAULT;
+    if (!c.max_bytes) c.max_bytes = PLEXUS_REGISTRY_BYTES_DEFAULT;
     if (!c.min_ttl_ms) c.min_ttl_ms = PLEXUS_REGISTRY_TTL_MIN_MS;
     if (!c.max_ttl_ms) c.max_ttl_ms = PLEXUS_REGISTRY_TTL_MAX_MS;
     if (!c.default_ttl_ms) c.default_ttl_ms = PLEXUS_REGISTRY_TTL_DEFAULT_MS;
@@ -412,6 +413,17 @@ int plexus_registry_announce(plexus_registry *r, const plexus_registry_msg *m, u
     }
     entry *e;
     if ((rc = make_entry(r, m, h, &e))) return rc;
+    /* the bytes bound, after what has expired is gone: a refresh may not grow past it
+     * either (old's bytes are given back when e replaces it) */
+    size_t old_size = old ? entry_size(old) : 0; /* old has not expired: evict keeps it */
+    if (r->st.bytes - old_size + entry_size(e) > r->cfg.max_bytes) {
+        (void)plexus_registry_evict(r, now_ms);
+        if (r->st.bytes - old_size + entry_size(e) > r->cfg.max_bytes) {
+            r->a->free(r->a->ctx, e);
+            r->st.refused_full++;
+            return PLEXUS_EFULL;
+        }
+    }
     uint32_t ttl = clamp_ttl(r, m->ttl_ms);
     e->ttl_ms = ttl;
     e->expires_ms = now_ms + ttl;

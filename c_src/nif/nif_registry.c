@@ -127,7 +127,7 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     plexus_registry_config cfg;
     uint8_t trusted[PLEXUS_REGISTRY_TRUSTED_MAX][PLEXUS_REGISTRY_PK_BYTES];
     plexus_registry_addrs server = {0};
-    uint64_t max = 0, def = 0, min = 0, maxttl = 0, skew = 0;
+    uint64_t max = 0, def = 0, min = 0, maxttl = 0, skew = 0, maxbytes = 0;
     plexus_registry *reg = NULL;
     ErlNifMutex *lock = NULL;
     registry_res *res;
@@ -140,8 +140,10 @@ ERL_NIF_TERM nif_registry_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
         !opt_u64(env, argv[0], priv->atom_default_ttl_ms, &def) ||
         !opt_u64(env, argv[0], priv->atom_min_ttl_ms, &min) ||
         !opt_u64(env, argv[0], priv->atom_max_ttl_ms, &maxttl) ||
-        !opt_u64(env, argv[0], priv->atom_max_skew_ms, &skew))
+        !opt_u64(env, argv[0], priv->atom_max_skew_ms, &skew) ||
+        !opt_u64(env, argv[0], priv->atom_max_bytes, &maxbytes) || maxbytes > SIZE_MAX)
         goto bad_arg;
+    cfg.max_bytes = (size_t)maxbytes;
     if (def > UINT32_MAX || min > UINT32_MAX || maxttl > UINT32_MAX || max > SIZE_MAX) goto bad_arg;
     cfg.max_entries = (size_t)max;
     cfg.default_ttl_ms = (uint32_t)def;

@@ -80,7 +80,7 @@
     X(wrong_cluster) X(unknown_peer) X(stale_term) X(lease_rejected) X(conflicts)        \
     X(outbox_dropped) X(pre_votes) X(elections) X(fast_path)                            \
     /* registry_new options (nif_registry.c) */                                          \
-    X(max_entries) X(default_ttl_ms) X(min_ttl_ms) X(max_ttl_ms) X(max_skew_ms)          \
+    X(max_entries) X(max_bytes) X(default_ttl_ms) X(min_ttl_ms) X(max_ttl_ms) X(max_skew_ms)          \
     X(require_signed) X(trusted_keys) X(server_addrs)                                    \
     /* registry_handle results */                                                        \
     X(announced) X(new) X(refreshed) X(refused) X(queried) X(left) X(ignored) X(dropped) \

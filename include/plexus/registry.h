@@ -85,6 +85,10 @@
 #define PLEXUS_REGISTRY_QUERY_MAX 4096
 #define PLEXUS_REGISTRY_MSG_MAX 65000 /* one UDP datagram */
 #define PLEXUS_REGISTRY_ENTRIES_DEFAULT 100000
+/* Bytes the entries may hold (names, addresses, metadata, and each entry's header):
+ * 100,000 typical entries take ~14 MB, but an entry may carry 7 KB, so the count
+ * alone let one client hold ~730 MB. */
+#define PLEXUS_REGISTRY_BYTES_DEFAULT (32u * 1024u * 1024u)
 #define PLEXUS_REGISTRY_TRUSTED_MAX 64
 #define PLEXUS_REGISTRY_SKEW_DEFAULT_MS 300000u
 #define PLEXUS_REGISTRY_PK_BYTES 32
@@ -191,6 +195,7 @@ typedef struct plexus_registry plexus_registry;
 
 typedef struct plexus_registry_config {
     size_t max_entries;      /* 0 = PLEXUS_REGISTRY_ENTRIES_DEFAULT */
+    size_t max_bytes;        /* 0 = PLEXUS_REGISTRY_BYTES_DEFAULT; stats.bytes stays within */
     uint32_t default_ttl_ms; /* 0 = 90000; all three must satisfy min <= default <= max */
     uint32_t min_ttl_ms;     /* 0 = 30000 */
     uint32_t max_ttl_ms;     /* 0 = 300000 */

@@ -228,6 +228,73 @@ static void test_bounded(void)
     plexus_registry_free(r);
 }
 
+/* Entries as big as the format allows (8 addresses of 255 bytes, 16 metadata pairs):
+ * the table stops at max_bytes, not at max_entries. One client once filled 100,000
+ * of them: 734 MB for a table documented at 14 MB. */
+static int announce_big(plexus_registry *r, int i, uint64_t now)
+{
+    char peer[32], addr[8][256], key[16][65], val[16][256];
+    snprintf(peer, sizeof peer, "big%d@h", i);
+    plexus_registry_addrs addrs;
+    memset(&addrs, 0, sizeof addrs);
+    addrs.n = PLEXUS_REGISTRY_ADDRS_MAX;
+    for (int k = 0; k < PLEXUS_REGISTRY_ADDRS_MAX; k++) {
+        memset(addr[k], 'a' + k, 255);
+        addr[k][255] = 0;
+        addrs.addr[k] = B(addr[k]);
+    }
+    plexus_disco_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.n = PLEXUS_DISCO_META_MAX;
+    for (int k = 0; k < PLEXUS_DISCO_META_MAX; k++) {
+        snprintf(key[k], sizeof key[k], "k%02d", k);
+        memset(val[k], 'v', 255);
+        val[k][255] = 0;
+        meta.kv[k].key = B(key[k]);
+        meta.kv[k].val = B(val[k]);
+    }
+    plexus_buf req, out;
+    plexus_buf_init(&req, &test_alloc);
+    plexus_buf_init(&out, &test_alloc);
+    CHECK_EQ_INT(plexus_registry_encode_announce(&req, 9, B(peer), &addrs, &meta, 60000, now, NULL),
+                 PLEXUS_OK);
+    plexus_registry_result res;
+    CHECK_EQ_INT(plexus_registry_handle(r, req.p, req.len, NULL, 0, now, rnd, NULL, &out, &res),
+                 PLEXUS_OK);
+    plexus_buf_free(&req);
+    plexus_buf_free(&out);
+    return res.outcome == PLEXUS_REGISTRY_ANNOUNCED ? 0 : res.err;
+}
+
+static void test_bytes_bounded(void)
+{
+    plexus_registry_config c = {0};
+    c.max_bytes = 1024 * 1024;
+    plexus_registry *r = mk_cfg(&c);
+    int refused = 0, i;
+    for (i = 0; i < 1000; i++)
+        refused += announce_big(r, i, 0) == PLEXUS_EFULL;
+    plexus_registry_stats st;
+    plexus_registry_get_stats(r, &st);
+    CHECK(st.bytes <= c.max_bytes);
+    CHECK(st.bytes > c.max_bytes / 2); /* it did fill up */
+    CHECK(refused > 800);
+    CHECK_EQ_INT(st.refused_full, (uint64_t)refused);
+    /* once those expire, their room is free again */
+    CHECK_EQ_INT(announce_big(r, 5000, 10), PLEXUS_EFULL);
+    CHECK_EQ_INT(announce_big(r, 5000, 60001), 0);
+    plexus_registry_free(r);
+    /* the default bound */
+    plexus_registry_config d = {0};
+    r = mk_cfg(&d);
+    for (i = 0; i < 20000; i++)
+        if (announce_big(r, i, 0) == PLEXUS_EFULL) break;
+    plexus_registry_get_stats(r, &st);
+    CHECK(i < 20000);
+    CHECK(st.bytes <= PLEXUS_REGISTRY_BYTES_DEFAULT);
+    plexus_registry_free(r);
+}
+
 static void test_signed(void)
 {
     uint8_t seed1[32], seed2[32], pk1[32], pk2[32];
@@ -801,6 +868,7 @@ int main(void)
     RUN(test_ttl_clamp);
     RUN(test_lazy_eviction);
     RUN(test_bounded);
+    RUN(test_bytes_bounded);
     RUN(test_signed);
     RUN(test_sample);
     RUN(test_query_view);
