@@ -34,8 +34,26 @@ typedef struct entry {
     uint8_t data[]; /* peer || body */
 } entry;
 
+/* A signed entry that went (BYE, expiry, eviction), remembered until no message
+ * issued before it can pass the skew check any more: without it a signed ANNOUNCE
+ * captured earlier and sent again brought the entry back for another TTL (the
+ * issued_ms check only ran while the entry was there). */
+typedef struct tomb {
+    uint64_t hash;      /* the peer's */
+    uint64_t issued_ms; /* the last message of the entry (its BYE, or its last refresh) */
+    uint64_t until_ms;  /* issued_ms + max_skew_ms; 0 = free slot */
+} tomb;
+
+/* Slots a peer's tomb may take from its hash on; the table is lossy past that (the
+ * tomb that would expire first is replaced): a flood of signed peers leaving needs
+ * trusted keys, and forgets only the oldest. */
+#define TOMB_PROBE 8
+#define TOMB_CAP_MAX 131072 /* 3 MB */
+
 struct plexus_registry {
     const plexus_alloc *a;
+    tomb *tombs; /* [tomb_cap], power of two, allocated at the first signed removal */
+    size_t tomb_cap;
     plexus_registry_config cfg;
     uint8_t trusted[PLEXUS_REGISTRY_TRUSTED_MAX][PLEXUS_REGISTRY_PK_BYTES];
     entry **slots; /* [slot_cap], power of two, NULL = empty */
@@ -48,6 +66,44 @@ struct plexus_registry {
     plexus_registry_addrs server; /* views into server_addrs */
     plexus_registry_stats st;
 };
+
+static void tomb_put(plexus_registry *r, uint64_t hash, uint64_t issued_ms)
+{
+    if (!r->tombs) {
+        size_t want =
+            2 * (r->cfg.max_entries < TOMB_CAP_MAX / 2 ? r->cfg.max_entries : TOMB_CAP_MAX / 2);
+        size_t cap = 16;
+        while (cap < want)
+            cap *= 2;
+        r->tombs = r->a->malloc(r->a->ctx, cap * sizeof *r->tombs);
+        if (!r->tombs) return; /* no memory: forgotten, as a full table would */
+        memset(r->tombs, 0, cap * sizeof *r->tombs);
+        r->tomb_cap = cap;
+    }
+    size_t mask = r->tomb_cap - 1, pick = hash & mask;
+    for (size_t i = 0; i < TOMB_PROBE; i++) {
+        size_t j = (hash + i) & mask;
+        if (r->tombs[j].until_ms == 0 || r->tombs[j].hash == hash) {
+            pick = j;
+            break;
+        }
+        if (r->tombs[j].until_ms < r->tombs[pick].until_ms) pick = j;
+    }
+    r->tombs[pick] = (tomb){hash, issued_ms, issued_ms + r->cfg.max_skew_ms};
+}
+
+/* Whether a signed message issued at issued_ms for the peer of `hash' is older than
+ * the last message of an entry of that peer that went. */
+static int tomb_refuses(const plexus_registry *r, uint64_t hash, uint64_t issued_ms,
+                        uint64_t now_ms)
+{
+    for (size_t i = 0; r->tombs && i < TOMB_PROBE; i++) {
+        const tomb *t = &r->tombs[(hash + i) & (r->tomb_cap - 1)];
+        if (t->until_ms && t->hash == hash && t->until_ms >= now_ms && issued_ms <= t->issued_ms)
+            return 1;
+    }
+    return 0;
+}
 
 static uint64_t hash_peer(const plexus_registry *r, const uint8_t *p, size_t n)
 {
@@ -103,6 +159,7 @@ void plexus_registry_free(plexus_registry *r)
     r->a->free(r->a->ctx, r->live);
     r->a->free(r->a->ctx, r->heap);
     r->a->free(r->a->ctx, r->server_addrs);
+    r->a->free(r->a->ctx, r->tombs);
     sodium_memzero(r->cfg.hash_key, sizeof r->cfg.hash_key);
     r->a->free(r->a->ctx, r);
 }
@@ -262,6 +319,7 @@ static void sift_down(plexus_registry *r, size_t i)
 /* Removes e from every index and frees it. */
 static void remove_entry(plexus_registry *r, entry *e)
 {
+    if (e->has_key) tomb_put(r, e->hash, e->last_issued_ms);
     int found;
     size_t s = slot_of(r, e->data, e->peer_len, e->hash, &found);
     if (found) slot_delete(r, s);
@@ -353,13 +411,15 @@ static int trusted(const plexus_registry *r, const uint8_t *pk)
 
 /* Signature, trust, skew and key-binding rules shared by announce and bye. */
 static int check_auth(plexus_registry *r, const plexus_registry_msg *m, const entry *old,
-                      uint64_t now_ms)
+                      uint64_t h, uint64_t now_ms)
 {
     if (m->is_signed) {
         if (plexus_registry_msg_verify(m) != PLEXUS_OK || !trusted(r, m->public_key))
             return PLEXUS_EAUTH;
         uint64_t skew = m->issued_ms > now_ms ? m->issued_ms - now_ms : now_ms - m->issued_ms;
         if (skew > r->cfg.max_skew_ms) return PLEXUS_EREPLAY;
+        if (!(old && old->has_key) && tomb_refuses(r, h, m->issued_ms, now_ms))
+            return PLEXUS_EREPLAY;
     } else if (r->cfg.require_signed) {
         return PLEXUS_EAUTH;
     }
@@ -398,7 +458,7 @@ int plexus_registry_announce(plexus_registry *r, const plexus_registry_msg *m, u
         r->st.evicted++;
         old = NULL;
     }
-    int rc = check_auth(r, m, old, now_ms);
+    int rc = check_auth(r, m, old, h, now_ms);
     if (rc) {
         count_refusal(r, rc);
         return rc;
@@ -465,13 +525,15 @@ int plexus_registry_announce(plexus_registry *r, const plexus_registry_msg *m, u
 int plexus_registry_bye(plexus_registry *r, const plexus_registry_msg *m, uint64_t now_ms)
 {
     if (!m || m->type != PLEXUS_REGISTRY_BYE) return PLEXUS_EINVAL;
-    entry *old = find(r, m->peer.p, m->peer.n, hash_peer(r, m->peer.p, m->peer.n));
+    uint64_t h = hash_peer(r, m->peer.p, m->peer.n);
+    entry *old = find(r, m->peer.p, m->peer.n, h);
     if (!old) return PLEXUS_ENOTFOUND;
-    int rc = check_auth(r, m, old, now_ms);
+    int rc = check_auth(r, m, old, h, now_ms);
     if (rc) {
         count_refusal(r, rc);
         return rc;
     }
+    if (old->has_key) old->last_issued_ms = m->issued_ms; /* its tomb dates from the BYE */
     remove_entry(r, old);
     r->st.byes++;
     return PLEXUS_OK;

@@ -295,6 +295,42 @@ static void test_bytes_bounded(void)
     plexus_registry_free(r);
 }
 
+/* A signed ANNOUNCE captured and sent again after its entry went (a BYE, or its TTL)
+ * is a replay: it used to bring the entry back for another TTL, because the issued_ms
+ * check only ran while the entry was there. A fresh one still comes in. */
+static void test_replay_after_removal(void)
+{
+    uint8_t seed[32];
+    memset(seed, 7, 32);
+    plexus_registry_config c = {0};
+    plexus_registry *r = mk_cfg(&c);
+    plexus_registry_msg reply, m;
+    plexus_buf out, req;
+    plexus_buf_init(&out, &test_alloc);
+    plexus_buf_init(&req, &test_alloc);
+    const uint64_t T = 1700000000000ULL;
+    CHECK_EQ_INT(announce_full(r, "s@h", 90000, T, T, seed, &reply, &out), 0);
+    CHECK_EQ_INT(plexus_registry_encode_bye(&req, 2, B("s@h"), T + 1000, seed), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_msg_decode(req.p, req.len, &m), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_registry_bye(r, &m, T + 1000), PLEXUS_OK);
+    CHECK_EQ_INT(view_count(r, T + 2000), 0);
+    /* the captured announce, and one issued before the BYE: refused */
+    CHECK_EQ_INT(announce_full(r, "s@h", 90000, T + 2000, T, seed, &reply, &out), PLEXUS_EREPLAY);
+    CHECK_EQ_INT(announce_full(r, "s@h", 90000, T + 2000, T + 999, seed, &reply, &out),
+                 PLEXUS_EREPLAY);
+    CHECK_EQ_INT(view_count(r, T + 2000), 0);
+    /* the node itself, later */
+    CHECK_EQ_INT(announce_full(r, "s@h", 30000, T + 3000, T + 3000, seed, &reply, &out), 0);
+    /* expiry: after its TTL the last refresh, sent again, stays out */
+    CHECK_EQ_INT(announce_full(r, "s@h", 30000, T + 40000, T + 3000, seed, &reply, &out),
+                 PLEXUS_EREPLAY);
+    CHECK_EQ_INT(view_count(r, T + 40000), 0);
+    CHECK_EQ_INT(announce_full(r, "s@h", 30000, T + 40000, T + 40000, seed, &reply, &out), 0);
+    plexus_buf_free(&req);
+    plexus_buf_free(&out);
+    plexus_registry_free(r);
+}
+
 static void test_signed(void)
 {
     uint8_t seed1[32], seed2[32], pk1[32], pk2[32];
@@ -870,6 +906,7 @@ int main(void)
     RUN(test_bounded);
     RUN(test_bytes_bounded);
     RUN(test_signed);
+    RUN(test_replay_after_removal);
     RUN(test_sample);
     RUN(test_query_view);
     RUN(test_source_binding);
