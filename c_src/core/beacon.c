@@ -240,7 +240,14 @@ static int check_replay(plexus_beacon *b, const plexus_beacon_msg *m, uint64_t n
         s->top = m->sequence;
         s->window = 1;
     } else if (m->incarnation < s->incarnation) {
-        return PLEXUS_EREPLAY;
+        /* An older start, or a restart under a clock that went back (the incarnation
+         * is the sender's start time): a replay while the incarnation we know is
+         * alive; once that one has been silent for stale_ms, taken as the sender's
+         * new life (it was refused for good, until this receiver restarted). */
+        if (now_ms < s->last_ms || now_ms - s->last_ms < b->stale_ms) return PLEXUS_EREPLAY;
+        s->incarnation = m->incarnation;
+        s->top = m->sequence;
+        s->window = 1;
     } else if (m->sequence > s->top) {
         uint64_t shift = m->sequence - s->top;
         s->window = shift >= PLEXUS_BEACON_WINDOW ? 1 : (s->window << shift) | 1;

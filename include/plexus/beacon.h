@@ -32,12 +32,16 @@
  * seen, the highest sequence in it and a 64-beacon window bitmap (as IPsec/WireGuard
  * do). A beacon is accepted once: a lower incarnation, a sequence already seen, or one
  * more than 64 behind is PLEXUS_EREPLAY. Senders pick incarnation = their start time
- * in milliseconds (so a restart goes up) and count sequence from 1. The sender table
- * is bounded (max_senders); when it is full, the entry least recently heard from for at
- * least stale_ms is reused, else the beacon is refused with PLEXUS_EFULL. Only
- * authenticated beacons reach the table, so an outsider cannot fill it. (Reusing a
- * stale entry forgets its window: a stale beacon of that sender could be replayed once
- * more; hosts expire peers by silence anyway, so the effect is one spurious sighting.)
+ * in milliseconds (so a restart goes up) and count sequence from 1. A lower
+ * incarnation is taken as a new life once the one known has been silent for stale_ms
+ * (a sender restarted under a clock that went back was otherwise refused for good).
+ * The sender table is bounded (max_senders); when it is full, the entry least recently
+ * heard from for at least stale_ms is reused, else the beacon is refused with
+ * PLEXUS_EFULL. Only authenticated beacons reach the table, so an outsider cannot
+ * fill it. (Reusing a stale entry forgets its window: a stale beacon of that sender
+ * could be replayed once more; hosts expire peers by silence anyway, so the effect is
+ * one spurious sighting.) The window lives in memory: a receiver that restarts accepts
+ * beacons captured before it started (beacons carry no send time; README says so).
  *
  * Pure core (doc/STYLE.md habit 1): the caller injects the nonce, the time (any monotonic
  * milliseconds, used only for stale_ms) and the allocators; no I/O. Key material lives

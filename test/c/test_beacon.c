@@ -241,6 +241,24 @@ static void test_replay_window(void)
     plexus_beacon_free(rx);
 }
 
+/* A sender restarted with its clock behind: its new incarnation (its start time) is
+ * lower than the one the receiver knows. Refused while the old one may still be alive
+ * (a replay), taken once the old one has been silent for stale_ms (1 s here); it was
+ * refused for as long as the receiver ran. */
+static void test_restart_with_clock_behind(void)
+{
+    plexus_beacon *tx = mk(SECRET, "c", 1, 0, 0), *rx = mk(SECRET, "c", 1, 0, 0);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 5000, 1, 100), PLEXUS_OK);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 5000, 2, 200), PLEXUS_OK);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 1, 700), PLEXUS_EREPLAY);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 2, 1100), PLEXUS_EREPLAY);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 3, 1200), PLEXUS_OK); /* 200 + 1000 */
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 4, 1300), PLEXUS_OK);
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 3, 1300), PLEXUS_EREPLAY); /* its own window */
+    plexus_beacon_free(tx);
+    plexus_beacon_free(rx);
+}
+
 static void test_sender_table_bound(void)
 {
     plexus_beacon *tx = mk(SECRET, "c", 1, 0, 0), *rx = mk(SECRET, "c", 1, 0, 2);
@@ -394,6 +412,7 @@ int main(void)
     RUN(test_wrong_key_cluster_epoch);
     RUN(test_altered_and_truncated);
     RUN(test_replay_window);
+    RUN(test_restart_with_clock_behind);
     RUN(test_sender_table_bound);
     RUN(test_seal_validation);
     RUN(test_authentic_malformed);
