@@ -29,7 +29,9 @@
 %% <li>`targets': `[{IP, Port}]' to send to in `unicast' mode (also added in the other
 %%   modes);</li>
 %% <li>`broadcast_interval_ms' (1000), `peer_timeout_ms' (5 intervals),
-%%   `max_senders' (replay table bound, 1024);</li>
+%%   `max_senders' (replay table bound, 1024), `max_skew_ms' (60000: a beacon sent
+%%   further than this from this node's clock is refused as `stale', so nodes' clocks
+%%   must agree that well);</li>
 %% <li>`node_name' (binary, default this node's name) and `metadata' (map of binaries)
 %%   to announce.</li>
 %% </ul>
@@ -98,6 +100,7 @@ config(C) ->
                targets => Targets, interval => Interval,
                timeout => maps:get(peer_timeout_ms, C, 5 * Interval),
                max_senders => maps:get(max_senders, C, 1024),
+               max_skew_ms => maps:get(max_skew_ms, C, 60000),
                name => maps:get(node_name, C, atom_to_binary(node(), utf8)),
                metadata => Meta}}
     catch
@@ -106,7 +109,8 @@ config(C) ->
     end.
 
 open(#{secret := Secret, cluster_id := Cluster, epoch := Epoch, prev := Prev} = Cfg) ->
-    case catch plexus_nif:beacon_new(Secret, Cluster, Epoch, Prev, maps:get(max_senders, Cfg)) of
+    case catch plexus_nif:beacon_new(Secret, Cluster, Epoch, Prev, maps:get(max_senders, Cfg),
+                                     maps:get(max_skew_ms, Cfg)) of
         Codec when is_reference(Codec) ->
             Mode = maps:get(mode, Cfg),
             Port = maps:get(port, Cfg),

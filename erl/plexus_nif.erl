@@ -73,7 +73,7 @@
 %% (c_src/nif/nif_registry.c), used by plexus_discovery_gossip, plexus_registry and
 %% plexus_discovery_registry.
 -export([
-    beacon_new/5,
+    beacon_new/6,
     beacon_seal/5,
     beacon_open/3,
     beacon_stats/1,
@@ -337,9 +337,10 @@ topology_assign(_Members, _Quorum) -> ?NOT_LOADED.
 -type registry_entry() :: #{peer := binary(), addrs := [binary()], metadata := disco_meta(),
                             ttl_ms := non_neg_integer()}.
 
--spec beacon_new(binary(), binary(), non_neg_integer(), boolean(), non_neg_integer()) ->
+-spec beacon_new(binary(), binary(), non_neg_integer(), boolean(), non_neg_integer(),
+                 non_neg_integer()) ->
     reference() | {error, atom()}.
-beacon_new(_Secret, _ClusterId, _Epoch, _AcceptPrevious, _MaxSenders) -> ?NOT_LOADED.
+beacon_new(_Secret, _ClusterId, _Epoch, _AcceptPrevious, _MaxSenders, _MaxSkewMs) -> ?NOT_LOADED.
 
 -spec beacon_seal(reference(), binary(), pos_integer(), pos_integer(), disco_meta()) ->
     binary() | {error, atom()}.

@@ -360,6 +360,8 @@ static const opt_def options[] = {
      .help = "5 x interval"},
     {"gossip-max-senders", ARG_MS, F(gossip_max_senders), .max = PLEXUS_BEACON_SENDERS_MAX,
      .group = 'g', .arg = "N", .help = "1024 (replay table bound)"},
+    {"gossip-max-skew-ms", ARG_MS, F(gossip_max_skew_ms), .group = 'g', .arg = "N",
+     .help = "60000 (a beacon's send time vs this clock)"},
     {"registry", FN(opt_registry, optional_argument),
      .section = "TTL registry server (the registry discovery adapter's server):", .arg = "[PORT]",
      .help = "serve on UDP PORT (45893; 0 picks one)"},

@@ -57,7 +57,7 @@ typedef struct cn_config {
     size_t n_gossip_targets;
     const char **gossip_meta; /* KEY=VALUE */
     size_t n_gossip_meta;
-    uint32_t gossip_interval_ms, gossip_peer_timeout_ms, gossip_max_senders;
+    uint32_t gossip_interval_ms, gossip_peer_timeout_ms, gossip_max_senders, gossip_max_skew_ms;
     /* --registry (registry_host.c) */
     int registry;
     uint16_t registry_port;    /* 45893; 0 picks one */

@@ -238,6 +238,7 @@ int cn_gossip_start(cnode *cn)
     bc.epoch = c->gossip_epoch;
     bc.accept_previous_epoch = c->gossip_accept_prev;
     bc.max_senders = c->gossip_max_senders;
+    bc.max_skew_ms = c->gossip_max_skew_ms;
     bc.secret_alloc = plexus_secret_alloc();
     rc = plexus_beacon_new(&bc, plexus_system_alloc(), &g->codec);
     sodium_free(secret); /* zeroed: only the derived keys stay, in sodium memory */
@@ -259,6 +260,7 @@ static void send_beacon(cnode *cn, struct cn_gossip *g, const plexus_disco_meta 
     size_t len = 0;
     memset(&m, 0, sizeof m);
     m.incarnation = g->incarnation;
+    m.sent_ms = cn_wall_ms();
     m.sequence = ++g->seq;
     m.name = (plexus_bytes){(const uint8_t *)cn->cfg.node, strlen(cn->cfg.node)};
     m.meta = *meta;
@@ -376,7 +378,7 @@ static void heard(cnode *cn, struct cn_gossip *g, size_t n, const struct sockadd
     char src[CN_UDP_ADDR_STR];
     cn_udp_format(from, src);
     plexus_beacon_msg m;
-    int rc = plexus_beacon_open(g->codec, g->rbuf, n, now, &m);
+    int rc = plexus_beacon_open(g->codec, g->rbuf, n, now, cn_wall_ms(), &m);
     if (rc) {
         rejected(cn, g, rc, src, now);
         return;
@@ -490,6 +492,7 @@ void cn_gossip_counters(const cnode *cn, cn_counters *c)
     cn_counters_add(c, "malformed", b.malformed);
     cn_counters_add(c, "auth_failed", b.auth_failed);
     cn_counters_add(c, "replayed", b.replayed);
+    cn_counters_add(c, "stale", b.stale);
     cn_counters_add(c, "table_full", b.table_full);
     cn_counters_add(c, "senders", b.senders);
     cn_counters_add(c, "peers", g->n_peers);

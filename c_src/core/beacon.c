@@ -25,6 +25,7 @@ typedef struct sender {
     uint64_t top;    /* highest sequence seen in this incarnation */
     uint64_t window; /* bit i set: sequence top - i seen */
     uint64_t last_ms;
+    uint64_t last_sent_ms; /* the latest send time accepted from it (its own clock) */
     uint16_t name_len;
     uint8_t name[PLEXUS_DISCO_NAME_MAX];
 } sender;
@@ -37,6 +38,7 @@ struct plexus_beacon {
     int accept_prev;
     size_t max_senders;
     uint64_t stale_ms;
+    uint64_t max_skew_ms;
     uint8_t ad_tail[PLEXUS_VARINT_MAX + PLEXUS_BEACON_CLUSTER_MAX]; /* varint len || id */
     size_t ad_tail_len;
     sender *senders; /* [n_senders], capacity cap_senders */
@@ -89,6 +91,7 @@ int plexus_beacon_new(const plexus_beacon_config *cfg, const plexus_alloc *a, pl
     b->accept_prev = cfg->accept_previous_epoch != 0;
     b->max_senders = cfg->max_senders ? cfg->max_senders : PLEXUS_BEACON_SENDERS_DEFAULT;
     b->stale_ms = cfg->stale_ms ? cfg->stale_ms : PLEXUS_BEACON_STALE_DEFAULT_MS;
+    b->max_skew_ms = cfg->max_skew_ms ? cfg->max_skew_ms : PLEXUS_BEACON_SKEW_DEFAULT_MS;
     b->ad_tail_len = plexus_varint_write(b->ad_tail, cfg->cluster_id_len);
     if (cfg->cluster_id_len)
         memcpy(b->ad_tail + b->ad_tail_len, cfg->cluster_id, cfg->cluster_id_len);
@@ -138,7 +141,8 @@ int plexus_beacon_seal(plexus_beacon *b, const plexus_beacon_msg *m,
         !plexus_disco_valid_name(m->name.p, m->name.n) || !plexus_disco_valid_meta(&m->meta))
         return PLEXUS_EINVAL;
     size_t plen = plexus_varint_len(m->incarnation) + plexus_varint_len(m->sequence) +
-                  plexus_varint_len(m->name.n) + m->name.n + plexus_disco_meta_len(&m->meta);
+                  plexus_varint_len(m->sent_ms) + plexus_varint_len(m->name.n) + m->name.n +
+                  plexus_disco_meta_len(&m->meta);
     size_t total = PLEXUS_BEACON_OVERHEAD + plen;
     if (total > PLEXUS_BEACON_MAX || total > cap) return PLEXUS_ETOOBIG;
 
@@ -149,6 +153,7 @@ int plexus_beacon_seal(plexus_beacon *b, const plexus_beacon_msg *m,
     uint8_t *p = payload;
     p += plexus_varint_write(p, m->incarnation);
     p += plexus_varint_write(p, m->sequence);
+    p += plexus_varint_write(p, m->sent_ms);
     p += plexus_varint_write(p, m->name.n);
     memcpy(p, m->name.p, m->name.n);
     p += m->name.n;
@@ -179,6 +184,7 @@ static int decode_payload(const uint8_t *p, size_t n, plexus_beacon_msg *m)
     int rc;
     if ((rc = plexus_varint_read(&pos, end, &m->incarnation))) return rc;
     if ((rc = plexus_varint_read(&pos, end, &m->sequence))) return rc;
+    if ((rc = plexus_varint_read(&pos, end, &m->sent_ms))) return rc;
     if (m->incarnation == 0 || m->sequence == 0) return PLEXUS_EINVAL;
     if ((rc = plexus_disco_get_bytes(&pos, end, 3, PLEXUS_DISCO_NAME_MAX, &m->name))) return rc;
     if (!plexus_disco_valid_name(m->name.p, m->name.n)) return PLEXUS_EINVAL;
@@ -235,16 +241,12 @@ static int check_replay(plexus_beacon *b, const plexus_beacon_msg *m, uint64_t n
         s->incarnation = m->incarnation;
         s->top = m->sequence;
         s->window = 1;
-    } else if (m->incarnation > s->incarnation) {
-        s->incarnation = m->incarnation;
-        s->top = m->sequence;
-        s->window = 1;
-    } else if (m->incarnation < s->incarnation) {
-        /* An older start, or a restart under a clock that went back (the incarnation
-         * is the sender's start time): a replay while the incarnation we know is
-         * alive; once that one has been silent for stale_ms, taken as the sender's
-         * new life (it was refused for good, until this receiver restarted). */
-        if (now_ms < s->last_ms || now_ms - s->last_ms < b->stale_ms) return PLEXUS_EREPLAY;
+    } else if (m->incarnation != s->incarnation) {
+        /* Another life of the sender: a restart when it was sent after everything
+         * accepted from it (by its own clock), else an older life played back. The
+         * incarnation's order is not asked: it is the sender's start time, and a
+         * sender restarted under a clock that went back was refused for good. */
+        if (m->sent_ms <= s->last_sent_ms) return PLEXUS_EREPLAY;
         s->incarnation = m->incarnation;
         s->top = m->sequence;
         s->window = 1;
@@ -258,11 +260,12 @@ static int check_replay(plexus_beacon *b, const plexus_beacon_msg *m, uint64_t n
         s->window |= (uint64_t)1 << d;
     }
     s->last_ms = now_ms;
+    if (m->sent_ms > s->last_sent_ms) s->last_sent_ms = m->sent_ms;
     return PLEXUS_OK;
 }
 
 int plexus_beacon_open(plexus_beacon *b, const uint8_t *in, size_t n, uint64_t now_ms,
-                       plexus_beacon_msg *out)
+                       uint64_t wall_ms, plexus_beacon_msg *out)
 {
     int rc;
     memset(out, 0, sizeof *out);
@@ -307,6 +310,15 @@ int plexus_beacon_open(plexus_beacon *b, const uint8_t *in, size_t n, uint64_t n
         return rc;
     }
     out->epoch = epoch;
+    /* sent too long before (or after) this receiver's clock: a recording played back
+     * (even to a receiver that has just started and knows no window), or a sender
+     * whose clock is off; refused before the sender table is touched */
+    uint64_t skew = out->sent_ms > wall_ms ? out->sent_ms - wall_ms : wall_ms - out->sent_ms;
+    if (skew > b->max_skew_ms) {
+        b->c.stale++;
+        memset(out, 0, sizeof *out);
+        return PLEXUS_EREPLAY;
+    }
     if ((rc = check_replay(b, out, now_ms))) {
         if (rc == PLEXUS_EREPLAY)
             b->c.replayed++;

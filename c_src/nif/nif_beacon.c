@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 #include "nif/nif_disco.h"
 #include "nif/nif_util.h"
@@ -38,21 +39,31 @@ static int get_res(ErlNifEnv *env, ERL_NIF_TERM t, beacon_res **out)
     return enif_get_resource(env, t, nif_priv_get(env)->beacon_type, (void **)out) && (*out)->b;
 }
 
-/* beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders) */
+/* The wall clock in Unix milliseconds: a beacon's send time, and what a received
+ * one's must be close to. */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders, MaxSkewMs) */
 ERL_NIF_TERM nif_beacon_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     nif_priv *priv = nif_priv_get(env);
     ErlNifBinary secret, cluster;
     unsigned epoch, max_senders;
+    uint64_t max_skew;
     plexus_beacon *b = NULL;
     ErlNifMutex *lock = NULL;
     beacon_res *r;
     ERL_NIF_TERM ret;
     int rc, prev;
 
-    if (argc != 5 || !enif_inspect_binary(env, argv[0], &secret) ||
+    if (argc != 6 || !enif_inspect_binary(env, argv[0], &secret) ||
         !enif_inspect_binary(env, argv[1], &cluster) || !enif_get_uint(env, argv[2], &epoch) ||
-        !enif_get_uint(env, argv[4], &max_senders))
+        !enif_get_uint(env, argv[4], &max_senders) || !nif_get_u64(env, argv[5], &max_skew))
         goto bad_arg;
     if (enif_is_identical(argv[3], priv->atom_true))
         prev = 1;
@@ -68,6 +79,7 @@ ERL_NIF_TERM nif_beacon_new(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
     cfg.epoch = epoch;
     cfg.accept_previous_epoch = prev;
     cfg.max_senders = max_senders;
+    cfg.max_skew_ms = max_skew;
     cfg.secret_alloc = plexus_secret_alloc();
     if ((rc = plexus_beacon_new(&cfg, &nif_alloc, &b))) goto err;
     if (!(lock = enif_mutex_create("plexus_beacon"))) {
@@ -109,6 +121,7 @@ ERL_NIF_TERM nif_beacon_seal(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         !nif_disco_get_meta(env, argv[4], &m.meta))
         return enif_make_badarg(env);
     m.name = (plexus_bytes){name.data, name.size};
+    m.sent_ms = wall_ms();
     if (!enif_alloc_binary(PLEXUS_BEACON_MAX, &out)) return nif_error(env, PLEXUS_ENOMEM);
     randombytes_buf(nonce, sizeof nonce);
     enif_mutex_lock(r->lock);
@@ -135,7 +148,7 @@ ERL_NIF_TERM nif_beacon_open(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         !nif_get_u64(env, argv[2], &now))
         return enif_make_badarg(env);
     enif_mutex_lock(r->lock);
-    rc = plexus_beacon_open(r->b, in.data, in.size, now, &m);
+    rc = plexus_beacon_open(r->b, in.data, in.size, now, wall_ms(), &m);
     /* m points into the codec's scratch: build the terms before unlocking */
     if (rc == PLEXUS_OK) {
         if (!nif_make_bytes(env, m.name, &name) || !nif_disco_make_meta(env, &m.meta, &meta))
@@ -160,12 +173,13 @@ ERL_NIF_TERM nif_beacon_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     plexus_beacon_get_counters(r->b, &c);
     enif_mutex_unlock(r->lock);
     ERL_NIF_TERM keys[] = {priv->atom_sealed,      priv->atom_accepted, priv->atom_malformed,
-                           priv->atom_auth_failed, priv->atom_replayed, priv->atom_table_full,
-                           priv->atom_senders};
-    ERL_NIF_TERM vals[] = {enif_make_uint64(env, c.sealed),    enif_make_uint64(env, c.accepted),
-                           enif_make_uint64(env, c.malformed), enif_make_uint64(env, c.auth_failed),
-                           enif_make_uint64(env, c.replayed),  enif_make_uint64(env, c.table_full),
-                           enif_make_uint64(env, c.senders)};
+                           priv->atom_auth_failed, priv->atom_replayed, priv->atom_stale,
+                           priv->atom_table_full,  priv->atom_senders};
+    ERL_NIF_TERM vals[] = {
+        enif_make_uint64(env, c.sealed),     enif_make_uint64(env, c.accepted),
+        enif_make_uint64(env, c.malformed),  enif_make_uint64(env, c.auth_failed),
+        enif_make_uint64(env, c.replayed),   enif_make_uint64(env, c.stale),
+        enif_make_uint64(env, c.table_full), enif_make_uint64(env, c.senders)};
     if (!enif_make_map_from_arrays(env, keys, vals, sizeof keys / sizeof *keys, &map))
         return enif_make_badarg(env); /* cannot happen: distinct keys */
     return map;

@@ -6,7 +6,8 @@
  * bounded by PLEXUS_BEACON_MAX bytes or the sender table bound and stays on a normal
  * scheduler.
  *
- *   beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders) -> Ref | {error, R}
+ *   beacon_new(Secret, ClusterId, Epoch, AcceptPrevious, MaxSenders, MaxSkewMs)
+ *     -> Ref | {error, R} (MaxSkewMs 0: the default, 60 s)
  *   beacon_seal(Ref, NameBin, Incarnation, Sequence, MetaMap) -> Bin | {error, R}
  *   beacon_open(Ref, Bin, NowMs) ->
  *       {ok, {NameBin, Incarnation, Sequence, Epoch, MetaMap}} | {error, R}

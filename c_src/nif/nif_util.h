@@ -66,7 +66,7 @@
     /* CRDT v2 tries (nif_trie.c) */                                                     \
     X(l) X(b) X(nil) X(fallback) X(bad_state)                                            \
     /* beacon_stats keys (nif_beacon.c) */                                               \
-    X(sealed) X(accepted) X(malformed) X(auth_failed) X(replayed) X(table_full)          \
+    X(sealed) X(accepted) X(malformed) X(auth_failed) X(replayed) X(stale) X(table_full)          \
     X(senders)                                                                           \
     /* health_get / health_list keys (nif_health.c) */                                   \
     X(node) X(status) X(since_ms) X(last_answer_ms) X(answers) X(samples) X(rtt_last_us) \

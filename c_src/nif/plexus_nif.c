@@ -124,7 +124,7 @@ static ErlNifFunc nif_funcs[] = {
     {"election_msg_decode", 1, nif_election_msg_decode, 0},
     {"topology_assign", 2, nif_topology_assign, 0},
     {"fsync_dir", 1, nif_fsync_dir, ERL_NIF_DIRTY_JOB_IO_BOUND},
-    {"beacon_new", 5, nif_beacon_new, 0},
+    {"beacon_new", 6, nif_beacon_new, 0},
     {"beacon_seal", 5, nif_beacon_seal, 0},
     {"beacon_open", 3, nif_beacon_open, 0},
     {"beacon_stats", 1, nif_beacon_stats, 0},

@@ -16,35 +16,42 @@
  * where E is the 32-bit key epoch. Rotating the secret or bumping the epoch gives an
  * unrelated key; a receiver can accept the previous epoch too during a rotation.
  *
- * Wire format, version 1 (varints are the LEB128 of common.h):
- *   offset 0   "PXB" 0x01                magic and version
+ * Wire format, version 2 (varints are the LEB128 of common.h):
+ *   offset 0   "PXB" 0x02                magic and version
  *          4   epoch, 4 bytes big-endian the key epoch the beacon is sealed under
  *          8   nonce, 24 bytes           random per beacon (injected by the caller)
  *         32   ciphertext + 16-byte tag  of the payload below
  *   associated data = the 8 header bytes || varint(len(cluster id)) || cluster id,
  *   so a beacon of another cluster or epoch fails authentication like a forgery.
  *   payload = varint incarnation (>= 1) || varint sequence (>= 1) ||
+ *             varint send time (the sender's wall clock, Unix ms) ||
  *             varint len || node name (plexus_disco_valid_name) ||
  *             metadata map (disco.h, canonical), and nothing after it.
+ * (Version 1 had no send time; its beacons are refused as PLEXUS_EVERSION.)
  * A whole beacon is at most PLEXUS_BEACON_MAX bytes (fits an IPv6 minimum-MTU datagram).
  *
- * Replay protection: per sender (node name) the receiver keeps the highest incarnation
- * seen, the highest sequence in it and a 64-beacon window bitmap (as IPsec/WireGuard
- * do). A beacon is accepted once: a lower incarnation, a sequence already seen, or one
- * more than 64 behind is PLEXUS_EREPLAY. Senders pick incarnation = their start time
- * in milliseconds (so a restart goes up) and count sequence from 1. A lower
- * incarnation is taken as a new life once the one known has been silent for stale_ms
- * (a sender restarted under a clock that went back was otherwise refused for good).
+ * Replay protection. A beacon sent more than max_skew_ms (60 s) before or after the
+ * receiver's wall clock is refused (counted `stale`): a recording played back, even to
+ * a receiver that has just started and holds no window, works only within that time,
+ * and nodes' clocks must agree that well (NTP). Within it, per sender (node name) the
+ * receiver keeps the incarnation it knows, the highest sequence in it, a 64-beacon
+ * window bitmap (as IPsec/WireGuard do) and the latest send time it accepted. A
+ * sequence already seen or more than 64 behind is PLEXUS_EREPLAY; another incarnation
+ * is the sender's new life when it was sent after everything accepted from it (by the
+ * sender's clock), else an older life played back (PLEXUS_EREPLAY). Senders pick
+ * incarnation = their start time in milliseconds and count sequence from 1; a sender
+ * restarted under a clock that went back is heard again once its clock passes the
+ * last send time of its previous life (version 1 refused it for good).
  * The sender table is bounded (max_senders); when it is full, the entry least recently
  * heard from for at least stale_ms is reused, else the beacon is refused with
  * PLEXUS_EFULL. Only authenticated beacons reach the table, so an outsider cannot
- * fill it. (Reusing a stale entry forgets its window: a stale beacon of that sender
- * could be replayed once more; hosts expire peers by silence anyway, so the effect is
- * one spurious sighting.) The window lives in memory: a receiver that restarts accepts
- * beacons captured before it started (beacons carry no send time; README says so).
+ * fill it. (Reusing a stale entry forgets its window: a beacon of that sender sent
+ * within the skew could be replayed once more; hosts expire peers by silence anyway,
+ * so the effect is one spurious sighting.)
  *
- * Pure core (doc/STYLE.md habit 1): the caller injects the nonce, the time (any monotonic
- * milliseconds, used only for stale_ms) and the allocators; no I/O. Key material lives
+ * Pure core (doc/STYLE.md habit 1): the caller injects the nonce, the times (any
+ * monotonic milliseconds for stale_ms, and the wall clock: a beacon's send time to
+ * seal, the receiver's to open) and the allocators; no I/O. Key material lives
  * in a separate block from `secret_alloc` (the NIF and the C node pass an allocator over
  * sodium_malloc) and is wiped with sodium_memzero before it is freed. Not thread-safe:
  * the host serialises calls (the NIF with a mutex).
@@ -58,7 +65,7 @@
 #include "plexus/common.h"
 #include "plexus/disco.h"
 
-#define PLEXUS_BEACON_VERSION 1
+#define PLEXUS_BEACON_VERSION 2
 #define PLEXUS_BEACON_MAX 1232 /* bytes of a whole beacon */
 #define PLEXUS_BEACON_HEADER 8 /* magic, version, epoch */
 #define PLEXUS_BEACON_NONCE 24
@@ -71,6 +78,7 @@
 #define PLEXUS_BEACON_SENDERS_DEFAULT 1024
 #define PLEXUS_BEACON_SENDERS_MAX 65536
 #define PLEXUS_BEACON_STALE_DEFAULT_MS 600000
+#define PLEXUS_BEACON_SKEW_DEFAULT_MS 60000 /* send time vs the receiver's clock */
 
 typedef struct plexus_beacon plexus_beacon;
 
@@ -83,6 +91,7 @@ typedef struct plexus_beacon_config {
     int accept_previous_epoch;        /* also open beacons sealed under epoch - 1 */
     size_t max_senders;               /* replay table bound; 0 = PLEXUS_BEACON_SENDERS_DEFAULT */
     uint64_t stale_ms;                /* 0 = PLEXUS_BEACON_STALE_DEFAULT_MS */
+    uint64_t max_skew_ms;             /* 0 = PLEXUS_BEACON_SKEW_DEFAULT_MS */
     const plexus_alloc *secret_alloc; /* for key material; NULL = the main allocator */
 } plexus_beacon_config;
 
@@ -91,6 +100,7 @@ typedef struct plexus_beacon_config {
 typedef struct plexus_beacon_msg {
     uint64_t incarnation;
     uint64_t sequence;
+    uint64_t sent_ms; /* the sender's wall clock when it sealed the beacon (Unix ms) */
     plexus_bytes name;
     plexus_disco_meta meta;
     uint32_t epoch; /* open only: the epoch it was sealed under */
@@ -101,7 +111,8 @@ typedef struct plexus_beacon_counters {
     uint64_t accepted;
     uint64_t malformed;   /* bad magic/version/size, or a payload that fails to decode */
     uint64_t auth_failed; /* forged, altered, wrong key, other cluster, unknown epoch */
-    uint64_t replayed;    /* authentic but already seen or too old */
+    uint64_t replayed;    /* authentic but already seen, or an older life of its sender */
+    uint64_t stale;       /* authentic but sent more than max_skew_ms from our clock */
     uint64_t table_full;  /* authentic and fresh but no room in the sender table */
     uint64_t senders;     /* entries in the sender table now */
 } plexus_beacon_counters;
@@ -130,12 +141,16 @@ PLEXUS_API PLEXUS_MUST_CHECK int plexus_beacon_seal(plexus_beacon *b, const plex
  *   PLEXUS_EAUTH (forged, altered, wrong key/cluster/epoch)              -> auth_failed
  *   a decode error of the (authentic) payload                           -> malformed
  *   PLEXUS_EREPLAY                                                      -> replayed
+ *                                                                          or stale
  *   PLEXUS_EFULL                                                        -> table_full
  *   PLEXUS_ENOMEM (sender table growth)
- * each counted. now_ms is any monotonic clock in milliseconds.
+ * each counted. now_ms is any monotonic clock in milliseconds (for stale_ms); wall_ms is
+ * the receiver's wall clock (Unix ms), which the beacon's send time must be within
+ * max_skew_ms of.
  */
 PLEXUS_API PLEXUS_MUST_CHECK int plexus_beacon_open(plexus_beacon *b, const uint8_t *in, size_t n,
-                                                    uint64_t now_ms, plexus_beacon_msg *out);
+                                                    uint64_t now_ms, uint64_t wall_ms,
+                                                    plexus_beacon_msg *out);
 
 /* Forgets a sender's replay state (e.g. the host saw it leave); PLEXUS_ENOTFOUND. */
 PLEXUS_API int plexus_beacon_forget(plexus_beacon *b, const uint8_t *name, size_t len);

@@ -123,6 +123,7 @@ int main(int argc, char **argv)
         uint8_t nonce[PLEXUS_BEACON_NONCE];
         m.incarnation = inc;
         m.sequence = ++seq;
+        m.sent_ms = now_ms(CLOCK_REALTIME);
         m.name = (plexus_bytes){(const uint8_t *)name, strlen(name)};
         randombytes_buf(nonce, sizeof nonce);
         if (plexus_beacon_seal(b, &m, nonce, beacon, sizeof beacon, &blen) != PLEXUS_OK) return 1;
@@ -170,7 +171,9 @@ int main(int argc, char **argv)
             if (p[0].revents & POLLIN) {
                 ssize_t n = recv(gfd, in, sizeof in, 0);
                 plexus_beacon_msg r;
-                if (n > 0 && plexus_beacon_open(b, in, (size_t)n, t, &r) == PLEXUS_OK) opened++;
+                if (n > 0 && plexus_beacon_open(b, in, (size_t)n, t, now_ms(CLOCK_REALTIME), &r) ==
+                                 PLEXUS_OK)
+                    opened++;
             }
             if (p[1].revents & POLLIN) {
                 ssize_t n = recv(rfd, in, sizeof in, 0);
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
     uint8_t nonce[PLEXUS_BEACON_NONCE];
     m.incarnation = inc;
     m.sequence = ++seq;
+    m.sent_ms = now_ms(CLOCK_REALTIME);
     m.name = (plexus_bytes){(const uint8_t *)name, strlen(name)};
     m.meta.n = 1;
     m.meta.kv[0].key = (plexus_bytes){(const uint8_t *)"plexus.leaving", 14};

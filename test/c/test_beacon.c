@@ -76,16 +76,18 @@ static void test_round_trip(void)
 {
     plexus_beacon *tx = mk(SECRET, "prod", 3, 0, 0), *rx = mk(SECRET, "prod", 3, 0, 0);
     plexus_beacon_msg m = msg("a@127.0.0.1", 1700000000000ULL, 1);
+    m.sent_ms = 1700000005000ULL;
     m.meta.n = 2;
     m.meta.kv[0] = (plexus_disco_kv){{S("port")}, {S("45892")}};
     m.meta.kv[1] = (plexus_disco_kv){{S("role")}, {(const uint8_t *)"", 0}};
     uint8_t buf[PLEXUS_BEACON_MAX];
     size_t len = seal(tx, &m, buf);
     CHECK(len > PLEXUS_BEACON_OVERHEAD);
-    CHECK(memcmp(buf, "PXB\x01\x00\x00\x00\x03", 8) == 0);
+    CHECK(memcmp(buf, "PXB\x02\x00\x00\x00\x03", 8) == 0);
     plexus_beacon_msg got;
-    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 10, &got), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 10, 1700000005000ULL, &got), PLEXUS_OK);
     CHECK_EQ_INT(got.incarnation, 1700000000000ULL);
+    CHECK_EQ_INT(got.sent_ms, 1700000005000ULL);
     CHECK_EQ_INT(got.sequence, 1);
     CHECK_EQ_INT(got.epoch, 3);
     CHECK(got.name.n == 11 && memcmp(got.name.p, "a@127.0.0.1", 11) == 0);
@@ -93,7 +95,7 @@ static void test_round_trip(void)
     CHECK(got.meta.kv[0].val.n == 5 && memcmp(got.meta.kv[0].val.p, "45892", 5) == 0);
     CHECK_EQ_INT(got.meta.kv[1].val.n, 0);
     /* the sender's own codec opens it too (multicast loops back) */
-    CHECK_EQ_INT(plexus_beacon_open(tx, buf, len, 10, &got), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_beacon_open(tx, buf, len, 10, 1700000005000ULL, &got), PLEXUS_OK);
     plexus_beacon_counters c;
     plexus_beacon_get_counters(rx, &c);
     CHECK_EQ_INT(c.accepted, 1);
@@ -124,7 +126,7 @@ static void test_documented_kdf(void)
     CHECK_EQ_INT(crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, buf + 32, len - 32,
                                                             ad, sizeof ad, buf + 8, key),
                  0);
-    const uint8_t want[] = {5, 9, 3, 'n', '@', 'h', 0};
+    const uint8_t want[] = {5, 9, 0, 3, 'n', '@', 'h', 0}; /* sent time 0 */
     CHECK_EQ_INT(plen, sizeof want);
     CHECK(memcmp(plain, want, sizeof want) == 0);
     plexus_beacon_free(b);
@@ -140,14 +142,14 @@ static void test_wrong_key_cluster_epoch(void)
     plexus_beacon_msg m = msg("a@h", 1, 1), got;
     uint8_t buf[PLEXUS_BEACON_MAX];
     size_t len = seal(tx, &m, buf);
-    CHECK_EQ_INT(plexus_beacon_open(other_secret, buf, len, 0, &got), PLEXUS_EAUTH);
-    CHECK_EQ_INT(plexus_beacon_open(other_cluster, buf, len, 0, &got), PLEXUS_EAUTH);
-    CHECK_EQ_INT(plexus_beacon_open(other_epoch, buf, len, 0, &got), PLEXUS_EAUTH);
-    CHECK_EQ_INT(plexus_beacon_open(rotating, buf, len, 0, &got), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_beacon_open(other_secret, buf, len, 0, 0, &got), PLEXUS_EAUTH);
+    CHECK_EQ_INT(plexus_beacon_open(other_cluster, buf, len, 0, 0, &got), PLEXUS_EAUTH);
+    CHECK_EQ_INT(plexus_beacon_open(other_epoch, buf, len, 0, 0, &got), PLEXUS_EAUTH);
+    CHECK_EQ_INT(plexus_beacon_open(rotating, buf, len, 0, 0, &got), PLEXUS_OK);
     CHECK_EQ_INT(got.epoch, 3);
     /* and the rotating node's own beacons (epoch 4) are refused by epoch-3 nodes */
     len = seal(rotating, &m, buf);
-    CHECK_EQ_INT(plexus_beacon_open(tx, buf, len, 0, &got), PLEXUS_EAUTH);
+    CHECK_EQ_INT(plexus_beacon_open(tx, buf, len, 0, 0, &got), PLEXUS_EAUTH);
     plexus_beacon_counters c;
     plexus_beacon_get_counters(other_secret, &c);
     CHECK_EQ_INT(c.auth_failed, 1);
@@ -174,38 +176,48 @@ static void test_altered_and_truncated(void)
         for (int bit = 0; bit < 8; bit++) {
             memcpy(bad, buf, len);
             bad[i] ^= (uint8_t)(1 << bit);
-            int rc = plexus_beacon_open(rx, bad, len, 0, &got);
+            int rc = plexus_beacon_open(rx, bad, len, 0, 0, &got);
             CHECK(rc == PLEXUS_EAUTH || rc == PLEXUS_EVERSION);
             refused += rc != PLEXUS_OK;
         }
     CHECK_EQ_INT(refused, (long)len * 8);
     for (size_t n = 0; n < len; n++)
-        CHECK(plexus_beacon_open(rx, buf, n, 0, &got) != PLEXUS_OK);
+        CHECK(plexus_beacon_open(rx, buf, n, 0, 0, &got) != PLEXUS_OK);
     /* appended bytes break the tag too */
     memcpy(bad, buf, len);
     bad[len] = 0;
-    CHECK_EQ_INT(plexus_beacon_open(rx, bad, len + 1, 0, &got), PLEXUS_EAUTH);
-    CHECK_EQ_INT(plexus_beacon_open(rx, NULL, 0, 0, &got), PLEXUS_ETRUNCATED);
+    CHECK_EQ_INT(plexus_beacon_open(rx, bad, len + 1, 0, 0, &got), PLEXUS_EAUTH);
+    CHECK_EQ_INT(plexus_beacon_open(rx, NULL, 0, 0, 0, &got), PLEXUS_ETRUNCATED);
     uint8_t huge[PLEXUS_BEACON_MAX + 1] = {0};
-    CHECK_EQ_INT(plexus_beacon_open(rx, huge, sizeof huge, 0, &got), PLEXUS_ETOOBIG);
+    CHECK_EQ_INT(plexus_beacon_open(rx, huge, sizeof huge, 0, 0, &got), PLEXUS_ETOOBIG);
     plexus_beacon_counters c;
     plexus_beacon_get_counters(rx, &c);
     CHECK_EQ_INT(c.accepted, 0);
     CHECK_EQ_INT(c.senders, 0);
     CHECK_EQ_INT(c.auth_failed + c.malformed, (uint64_t)len * 8 + len + 3);
     /* the genuine one still opens afterwards */
-    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, &got), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, 0, &got), PLEXUS_OK);
     plexus_beacon_free(tx);
     plexus_beacon_free(rx);
 }
 
+/* Seals (name, inc, seq) sent at `sent' and opens it at `now' (monotonic) with the
+ * receiver's wall clock at `wall'. */
+static int open_at(plexus_beacon *tx, plexus_beacon *rx, const char *name, uint64_t inc,
+                   uint64_t seq, uint64_t now, uint64_t sent, uint64_t wall)
+{
+    plexus_beacon_msg m = msg(name, inc, seq), got;
+    m.sent_ms = sent;
+    uint8_t buf[PLEXUS_BEACON_MAX];
+    size_t len = seal(tx, &m, buf);
+    return plexus_beacon_open(rx, buf, len, now, wall, &got);
+}
+
+/* As open_at, sent when received: the sender's clock runs with the receiver's. */
 static int open_seq(plexus_beacon *tx, plexus_beacon *rx, const char *name, uint64_t inc,
                     uint64_t seq, uint64_t now)
 {
-    plexus_beacon_msg m = msg(name, inc, seq), got;
-    uint8_t buf[PLEXUS_BEACON_MAX];
-    size_t len = seal(tx, &m, buf);
-    return plexus_beacon_open(rx, buf, len, now, &got);
+    return open_at(tx, rx, name, inc, seq, now, 1000 + now, 1000 + now);
 }
 
 static void test_replay_window(void)
@@ -214,18 +226,18 @@ static void test_replay_window(void)
     plexus_beacon_msg m = msg("r@h", 10, 1), got;
     uint8_t buf[PLEXUS_BEACON_MAX];
     size_t len = seal(tx, &m, buf);
-    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, &got), PLEXUS_OK);
-    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, &got), PLEXUS_EREPLAY); /* exact copy */
+    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, 0, &got), PLEXUS_OK);
+    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, 0, &got), PLEXUS_EREPLAY); /* exact copy */
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 1, 0), PLEXUS_EREPLAY); /* same seq, new nonce */
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 5, 0), PLEXUS_OK);
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 3, 0), PLEXUS_OK); /* late but in window */
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 3, 0), PLEXUS_EREPLAY);
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 2, 0), PLEXUS_OK);
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 100, 0), PLEXUS_OK);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 37, 0), PLEXUS_OK);       /* 63 behind: in */
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 36, 0), PLEXUS_EREPLAY);  /* 64 behind: out */
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 9, 1000, 0), PLEXUS_EREPLAY); /* older incarnation */
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 11, 1, 0), PLEXUS_OK);        /* restart */
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 37, 0), PLEXUS_OK);           /* 63 behind: in */
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 36, 0), PLEXUS_EREPLAY);      /* 64 behind: out */
+    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 9, 1000, 0), PLEXUS_EREPLAY);     /* older incarnation */
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", 11, 1, 0, 2000, 2000), PLEXUS_OK); /* restart */
     CHECK_EQ_INT(open_seq(tx, rx, "r@h", 10, 101, 0), PLEXUS_EREPLAY);
     /* a different sender has its own window */
     CHECK_EQ_INT(open_seq(tx, rx, "s@h", 1, 1, 0), PLEXUS_OK);
@@ -236,27 +248,43 @@ static void test_replay_window(void)
     CHECK_EQ_INT(c.senders, 2);
     CHECK_EQ_INT(plexus_beacon_forget(rx, S("r@h")), PLEXUS_OK);
     CHECK_EQ_INT(plexus_beacon_forget(rx, S("r@h")), PLEXUS_ENOTFOUND);
-    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, &got), PLEXUS_OK); /* forgotten */
+    CHECK_EQ_INT(plexus_beacon_open(rx, buf, len, 0, 0, &got), PLEXUS_OK); /* forgotten */
     plexus_beacon_free(tx);
     plexus_beacon_free(rx);
 }
 
-/* A sender restarted with its clock behind: its new incarnation (its start time) is
- * lower than the one the receiver knows. Refused while the old one may still be alive
- * (a replay), taken once the old one has been silent for stale_ms (1 s here); it was
- * refused for as long as the receiver ran. */
-static void test_restart_with_clock_behind(void)
+/* Send times. A sender restarted with its clock 30 s behind starts a lower
+ * incarnation (its start time) and sends times before the last one accepted from its
+ * previous life: refused until its clock passes that time, then heard (version 1
+ * refused it for as long as the receiver ran). An older life played back is refused;
+ * so is a beacon sent more than max_skew_ms (60 s) from the receiver's clock, even by
+ * a receiver that has just started and knows no window (version 1 accepted any
+ * recording there). */
+static void test_send_time(void)
 {
     plexus_beacon *tx = mk(SECRET, "c", 1, 0, 0), *rx = mk(SECRET, "c", 1, 0, 0);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 5000, 1, 100), PLEXUS_OK);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 5000, 2, 200), PLEXUS_OK);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 1, 700), PLEXUS_EREPLAY);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 2, 1100), PLEXUS_EREPLAY);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 3, 1200), PLEXUS_OK); /* 200 + 1000 */
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 4, 1300), PLEXUS_OK);
-    CHECK_EQ_INT(open_seq(tx, rx, "r@h", 4000, 3, 1300), PLEXUS_EREPLAY); /* its own window */
+    const uint64_t T = 1700000000000ULL;
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", T - 5000, 1, 0, T, T), PLEXUS_OK);
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", T - 40000, 1, 1000, T - 29000, T + 1000), PLEXUS_EREPLAY);
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", T - 40000, 30, 30500, T + 500, T + 30500), PLEXUS_OK);
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", T - 40000, 31, 31500, T + 1500, T + 31500), PLEXUS_OK);
+    /* the previous life, played back */
+    CHECK_EQ_INT(open_at(tx, rx, "r@h", T - 5000, 2, 32000, T + 1, T + 32000), PLEXUS_EREPLAY);
+    /* a recording 2 minutes old, to this receiver and to one just started */
+    plexus_beacon *fresh = mk(SECRET, "c", 1, 0, 0);
+    CHECK_EQ_INT(open_at(tx, rx, "s@h", 7, 1, 33000, T - 120000, T + 33000), PLEXUS_EREPLAY);
+    CHECK_EQ_INT(open_at(tx, fresh, "r@h", T - 5000, 1, 0, T, T + 120000), PLEXUS_EREPLAY);
+    /* within the skew a recording still passes a receiver that knows no window */
+    CHECK_EQ_INT(open_at(tx, fresh, "r@h", T - 5000, 1, 0, T, T + 30000), PLEXUS_OK);
+    plexus_beacon_counters c;
+    plexus_beacon_get_counters(rx, &c);
+    CHECK_EQ_INT(c.stale, 1);
+    CHECK_EQ_INT(c.replayed, 2);
+    plexus_beacon_get_counters(fresh, &c);
+    CHECK_EQ_INT(c.stale, 1);
     plexus_beacon_free(tx);
     plexus_beacon_free(rx);
+    plexus_beacon_free(fresh);
 }
 
 static void test_sender_table_bound(void)
@@ -329,21 +357,23 @@ static void test_authentic_malformed(void)
         int rc;
     } cases[] = {
         {"empty", {0}, 0, PLEXUS_ETRUNCATED},
-        {"zero incarnation", {0, 1, 3, 'a', '@', 'b', 0}, 7, PLEXUS_EINVAL},
-        {"name too short", {1, 1, 2, 'a', '@', 0}, 6, PLEXUS_EINVAL},
-        {"name runs off", {1, 1, 9, 'a', '@', 'b'}, 6, PLEXUS_ETRUNCATED},
-        {"bad name", {1, 1, 3, 'a', 'x', 'b', 0}, 7, PLEXUS_EINVAL},
-        {"no meta count", {1, 1, 3, 'a', '@', 'b'}, 6, PLEXUS_ETRUNCATED},
-        {"huge meta count", {1, 1, 3, 'a', '@', 'b', 100}, 7, PLEXUS_ETOOBIG},
-        {"meta count > bytes", {1, 1, 3, 'a', '@', 'b', 2, 1, 'k', 0}, 10, PLEXUS_ECOUNT},
-        {"trailing", {1, 1, 3, 'a', '@', 'b', 0, 0}, 8, PLEXUS_ETRAILING},
-        {"overlong varint", {0x81, 0x00, 1, 3, 'a', '@', 'b', 0}, 8, PLEXUS_EVARINT},
-        {"dup keys", {1, 1, 3, 'a', '@', 'b', 2, 1, 'k', 0, 1, 'k', 0}, 13, PLEXUS_EORDER},
-        {"empty key", {1, 1, 3, 'a', '@', 'b', 1, 0, 1, 'v'}, 10, PLEXUS_EINVAL},
+        {"no send time", {1, 1}, 2, PLEXUS_ETRUNCATED},
+        {"zero incarnation", {0, 1, 0, 3, 'a', '@', 'b', 0}, 8, PLEXUS_EINVAL},
+        {"name too short", {1, 1, 0, 2, 'a', '@', 0}, 7, PLEXUS_EINVAL},
+        {"name runs off", {1, 1, 0, 9, 'a', '@', 'b'}, 7, PLEXUS_ETRUNCATED},
+        {"bad name", {1, 1, 0, 3, 'a', 'x', 'b', 0}, 8, PLEXUS_EINVAL},
+        {"no meta count", {1, 1, 0, 3, 'a', '@', 'b'}, 7, PLEXUS_ETRUNCATED},
+        {"huge meta count", {1, 1, 0, 3, 'a', '@', 'b', 100}, 8, PLEXUS_ETOOBIG},
+        {"meta count > bytes", {1, 1, 0, 3, 'a', '@', 'b', 2, 1, 'k', 0}, 11, PLEXUS_ECOUNT},
+        {"trailing", {1, 1, 0, 3, 'a', '@', 'b', 0, 0}, 9, PLEXUS_ETRAILING},
+        {"overlong varint", {0x81, 0x00, 1, 0, 3, 'a', '@', 'b', 0}, 9, PLEXUS_EVARINT},
+        {"overlong send time", {1, 1, 0x80, 0x00, 3, 'a', '@', 'b', 0}, 9, PLEXUS_EVARINT},
+        {"dup keys", {1, 1, 0, 3, 'a', '@', 'b', 2, 1, 'k', 0, 1, 'k', 0}, 14, PLEXUS_EORDER},
+        {"empty key", {1, 1, 0, 3, 'a', '@', 'b', 1, 0, 1, 'v'}, 11, PLEXUS_EINVAL},
     };
     uint8_t buf[PLEXUS_BEACON_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        memcpy(buf, "PXB\x01\x00\x00\x00\x02", 8);
+        memcpy(buf, "PXB\x02\x00\x00\x00\x02", 8);
         randombytes_buf(buf + 8, 24);
         uint8_t ad[8 + 2];
         memcpy(ad, buf, 8);
@@ -353,7 +383,7 @@ static void test_authentic_malformed(void)
         crypto_aead_xchacha20poly1305_ietf_encrypt(buf + 32, &clen, cases[i].p, cases[i].n, ad,
                                                    sizeof ad, NULL, buf + 8, key);
         plexus_beacon_msg got;
-        int rc = plexus_beacon_open(rx, buf, 32 + (size_t)clen, 0, &got);
+        int rc = plexus_beacon_open(rx, buf, 32 + (size_t)clen, 0, 0, &got);
         if (rc != cases[i].rc) fprintf(stderr, "  case %s: %d\n", cases[i].why, rc);
         CHECK_EQ_INT(rc, cases[i].rc);
     }
@@ -396,7 +426,7 @@ static void test_alloc_faults(void)
         rc = plexus_beacon_new(&c, &test_alloc, &b);
         for (int i = 0; !rc && i < 40; i++) {
             plexus_beacon_msg got;
-            rc = plexus_beacon_open(b, beacons[i], lens[i], 0, &got);
+            rc = plexus_beacon_open(b, beacons[i], lens[i], 0, 0, &got);
         }
         plexus_beacon_free(b);
     });
@@ -412,7 +442,7 @@ int main(void)
     RUN(test_wrong_key_cluster_epoch);
     RUN(test_altered_and_truncated);
     RUN(test_replay_window);
-    RUN(test_restart_with_clock_behind);
+    RUN(test_send_time);
     RUN(test_sender_table_bound);
     RUN(test_seal_validation);
     RUN(test_authentic_malformed);

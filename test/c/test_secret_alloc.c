@@ -82,7 +82,7 @@ static void test_beacon_keys(void)
     size_t len = 0;
     if (tx && rx) {
         CHECK_EQ_INT(plexus_beacon_seal(tx, &m, nonce, out, sizeof out, &len), PLEXUS_OK);
-        CHECK_EQ_INT(plexus_beacon_open(rx, out, len, 0, &got), PLEXUS_OK);
+        CHECK_EQ_INT(plexus_beacon_open(rx, out, len, 0, 0, &got), PLEXUS_OK);
         CHECK(got.name.n == 3 && memcmp(got.name.p, "a@b", 3) == 0);
     }
     plexus_beacon_free(tx);

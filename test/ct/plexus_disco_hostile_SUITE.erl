@@ -224,8 +224,8 @@ gossip_forgeries_make_no_atoms(Config) ->
                   custom => #{secret => ?SECRET, mode => unicast, port => 0, bind_ip => ?LO,
                               broadcast_interval_ms => 1000}}),
     #{port := Port} = adapter_info(tr_hostile_gossip),
-    Wrong = plexus_nif:beacon_new(<<"not the secret, but 16+ bytes">>, <<"plexus">>, 0, false, 16),
-    Other = plexus_nif:beacon_new(?SECRET, <<"other cluster">>, 0, false, 16),
+    Wrong = plexus_nif:beacon_new(<<"not the secret, but 16+ bytes">>, <<"plexus">>, 0, false, 16, 0),
+    Other = plexus_nif:beacon_new(?SECRET, <<"other cluster">>, 0, false, 16, 0),
     Forge = fun(I) ->
                     Name = hostile_name(I, Config),
                     case I rem 4 of

@@ -240,7 +240,7 @@ discovery_section(Nodes0) ->
     io:format("~n-- gossip (UDP multicast 233.252.1.32:~p on 127.0.0.1, sealed beacons)~n", [Port]),
     show_peers(Nodes, demo_gossip),
     %% a beacon sealed under another key: dropped and counted on every node
-    Bad = plexus_nif:beacon_new(<<"not the demo secret, 16+ bytes">>, <<"demo">>, 0, false, 0),
+    Bad = plexus_nif:beacon_new(<<"not the demo secret, 16+ bytes">>, <<"demo">>, 0, false, 0, 0),
     Forged = plexus_nif:beacon_seal(Bad, <<"intruder@127.0.0.1">>, 1, 1, #{}),
     {ok, S} = gen_udp:open(0, [{ip, {127, 0, 0, 1}}, {multicast_if, {127, 0, 0, 1}}]),
     ok = gen_udp:send(S, {233, 252, 1, 32}, Port, Forged),

@@ -8,22 +8,22 @@
 -define(S, <<"eunit secret of sixteen+ bytes">>).
 
 beacon_round_trip_test() ->
-    C = plexus_nif:beacon_new(?S, <<"c">>, 1, false, 8),
+    C = plexus_nif:beacon_new(?S, <<"c">>, 1, false, 8, 0),
     B = plexus_nif:beacon_seal(C, <<"n@h">>, 10, 1, #{<<"k">> => <<"v">>, <<"a">> => <<>>}),
     ?assert(byte_size(B) =< 1232),
     ?assertEqual({ok, {<<"n@h">>, 10, 1, 1, #{<<"k">> => <<"v">>, <<"a">> => <<>>}}},
                  plexus_nif:beacon_open(C, B, 0)),
     ?assertEqual({error, replayed}, plexus_nif:beacon_open(C, B, 0)),
     ?assertEqual({error, auth_failed},
-                 plexus_nif:beacon_open(plexus_nif:beacon_new(?S, <<"d">>, 1, false, 8), B, 0)),
+                 plexus_nif:beacon_open(plexus_nif:beacon_new(?S, <<"d">>, 1, false, 8, 0), B, 0)),
     ?assertEqual(ok, plexus_nif:beacon_forget(C, <<"n@h">>)),
     ?assertEqual({error, not_found}, plexus_nif:beacon_forget(C, <<"n@h">>)),
     #{sealed := 1, accepted := 1, replayed := 1, senders := 0} = plexus_nif:beacon_stats(C).
 
 beacon_errors_test() ->
-    ?assertEqual({error, invalid_argument}, plexus_nif:beacon_new(<<"short">>, <<>>, 0, false, 0)),
-    ?assertEqual({error, invalid_argument}, plexus_nif:beacon_new(?S, <<>>, 0, true, 0)),
-    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 0),
+    ?assertEqual({error, invalid_argument}, plexus_nif:beacon_new(<<"short">>, <<>>, 0, false, 0, 0)),
+    ?assertEqual({error, invalid_argument}, plexus_nif:beacon_new(?S, <<>>, 0, true, 0, 0)),
+    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 0, 0),
     ?assertEqual({error, invalid_argument}, plexus_nif:beacon_seal(C, <<"noat">>, 1, 1, #{})),
     ?assertEqual({error, invalid_argument}, plexus_nif:beacon_seal(C, <<"a@b">>, 0, 1, #{})),
     Big = maps:from_list([{integer_to_binary(I), binary:copy(<<"x">>, 255)} || I <- lists:seq(1, 16)]),
@@ -32,12 +32,12 @@ beacon_errors_test() ->
     ?assertEqual({error, bad_version}, plexus_nif:beacon_open(C, binary:copy(<<0>>, 60), 0)).
 
 beacon_badarg_test_() ->
-    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 0),
+    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 0, 0),
     [?_assertError(badarg, F()) || F <- [
-        fun() -> plexus_nif:beacon_new(secret, <<>>, 0, false, 0) end,
-        fun() -> plexus_nif:beacon_new(?S, <<>>, -1, false, 0) end,
-        fun() -> plexus_nif:beacon_new(?S, <<>>, 0, maybe, 0) end,
-        fun() -> plexus_nif:beacon_new(?S, <<>>, 1 bsl 40, false, 0) end,
+        fun() -> plexus_nif:beacon_new(secret, <<>>, 0, false, 0, 0) end,
+        fun() -> plexus_nif:beacon_new(?S, <<>>, -1, false, 0, 0) end,
+        fun() -> plexus_nif:beacon_new(?S, <<>>, 0, maybe, 0, 0) end,
+        fun() -> plexus_nif:beacon_new(?S, <<>>, 1 bsl 40, false, 0, 0) end,
         fun() -> plexus_nif:beacon_seal(make_ref(), <<"a@b">>, 1, 1, #{}) end,
         fun() -> plexus_nif:beacon_seal(C, 'a@b', 1, 1, #{}) end,
         fun() -> plexus_nif:beacon_seal(C, <<"a@b">>, -1, 1, #{}) end,
@@ -120,7 +120,7 @@ registry_errors_test() ->
 
 %% Random bytes never crash the decoders and never make atoms.
 fuzz_test() ->
-    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 4),
+    C = plexus_nif:beacon_new(?S, <<>>, 0, false, 4, 0),
     R = plexus_nif:registry_new(#{max_entries => 4}),
     rand:seed(exsss, {3, 4, 5}),
     _ = plexus_nif:registry_decode(<<"x">>),

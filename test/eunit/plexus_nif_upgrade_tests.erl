@@ -12,7 +12,7 @@
 upgrade_keeps_resources_and_counters_test() ->
     H = plexus_nif:health_new(1000, 5000, 30000),
     _ = plexus_nif:health_up(H, <<"a@h">>, 0),
-    B = plexus_nif:beacon_new(?SECRET, <<"c">>, 1, false, 8),
+    B = plexus_nif:beacon_new(?SECRET, <<"c">>, 1, false, 8, 0),
     Sealed = plexus_nif:beacon_seal(B, <<"n@h">>, 1, 1, #{}),
     {ok, E} = plexus_election:new(#{id => 1, peers => [2, 3], hard_state => {0, 0}}),
     %% a timestamp ten minutes ahead (within the skew bound) moves the node clock there

@@ -274,7 +274,7 @@ gossip() ->
                               bind_ip => {127, 0, 0, 1}, broadcast_interval_ms => 100}}),
     #{adapter_info := #{port := Port}} = plexus_discovery:health_info(tel_gossip),
     {ok, Sock} = gen_udp:open(0, [binary, {ip, {127, 0, 0, 1}}, {active, false}]),
-    Codec = plexus_nif:beacon_new(Secret, <<"plexus">>, 0, false, 16),
+    Codec = plexus_nif:beacon_new(Secret, <<"plexus">>, 0, false, 16, 0),
     try
         each_path(
           fun(Via) ->

@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.cluster_id_len = sizeof CLUSTER - 1;
     cfg.epoch = 1;
     cfg.max_senders = 4;
+    cfg.max_skew_ms = UINT64_MAX; /* any send time is fresh: the window logic is reached */
     plexus_beacon *b = NULL;
     if (plexus_beacon_new(&cfg, plexus_system_alloc(), &b) != PLEXUS_OK) abort();
 
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         crypto_generichash(master, 32, (const uint8_t *)SECRET, sizeof SECRET - 1,
                            (const uint8_t *)"plexus beacon v1", 16);
         crypto_kdf_derive_from_key(key, 32, 1, "plxbeacn", master);
-        memcpy(wire, "PXB\x01\x00\x00\x00\x01", 8);
+        memcpy(wire, "PXB\x02\x00\x00\x00\x01", 8);
         memset(wire + 8, 0x5a, 24);
         uint8_t ad[8 + 1 + sizeof CLUSTER - 1];
         memcpy(ad, wire, 8);
@@ -63,12 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = 32 + (size_t)clen;
     }
     plexus_beacon_msg m;
-    if (plexus_beacon_open(b, in, n, 0, &m) == PLEXUS_OK) {
+    if (plexus_beacon_open(b, in, n, 0, 0, &m) == PLEXUS_OK) {
         uint8_t again[PLEXUS_BEACON_MAX];
         size_t len = 0;
         if (plexus_beacon_seal(b, &m, in + 8, again, sizeof again, &len) != PLEXUS_OK) abort();
         if (len != n || memcmp(again, in, n) != 0) abort();
-        if (plexus_beacon_open(b, in, n, 0, &m) != PLEXUS_EREPLAY) abort();
+        if (plexus_beacon_open(b, in, n, 0, 0, &m) != PLEXUS_EREPLAY) abort();
     }
     plexus_beacon_counters c;
     plexus_beacon_get_counters(b, &c);
