@@ -12,6 +12,11 @@
  *     not sent its whole name by the deadline (--handshake-timeout-ms after the accept)
  *     is closed; when the table is full the oldest connection still in the gate is
  *     dropped. Idle and trickling clients cost one slot and an fd, never a thread.
+ *   per source address: at most CN_ACCEPT_PER_SOURCE connections held (its oldest in the
+ *     gate makes room, else the newcomer is refused) and CN_HANDSHAKE_PER_SOURCE
+ *     handshakes at once (a handshaker takes the first queued connection whose source
+ *     is under it), so clients of one address that send a name and stall (no cookie
+ *     needed) cannot take every slot and every handshaker from the others;
  *   handshakers (CN_HANDSHAKERS threads): run ei's own server handshake on a connection
  *     whose name is in, through socket callbacks (ei_connect_xinit_ussi) that hand ei
  *     the accepted fd, replay the buffered name first, and bound every read and write
@@ -54,8 +59,15 @@ typedef struct cn_accept_stats {
 #define NAME_MSG_MIN 3
 #define NAME_MSG_MAX (1 + 8 + 4 + 2 + CN_NODE_MAX)
 
+/* A connection's source address (4 or 16 bytes): what the per-source limits count. */
+typedef struct src_addr {
+    uint8_t len;
+    uint8_t b[16];
+} src_addr;
+
 typedef struct conn {
     int fd;
+    src_addr src;
     uint64_t deadline_ms;
     size_t have, need; /* bytes of 2 + send_name in buf; need 2 until the length is in */
     unsigned char buf[2 + NAME_MSG_MAX];
@@ -79,8 +91,10 @@ struct cn_accept {
     int have_acceptor;
     pthread_t hs[CN_HANDSHAKERS];
     int n_hs;
-    size_t gate_seen; /* n_gate as of the gate's last turn (for stats, under lock) */
-    ei_cnode *ec;     /* ei state with our callbacks; sodium_malloc'd: it holds the cookie */
+    int n_hs_known;                  /* handshakers that took their index in hs_src */
+    src_addr hs_src[CN_HANDSHAKERS]; /* whose handshake each thread runs (len 0: none) */
+    size_t gate_seen;                /* n_gate as of the gate's last turn (for stats, under lock) */
+    ei_cnode *ec; /* ei state with our callbacks; sodium_malloc'd: it holds the cookie */
     ei_cnode *hs_ec[CN_HANDSHAKERS]; /* one copy per handshaker */
     int ei_listen_fd;                /* the stand-in "listen socket" ei_accept_tmo is given */
     uint64_t listen_rest_until;      /* out of descriptors: not polled until then */
@@ -257,6 +271,21 @@ static ei_socket_callbacks hs_cbs = {
 
 /* ------------------------------------------------------------ handshakers */
 
+/* Removes the k-th queued connection, keeping the order of the others (under the
+ * lock; at most CN_ACCEPT_PENDING_MAX moves). */
+static void queue_remove(struct cn_accept *a, size_t k)
+{
+    if (k == 0) {
+        a->q_head = (a->q_head + 1) % CN_ACCEPT_PENDING_MAX;
+        a->q_len--;
+        return;
+    }
+    for (size_t j = k; j + 1 < a->q_len; j++)
+        a->queue[(a->q_head + j) % CN_ACCEPT_PENDING_MAX] =
+            a->queue[(a->q_head + j + 1) % CN_ACCEPT_PENDING_MAX];
+    a->q_len--;
+}
+
 static void count(struct cn_accept *a, uint64_t *field)
 {
     pthread_mutex_lock(&a->lock);
@@ -269,6 +298,41 @@ typedef struct hs_arg {
     ei_cnode *ec;
 } hs_arg;
 
+static int same_src(const src_addr *x, const src_addr *y)
+{
+    return x->len == y->len && memcmp(x->b, y->b, x->len) == 0;
+}
+
+/* Handshakes running for this source (under the lock). */
+static size_t src_in_handshake(const struct cn_accept *a, const src_addr *s)
+{
+    size_t k = 0;
+    for (int i = 0; i < CN_HANDSHAKERS; i++)
+        k += a->hs_src[i].len && same_src(&a->hs_src[i], s);
+    return k;
+}
+
+/* The queued connection a handshaker takes (under the lock): the first whose source
+ * runs fewer than CN_HANDSHAKE_PER_SOURCE handshakes, so clients of one address that
+ * send a name and stall hold that many handshakers at most, not all four; queued ones
+ * past their deadline are dropped on the way. SIZE_MAX when none may go now. */
+static size_t queue_pick(struct cn_accept *a)
+{
+    uint64_t now = cn_now_ms();
+    for (size_t k = 0; k < a->q_len;) {
+        size_t i = (a->q_head + k) % CN_ACCEPT_PENDING_MAX;
+        if (a->queue[i].deadline_ms <= now) {
+            close(a->queue[i].fd);
+            a->st.timeouts++;
+            queue_remove(a, k);
+            continue;
+        }
+        if (src_in_handshake(a, &a->queue[i].src) < CN_HANDSHAKE_PER_SOURCE) return k;
+        k++;
+    }
+    return SIZE_MAX;
+}
+
 static void *handshaker_main(void *argp)
 {
     hs_arg *ha = argp;
@@ -276,18 +340,27 @@ static void *handshaker_main(void *argp)
     ei_cnode *ec = ha->ec; /* this thread's own copy */
     free(ha);
     struct cn_accept *a = cn->acceptor;
+    int self = -1;
     for (;;) {
         pthread_mutex_lock(&a->lock);
-        while (!a->stop && a->q_len == 0)
-            pthread_cond_wait(&a->cond, &a->lock);
+        if (self < 0) self = a->n_hs_known++;
+        size_t k = SIZE_MAX;
+        while (!a->stop && (k = queue_pick(a)) == SIZE_MAX) {
+            /* nothing, or only sources at their limit: woken by a new name, by a
+             * handshake ending, and once a second to drop what has expired */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+        }
         if (a->stop) {
             pthread_mutex_unlock(&a->lock);
             break;
         }
-        conn c = a->queue[a->q_head];
-        a->q_head = (a->q_head + 1) % CN_ACCEPT_PENDING_MAX;
-        a->q_len--;
+        conn c = a->queue[(a->q_head + k) % CN_ACCEPT_PENDING_MAX];
+        queue_remove(a, k);
         a->in_handshake++;
+        a->hs_src[self] = c.src;
         pthread_mutex_unlock(&a->lock);
 
         hs_state hs = {&c, 0, 0};
@@ -302,6 +375,8 @@ static void *handshaker_main(void *argp)
         cn_result *r = fd >= 0 ? calloc(1, sizeof *r) : NULL;
         pthread_mutex_lock(&a->lock);
         a->in_handshake--;
+        a->hs_src[self].len = 0;
+        pthread_cond_broadcast(&a->cond); /* its source may go again */
         if (fd >= 0 && r)
             a->st.handshakes++;
         else if (fd < 0 && cn_now_ms() >= c.deadline_ms)
@@ -348,10 +423,40 @@ static size_t gate_oldest(const struct cn_accept *a)
     return old;
 }
 
+/* Connections held for this source: in the gate, queued, handshaking. */
+static size_t src_held(struct cn_accept *a, const src_addr *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->n_gate; i++)
+        k += same_src(&a->gate[i].src, s);
+    pthread_mutex_lock(&a->lock);
+    for (size_t j = 0; j < a->q_len; j++)
+        k += same_src(&a->queue[(a->q_head + j) % CN_ACCEPT_PENDING_MAX].src, s);
+    k += src_in_handshake(a, s);
+    pthread_mutex_unlock(&a->lock);
+    return k;
+}
+
+static src_addr src_of(const struct sockaddr_storage *ss)
+{
+    src_addr s = {0, {0}};
+    if (ss->ss_family == AF_INET) {
+        s.len = 4;
+        memcpy(s.b, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        s.len = 16;
+        memcpy(s.b, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    }
+    return s;
+}
+
 static void accept_new(struct cn_accept *a)
 {
     for (int k = 0; k < 64; k++) { /* bounded per wake-up */
-        int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        memset(&ss, 0, sizeof ss);
+        int fd = accept4(a->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
                 return; /* EAGAIN, or a connection that vanished: nothing to do */
@@ -368,6 +473,24 @@ static void accept_new(struct cn_accept *a)
             continue;
         }
         count(a, &a->st.accepted);
+        src_addr src = src_of(&ss);
+        if (src_held(a, &src) >= CN_ACCEPT_PER_SOURCE) {
+            /* one address may not take the slots of every other (a flood of clients
+             * that send a name and stall, no cookie needed, kept new nodes out): its
+             * oldest connection still in the gate makes room, as the gate does for
+             * all; with none there (all past it), the newcomer is refused */
+            size_t old = SIZE_MAX;
+            for (size_t i = 0; i < a->n_gate; i++)
+                if (same_src(&a->gate[i].src, &src) &&
+                    (old == SIZE_MAX || a->gate[i].deadline_ms < a->gate[old].deadline_ms))
+                    old = i;
+            count(a, &a->st.dropped);
+            if (old == SIZE_MAX) {
+                close(fd);
+                continue;
+            }
+            gate_drop(a, old);
+        }
         if (held(a) >= CN_ACCEPT_PENDING_MAX) {
             /* full: the oldest connection still in the gate makes room; if every slot
              * is past the gate (handshaking), the newcomer is refused */
@@ -381,6 +504,7 @@ static void accept_new(struct cn_accept *a)
         }
         conn *c = &a->gate[a->n_gate++];
         c->fd = fd;
+        c->src = src;
         c->deadline_ms = cn_now_ms() + a->tmo_ms;
         c->have = 0;
         c->need = 2;

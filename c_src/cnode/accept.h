@@ -12,6 +12,10 @@
  * has not sent its name yet is dropped. */
 #define CN_ACCEPT_PENDING_MAX 256
 #define CN_HANDSHAKERS 4
+/* Per source address: connections held (gate, queue, handshakes), and handshakes run
+ * at once. One address that floods names and stalls holds this much, no more. */
+#define CN_ACCEPT_PER_SOURCE 32
+#define CN_HANDSHAKE_PER_SOURCE 2
 /* The gate and handshake threads on listen_fd (after ei_publish: creation known). */
 int cn_accept_start(cnode *cn);
 void cn_accept_stop(cnode *cn);

@@ -29,7 +29,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
          end_per_testcase/2]).
--export([slowloris/1, idle_500/1, out_of_fds/1, garbage/1, epmd_squatting/1, unread_stdout/1,
+-export([slowloris/1, name_flood/1, idle_500/1, out_of_fds/1, garbage/1, epmd_squatting/1, unread_stdout/1,
          unread_tty_stdout/1, cookie_env_scrubbed/1, fifo_secret_paths/1,
          sigterm_during_startup/1]).
 
@@ -47,7 +47,7 @@
 suite() -> [{timetrap, {seconds, 240}}].
 
 all() ->
-    [slowloris, idle_500, out_of_fds, garbage, epmd_squatting, unread_stdout, unread_tty_stdout,
+    [slowloris, name_flood, idle_500, out_of_fds, garbage, epmd_squatting, unread_stdout, unread_tty_stdout,
      cookie_env_scrubbed, fifo_secret_paths, sigterm_during_startup].
 
 init_per_suite(Config) ->
@@ -190,6 +190,47 @@ slowloris(Config) ->
     ct:pal("io counters: ~p", [Io]),
     ?assert(maps:get(pending, Io) =< 256),
     ?assert(maps:get(handshakes, Io) >= 4). %% p1, k1, p2, k2 came in through the gate
+
+%% Clients from one address (127.0.0.2) that send a proper name and stall, about 100 a
+%% second, each held for 6 s: no cookie is needed for that. They filled the 256 slots
+%% and kept all four handshakers on their 5 s deadlines, so a real node (from
+%% 127.0.0.1) was refused or waited up to the deadline for as long as the flood ran.
+%% Now one address holds at most 32 slots and 2 handshakers.
+name_flood(Config) ->
+    {N1, _, _} = node_("ci_nf_seed", Config),
+    {{_, OsPid}, CN, Port} = watch(Config, "ci_nf_watch", N1, ?INBOUND_ONLY),
+    {pong, QPing} = inbound_ping(CN, "ci_nf_p1", Config),
+    Rss0 = rss_kb(OsPid),
+    Flags = 16#1FFFFFFF bor (1 bsl 34) bor (1 bsl 35),
+    Flood = fun Loop(Held, I) ->
+                    Now = erlang:monotonic_time(millisecond),
+                    {Old, Keep} = lists:partition(fun({T, _}) -> Now - T > 6000 end, Held),
+                    [gen_tcp:close(S) || {_, S} <- Old],
+                    Name = iolist_to_binary(["ci_staller", integer_to_list(I), "@127.0.0.1"]),
+                    Body = <<$N, Flags:64, 1:32, (byte_size(Name)):16, Name/binary>>,
+                    Held2 = case gen_tcp:connect({127, 0, 0, 1}, Port,
+                                                 [binary, {active, false}, {ip, {127, 0, 0, 2}}],
+                                                 1000) of
+                                {ok, S} ->
+                                    _ = gen_tcp:send(S, <<(byte_size(Body)):16, Body/binary>>),
+                                    [{Now, S} | Keep];
+                                _ ->
+                                    Keep
+                            end,
+                    timer:sleep(10),
+                    Loop(Held2, I + 1)
+            end,
+    attacker(fun() -> Flood([], 0) end),
+    timer:sleep(3000), %% the slots and the handshakers are taken by now
+    Pings = [inbound_ping(CN, "ci_nf_p" ++ integer_to_list(K), Config) || K <- [2, 3]],
+    ct:pal("inbound pings under the flood: ~p (quiet: ~b ms)", [Pings, QPing]),
+    [begin ?assertEqual(pong, Ping), within("name flood: inbound ping", QPing, Ms) end
+     || {Ping, Ms} <- Pings],
+    rss_bounded(OsPid, Rss0),
+    Io = io_stats(CN),
+    ct:pal("io counters: ~p", [Io]),
+    ?assert(maps:get(accept_dropped, Io) > 0),
+    ?assert(maps:get(pending, Io) =< 256).
 
 %% 500 connections that never send a byte: each used to cost ei's 200 ms read timeout,
 %% one after the other; now the oldest is dropped when 256 are held.
