@@ -239,6 +239,15 @@ static int actor_index(const encoder *x, const uint8_t *p, size_t n, uint32_t *o
     return 1;
 }
 
+/* A context {VV, Cloud}: its two maps (vc[0], vc[1]) and their sizes, or 0. */
+static int ctx_maps(ErlNifEnv *env, ERL_NIF_TERM ctx, const ERL_NIF_TERM **vc, size_t *nv,
+                    size_t *nc)
+{
+    int two;
+    return enif_get_tuple(env, ctx, &two, vc) && two == 2 && enif_get_map_size(env, (*vc)[0], nv) &&
+           enif_get_map_size(env, (*vc)[1], nc);
+}
+
 /* The actors (the vector's and the cloud's, sorted, once each) and the cloud's dots. */
 static int read_context(encoder *x, ERL_NIF_TERM ctx)
 {
@@ -246,9 +255,7 @@ static int read_context(encoder *x, ERL_NIF_TERM ctx)
     const ERL_NIF_TERM *vc;
     int two;
     size_t n_vv, n_cloud;
-    if (!enif_get_tuple(env, ctx, &two, &vc) || two != 2 || !enif_get_map_size(env, vc[0], &n_vv) ||
-        !enif_get_map_size(env, vc[1], &n_cloud))
-        return 0;
+    if (!ctx_maps(env, ctx, &vc, &n_vv, &n_cloud)) return 0;
     x->actors = enif_alloc((n_vv + n_cloud + 1) * sizeof *x->actors);
     x->cloud = enif_alloc((n_cloud + 1) * sizeof *x->cloud);
     const uint8_t **cloud_actor = enif_alloc((n_cloud + 1) * sizeof *cloud_actor);
@@ -376,12 +383,8 @@ static int write_state(encoder *x)
 uint64_t nif_trie_ctx_entries(ErlNifEnv *env, ERL_NIF_TERM ctx)
 {
     const ERL_NIF_TERM *vc;
-    int two;
     size_t nv, nc;
-    if (!enif_get_tuple(env, ctx, &two, &vc) || two != 2 || !enif_get_map_size(env, vc[0], &nv) ||
-        !enif_get_map_size(env, vc[1], &nc))
-        return 0;
-    return (uint64_t)nv + nc;
+    return ctx_maps(env, ctx, &vc, &nv, &nc) ? (uint64_t)nv + nc : 0;
 }
 
 ERL_NIF_TERM nif_trie_encode(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])

@@ -450,6 +450,30 @@ epmd_squatting(Config) ->
 
 %% ------------------------------------------------------------------ finding 7: stdout
 
+%% Runs `sh -c Script Argv...' with the FIFO (F), the sleeper's and the daemon's pid
+%% files (S, P) and Env in its environment; once both pids are written, registers the
+%% cleanups and subscribes to the daemon CN over distribution. -> the daemon's OS pid.
+start_blind(Script, Argv, Env, {Fifo, SleepFile, PidFile}, CN) ->
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", Script | Argv]},
+                      {env, [{"F", Fifo}, {"S", SleepFile}, {"P", PidFile},
+                             {"ERL_EPMD_ADDRESS", "127.0.0.1"} | Env]},
+                      exit_status, binary]),
+    ReadPid = fun(F) -> {ok, B} = file:read_file(F),
+                        list_to_integer(string:trim(binary_to_list(B))) end,
+    ok = plexus_test_nodes:wait_until(fun() -> filelib:is_regular(PidFile) end, 10000),
+    OsPid = ReadPid(PidFile),
+    SleepPid = ReadPid(SleepFile),
+    on_cleanup(fun() -> catch port_close(Port) end),
+    on_cleanup(fun() -> plexus_test_nodes:os_kill(OsPid, "KILL") end),
+    on_cleanup(fun() -> plexus_test_nodes:os_kill(SleepPid, "KILL") end),
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {plexus_cnode, CN} ! {subscribe, self()},
+                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
+           end, 20000),
+    OsPid.
+
 %% Whether an OS process has ended (gone, or a zombie its parent has not reaped).
 exited(OsPid) ->
     case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
@@ -498,26 +522,10 @@ unread_stdout(Config) ->
             "--registry", "0", "--registry-addr", "127.0.0.1"],
     Script = "sleep 600 < \"$F\" & echo $! > \"$S\"; exec 1> \"$F\"; "
              "timeout 2 head -c 1048576 /dev/zero; echo $$ > \"$P\"; exec \"$0\" \"$@\"",
-    Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", Script, plexus_test_nodes:cnode_exe() | Args]},
-                      {env, [{"F", Fifo}, {"S", SleepFile}, {"P", PidFile},
-                             {"ERL_EPMD_ADDRESS", "127.0.0.1"}]},
-                      exit_status, binary]),
-    ReadPid = fun(F) -> {ok, B} = file:read_file(F),
-                        list_to_integer(string:trim(binary_to_list(B))) end,
-    ok = plexus_test_nodes:wait_until(fun() -> filelib:is_regular(PidFile) end, 10000),
-    OsPid = ReadPid(PidFile),
-    SleepPid = ReadPid(SleepFile),
-    on_cleanup(fun() -> catch port_close(Port) end),
-    on_cleanup(fun() -> plexus_test_nodes:os_kill(OsPid, "KILL") end),
-    on_cleanup(fun() -> plexus_test_nodes:os_kill(SleepPid, "KILL") end),
     CN = 'ci_out_blind@127.0.0.1',
     %% it registers, answers and reports over distribution while stdout is stuck
-    ok = plexus_test_nodes:wait_until(
-           fun() ->
-                   {plexus_cnode, CN} ! {subscribe, self()},
-                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
-           end, 20000),
+    OsPid = start_blind(Script, [plexus_test_nodes:cnode_exe() | Args], [],
+                        {Fifo, SleepFile, PidFile}, CN),
     Rss0 = rss_kb(OsPid),
     {K, _, KPid} = node_("ci_out_k2", Config),
     KB = atom_to_binary(K, utf8),
@@ -584,25 +592,8 @@ unread_tty_stdout(Config) ->
     Cmd = "echo $$ > \"$P\"; exec " ++ lists:join(" ", [sh_quote(A) || A <- Argv]),
     Script = "sleep 600 < \"$F\" & echo $! > \"$S\"; exec 1> \"$F\"; "
              "timeout 2 head -c 1048576 /dev/zero; exec script -qfc \"$C\" /dev/null",
-    Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", Script]},
-                      {env, [{"F", Fifo}, {"S", SleepFile}, {"P", PidFile},
-                             {"C", lists:flatten(Cmd)}, {"ERL_EPMD_ADDRESS", "127.0.0.1"}]},
-                      exit_status, binary]),
-    ReadPid = fun(F) -> {ok, B} = file:read_file(F),
-                        list_to_integer(string:trim(binary_to_list(B))) end,
-    ok = plexus_test_nodes:wait_until(fun() -> filelib:is_regular(PidFile) end, 10000),
-    OsPid = ReadPid(PidFile),
-    SleepPid = ReadPid(SleepFile),
-    on_cleanup(fun() -> catch port_close(Port) end),
-    on_cleanup(fun() -> plexus_test_nodes:os_kill(OsPid, "KILL") end),
-    on_cleanup(fun() -> plexus_test_nodes:os_kill(SleepPid, "KILL") end),
     CN = 'ci_tty_blind@127.0.0.1',
-    ok = plexus_test_nodes:wait_until(
-           fun() ->
-                   {plexus_cnode, CN} ! {subscribe, self()},
-                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
-           end, 20000),
+    OsPid = start_blind(Script, [], [{"C", lists:flatten(Cmd)}], {Fifo, SleepFile, PidFile}, CN),
     %% far more lines than a pty holds: the daemon keeps them or drops them, counted
     ok = flood_registry(CN, 8000),
     ok = plexus_test_nodes:wait_until(
