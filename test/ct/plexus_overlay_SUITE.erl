@@ -212,7 +212,15 @@ partitioned_node_converges(_Config) ->
 lost_deltas_repaired(_Config) ->
     Peers = cluster("lossy", 3, #{sync_interval_ms => 100, anti_entropy_interval_ms => 1000,
                                   drop_delta_probability => 0.5}),
-    ok = parallel(Peers, fun(P, I) -> ?C:call(P, ?MODULE, concurrent_ops, [I + 10, 200, I], 60000) end),
+    %% in rounds a few sync intervals apart, so that each node sends many deltas: 200
+    %% ops at once fit in one or two batches, and all six deltas of a run got through
+    %% once (a 1 in 64 chance) and the check below failed
+    [begin
+         ok = parallel(Peers, fun(P, I) ->
+                                      ?C:call(P, ?MODULE, concurrent_ops, [R * 10 + I, 40, I], 60000)
+                              end),
+         timer:sleep(300)
+     end || R <- lists:seq(1, 5)],
     wait_converged(Peers),
     Dropped = lists:sum([maps:get(deltas_dropped_by_hook, ovl(P, info, []), 0) || P <- Peers]),
     ct:pal("deltas dropped by the hook: ~p", [Dropped]),
