@@ -276,7 +276,13 @@ handle_cast(_, St) ->
 
 %% @private
 handle_info({?MODULE, From, Msg}, St) when is_atom(From) ->
-    {noreply, run(St, plexus_overlay_core:handle_msg(St#st.core, From, Msg, now_ms()))};
+    %% a peer's first message can come before the nodeup that makes it a peer here
+    %% (the core opens sessions with peers only): it is one if node_up/2 says so
+    St1 = case plexus_overlay_core:is_peer(St#st.core, From) of
+              true -> St;
+              false -> node_up(St, From)
+          end,
+    {noreply, run(St1, plexus_overlay_core:handle_msg(St1#st.core, From, Msg, now_ms()))};
 handle_info(sync_tick, St) ->
     erlang:send_after(St#st.sync_ms, self(), sync_tick),
     {noreply, run(St, plexus_overlay_core:flush(St#st.core, now_ms()))};

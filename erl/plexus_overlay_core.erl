@@ -37,7 +37,7 @@
 
 -export([new/2, local/3, flush/2, sent/3, peer_up/3, peer_down/2, anti_entropy/2,
          handle_msg/4]).
--export([replica/1, batch/1, up_peers/1, info/1]).
+-export([replica/1, batch/1, is_peer/2, up_peers/1, info/1]).
 
 -export_type([core/0, effect/0, op/0, msg/0, options/0, type/0]).
 
@@ -72,6 +72,10 @@
 -define(SHIP_AT_MOST, 8).
 %% The deepest path of the tries (32 nibbles).
 -define(MAX_PATH, 32).
+%% Paths one step of an exchange may summarise. An honest step holds the children of
+%% the paths that differed, 16 each, and ?SHIP_AT_MOST entries below a shipped path
+%% keep that small; 4,096 is 256 differing subtrees at once.
+-define(MAX_SUMS, 4096).
 
 %% @doc A core for the replica of `Actor' (the node and this start of the overlay:
 %% an actor is never used again by a replica that lost its state).
@@ -89,6 +93,10 @@ replica(#core{rep = R}) -> R.
 %% @doc The local changes not flushed yet, as one delta.
 -spec batch(core()) -> plexus_overlay_state:delta().
 batch(#core{batch = B}) -> B.
+
+%% @doc Whether `Node' is a peer that is up.
+-spec is_peer(core(), node()) -> boolean().
+is_peer(#core{peers = P}, Node) -> is_map_key(Node, P).
 
 -spec up_peers(core()) -> [node()].
 up_peers(#core{peers = P}) -> lists:sort(maps:keys(P)).
@@ -236,9 +244,19 @@ expire(#core{sessions = S, ae_timeout_ms = Max} = C, Now) ->
 
 %% ---------------------------------------------------------------- messages
 
-%% @doc A message from the overlay on `From'.
+%% @doc A message from the overlay on `From'. A message this code cannot take (a peer
+%% of another version, a bug, a forgery) is counted in `bad_msgs' and changes nothing:
+%% the overlay never crashes on one (its unflushed writes and its subscribers would go
+%% with it).
 -spec handle_msg(core(), node(), term(), integer()) -> {core(), [effect()]}.
-handle_msg(#core{rep = R} = C, _From, {delta, Wire}, _Now) ->
+handle_msg(C, From, Msg, Now) ->
+    try
+        handle_msg1(C, From, Msg, Now)
+    catch
+        error:Reason -> {bad(C, {crashed, Reason}), []}
+    end.
+
+handle_msg1(#core{rep = R} = C, _From, {delta, Wire}, _Now) ->
     case plexus_overlay_state:decode_delta(Wire) of
         {ok, D} ->
             {R2, Events} = plexus_overlay_state:apply_delta(R, D),
@@ -246,7 +264,13 @@ handle_msg(#core{rep = R} = C, _From, {delta, Wire}, _Now) ->
         {error, _} ->
             {bad(C, bad_delta), []}
     end;
-handle_msg(C, From, {ae, T, Sid, Dir, Step}, Now) when T =:= entities; T =:= waypoints ->
+handle_msg1(#core{peers = Peers} = C, From, {ae, _, _, _, _}, _Now)
+  when not is_map_key(From, Peers) ->
+    %% sessions only with up peers: one per peer, type and direction is then a bound
+    %% (20,000 claimed senders opened 20,000 sessions)
+    {bad(C, not_a_peer), []};
+handle_msg1(C, From, {ae, T, Sid, Dir, Step}, Now)
+  when (T =:= entities orelse T =:= waypoints) andalso (Dir =:= in orelse Dir =:= out) ->
     Key = {From, T, flip(Dir)},
     case maps:find(Key, C#core.sessions) of
         {ok, #session{sid = Sid} = S} ->
@@ -262,7 +286,7 @@ handle_msg(C, From, {ae, T, Sid, Dir, Step}, Now) when T =:= entities; T =:= way
             %% a step of a session forgotten here (timed out, replaced): ignored
             {C, []}
     end;
-handle_msg(C, _, _, _) ->
+handle_msg1(C, _, _, _) ->
     {bad(C, unknown_msg), []}.
 
 flip(out) -> in;
@@ -279,20 +303,24 @@ ae_step1(C, {Node, T, Dir} = Key, #session{sid = Sid, snap = Snap}, Step) ->
     Mod = mod(T),
     Send = fun(M) -> {send, Node, {ae, T, Sid, Dir, M}} end,
     case Step of
+        {sum, Sums, _, _} when not is_list(Sums); length(Sums) > ?MAX_SUMS ->
+            %% more paths than an honest step carries: a few summaries made replies
+            %% of hundreds of MB and held the overlay for seconds
+            {bad(close(C, Key), too_many_paths), []};
         {sum, Sums, Ship, CtxH} when is_list(Ship) ->
-            case Mod:diff(Snap, Sums) of
+            case Mod:diff(Snap, lists:ukeysort(1, Sums)) of
                 {error, _} ->
                     {bad(close(C, Key), bad_summary), []};
                 {Descend0, S0} ->
                     {Refine, S1} = refine(Mod, Snap, S0),
                     Ship2 = lists:usort(Ship ++ S1),
-                    case Descend0 ++ Refine of
+                    case lists:usort(Descend0 ++ Refine) of
                         [] ->
                             case Ship2 =:= [] andalso CtxH =:= ctx_hash(Mod, Snap) of
                                 true ->
                                     {close(C, Key), [Send(done)]};
                                 false ->
-                                    {C, [Send({slice, Mod:missing(Snap, Ship2), Ship2})]}
+                                    slice(C, Key, Send, Mod:missing(Snap, Ship2), Ship2)
                             end;
                         Descend ->
                             {C, [Send({sum, Mod:summary(Snap, Descend), Ship2, none})]}
@@ -312,6 +340,13 @@ ae_step1(C, {Node, T, Dir} = Key, #session{sid = Sid, snap = Snap}, Step) ->
         _ ->
             {bad(close(C, Key), bad_step), []}
     end.
+
+%% A slice to send; paths that missing/2 refuses (nested ones from a peer's list) end
+%% the session as a bad step, instead of sending the error on.
+slice(C, _Key, Send, Slice, Ship) when is_binary(Slice) ->
+    {C, [Send({slice, Slice, Ship})]};
+slice(C, Key, _, _, _) ->
+    {bad(close(C, Key), bad_ship), []}.
 
 merge_slice(#core{rep = R} = C, T, Slice, Ship, Effects) ->
     case plexus_overlay_state:merge_slice(R, T, Slice, Ship) of

@@ -172,15 +172,24 @@ encode_delta(#delta{ents = E, ent_ids = EI, wps = W, wp_ids = WI, ops = N}) ->
 -spec decode_delta(term()) -> {ok, delta()} | {error, bad_delta}.
 decode_delta({EB, EI, WB, WI, N}) when is_binary(EB), is_list(EI), is_binary(WB),
                                        is_list(WI), is_integer(N), N > 0 ->
-    case {plexus_lwwmap:from_binary(EB), plexus_orset2:from_binary(WB)} of
-        {{ok, E}, {ok, W}} ->
-            {ok, #delta{ents = E, ent_ids = lists:usort(EI), wps = W,
-                        wp_ids = lists:usort(WI), ops = N}};
+    %% proper id lists only (lists:usort/1 raised on an improper one), and the CRDT
+    %% parts as states: a keyed delta's binary reads back as a keyed delta, which the
+    %% readers below do not take (one crashed the overlay); state_of/1 is what it
+    %% stands for
+    case {proper(EI) andalso proper(WI), plexus_lwwmap:from_binary(EB),
+          plexus_orset2:from_binary(WB)} of
+        {true, {ok, E}, {ok, W}} ->
+            {ok, #delta{ents = plexus_lwwmap:state_of(E), ent_ids = lists:usort(EI),
+                        wps = plexus_orset2:state_of(W), wp_ids = lists:usort(WI), ops = N}};
         _ ->
             {error, bad_delta}
     end;
 decode_delta(_) ->
     {error, bad_delta}.
+
+proper([_ | T]) -> proper(T);
+proper([]) -> true;
+proper(_) -> false.
 
 %% @doc Merges a delta from a peer: `{State, Events}'. The keys compared are the ids
 %% the delta names and those of its entries (a merge changes no other key). A remove
