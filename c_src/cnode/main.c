@@ -150,6 +150,7 @@ int main(int argc, char **argv)
         cn_config_free(&cn.cfg);
         return CN_EXIT_FAILURE;
     }
+    randombytes_buf(cn.ref_secret, sizeof cn.ref_secret);
     signal(SIGPIPE, SIG_IGN);
     sigset_t mask;
     sigemptyset(&mask);

@@ -204,17 +204,23 @@ void cn_make_ref(cnode *cn, erlang_ref *ref, unsigned kind, uint32_t seq)
 {
     memset(ref, 0, sizeof *ref);
     snprintf(ref->node, sizeof ref->node, "%s", cn->ec->thisnodename);
-    ref->len = 3;
+    /* two words of the daemon's secret: a peer cannot make a reference that passes for
+     * one of ours (a forged rpc answer listed 9,990 names as vouched for) */
+    ref->len = 5;
     ref->n[0] = seq & 0x3ffff;
     ref->n[1] = REF_MAGIC | (kind & 0xffff);
     ref->n[2] = seq >> 18;
+    ref->n[3] = cn->ref_secret[0];
+    ref->n[4] = cn->ref_secret[1];
     ref->creation = cn->ec->creation;
 }
 
 int cn_ref_is_ours(const cnode *cn, const erlang_ref *ref, unsigned *kind, uint32_t *seq)
 {
-    if (ref->len != 3 || strcmp(ref->node, cn->ec->thisnodename) != 0) return 0;
-    if ((ref->n[1] & 0xffff0000u) != REF_MAGIC) return 0;
+    if (ref->len != 5 || strcmp(ref->node, cn->ec->thisnodename) != 0) return 0;
+    if ((ref->n[1] & 0xffff0000u) != REF_MAGIC || ref->n[3] != cn->ref_secret[0] ||
+        ref->n[4] != cn->ref_secret[1])
+        return 0;
     *kind = ref->n[1] & 0xffff;
     *seq = (ref->n[0] & 0x3ffff) | ref->n[2] << 18;
     return 1;

@@ -82,7 +82,16 @@ typedef struct cn_server {
     size_t slot_cap;
     uint64_t refused_full, refused_unconnected, refused_badarg, dropped_exited, dropped_nodedown,
         checks, check_errors;
+    uint64_t events_dropped; /* event copies not queued to a node that is behind */
 } cn_server;
+
+/* A node with this much queued to it gets no more event copies until it catches up
+ * (counted in events_dropped): the fan-out to tens of thousands of subscribers on one
+ * node (each ping answer, to each `answers' subscriber) filled the 4 MiB write bound
+ * in under a second of that node not reading, and the daemon then dropped the
+ * connection and reported a healthy node down. Events are what may be lost; calls,
+ * pings and notices to the node are not held back. */
+#define CN_FANOUT_BACKLOG (1u << 20)
 
 static peer unresolved_mark;
 #define UNRESOLVED (&unresolved_mark)
@@ -200,7 +209,8 @@ static int encode_sub_stats(const cnode *cn, ei_x_buff *x)
                                     "dropped_exited",
                                     "dropped_nodedown",
                                     "checks",
-                                    "check_errors"};
+                                    "check_errors",
+                                    "events_dropped"};
     const uint64_t v[] = {sv->subs ? plexus_subs_count(sv->subs) : 0,
                           sv->subs ? plexus_subs_max(sv->subs) : cn->cfg.max_subscribers,
                           sv->subs ? plexus_subs_nodes(sv->subs) : 0,
@@ -211,7 +221,8 @@ static int encode_sub_stats(const cnode *cn, ei_x_buff *x)
                           sv->dropped_exited,
                           sv->dropped_nodedown,
                           sv->checks,
-                          sv->check_errors};
+                          sv->check_errors,
+                          sv->events_dropped};
     return encode_counters(x, k, v, (int)(sizeof v / sizeof *v));
 }
 
@@ -347,9 +358,23 @@ static void subscribe(cnode *cn, const cn_msg *m, uint64_t now)
     notify(cn, &m->pid, "subscribed", NULL, now);
 }
 
+/* The largest call tag answered: the reply echoes it, and a reply over the write
+ * queue's bound dropped the caller's connection (a 7 MB tag). Real tags are a few
+ * dozen bytes (gen_server's alias and reference). */
+#define CN_TAG_MAX 4096
+
 void cn_server_handle(cnode *cn, peer *from, const cn_msg *m, uint64_t now)
 {
-    (void)from;
+    /* Replies, notices and subscriptions go to pids on the node that sent the message:
+     * a pid of another node as the reply-to let any peer aim a reply (or a table of
+     * subscriptions) at that node, and with a large tag make the daemon drop it as
+     * "not reading" and report it down. */
+    if ((m->kind == CN_MSG_SUBSCRIBE || m->kind == CN_MSG_UNSUBSCRIBE || m->kind == CN_MSG_CALL) &&
+        (!from || strcmp(m->pid.node, from->name) != 0 ||
+         (m->kind == CN_MSG_CALL && m->tag_len > CN_TAG_MAX))) {
+        cn->ignored++;
+        return;
+    }
     switch (m->kind) {
     case CN_MSG_SUBSCRIBE:
         subscribe(cn, m, now);
@@ -432,6 +457,10 @@ static void fan_out(cnode *cn, uint32_t want_flags,
             sv->slot_peer[s.node_ix] = p;
         }
         if (!p || p->broken) continue;
+        if (p->wlen - p->woff > CN_FANOUT_BACKLOG) {
+            sv->events_dropped++;
+            continue;
+        }
         erlang_pid pid;
         sub_pid(&s, &pid);
         ei_x_buff *x = &cn->x;

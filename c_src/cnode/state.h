@@ -33,7 +33,8 @@ struct cn_registry;
 
 typedef struct cnode {
     cn_config cfg;
-    ei_cnode *ec; /* sodium_malloc'd: it holds the cookie */
+    ei_cnode *ec;           /* sodium_malloc'd: it holds the cookie */
+    uint32_t ref_secret[2]; /* random, in every reference it makes (cn_make_ref) */
     int listen_fd, listen_port, epmd_fd;
     int epfd, sigfd;
     struct cn_pool *pool;

@@ -29,7 +29,8 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
          end_per_testcase/2]).
--export([slowloris/1, name_flood/1, idle_500/1, out_of_fds/1, garbage/1, epmd_squatting/1, unread_stdout/1,
+-export([slowloris/1, name_flood/1, peer_aims_at_another/1, forged_reference/1,
+         fanout_backlog/1, idle_500/1, out_of_fds/1, garbage/1, epmd_squatting/1, unread_stdout/1,
          unread_tty_stdout/1, cookie_env_scrubbed/1, fifo_secret_paths/1,
          sigterm_during_startup/1]).
 
@@ -47,7 +48,7 @@
 suite() -> [{timetrap, {seconds, 240}}].
 
 all() ->
-    [slowloris, name_flood, idle_500, out_of_fds, garbage, epmd_squatting, unread_stdout, unread_tty_stdout,
+    [slowloris, name_flood, peer_aims_at_another, forged_reference, fanout_backlog, idle_500, out_of_fds, garbage, epmd_squatting, unread_stdout, unread_tty_stdout,
      cookie_env_scrubbed, fifo_secret_paths, sigterm_during_startup].
 
 init_per_suite(Config) ->
@@ -231,6 +232,109 @@ name_flood(Config) ->
     ct:pal("io counters: ~p", [Io]),
     ?assert(maps:get(accept_dropped, Io) > 0),
     ?assert(maps:get(pending, Io) =< 256).
+
+%% A peer with the cookie (this node) sends a call whose reply-to pid lives on another
+%% node (the seed), with a 5 MB tag. The reply went to the seed: over the 4 MiB write
+%% bound, so the daemon dropped the seed's connection and reported it down. Now a
+%% reply-to must be on the node that sent the call, and a tag over 4 KB is not
+%% answered; the seed stays up.
+peer_aims_at_another(Config) ->
+    {N1, _, _} = node_("ci_aim_seed", Config),
+    {_, CN, _} = watch(Config, "ci_aim_watch", N1, ?INBOUND_ONLY),
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {plexus_cnode, CN} ! {subscribe, self()},
+                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
+           end, 20000),
+    OnSeed = rpc:call(N1, erlang, whereis, [init]),
+    %% a process on the seed that tells us if its connection to the daemon drops
+    Self = self(),
+    Watcher = spawn(N1, fun() ->
+                                true = erlang:monitor_node(CN, true),
+                                Self ! watching,
+                                receive {nodedown, CN} -> Self ! seed_lost_daemon end
+                        end),
+    on_cleanup(fun() -> exit(Watcher, kill) end),
+    receive watching -> ok after 10000 -> error(no_watcher) end,
+    {ok, #{ignored := I0}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    {plexus_cnode, CN} ! {'$gen_call', {OnSeed, <<0:40000000>>}, stats},
+    {plexus_cnode, CN} ! {'$gen_call', {OnSeed, make_ref()}, stats},
+    %% a call of ours behind them: once answered, they have been handled (ignored)
+    {ok, #{ignored := I1}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    ?assertEqual(I0 + 2, I1),
+    N1B = atom_to_binary(N1, utf8),
+    receive seed_lost_daemon -> ct:fail(seed_connection_dropped) after 1000 -> ok end,
+    receive {plexus_cnode, {node_down, N1B, _}} -> ct:fail(seed_reported_down) after 0 -> ok end.
+
+%% 20,000 processes on one node subscribe with `answers' (every ping answer, to each of
+%% them: ~2.6 MB per answer), then the node stops for 1.5 s, less than down_after_ms.
+%% The copies filled the 4 MiB write bound in under a second and the daemon dropped
+%% the connection and reported the node down. Now a node 1 MiB behind gets no more
+%% event copies until it catches up (events_dropped), and it stays up.
+fanout_backlog(Config) ->
+    {N1, _, _} = node_("ci_fan_seed", Config),
+    {_, CN, _} = watch(Config, "ci_fan_watch", N1, ?INBOUND_ONLY),
+    {A, _, APid} = node_("ci_fan_subs", Config),
+    pong = rpc:call(A, net_adm, ping, [CN], 60000),
+    Self = self(),
+    _ = spawn(A, fun() ->
+                         Subs = [spawn(fun() ->
+                                               {plexus_cnode, CN} ! {subscribe, self(), [answers]},
+                                               Drain = fun D() -> receive _ -> D() end end,
+                                               Drain()
+                                       end) || _ <- lists:seq(1, 20000)],
+                         Self ! {subscribers, length(Subs)},
+                         receive never -> ok end
+                 end),
+    receive {subscribers, 20000} -> ok after 60000 -> error(no_subscribers) end,
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {ok, #{subscribers := S}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+                   S >= 20000
+           end, 60000),
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {plexus_cnode, CN} ! {subscribe, self()},
+                   receive {plexus_cnode, {subscribed, _}} -> true after 500 -> false end
+           end, 20000),
+    plexus_test_nodes:os_kill(APid, "STOP"),
+    timer:sleep(1500),
+    plexus_test_nodes:os_kill(APid, "CONT"),
+    AB = atom_to_binary(A, utf8),
+    %% it catches up: the daemon still sees it, and never said it was down
+    ok = plexus_test_nodes:wait_until(
+           fun() ->
+                   {ok, Snap} = gen_server:call({plexus_cnode, CN}, snapshot, 10000),
+                   [#{status := St}] = [H || #{node := N} = H <- Snap, N =:= AB],
+                   St =:= healthy
+           end, 30000),
+    receive {plexus_cnode, {node_down, AB, _} = Down} -> ct:fail({reported_down, Down})
+    after 0 -> ok
+    end,
+    {ok, #{subscriber_table := #{events_dropped := Dropped}}} =
+        gen_server:call({plexus_cnode, CN}, stats, 10000),
+    ct:pal("event copies dropped while the node was behind: ~p", [Dropped]),
+    ?assert(Dropped > 0).
+
+%% A peer forges the reply to the daemon's rpc for nodes() (a reference with its node
+%% name and magic word): 9,990 names became peers, vouched for and dialled first. The
+%% daemon's references now carry two secret words.
+forged_reference(Config) ->
+    {N1, _, _} = node_("ci_ref_seed", Config),
+    {_, CN, _} = watch(Config, "ci_ref_watch", N1, ?INBOUND_ONLY),
+    {ok, #{peers := P0}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    Name = atom_to_binary(CN, utf8),
+    Words = [<<Seq:32, (16#504c0000 bor 2):32, 0:32>> || Seq <- lists:seq(0, 15)],
+    Names = [list_to_atom("ci_forged_" ++ integer_to_list(I) ++ "@127.0.0.9")
+             || I <- lists:seq(1, 200)],
+    [begin
+         Ref = binary_to_term(<<131, 90, 3:16, 119, (byte_size(Name)), Name/binary, 0:32,
+                                W/binary>>),
+         {plexus_cnode, CN} ! {Ref, Names}
+     end || W <- Words],
+    {ok, #{peers := P1}} = gen_server:call({plexus_cnode, CN}, stats, 10000),
+    ct:pal("peers before ~p, after the forged answers ~p", [P0, P1]),
+    ?assert(P1 < P0 + 10).
 
 %% 500 connections that never send a byte: each used to cost ei's 200 ms read timeout,
 %% one after the other; now the oldest is dropped when 256 are held.
