@@ -38,6 +38,11 @@
 #include "plexus/health.h"
 
 #define MAX_WBUF (4u << 20) /* a peer this far behind is not reading: drop it */
+/* A buffer larger than this is given back once what it holds fits in half of it: one
+ * legal 8 MB message must not keep its 16 MiB read buffer (or a burst its 4 MiB write
+ * queue) for as long as the connection lives (measured before: about 8 MB of RSS per
+ * connection that ever sent one). */
+#define KEEP_BUF (64u << 10)
 #define REF_MAGIC 0x504c0000u
 
 static void ping(cnode *cn, peer *p, uint64_t now);
@@ -310,6 +315,27 @@ static void close_peer(cnode *cn, peer *p, plexus_health_reason reason, uint64_t
         cn_debug("%s was not in the detector", p->name);
 }
 
+/* ---------------------------------------------------------------- buffers */
+
+/* Shrinks *buf to KEEP_BUF when the len bytes it must keep fit in half of that. A
+ * failed shrink keeps the larger buffer: nothing is lost. */
+static void trim_buf(unsigned char **buf, size_t *cap, size_t len)
+{
+    if (*cap <= KEEP_BUF || len > KEEP_BUF / 2) return;
+    unsigned char *nb = realloc(*buf, KEEP_BUF);
+    if (!nb) return;
+    *buf = nb;
+    *cap = KEEP_BUF;
+}
+
+size_t cn_peer_buffer_bytes(const cnode *cn)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cn->n_peers; i++)
+        n += cn->peers[i]->rcap + cn->peers[i]->wcap;
+    return n;
+}
+
 /* ---------------------------------------------------------------- output */
 
 /* Writes what is queued without blocking: PLEXUS_HEALTH_R_NONE, or why the connection
@@ -332,7 +358,10 @@ static plexus_health_reason flush(cnode *cn, peer *p)
             return PLEXUS_HEALTH_R_ERROR;
         }
     }
-    if (p->woff == p->wlen) p->woff = p->wlen = 0;
+    if (p->woff == p->wlen) {
+        p->woff = p->wlen = 0;
+        trim_buf(&p->wbuf, &p->wcap, 0);
+    }
     int want_out = p->wlen > 0;
     if (want_out != p->epoll_out) {
         p->epoll_out = want_out;
@@ -479,6 +508,17 @@ static int parse(cnode *cn, peer *p, uint64_t now)
     return 0;
 }
 
+/* What the read buffer must hold for the packet under way: its whole length once its
+ * header is in (a buffer grown for it is not shrunk under it), else what has come. */
+static size_t pending_bytes(const peer *p)
+{
+    if (p->rlen >= 4 && !p->skip) {
+        size_t need = 4 + (size_t)be32(p->rbuf);
+        return need > p->rlen ? need : p->rlen;
+    }
+    return p->rlen;
+}
+
 static int read_some(cnode *cn, peer *p, uint64_t now)
 {
     for (int rounds = 0; rounds < 64; rounds++) { /* bounded: let other peers run */
@@ -512,7 +552,10 @@ static int read_some(cnode *cn, peer *p, uint64_t now)
             return -1;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            trim_buf(&p->rbuf, &p->rcap, pending_bytes(p));
+            return 0;
+        }
         cn_debug("%s: %s", p->name, strerror(errno));
         close_peer(cn, p, PLEXUS_HEALTH_R_CLOSED, now);
         return -1;

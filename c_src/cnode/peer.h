@@ -61,6 +61,8 @@ void cn_peer_connect_failed(cnode *cn, peer *p, int err_kind, const char *msg, u
 void cn_peer_io(cnode *cn, peer *p, uint32_t events, uint64_t now);
 /* Finishes the packet in x (cn_packet_finish) and queues it on the peer. 0 ok. */
 int cn_peer_send(cnode *cn, peer *p, ei_x_buff *x, uint64_t now);
+/* Bytes of read and write buffers the peers hold now (`stats` -> buffer_bytes). */
+size_t cn_peer_buffer_bytes(const cnode *cn);
 void cn_peer_ping_all(cnode *cn, uint64_t now);
 void cn_peer_reap(cnode *cn, uint64_t now);
 void cn_peer_check_ticks(cnode *cn, uint64_t now);

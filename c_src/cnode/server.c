@@ -233,7 +233,7 @@ static int encode_stats(cnode *cn, ei_x_buff *x)
         up += cn->peers[i]->state == PS_UP;
     cn_stats st;
     cn_stats_get(cn, &st);
-    if (ei_x_encode_map_header(x, 11 + st.gossip + st.registry) < 0 ||
+    if (ei_x_encode_map_header(x, 12 + st.gossip + st.registry) < 0 ||
         ei_x_encode_atom(x, "io") < 0 || encode_named(x, &st.io) < 0 ||
         ei_x_encode_atom(x, "node") < 0 ||
         ei_x_encode_binary(x, cn->cfg.node, (int)strlen(cn->cfg.node)) < 0 ||
@@ -246,7 +246,9 @@ static int encode_stats(cnode *cn, ei_x_buff *x)
         ei_x_encode_atom(x, "packets") < 0 || ei_x_encode_ulonglong(x, cn->packets) < 0 ||
         ei_x_encode_atom(x, "malformed") < 0 || ei_x_encode_ulonglong(x, cn->malformed) < 0 ||
         ei_x_encode_atom(x, "ignored") < 0 || ei_x_encode_ulonglong(x, cn->ignored) < 0 ||
-        ei_x_encode_atom(x, "events") < 0 || ei_x_encode_ulonglong(x, cn->events) < 0)
+        ei_x_encode_atom(x, "events") < 0 || ei_x_encode_ulonglong(x, cn->events) < 0 ||
+        ei_x_encode_atom(x, "buffer_bytes") < 0 ||
+        ei_x_encode_ulonglong(x, cn_peer_buffer_bytes(cn)) < 0)
         return -1;
     if (st.gossip &&
         (ei_x_encode_atom(x, "gossip") < 0 || encode_named(x, &st.gossip_counters) < 0))

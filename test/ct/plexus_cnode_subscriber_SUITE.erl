@@ -17,7 +17,7 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([exited_subscribers_dropped/1, unconnected_and_disconnected_nodes/1, table_bounded/1,
-         churn_10000/1, oversize_message/1, bad_requests_answered/1]).
+         churn_10000/1, oversize_message/1, big_message_buffer_given_back/1, bad_requests_answered/1]).
 
 -define(PING, 200).
 -define(SUSPECT, 1000).
@@ -29,7 +29,8 @@ suite() -> [{timetrap, {seconds, 300}}].
 
 all() ->
     [exited_subscribers_dropped, unconnected_and_disconnected_nodes, table_bounded,
-     bad_requests_answered, oversize_message, churn_10000].
+     bad_requests_answered, oversize_message, big_message_buffer_given_back,
+     churn_10000].
 
 init_per_suite(Config) ->
     _ = plexus_test_nodes:ensure_distributed("plexus_cs_ct"),
@@ -261,6 +262,25 @@ oversize_message(Config) ->
         ?assertMatch([_ | _], [L || L <- Lines, binary:match(L, <<"bytes (limit">>) =/= nomatch]),
         ?assertEqual(Base + 3, subscribers()),
         ?assertEqual(O0 + 1, maps:get(oversize, stats()))
+    after
+        plexus_test_nodes:stop_node(Node)
+    end.
+
+%% Before: one legal 7 MB message left the 16 MiB read buffer it was read into for as
+%% long as the connection lived (about 8 MB of RSS per connection that ever sent one;
+%% buffer_bytes stayed at 16 MiB and more).
+big_message_buffer_given_back(Config) ->
+    {H, _, _} = Node = start_watched("cs_h3", Config),
+    try
+        Res = rpc:call(H, erlang, apply,
+                       [fun() ->
+                                Big = binary:copy(<<"x">>, 7 * 1024 * 1024),
+                                {plexus_cnode, ?CN} ! {health, Big},
+                                catch gen_server:call({plexus_cnode, ?CN}, {health, H}, 10000)
+                        end, []]),
+        ?assertMatch({ok, #{status := healthy}}, Res),
+        %% every peer's buffers together: each back to at most 64 KiB for each way
+        ?assert(maps:get(buffer_bytes, stats()) < 1024 * 1024)
     after
         plexus_test_nodes:stop_node(Node)
     end.
