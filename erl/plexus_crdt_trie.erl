@@ -691,6 +691,9 @@ merge_at({l, _, _, _, _, _} = Leaf, D, P, Node, CL, CR, Ops) ->
 merge_small(RL, CL, RS, {VS, CloudS} = CS, Named, DotsOf,
             #{merge_entries := Merge, keep_unseen := Keep}) ->
     Limit = max(?SMALL, count(RL) div ?DESCENT_COST),
+    %% The context's dots are never listed (seen_all_held/3 counts them per actor): the
+    %% bound on them is a cheap early `slow' (a context naming more dots than the small
+    %% side can hold rarely passes that check) that also refuses forged counters.
     case count(RS) + length(Named) =< Limit andalso ctx_dots(VS) =< Limit - map_size(CloudS) of
         false ->
             slow;

@@ -71,6 +71,14 @@ static int weigh(encoder *x, uint64_t units)
     return 0;
 }
 
+/* weigh, with the threshold compared now: a single value may be megabytes, so it is
+ * weighed before it is copied, not after the next WEIGHT_CHECK units. */
+static int weigh_now(encoder *x, uint64_t units)
+{
+    x->next_check = 0;
+    return weigh(x, units);
+}
+
 static int entry_cmp(const void *x, const void *y)
 {
     const key_entry *a = x, *b = y;
@@ -353,8 +361,8 @@ static int write_list(encoder *x, ERL_NIF_TERM list)
             const uint8_t *vp;
             size_t vn;
             if (!enif_get_uint64(env, w[2], &ts) || !get_bytes(env, w[3], &vp, &vn) ||
-                !(x->next_check = 0, weigh(x, vn / VALUE_BYTES_PER_UNIT)) ||
-                !put_varint(x->out, ts) || !put_bytes(x->out, vp, vn))
+                !weigh_now(x, vn / VALUE_BYTES_PER_UNIT) || !put_varint(x->out, ts) ||
+                !put_bytes(x->out, vp, vn))
                 return 0;
         }
     }
