@@ -247,14 +247,7 @@ oversize_message(Config) ->
         ?assertEqual(Base + 3, subscribers()),
         #{oversize := O0} = stats(),
         Mark = event_mark(C),
-        %% the big message, then a call on the same connection: answered after it
-        Res = rpc:call(H, erlang, apply,
-                       [fun() ->
-                                Big = binary:copy(<<"x">>, 10 * 1024 * 1024),
-                                {plexus_cnode, ?CN} ! {health, Big},
-                                catch gen_server:call({plexus_cnode, ?CN}, {health, H}, 10000)
-                        end, []]),
-        ?assertMatch({ok, #{status := healthy}}, Res),
+        ?assertMatch({ok, #{status := healthy}}, big_message_then_call(H, 10 * 1024 * 1024)),
         timer:sleep(2 * ?PING), %% a ping round: a false node_down would show by now
         {_, Lines, _} = plexus_test_nodes:cnode_events(C),
         ?assertEqual([], [E || {_, E, N, _} <- events_since(C, Mark),
@@ -272,18 +265,21 @@ oversize_message(Config) ->
 big_message_buffer_given_back(Config) ->
     {H, _, _} = Node = start_watched("cs_h3", Config),
     try
-        Res = rpc:call(H, erlang, apply,
-                       [fun() ->
-                                Big = binary:copy(<<"x">>, 7 * 1024 * 1024),
-                                {plexus_cnode, ?CN} ! {health, Big},
-                                catch gen_server:call({plexus_cnode, ?CN}, {health, H}, 10000)
-                        end, []]),
-        ?assertMatch({ok, #{status := healthy}}, Res),
+        ?assertMatch({ok, #{status := healthy}}, big_message_then_call(H, 7 * 1024 * 1024)),
         %% every peer's buffers together: each back to at most 64 KiB for each way
         ?assert(maps:get(buffer_bytes, stats()) < 1024 * 1024)
     after
         plexus_test_nodes:stop_node(Node)
     end.
+
+%% From node H: a message of Bytes to the daemon, then a call on the same connection,
+%% which is answered after it; the call's result.
+big_message_then_call(H, Bytes) ->
+    rpc:call(H, erlang, apply,
+             [fun() ->
+                      {plexus_cnode, ?CN} ! {health, binary:copy(<<"x">>, Bytes)},
+                      catch gen_server:call({plexus_cnode, ?CN}, {health, H}, 10000)
+              end, []]).
 
 %% Before (100,000 subscribers): 118 s of C node CPU, RSS 14 -> 209 MB, every node
 %% flapped suspect/healthy and a kill took 873 ms to report instead of 6-11 ms; the
