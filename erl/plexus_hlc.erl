@@ -105,22 +105,27 @@ observe_shared(Ts) ->
 %% @doc Grants the node clock a lease through `Need' (the timestamp a NIF said needs
 %% one) and `?LEASE_MS' beyond: records the new ceiling first, then hands the cell the
 %% grant. Called by this module and by `plexus_lww' (whose write NIF ticks the clock).
-%% A `Need' the clock could not have asked for (more than the skew bound, with an hour
-%% of slack, ahead of the wall clock) raises `badarg': the ceiling is what a reloaded
-%% library's clock jumps to, so it must never be dragged to the end of time.
+%% A `Need' the clock could not have asked for raises `badarg': the ceiling is what a
+%% reloaded library's clock jumps to, so it must never be dragged to the end of time.
+%% The clock asks for the tick after its own (at most one past the ceiling, however
+%% far the wall clock is behind it: after the wall clock stepped back, the clock goes
+%% on in logical ticks) or for a timestamp within the skew bound of the wall clock
+%% (a wall-clock tick, an observed or floor timestamp); anything else is refused, with
+%% an hour of slack over the bound.
 -spec lease(timestamp()) -> ok.
 lease(Need) when is_integer(Need), Need >= 0 ->
-    case too_far_ahead(Need, os:system_time(millisecond) + ?MAX_AHEAD_MS) of
-        true -> erlang:error(badarg);
-        false -> grant(Need)
+    Ref = ceiling(),
+    Prev = atomics:get(Ref, 1),
+    case Need =< Prev + 1 orelse
+         not too_far_ahead(Need, os:system_time(millisecond) + ?MAX_AHEAD_MS) of
+        true ->
+            {Granted, Limit} = grant(Ref, Prev, Need),
+            plexus_nif:hlc_lease(Granted, Limit);
+        false ->
+            erlang:error(badarg)
     end;
 lease(_) ->
     erlang:error(badarg).
-
-grant(Need) ->
-    Ref = ceiling(),
-    {Prev, Limit} = grant(Ref, atomics:get(Ref, 1), Need),
-    plexus_nif:hlc_lease(Prev, Limit).
 
 grant(Ref, Prev, Need) ->
     Limit = min(max(Prev, Need) + (?LEASE_MS bsl ?LOGICAL_BITS), ?MAX_TS),

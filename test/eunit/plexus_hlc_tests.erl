@@ -5,7 +5,7 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
--export([reload_the_nif/0]).
+-export([reload_the_nif/0, step_the_wall_back/0, lease_far_ahead/0]). % run in peers
 
 -define(MAX_TS, 18446744073709551615).
 
@@ -256,6 +256,53 @@ reload_the_nif() ->
     R = plexus_lww:update(plexus_lww:new(a), b),
     #{ahead => Ahead, wall => Wall, upgraded => Upgraded, fresh_cell => FreshCell,
       after_reload => After, written => plexus_lww:timestamp(R)}.
+
+%% The wall clock stepped back by more than the lease check's two hours of slack (an
+%% hour by itself, after a peer's register at the skew bound was observed): the clock,
+%% ahead of the wall clock, goes on in logical ticks and every write still gets a
+%% later timestamp. The wall clock cannot be stepped here, so the peer is put in the
+%% state a step leaves: clock and ceiling 2 h 1 min ahead of the wall clock. A
+%% lease for the tick after the clock used to raise badarg, so once the lease ran out
+%% every write of the node crashed until the wall clock caught up.
+wall_clock_stepped_back_keeps_writing_test() ->
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
+                                      args => plexus_test_nodes:code_path_args()}),
+    try
+        #{ahead := Ahead, ticks := Ticks, written := Written} =
+            peer:call(Peer, ?MODULE, step_the_wall_back, [], 60000),
+        ?assert(hd(Ticks) > Ahead),
+        ?assertEqual(lists:usort(Ticks), Ticks),
+        ?assert(Written > lists:last(Ticks)),
+        %% still no lease for what the clock could not have asked for
+        ?assertMatch({badarg, _}, peer:call(Peer, ?MODULE, lease_far_ahead, [], 60000))
+    after
+        peer:stop(Peer)
+    end.
+
+%% Called in the peer by wall_clock_stepped_back_keeps_writing_test/0.
+-spec step_the_wall_back() -> map().
+step_the_wall_back() ->
+    Wall = os:system_time(millisecond),
+    ok = plexus_hlc:observe((Wall + 3600000) bsl 16), % a peer's register, at the bound
+    Ahead = (Wall + 2 * 3600000 + 60000) bsl 16,     % ... then the wall clock went back
+    Ceiling = persistent_term:get(plexus_hlc),
+    ok = atomics:put(Ceiling, 1, Ahead),
+    ok = plexus_nif:hlc_lease(Ahead, Ahead),
+    %% the cell's lease ends at the clock: its first tick asks for the next one
+    Ticks = [plexus_hlc:now() || _ <- lists:seq(1, 10)],
+    R = plexus_lww:update(plexus_lww:new(a), b),
+    #{ahead => Ahead, ticks => Ticks, written => plexus_lww:timestamp(R)}.
+
+%% Called in the peer: a lease two hours and more past both the wall clock and the
+%% ceiling.
+-spec lease_far_ahead() -> {badarg, term()} | ok.
+lease_far_ahead() ->
+    Ceiling = atomics:get(persistent_term:get(plexus_hlc), 1),
+    try plexus_hlc:lease(Ceiling + (3 * 3600000 bsl 16)) of
+        ok -> ok
+    catch
+        error:badarg:St -> {badarg, hd(St)}
+    end.
 
 %% Writers through plexus_lww (one NIF call that ticks the clock) and through
 %% plexus_hlc, on many processes at once: all timestamps distinct, each process's
