@@ -9,7 +9,7 @@
  * the merged ones (the usual case: actors are few and long-lived) an element whose
  * dots are byte-identical on both sides is copied as is.
  *
- * k states merge by folding pairwise.
+ * k states merge as a balanced tree of pairwise merges (plexus_orset_merge).
  */
 #include <string.h>
 
@@ -254,6 +254,31 @@ static int merge2(plexus_bytes x, plexus_bytes y, const plexus_alloc *a, plexus_
     return rc;
 }
 
+/* A pending partial result of plexus_orset_merge: the merge of 2^height inputs. */
+typedef struct merge_run {
+    plexus_buf buf;
+    unsigned height;
+} merge_run;
+
+/* Heights only fall from the bottom of the stack to its top (a binary counter of the
+ * pairs merged so far), so it holds at most one run per bit of k. */
+#define MERGE_RUNS_MAX 64
+
+static plexus_bytes run_bytes(const merge_run *r)
+{
+    return (plexus_bytes){r->buf.p, r->buf.len};
+}
+
+/*
+ * k states merge as a balanced tree of pairwise merges, as the runs of a merge sort:
+ * inputs are merged in pairs, and two results of the same height into one a level
+ * up, so every input byte is rewritten about log2 k times. A fold (s0 + s1, then + s2,
+ * + s3, ...) rewrote the growing result once per state, quadratic in k: 1,500
+ * one-element states (54 KB, under the dirty threshold) held a normal scheduler for
+ * 75 ms, and a 2 MB set merged with 10,000 deltas took 97 s. The join is associative
+ * and commutative and its bytes are canonical, so the shape of the tree does not
+ * change the result; every input is still read, and validated, by some merge2.
+ */
 int plexus_orset_merge(const plexus_bytes *states, size_t k, const plexus_alloc *a, plexus_buf *out)
 {
     if (k == 0) return PLEXUS_EINVAL;
@@ -263,22 +288,42 @@ int plexus_orset_merge(const plexus_bytes *states, size_t k, const plexus_alloc 
     }
     if (k == 2) return merge2(states[0], states[1], a, out);
 
-    /* Fold: acc = s0 + s1, then acc + s2, ... through two scratch buffers. */
-    plexus_buf acc, next;
-    plexus_buf_init(&acc, a);
-    plexus_buf_init(&next, a);
-    int rc = merge2(states[0], states[1], a, &acc);
-    for (size_t i = 2; !rc && i < k; i++) {
-        next.len = 0;
-        plexus_bytes cur = {acc.p, acc.len};
-        rc = merge2(cur, states[i], a, i + 1 == k ? out : &next);
-        if (!rc && i + 1 < k) {
-            plexus_buf t = acc;
-            acc = next;
-            next = t;
+    merge_run runs[MERGE_RUNS_MAX];
+    size_t top = 0;
+    int rc = PLEXUS_OK;
+    for (size_t i = 0; !rc && i + 1 < k; i += 2) {
+        merge_run *r = &runs[top++];
+        plexus_buf_init(&r->buf, a);
+        r->height = 1;
+        rc = merge2(states[i], states[i + 1], a, &r->buf);
+        while (!rc && top >= 2 && runs[top - 2].height == runs[top - 1].height) {
+            merge_run up = {.height = runs[top - 1].height + 1};
+            plexus_buf_init(&up.buf, a);
+            rc = merge2(run_bytes(&runs[top - 2]), run_bytes(&runs[top - 1]), a, &up.buf);
+            plexus_buf_free(&runs[top - 1].buf);
+            plexus_buf_free(&runs[top - 2].buf);
+            runs[top - 2] = up;
+            top--;
         }
     }
-    plexus_buf_free(&acc);
-    plexus_buf_free(&next);
+
+    /* The runs left (and an odd last input), smallest first, the last merge into out. */
+    plexus_buf carry;
+    plexus_buf_init(&carry, a);
+    size_t j = top;
+    plexus_bytes cur = k % 2 ? states[k - 1] : run_bytes(&runs[--j]);
+    if (!rc && j == 0) rc = plexus_buf_put(out, cur.p, cur.n);
+    while (!rc && j > 0) {
+        j--;
+        plexus_buf next;
+        plexus_buf_init(&next, a);
+        rc = merge2(run_bytes(&runs[j]), cur, a, j == 0 ? out : &next);
+        plexus_buf_free(&carry);
+        carry = next;
+        cur = (plexus_bytes){carry.p, carry.len};
+    }
+    plexus_buf_free(&carry);
+    for (size_t i = 0; i < top; i++)
+        plexus_buf_free(&runs[i].buf);
     return rc;
 }

@@ -230,6 +230,14 @@ ERL_NIF_TERM nif_orset_merge(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         if (nif_should_go_dirty(env, weight)) goto go_dirty;
     }
     if (!enif_is_empty_list(env, tail) || k == 0) goto bad_arg;
+    /* k states merge as a tree of pairwise merges (plexus_orset_merge): every state
+     * byte is read and written once per level, ceil(log2 k) levels (1,500 one-element
+     * states, 54 KB, took 3.6 ms inline weighed once) */
+    unsigned levels = 1;
+    while (levels < 64 && (size_t)1 << levels < k)
+        levels++;
+    weight *= levels;
+    if (nif_should_go_dirty(env, weight)) goto go_dirty;
 
     nif_charge(env, weight);
     if ((rc = plexus_orset_merge(states, k, &nif_alloc, &out.buf))) goto err;

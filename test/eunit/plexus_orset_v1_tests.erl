@@ -122,6 +122,18 @@ one_million(Mode) ->
             ?assert(plexus_nif_probe:max_inline_us(Calls) >= 10000)
     end.
 
+%% An n-way merge of many small states (deltas from many actors): 1,500 one-element
+%% states of 1,500 actors weigh 54 KB, under the dirty threshold, and the merge folded
+%% them, rewriting its growing result once per state: 83 ms of one normal scheduler's
+%% CPU. Now a tree of pairwise merges weighed once per level: the call goes dirty, the
+%% result is the fold's.
+nway_merge_of_many_deltas_test() ->
+    Deltas = [?S:add(?S:new(), I, I) || I <- lists:seq(1, 1500)],
+    {M, Calls} = plexus_nif_probe:calls(fun() -> ?S:merge(Deltas) end, [{orset_merge, 1}]),
+    ?assertEqual([{orset_merge, rescheduled}], Calls),
+    ?assertEqual(1500, ?S:size(M)),
+    ?assertEqual(lists:foldl(fun(D, Acc) -> ?S:merge(Acc, D) end, ?S:new(), Deltas), M).
+
 %% Many small merges in a loop stay inline (each ~30 us); each must charge the
 %% scheduler its cost (enif_consume_timeslice), or the loop runs thousands of them in
 %% one time slice (a ~20 ms slice before nif_charge existed). Measured in reductions,
