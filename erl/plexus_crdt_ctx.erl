@@ -23,33 +23,66 @@ merge({VA, CA}, {VB, CB}) ->
     fold_cloud({maps:merge_with(fun(_, X, Y) -> max(X, Y) end, VA, VB), maps:merge(CA, CB)}).
 
 %% @doc The canonical form: cloud dots the vector covers go, runs continuing it fold in.
+%% Linear in the cloud, and a cloud with nothing to fold is returned as it is (one pass
+%% that builds nothing): the cloud can be large (deltas lost or arriving out of order,
+%% or one hostile message: a valid 800 KB state with a cloud of 200,000 dots), and every
+%% merge folds the joined context, every write the writer's. Sorting the cloud and
+%% building it again took 0.6 s at 200,000 dots, on every merge and every write.
 -spec fold_cloud(ctx()) -> ctx().
 fold_cloud({_, Cloud} = Ctx) when map_size(Cloud) =:= 0 ->
     Ctx;
-fold_cloud({VV, Cloud}) ->
-    lists:foldl(fun({A, C} = Dot, {V, Cl}) ->
-                        case maps:get(A, V, 0) of
-                            X when C =< X -> {V, Cl};
-                            X when C =:= X + 1 -> {V#{A => C}, Cl};
-                            _ -> {V, Cl#{Dot => true}}
-                        end
-                end, {VV, #{}}, lists:sort(maps:keys(Cloud))).
+fold_cloud({VV, Cloud} = Ctx) ->
+    case maps:fold(fun(Dot, _, Acc) -> fold_scan(Dot, VV, Acc) end, {[], []}, Cloud) of
+        {[], []} ->
+            Ctx;
+        {Covered, Starts} ->
+            %% Dropping the covered dots and then following each run up from the vector
+            %% leaves what a walk in dot order leaves: the dots of A at or below its new
+            %% counter are exactly the covered ones and the run.
+            fold_runs(lists:usort(Starts), VV, maps:without(Covered, Cloud))
+    end.
+
+%% {Covered, Starts}: cloud dots the vector covers, actors whose next dot is in the cloud.
+fold_scan({A, C} = Dot, VV, {Covered, Starts} = Acc) ->
+    case maps:get(A, VV, 0) of
+        X when C =< X -> {[Dot | Covered], Starts};
+        X when C =:= X + 1 -> {Covered, [A | Starts]};
+        _ -> Acc
+    end.
+
+fold_runs([A | As], VV, Cloud) ->
+    {X, Cloud2} = fold_run(A, maps:get(A, VV, 0) + 1, Cloud),
+    fold_runs(As, VV#{A => X}, Cloud2);
+fold_runs([], VV, Cloud) ->
+    {VV, Cloud}.
+
+%% The counter the run of A's cloud dots from C reaches, and the cloud without the run.
+fold_run(A, C, Cloud) ->
+    case maps:take({A, C}, Cloud) of
+        {true, Cloud2} -> fold_run(A, C + 1, Cloud2);
+        error -> {C - 1, Cloud}
+    end.
 
 %% @doc The counter of a new dot of actor `A' and the context that has seen it: one
 %% past every dot of `A' this replica has seen, the cloud included (a later delta of
 %% `A' may have arrived before an earlier one: its counters are taken, the gap below
-%% them is not). It continues the vector when it can, else it joins the cloud.
+%% them is not). It continues the vector when it can, else it joins the cloud. Of a
+%% canonical context: the new counter continues the vector only when the cloud holds
+%% no dot of `A' (a dot just past the vector would have folded in), so the vector
+%% takes it and there is nothing to fold.
 -spec next_dot(binary(), #{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}) ->
           {pos_integer(), ctx()}.
 next_dot(A, VV, Cloud) ->
     Seen = maps:get(A, VV, 0),
     Top = case map_size(Cloud) of
               0 -> Seen;
-              _ -> lists:max([Seen | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]])
+              _ -> maps:fold(fun({A2, X}, _, Max) when A2 =:= A, X > Max -> X;
+                                (_, _, Max) -> Max
+                             end, Seen, Cloud)
           end,
     C = Top + 1,
     case C =:= Seen + 1 of
-        true -> {C, fold_cloud({VV#{A => C}, Cloud})};
+        true -> {C, {VV#{A => C}, Cloud}};
         false -> {C, {VV, Cloud#{{A, C} => true}}}
     end.
 
