@@ -7,7 +7,9 @@
 %% contexts are equal terms on every node (the states' `=:=' and bytes rely on it).
 -module(plexus_crdt_ctx).
 
--export([merge/2, fold_cloud/1, next_dot/3, covers/2, entry_ops/0]).
+-export([merge/2, fold_cloud/1, next_dot/3, check_counter/1, covers/2, entry_ops/0]).
+
+-define(MAX_COUNTER, 16#FFFFFFFFFFFFFFFF).
 
 -export_type([ctx/0, item/0]).
 
@@ -69,7 +71,8 @@ fold_run(A, C, Cloud) ->
 %% them is not). It continues the vector when it can, else it joins the cloud. Of a
 %% canonical context: the new counter continues the vector only when the cloud holds
 %% no dot of `A' (a dot just past the vector would have folded in), so the vector
-%% takes it and there is nothing to fold.
+%% takes it and there is nothing to fold. Throws `counter_exhausted' when `A' has
+%% used its last counter (2^64 - 1).
 -spec next_dot(binary(), #{binary() => pos_integer()}, #{{binary(), pos_integer()} => true}) ->
           {pos_integer(), ctx()}.
 next_dot(A, VV, Cloud) ->
@@ -81,10 +84,20 @@ next_dot(A, VV, Cloud) ->
                              end, Seen, Cloud)
           end,
     C = Top + 1,
+    ok = check_counter(C),
     case C =:= Seen + 1 of
         true -> {C, {VV#{A => C}, Cloud}};
         false -> {C, {VV, Cloud#{{A, C} => true}}}
     end.
+
+%% @doc `ok' for a counter a new dot may have; throws `counter_exhausted' past the
+%% last one (2^64 - 1). Dot counters are 64-bit in the binary and in the entry hash, so
+%% an actor whose counters are used up takes no more writes. Only a context that claims
+%% its last counter (a forged one, from a peer) gets it there; the writers say so
+%% (`{error, counter_exhausted}') instead of failing every later write as a bad state.
+-spec check_counter(pos_integer()) -> ok.
+check_counter(C) when C =< ?MAX_COUNTER -> ok;
+check_counter(_) -> throw(counter_exhausted).
 
 %% @doc Whether the context has seen the dot of an item: an OR-Set dot
 %% `{Actor, Counter}' or an LWW map write `{Actor, Counter, Ts, Value}'.

@@ -98,7 +98,8 @@
     nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
 -type summary() :: [{path(), node_summary()}].
 -type reason() :: truncated | bad_version | wrong_type | bad_varint | bad_count | trailing_bytes
-                | not_canonical | too_big | bad_state | bad_slice | bad_term.
+                | not_canonical | too_big | bad_state | bad_slice | bad_term
+                | counter_exhausted.
 -type error() :: {error, reason()}.
 
 %% ---------------------------------------------------------------- construction
@@ -121,7 +122,8 @@ put({lwwmap, _, _} = Map, Key, Value, Actor) when ?IS_MAP(Map) ->
     try
         put_one(Map, Key, Value, Actor)
     catch
-        error:_ -> {error, bad_state}
+        error:_ -> {error, bad_state};
+        throw:counter_exhausted -> {error, counter_exhausted}
     end;
 put(Map, _, _, _) ->
     not_a_map(Map).
@@ -797,5 +799,6 @@ guard(Fun) ->
         Fun()
     catch
         error:_ -> {error, bad_state};
-        throw:{bad_term, _} -> {error, bad_term}
+        throw:{bad_term, _} -> {error, bad_term};
+        throw:counter_exhausted -> {error, counter_exhausted}
     end.

@@ -100,7 +100,7 @@
 -type node_summary() ::
     nil | {leaf, non_neg_integer()} | {branch, non_neg_integer(), <<_:1024>>}.
 -type summary() :: [{path(), node_summary()}].
--type reason() :: plexus_nif:reason() | bad_state | bad_slice.
+-type reason() :: plexus_nif:reason() | bad_state | bad_slice | counter_exhausted.
 -type error() :: {error, reason()}.
 
 %% ---------------------------------------------------------------- construction
@@ -127,7 +127,8 @@ add({orset2, {VV, Cloud}, Root} = Set, Elem, Actor) when ?IS_SET(Set) ->
         {Root2, _, _} = update(Root, 0, khash(E), E, {E, [{A, C}]}),
         {orset2, Ctx, Root2}
     catch
-        error:_ -> {error, bad_state}
+        error:_ -> {error, bad_state};
+        throw:counter_exhausted -> {error, counter_exhausted}
     end;
 add(Set, _, _) ->
     not_a_set(Set).
@@ -493,7 +494,8 @@ guard(Fun) ->
     try
         Fun()
     catch
-        error:_ -> {error, bad_state}
+        error:_ -> {error, bad_state};
+        throw:counter_exhausted -> {error, counter_exhausted}
     end.
 
 %% ---------------------------------------------------------------- deltas and batches
@@ -757,6 +759,7 @@ new_dots(_, 0, VV, Cloud) ->
     {{VV, Cloud}, []};
 new_dots(A, N, VV, Cloud) ->
     Top = lists:max([maps:get(A, VV, 0) | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]]),
+    ok = plexus_crdt_ctx:check_counter(Top + N),
     Dots = [{A, C} || C <- lists:seq(Top + 1, Top + N)],
     {fold_cloud({VV, maps:merge(Cloud, maps:from_list([{D, true} || D <- Dots]))}), Dots}.
 

@@ -606,3 +606,15 @@ varint_spellings_test() ->
                 <<255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1>>,
                 <<255, 255, 255, 255, 255, 255, 255, 255, 255, 2>>]],
     ?assertEqual({error, truncated}, ?M:from_binary(<<2, $M, 129, 1, 0>>)).
+
+%% As plexus_orset2_tests:counter_exhausted_test/0, for puts.
+counter_exhausted_test() ->
+    Max = 16#FFFFFFFFFFFFFFFF,
+    A = term_to_binary(a, [deterministic, {minor_version, 2}]),
+    Forged = {lwwmap, {#{binary:part(A, 1, byte_size(A) - 1) => Max}, #{}}, nil},
+    ?assertEqual(ok, plexus_lwwmap:validate(Forged)),
+    M = plexus_lwwmap:merge(plexus_lwwmap:put(plexus_lwwmap:new(), k, 1, b), Forged),
+    ?assertEqual({error, counter_exhausted}, plexus_lwwmap:put(M, k, 2, a)),
+    ?assertEqual({error, counter_exhausted}, plexus_lwwmap:put_delta(M, k, 2, a)),
+    ?assertEqual({error, counter_exhausted}, plexus_lwwmap:put_all(M, #{k => 2, j => 3}, a)),
+    ?assertEqual(#{k => 2}, plexus_lwwmap:to_map(plexus_lwwmap:put(M, k, 2, c))).

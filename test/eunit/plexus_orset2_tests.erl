@@ -631,3 +631,17 @@ trie_hash_bad_args_test() ->
     ?assertEqual([1], ?V2:to_list(Replaced)),
     %% the forged entry hashed (merged with a set that has it too): the error
     ?assertEqual({error, bad_state}, ?V2:merge(Forged, ?V2:add(?V2:new(), 1, b))).
+
+%% A peer's context that claims an actor's last counter (2^64 - 1: only a forged one
+%% gets there) used to fail every later add of that actor as bad_state; now the add says
+%% why, and every other actor still writes.
+counter_exhausted_test() ->
+    Max = 16#FFFFFFFFFFFFFFFF,
+    A = term_to_binary(a, [deterministic, {minor_version, 2}]),
+    Forged = {orset2, {#{binary:part(A, 1, byte_size(A) - 1) => Max}, #{}}, nil},
+    ?assertEqual(ok, plexus_orset2:validate(Forged)),
+    S = plexus_orset2:merge(plexus_orset2:add(plexus_orset2:new(), x, b), Forged),
+    ?assertEqual({error, counter_exhausted}, plexus_orset2:add(S, y, a)),
+    ?assertEqual({error, counter_exhausted}, plexus_orset2:add_delta(S, y, a)),
+    ?assertEqual({error, counter_exhausted}, plexus_orset:add_all(S, [y, z], a)),
+    ?assertEqual([x, y], lists:sort(plexus_orset2:to_list(plexus_orset2:add(S, y, c)))).
