@@ -372,7 +372,8 @@ change_config(Members, PS = #ps{cfg_ver = Ver, term = Term}) ->
 adopt_config(Key, Members, From, PS) when is_list(Members) ->
     Valid = is_key(Key) andalso length(Members) =< ?MAX_VOTERS andalso
         lists:all(fun is_atom/1, Members),
-    case Valid andalso key(PS) < Key andalso lists:member(PS#ps.self_node, Members) of
+    case Valid andalso key(PS) < Key andalso lists:member(PS#ps.self_node, Members)
+        andalso not sits_out_for(Key, PS) of
         true ->
             try adopt(Key, lists:usort(Members), PS) of
                 PS1 -> tell_peers(alive(PS1), undefined, PS1)  % report it at once
@@ -385,6 +386,15 @@ adopt_config(Key, Members, From, PS) when is_list(Members) ->
     end;
 adopt_config(_, _, _, PS) ->
     PS.
+
+%% A node sitting out (its hard state was lost, see new/1) takes no membership of a
+%% later term until the sit-out is over: adopt/3 would restart its machine from that
+%% term's saved state, which ends the sit-out at once, and the node could vote again in
+%% the term in which it cast the vote it lost (a peer sends its membership to a node
+%% that reports the seed key {0, 0}, so every such restart took this path within one
+%% round trip). Nothing is lost: the peer sends it again on this node's next `alive'.
+sits_out_for({CTerm, _}, PS = #ps{e = E}) ->
+    CTerm > PS#ps.term andalso maps:get(sit_out_left, plexus_election:info(E)) > 0.
 
 %% Rule 3: a membership is used only with a term at least its key's. Behind that
 %% term, the node moves to it as a follower without a vote, by restarting its machine

@@ -221,6 +221,28 @@ adopt_from_stranger_and_later_term_test() ->
     ?assertMatch(#{term := 6, voted_for := undefined, role := follower,
                    members := ['p1@h', 'p9@h']}, ?P:info(PS1)).
 
+%% A node that lost its hard state sits out an election timeout before it votes; a
+%% newer membership (which every peer sends it at once: it reports the seed key) must
+%% not end that early. Before, adopting it restarted the machine from the key's term
+%% and the node granted a vote in that term at once.
+sitting_out_keeps_sitting_out_test() ->
+    Members = ['p1@h', 'p2@h', 'p3@h'],
+    PS = policy('p1@h', ['p2@h', 'p3@h'], none),
+    {PS1, E1} = from('p2@h', {config, {5, 1}, Members}, PS),
+    ?assertEqual([], [X || X = {persist, _, _} <- E1]),
+    ?assertEqual({0, 0}, ?P:key(PS1)),
+    {PS2, E2} = from('p3@h', {msg, {5, 1}, wire(vote, 'p3@h', 'p1@h', 5)}, PS1),
+    ?assertEqual([true], [R || {_, {msg, _, B}} <- sends(E2),
+                               {ok, #{type := vote_resp, reject := R}} <-
+                                   [plexus_election:decode_msg(B)]]),
+    ?assertMatch(#{voted_for := undefined}, ?P:info(PS2)),
+    %% once the election timeout (20 ticks here) is over, a newer one is adopted
+    PS3 = lists:foldl(fun(_, Acc) -> element(1, ?P:handle(tick, ctx(), Acc)) end, PS2,
+                      lists:seq(1, 21)),
+    {PS4, E4} = from('p2@h', {config, {7, 1}, Members}, PS3),
+    ?assertMatch([{persist, {7, 0}, {1, 7, Members}} | _], E4),
+    ?assertEqual({7, 1}, ?P:key(PS4)).
+
 stale_candidate_gets_no_vote_test() ->
     {PS, _} = from('p2@h', {config, {0, 1}, ['p1@h', 'p2@h', 'p3@h', 'p4@h']},
                    policy('p1@h', ['p2@h', 'p3@h'])),
