@@ -22,6 +22,7 @@
 
 -define(HS_MAGIC, "PXHS").
 -define(HS_VERSION, 2).
+-define(U64(X), (is_integer(X) andalso X >= 0 andalso X < 1 bsl 64)).
 
 %% @doc Where the hard state of `Name' in cluster `Cluster' lives under `DataDir' for
 %% this node.
@@ -80,6 +81,11 @@ parse_members(_, _, _) -> error.
 %% the old file back: an older term or vote).
 -spec write(file:filename_all(), plexus_election:hard_state(), config()) ->
     ok | {error, term()}.
+write(File, {Term, Voted}, {Ver, CTerm, _}) when not (?U64(Term) andalso ?U64(Voted) andalso
+                                                     ?U64(Ver) andalso ?U64(CTerm)) ->
+    %% A binary field would silently keep the low 64 bits: a file that says something
+    %% else than what was decided must never be written.
+    {error, {out_of_range, File}};
 write(File, {Term, Voted}, {Ver, CTerm, Members}) ->
     Names = [atom_to_binary(M, utf8) || M <- lists:usort(Members)],
     Body = iolist_to_binary([<<?HS_MAGIC, ?HS_VERSION, Term:64, Voted:64, Ver:64, CTerm:64,

@@ -24,6 +24,9 @@
 
 %% Voters per cluster, this node included (PLEXUS_ELECTION_MAX_NODES).
 -define(MAX_VOTERS, 64).
+%% The greatest term the machine takes (PLEXUS_ELECTION_TERM_MAX), also the bound of a
+%% membership version: both are saved as 64-bit words and must never wrap.
+-define(KEY_MAX, (1 bsl 63) - 1).
 
 -record(peer, {
     node :: node(),
@@ -279,7 +282,11 @@ is_vote_request(Bin) ->
         {error, _} -> false
     end.
 
-is_key({T, V}) when is_integer(T), T >= 0, is_integer(V), V >= 0 -> true;
+%% A key from a peer is two integers the machine and the file can hold: a term above
+%% the machine's maximum made adopt/3 crash the process (the machine refuses it), and a
+%% version of 64 bits or more was kept here but written cut to 64 bits.
+is_key({T, V}) when is_integer(T), T >= 0, T =< ?KEY_MAX,
+                    is_integer(V), V >= 0, V =< ?KEY_MAX -> true;
 is_key(_) -> false.
 
 peer_key(Key, Node, PS) ->

@@ -74,8 +74,16 @@ missing(Dir) ->
     ?_assertEqual({error, enoent}, ?H:read(filename:join(Dir, "none.hs"))).
 
 write_failure(Dir) ->
-    ?_assertMatch({error, enoent},
-                  ?H:write(filename:join([Dir, "no", "such", "dir.hs"]), {1, 1}, {0, 0, []})).
+    F = filename:join(Dir, "big.hs"),
+    [?_assertMatch({error, enoent},
+                   ?H:write(filename:join([Dir, "no", "such", "dir.hs"]), {1, 1}, {0, 0, []}))] ++
+    %% a value of 64 bits or more is refused, never written cut to its low 64 bits
+        [?_assertEqual({{error, {out_of_range, F}}, {error, enoent}},
+                       {?H:write(F, Hard, Config), ?H:read(F)})
+         || {Hard, Config} <- [{{1 bsl 64, 0}, {0, 0, ['a@h']}},
+                               {{1, 1 bsl 64}, {0, 0, ['a@h']}},
+                               {{1, 0}, {1 bsl 64, 0, ['a@h']}},
+                               {{1, 0}, {0, 1 bsl 70, ['a@h']}}]].
 
 %% ------------------------------------------------------------------ restore
 

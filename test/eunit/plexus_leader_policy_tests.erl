@@ -221,6 +221,26 @@ adopt_from_stranger_and_later_term_test() ->
     ?assertMatch(#{term := 6, voted_for := undefined, role := follower,
                    members := ['p1@h', 'p9@h']}, ?P:info(PS1)).
 
+%% Keys the machine or the file cannot hold: a term above the machine's maximum
+%% crashed the process (badmatch on {error, invalid_argument}, badarg from 2^64 up),
+%% and a version of 2^64 or more was used here and written cut to 64 bits.
+out_of_range_keys_test() ->
+    PS = policy('p1@h', ['p2@h', 'p3@h'], {3, 0}),
+    Members = ['p1@h', 'p2@h', 'p3@h'],
+    [begin
+         {PS1, E} = from(From, {config, K, Members}, PS),
+         ?assertEqual({[], {0, 0}}, {[X || X = {persist, _, _} <- E], ?P:key(PS1)})
+     end
+     || From <- ['p2@h', 'p9@h'],
+        K <- [{1 bsl 63, 1}, {1 bsl 64, 1}, {1 bsl 70, 1}, {1, 1 bsl 63}, {1, 1 bsl 64}]],
+    {PS1, _} = from('p2@h', {alive, {1, 1 bsl 64}}, PS),
+    ?assertEqual({0, 0}, ?P:key(PS1)),
+    %% the greatest key that fits is taken
+    Max = (1 bsl 63) - 1,
+    {PS2, [{persist, _, {Max, Max, Members}} | _]} =
+        from('p2@h', {config, {Max, Max}, Members}, PS),
+    ?assertEqual({Max, Max}, ?P:key(PS2)).
+
 %% A node that lost its hard state sits out an election timeout before it votes; a
 %% newer membership (which every peer sends it at once: it reports the seed key) must
 %% not end that early. Before, adopting it restarted the machine from the key's term
