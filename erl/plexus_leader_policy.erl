@@ -377,8 +377,7 @@ change_config(Members, PS = #ps{cfg_ver = Ver, term = Term}) ->
                 PS1, lists:usort(Old ++ Members) -- [PS#ps.self_node]).
 
 adopt_config(Key, Members, From, PS) when is_list(Members) ->
-    Valid = is_key(Key) andalso length(Members) =< ?MAX_VOTERS andalso
-        lists:all(fun is_atom/1, Members),
+    Valid = is_key(Key) andalso is_voter_list(Members, ?MAX_VOTERS),
     case Valid andalso key(PS) < Key andalso lists:member(PS#ps.self_node, Members)
         andalso not sits_out_for(Key, PS) of
         true ->
@@ -393,6 +392,12 @@ adopt_config(Key, Members, From, PS) when is_list(Members) ->
     end;
 adopt_config(_, _, _, PS) ->
     PS.
+
+%% A peer's voter list: proper, of atoms, at most `Max' long; walked no further than
+%% that (length/1 raised badarg on an improper list and crashed the process).
+is_voter_list([], _) -> true;
+is_voter_list([N | Rest], Max) when Max > 0, is_atom(N) -> is_voter_list(Rest, Max - 1);
+is_voter_list(_, _) -> false.
 
 %% A node sitting out (its hard state was lost, see new/1) takes no membership of a
 %% later term until the sit-out is over: adopt/3 would restart its machine from that

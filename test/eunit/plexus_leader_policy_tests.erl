@@ -206,7 +206,11 @@ adopt_newer_membership_test() ->
     %% older, equal, not naming this node, malformed: not adopted, nothing done
     [?assertMatch({_, []}, from('p2@h', {config, K, M}, PS1))
      || {K, M} <- [{{0, 0}, New}, {{0, 1}, ['p1@h']}, {{0, 2}, ['p2@h', 'p3@h']},
-                   {{0, -1}, New}, {7, New}, {{0, 2}, ["p1@h"]}]],
+                   {{0, -1}, New}, {7, New}, {{0, 2}, ["p1@h"]},
+                   {{0, 2}, ['p1@h' | 'p2@h']}, {{0, 2}, ['p2@h', 'p1@h' | 'p3@h']},
+                   {{0, 2}, ['p1@h' | lists:seq(1, 100)]}]],
+    %% the same from a node that is not a voter (an improper list crashed both)
+    ?assertMatch({_, []}, from('p9@h', {config, {0, 2}, ['p1@h' | 'p9@h']}, PS1)),
     %% a peer reporting an older key is sent ours
     {_, E2} = from('p3@h', {alive, {0, 0}}, PS1),
     ?assert(lists:member({'p3@h', {config, {0, 1}, New}}, sends(E2))).
