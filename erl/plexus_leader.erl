@@ -232,7 +232,8 @@ join(S, Peer) -> mutate(S, {join, peer_node(Peer)}).
 
 %% @doc Removes `Node' from the voters, on the leader, as `join/2'; the quorum shrinks.
 %% Stop the removed node's process too: the others now ignore it. `{error,
-%% not_found}' if not a voter.
+%% not_found}' if not a voter; `{error, self}' for the leader's own node (stop its
+%% process first, then call this on the next leader).
 -spec leave(server(), node() | peer()) -> ok | {error, term()}.
 leave(S, Peer) -> mutate(S, {leave, peer_node(Peer)}).
 

@@ -337,7 +337,10 @@ alive(PS) -> {alive, key(PS)}.
 %% planted back (`--plant-bug forget-membership').
 -spec membership_change({join | leave, node()}, policy()) ->
     {ok, [node()]} | {error, term()}.
-membership_change({join, Node}, #ps{self_node = Node}) ->
+membership_change({_, Node}, #ps{self_node = Node}) ->
+    %% Nor leave: a leader that removed itself went on leading (forever without
+    %% CheckQuorum) and kept itself as a voter under the new key, which then named two
+    %% memberships. Stop its process; the next leader removes its node.
     {error, self};
 membership_change(_Op, #ps{role = Role}) when Role =/= leader ->
     {error, not_leader};

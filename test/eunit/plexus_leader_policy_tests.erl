@@ -295,6 +295,9 @@ membership_change_rules_test() ->
     ?assertEqual({ok, ['p1@h', 'p2@h', 'p3@h', 'p4@h']},
                  ?P:membership_change({join, 'p4@h'}, L2)),
     ?assertEqual({ok, ['p1@h', 'p3@h']}, ?P:membership_change({leave, 'p2@h'}, L2)),
+    %% the leader does not remove itself (it went on leading, a voter in its own view
+    %% under the new key)
+    ?assertEqual({error, self}, ?P:membership_change({leave, 'p1@h'}, L2)),
     %% a newer key reported by anyone: behind, no change
     {L3, _} = from('p3@h', {alive, {T, 9}}, L2),
     ?assertEqual({error, {change_in_progress, {T, 1}}},
