@@ -337,6 +337,8 @@ alive(PS) -> {alive, key(PS)}.
 %% planted back (`--plant-bug forget-membership').
 -spec membership_change({join | leave, node()}, policy()) ->
     {ok, [node()]} | {error, term()}.
+membership_change({_, Node}, _PS) when not is_atom(Node) ->
+    {error, badarg};            % a raw request (the API takes nodes only): it crashed
 membership_change({_, Node}, #ps{self_node = Node}) ->
     %% Nor leave: a leader that removed itself went on leading (forever without
     %% CheckQuorum) and kept itself as a voter under the new key, which then named two

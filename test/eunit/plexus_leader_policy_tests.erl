@@ -296,8 +296,10 @@ membership_change_rules_test() ->
                  ?P:membership_change({join, 'p4@h'}, L2)),
     ?assertEqual({ok, ['p1@h', 'p3@h']}, ?P:membership_change({leave, 'p2@h'}, L2)),
     %% the leader does not remove itself (it went on leading, a voter in its own view
-    %% under the new key)
+    %% under the new key); a raw request for something not a node changes nothing
     ?assertEqual({error, self}, ?P:membership_change({leave, 'p1@h'}, L2)),
+    [?assertMatch({_, [{reply, {error, badarg}}]}, ?P:handle({Op, X}, ctx(), L2))
+     || Op <- [join, leave], X <- [123, "p4@h", {el, 'p4@h'}]],
     %% a newer key reported by anyone: behind, no change
     {L3, _} = from('p3@h', {alive, {T, 9}}, L2),
     ?assertEqual({error, {change_in_progress, {T, 1}}},
