@@ -22,6 +22,10 @@
 
 -define(HS_MAGIC, "PXHS").
 -define(HS_VERSION, 2).
+%% A term and vote the machine takes back (plexus_election:new/1): a term of at most
+%% PLEXUS_ELECTION_TERM_MAX, no vote in term 0. Anything else was reported as
+%% {invalid_configuration, {bootstrap, invalid_argument}}, an option the operator gave.
+-define(MACHINE_HOLDS(Term, Voted), (Term < 1 bsl 63 andalso (Term > 0 orelse Voted =:= 0))).
 -define(U64(X), (is_integer(X) andalso X >= 0 andalso X < 1 bsl 64)).
 
 %% @doc Where the hard state of `Name' in cluster `Cluster' lives under `DataDir' for
@@ -60,9 +64,10 @@ read(File) ->
         {error, _} = E -> E
     end.
 
-parse(<<?HS_MAGIC, 1, Term:64, Voted:64>>) ->
+parse(<<?HS_MAGIC, 1, Term:64, Voted:64>>) when ?MACHINE_HOLDS(Term, Voted) ->
     {ok, {Term, Voted}, none};
-parse(<<?HS_MAGIC, 2, Term:64, Voted:64, Ver:64, CTerm:64, N:16, Rest/binary>>) ->
+parse(<<?HS_MAGIC, 2, Term:64, Voted:64, Ver:64, CTerm:64, N:16, Rest/binary>>)
+  when ?MACHINE_HOLDS(Term, Voted) ->
     case parse_members(N, Rest, []) of
         {ok, Members} -> {ok, {Term, Voted}, {Ver, CTerm, Members}};
         error -> error
@@ -71,9 +76,14 @@ parse(_) ->
     error.
 
 %% Node names are atoms already (this file is our own, not input from the network).
+%% A name that is no atom (not UTF-8, over 255 characters) is damage too: it raised
+%% badarg or system_limit out of read/1 instead of `{error, corrupt}'.
 parse_members(0, <<>>, Acc) -> {ok, lists:sort(Acc)};
 parse_members(N, <<Len:16, Name:Len/binary, Rest/binary>>, Acc) when N > 0, Len > 0 ->
-    parse_members(N - 1, Rest, [binary_to_atom(Name, utf8) | Acc]);
+    try binary_to_atom(Name, utf8) of
+        A -> parse_members(N - 1, Rest, [A | Acc])
+    catch error:_ -> error
+    end;
 parse_members(_, _, _) -> error.
 
 %% @doc Writes the hard state with a membership (format 2): temp file, fsync, rename,

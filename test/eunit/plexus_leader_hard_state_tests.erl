@@ -64,7 +64,16 @@ damaged(Dir) ->
            with_crc(binary:part(Good, 0, byte_size(Good) - 1)),       % member cut short
            with_crc(<<Good/binary, 0>>),                               % trailing byte
            with_crc(<<"PXHS", 2, 1:64, 2:64, 3:64, 4:64, 2:16, 3:16, "a@h">>),  % count
-           with_crc(<<"PXHS", 2, 1:64, 2:64, 3:64, 4:64, 1:16, 0:16>>)],        % empty name
+           with_crc(<<"PXHS", 2, 1:64, 2:64, 3:64, 4:64, 1:16, 0:16>>),         % empty name
+           %% a CRC that fits, but nothing the process can hold: these raised badarg
+           %% and system_limit, or stopped it as a bad `bootstrap' option
+           with_crc(<<"PXHS", 2, 1:64, 2:64, 3:64, 4:64, 1:16, 2:16, 255, 254>>),  % not UTF-8
+           with_crc(<<"PXHS", 2, 1:64, 2:64, 3:64, 4:64, 1:16, 300:16,
+                      (binary:copy(<<"a">>, 300))/binary>>),                   % 300 chars
+           with_crc(<<"PXHS", 2, (1 bsl 63):64, 0:64, 3:64, 4:64, 1:16, 3:16, "a@h">>),
+           with_crc(<<"PXHS", 2, 0:64, 2:64, 3:64, 4:64, 1:16, 3:16, "a@h">>),   % vote, term 0
+           with_crc(<<"PXHS", 1, (1 bsl 64 - 1):64, 9:64>>),
+           with_crc(<<"PXHS", 1, 0:64, 9:64>>)],
     [?_assertEqual({error, corrupt}, begin ok = file:write_file(F, B), ?H:read(F) end)
      || B <- Bad] ++
         [?_assertEqual({ok, {1, 2}, {3, 4, ['a@h']}},
