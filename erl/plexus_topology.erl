@@ -103,7 +103,8 @@ opts(M) when is_map(M) ->
     Name = maps:get(name, M, ?MODULE),
     is_atom(Name) orelse erlang:error(badarg, [M]),
     case maps:find(start_time, M) of
-        {ok, T} when not (is_integer(T) andalso T >= 0) -> erlang:error(badarg, [M]);
+        {ok, T} when not (is_integer(T) andalso T >= 0 andalso T < 1 bsl 64) ->
+            erlang:error(badarg, [M]);
         _ -> ok
     end,
     is_boolean(maps:get(monitor, M, true)) orelse erlang:error(badarg, [M]),

@@ -59,18 +59,25 @@
 }).
 -opaque view() :: #view{}.
 
+%% A start time the seniority rule takes: the NIF reads 64 bits. A peer's announcement
+%% of a later one crashed the process (badarg in assign/1), and its restart asked the
+%% peer for its announcement again.
+-define(IS_START(T), (is_integer(T) andalso T >= 0 andalso T < 1 bsl 64)).
+
 %% ------------------------------------------------------------------ building
 
 %% @doc A view holding only this node.
 -spec new(node(), non_neg_integer(), non_neg_integer()) -> view().
-new(Self, Start, Quorum) when is_atom(Self), is_integer(Start), Start >= 0,
+new(Self, Start, Quorum) when is_atom(Self), ?IS_START(Start),
                               is_integer(Quorum), Quorum >= 0 ->
     assign(#view{self = Self, quorum = Quorum, members = #{Self => {Start, none}}}).
 
 %% @doc The view after one event. Announcements are taken as given: the caller drops
-%% those from nodes it is not connected to.
+%% those from nodes it is not connected to. One whose start time the seniority rule
+%% cannot take (2^64 or more) is dropped.
 -spec handle(event(), view()) -> view().
-handle({announce, Node, Start, Promotion}, V = #view{self = Self}) when Node =/= Self ->
+handle({announce, Node, Start, Promotion}, V = #view{self = Self})
+  when Node =/= Self, ?IS_START(Start) ->
     assign(V#view{members = (V#view.members)#{Node => {Start, Promotion}}});
 handle({announce, _Self, _, _}, V) ->
     V;

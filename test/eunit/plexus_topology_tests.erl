@@ -125,6 +125,7 @@ bad_options_test_() ->
     [?_assertError(badarg, ?T:start_link(#{quorum_size => -1})),
      ?_assertError(badarg, ?T:start_link(#{name => "x"})),
      ?_assertError(badarg, ?T:start_link(#{start_time => -5})),
+     ?_assertError(badarg, ?T:start_link(#{start_time => 1 bsl 64})),
      ?_assertError(badarg, ?T:start_link(nonsense)),
      ?_assertError(badarg, ?T:start_link(#{monitor => maybe})),
      ?_assertError(badarg, ?T:child_spec(#{quorum_size => x}))].

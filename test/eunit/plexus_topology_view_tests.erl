@@ -164,9 +164,19 @@ ignores_unknown_monitor_events_test() ->
     ?assertEqual(V, ?V:handle({monitor, {status_change, 'a@h', healthy, weird}}, V)),
     ?assertEqual(V, ?V:handle({monitor, {node_up, 42}}, V)).
 
+%% A start time of 64 bits or more (the seniority NIF takes 64) raised badarg and
+%% crashed the process that got the announcement.
+out_of_range_start_time_test() ->
+    V = view(),
+    ?assertEqual(V, ?V:handle({announce, 'e@h', 1 bsl 64, none}, V)),
+    ?assertEqual(V, ?V:handle({announce, 'a@h', 1 bsl 70, relay}, V)),
+    V1 = ?V:handle({announce, 'e@h', (1 bsl 64) - 1, none}, V),
+    ?assertEqual(['a@h', 'b@h', 'c@h', 'd@h', 'e@h'], ?V:members(V1)).
+
 bad_arguments_test_() ->
     [?_assertError(function_clause, ?V:new("c@h", 1, 1)),
      ?_assertError(function_clause, ?V:new('c@h', -1, 1)),
+     ?_assertError(function_clause, ?V:new('c@h', 1 bsl 64, 1)),
      ?_assertError(function_clause, ?V:new('c@h', 1, -1))].
 
 %% ------------------------------------------------------------------ topology rule
