@@ -216,7 +216,11 @@ first_poll(St) ->
     St.
 
 %% @private
-handle_call({send, Node, P, Data}, _From, #st{core = C} = St) ->
+%% The API checks its arguments; these guards check the same for a raw call (from any
+%% connected node): a bad priority crashed the core, a subscriber that is no pid
+%% crashed the next delivery (`!' to a name not registered) or the monitor call.
+handle_call({send, Node, P, Data}, _From, #st{core = C} = St)
+  when is_atom(Node), ?IS_PRIORITY(P) ->
     {Verdict, Drops, C1} = plexus_comms_core:submit(Node, P, Data, C),
     St1 = report(Drops, St#st{core = C1}),
     case Verdict of
@@ -238,7 +242,7 @@ handle_call({quality, Node}, _From, #st{core = C} = St) ->
     {reply, plexus_comms_core:quality(Node, C), St};
 handle_call(info, _From, St) ->
     {reply, info_of(St), St};
-handle_call({subscribe, Pid}, _From, #st{subs = Subs} = St) ->
+handle_call({subscribe, Pid}, _From, #st{subs = Subs} = St) when is_pid(Pid) ->
     case Subs of
         #{Pid := _} -> {reply, ok, St};
         _ -> {reply, ok, St#st{subs = Subs#{Pid => erlang:monitor(process, Pid)}}}
