@@ -422,8 +422,12 @@ missing_hard_state_is_reported() ->
         [Msg] = captured(error),
         ?assertNotEqual(nomatch, string:find(Msg, File)),
         ?assertNotEqual(nomatch, string:find(Msg, "vote twice")),
-        %% sitting out: no vote in term 3 again, for anyone
-        ok = inject(el_gone, ?P3, wire(el_gone, vote, ?P3, 3)),
+        %% sitting out: no vote in term 3 again, for anyone, also once a peer sent
+        %% its membership of term 3 (adopting it ended the sit-out at once)
+        Members = lists:sort([node(), ?P2, ?P3]),
+        ok = inject(el_gone, ?P2, {config, {3, 1}, Members}),
+        ?assertMatch(#{config_key := {0, 0}}, ?L:info(el_gone)),
+        ok = inject(el_gone, ?P3, {msg, {3, 1}, wire(el_gone, vote, ?P3, 3)}),
         ?assertMatch(#{voted_for := undefined}, ?L:info(el_gone)),
         stop(el_gone)
     after
