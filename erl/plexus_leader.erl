@@ -42,7 +42,8 @@
 %% <li>`election_timeout_min' (150), `election_timeout_max' (300),
 %%     `heartbeat_interval' (50): milliseconds;</li>
 %% <li>`pre_vote' (true), `check_quorum' (true);</li>
-%% <li>`data_dir': where the hard state is kept (default: the `plexus' application's
+%% <li>`data_dir': where the hard state is kept, an absolute path (a relative one
+%%     depends on the working directory of each start; default: the `plexus' application's
 %%     `data_dir' env, else `filename:basedir(user_data, "plexus")' joined with the
 %%     release's name, else with the starting application's name; with none of these
 %%     the process does not start: `{error, {data_dir_required, Why}}'. See
@@ -466,11 +467,17 @@ machine_cfg(#{election_timeout_min := Min, election_timeout_max := Max,
 %% derived default is a directory the operator did not name.
 data_dir(Name, Module, Opts) ->
     case plexus_leader_data_dir:choose(plexus_leader_data_dir:facts(Module, Opts)) of
-        {ok, Dir, Source} when is_list(Dir); is_binary(Dir) ->
-            logger:notice("~p ~p: hard state under ~ts (~p)", [?MODULE, Name, Dir, Source]),
-            {Dir, Source};
-        {ok, Dir, _} ->
-            throw({data_dir, Dir});
+        {ok, Dir, Source} ->
+            case plexus_leader_data_dir:usable(Dir) of
+                true ->
+                    logger:notice("~p ~p: hard state under ~ts (~p)",
+                                  [?MODULE, Name, Dir, Source]),
+                    {Dir, Source};
+                false ->
+                    logger:error("~p ~p: not started: data_dir ~tp (~p) is not an absolute "
+                                 "path", [?MODULE, Name, Dir, Source]),
+                    throw({data_dir, Dir})
+            end;
         {error, Required} ->
             logger:error("~p ~p: not started: ~p", [?MODULE, Name, Required]),
             throw(Required)

@@ -23,7 +23,7 @@
 %% `choose/1' is the rule, a pure function of the facts; `facts/2' gathers them.
 -module(plexus_leader_data_dir).
 
--export([choose/1, facts/2, base/0, path_component/1]).
+-export([choose/1, facts/2, base/0, path_component/1, usable/1]).
 
 -export_type([facts/0, source/0, dir/0]).
 
@@ -55,6 +55,19 @@ choose(#{release := R, app := App, base := Base}) ->
                      "no release and no application to name the default directory: "
                      "pass the data_dir option or set {plexus, [{data_dir, Dir}]}"}}
     end.
+
+%% @doc Whether `Dir' can hold the hard state: an absolute path, as a flat string or a
+%% binary. A relative one names another directory whenever the node starts in another
+%% working directory (a service manager's, a shell's), where no hard state and no
+%% marker are found: the node silently starts again at term 0 with no vote. An empty
+%% one (an unset environment variable read as "") named the root's `plexus_leader'.
+%% A deep list crashed `filename:join/1'.
+-spec usable(term()) -> boolean().
+usable(Dir) when is_binary(Dir); is_list(Dir) ->
+    (is_binary(Dir) orelse io_lib:char_list(Dir)) andalso
+        filename:pathtype(Dir) =:= absolute;
+usable(_) ->
+    false.
 
 %% @doc The facts `choose/1' decides from, for a leader with callback module `Module'
 %% and options `Opts' (already a map), read in the process that will run the leader

@@ -43,7 +43,7 @@ env_int(Var, Default) ->
     end.
 
 run(Trials, SteadyS) ->
-    Dir = filename:join(["build", "bench", "election-data-" ++ os:getpid()]),
+    Dir = filename:absname(filename:join(["build", "bench", "election-data-" ++ os:getpid()])),
     Names = [list_to_atom("bench_el" ++ integer_to_list(I)) || I <- lists:seq(1, 5)],
     io:format("~n== Election benchmark: 5 nodes on 127.0.0.1, default timings (150-300/50 ms), "
               "~b cores~n", [erlang:system_info(logical_processors_available)]),

@@ -203,3 +203,9 @@ drain() ->
     receive M -> [M | drain()]
     after 0 -> []
     end.
+
+%% What a directory must be to hold the hard state (plexus_leader refuses the rest).
+usable_test() ->
+    [?assert(plexus_leader_data_dir:usable(D)) || D <- ["/var/lib/x", <<"/var/lib/x">>, "/"]],
+    [?assertNot(plexus_leader_data_dir:usable(D))
+     || D <- ["", <<>>, "var/lib", <<"x">>, "./x", ["/var/", <<"x">>], ["/v", ["x"]], 42, x]].

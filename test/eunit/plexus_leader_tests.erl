@@ -530,6 +530,11 @@ bad_options() ->
                    S(#{data_dir => D, bootstrap => [{other, 'a@h'}]})),
      ?_assertEqual(Bad({bootstrap, nodes}), S(#{data_dir => D, bootstrap => nodes})),
      ?_assertEqual(Bad({data_dir, 42}), S(#{data_dir => 42})),
+     %% a relative directory depends on the working directory at each start (another
+     %% one holds no hard state: term 0 again, silently); "" was the root's; a deep
+     %% list crashed filename:join/1
+     [?_assertEqual(Bad({data_dir, X}), S(#{data_dir => X}))
+      || X <- ["", <<>>, "rel/dir", <<"rel">>, ["/tmp/", <<"x">>], [$/, 1.5]]],
      ?_assertEqual(Bad({bad_options, 42}), S(42)),
      %% plexus_opts: a list that is not a proplist is refused as a whole
      ?_assertEqual(Bad({bad_options, [{data_dir, D}, 42]}), S([{data_dir, D}, 42])),
