@@ -489,11 +489,14 @@ static void install(world *w, int i, sim_config c)
     }
 }
 
-/* Rule 2: a newer membership naming this node is adopted and reported at once. */
+/* Rule 2: a newer membership naming this node is adopted and reported at once; one of
+ * a later term not while the node sits out (install would restart its machine from
+ * that term and end the sit-out; as sits_out_for/2 in erl/plexus_leader_policy.erl). */
 static void adopt(world *w, int i, sim_config c)
 {
     sim_node *nd = &w->node[i];
     if (!key_less(nd->cfg, c) || !(c.mask & (1u << i))) return;
+    if (plexus_election_sit_out_left(&nd->e) > 0 && c.cterm > plexus_election_term(&nd->e)) return;
     install(w, i, c);
     tell_peers(w, i, EV_ALIVE);
 }
