@@ -142,6 +142,7 @@
     timer :: reference() | undefined,
     timing :: map(),
     file :: file:filename_all(),
+    node :: node(),                          % node() at start: the process's identity
     connect_tries = #{} :: #{node() => integer()},
     foreign = 0 :: non_neg_integer(),        % messages of other clusters
     clocks = plexus_leader_events:new() :: plexus_leader_events:clocks()  % for telemetry
@@ -344,6 +345,13 @@ handle_cast(Msg, S = #st{module = M, mod_state = MS}) ->
     end.
 
 %% @private
+handle_info({timeout, Ref, tick}, S = #st{timer = Ref, node = Node}) when Node =/= node() ->
+    %% Distribution started (or stopped) after the process did: it still counted itself
+    %% as Node (nonode@nohost, its own new name a voter of its own), with a file under
+    %% Node's name, and never took part. A restart takes the node's name of now.
+    logger:error("~p ~p: this node is now ~p, the process started as ~p; it stops",
+                 [?MODULE, S#st.name, node(), Node]),
+    {stop, {node_changed, Node, node()}, S};
 handle_info({timeout, Ref, tick}, S = #st{timer = Ref}) ->
     case step(tick, S) of
         {noreply, S1} -> {noreply, schedule_tick(S1)};
@@ -427,7 +435,7 @@ setup(Name, Module, Opts0) ->
         end,
         {ok, #st{name = Name, module = Module, ps = PS, cluster = Cluster, cid = Cid,
                  bootstrap = Boot, tick_ms = TickMs, next_tick = now_ms(),
-                 timing = Timing, file = File}}
+                 timing = Timing, file = File, node = node()}}
     catch
         throw:{hard_state, _, _} = HS -> {error, HS};
         throw:{data_dir_required, _} = Required -> {error, Required};

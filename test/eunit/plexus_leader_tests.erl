@@ -42,6 +42,7 @@ leader_tests() ->
       {"silent_peer_is_reported_left", fun silent_peer_is_reported_left/0},
       {"other_cluster_is_ignored", fun other_cluster_is_ignored/0},
       {"write_failure_stops", fun() -> quiet(fun write_failure_stops/0) end},
+      {"node_name_change_stops", fun() -> quiet(fun node_name_change_stops/0) end},
       {"join_leave", fun join_leave/0},
       {"restart_keeps_membership", fun restart_keeps_membership/0},
       {"stale_membership_gets_no_vote", fun stale_membership_gets_no_vote/0},
@@ -273,6 +274,38 @@ write_failure_stops() ->
     receive {'DOWN', Ref, process, Pid, Reason} ->
             ?assertMatch({hard_state_write_failed, _, enotdir}, Reason)
     after 5000 -> error(still_running)
+    end.
+
+%% Distribution started after the process: it went on as nonode@nohost (its own new
+%% name one of its voters, its file under nonode@nohost) and never took part. It stops
+%% instead, and a restart takes the new name. Only where this VM is not distributed
+%% and can become so (epmd running).
+node_name_change_stops() ->
+    Name = list_to_atom("plexus_leader_tests_" ++ os:getpid() ++ "@127.0.0.1"),
+    case is_alive() of
+        true ->
+            ok;
+        false ->
+            process_flag(trap_exit, true),
+            Pid = start(el_rename, ?SLOW#{bootstrap => [Name, ?P2]}),
+            Ref = monitor(process, Pid),
+            case net_kernel:start([Name, longnames]) of
+                {ok, _} ->
+                    try
+                        receive {'DOWN', Ref, process, Pid, Reason} ->
+                                ?assertEqual({node_changed, nonode@nohost, Name}, Reason)
+                        after 5000 -> error(still_running)
+                        end,
+                        _ = start(el_rename, ?SLOW#{bootstrap => [Name, ?P2]}),
+                        #{node := Name, members := Members} = ?L:info(el_rename),
+                        ?assertEqual(lists:sort([Name, ?P2]), Members),
+                        stop(el_rename)
+                    after
+                        net_kernel:stop()
+                    end;
+                {error, _} ->
+                    stop(el_rename)                  % no epmd here: nothing to check
+            end
     end.
 
 %% ------------------------------------------------------------------ membership API
