@@ -111,7 +111,7 @@
 -define(DOWN_AFTER_FAILURES, 3).
 
 %% Sync workers report by their exit reason, on purpose.
--dialyzer({nowarn_function, [start_sync/1, run_sync_bounded/3]}).
+-dialyzer({nowarn_function, [start_sync/1]}).
 
 -record(sync, {pid :: pid(), mref :: reference(), timer :: reference(),
                gen :: non_neg_integer(), start :: integer()}).
@@ -129,6 +129,8 @@
              failures = 0 :: non_neg_integer(),
              last_sync :: non_neg_integer() | undefined,
              last_error :: error() | undefined,
+             %% sync_now callers, answered when the sync that runs for them ends
+             waiters = [] :: [gen_server:from()],
              %% the adapter vouches for its peers (authenticated/1): only then connect
              vouched = false :: boolean()}).
 
@@ -266,6 +268,7 @@ health_info() -> health_info(?DEFAULT).
 health_info(Server) -> call(Server, health_info).
 
 %% @doc Runs a sync now and waits for it (tests, operators): `ok' or the sync's error.
+%% The server answers other calls meanwhile.
 -spec sync_now() -> ok | {error, error()}.
 sync_now() -> sync_now(?DEFAULT).
 
@@ -440,10 +443,10 @@ handle_call(health, _From, S) ->
     {reply, health_of(S), S};
 handle_call(health_info, _From, S) ->
     {reply, health_info_of(S), S};
-handle_call(sync_now, _From, S) ->
+handle_call(sync_now, From, S) ->
     case has_sync(S#st.mod) of
         false -> {reply, ok, S};
-        true -> sync_now_call(S)
+        true -> {noreply, start_sync_now(From, S)}
     end;
 handle_call(_Req, _From, S) ->
     {reply, {error, {invalid_configuration, unknown_call}}, S}.
@@ -625,30 +628,23 @@ run_sync(Mod, A) ->
     catch C:R -> {error, {C, R}}
     end.
 
-%% sync_now: the same worker, waited for in the server.
-sync_now_call(#st{mod = Mod} = S) ->
+%% sync_now: a new sync (the caller asks for what the source says now, so a running
+%% one that started before the call is replaced), answered when it ends. The server
+%% does not wait for it: snapshot, lookup, health and subscribe answer meanwhile, and
+%% the periodic syncs go on after it (the sync it replaced would have scheduled them).
+start_sync_now(From, S) ->
     S1 = cancel_sync(S),
-    Timeout = maps:get(sync_timeout_ms, S#st.opts),
-    Start = erlang:monotonic_time(millisecond),
-    Gen0 = plexus_discovery_peers:gen(S1#st.peers),
-    Result = run_sync_bounded(Mod, S1#st.astate, Timeout),
-    Reply = case Result of
-                {ok, _} -> ok;
-                {error, {timeout, _} = E} -> {error, E};
-                {error, R} -> {error, {sync_failed, R}}
-            end,
-    {reply, Reply, sync_done(Result, Gen0, Start, S1)}.
+    start_sync(S1#st{waiters = [From | S1#st.waiters]}).
 
-run_sync_bounded(Mod, A, Timeout) ->
-    {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
-    receive
-        {'DOWN', MRef, process, Pid, {sync_result, R}} -> R;
-        {'DOWN', MRef, process, Pid, Other} -> {error, {sync_crashed, Other}}
-    after Timeout ->
-            exit(Pid, kill),
-            erlang:demonitor(MRef, [flush]),
-            {error, {timeout, Timeout}}
-    end.
+%% What a sync_now caller hears from the sync that ran for it.
+sync_reply({ok, _}) -> ok;
+sync_reply({error, {timeout, _} = E}) -> {error, E};
+sync_reply({error, R}) -> {error, {sync_failed, R}}.
+
+answer_waiters(Result, #st{waiters = Ws} = S) ->
+    Reply = sync_reply(Result),
+    [gen_server:reply(W, Reply) || W <- lists:reverse(Ws)],
+    S#st{waiters = []}.
 
 cancel_sync(#st{sync = undefined} = S) ->
     S;
@@ -669,12 +665,16 @@ sync_worker_done(Result, #st{sync = #sync{timer = Timer, gen = Gen0, start = Sta
             {sync_result, X} -> X;
             Other -> {error, {sync_crashed, Other}}
         end,
-    schedule_sync(sync_done(R, Gen0, Start, S#st{sync = undefined})).
+    %% the events of the sync go out before its callers hear it ended
+    S1 = sync_done(R, Gen0, Start, S#st{sync = undefined}),
+    schedule_sync(answer_waiters(R, S1)).
 
 sync_worker_timeout(#st{sync = #sync{pid = Pid, mref = MRef}, opts = O} = S) ->
     exit(Pid, kill),
     erlang:demonitor(MRef, [flush]),
-    schedule_sync(sync_failed({timeout, maps:get(sync_timeout_ms, O)}, S#st{sync = undefined})).
+    E = {timeout, maps:get(sync_timeout_ms, O)},
+    S1 = sync_failed(E, S#st{sync = undefined}),
+    schedule_sync(answer_waiters({error, E}, S1)).
 
 %% A sync started at generation Gen0 finished.
 sync_done({ok, Peers}, Gen0, Start, S) ->
