@@ -8,7 +8,8 @@
 %%   `ip' (`basename@100.x.y.z', the first Tailscale IPv4 address);</li>
 %% <li>`online_only' (default `true'): skip peers Tailscale reports offline;</li>
 %% <li>`tailscale_bin': the executable (default `tailscale' on PATH);</li>
-%% <li>`timeout_ms' (default 5000): the subprocess is killed (by its pid) after it.</li>
+%% <li>`timeout_ms' (default 5000): the subprocess is killed (by its pid) after it, or
+%%   earlier with its sync when the facade ends that at `sync_timeout_ms'.</li>
 %% </ul>
 %% A missing executable, a non-zero exit, output over 8 MB or malformed JSON fails the
 %% sync; no peer is lost. Malformed peer entries are dropped one by one. Metadata:
@@ -82,10 +83,26 @@ run(Bin, Args, Timeout) ->
                         _ -> undefined
                     end,
             Deadline = erlang:monotonic_time(millisecond) + Timeout,
-            collect(Port, OsPid, Deadline, Timeout, [], 0)
+            Reaper = reaper(self(), OsPid),
+            try collect(Port, OsPid, Deadline, Timeout, [], 0)
+            after Reaper ! done
+            end
     catch error:R ->
             {error, {spawn_failed, R}}
     end.
+
+%% The facade kills this sync's process at sync_timeout_ms, which may come before
+%% timeout_ms: closing the port does not end a subprocess that does not read its
+%% input, so one hung `tailscale' was left behind per sync (every few seconds, until
+%% the host ran out of processes). A watcher kills it when this process dies first.
+reaper(Owner, OsPid) ->
+    spawn(fun() ->
+                  MRef = erlang:monitor(process, Owner),
+                  receive
+                      done -> ok;
+                      {'DOWN', MRef, process, Owner, _} -> kill(undefined, OsPid)
+                  end
+          end).
 
 collect(Port, OsPid, Deadline, Timeout, Acc, Size) ->
     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
@@ -105,7 +122,7 @@ collect(Port, OsPid, Deadline, Timeout, Acc, Size) ->
     end.
 
 kill(Port, OsPid) ->
-    catch port_close(Port),
+    _ = is_port(Port) andalso (catch port_close(Port)),
     _ = case OsPid of
             P when is_integer(P) -> os:cmd("kill -9 " ++ integer_to_list(P) ++ " 2>/dev/null");
             _ -> ok

@@ -1,17 +1,17 @@
 %% @doc Tailscale discovery with a fake `tailscale' executable on PATH (written by the
 %% fixture) printing a status file the test controls: tag filter, offline peers,
 %% MagicDNS names or IPs, and failures (malformed JSON, a non-zero exit, a hung
-%% subprocess killed at its timeout, a missing executable) that degrade health
-%% without losing peers or making atoms.
+%% subprocess killed at its timeout or with the sync the facade kills, a missing
+%% executable) that degrade health without losing peers or making atoms.
 -module(plexus_disco_tailscale_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([tags_and_names/1, options/1, failures/1]).
+-export([tags_and_names/1, options/1, failures/1, killed_sync_kills_subprocess/1]).
 
-all() -> [tags_and_names, options, failures].
+all() -> [tags_and_names, options, failures, killed_sync_kills_subprocess].
 
 init_per_suite(Config) ->
     Fx0 = plexus_disco_fixture:setup(tailscale, Config),
@@ -103,3 +103,35 @@ failures(Config) ->
     start(ts_missing, #{basename => "app", tailscale_bin => filename:join(Dir, "missing")}),
     {error, {sync_failed, {spawn_failed, _}}} = plexus_discovery:sync_now(ts_missing),
     ok = plexus_discovery:stop(ts_missing).
+
+%% The facade kills a sync at sync_timeout_ms (here 300 ms), before the adapter's own
+%% timeout_ms (60 s) could kill the subprocess: the hung `tailscale' used to live on,
+%% one more every sync (6 in 30 s with the defaults). Now it goes with the sync.
+killed_sync_kills_subprocess(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "ts-hung"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Pids = filename:join(Dir, "pids"),
+    Script = filename:join(Dir, "tailscale"),
+    %% exec keeps the pid: the one written is the one that hangs
+    ok = file:write_file(Script, ["#!/bin/sh\necho $$ >> '", Pids, "'\nexec sleep 300\n"]),
+    ok = file:change_mode(Script, 8#755),
+    {ok, P} = plexus_discovery:start_link(#{name => ts_hung, adapter => tailscale,
+                                           sync_interval_ms => 3600000,
+                                           sync_timeout_ms => 300,
+                                           custom => #{basename => "app",
+                                                       tailscale_bin => Script,
+                                                       timeout_ms => 60000}}),
+    unlink(P),
+    [{error, {timeout, 300}} = plexus_discovery:sync_now(ts_hung) || _ <- [1, 2, 3]],
+    ok = plexus_discovery:stop(ts_hung),
+    {ok, Bin} = file:read_file(Pids),
+    OsPids = [binary_to_list(L) || L <- binary:split(Bin, <<"\n">>, [global, trim_all])],
+    ?assert(length(OsPids) >= 3),
+    Alive = fun() -> [O || O <- OsPids, os:cmd("kill -0 " ++ O ++ " 2>/dev/null && echo y") =:= "y\n"] end,
+    case plexus_disco_fixture:wait(fun() -> Alive() =:= [] end, 5000) of
+        ok -> ok;
+        _ ->
+            Left = Alive(),
+            [os:cmd("kill -9 " ++ O) || O <- Left],
+            ct:fail({hung_subprocesses_left, Left})
+    end.
