@@ -17,6 +17,8 @@
 %% </ul>
 %% Only ready addresses (`subsets[].addresses') are peers. A failed request, an HTTP
 %% error status, a body over 8 MB or malformed JSON fails the sync; no peer is lost.
+%% A 200 body is dropped as soon as 8 MB of it came; the headers and the body of any
+%% other status are read by httpc, which has no limit for them, within `timeout_ms'.
 %% Metadata: `<<"source">> => <<"kubernetes">>', `<<"address">>', and `<<"pod">>' /
 %% `<<"node">>' when the API gives them.
 -module(plexus_discovery_kubernetes).
@@ -109,16 +111,22 @@ sync(#s{url = Url, timeout = T} = S) ->
                                     [{match_fun, public_key:pkix_verify_hostname_match_fun(https)}]}]}];
                        _ -> []
                    end,
-            case catch httpc:request(get, {Url, Headers}, HttpOpts, [{body_format, binary}]) of
-                {ok, {{_, 200, _}, _RespHeaders, Body}} when byte_size(Body) =< ?MAX_BODY ->
-                    case plexus_json:decode(Body) of
-                        {ok, Json} -> peers_from_endpoints(Json, S);
-                        {error, R} -> {error, {bad_json, R}}
+            %% A 200 body is streamed to us piece by piece and dropped past MAX_BODY:
+            %% read whole by httpc, a 1 GB answer took 1.6 GB before it was refused.
+            case catch httpc:request(get, {Url, Headers}, HttpOpts,
+                                     [{body_format, binary}, {sync, false},
+                                      {stream, {self, once}}]) of
+                {ok, ReqId} ->
+                    Deadline = erlang:monotonic_time(millisecond) + T,
+                    case receive_body(ReqId, undefined, Deadline, [], 0) of
+                        {ok, Body} ->
+                            case plexus_json:decode(Body) of
+                                {ok, Json} -> peers_from_endpoints(Json, S);
+                                {error, R} -> {error, {bad_json, R}}
+                            end;
+                        {error, _} = E ->
+                            E
                     end;
-                {ok, {{_, 200, _}, _, _}} ->
-                    {error, body_too_large};
-                {ok, {{_, Code, _}, _, _}} ->
-                    {error, {http_status, Code}};
                 {error, R} ->
                     {error, {http, R}};
                 Other ->
@@ -126,6 +134,36 @@ sync(#s{url = Url, timeout = T} = S) ->
             end;
         {error, R} ->
             {error, {token_file, R}}
+    end.
+
+%% The answer to a streamed request: a 200 body of at most MAX_BODY bytes, else an
+%% error (the request is cancelled as soon as the body is too large or too late; any
+%% other status is not streamed by httpc and comes whole, its body unread).
+receive_body(ReqId, Handler, Deadline, Acc, Size) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {http, {ReqId, stream_start, _Headers, Pid}} ->
+            ok = httpc:stream_next(Pid),
+            receive_body(ReqId, Pid, Deadline, Acc, Size);
+        {http, {ReqId, stream, Part}} when Size + byte_size(Part) > ?MAX_BODY ->
+            ok = httpc:cancel_request(ReqId),
+            {error, body_too_large};
+        {http, {ReqId, stream, Part}} ->
+            ok = httpc:stream_next(Handler),
+            receive_body(ReqId, Handler, Deadline, [Acc, Part], Size + byte_size(Part));
+        {http, {ReqId, stream_end, _Headers}} ->
+            {ok, iolist_to_binary(Acc)};
+        {http, {ReqId, {{_, 200, _}, _Headers, Body}}} when byte_size(Body) =< ?MAX_BODY ->
+            {ok, Body};
+        {http, {ReqId, {{_, 200, _}, _, _}}} ->
+            {error, body_too_large};
+        {http, {ReqId, {{_, Code, _}, _, _}}} ->
+            {error, {http_status, Code}};
+        {http, {ReqId, {error, R}}} ->
+            {error, {http, R}}
+    after Left ->
+            ok = httpc:cancel_request(ReqId),
+            {error, {http, timeout}}
     end.
 
 %% @doc Peers from a decoded Endpoints object; `{error, bad_endpoints}' when it is not

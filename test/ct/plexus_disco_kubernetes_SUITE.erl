@@ -1,8 +1,8 @@
 %% @doc Kubernetes discovery against a loopback HTTP server (plexus_disco_fixture)
 %% serving recorded Endpoints responses: the service-account token goes in the
 %% Authorization header to the documented path; ready addresses only; hostname mode;
-%% a wrong token (401), an error status, malformed or hostile JSON and a dead API
-%% server each fail the sync (health degrades) without losing a peer, crashing or
+%% a wrong token (401), an error status, malformed or hostile JSON, a body too large
+%% (dropped while it comes, plain or chunked) and a dead API server each fail the sync (health degrades) without losing a peer, crashing or
 %% making atoms.
 -module(plexus_disco_kubernetes_SUITE).
 
@@ -11,9 +11,10 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([token_path_and_ready_addresses/1, hostname_mode/1, bad_responses/1,
-         endpoints_parsing/1]).
+         endpoints_parsing/1, huge_body_is_not_read/1]).
 
-all() -> [token_path_and_ready_addresses, hostname_mode, bad_responses, endpoints_parsing].
+all() -> [token_path_and_ready_addresses, hostname_mode, bad_responses, endpoints_parsing,
+          huge_body_is_not_read].
 
 init_per_suite(Config) ->
     Fx = plexus_disco_fixture:setup(kubernetes, Config),
@@ -116,3 +117,65 @@ endpoints_json(IPs) ->
     iolist_to_binary(plexus_disco_fixture:json(
                        #{kind => <<"Endpoints">>,
                          subsets => [#{addresses => [#{ip => list_to_binary(IP)} || IP <- IPs]}]})).
+
+%% An answer of 256 MB (plain and chunked): httpc read it whole before the 8 MB limit
+%% was checked (a 1 GB body took the VM to 1.6 GB). Now the request is dropped once
+%% 8 MB have come: the server gets out far less than it meant to send, and no peer
+%% is lost.
+huge_body_is_not_read(Config) ->
+    H = maps:get(http, ?config(fx, Config)),
+    plexus_disco_fixture:http_set(H, {200, endpoints_json(["10.0.0.5"])}),
+    start(Config, k8s_huge, #{}),
+    ok = plexus_disco_fixture:wait(fun() -> ids(k8s_huge) =:= [<<"app@10.0.0.5">>] end, 5000),
+    ok = plexus_discovery:stop(k8s_huge),
+    [begin
+         {Port, Server} = flood_server(Framing, 256),
+         #{custom := C} = Opts = plexus_disco_fixture:opts(?config(fx, Config), k8s_huge),
+         Url = "http://127.0.0.1:" ++ integer_to_list(Port),
+         {ok, P} = plexus_discovery:start_link(Opts#{custom := C#{api_url => Url},
+                                                     sync_interval_ms => 3600000,
+                                                     sync_timeout_ms => 20000}),
+         unlink(P),
+         R = plexus_discovery:sync_now(k8s_huge),
+         Server ! {sent, self()},
+         Sent = receive {sent, N} -> N after 20000 -> timeout end,
+         ok = plexus_discovery:stop(k8s_huge),
+         exit(Server, kill),
+         ct:pal("~p: ~p, ~p MB sent", [Framing, R, Sent]),
+         ?assertEqual({error, {sync_failed, body_too_large}}, R),
+         ?assert(is_integer(Sent) andalso Sent < 64)
+     end || Framing <- [length, chunked]],
+    plexus_disco_fixture:http_set(H, {200, endpoints_json([])}).
+
+%% One connection: a 200 answer of Mb megabytes of spaces, sent until the client
+%% stops reading; {sent, From} gets the megabytes that went out.
+flood_server(Framing, Mb) ->
+    {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}}, {active, false},
+                                 {reuseaddr, true}]),
+    {ok, Port} = inet:port(L),
+    Pid = spawn(fun() ->
+                        {ok, Sock} = gen_tcp:accept(L, 10000),
+                        {ok, _Request} = gen_tcp:recv(Sock, 0, 10000),
+                        Head = case Framing of
+                                   length -> ["Content-Length: ", integer_to_list(Mb bsl 20)];
+                                   chunked -> "Transfer-Encoding: chunked"
+                               end,
+                        ok = gen_tcp:send(Sock, ["HTTP/1.1 200 OK\r\nContent-Type: "
+                                                 "application/json\r\n", Head, "\r\n\r\n"]),
+                        Mib = binary:copy(<<" ">>, 1 bsl 20),
+                        Frame = case Framing of
+                                    length -> Mib;
+                                    chunked -> ["100000\r\n", Mib, "\r\n"]
+                                end,
+                        Sent = flood(Sock, Frame, Mb, 0),
+                        receive {sent, From} -> From ! {sent, Sent} end
+                end),
+    ok = gen_tcp:controlling_process(L, Pid),
+    {Port, Pid}.
+
+flood(_Sock, _Frame, Mb, Mb) -> Mb;
+flood(Sock, Frame, Mb, N) ->
+    case gen_tcp:send(Sock, Frame) of
+        ok -> flood(Sock, Frame, Mb, N + 1);
+        {error, _} -> N
+    end.
