@@ -9,6 +9,10 @@
 %% spawn, send). A pid subscriber is sent `{plexus_discovery, Event}'; a fun
 %% subscriber gets a dispatcher process of its own, linked to the server, which calls
 %% the fun, so a slow or crashing fun never blocks the server or other subscribers.
+%% A pid on another node gets one too (kind `relay'), which sends it the events: a
+%% send to a node whose connection is full suspends the sender, and a subscriber on
+%% a node that hung (stopped, swapping, partitioned) held the server that way for as
+%% long as the connection lasted (over 2 minutes measured, every call timing out).
 -module(plexus_discovery_subs).
 
 -export([new/0, insert/5, take/2, by_monitor/2, by_dispatcher/2, deliveries/2, size/1]).
@@ -16,13 +20,13 @@
 
 -export_type([subs/0, kind/0]).
 
--type kind() :: pid | 'fun'.
+-type kind() :: pid | 'fun' | relay.
 -type sub_id() :: plexus_discovery:sub_id().
 
 -record(sub, {kind :: kind(), pid :: pid(), mref :: reference()}).
 -record(subs, {by_id = #{} :: #{sub_id() => #sub{}},
                by_mref = #{} :: #{reference() => sub_id()},
-               %% fun subscribers only: their dispatchers are linked to the server
+               %% fun and relay subscribers only: their dispatchers are linked to the server
                by_dispatcher = #{} :: #{pid() => sub_id()}}).
 
 -opaque subs() :: #subs{}.
@@ -38,14 +42,15 @@ new() -> #subs{}.
 size(#subs{by_id = B}) -> map_size(B).
 
 %% @doc Records a subscription: `Pid' is the subscriber (kind `pid') or its dispatcher
-%% (kind `fun'), `MRef' the server's monitor of it.
+%% (kinds `fun' and `relay'), `MRef' the server's monitor of the subscriber (of the
+%% dispatcher for a fun).
 -spec insert(sub_id(), kind(), pid(), reference(), subs()) -> subs().
 insert(Id, Kind, Pid, MRef, #subs{by_id = B, by_mref = M, by_dispatcher = D} = S) ->
     S#subs{by_id = B#{Id => #sub{kind = Kind, pid = Pid, mref = MRef}},
            by_mref = M#{MRef => Id},
            by_dispatcher = case Kind of
-                               'fun' -> D#{Pid => Id};
-                               pid -> D
+                               pid -> D;
+                               _ -> D#{Pid => Id}
                            end}.
 
 %% @doc Removes a subscription and returns what it was, or `error' when it is unknown.
@@ -63,7 +68,7 @@ take(Id, #subs{by_id = B, by_mref = M, by_dispatcher = D} = S) ->
 -spec by_monitor(reference(), subs()) -> {ok, sub_id()} | error.
 by_monitor(MRef, #subs{by_mref = M}) -> maps:find(MRef, M).
 
-%% @doc The fun subscription a dispatcher pid runs.
+%% @doc The fun or relay subscription a dispatcher pid runs.
 -spec by_dispatcher(pid(), subs()) -> {ok, sub_id()} | error.
 by_dispatcher(Pid, #subs{by_dispatcher = D}) -> maps:find(Pid, D).
 
@@ -72,18 +77,23 @@ by_dispatcher(Pid, #subs{by_dispatcher = D}) -> maps:find(Pid, D).
 deliveries(Event, #subs{by_id = B}) ->
     [case Kind of
          pid -> {Pid, {plexus_discovery, Event}};
-         'fun' -> {Pid, {event, Event}}
+         _ -> {Pid, {event, Event}}
      end || #sub{kind = Kind, pid = Pid} <- maps:values(B)].
 
 %% ------------------------------------------------------------------ effects
 
 %% @doc Subscribes a pid (monitored) or a fun (a linked dispatcher process, monitored
-%% too). A local pid that is already dead is refused; a remote one is accepted and its
-%% monitor reports it if it is gone. `Name' is the server's, for log lines.
+%% too); a pid on another node is monitored and sent its events by a linked relay
+%% process. A local pid that is already dead is refused; a remote one is accepted and
+%% its monitor reports it if it is gone. `Name' is the server's, for log lines.
 -spec subscribe(pid() | fun((plexus_discovery:event()) -> term()), atom(), subs()) ->
     {ok, sub_id(), subs()} | {error, {subscription_failed, noproc}}.
+subscribe(Pid, _Name, S) when is_pid(Pid), node(Pid) =/= node() ->
+    Id = make_ref(),
+    Relay = spawn_link(fun() -> relay_loop(Pid) end),
+    {ok, Id, insert(Id, relay, Relay, erlang:monitor(process, Pid), S)};
 subscribe(Pid, _Name, S) when is_pid(Pid) ->
-    case node(Pid) =/= node() orelse is_process_alive(Pid) of
+    case is_process_alive(Pid) of
         true ->
             Id = make_ref(),
             {ok, Id, insert(Id, pid, Pid, erlang:monitor(process, Pid), S)};
@@ -103,8 +113,8 @@ unsubscribe(Id, S) ->
         {ok, {K, Pid, MRef}, S1} ->
             erlang:demonitor(MRef, [flush]),
             case K of
-                'fun' -> unlink(Pid), Pid ! stop;
-                pid -> ok
+                pid -> ok;
+                _ -> unlink(Pid), Pid ! stop
             end,
             S1;
         error ->
@@ -120,6 +130,18 @@ dispatch(Events, S) ->
 -spec stop_all(subs()) -> ok.
 stop_all(#subs{by_dispatcher = D}) ->
     maps:foreach(fun(Pid, _) -> unlink(Pid), exit(Pid, kill) end, D).
+
+%% Never connects: the subscriber's node was connected when it subscribed, and when
+%% that connection goes the server's monitor ends the subscription (a send that would
+%% connect again could stall this relay on a dead node for each event it holds).
+relay_loop(Sub) ->
+    receive
+        {event, E} ->
+            _ = erlang:send(Sub, {plexus_discovery, E}, [noconnect]),
+            relay_loop(Sub);
+        stop ->
+            ok
+    end.
 
 dispatch_loop(Name, Fun) ->
     receive

@@ -1,16 +1,21 @@
 %% @doc `beam' discovery with real peer nodes (OTP `peer', 127.0.0.1): connected nodes
 %% are peers, a stopped node goes down with its nodedown reason, hidden nodes only with
 %% `node_type => all'; and `connect => true' reconnects a discovered node whose
-%% connection is dropped (with the `epmd' adapter, which discovers without connecting).
+%% connection is dropped (with the `epmd' adapter, which discovers without connecting);
+%% and a subscriber on a node that hangs does not hold up the server (this module is
+%% also a push adapter for that case).
 -module(plexus_disco_beam_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
--export([connected_nodes_are_peers/1, connect_and_reconnect/1]).
+-export([connected_nodes_are_peers/1, connect_and_reconnect/1,
+         hung_remote_subscriber_blocks_nothing/1]).
+-export([init/1, handle_info/2]). %% the push adapter
 
-all() -> [connected_nodes_are_peers, connect_and_reconnect].
+all() -> [connected_nodes_are_peers, connect_and_reconnect,
+          hung_remote_subscriber_blocks_nothing].
 
 init_per_suite(Config) ->
     ok = plexus_disco_fixture:ensure_distributed(),
@@ -60,3 +65,41 @@ connect_and_reconnect(_Config) ->
     plexus_disco_fixture:stop_peer({Pc, C}),
     ok = plexus_disco_fixture:wait(fun() -> ids(epmd_connect) =:= [] end, 5000),
     ok = plexus_discovery:stop(epmd_connect).
+
+%% The push adapter: {push, Changes} to the server are its changes.
+init(_Config) -> {ok, no_state}.
+
+handle_info({push, Changes}, S) -> {changes, Changes, S};
+handle_info(_Msg, S) -> {ok, S}.
+
+%% A subscriber on a node that stops (SIGSTOP) while events flow to it: the server's
+%% sends filled the connection and suspended it, so health, snapshot and every other
+%% call timed out ({timeout, 15000}, over 2 minutes measured). Now each answers at once.
+hung_remote_subscriber_blocks_nothing(_Config) ->
+    {ok, P} = plexus_discovery:start_link(#{name => beam_hung, adapter => ?MODULE}),
+    unlink(P),
+    {Pp, N} = plexus_disco_fixture:start_peer(beam_peer_hung),
+    OsPid = erpc:call(N, os, getpid, []),
+    try
+        Sink = erpc:call(N, erlang, spawn, [timer, sleep, [infinity]]),
+        [{ok, _} = plexus_discovery:subscribe(beam_hung, Sink) || _ <- lists:seq(1, 200)],
+        _ = os:cmd("kill -STOP " ++ OsPid),
+        %% 200 events of 1 KB to 200 subscriptions: 40 MB for a connection that
+        %% takes 1 MB before it is busy
+        Meta = #{<<"k">> => binary:copy(<<"x">>, 1024)},
+        [beam_hung ! {push, [{up, #{id => <<"p", (integer_to_binary(I))/binary, "@h">>,
+                                     metadata => Meta}}]} || I <- lists:seq(1, 200)],
+        [begin
+             {Us, H} = timer:tc(fun() -> plexus_discovery:health(beam_hung) end),
+             ct:pal("health ~p in ~p ms", [H, Us div 1000]),
+             ?assertEqual(up, H),
+             ?assert(Us < 2000000),
+             timer:sleep(500)
+         end || _ <- lists:seq(1, 4)],
+        {ok, Peers} = plexus_discovery:snapshot(beam_hung),
+        ?assertEqual(200, length(Peers))
+    after
+        _ = os:cmd("kill -KILL " ++ OsPid),
+        plexus_disco_fixture:stop_peer({Pp, N}),
+        catch plexus_discovery:stop(beam_hung)
+    end.
