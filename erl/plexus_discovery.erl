@@ -109,6 +109,10 @@
 -define(DEFAULT, plexus_discovery).
 -define(CALL_TIMEOUT, 15000).
 -define(DOWN_AFTER_FAILURES, 3).
+%% What an adapter reports is walked by the server: an improper list ([P | x], which
+%% is_list/1 takes) crashed it there, and a sync that returned one every time brought
+%% down the plexus application (the supervisor's restart intensity) within a second.
+-define(PROPER_LIST(L), (is_list(L) andalso length(L) >= 0)).
 
 %% Sync workers report by their exit reason, on purpose.
 -dialyzer({nowarn_function, [start_sync/1]}).
@@ -570,10 +574,10 @@ strip_args(Stack) ->
 
 adapter_result({ok, A}, S) ->
     S#st{astate = A};
-adapter_result({changes, Changes, A}, S) when is_list(Changes) ->
+adapter_result({changes, Changes, A}, S) when ?PROPER_LIST(Changes) ->
     S1 = changed(plexus_discovery_peers:apply_changes(Changes, S#st.peers), S#st{astate = A}),
     S1#st{last_sync = erlang:system_time(millisecond)};
-adapter_result({peers, Peers, A}, S) when is_list(Peers) ->
+adapter_result({peers, Peers, A}, S) when ?PROPER_LIST(Peers) ->
     %% a complete list pushed by the adapter counts as a successful sync
     Gen = plexus_discovery_peers:gen(S#st.peers),
     S1 = changed(plexus_discovery_peers:diff(Peers, Gen, S#st.peers), S#st{astate = A}),
@@ -581,7 +585,12 @@ adapter_result({peers, Peers, A}, S) when is_list(Peers) ->
 adapter_result({error, Reason, A}, S) ->
     sync_failed({sync_failed, Reason}, S#st{astate = A});
 adapter_result(Other, S) ->
-    logger:warning("plexus_discovery: bad adapter return ~p", [Other]),
+    %% the shape only: the return may hold the adapter state (maybe a key)
+    Shape = case Other of
+                T when is_tuple(T), tuple_size(T) > 0 -> {element(1, T), tuple_size(T)};
+                _ -> not_a_tuple
+            end,
+    logger:warning("plexus_discovery ~p: bad adapter return ~p", [S#st.name, Shape]),
     S.
 
 adapter_info(#st{mod = none}) ->
@@ -622,7 +631,7 @@ start_sync(#st{mod = Mod, astate = A, opts = O} = S) ->
 
 run_sync(Mod, A) ->
     try Mod:sync(A) of
-        {ok, L} when is_list(L) -> {ok, L};
+        {ok, L} when ?PROPER_LIST(L) -> {ok, L};
         {error, R} -> {error, R};
         Other -> {error, {bad_sync_return, Other}}
     catch C:R -> {error, {C, R}}

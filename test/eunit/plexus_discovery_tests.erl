@@ -30,6 +30,7 @@ sync(#{table := T}) ->
         [{mode, {error, R}}] -> {error, R};
         [{mode, {sleep, Ms}}] -> timer:sleep(Ms), {ok, peers(T)};
         [{mode, crash}] -> error(boom);
+        [{mode, improper}] -> {ok, [#{id => <<"a@h">>, metadata => #{}} | not_a_list]};
         _ -> {ok, peers(T)}
     end.
 
@@ -322,6 +323,25 @@ sync_now_keeps_periodic_syncs_test_() ->
                fun() -> [{syncs, C}] = ets:lookup(T, syncs), C >= After + 2 end, 10000),
         ok = plexus_discovery:stop(N)
     end}.
+
+%% An improper list from an adapter ([P | x] passes is_list/1) crashed the server
+%% where it walked it; a sync that returned one each time took the plexus
+%% application down (supervisor restart intensity) within a second. Now it is a
+%% failed sync, or a bad return that changes nothing.
+improper_lists_do_not_crash_the_server_test() ->
+    T = table(),
+    put_peer(T, <<"b@h">>, #{}),
+    N = start(T),
+    ok = plexus_discovery:sync_now(N),
+    Pid = whereis(N),
+    ets:insert(T, {mode, improper}),
+    {error, {sync_failed, {bad_sync_return, _}}} = plexus_discovery:sync_now(N),
+    Peer = #{id => <<"c@h">>, metadata => #{}},
+    N ! {fake, [{up, Peer} | not_a_list]},
+    N ! {fake_peers, [Peer | not_a_list]},
+    ?assertEqual([<<"b@h">>], ids(N)),
+    ?assertEqual(Pid, whereis(N)),
+    ok = plexus_discovery:stop(N).
 
 single_node_test() ->
     {ok, P} = plexus_discovery:start_link(#{name => disco_single, adapter => none}),
