@@ -41,7 +41,8 @@
 %%
 %% <b>Options</b> (all optional): `name' (registered name, default `plexus_discovery'),
 %% `adapter' (default `beam', see `default_adapter_name/0'), `sync_interval_ms' (5000),
-%% `sync_timeout_ms' (5000), `telemetry_prefix' (`[plexus, discovery]'), `seed_peers'
+%% `sync_timeout_ms' (5000), `sync_max_heap_mb' (256: the heap of a sync's process; past
+%% it the sync fails with `{heap_limit, Mb}'), `telemetry_prefix' (`[plexus, discovery]'), `seed_peers'
 %% (`[]': node names the adapter may use to bootstrap), `custom' (`#{}': adapter
 %% options, see each adapter module), `connect' (`false').
 %%
@@ -99,6 +100,7 @@
                      adapter => adapter(),
                      sync_interval_ms => pos_integer(),
                      sync_timeout_ms => pos_integer(),
+                     sync_max_heap_mb => pos_integer(),
                      telemetry_prefix => [atom()],
                      seed_peers => [peer_id() | node()],
                      custom => map(),
@@ -336,7 +338,8 @@ valid_node_name(Id) ->
 
 validate(Opts) ->
     Defaults = #{name => ?DEFAULT, adapter => default_adapter_name(), sync_interval_ms => 5000,
-                 sync_timeout_ms => 5000, telemetry_prefix => [plexus, discovery],
+                 sync_timeout_ms => 5000, sync_max_heap_mb => 256,
+                 telemetry_prefix => [plexus, discovery],
                  seed_peers => [], custom => #{}, connect => false},
     %% the defaults name every option
     case [K || K <- maps:keys(Opts), not is_map_key(K, Defaults)] of
@@ -354,6 +357,7 @@ check([{adapter, A} | T], O) when is_atom(A) ->
     end;
 check([{sync_interval_ms, I} | T], O) when is_integer(I), I > 0 -> check(T, O);
 check([{sync_timeout_ms, I} | T], O) when is_integer(I), I > 0 -> check(T, O);
+check([{sync_max_heap_mb, I} | T], O) when is_integer(I), I > 0, I < 1 bsl 20 -> check(T, O);
 check([{telemetry_prefix, P} | T], O) when is_list(P) ->
     case lists:all(fun is_atom/1, P) of
         true -> check(T, O);
@@ -622,7 +626,14 @@ start_sync(#st{mod = Mod, astate = A, opts = O} = S) ->
         false ->
             S;
         true ->
-            {Pid, MRef} = spawn_monitor(fun() -> exit({sync_result, run_sync(Mod, A)}) end),
+            %% A source that sends without end filled the worker faster than the
+            %% timeout came: a fake epmd on a listed host took the VM to 3.7 GB in the
+            %% 5 s of one sync (erl_epmd:names/1 reads until the socket closes). The
+            %% heap of the worker is bounded; past it the sync fails.
+            Words = maps:get(sync_max_heap_mb, O) * (1 bsl 20) div erlang:system_info(wordsize),
+            {Pid, MRef} = spawn_opt(fun() -> exit({sync_result, run_sync(Mod, A)}) end,
+                                    [monitor, {max_heap_size, #{size => Words, kill => true,
+                                                                error_logger => false}}]),
             Timer = erlang:send_after(maps:get(sync_timeout_ms, O), self(), {sync_timeout, MRef}),
             S#st{sync = #sync{pid = Pid, mref = MRef, timer = Timer,
                               gen = plexus_discovery_peers:gen(S#st.peers),
@@ -672,6 +683,8 @@ sync_worker_done(Result, #st{sync = #sync{timer = Timer, gen = Gen0, start = Sta
     _ = erlang:cancel_timer(Timer),
     R = case Result of
             {sync_result, X} -> X;
+            %% the facade kills a worker only after its monitor is gone: this is the heap
+            killed -> {error, {heap_limit, maps:get(sync_max_heap_mb, S#st.opts)}};
             Other -> {error, {sync_crashed, Other}}
         end,
     %% the events of the sync go out before its callers hear it ended
