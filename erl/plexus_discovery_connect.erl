@@ -19,6 +19,11 @@
 -define(BACKOFF_MIN, 200).
 -define(BACKOFF_MAX, 5000).
 -define(TICK, 200).
+%% Attempts at once. Unbounded, 5,000 discovered peers that do not answer (a DNS name
+%% or a Service with many addresses) kept 5,000 helpers in net_kernel's queue: any
+%% other connect of the node took 1.1-1.7 s instead of 1-2 ms. The others wait for a
+%% later tick (they stay due), so every peer is still tried.
+-define(MAX_CONNECTING, 32).
 
 -type peer_id() :: plexus_discovery:peer_id().
 -type effect() :: {tick_after, non_neg_integer()} | {connect, peer_id()}.
@@ -55,34 +60,40 @@ forgotten(Id, #conn{backoff = B} = C) ->
 
 %% @doc The reconnect tick: every discovered peer that is not connected (`Connected'
 %% holds our own node too), not being connected and due by its backoff gets one
-%% attempt; a peer whose id is not a node name is given up. Ticks go on while any
-%% peer waits or any helper runs.
+%% attempt, at most 32 attempts running at once (the rest stay due for a later tick);
+%% a peer whose id is not a node name is given up. Ticks go on while any peer waits
+%% or any helper runs.
 -spec tick([peer_id()], #{peer_id() => term()}, integer(), state()) -> {state(), [effect()]}.
 tick(_Peers, _Connected, _Now, #conn{enabled = false} = C) ->
     {C#conn{tick_armed = false}, []};
 tick(Peers, Connected, Now, C0) ->
-    {C, Rev} = lists:foldl(fun(Id, Acc) -> tick_peer(Id, Connected, Now, Acc) end,
-                           {C0#conn{tick_armed = false}, []}, Peers),
+    Room = ?MAX_CONNECTING - map_size(C0#conn.helpers),
+    {C, Rev, _} = lists:foldl(fun(Id, Acc) -> tick_peer(Id, Connected, Now, Acc) end,
+                              {C0#conn{tick_armed = false}, [], Room}, Peers),
     case map_size(C#conn.backoff) + map_size(C#conn.helpers) of
         0 -> {C, lists:reverse(Rev)};
         _ -> {C1, Tick} = arm(?TICK, C),
              {C1, lists:reverse(Rev, Tick)}
     end.
 
-tick_peer(Id, Connected, Now, {#conn{backoff = B} = C, Acc}) ->
+tick_peer(Id, Connected, Now, {#conn{backoff = B} = C, Acc, Room}) ->
     case is_map_key(Id, Connected) orelse is_map_key(Id, C#conn.busy) of
         true ->
-            {C#conn{backoff = maps:remove(Id, B)}, Acc};
+            {C#conn{backoff = maps:remove(Id, B)}, Acc, Room};
         false ->
             case maps:get(Id, B, {Now, ?BACKOFF_MIN}) of
-                {Due, Ms} when Due =< Now ->
+                {Due, Ms} = Entry when Due =< Now ->
                     case valid_node_name(Id) of
-                        true -> {C#conn{backoff = B#{Id => {Now + Ms, min(Ms * 2, ?BACKOFF_MAX)}}},
-                                 [{connect, Id} | Acc]};
-                        false -> {C#conn{backoff = maps:remove(Id, B)}, Acc}
+                        true when Room > 0 ->
+                            {C#conn{backoff = B#{Id => {Now + Ms, min(Ms * 2, ?BACKOFF_MAX)}}},
+                             [{connect, Id} | Acc], Room - 1};
+                        true ->
+                            {C#conn{backoff = B#{Id => Entry}}, Acc, Room};
+                        false ->
+                            {C#conn{backoff = maps:remove(Id, B)}, Acc, Room}
                     end;
                 Later ->
-                    {C#conn{backoff = B#{Id => Later}}, Acc}
+                    {C#conn{backoff = B#{Id => Later}}, Acc, Room}
             end
     end.
 

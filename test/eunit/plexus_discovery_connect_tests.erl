@@ -114,3 +114,24 @@ one_attempt_at_a_time_test() ->
     {_, E} = plexus_discovery_connect:tick([?A], #{}, 60000, C2),
     ?assertEqual([], connects(E)),
     ?assertEqual([200], ticks(E)).
+
+%% 5,000 discovered peers that did not answer kept 5,000 attempts running at once
+%% (net_kernel's queue 5,000 long, any other connect of the node 1.1-1.7 s). At most
+%% 32 run now; the others stay due and are tried as attempts end, every one of them.
+attempts_at_once_are_bounded_test() ->
+    Ids = [<<"n", (integer_to_binary(I))/binary, "@127.0.0.1">> || I <- lists:seq(1, 100)],
+    {C1, E1} = plexus_discovery_connect:tick(Ids, #{}, 0, plexus_discovery_connect:new(true)),
+    First = connects(E1),
+    ?assertEqual(32, length(First)),
+    ?assertEqual([200], ticks(E1)),
+    Pids = [{fake_pid(9200 + I), Id} || {I, Id} <- lists:zip(lists:seq(1, 32), First)],
+    C2 = lists:foldl(fun({P, Id}, C) -> plexus_discovery_connect:started(P, Id, C) end, C1, Pids),
+    %% all 32 still running: nobody else is tried
+    ?assertEqual([], connects(element(2, plexus_discovery_connect:tick(Ids, #{}, 10, C2)))),
+    %% they fail: 32 others get their turn (the failed ones wait for their backoff)
+    C3 = lists:foldl(fun({P, Id}, C) -> element(1, plexus_discovery_connect:connected(P, Id, false, C)) end,
+                     C2, Pids),
+    {_, E3} = plexus_discovery_connect:tick(Ids, #{}, 20, C3),
+    Second = connects(E3),
+    ?assertEqual(32, length(Second)),
+    ?assertEqual([], [Id || Id <- Second, lists:member(Id, First)]).
