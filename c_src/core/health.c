@@ -3,8 +3,12 @@
  * transitions reported as events so that the C node and plexus_monitor say the same
  * thing about the same observations.
  *
- * Nodes live in one array (swap-remove); lookups compare a cached FNV-1a hash before
- * the bytes, which is cheap enough for the thousand-odd nodes a cluster has. Each node
+ * Nodes live in one array (swap-remove), found through an open-addressing index of
+ * their FNV-1a hashes (linear probing, at most half full, backward-shift deletion).
+ * Every ping answer is a lookup: a scan of the array cost a cache miss per node it
+ * passed (a node is ~300 bytes with its ring), so at the C node's 10,000 peers a
+ * round of answers was 10^8 comparisons. Names are not secret and the hash is not
+ * keyed: names that collide on purpose only bring back the scan. Each node
  * keeps a ring of the last PLEXUS_HEALTH_RTT_SAMPLES RTTs; percentiles are computed on
  * demand (nearest rank over a sorted copy of at most 60 values).
  */
@@ -31,6 +35,8 @@ struct plexus_health {
     plexus_alloc a;
     hnode *nodes;
     size_t n, cap;
+    uint32_t *slots; /* index + 1 of a node, 0 for an empty slot */
+    size_t nslots;   /* a power of two, at least 2n once a node is in */
 };
 
 plexus_health_config plexus_health_default_config(void)
@@ -51,12 +57,69 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
 
 static hnode *find(const plexus_health *h, const uint8_t *node, size_t len)
 {
+    if (!h->nslots) return NULL;
     uint32_t hash = fnv1a(node, len);
-    for (size_t i = 0; i < h->n; i++) {
-        hnode *x = &h->nodes[i];
+    size_t mask = h->nslots - 1;
+    for (size_t k = hash & mask; h->slots[k]; k = (k + 1) & mask) {
+        hnode *x = &h->nodes[h->slots[k] - 1];
         if (x->hash == hash && x->len == len && memcmp(x->name, node, len) == 0) return x;
     }
     return NULL;
+}
+
+/* Puts node i (its hash set) in the first empty slot of its probe. */
+static void index_put(plexus_health *h, size_t i)
+{
+    size_t mask = h->nslots - 1;
+    size_t k = h->nodes[i].hash & mask;
+    while (h->slots[k])
+        k = (k + 1) & mask;
+    h->slots[k] = (uint32_t)(i + 1);
+}
+
+/* The slot that holds node i. */
+static size_t index_slot(const plexus_health *h, size_t i)
+{
+    size_t mask = h->nslots - 1;
+    size_t k = h->nodes[i].hash & mask;
+    while (h->slots[k] != i + 1)
+        k = (k + 1) & mask;
+    return k;
+}
+
+/* Empties slot j and moves later entries of the run back, so that no probe passes
+ * an empty slot before its entry. */
+static void index_delete(plexus_health *h, size_t j)
+{
+    size_t mask = h->nslots - 1;
+    h->slots[j] = 0;
+    for (size_t k = (j + 1) & mask; h->slots[k]; k = (k + 1) & mask) {
+        size_t home = h->nodes[h->slots[k] - 1].hash & mask;
+        /* the entry at k may move to j when j lies on its probe: home..k */
+        if (((k - home) & mask) >= ((k - j) & mask)) {
+            h->slots[j] = h->slots[k];
+            h->slots[k] = 0;
+            j = k;
+        }
+    }
+}
+
+/* Room in the index for n nodes: at least 2n slots, rebuilt when it grows. */
+static int index_reserve(plexus_health *h, size_t n)
+{
+    if (2 * n <= h->nslots) return PLEXUS_OK;
+    size_t ns = h->nslots ? h->nslots : 32;
+    while (ns < 2 * n)
+        ns *= 2;
+    uint32_t *slots = h->a.malloc(h->a.ctx, ns * sizeof *slots);
+    if (!slots) return PLEXUS_ENOMEM;
+    memset(slots, 0, ns * sizeof *slots);
+    h->a.free(h->a.ctx, h->slots);
+    h->slots = slots;
+    h->nslots = ns;
+    for (size_t i = 0; i < h->n; i++)
+        index_put(h, i);
+    return PLEXUS_OK;
 }
 
 int plexus_health_new(const plexus_health_config *cfg, const plexus_alloc *a, plexus_health **out)
@@ -80,6 +143,7 @@ void plexus_health_free(plexus_health *h)
     for (size_t i = 0; i < h->n; i++)
         h->a.free(h->a.ctx, h->nodes[i].name);
     h->a.free(h->a.ctx, h->nodes);
+    h->a.free(h->a.ctx, h->slots);
     h->a.free(h->a.ctx, h);
 }
 
@@ -119,6 +183,7 @@ int plexus_health_up(plexus_health *h, const uint8_t *node, size_t len, uint64_t
             h->nodes = p;
             h->cap = cap;
         }
+        if (index_reserve(h, h->n + 1) != PLEXUS_OK) return PLEXUS_ENOMEM;
         uint8_t *name = h->a.malloc(h->a.ctx, len);
         if (!name) return PLEXUS_ENOMEM;
         memcpy(name, node, len);
@@ -128,6 +193,7 @@ int plexus_health_up(plexus_health *h, const uint8_t *node, size_t len, uint64_t
         x->len = len;
         x->hash = fnv1a(node, len);
         x->status = PLEXUS_HEALTH_UNKNOWN;
+        index_put(h, h->n - 1);
     }
     if (x->status == PLEXUS_HEALTH_UNKNOWN || x->status == PLEXUS_HEALTH_DOWN) {
         /* A fresh connection is proof of life: silence is counted from now. */
@@ -212,8 +278,13 @@ int plexus_health_remove(plexus_health *h, const uint8_t *node, size_t len)
     hnode *x = find(h, node, len);
     if (!x) return PLEXUS_ENOTFOUND;
     h->a.free(h->a.ctx, x->name);
-    size_t i = (size_t)(x - h->nodes);
-    if (i != h->n - 1) h->nodes[i] = h->nodes[h->n - 1];
+    size_t i = (size_t)(x - h->nodes), last = h->n - 1;
+    index_delete(h, index_slot(h, i));
+    if (i != last) { /* the last node moves into the hole: its slot follows it */
+        size_t k = index_slot(h, last);
+        h->nodes[i] = h->nodes[last];
+        h->slots[k] = (uint32_t)(i + 1);
+    }
     h->n--;
     return PLEXUS_OK;
 }

@@ -234,6 +234,56 @@ static void test_many_nodes_remove_iterate(void)
     plexus_health_free(h);
 }
 
+/* The index against a model: random ups and removes over 3,000 names (the index grows,
+ * wraps and shifts entries back on delete), and every name looked up now and then. */
+static void test_index_against_model(void)
+{
+    enum { NAMES = 3000, OPS = 40000 };
+    static unsigned char present[NAMES];
+    memset(present, 0, sizeof present);
+    plexus_health *h = mk();
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    char name[32];
+    size_t count = 0;
+    int mismatches = 0;
+    for (int op = 0; op < OPS; op++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t k = (size_t)(seed >> 33) % NAMES;
+        snprintf(name, sizeof name, "n%zu@host", k);
+        /* more ups than removes early on, so the table fills before it drains */
+        int up = (seed >> 20) % 8 < (op < OPS / 2 ? 6u : 2u);
+        if (up) {
+            CHECK_EQ_INT(plexus_health_up(h, N(name), 0, NULL, NULL), PLEXUS_OK);
+            count += !present[k];
+            present[k] = 1;
+        } else {
+            CHECK_EQ_INT(plexus_health_remove(h, N(name)),
+                         present[k] ? PLEXUS_OK : PLEXUS_ENOTFOUND);
+            count -= present[k];
+            present[k] = 0;
+        }
+        if (op % 997 == 0 || op == OPS - 1) {
+            CHECK_EQ_INT(plexus_health_count(h), count);
+            for (size_t j = 0; j < NAMES; j++) {
+                plexus_health_stats st;
+                snprintf(name, sizeof name, "n%zu@host", j);
+                int rc = plexus_health_get(h, N(name), &st);
+                mismatches += rc != (present[j] ? PLEXUS_OK : PLEXUS_ENOTFOUND);
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    /* every node the array holds is found by its own name */
+    for (size_t i = 0; i < plexus_health_count(h); i++) {
+        const uint8_t *p;
+        size_t len;
+        plexus_health_stats st;
+        plexus_health_at(h, i, &p, &len, NULL);
+        CHECK_EQ_INT(plexus_health_get(h, p, len, &st), PLEXUS_OK);
+    }
+    plexus_health_free(h);
+}
+
 static void test_bad_names(void)
 {
     plexus_health *h = mk();
@@ -279,6 +329,7 @@ int main(void)
     RUN(test_down_by_connection);
     RUN(test_rtt_ring);
     RUN(test_many_nodes_remove_iterate);
+    RUN(test_index_against_model);
     RUN(test_bad_names);
     RUN(test_every_allocation_failure);
     return harness_finish("health");
