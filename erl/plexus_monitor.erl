@@ -217,6 +217,12 @@ handle_call({list, Status}, _From, #st{h = H} = St) ->
                                        S =:= Status]), St};
 handle_call(list_all, _From, #st{h = H} = St) ->
     {reply, lists:sort([external(M, St) || M <- plexus_nif:health_list(H)]), St};
+%% Subscribers are pids of this node (subscribe/0 sends self()): events are plain
+%% sends, and a send to a node whose connection is full suspends the sender, so one
+%% subscriber on a node that hung would stall the detector that has to report it. A
+%% raw call with anything else is refused.
+handle_call({subscribe, Pid}, _From, St) when not is_pid(Pid); node(Pid) =/= node() ->
+    {reply, {error, badarg}, St};
 handle_call({subscribe, Pid}, _From, #st{subs = Subs} = St) ->
     case Subs of
         #{Pid := _} -> {reply, ok, St};
@@ -231,7 +237,8 @@ handle_call({watch, Node}, _From, St) ->
     {reply, ok, ping(Node, St)};
 handle_call({test_delay_answers, Key, 0}, _From, #st{answer_delays = D} = St) ->
     {reply, ok, St#st{answer_delays = maps:remove(Key, D)}};
-handle_call({test_delay_answers, Key, Ms}, _From, #st{answer_delays = D} = St) ->
+handle_call({test_delay_answers, Key, Ms}, _From, #st{answer_delays = D} = St)
+  when is_integer(Ms), Ms > 0, Ms < 1 bsl 32 ->
     {reply, ok, St#st{answer_delays = D#{Key => Ms}}};
 handle_call(_, _From, St) ->
     {reply, {error, unknown_call}, St}.

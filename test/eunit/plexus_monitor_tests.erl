@@ -76,7 +76,23 @@ local_monitor_test_() ->
       ?_assertEqual([], plexus_monitor:list_all()),
       ?_assertEqual(ok, plexus_monitor:subscribe()),
       ?_assertEqual(ok, plexus_monitor:unsubscribe()),
-      ?_assertError(badarg, plexus_monitor:watch("x"))]}.
+      ?_assertError(badarg, plexus_monitor:watch("x")),
+      {"raw calls from any connected node", fun raw_calls/0}]}.
+
+%% Before: `{subscribe, 123}' crashed the monitor (erlang:monitor/2 badarg), a pid of
+%% another node was taken (its node hanging would suspend the detector on the event
+%% send), and a delay that is not a time crashed it at the next answer.
+raw_calls() ->
+    Mon = whereis(plexus_monitor),
+    Remote = binary_to_term(<<131, 88, 119, 10, "other@host", 1:32, 0:32, 1:32>>),
+    ?assertNotEqual(node(), node(Remote)),
+    [?assertEqual({error, badarg}, gen_server:call(plexus_monitor, {subscribe, P}))
+     || P <- [123, some_name, Remote]],
+    ?assertEqual({error, unknown_call},
+                 gen_server:call(plexus_monitor, {test_delay_answers, <<"n@h">>, soon})),
+    ?assertEqual(Mon, whereis(plexus_monitor)),
+    ?assertEqual(ok, plexus_monitor:subscribe()),
+    ?assertEqual(ok, plexus_monitor:unsubscribe()).
 
 bad_config_test() ->
     process_flag(trap_exit, true),
