@@ -7,7 +7,7 @@
 %% contexts are equal terms on every node (the states' `=:=' and bytes rely on it).
 -module(plexus_crdt_ctx).
 
--export([merge/2, fold_cloud/1, next_dot/3, check_counter/1, covers/2, entry_ops/0]).
+-export([merge/2, fold_cloud/1, next_dot/3, check_counter/2, covers/2, entry_ops/0]).
 
 -define(MAX_COUNTER, 16#FFFFFFFFFFFFFFFF).
 
@@ -83,21 +83,24 @@ next_dot(A, VV, Cloud) ->
                                 (_, _, Max) -> Max
                              end, Seen, Cloud)
           end,
+    ok = check_counter(Top, 1),
     C = Top + 1,
-    ok = check_counter(C),
     case C =:= Seen + 1 of
         true -> {C, {VV#{A => C}, Cloud}};
         false -> {C, {VV, Cloud#{{A, C} => true}}}
     end.
 
-%% @doc `ok' for a counter a new dot may have; throws `counter_exhausted' past the
-%% last one (2^64 - 1). Dot counters are 64-bit in the binary and in the entry hash, so
-%% an actor whose counters are used up takes no more writes. Only a context that claims
-%% its last counter (a forged one, from a peer) gets it there; the writers say so
-%% (`{error, counter_exhausted}') instead of failing every later write as a bad state.
--spec check_counter(pos_integer()) -> ok.
-check_counter(C) when C =< ?MAX_COUNTER -> ok;
-check_counter(_) -> throw(counter_exhausted).
+%% @doc `ok' when an actor whose highest counter is `Top' has `N' more: dot counters
+%% are 64-bit in the binary and in the entry hash (at most 2^64 - 1). Throws
+%% `counter_exhausted' when it has not, so an actor whose counters are used up takes
+%% no more writes: only a context that claims its last counter (a forged one, from a
+%% peer) gets it there, and the writers say so (`{error, counter_exhausted}') instead
+%% of failing every later write as a bad state. A `Top' past the last counter is a
+%% malformed context: `badarg'.
+-spec check_counter(non_neg_integer(), non_neg_integer()) -> ok.
+check_counter(Top, N) when Top =< ?MAX_COUNTER, Top + N =< ?MAX_COUNTER -> ok;
+check_counter(Top, _) when Top =< ?MAX_COUNTER -> throw(counter_exhausted);
+check_counter(_, _) -> erlang:error(badarg).
 
 %% @doc Whether the context has seen the dot of an item: an OR-Set dot
 %% `{Actor, Counter}' or an LWW map write `{Actor, Counter, Ts, Value}'.

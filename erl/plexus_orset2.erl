@@ -759,7 +759,7 @@ new_dots(_, 0, VV, Cloud) ->
     {{VV, Cloud}, []};
 new_dots(A, N, VV, Cloud) ->
     Top = lists:max([maps:get(A, VV, 0) | [X || {A2, X} <- maps:keys(Cloud), A2 =:= A]]),
-    ok = plexus_crdt_ctx:check_counter(Top + N),
+    ok = plexus_crdt_ctx:check_counter(Top, N),
     Dots = [{A, C} || C <- lists:seq(Top + 1, Top + N)],
     {fold_cloud({VV, maps:merge(Cloud, maps:from_list([{D, true} || D <- Dots]))}), Dots}.
 

@@ -488,8 +488,9 @@ op_join(S0) ->
     ct:log("joined ~p via ~p", [node_of(New, S1), node_of(Via, S1)]),
     await_membership(Members ++ [New], S1#{members => Members ++ [New]}).
 
-%% Leave by the README: leave/2 on the leader (which may be the node leaving), wait
-%% until every member dropped it, stop its process. Its VM is replaced by a fresh node
+%% Leave by the README: leave/2 on the leader, wait until every member dropped it,
+%% stop its process; when the node leaving is the leader (`{error, self}'), its process
+%% is stopped first and leave/2 goes to the next leader. Its VM is replaced by a fresh node
 %% name: a removed node does not come back with its old voter list and hard state (an
 %% operator wipes or renames it).
 op_leave(Sl, S0) ->
@@ -523,6 +524,11 @@ change(Op, Node, S) ->
                               ok -> {ok, L};
                               {error, not_leader} -> false;
                               {error, {change_in_progress, _}} -> false;
+                              {error, self} when Op =:= leave ->
+                                  ct:log("~p leads: its process stopped first", [Node]),
+                                  _ = catch ?C:call(peer_of(L, S1), plexus_leader, stop,
+                                                    [?NAME], 2000),
+                                  false;
                               {'EXIT', _} -> false;
                               Other -> {refused, Other}
                           end

@@ -20,7 +20,7 @@
 
 -define(REASONS, [truncated, bad_version, wrong_type, bad_varint, bad_count,
                   not_canonical, bad_actor, bad_dot, trailing_bytes, overflow, too_big,
-                  no_memory, bad_state, bad_term]).
+                  no_memory, bad_state, bad_term, counter_exhausted]).
 
 %% ---------------------------------------------------------------- fixtures
 
