@@ -441,8 +441,11 @@ handle_call({subscribe, Sub, WithSnapshot}, _From, S) ->
         {error, _} = E ->
             {reply, E, S}
     end;
-handle_call({unsubscribe, Id}, _From, S) ->
-    {reply, ok, S#st{subs = plexus_discovery_subs:unsubscribe(Id, S#st.subs)}};
+handle_call({unsubscribe, Id}, From, S) ->
+    case plexus_discovery_subs:unsubscribe_call(Id, From, S#st.subs) of
+        {reply, Subs} -> {reply, ok, S#st{subs = Subs}};
+        {noreply, Subs} -> {noreply, S#st{subs = Subs}}
+    end;
 handle_call(snapshot, _From, S) ->
     {reply, {ok, plexus_discovery_peers:list(S#st.peers)}, S};
 handle_call({lookup, Id}, _From, S) ->

@@ -16,14 +16,15 @@
 -module(plexus_discovery_subs).
 
 -export([new/0, insert/5, take/2, by_monitor/2, by_dispatcher/2, deliveries/2, size/1]).
--export([subscribe/3, unsubscribe/2, dispatch/2, stop_all/1]).
+-export([subscribe/3, unsubscribe/2, unsubscribe_call/3, dispatch/2, stop_all/1]).
 
 -export_type([subs/0, kind/0]).
 
 -type kind() :: pid | 'fun' | relay.
 -type sub_id() :: plexus_discovery:sub_id().
 
--record(sub, {kind :: kind(), pid :: pid(), mref :: reference()}).
+%% node: a relay's subscriber's (the node whose callers hear of an unsubscribe from it)
+-record(sub, {kind :: kind(), pid :: pid(), mref :: reference(), node :: node() | undefined}).
 -record(subs, {by_id = #{} :: #{sub_id() => #sub{}},
                by_mref = #{} :: #{reference() => sub_id()},
                %% fun and relay subscribers only: their dispatchers are linked to the server
@@ -91,7 +92,8 @@ deliveries(Event, #subs{by_id = B}) ->
 subscribe(Pid, _Name, S) when is_pid(Pid), node(Pid) =/= node() ->
     Id = make_ref(),
     Relay = spawn_link(fun() -> relay_loop(Pid) end),
-    {ok, Id, insert(Id, relay, Relay, erlang:monitor(process, Pid), S)};
+    #subs{by_id = B} = S1 = insert(Id, relay, Relay, erlang:monitor(process, Pid), S),
+    {ok, Id, S1#subs{by_id = B#{Id := (map_get(Id, B))#sub{node = node(Pid)}}}};
 subscribe(Pid, _Name, S) when is_pid(Pid) ->
     case is_process_alive(Pid) of
         true ->
@@ -108,17 +110,36 @@ subscribe(Fun, Name, S) when is_function(Fun, 1) ->
 %% @doc Ends a subscription (nothing when it is unknown): its monitor goes, a fun's
 %% dispatcher is unlinked and told to stop after the events it already has.
 -spec unsubscribe(sub_id(), subs()) -> subs().
-unsubscribe(Id, S) ->
+unsubscribe(Id, S) -> unsubscribe(Id, stop, S).
+
+%% Stop is what a dispatcher or relay is told.
+unsubscribe(Id, Stop, S) ->
     case take(Id, S) of
         {ok, {K, Pid, MRef}, S1} ->
             erlang:demonitor(MRef, [flush]),
-            case K of
-                pid -> ok;
-                _ -> unlink(Pid), Pid ! stop
-            end,
+            _ = case K of
+                    pid -> ok;
+                    _ -> unlink(Pid), Pid ! Stop
+                end,
             S1;
         error ->
             S
+    end.
+
+%% @doc The unsubscribe call of `From': `{reply, S1}' when the server answers it, or
+%% `{noreply, S1}' when the subscription's relay answers it after the events it still
+%% holds. A caller on the subscriber's node hears nothing after its answer, as with a
+%% local subscriber, whose events and answer all come from the server in order: a
+%% relay held back (a busy connection) sent them after it (100 of 100 measured), and
+%% a subscribe_snapshot after the unsubscribe got them after its snapshot. A caller
+%% elsewhere is answered at once (a relay stuck on a hung node would time it out).
+-spec unsubscribe_call(sub_id(), gen_server:from(), subs()) -> {reply | noreply, subs()}.
+unsubscribe_call(Id, {Caller, _} = From, #subs{by_id = B} = S) ->
+    case B of
+        #{Id := #sub{kind = relay, node = N}} when node(Caller) =:= N ->
+            {noreply, unsubscribe(Id, {stop, From}, S)};
+        _ ->
+            {reply, unsubscribe(Id, S)}
     end.
 
 %% @doc Delivers events, in order, to every subscriber.
@@ -139,6 +160,8 @@ relay_loop(Sub) ->
         {event, E} ->
             _ = erlang:send(Sub, {plexus_discovery, E}, [noconnect]),
             relay_loop(Sub);
+        {stop, From} ->
+            gen_server:reply(From, ok);
         stop ->
             ok
     end.

@@ -11,11 +11,12 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([connected_nodes_are_peers/1, connect_and_reconnect/1,
-         hung_remote_subscriber_blocks_nothing/1]).
+         hung_remote_subscriber_blocks_nothing/1, remote_unsubscribe_ends_the_events/1]).
+-export([remote_subscriber/2]).
 -export([init/1, handle_info/2]). %% the push adapter
 
 all() -> [connected_nodes_are_peers, connect_and_reconnect,
-          hung_remote_subscriber_blocks_nothing].
+          hung_remote_subscriber_blocks_nothing, remote_unsubscribe_ends_the_events].
 
 init_per_suite(Config) ->
     ok = plexus_disco_fixture:ensure_distributed(),
@@ -103,3 +104,50 @@ hung_remote_subscriber_blocks_nothing(_Config) ->
         plexus_disco_fixture:stop_peer({Pp, N}),
         catch plexus_discovery:stop(beam_hung)
     end.
+
+%% A subscriber on another node that unsubscribes hears nothing after the answer, as
+%% a local one does (the server's events and its answer come from one sender, in
+%% order). The relay that sends it its events came between them: events it still
+%% held went out after the answer, and one subscribe_snapshot after another got
+%% events of the first after the snapshot of the second.
+remote_unsubscribe_ends_the_events(_Config) ->
+    {ok, P} = plexus_discovery:start_link(#{name => beam_unsub, adapter => ?MODULE}),
+    unlink(P),
+    {Pp, N} = plexus_disco_fixture:start_peer(hn_beam_peer_unsub),
+    Server = {beam_unsub, node()},
+    Self = self(),
+    try
+        Sub = erpc:call(N, erlang, spawn,
+                        [fun() -> remote_subscriber(Server, Self) end]),
+        receive {subscribed, Sub} -> ok after 5000 -> error(not_subscribed) end,
+        %% what sends the subscriber its events, held back as a busy connection
+        %% holds it (suspended in its send)
+        [Relay] = [L || L <- element(2, process_info(P, links)), is_pid(L), L =/= self()],
+        true = erlang:suspend_process(Relay),
+        beam_unsub ! {push, [{up, #{id => <<"p", (integer_to_binary(I))/binary, "@h">>,
+                                    metadata => #{}}} || I <- lists:seq(1, 100)]},
+        Sub ! unsubscribe,
+        timer:sleep(300),
+        _ = (catch erlang:resume_process(Relay)),
+        receive
+            {unsubscribed, Sub, AtAnswer, Later} ->
+                ct:pal("events at the answer ~p, 1 s later ~p", [AtAnswer, Later]),
+                ?assertEqual({100, 100}, {AtAnswer, Later})
+        after 30000 -> error(no_report)
+        end
+    after
+        plexus_disco_fixture:stop_peer({Pp, N}),
+        catch plexus_discovery:stop(beam_unsub)
+    end.
+
+%% On the peer: subscribes, unsubscribes when told, and reports how many
+%% events it had when the answer came and 1 s later.
+remote_subscriber(Server, Report) ->
+    {ok, Id, _} = plexus_discovery:subscribe_snapshot(Server, self()),
+    Report ! {subscribed, self()},
+    receive unsubscribe -> ok end,
+    ok = plexus_discovery:unsubscribe(Server, Id),
+    {message_queue_len, AtAnswer} = process_info(self(), message_queue_len),
+    timer:sleep(1000),
+    {message_queue_len, Later} = process_info(self(), message_queue_len),
+    Report ! {unsubscribed, self(), AtAnswer, Later}.
