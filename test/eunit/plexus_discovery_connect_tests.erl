@@ -135,3 +135,34 @@ attempts_at_once_are_bounded_test() ->
     Second = connects(E3),
     ?assertEqual(32, length(Second)),
     ?assertEqual([], [Id || Id <- Second, lists:member(Id, First)]).
+
+%% Peers that do not answer take 7 s an attempt (a connect timeout); the backoff runs
+%% from an attempt's start, so each was due again when its attempt ended, and the
+%% first 32 in the list took every slot for good: in 10 simulated minutes the 68
+%% others of 100 were never tried (a reachable one among them would never have been
+%% connected). The peer due the longest goes first now.
+no_peer_starves_behind_unanswering_ones_test() ->
+    Ids = [<<"n", (integer_to_binary(I))/binary, "@127.0.0.1">> || I <- lists:seq(1, 100)],
+    Tried = starve_sim(Ids, 0, 600000, #{}, #{}, plexus_discovery_connect:new(true)),
+    Never = [Id || Id <- Ids, not is_map_key(Id, Tried)],
+    ?assertEqual({0, []}, {length(Never), Never}).
+
+%% Ticks every 200 ms to End; each attempt fails 7,000 ms after it started.
+starve_sim(_Ids, Now, End, _Running, Tried, _C) when Now > End ->
+    Tried;
+starve_sim(Ids, Now, End, Running, Tried, C0) ->
+    {Done, Still} = maps:fold(fun(P, {Id, At}, {D, S}) when At =< Now -> {[{P, Id} | D], S};
+                                 (P, V, {D, S}) -> {D, S#{P => V}}
+                              end, {[], #{}}, Running),
+    C1 = lists:foldl(fun({P, Id}, C) -> element(1, plexus_discovery_connect:connected(P, Id, false, C)) end,
+                     C0, Done),
+    {C2, E} = plexus_discovery_connect:tick(Ids, #{}, Now, C1),
+    {C3, Running1, Tried1} =
+        lists:foldl(fun(Id, {C, R, T}) ->
+                            U = erlang:unique_integer([positive]),
+                            P = list_to_pid("<0." ++ integer_to_list(U rem 32768) ++ "."
+                                            ++ integer_to_list(U div 32768) ++ ">"),
+                            {plexus_discovery_connect:started(P, Id, C), R#{P => {Id, Now + 7000}},
+                             T#{Id => true}}
+                    end, {C2, Still, Tried}, connects(E)),
+    starve_sim(Ids, Now + 200, End, Running1, Tried1, C3).
