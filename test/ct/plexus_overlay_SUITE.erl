@@ -395,7 +395,7 @@ chaos_model(_Config) ->
     ok = check_events(Live).
 
 chaos_name(I) ->
-    list_to_atom("ho_chaos_" ++ integer_to_list(I)).
+    list_to_atom("ovl_chaos_" ++ integer_to_list(I)).
 
 live_peers(#{lives := Lives}) ->
     lists:usort([P || {P, _} <- maps:values(Lives)]).
