@@ -222,17 +222,24 @@ cell_stays_under_the_recorded_ceiling_test() ->
 %% library (an upgrade) keeps the clock. Run in a peer node: purging the library here
 %% would orphan the resources other tests of this VM hold.
 nif_reload_keeps_the_clock_test() ->
+    with_peer(fun(Call) ->
+                      #{ahead := Ahead, wall := Wall, upgraded := Upgraded,
+                        fresh_cell := FreshCell, after_reload := After,
+                        written := Written} = Call(reload_the_nif),
+                      ?assert(Ahead > (Wall + 500000) bsl 16),
+                      ?assert(Upgraded > Ahead),
+                      ?assertEqual({0, 0}, FreshCell), % really a fresh cell
+                      ?assert(After > Upgraded),
+                      ?assert(Written > After)
+              end).
+
+%% Check(Call) beside a fresh peer node, where Call(F) runs ?MODULE:F() in the peer;
+%% the peer is stopped after.
+with_peer(Check) ->
     {ok, Peer, _} = peer:start_link(#{connection => standard_io,
                                       args => plexus_test_nodes:code_path_args()}),
     try
-        #{ahead := Ahead, wall := Wall, upgraded := Upgraded, fresh_cell := FreshCell,
-          after_reload := After, written := Written} =
-            peer:call(Peer, ?MODULE, reload_the_nif, [], 60000),
-        ?assert(Ahead > (Wall + 500000) bsl 16),
-        ?assert(Upgraded > Ahead),
-        ?assertEqual({0, 0}, FreshCell), % really a fresh cell
-        ?assert(After > Upgraded),
-        ?assert(Written > After)
+        Check(fun(F) -> peer:call(Peer, ?MODULE, F, [], 60000) end)
     after
         peer:stop(Peer)
     end.
@@ -265,19 +272,15 @@ reload_the_nif() ->
 %% lease for the tick after the clock used to raise badarg, so once the lease ran out
 %% every write of the node crashed until the wall clock caught up.
 wall_clock_stepped_back_keeps_writing_test() ->
-    {ok, Peer, _} = peer:start_link(#{connection => standard_io,
-                                      args => plexus_test_nodes:code_path_args()}),
-    try
-        #{ahead := Ahead, ticks := Ticks, written := Written} =
-            peer:call(Peer, ?MODULE, step_the_wall_back, [], 60000),
-        ?assert(hd(Ticks) > Ahead),
-        ?assertEqual(lists:usort(Ticks), Ticks),
-        ?assert(Written > lists:last(Ticks)),
-        %% still no lease for what the clock could not have asked for
-        ?assertMatch({badarg, _}, peer:call(Peer, ?MODULE, lease_far_ahead, [], 60000))
-    after
-        peer:stop(Peer)
-    end.
+    with_peer(fun(Call) ->
+                      #{ahead := Ahead, ticks := Ticks, written := Written} =
+                          Call(step_the_wall_back),
+                      ?assert(hd(Ticks) > Ahead),
+                      ?assertEqual(lists:usort(Ticks), Ticks),
+                      ?assert(Written > lists:last(Ticks)),
+                      %% still no lease for what the clock could not have asked for
+                      ?assertMatch({badarg, _}, Call(lease_far_ahead))
+              end).
 
 %% Called in the peer by wall_clock_stepped_back_keeps_writing_test/0.
 -spec step_the_wall_back() -> map().
